@@ -1,0 +1,144 @@
+/*
+ * bdev.h - the block-device layer every module builds on.
+ *
+ * A bdev is a named block device owned by one reactor. Modules provide it:
+ * bdev/uring.c (uring:// and aio:// files and block devices), bdev/malloc.c
+ * (malloc://), pool/lvol.c (replicas), later nbd://, iscsi://, nvmf:// and
+ * the nexus. Consumers (descriptors, the NBD target, pools on top of base
+ * bdevs, the nexus on its children) only see this interface.
+ *
+ * Rules
+ *  - dp_bdev_submit() is called on the bdev's reactor thread; the completion
+ *    callback runs on that same thread, never inside dp_bdev_submit() itself
+ *    (modules defer synchronous completions), so callers need no re-entrancy
+ *    guards.
+ *  - offset/length of READ/WRITE/UNMAP/WRITE_ZEROES are multiples of
+ *    block_size and inside the device; the generic layer checks this before
+ *    the module sees the request.
+ *  - Buffers for READ/WRITE are iovecs; O_DIRECT modules need them aligned to
+ *    DP_BUF_ALIGN: use dp_buf_alloc() for buffers you allocate.
+ */
+#ifndef DP_BDEV_H
+#define DP_BDEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "reactor/reactor.h"
+
+#define DP_BUF_ALIGN 4096
+#define DP_IO_MAX_IOV 64
+
+struct dp_bdev;
+struct dp_bdev_io;
+
+enum dp_bdev_io_type {
+    DP_IO_READ,
+    DP_IO_WRITE,
+    DP_IO_FLUSH,
+    DP_IO_UNMAP,
+    DP_IO_WRITE_ZEROES,
+};
+
+/* io->flags */
+#define DP_IO_FUA 0x1u /* write reaches stable storage before completion */
+
+typedef void (*dp_bdev_io_cb)(struct dp_bdev_io *io, int status /* 0 or -errno */);
+
+/*
+ * One request. The submitter owns the memory (embed it, or pool it: the hot
+ * path allocates nothing). `driver` is scratch space for the module that
+ * handles it; stacked modules (lvol over uring) use a child io of their own.
+ */
+struct dp_bdev_io {
+    enum dp_bdev_io_type type;
+    uint32_t flags;
+    uint64_t offset;
+    uint64_t length;
+    struct iovec *iov;
+    int iovcnt;
+    dp_bdev_io_cb cb;
+    void *cb_arg;
+    struct dp_bdev *bdev;
+    uint64_t driver[16];
+};
+
+/* Ranges reported by block_status. */
+#define DP_BS_ALLOCATED 0x0u
+#define DP_BS_HOLE 0x1u /* unallocated: reads as zeros */
+
+struct dp_bdev_ops {
+    void (*submit)(struct dp_bdev *bdev, struct dp_bdev_io *io);
+    /*
+     * Optional. Sets *len_out to the length of the run starting at offset
+     * (<= len) whose status is *status_out. Runs on the reactor thread;
+     * must not block. Bdevs without it are fully allocated.
+     */
+    int (*block_status)(struct dp_bdev *bdev, uint64_t offset, uint64_t len,
+                        uint64_t *len_out, uint32_t *status_out);
+    /* Called (on the reactor) when the last reference goes. Frees the bdev. */
+    void (*destroy)(struct dp_bdev *bdev);
+};
+
+struct dp_io_counters {
+    uint64_t reads, writes, flushes, unmaps;
+    uint64_t bytes_read, bytes_written;
+    uint64_t errors;
+};
+
+struct dp_bdev {
+    char name[128];          /* registry key: a URI or a replica uuid */
+    uint64_t size;           /* bytes; may grow (lvol resize) */
+    uint32_t block_size;     /* 512 or 4096 */
+    bool thin;               /* block_status may report holes */
+    const struct dp_bdev_ops *ops;
+    void *ctx;               /* module state */
+    struct dp_reactor *reactor;
+    int refs;                /* registry + open handles; atomic ops */
+    struct dp_io_counters stats;
+};
+
+/* ---- generic layer (bdev/bdev.c) ---------------------------------------- */
+
+/* Submit on the bdev's reactor thread. Validates range/alignment, counts stats. */
+void dp_bdev_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
+
+/*
+ * Registry. Names are unique. dp_bdev_register takes the registry's
+ * reference; dp_bdev_unregister drops it (the bdev is destroyed when open
+ * references are gone too).
+ */
+int dp_bdev_register(struct dp_bdev *bdev);
+void dp_bdev_unregister(struct dp_bdev *bdev);
+/* Look up by name and take a reference, or NULL. Thread-safe. */
+struct dp_bdev *dp_bdev_get(const char *name);
+void dp_bdev_put(struct dp_bdev *bdev);
+
+/*
+ * Open (create if needed) a base bdev from a URI: uring:///path,
+ * aio:///path, malloc:///name?size_mb=N, an absolute path (= uring://), and
+ * the schemes modules register with dp_bdev_register_scheme(). Returns a
+ * reference. Errors go to dp_set_error() naming the URI.
+ */
+int dp_bdev_open_uri(const char *uri, struct dp_bdev **out);
+
+typedef int (*dp_bdev_create_fn)(const char *uri, struct dp_bdev **out);
+/* Modules (nbd://, iscsi://, nvmf://) register their scheme ("nbd") here. */
+void dp_bdev_register_scheme(const char *scheme, dp_bdev_create_fn create);
+
+/*
+ * Synchronous I/O for control paths (pool create/import, labels), from a
+ * non-reactor thread: sends the request to the bdev's reactor and waits.
+ */
+int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf,
+                    uint64_t offset, uint64_t length);
+
+void *dp_buf_alloc(size_t len);  /* DP_BUF_ALIGN-aligned, zeroed */
+void dp_buf_free(void *buf);
+
+/* Thread-local error message (dp_last_error() in the public API). */
+void dp_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *dp_get_error(void);
+
+#endif /* DP_BDEV_H */
