@@ -159,6 +159,122 @@ typedef struct dp_io_stats {
 /* I/O counters of a replica (by uuid) or an open device URI. */
 int dp_io_stat(const char *target, dp_io_stats *out);
 
+/* ---- NBD target ------------------------------------------------------------ */
+
+/*
+ * Listen for NBD clients on host:port (port 0 picks a free port; read it
+ * back with dp_nbd_port()). One listener per process: -EALREADY if one is
+ * up. Fixed-newstyle handshake; exports advertise FLUSH, FUA, TRIM,
+ * WRITE_ZEROES, DF, MULTI_CONN, base:allocation and block sizes (min = the
+ * device's block size, preferred 4096, max payload 32 MiB).
+ */
+int dp_nbd_listen(const char *host, uint16_t port);
+/* The bound port, or -ENOTCONN when not listening. */
+int dp_nbd_port(void);
+/*
+ * Export a device as `export_name` (NULL or "": the device name). The device
+ * is a replica uuid, any registered bdev name, or a device URI
+ * (uring:///path, malloc:///name?size_mb=N, ...). allowed_hosts_csv: NULL,
+ * "" or "*" allows every peer; otherwise comma-separated IP addresses or
+ * CIDR prefixes ("10.0.0.5,192.168.1.0/24,::1"). Sharing the same device
+ * under the same name again updates allowed hosts (idempotent); another
+ * device under a used name is -EEXIST. The export holds the device open.
+ */
+int dp_nbd_share(const char *bdev_name, const char *export_name, const char *allowed_hosts_csv);
+/* Remove an export: its clients are disconnected (outstanding I/O completes
+ * first) before this returns, and the device reference is dropped. */
+int dp_nbd_unshare(const char *export_name);
+/* Connections currently attached to an export, or -ENOENT. */
+int dp_nbd_export_connections(const char *export_name);
+/* Stop listening, unshare everything, close every connection. Call before
+ * dp_fini(); safe when nothing was started. */
+void dp_nbd_shutdown(void);
+
+/* ---- nexus (RAID-1 over children) ---------------------------------------- */
+
+/*
+ * A nexus mirrors one volume of `size` bytes onto 1..DP_NEXUS_MAX_CHILDREN
+ * children given as URIs: bdev:///<replica-uuid>, nbd://host:port/export,
+ * uring:///path, aio:///path, malloc:///name?size_mb=N (and every scheme a
+ * module registers). Each child reserves DP_NEXUS_HEADER_BYTES at its start
+ * for the nexus label, so a child must be at least size + that. The nexus is
+ * a bdev named by its uuid: open it with dp_desc_open(uuid) or share it.
+ * Label and recovery rules: agent/native/src/nexus/LABEL.md.
+ */
+#define DP_NEXUS_MAX_CHILDREN 8
+#define DP_NEXUS_HEADER_BYTES (1024 * 1024)
+#define DP_URI_MAX 256
+#define DP_REASON_MAX 128
+
+enum dp_nexus_state { DP_NEXUS_ONLINE = 0, DP_NEXUS_DEGRADED = 1, DP_NEXUS_FAULTED = 2 };
+enum dp_child_state {
+    DP_CHILD_ONLINE = 0,   /* in sync, serves reads */
+    DP_CHILD_DEGRADED = 1, /* rebuilding: takes writes, never read */
+    DP_CHILD_FAULTED = 2,  /* I/O error, unreachable, or faulted on request */
+    DP_CHILD_OFFLINE = 3,  /* taken offline on request; closed */
+};
+
+typedef struct dp_nexus_info {
+    char uuid[DP_UUID_STR_LEN];
+    uint64_t size_bytes;
+    uint32_t state;          /* enum dp_nexus_state */
+    uint32_t nchildren;
+    uint32_t block_size;
+    uint32_t rebuilds;       /* children rebuilding now */
+    uint64_t generation;     /* label generation */
+    char reason[DP_REASON_MAX];
+    uint64_t reads, writes, flushes, errors;
+} dp_nexus_info;
+
+typedef struct dp_nexus_child_info {
+    char uri[DP_URI_MAX];
+    uint32_t state;          /* enum dp_child_state */
+    uint32_t rebuild_percent; /* 0..100; 100 once in sync */
+    char reason[DP_REASON_MAX];
+    uint64_t rebuild_bytes_done;   /* of the nexus range processed (copied or skipped holes) */
+    uint64_t rebuild_bytes_total;  /* nexus size */
+    uint64_t rebuild_bytes_copied; /* actually copied (allocated ranges only) */
+    uint64_t rebuild_rate;         /* bytes/s processed since the rebuild started */
+    uint32_t rebuilding;           /* 1 while a rebuild runs */
+    uint32_t pad;
+    uint64_t reads, writes, errors;
+} dp_nexus_child_info;
+
+/*
+ * Create a nexus. Children without a label of this nexus are new; if every
+ * child is new the nexus is fresh (generation 1, all children in sync). If
+ * some children carry labels of this nexus uuid, create behaves like
+ * dp_nexus_open(). Errors (-EINVAL/-ENODEV/-EEXIST/...) name the field:
+ * uuid, size, children[i] (duplicate, unknown scheme, unreachable, too
+ * small, sizes differ). Nothing is left behind on failure.
+ */
+int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren);
+/*
+ * Recover a nexus after a restart from its children's labels: only children
+ * of the newest generation serve; the others are rebuilt. Unreachable
+ * children are faulted (not an error) unless they might hold newer data.
+ * Refuses (-ENODEV, naming why) when no present child is known to be current
+ * (only stale children left), or -ENOENT when no child has a label of it.
+ */
+int dp_nexus_open(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren);
+/* Close the nexus (labels marked clean), keeping the children's data. -EBUSY while shared/open. */
+int dp_nexus_destroy(const char *uuid);
+int dp_nexus_stat(const char *uuid, dp_nexus_info *out);
+/* Nexuses by index: 0..n-1, -ENOENT past the end. */
+int dp_nexus_at(uint32_t index, dp_nexus_info *out);
+/* Children by index: 0..n-1, -ENOENT past the end. */
+int dp_nexus_child_at(const char *uuid, uint32_t index, dp_nexus_child_info *out);
+/* Add a child and start its full rebuild (returns once it started). */
+int dp_nexus_add_child(const char *uuid, const char *uri);
+/* Remove a child (-EBUSY for the last healthy one). */
+int dp_nexus_remove_child(const char *uuid, const char *uri);
+/* Take a child offline (closed; -EBUSY for the last healthy one). */
+int dp_nexus_child_offline(const char *uuid, const char *uri);
+/* Bring an offline or faulted child back: reopened and fully rebuilt. */
+int dp_nexus_child_online(const char *uuid, const char *uri);
+/* Fault a child on request (even the last one: the nexus then faults). */
+int dp_nexus_child_fault(const char *uuid, const char *uri);
+
 #ifdef __cplusplus
 }
 #endif

@@ -62,6 +62,10 @@ struct dp_bdev_io {
     void *cb_arg;
     struct dp_bdev *bdev;
     uint64_t driver[16];
+    /* private to bdev.c: the submitter's callback while the generic layer
+     * counts the completion */
+    dp_bdev_io_cb gen_cb;
+    int gen_status;
 };
 
 /* Ranges reported by block_status. */
@@ -95,8 +99,12 @@ struct dp_bdev {
     const struct dp_bdev_ops *ops;
     void *ctx;               /* module state */
     struct dp_reactor *reactor;
-    int refs;                /* registry + open handles; atomic ops */
-    struct dp_io_counters stats;
+    int refs;                /* registry + open handles; under the registry lock */
+    struct dp_io_counters stats; /* atomic (relaxed) updates */
+    /* private to bdev.c */
+    struct dp_bdev *reg_next;
+    bool registered;
+    bool auto_release;       /* opened by URI: unregistered when the last opener puts it */
 };
 
 /* ---- generic layer (bdev/bdev.c) ---------------------------------------- */
@@ -123,6 +131,16 @@ void dp_bdev_put(struct dp_bdev *bdev);
  */
 int dp_bdev_open_uri(const char *uri, struct dp_bdev **out);
 
+/*
+ * A scheme's create function gets the full URI and returns a new bdev
+ * (refs 0, name set, normally to the URI, ops/reactor/size set) that is NOT
+ * registered: dp_bdev_open_uri() registers it and hands the caller a
+ * reference. (A create function may instead return an already registered
+ * bdev together with a reference it took.) On failure it returns -errno
+ * after dp_set_error(). URI bdevs are unregistered and destroyed when their
+ * last opener puts them. dp_bdev_open_uri() first looks the URI up by name,
+ * so the same URI opened twice gives the same bdev.
+ */
 typedef int (*dp_bdev_create_fn)(const char *uri, struct dp_bdev **out);
 /* Modules (nbd://, iscsi://, nvmf://) register their scheme ("nbd") here. */
 void dp_bdev_register_scheme(const char *scheme, dp_bdev_create_fn create);
@@ -140,5 +158,16 @@ void dp_buf_free(void *buf);
 /* Thread-local error message (dp_last_error() in the public API). */
 void dp_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *dp_get_error(void);
+void dp_clear_error(void);
+/* For dp_last_error(): this thread's message if one was set since the last
+ * take, else the latest message of any thread (control calls made through
+ * koffi's .async fail on a worker thread). */
+const char *dp_error_take(void);
+
+/* dp_fini: drop the registry's reference of every bdev. */
+void dp_bdev_unregister_all(void);
+
+/* Complete io with status on its bdev's reactor, later (never inline). */
+void dp_bdev_io_complete_deferred(struct dp_bdev_io *io, int status);
 
 #endif /* DP_BDEV_H */

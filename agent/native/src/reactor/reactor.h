@@ -1,8 +1,8 @@
 /*
  * reactor.h - event loop threads of the data path.
  *
- * Each reactor is one thread with one io_uring. It sleeps in
- * io_uring_wait_cqe() when idle (no busy polling: an idle agent costs ~0%
+ * Each reactor is one thread with one io_uring. It sleeps (poll() on the
+ * ring fd, see reactor.c) when idle (no busy polling: an idle agent costs ~0%
  * CPU). Work reaches a reactor in two ways:
  *  - io_uring operations whose user_data is a struct dp_uring_op: when the
  *    CQE arrives, op->cb(op, cqe->res) runs on the reactor thread;

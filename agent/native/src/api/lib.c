@@ -1,0 +1,61 @@
+/* lib.c - library lifecycle: dp_init, dp_fini, dp_last_error, dp_version. */
+#include <errno.h>
+#include <pthread.h>
+
+#include "api/export.h"
+#include "bdev/bdev.h"
+#include "datapath.h"
+#include "reactor/reactor.h"
+
+#define DP_VERSION "0.1.0"
+
+/* Provided by src/pool/pool.c; weak so the core links without it. */
+__attribute__((weak)) void dp_pools_close_all(void);
+/* Provided by src/nexus/nexus.c: nexuses close (labels clean) before their children. */
+__attribute__((weak)) void dp_nexus_close_all(void);
+
+static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool running;
+
+DP_EXPORT int dp_init(uint32_t reactors)
+{
+    dp_clear_error();
+    if (reactors < 1) {
+        dp_set_error("dp_init: reactors must be at least 1");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&life_lock);
+    int ret = 0;
+    if (!running) {
+        ret = dp_reactors_start(reactors);
+        running = ret == 0;
+    }
+    pthread_mutex_unlock(&life_lock);
+    return ret;
+}
+
+DP_EXPORT void dp_fini(void)
+{
+    pthread_mutex_lock(&life_lock);
+    if (running) {
+        if (dp_nexus_close_all)
+            dp_nexus_close_all();
+        if (dp_pools_close_all)
+            dp_pools_close_all();
+        /* Devices nobody holds open close now; the reactors then drain. */
+        dp_bdev_unregister_all();
+        dp_reactors_stop();
+        running = false;
+    }
+    pthread_mutex_unlock(&life_lock);
+}
+
+DP_EXPORT const char *dp_last_error(void)
+{
+    return dp_error_take();
+}
+
+DP_EXPORT const char *dp_version(void)
+{
+    return DP_VERSION;
+}

@@ -1,0 +1,594 @@
+/*
+ * client.c - remote child bdev nbd://host[:port]/export on libnbd's
+ * asynchronous API, driven by the bdev's reactor.
+ *
+ * libnbd's socket is watched with IORING_OP_POLL_ADD (POLLIN always while
+ * connected, POLLOUT only when nbd_aio_get_direction() asks for it); the
+ * poll completions call nbd_aio_notify_read/write. Commands live in a fixed
+ * table (no allocation per I/O; requests beyond it wait in a list threaded
+ * through io->driver).
+ *
+ * Options in the URI query: io_timeout_ms (default 10000),
+ * connect_timeout_ms (default 5000). A 250 ms tick runs only while I/O is
+ * outstanding or a reconnect is due (idle costs nothing). An I/O older than
+ * io_timeout_ms fails with -ETIMEDOUT and the connection is dropped; while
+ * the peer is down new I/O fails at once with -ENOTCONN, and reconnects back
+ * off from 100 ms to 5 s. Every message names the peer (nbd://host:port/export).
+ */
+#include <errno.h>
+#include <libnbd.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bdev/bdev.h"
+#include "reactor/reactor.h"
+
+#define NBDC_CMDS 256
+#define TICK_MS 250
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+enum nbdc_state { ST_UP, ST_CONNECTING, ST_CLOSING, ST_DOWN };
+
+struct nbdc_cmd {
+    struct nbdc *n;
+    struct dp_bdev_io *io; /* NULL once completed (timeout/abort): orphan */
+    void *bounce;
+    uint64_t start_ms;
+    bool active;
+    struct nbdc_cmd *next_free;
+};
+
+struct nbdc {
+    struct dp_bdev bdev;
+    char host[256], port[16], export[256], peer[600];
+    uint32_t io_timeout_ms, connect_timeout_ms;
+    struct nbd_handle *h;
+    int fd;
+    enum nbdc_state state;
+    uint64_t deadline_ms; /* connect deadline / next retry */
+    uint32_t backoff_ms;
+    struct dp_uring_op pin_op, pout_op, tick_op;
+    bool pin, pout, tick;
+    struct __kernel_timespec tick_ts;
+    bool destroying, in_call, logged_down;
+    int active;
+    struct nbdc_cmd cmds[NBDC_CMDS];
+    struct nbdc_cmd *free_cmds;
+    struct dp_bdev_io *wait_head, *wait_tail;
+};
+
+static void nbdc_drive(struct nbdc *n);
+static void nbdc_arm_tick(struct nbdc *n);
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void complete(struct nbdc *n, struct dp_bdev_io *io, int status)
+{
+    /* Never complete inside submit (bdev.h rule) or inside a libnbd call
+     * made from submit. */
+    if (n->in_call)
+        dp_bdev_io_complete_deferred(io, status);
+    else
+        io->cb(io, status);
+}
+
+static struct dp_bdev_io **wait_next(struct dp_bdev_io *io)
+{
+    return (struct dp_bdev_io **)&io->driver[0];
+}
+
+/* Fail every outstanding and waiting I/O with status. */
+static void fail_all(struct nbdc *n, int status)
+{
+    for (int i = 0; i < NBDC_CMDS; i++) {
+        struct nbdc_cmd *c = &n->cmds[i];
+        if (c->active && c->io) {
+            struct dp_bdev_io *io = c->io;
+            c->io = NULL;
+            complete(n, io, status);
+        }
+    }
+    while (n->wait_head) {
+        struct dp_bdev_io *io = n->wait_head;
+        n->wait_head = *wait_next(io);
+        complete(n, io, status);
+    }
+    n->wait_tail = NULL;
+}
+
+static void cmd_free(struct nbdc *n, struct nbdc_cmd *c)
+{
+    free(c->bounce);
+    c->bounce = NULL;
+    c->active = false;
+    c->io = NULL;
+    c->next_free = n->free_cmds;
+    n->free_cmds = c;
+    n->active--;
+}
+
+static int cmd_cb(void *user_data, int *error)
+{
+    struct nbdc_cmd *c = user_data;
+    struct nbdc *n = c->n;
+    if (!c->active)
+        return 1;
+    struct dp_bdev_io *io = c->io;
+    if (io) {
+        int st = *error ? -*error : 0;
+        if (st == 0 && io->type == DP_IO_READ && c->bounce) {
+            size_t off = 0;
+            for (int i = 0; i < io->iovcnt; i++) {
+                memcpy(io->iov[i].iov_base, (char *)c->bounce + off, io->iov[i].iov_len);
+                off += io->iov[i].iov_len;
+            }
+        }
+        c->io = NULL;
+        complete(n, io, st);
+    }
+    cmd_free(n, c);
+    return 1;
+}
+
+/* Issue one I/O on the live handle; false if libnbd refused it. */
+static bool issue(struct nbdc *n, struct dp_bdev_io *io)
+{
+    struct nbdc_cmd *c = n->free_cmds;
+    n->free_cmds = c->next_free;
+    n->active++;
+    c->active = true;
+    c->io = io;
+    c->start_ms = now_ms();
+    void *buf = NULL;
+    if (io->type == DP_IO_READ || io->type == DP_IO_WRITE) {
+        if (io->iovcnt == 1) {
+            buf = io->iov[0].iov_base;
+        } else {
+            buf = c->bounce = malloc(io->length); /* rare: scattered buffers */
+            if (!buf) {
+                c->io = NULL;
+                cmd_free(n, c);
+                complete(n, io, -ENOMEM);
+                return true;
+            }
+            if (io->type == DP_IO_WRITE) {
+                size_t off = 0;
+                for (int i = 0; i < io->iovcnt; i++) {
+                    memcpy((char *)buf + off, io->iov[i].iov_base, io->iov[i].iov_len);
+                    off += io->iov[i].iov_len;
+                }
+            }
+        }
+    }
+    nbd_completion_callback cb = { .callback = cmd_cb, .user_data = c };
+    uint32_t fua = (io->flags & DP_IO_FUA) ? LIBNBD_CMD_FLAG_FUA : 0;
+    int64_t r = -1;
+    n->in_call = true;
+    switch (io->type) {
+    case DP_IO_READ: r = nbd_aio_pread(n->h, buf, io->length, io->offset, cb, 0); break;
+    case DP_IO_WRITE: r = nbd_aio_pwrite(n->h, buf, io->length, io->offset, cb, fua); break;
+    case DP_IO_FLUSH: r = nbd_aio_flush(n->h, cb, 0); break;
+    case DP_IO_UNMAP: r = nbd_aio_trim(n->h, io->length, io->offset, cb, fua); break;
+    case DP_IO_WRITE_ZEROES: r = nbd_aio_zero(n->h, io->length, io->offset, cb, fua); break;
+    }
+    n->in_call = false;
+    if (r < 0) {
+        int e = nbd_get_errno();
+        fprintf(stderr, "%s: request refused: %s\n", n->peer, nbd_get_error());
+        /* libnbd does not call the completion of a refused command */
+        if (c->active) {
+            c->io = NULL;
+            cmd_free(n, c);
+        }
+        dp_bdev_io_complete_deferred(io, e ? -e : -EIO);
+        return nbd_aio_is_ready(n->h) || nbd_aio_is_processing(n->h);
+    }
+    return true;
+}
+
+static void nbdc_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
+{
+    struct nbdc *n = bdev->ctx;
+    if (n->state != ST_UP) {
+        dp_bdev_io_complete_deferred(io, -ENOTCONN);
+        return;
+    }
+    if (!n->free_cmds) {
+        *wait_next(io) = NULL;
+        if (n->wait_tail)
+            *wait_next(n->wait_tail) = io;
+        else
+            n->wait_head = io;
+        n->wait_tail = io;
+        return;
+    }
+    issue(n, io);
+    nbdc_drive(n);
+}
+
+/* ---- connection state -------------------------------------------------- */
+
+static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags);
+
+static void arm_poll(struct nbdc *n, bool out)
+{
+    struct io_uring_sqe *sqe = dp_reactor_sqe(n->bdev.reactor);
+    io_uring_prep_poll_add(sqe, n->fd, out ? POLLOUT : POLLIN);
+    io_uring_sqe_set_data(sqe, out ? &n->pout_op : &n->pin_op);
+    if (out)
+        n->pout = true;
+    else
+        n->pin = true;
+}
+
+static void cancel_op(struct nbdc *n, struct dp_uring_op *op)
+{
+    struct io_uring_sqe *sqe = dp_reactor_sqe(n->bdev.reactor);
+    io_uring_prep_cancel(sqe, op, 0);
+    io_uring_sqe_set_data(sqe, NULL); /* reactor ignores a NULL op */
+}
+
+static void finish_destroy(struct nbdc *n)
+{
+    if (n->pin || n->pout || n->tick)
+        return;
+    fail_all(n, -ENODEV);
+    if (n->h)
+        nbd_close(n->h);
+    free(n);
+}
+
+/* Drop the connection: fail its I/O, cancel polls; the handle is closed
+ * once no poll references its fd. */
+static void go_down(struct nbdc *n, const char *why, int status)
+{
+    if (n->state == ST_CLOSING || n->state == ST_DOWN)
+        return;
+    if (!n->logged_down)
+        fprintf(stderr, "%s: %s\n", n->peer, why);
+    n->logged_down = true;
+    n->state = ST_CLOSING;
+    fail_all(n, status);
+    if (n->pin)
+        cancel_op(n, &n->pin_op);
+    if (n->pout)
+        cancel_op(n, &n->pout_op);
+    nbdc_drive(n);
+}
+
+static void start_connect(struct nbdc *n)
+{
+    n->h = nbd_create();
+    if (!n->h || nbd_set_export_name(n->h, n->export) < 0 ||
+        nbd_aio_connect_tcp(n->h, n->host, n->port) < 0) {
+        if (n->h)
+            nbd_close(n->h);
+        n->h = NULL;
+        n->state = ST_DOWN;
+        n->deadline_ms = now_ms() + n->backoff_ms;
+        return;
+    }
+    n->fd = nbd_aio_get_fd(n->h);
+    n->state = ST_CONNECTING;
+    n->deadline_ms = now_ms() + n->connect_timeout_ms;
+}
+
+/* Re-evaluate state and (re)arm polls and the tick. */
+static void nbdc_drive(struct nbdc *n)
+{
+    if (n->state == ST_CLOSING) {
+        if (n->pin || n->pout)
+            return;
+        /* In-flight commands were failed already; their callbacks, if
+         * libnbd runs them from close, see orphans. */
+        fail_all(n, -ENOTCONN);
+        nbd_close(n->h);
+        n->h = NULL;
+        for (int i = 0; i < NBDC_CMDS; i++)
+            if (n->cmds[i].active)
+                cmd_free(n, &n->cmds[i]);
+        if (n->destroying) {
+            finish_destroy(n);
+            return;
+        }
+        n->state = ST_DOWN;
+        n->deadline_ms = now_ms() + n->backoff_ms;
+        n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
+    }
+    if (n->destroying) {
+        finish_destroy(n);
+        return;
+    }
+    if (n->state == ST_UP || n->state == ST_CONNECTING) {
+        if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
+            char why[512];
+            snprintf(why, sizeof why, "connection lost: %s", nbd_get_error() ? nbd_get_error() : "closed");
+            go_down(n, why, -ENOTCONN);
+            return;
+        }
+        if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h)) {
+            n->state = ST_UP;
+            n->backoff_ms = BACKOFF_MIN_MS;
+            if (n->logged_down)
+                fprintf(stderr, "%s: reconnected\n", n->peer);
+            n->logged_down = false;
+        }
+        while (n->state == ST_UP && n->wait_head && n->free_cmds) {
+            struct dp_bdev_io *io = n->wait_head;
+            n->wait_head = *wait_next(io);
+            if (!n->wait_head)
+                n->wait_tail = NULL;
+            issue(n, io);
+        }
+        unsigned dir = nbd_aio_get_direction(n->h);
+        if ((dir & LIBNBD_AIO_DIRECTION_READ) && !n->pin)
+            arm_poll(n, false);
+        if ((dir & LIBNBD_AIO_DIRECTION_WRITE) && !n->pout)
+            arm_poll(n, true);
+    }
+    nbdc_arm_tick(n);
+}
+
+static void pin_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, pin_op));
+    n->pin = false;
+    if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING))
+        nbd_aio_notify_read(n->h);
+    nbdc_drive(n);
+}
+
+static void pout_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, pout_op));
+    n->pout = false;
+    if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING))
+        nbd_aio_notify_write(n->h);
+    nbdc_drive(n);
+}
+
+static void nbdc_arm_tick(struct nbdc *n)
+{
+    if (n->tick || n->destroying)
+        return;
+    if (n->active == 0 && !n->wait_head && n->state == ST_UP)
+        return; /* idle: no timer */
+    n->tick_ts.tv_sec = 0;
+    n->tick_ts.tv_nsec = TICK_MS * 1000000L;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(n->bdev.reactor);
+    io_uring_prep_timeout(sqe, &n->tick_ts, 0, 0);
+    io_uring_sqe_set_data(sqe, &n->tick_op);
+    n->tick = true;
+}
+
+static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, tick_op));
+    n->tick = false;
+    if (n->destroying) {
+        nbdc_drive(n);
+        return;
+    }
+    uint64_t now = now_ms();
+    if (n->state == ST_UP) {
+        for (int i = 0; i < NBDC_CMDS; i++) {
+            struct nbdc_cmd *c = &n->cmds[i];
+            if (c->active && c->io && now - c->start_ms > n->io_timeout_ms) {
+                char why[160];
+                snprintf(why, sizeof why, "I/O timed out after %u ms; dropping the connection",
+                         n->io_timeout_ms);
+                go_down(n, why, -ETIMEDOUT);
+                return;
+            }
+        }
+    } else if (n->state == ST_CONNECTING && now > n->deadline_ms) {
+        go_down(n, "connect timed out", -ETIMEDOUT);
+        return;
+    } else if (n->state == ST_DOWN && now >= n->deadline_ms) {
+        start_connect(n);
+    }
+    nbdc_drive(n);
+}
+
+/* ---- bdev ops and creation ---------------------------------------------- */
+
+static void nbdc_destroy(struct dp_bdev *bdev)
+{
+    struct nbdc *n = bdev->ctx;
+    n->destroying = true;
+    if (n->pin)
+        cancel_op(n, &n->pin_op);
+    if (n->pout)
+        cancel_op(n, &n->pout_op);
+    if (n->tick)
+        cancel_op(n, &n->tick_op);
+    finish_destroy(n);
+}
+
+static const struct dp_bdev_ops nbdc_ops = {
+    .submit = nbdc_submit,
+    .destroy = nbdc_destroy,
+};
+
+static void start_msg(void *arg)
+{
+    nbdc_drive(arg);
+}
+
+/* nbd://host[:port]/export[?io_timeout_ms=N&connect_timeout_ms=N] */
+static int parse_uri(const char *uri, struct nbdc *n)
+{
+    const char *p = uri + strlen("nbd://");
+    const char *slash = strchr(p, '/');
+    if (!slash || slash == p) {
+        dp_set_error("'%s': expected nbd://host:port/export", uri);
+        return -EINVAL;
+    }
+    size_t hl = (size_t)(slash - p);
+    char hostport[256];
+    if (hl >= sizeof hostport) {
+        dp_set_error("'%s': host too long", uri);
+        return -EINVAL;
+    }
+    memcpy(hostport, p, hl);
+    hostport[hl] = 0;
+    char *colon = strrchr(hostport, ':');
+    if (hostport[0] == '[') { /* [v6]:port */
+        char *rb = strchr(hostport, ']');
+        if (!rb) {
+            dp_set_error("'%s': unterminated IPv6 address", uri);
+            return -EINVAL;
+        }
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        *rb = 0;
+        snprintf(n->host, sizeof n->host, "%s", hostport + 1);
+    } else {
+        if (colon)
+            *colon = 0;
+        snprintf(n->host, sizeof n->host, "%s", hostport);
+    }
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port <= 0 || port > 65535) {
+            dp_set_error("'%s': bad port '%s'", uri, colon + 1);
+            return -EINVAL;
+        }
+        snprintf(n->port, sizeof n->port, "%ld", port);
+    } else {
+        snprintf(n->port, sizeof n->port, "10809");
+    }
+    const char *ex = slash + 1, *q = strchr(ex, '?');
+    size_t el = q ? (size_t)(q - ex) : strlen(ex);
+    if (el == 0 || el >= sizeof n->export) {
+        dp_set_error("'%s': export name must be 1..%zu bytes", uri, sizeof n->export - 1);
+        return -EINVAL;
+    }
+    memcpy(n->export, ex, el);
+    n->export[el] = 0;
+    n->io_timeout_ms = 10000;
+    n->connect_timeout_ms = 5000;
+    while (q && *q) {
+        q++;
+        unsigned long v;
+        int used = 0;
+        if (sscanf(q, "io_timeout_ms=%lu%n", &v, &used) == 1 && used)
+            n->io_timeout_ms = (uint32_t)(v ? v : 1);
+        else if (sscanf(q, "connect_timeout_ms=%lu%n", &v, &used) == 1 && used)
+            n->connect_timeout_ms = (uint32_t)(v ? v : 1);
+        else {
+            dp_set_error("'%s': unknown option '%.*s' (io_timeout_ms, connect_timeout_ms)", uri,
+                         (int)strcspn(q, "&"), q);
+            return -EINVAL;
+        }
+        q = strchr(q, '&');
+    }
+    snprintf(n->peer, sizeof n->peer, "nbd://%s:%s/%s", n->host, n->port, n->export);
+    return 0;
+}
+
+/* First connect on the calling (control) thread, bounded by the connect timeout. */
+static int connect_sync(struct nbdc *n, const char *uri)
+{
+    n->h = nbd_create();
+    if (!n->h) {
+        dp_set_error("%s: %s", n->peer, nbd_get_error());
+        return -ENOMEM;
+    }
+    if (nbd_set_export_name(n->h, n->export) < 0 || nbd_aio_connect_tcp(n->h, n->host, n->port) < 0) {
+        dp_set_error("%s: connect: %s", n->peer, nbd_get_error());
+        return -ECONNREFUSED;
+    }
+    uint64_t deadline = now_ms() + n->connect_timeout_ms;
+    while (nbd_aio_is_connecting(n->h) || nbd_aio_is_created(n->h)) {
+        uint64_t now = now_ms();
+        if (now >= deadline) {
+            dp_set_error("%s: connect timed out after %u ms", n->peer, n->connect_timeout_ms);
+            return -ETIMEDOUT;
+        }
+        unsigned dir = nbd_aio_get_direction(n->h);
+        struct pollfd pfd = { .fd = nbd_aio_get_fd(n->h), .events = 0 };
+        if (dir & LIBNBD_AIO_DIRECTION_READ)
+            pfd.events |= POLLIN;
+        if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+            pfd.events |= POLLOUT;
+        int r = poll(&pfd, 1, (int)(deadline - now));
+        if (r < 0 && errno != EINTR) {
+            dp_set_error("%s: poll: %s", n->peer, strerror(errno));
+            return -EIO;
+        }
+        if (r > 0) {
+            if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+                nbd_aio_notify_read(n->h);
+            else if (pfd.revents & POLLOUT)
+                nbd_aio_notify_write(n->h);
+        }
+    }
+    if (!nbd_aio_is_ready(n->h)) {
+        const char *e = nbd_get_error();
+        int en = nbd_get_errno();
+        dp_set_error("%s: connect failed: %s", n->peer, e ? e : "server closed the connection");
+        return en ? -en : -ECONNREFUSED;
+    }
+    int64_t size = nbd_get_size(n->h);
+    if (size < 0) {
+        dp_set_error("%s: cannot get the export size: %s", n->peer, nbd_get_error());
+        return -EIO;
+    }
+    int64_t minb = nbd_get_block_size(n->h, LIBNBD_SIZE_MINIMUM);
+    n->bdev.size = (uint64_t)size;
+    n->bdev.block_size = minb > 512 && minb <= 65536 ? (uint32_t)minb : 512;
+    n->fd = nbd_aio_get_fd(n->h);
+    return 0;
+}
+
+static int nbdc_create(const char *uri, struct dp_bdev **out)
+{
+    struct nbdc *n = calloc(1, sizeof *n);
+    if (!n) {
+        dp_set_error("'%s': out of memory", uri);
+        return -ENOMEM;
+    }
+    int rc = parse_uri(uri, n);
+    if (rc == 0)
+        rc = connect_sync(n, uri);
+    if (rc < 0) {
+        if (n->h)
+            nbd_close(n->h);
+        free(n);
+        return rc;
+    }
+    snprintf(n->bdev.name, sizeof n->bdev.name, "%s", uri);
+    n->bdev.ops = &nbdc_ops;
+    n->bdev.ctx = n;
+    n->bdev.reactor = dp_reactor_next();
+    n->bdev.thin = false;
+    n->pin_op.cb = pin_cb;
+    n->pout_op.cb = pout_cb;
+    n->tick_op.cb = tick_cb;
+    n->backoff_ms = BACKOFF_MIN_MS;
+    for (int i = NBDC_CMDS - 1; i >= 0; i--) {
+        n->cmds[i].n = n;
+        n->cmds[i].next_free = n->free_cmds;
+        n->free_cmds = &n->cmds[i];
+    }
+    n->state = ST_UP;
+    dp_reactor_call(n->bdev.reactor, start_msg, n);
+    *out = &n->bdev;
+    return 0;
+}
+
+__attribute__((constructor)) static void nbdc_register(void)
+{
+    dp_bdev_register_scheme("nbd", nbdc_create);
+}

@@ -1,0 +1,1331 @@
+/*
+ * server.c - the NBD target.
+ *
+ * One listener (on reactor 0) accepts connections and runs the fixed-newstyle
+ * handshake there. After NBD_OPT_GO / EXPORT_NAME the connection migrates to
+ * the reactor that owns the export's bdev, so the transmission phase submits
+ * bdev I/O directly on its own thread.
+ *
+ * Transmission hot path, per connection, allocation-free:
+ *  - one io_uring RECV at a time into a 64 KiB staging buffer; request
+ *    headers are parsed from it, small write payloads copied out of it, the
+ *    rest of a large payload received directly into the request's buffer;
+ *  - NBD_SLOTS preallocated request slots (buffer of SLOT_BUF bytes each,
+ *    allocated on first use; only requests above SLOT_BUF allocate);
+ *  - replies complete out of order and are batched: one SENDMSG carries
+ *    every reply ready at the time (header + data iovecs, zero-copy from the
+ *    buffer the bdev read into). One send in flight keeps the stream ordered.
+ *
+ * Teardown: conn_close() shuts the socket down; the pending recv/send
+ * complete, outstanding bdev I/O completes, and only then is the connection
+ * freed (conn_maybe_free), so a client vanishing mid-request leaks nothing
+ * and nothing is touched after free.
+ *
+ * Cross-thread control (share/unshare/shutdown) goes through g_lock: a
+ * connection is killed by a message to its reactor, counted in msg_refs so
+ * the connection outlives the message.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/export.h"
+#include "bdev/bdev.h"
+#include "datapath.h"
+#include "nbd/proto.h"
+#include "reactor/reactor.h"
+
+#define NBD_SLOTS 64
+#define SLOT_BUF (128u * 1024)
+#define RBUF_SIZE (64u * 1024)
+#define SEND_BATCH 32
+#define BS_MAX_EXTENTS 1024
+#define HS_TIMEOUT_S 30
+#define MAX_ALLOWED 64
+
+struct nbd_export {
+    struct nbd_export *next;
+    char name[NBD_MAX_NAME + 1];
+    struct dp_bdev *bdev;
+    int nallowed; /* 0: everyone */
+    struct in6_addr allowed[MAX_ALLOWED];
+    uint8_t allowed_prefix[MAX_ALLOWED];
+    bool dead;
+    int nconns; /* connections holding exp (attached or migrating) */
+};
+
+struct nbd_conn;
+
+struct nbd_slot {
+    struct dp_bdev_io io;
+    struct nbd_conn *c;
+    struct nbd_slot *next;
+    struct nbd_request req;
+    uint8_t *buf; /* SLOT_BUF, lazily allocated, kept */
+    uint8_t *big; /* this request only, when above SLOT_BUF */
+    uint8_t *data;
+    struct iovec iov;
+    uint32_t err;
+    uint32_t hdrlen, datalen;
+    uint8_t hdr[NBD_READ_CHUNK_HDR_LEN + 8];
+};
+
+enum hs_state { HS_GREETING, HS_FLAGS, HS_OPTHDR, HS_OPTDATA, HS_REPLY, HS_DONE };
+
+struct nbd_conn {
+    struct nbd_conn *prev, *next; /* g_conns */
+    int fd;
+    struct dp_reactor *r;
+    struct in6_addr peer; /* IPv4 as v4-mapped */
+    char peer_str[64];
+    struct nbd_export *exp;
+    struct dp_bdev *bdev;
+
+    bool closing, disc, transmission;
+    bool migrating, kill_pending; /* under g_lock */
+    int msg_refs;                 /* under g_lock */
+
+    struct dp_uring_op recv_op, send_op;
+    bool recv_inflight, send_inflight;
+
+    /* handshake (freed when transmission starts) */
+    enum hs_state hs;
+    enum nbd_neg_result hs_result;
+    struct nbd_neg *neg;
+    uint8_t *hbuf; /* option data, then reply */
+    uint8_t *hs_ptr;
+    uint32_t hs_left;
+    struct nbd_opt_hdr opt;
+
+    /* transmission */
+    struct nbd_limits lim;
+    uint8_t *rbuf;
+    uint32_t rpos, rlen;
+    struct nbd_slot *cur_write;
+    uint32_t cur_got;
+    bool recv_direct, stalled;
+    int io_inflight;
+    struct nbd_slot *free_slots;
+    struct nbd_slot *sq_head, *sq_tail;
+    struct nbd_slot *sending[SEND_BATCH];
+    int nsending;
+    struct iovec siov[2 * SEND_BATCH];
+    int siov_n, siov_i;
+    struct msghdr smsg;
+    struct nbd_slot slots[NBD_SLOTS];
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
+static struct nbd_export *g_exports;
+static struct nbd_conn *g_conns;
+static int g_nconns;
+
+static struct {
+    int fd;
+    uint16_t port;
+    struct dp_reactor *r;
+    struct dp_uring_op op;
+    bool inflight, stopping;
+    char host[128];
+} g_lis = { .fd = -1 };
+
+static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) { }
+/* user_data for link timeouts and cancels: their CQEs never touch a conn */
+static struct dp_uring_op g_noop = { noop_cb };
+static struct __kernel_timespec g_hs_timeout = { .tv_sec = HS_TIMEOUT_S };
+
+static void conn_close(struct nbd_conn *c);
+static void conn_maybe_free(struct nbd_conn *c);
+static void hs_step(struct nbd_conn *c);
+static void process_input(struct nbd_conn *c);
+static void kick_send(struct nbd_conn *c);
+
+/* ---- exports and allowed hosts ------------------------------------------ */
+
+static struct nbd_export *export_find_locked(const char *name)
+{
+    /* "" is the default export: the only one, if there is exactly one. */
+    if (!*name) {
+        if (g_exports && !g_exports->next)
+            return g_exports;
+        return NULL;
+    }
+    for (struct nbd_export *e = g_exports; e; e = e->next)
+        if (!strcmp(e->name, name))
+            return e;
+    return NULL;
+}
+
+static bool prefix_match(const struct in6_addr *a, const struct in6_addr *b, int bits)
+{
+    int bytes = bits / 8, rem = bits % 8;
+    if (memcmp(a, b, (size_t)bytes))
+        return false;
+    if (!rem)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rem));
+    return (a->s6_addr[bytes] & mask) == (b->s6_addr[bytes] & mask);
+}
+
+static bool export_allows(const struct nbd_export *e, const struct in6_addr *peer)
+{
+    if (e->nallowed == 0)
+        return true;
+    for (int i = 0; i < e->nallowed; i++)
+        if (prefix_match(&e->allowed[i], peer, e->allowed_prefix[i]))
+            return true;
+    return false;
+}
+
+/* "1.2.3.4, 10.0.0.0/8, ::1" -> addresses (IPv4 as v4-mapped). */
+static int parse_allowed(const char *csv, struct nbd_export *e, const char *export_name)
+{
+    e->nallowed = 0;
+    if (!csv)
+        return 0;
+    const char *p = csv;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, ", ");
+        char tok[80];
+        if (n >= sizeof tok) {
+            dp_set_error("nbd export '%s': allowedHosts entry '%.40s...' is too long", export_name, p);
+            return -EINVAL;
+        }
+        memcpy(tok, p, n);
+        tok[n] = 0;
+        p += n;
+        if (!strcmp(tok, "*")) {
+            e->nallowed = 0;
+            return 0;
+        }
+        if (e->nallowed == MAX_ALLOWED) {
+            dp_set_error("nbd export '%s': more than %d allowedHosts entries", export_name, MAX_ALLOWED);
+            return -EINVAL;
+        }
+        int prefix = -1;
+        char *slash = strchr(tok, '/');
+        if (slash) {
+            char *end;
+            *slash = 0;
+            long v = strtol(slash + 1, &end, 10);
+            if (*end || end == slash + 1 || v < 0 || v > 128) {
+                dp_set_error("nbd export '%s': allowedHosts entry '%s/%s': bad prefix length",
+                             export_name, tok, slash + 1);
+                return -EINVAL;
+            }
+            prefix = (int)v;
+        }
+        struct in6_addr a;
+        struct in_addr a4;
+        if (inet_pton(AF_INET, tok, &a4) == 1) {
+            if (prefix > 32) {
+                dp_set_error("nbd export '%s': allowedHosts entry '%s/%d': prefix above 32",
+                             export_name, tok, prefix);
+                return -EINVAL;
+            }
+            memset(&a, 0, sizeof a);
+            a.s6_addr[10] = a.s6_addr[11] = 0xff;
+            memcpy(&a.s6_addr[12], &a4, 4);
+            prefix = prefix < 0 ? 128 : prefix + 96;
+        } else if (inet_pton(AF_INET6, tok, &a) == 1) {
+            prefix = prefix < 0 ? 128 : prefix;
+        } else {
+            dp_set_error("nbd export '%s': allowedHosts entry '%s' is not an IP address or CIDR",
+                         export_name, tok);
+            return -EINVAL;
+        }
+        e->allowed[e->nallowed] = a;
+        e->allowed_prefix[e->nallowed] = (uint8_t)prefix;
+        e->nallowed++;
+    }
+    return 0;
+}
+
+static void export_view(const struct nbd_export *e, struct nbd_export_view *v)
+{
+    struct dp_bdev *b = e->bdev;
+    v->size = __atomic_load_n(&b->size, __ATOMIC_RELAXED);
+    /* Every connection of an export goes to the same bdev and FLUSH reaches
+     * its backing store, so a flush on one covers writes done on all:
+     * multi-conn is safe. */
+    v->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+                NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_DF | NBD_FLAG_CAN_MULTI_CONN;
+    v->min_block = b->block_size ? b->block_size : 512;
+    v->pref_block = v->min_block > NBD_PREF_BLOCK ? v->min_block : NBD_PREF_BLOCK;
+    v->max_payload = NBD_MAX_PAYLOAD;
+}
+
+static int neg_lookup(void *ctx, const char *name, struct nbd_export_view *v)
+{
+    struct nbd_conn *c = ctx;
+    int rc = 0;
+    pthread_mutex_lock(&g_lock);
+    struct nbd_export *e = export_find_locked(name);
+    if (!e || e->dead)
+        rc = -ENOENT;
+    else if (!export_allows(e, &c->peer))
+        rc = -EACCES;
+    else
+        export_view(e, v);
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static int neg_list(void *ctx, uint32_t index, char *name, size_t cap)
+{
+    struct nbd_conn *c = ctx;
+    int rc = -ENOENT;
+    uint32_t i = 0;
+    pthread_mutex_lock(&g_lock);
+    for (struct nbd_export *e = g_exports; e; e = e->next) {
+        if (e->dead || !export_allows(e, &c->peer))
+            continue;
+        if (i++ == index) {
+            size_t n = strlen(e->name);
+            if (n < cap) {
+                memcpy(name, e->name, n + 1);
+                rc = (int)n;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static const struct nbd_neg_ops neg_ops = { neg_lookup, neg_list };
+
+/* ---- connection lifetime ------------------------------------------------ */
+
+static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
+{
+    if (s->big) {
+        dp_buf_free(s->big);
+        s->big = NULL;
+    }
+    s->next = c->free_slots;
+    c->free_slots = s;
+}
+
+static void conn_free(struct nbd_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    for (int i = 0; i < NBD_SLOTS; i++) {
+        dp_buf_free(c->slots[i].buf);
+        dp_buf_free(c->slots[i].big);
+    }
+    free(c->rbuf);
+    free(c->hbuf);
+    free(c->neg);
+    free(c);
+}
+
+static void conn_maybe_free(struct nbd_conn *c)
+{
+    if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight)
+        return;
+    pthread_mutex_lock(&g_lock);
+    if (c->msg_refs > 0) { /* a kill message is on its way: it frees */
+        pthread_mutex_unlock(&g_lock);
+        return;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g_conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    g_nconns--;
+    if (c->exp)
+        c->exp->nconns--;
+    pthread_cond_broadcast(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+    conn_free(c);
+}
+
+static void conn_close(struct nbd_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    /* Wakes the pending recv (returns 0) and fails a blocked send. */
+    shutdown(c->fd, SHUT_RDWR);
+    while (c->sq_head) {
+        struct nbd_slot *s = c->sq_head;
+        c->sq_head = s->next;
+        slot_put(c, s);
+    }
+    c->sq_tail = NULL;
+    /* cur_write and the slots being sent may still be the target of an
+     * in-flight recv/send: conn_free releases their buffers. */
+}
+
+static void kill_msg(void *arg)
+{
+    struct nbd_conn *c = arg;
+    pthread_mutex_lock(&g_lock);
+    c->msg_refs--;
+    pthread_mutex_unlock(&g_lock);
+    conn_close(c);
+    conn_maybe_free(c);
+}
+
+/* Under g_lock: make c close on its own reactor. */
+static void conn_kill_locked(struct nbd_conn *c)
+{
+    if (c->migrating) {
+        c->kill_pending = true; /* tx_start sees it */
+        return;
+    }
+    c->msg_refs++;
+    dp_reactor_send(c->r, kill_msg, c);
+}
+
+/* ---- handshake ---------------------------------------------------------- */
+
+static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags);
+static void hs_send_cb(struct dp_uring_op *op, int res, uint32_t flags);
+
+static void hs_xfer(struct nbd_conn *c, bool recv)
+{
+    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+    if (recv) {
+        io_uring_prep_recv(sqe, c->fd, c->hs_ptr, c->hs_left, MSG_WAITALL);
+        io_uring_sqe_set_data(sqe, &c->recv_op);
+        c->recv_inflight = true;
+    } else {
+        io_uring_prep_send(sqe, c->fd, c->hs_ptr, c->hs_left, MSG_NOSIGNAL | MSG_WAITALL);
+        io_uring_sqe_set_data(sqe, &c->send_op);
+        c->send_inflight = true;
+    }
+    /* A client that stalls in the handshake is dropped after HS_TIMEOUT_S. */
+    sqe->flags |= IOSQE_IO_LINK;
+    struct io_uring_sqe *t = dp_reactor_sqe(c->r);
+    io_uring_prep_link_timeout(t, &g_hs_timeout, 0);
+    io_uring_sqe_set_data(t, &g_noop);
+}
+
+static void hs_recv(struct nbd_conn *c, void *buf, uint32_t len)
+{
+    c->hs_ptr = buf;
+    c->hs_left = len;
+    hs_xfer(c, true);
+}
+
+static void hs_send(struct nbd_conn *c, const void *buf, uint32_t len)
+{
+    c->hs_ptr = (uint8_t *)buf;
+    c->hs_left = len;
+    hs_xfer(c, false);
+}
+
+static void hs_fail(struct nbd_conn *c, const char *why)
+{
+    fprintf(stderr, "nbd: peer %s: %s; closing\n", c->peer_str, why);
+    conn_close(c);
+    conn_maybe_free(c);
+}
+
+static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
+    c->recv_inflight = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (res <= 0) {
+        if (res == -ECANCELED)
+            hs_fail(c, "handshake timed out");
+        else if (res == 0)
+            hs_fail(c, "disconnected during the handshake");
+        else
+            hs_fail(c, strerror(-res));
+        return;
+    }
+    c->hs_ptr += res;
+    c->hs_left -= (uint32_t)res;
+    if (c->hs_left) {
+        hs_xfer(c, true);
+        return;
+    }
+    hs_step(c);
+}
+
+static void hs_send_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, send_op));
+    c->send_inflight = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (res <= 0) {
+        hs_fail(c, res == -ECANCELED ? "handshake send timed out" : "handshake send failed");
+        return;
+    }
+    c->hs_ptr += res;
+    c->hs_left -= (uint32_t)res;
+    if (c->hs_left) {
+        hs_xfer(c, false);
+        return;
+    }
+    hs_step(c);
+}
+
+static void tx_start(void *arg);
+
+/* Advance the handshake after the previous recv/send finished. */
+static void hs_step(struct nbd_conn *c)
+{
+    uint8_t *data = c->hbuf, *out = c->hbuf + NBD_MAX_OPT_LEN;
+    switch (c->hs) {
+    case HS_GREETING: /* greeting sent: read client flags */
+        c->hs = HS_FLAGS;
+        hs_recv(c, data, 4);
+        return;
+    case HS_FLAGS: {
+        uint32_t fl;
+        if (nbd_parse_client_flags(data, &fl) < 0) {
+            hs_fail(c, "unsupported client flags");
+            return;
+        }
+        nbd_neg_init(c->neg, fl);
+        c->hs = HS_OPTHDR;
+        hs_recv(c, data, NBD_OPT_HDR_LEN);
+        return;
+    }
+    case HS_OPTHDR: {
+        int rc = nbd_parse_opt_hdr(data, &c->opt);
+        if (rc == -EPROTO) {
+            hs_fail(c, "bad option magic");
+            return;
+        }
+        if (rc == -E2BIG) {
+            char why[96];
+            snprintf(why, sizeof why, "option %u length %u above the %u-byte limit", c->opt.opt,
+                     c->opt.len, NBD_MAX_OPT_LEN);
+            hs_fail(c, why);
+            return;
+        }
+        c->hs = HS_OPTDATA;
+        if (c->opt.len) {
+            hs_recv(c, data, c->opt.len);
+            return;
+        }
+    }
+    /* fall through */
+    case HS_OPTDATA: {
+        size_t outlen = 0;
+        c->hs_result = nbd_neg_option(c->neg, c->opt.opt, data, c->opt.len, &neg_ops, c, out,
+                                      NBD_NEG_OUT_MAX, &outlen);
+        if (c->hs_result == NBD_NEG_GO) {
+            /* Attach to the export before saying yes. */
+            pthread_mutex_lock(&g_lock);
+            struct nbd_export *e = export_find_locked(c->neg->export_name);
+            if (e && !e->dead) {
+                c->exp = e;
+                e->nconns++;
+            }
+            pthread_mutex_unlock(&g_lock);
+            if (!c->exp) {
+                hs_fail(c, "export went away during the handshake");
+                return;
+            }
+        }
+        c->hs = HS_REPLY;
+        if (outlen) {
+            hs_send(c, out, (uint32_t)outlen);
+            return;
+        }
+    }
+    /* fall through */
+    case HS_REPLY:
+        if (c->hs_result == NBD_NEG_CONTINUE) {
+            c->hs = HS_OPTHDR;
+            hs_recv(c, data, NBD_OPT_HDR_LEN);
+            return;
+        }
+        if (c->hs_result == NBD_NEG_CLOSE) {
+            conn_close(c);
+            conn_maybe_free(c);
+            return;
+        }
+        /* GO: move to the bdev's reactor unless a kill came meanwhile. */
+        pthread_mutex_lock(&g_lock);
+        bool dead = c->exp->dead || c->msg_refs > 0;
+        if (!dead)
+            c->migrating = true;
+        pthread_mutex_unlock(&g_lock);
+        if (dead) {
+            conn_close(c);
+            conn_maybe_free(c);
+            return;
+        }
+        c->hs = HS_DONE;
+        dp_reactor_send(c->exp->bdev->reactor, tx_start, c);
+        return;
+    case HS_DONE:
+        return;
+    }
+}
+
+/* ---- transmission ------------------------------------------------------- */
+
+static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags);
+static void send_cb(struct dp_uring_op *op, int res, uint32_t flags);
+static void io_done(struct dp_bdev_io *io, int status);
+
+static void tx_fail(struct nbd_conn *c, const char *why)
+{
+    fprintf(stderr, "nbd: peer %s, export '%s': %s; closing\n", c->peer_str, c->exp->name, why);
+    conn_close(c);
+    conn_maybe_free(c);
+}
+
+static void tx_start(void *arg)
+{
+    struct nbd_conn *c = arg;
+    pthread_mutex_lock(&g_lock);
+    c->r = dp_reactor_self();
+    c->migrating = false;
+    bool dead = c->kill_pending || c->exp->dead;
+    pthread_mutex_unlock(&g_lock);
+    c->bdev = c->exp->bdev;
+    c->rbuf = malloc(RBUF_SIZE);
+    if (dead || !c->rbuf) {
+        conn_close(c);
+        conn_maybe_free(c);
+        return;
+    }
+    c->lim = (struct nbd_limits){
+        .size = c->neg->view.size, .min_block = c->neg->view.min_block,
+        .max_payload = c->neg->view.max_payload, .tflags = c->neg->view.tflags,
+        .structured = c->neg->structured, .meta_alloc = c->neg->meta_alloc,
+    };
+    free(c->hbuf);
+    c->hbuf = NULL;
+    free(c->neg);
+    c->neg = NULL;
+    c->recv_op.cb = recv_cb;
+    c->send_op.cb = send_cb;
+    for (int i = NBD_SLOTS - 1; i >= 0; i--) {
+        c->slots[i].c = c;
+        slot_put(c, &c->slots[i]);
+    }
+    c->transmission = true;
+    process_input(c);
+}
+
+static void post_recv(struct nbd_conn *c)
+{
+    if (c->recv_inflight || c->closing || c->disc)
+        return;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+    if (c->cur_write && c->rpos == c->rlen) {
+        /* Rest of a write payload: straight into the request's buffer. */
+        c->recv_direct = true;
+        io_uring_prep_recv(sqe, c->fd, c->cur_write->data + c->cur_got,
+                           c->cur_write->req.length - c->cur_got, MSG_WAITALL);
+    } else {
+        if (c->rpos) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        c->recv_direct = false;
+        io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, 0);
+    }
+    io_uring_sqe_set_data(sqe, &c->recv_op);
+    c->recv_inflight = true;
+}
+
+static void maybe_disc_done(struct nbd_conn *c)
+{
+    if (c->disc && !c->closing && !c->io_inflight && !c->send_inflight && !c->sq_head) {
+        conn_close(c);
+        conn_maybe_free(c);
+    }
+}
+
+static void enqueue_reply(struct nbd_conn *c, struct nbd_slot *s)
+{
+    s->next = NULL;
+    if (c->sq_tail)
+        c->sq_tail->next = s;
+    else
+        c->sq_head = s;
+    c->sq_tail = s;
+}
+
+static void reply_err(struct nbd_conn *c, struct nbd_slot *s, uint32_t err)
+{
+    if (c->lim.structured && (s->req.type == NBD_CMD_READ || s->req.type == NBD_CMD_BLOCK_STATUS))
+        s->hdrlen = (uint32_t)nbd_enc_error_chunk(s->hdr, s->req.cookie, err);
+    else
+        s->hdrlen = (uint32_t)nbd_enc_simple_reply(s->hdr, err, s->req.cookie);
+    s->datalen = 0;
+    enqueue_reply(c, s);
+}
+
+static void reply_ok(struct nbd_conn *c, struct nbd_slot *s)
+{
+    s->datalen = 0;
+    if (s->req.type == NBD_CMD_READ) {
+        if (c->lim.structured)
+            s->hdrlen = (uint32_t)nbd_enc_read_chunk(s->hdr, s->req.cookie, s->req.offset, s->req.length);
+        else
+            s->hdrlen = (uint32_t)nbd_enc_simple_reply(s->hdr, 0, s->req.cookie);
+        s->datalen = s->req.length;
+    } else {
+        s->hdrlen = (uint32_t)nbd_enc_simple_reply(s->hdr, 0, s->req.cookie);
+    }
+    enqueue_reply(c, s);
+}
+
+static uint8_t *slot_data(struct nbd_slot *s, uint32_t len)
+{
+    if (len <= SLOT_BUF) {
+        if (!s->buf)
+            s->buf = dp_buf_alloc(SLOT_BUF);
+        return s->data = s->buf;
+    }
+    /* Slow path: requests above SLOT_BUF (up to NBD_MAX_PAYLOAD). */
+    s->big = dp_buf_alloc(len);
+    return s->data = s->big;
+}
+
+/* base:allocation from the bdev's block_status; synchronous on this reactor. */
+static void do_block_status(struct nbd_conn *c, struct nbd_slot *s)
+{
+    struct dp_bdev *b = c->bdev;
+    uint8_t *p = slot_data(s, SLOT_BUF);
+    if (!p) {
+        reply_err(c, s, NBD_ENOMEM);
+        return;
+    }
+    uint64_t off = s->req.offset, end = off + s->req.length;
+    uint32_t n = 0, max = (s->req.flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : BS_MAX_EXTENTS;
+    nbd_put32(p, NBD_META_ID_BASE_ALLOCATION);
+    while (off < end && n < max) {
+        uint64_t len = end - off;
+        uint32_t st = DP_BS_ALLOCATED;
+        if (b->ops->block_status) {
+            uint64_t got = 0;
+            int rc = b->ops->block_status(b, off, len, &got, &st);
+            if (rc < 0) {
+                if (n == 0) {
+                    reply_err(c, s, nbd_errno(rc));
+                    return;
+                }
+                break;
+            }
+            if (got == 0 || got > len)
+                got = len; /* never trust a module to make progress */
+            len = got;
+        }
+        uint32_t flags = (st & DP_BS_HOLE) ? (NBD_STATE_HOLE | NBD_STATE_ZERO) : 0;
+        /* Merge with the previous extent when the state is the same. */
+        if (n > 0 && nbd_get32(p + 4 + 8 * (n - 1) + 4) == flags) {
+            uint8_t *prev = p + 4 + 8 * (n - 1);
+            nbd_put32(prev, nbd_get32(prev) + (uint32_t)len);
+        } else {
+            nbd_put32(p + 4 + 8 * n, (uint32_t)len);
+            nbd_put32(p + 4 + 8 * n + 4, flags);
+            n++;
+        }
+        off += len;
+    }
+    s->datalen = 4 + 8 * n;
+    s->hdrlen = (uint32_t)nbd_enc_chunk_hdr(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+                                            s->req.cookie, s->datalen);
+    enqueue_reply(c, s);
+}
+
+static void exec(struct nbd_conn *c, struct nbd_slot *s)
+{
+    struct dp_bdev_io *io = &s->io;
+    const struct nbd_request *q = &s->req;
+    io->flags = (q->flags & NBD_CMD_FLAG_FUA) ? DP_IO_FUA : 0;
+    io->offset = q->offset;
+    io->length = q->length;
+    io->iov = NULL;
+    io->iovcnt = 0;
+    io->cb = io_done;
+    io->cb_arg = s;
+    switch (q->type) {
+    case NBD_CMD_READ:
+        if (!slot_data(s, q->length)) {
+            reply_err(c, s, NBD_ENOMEM);
+            return;
+        }
+        /* fall through */
+    case NBD_CMD_WRITE:
+        s->iov.iov_base = s->data;
+        s->iov.iov_len = q->length;
+        io->iov = &s->iov;
+        io->iovcnt = 1;
+        io->type = q->type == NBD_CMD_READ ? DP_IO_READ : DP_IO_WRITE;
+        break;
+    case NBD_CMD_FLUSH:
+        io->type = DP_IO_FLUSH;
+        io->offset = io->length = 0;
+        break;
+    case NBD_CMD_TRIM:
+        io->type = DP_IO_UNMAP;
+        break;
+    case NBD_CMD_WRITE_ZEROES:
+        io->type = DP_IO_WRITE_ZEROES;
+        break;
+    case NBD_CMD_BLOCK_STATUS:
+        do_block_status(c, s);
+        return;
+    default:
+        reply_err(c, s, NBD_EINVAL);
+        return;
+    }
+    c->io_inflight++;
+    dp_bdev_submit(c->bdev, io);
+}
+
+static void io_done(struct dp_bdev_io *io, int status)
+{
+    struct nbd_slot *s = io->cb_arg;
+    struct nbd_conn *c = s->c;
+    c->io_inflight--;
+    if (c->closing) {
+        slot_put(c, s);
+        conn_maybe_free(c);
+        return;
+    }
+    if (status < 0)
+        reply_err(c, s, nbd_errno(status));
+    else
+        reply_ok(c, s);
+    kick_send(c);
+}
+
+/* Parse and start requests from the staging buffer until it runs dry. */
+static void process_input(struct nbd_conn *c)
+{
+    while (!c->closing && !c->disc) {
+        if (c->cur_write) {
+            struct nbd_slot *s = c->cur_write;
+            uint32_t need = s->req.length - c->cur_got, avail = c->rlen - c->rpos;
+            uint32_t take = avail < need ? avail : need;
+            memcpy(s->data + c->cur_got, c->rbuf + c->rpos, take);
+            c->rpos += take;
+            c->cur_got += take;
+            if (c->cur_got < s->req.length) {
+                post_recv(c);
+                break;
+            }
+            c->cur_write = NULL;
+            if (s->err)
+                reply_err(c, s, s->err); /* payload consumed, request refused */
+            else
+                exec(c, s);
+            continue;
+        }
+        if (c->rlen - c->rpos < NBD_REQ_LEN) {
+            post_recv(c);
+            break;
+        }
+        if (!c->free_slots) {
+            c->stalled = true; /* resumes when a reply has gone out */
+            break;
+        }
+        struct nbd_request q;
+        if (nbd_parse_request(c->rbuf + c->rpos, &q) < 0) {
+            char why[64];
+            snprintf(why, sizeof why, "bad request magic 0x%08x", nbd_get32(c->rbuf + c->rpos));
+            tx_fail(c, why);
+            return;
+        }
+        c->rpos += NBD_REQ_LEN;
+        int rc = nbd_check_request(&q, &c->lim);
+        if (rc == NBD_CHECK_CLOSE) {
+            char why[96];
+            snprintf(why, sizeof why, "write of %u bytes above the %u-byte maximum payload",
+                     q.length, c->lim.max_payload);
+            tx_fail(c, why);
+            return;
+        }
+        if (q.type == NBD_CMD_DISC) {
+            c->disc = true;
+            break;
+        }
+        struct nbd_slot *s = c->free_slots;
+        c->free_slots = s->next;
+        s->req = q;
+        s->err = (uint32_t)rc;
+        if (q.type == NBD_CMD_WRITE) {
+            if (!slot_data(s, q.length)) {
+                slot_put(c, s);
+                tx_fail(c, "out of memory for a write payload");
+                return;
+            }
+            c->cur_write = s;
+            c->cur_got = 0;
+            continue;
+        }
+        if (rc)
+            reply_err(c, s, (uint32_t)rc);
+        else
+            exec(c, s);
+    }
+    kick_send(c);
+    maybe_disc_done(c);
+}
+
+static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
+    c->recv_inflight = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (res <= 0) {
+        /* EOF without NBD_CMD_DISC, or a socket error: outstanding I/O
+         * still completes (conn_maybe_free waits for it). */
+        if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
+            fprintf(stderr, "nbd: peer %s, export '%s': recv: %s; closing\n", c->peer_str,
+                    c->exp->name, strerror(-res));
+        conn_close(c);
+        conn_maybe_free(c);
+        return;
+    }
+    if (c->recv_direct)
+        c->cur_got += (uint32_t)res;
+    else
+        c->rlen += (uint32_t)res;
+    process_input(c);
+}
+
+static void kick_send(struct nbd_conn *c)
+{
+    if (c->send_inflight || c->closing || !c->sq_head)
+        return;
+    int n = 0, v = 0;
+    while (c->sq_head && n < SEND_BATCH) {
+        struct nbd_slot *s = c->sq_head;
+        c->sq_head = s->next;
+        c->sending[n++] = s;
+        c->siov[v].iov_base = s->hdr;
+        c->siov[v++].iov_len = s->hdrlen;
+        if (s->datalen) {
+            c->siov[v].iov_base = s->data;
+            c->siov[v++].iov_len = s->datalen;
+        }
+    }
+    if (!c->sq_head)
+        c->sq_tail = NULL;
+    c->nsending = n;
+    c->siov_n = v;
+    c->siov_i = 0;
+    memset(&c->smsg, 0, sizeof c->smsg);
+    c->smsg.msg_iov = c->siov;
+    c->smsg.msg_iovlen = (size_t)v;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+    io_uring_prep_sendmsg(sqe, c->fd, &c->smsg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, &c->send_op);
+    c->send_inflight = true;
+}
+
+static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, send_op));
+    c->send_inflight = false;
+    if (!c->closing && res > 0) {
+        size_t left = (size_t)res;
+        while (left && c->siov_i < c->siov_n) {
+            struct iovec *v = &c->siov[c->siov_i];
+            if (left >= v->iov_len) {
+                left -= v->iov_len;
+                c->siov_i++;
+            } else {
+                v->iov_base = (uint8_t *)v->iov_base + left;
+                v->iov_len -= left;
+                left = 0;
+            }
+        }
+        if (c->siov_i < c->siov_n) { /* short send: the rest */
+            c->smsg.msg_iov = c->siov + c->siov_i;
+            c->smsg.msg_iovlen = (size_t)(c->siov_n - c->siov_i);
+            struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+            io_uring_prep_sendmsg(sqe, c->fd, &c->smsg, MSG_NOSIGNAL);
+            io_uring_sqe_set_data(sqe, &c->send_op);
+            c->send_inflight = true;
+            return;
+        }
+    }
+    for (int i = 0; i < c->nsending; i++)
+        slot_put(c, c->sending[i]);
+    c->nsending = 0;
+    if (c->closing || res <= 0) {
+        conn_close(c);
+        conn_maybe_free(c);
+        return;
+    }
+    if (c->stalled) {
+        c->stalled = false;
+        process_input(c); /* also kicks the next send */
+    } else {
+        kick_send(c);
+        maybe_disc_done(c);
+    }
+}
+
+/* ---- listener ----------------------------------------------------------- */
+
+static void post_accept(void)
+{
+    struct io_uring_sqe *sqe = dp_reactor_sqe(g_lis.r);
+    io_uring_prep_accept(sqe, g_lis.fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, &g_lis.op);
+    g_lis.inflight = true;
+}
+
+static void new_conn(int fd)
+{
+    struct nbd_conn *c = calloc(1, sizeof *c);
+    uint8_t *hbuf = malloc(NBD_MAX_OPT_LEN + NBD_NEG_OUT_MAX);
+    struct nbd_neg *neg = malloc(sizeof *neg);
+    if (!c || !hbuf || !neg) {
+        free(c);
+        free(hbuf);
+        free(neg);
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->r = g_lis.r;
+    c->hbuf = hbuf;
+    c->neg = neg;
+    c->recv_op.cb = hs_recv_cb;
+    c->send_op.cb = hs_send_cb;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            c->peer.s6_addr[10] = c->peer.s6_addr[11] = 0xff;
+            memcpy(&c->peer.s6_addr[12], &s4->sin_addr, 4);
+            inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+            port = ntohs(s4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            c->peer = s6->sin6_addr;
+            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+            port = ntohs(s6->sin6_port);
+        }
+    }
+    snprintf(c->peer_str, sizeof c->peer_str, "%s:%d", host, port);
+    pthread_mutex_lock(&g_lock);
+    c->next = g_conns;
+    if (g_conns)
+        g_conns->prev = c;
+    g_conns = c;
+    g_nconns++;
+    pthread_mutex_unlock(&g_lock);
+    c->hs = HS_GREETING;
+    nbd_enc_greeting(c->hbuf + NBD_MAX_OPT_LEN);
+    hs_send(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN);
+}
+
+static void accept_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    g_lis.inflight = false;
+    if (res >= 0) {
+        if (g_lis.stopping)
+            close(res);
+        else
+            new_conn(res);
+    }
+    if (g_lis.stopping || res == -ECANCELED || res == -EBADF || res == -EINVAL) {
+        pthread_mutex_lock(&g_lock);
+        pthread_cond_broadcast(&g_cond);
+        pthread_mutex_unlock(&g_lock);
+        return;
+    }
+    post_accept();
+}
+
+static void accept_start_msg(void *arg)
+{
+    post_accept();
+}
+
+static void accept_cancel_msg(void *arg)
+{
+    g_lis.stopping = true;
+    if (!g_lis.inflight)
+        return;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(g_lis.r);
+    io_uring_prep_cancel(sqe, &g_lis.op, 0);
+    io_uring_sqe_set_data(sqe, &g_noop);
+}
+
+DP_EXPORT int dp_nbd_listen(const char *host, uint16_t port)
+{
+    dp_clear_error();
+    if (!host || !*host)
+        host = "127.0.0.1";
+    if (dp_reactor_count() == 0) {
+        dp_set_error("nbd listen %s:%u: the data path is not initialised (dp_init)", host, port);
+        return -ENODEV;
+    }
+    pthread_mutex_lock(&g_lock);
+    bool busy = g_lis.fd >= 0;
+    pthread_mutex_unlock(&g_lock);
+    if (busy) {
+        dp_set_error("nbd listen %s:%u: already listening on %s:%u", host, port, g_lis.host, g_lis.port);
+        return -EALREADY;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    int rc = getaddrinfo(host, ps, &hints, &ai);
+    if (rc) {
+        dp_set_error("nbd listen %s:%u: cannot resolve host: %s", host, port, gai_strerror(rc));
+        return -EINVAL;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        freeaddrinfo(ai);
+        dp_set_error("nbd listen %s:%u: socket: %s", host, port, strerror(-rc));
+        return rc;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        rc = -errno;
+        freeaddrinfo(ai);
+        close(fd);
+        dp_set_error("nbd listen %s:%u: %s", host, port, strerror(-rc));
+        return rc;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    uint16_t bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                    : ((struct sockaddr_in *)&ss)->sin_port);
+    pthread_mutex_lock(&g_lock);
+    g_lis.fd = fd;
+    g_lis.port = bound;
+    g_lis.r = dp_reactor_get(0);
+    g_lis.op.cb = accept_cb;
+    g_lis.stopping = false;
+    snprintf(g_lis.host, sizeof g_lis.host, "%s", host);
+    pthread_mutex_unlock(&g_lock);
+    dp_reactor_call(g_lis.r, accept_start_msg, NULL);
+    return 0;
+}
+
+DP_EXPORT int dp_nbd_port(void)
+{
+    pthread_mutex_lock(&g_lock);
+    int p = g_lis.fd >= 0 ? g_lis.port : -ENOTCONN;
+    pthread_mutex_unlock(&g_lock);
+    return p;
+}
+
+/* ---- shares -------------------------------------------------------------- */
+
+static bool valid_export_name(const char *n)
+{
+    size_t l = strlen(n);
+    if (l == 0 || l > NBD_MAX_NAME)
+        return false;
+    for (size_t i = 0; i < l; i++)
+        if ((unsigned char)n[i] < 0x20 || n[i] == 0x7f)
+            return false;
+    return true;
+}
+
+DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const char *allowed_hosts)
+{
+    dp_clear_error();
+    if (!bdev_name || !*bdev_name) {
+        dp_set_error("nbd share: device name is empty");
+        return -EINVAL;
+    }
+    if (!export_name || !*export_name)
+        export_name = bdev_name;
+    if (!valid_export_name(export_name)) {
+        dp_set_error("nbd share '%.64s': export name must be 1..%d printable bytes", export_name,
+                     NBD_MAX_NAME);
+        return -EINVAL;
+    }
+    struct nbd_export *e = calloc(1, sizeof *e);
+    if (!e) {
+        dp_set_error("nbd share '%s': out of memory", export_name);
+        return -ENOMEM;
+    }
+    snprintf(e->name, sizeof e->name, "%s", export_name);
+    int rc = parse_allowed(allowed_hosts, e, export_name);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    pthread_mutex_lock(&g_lock);
+    struct nbd_export *old = NULL;
+    for (struct nbd_export *x = g_exports; x; x = x->next)
+        if (!strcmp(x->name, export_name))
+            old = x;
+    if (old) {
+        /* Same device again: update allowed hosts (idempotent share). */
+        bool same = !strcmp(old->bdev->name, bdev_name);
+        if (same) {
+            old->nallowed = e->nallowed;
+            memcpy(old->allowed, e->allowed, sizeof e->allowed);
+            memcpy(old->allowed_prefix, e->allowed_prefix, sizeof e->allowed_prefix);
+        }
+        pthread_mutex_unlock(&g_lock);
+        free(e);
+        if (!same) {
+            dp_set_error("nbd share '%s': export already serves device '%s'", export_name, old->bdev->name);
+            return -EEXIST;
+        }
+        return 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+    struct dp_bdev *b = dp_bdev_get(bdev_name);
+    if (!b && strstr(bdev_name, "://")) {
+        rc = dp_bdev_open_uri(bdev_name, &b);
+        if (rc < 0) {
+            free(e);
+            return rc;
+        }
+    }
+    if (!b) {
+        free(e);
+        dp_set_error("nbd share '%s': no replica or device named '%s'", export_name, bdev_name);
+        return -ENOENT;
+    }
+    e->bdev = b;
+    pthread_mutex_lock(&g_lock);
+    for (struct nbd_export *x = g_exports; x; x = x->next)
+        if (!strcmp(x->name, export_name)) { /* raced with another share */
+            pthread_mutex_unlock(&g_lock);
+            dp_bdev_put(b);
+            free(e);
+            dp_set_error("nbd share '%s': shared concurrently", export_name);
+            return -EBUSY;
+        }
+    e->next = g_exports;
+    g_exports = e;
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
+/* Remove e (already unlinked, marked dead) once its connections are gone. */
+static void export_drain_and_free(struct nbd_export *e)
+{
+    pthread_mutex_lock(&g_lock);
+    for (struct nbd_conn *c = g_conns; c; c = c->next)
+        if (c->exp == e)
+            conn_kill_locked(c);
+    while (e->nconns > 0)
+        pthread_cond_wait(&g_cond, &g_lock);
+    pthread_mutex_unlock(&g_lock);
+    dp_bdev_put(e->bdev);
+    free(e);
+}
+
+DP_EXPORT int dp_nbd_unshare(const char *export_name)
+{
+    dp_clear_error();
+    if (!export_name) {
+        dp_set_error("nbd unshare: export name is empty");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&g_lock);
+    struct nbd_export **p = &g_exports, *e = NULL;
+    for (; *p; p = &(*p)->next)
+        if (!strcmp((*p)->name, export_name)) {
+            e = *p;
+            *p = e->next;
+            break;
+        }
+    if (e)
+        e->dead = true;
+    pthread_mutex_unlock(&g_lock);
+    if (!e) {
+        dp_set_error("nbd unshare '%s': no such export", export_name);
+        return -ENOENT;
+    }
+    export_drain_and_free(e);
+    return 0;
+}
+
+DP_EXPORT int dp_nbd_export_connections(const char *export_name)
+{
+    int n = -ENOENT;
+    pthread_mutex_lock(&g_lock);
+    for (struct nbd_export *e = g_exports; e; e = e->next)
+        if (export_name && !strcmp(e->name, export_name))
+            n = e->nconns;
+    pthread_mutex_unlock(&g_lock);
+    if (n < 0)
+        dp_set_error("nbd export '%s': no such export", export_name ? export_name : "");
+    return n;
+}
+
+DP_EXPORT void dp_nbd_shutdown(void)
+{
+    pthread_mutex_lock(&g_lock);
+    int lfd = g_lis.fd;
+    pthread_mutex_unlock(&g_lock);
+    if (lfd >= 0 && dp_reactor_count() > 0) {
+        dp_reactor_call(g_lis.r, accept_cancel_msg, NULL);
+        pthread_mutex_lock(&g_lock);
+        while (g_lis.inflight)
+            pthread_cond_wait(&g_cond, &g_lock);
+        close(g_lis.fd);
+        g_lis.fd = -1;
+        pthread_mutex_unlock(&g_lock);
+    }
+    for (;;) {
+        pthread_mutex_lock(&g_lock);
+        struct nbd_export *e = g_exports;
+        if (e) {
+            g_exports = e->next;
+            e->dead = true;
+        }
+        pthread_mutex_unlock(&g_lock);
+        if (!e)
+            break;
+        export_drain_and_free(e);
+    }
+    /* Connections still in the handshake. */
+    pthread_mutex_lock(&g_lock);
+    for (struct nbd_conn *c = g_conns; c; c = c->next)
+        conn_kill_locked(c);
+    while (g_nconns > 0)
+        pthread_cond_wait(&g_cond, &g_lock);
+    pthread_mutex_unlock(&g_lock);
+}

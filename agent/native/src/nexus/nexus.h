@@ -1,0 +1,228 @@
+/*
+ * nexus.h - internals of the nexus: a RAID-1 bdev over child bdevs.
+ *
+ * Threading: a nexus belongs to one reactor (that of its first child, so a
+ * nexus over local replicas needs no thread hop). All state below is touched
+ * only on that reactor, except where marked. Control functions run on
+ * koffi worker threads: they hold nx_ctl_lock (one control operation at a
+ * time), make short state changes with dp_reactor_call() and wait for
+ * asynchronous work (I/O drain, label writes, rebuild stop) on nx->ev_cond.
+ *
+ * Children can live on other reactors (remote children, replicas of a pool
+ * on another reactor): legs are then sent there with dp_reactor_send() and
+ * their completion is sent back.
+ */
+#ifndef DP_NEXUS_H
+#define DP_NEXUS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bdev/bdev.h"
+#include "reactor/reactor.h"
+
+#define NX_HDR_SIZE      (1ull << 20)  /* reserved at each child's start */
+#define NX_LABEL_BLOCK   4096u         /* one label slot */
+#define NX_LABEL_SIZE    512u          /* encoded bytes in a slot (crc covers them) */
+#define NX_MAX_CHILDREN  8u
+#define NX_URI_MAX       256u
+#define NX_REASON_MAX    128u
+#define NX_IO_POOL       256u          /* nexus I/O contexts, allocated at create */
+#define NX_RB_SEG        (1ull << 20)  /* rebuild segment */
+#define NX_RB_DEPTH      8u            /* segments in flight per rebuild */
+
+/* ---- label (label.c) ----------------------------------------------------- */
+
+#define NX_LABEL_MAGIC   "MAYANXL1"
+#define NX_LABEL_VERSION 1u
+#define NX_LABEL_SYNCED  0x1u /* holds every write up to `generation` */
+#define NX_LABEL_CLEAN   0x2u /* nexus closed orderly (no write in flight) */
+
+struct nx_label {
+    uint8_t nexus_uuid[16];
+    uint8_t child_id[16];
+    uint64_t seq;          /* bumped on every label write; picks the slot */
+    uint64_t generation;
+    uint64_t data_offset;
+    uint64_t data_size;
+    uint32_t flags;
+    uint32_t block_size;
+    uint32_t nmembers;
+    uint8_t members[NX_MAX_CHILDREN][16]; /* ids in sync at `generation` */
+};
+
+uint32_t nx_crc32c(uint32_t crc, const void *buf, size_t len);
+int nx_uuid_parse(const char *s, uint8_t out[16]);
+void nx_uuid_format(const uint8_t in[16], char out[37]);
+void nx_random_id(uint8_t out[16]);
+/* Fill one NX_LABEL_BLOCK (zero padded). */
+void nx_label_encode(const struct nx_label *l, uint8_t *block);
+/* 0: valid; -ENOENT: no magic (blank); -EINVAL: damaged (why says how). */
+int nx_label_decode(const uint8_t *block, struct nx_label *out, char *why, size_t whylen);
+/*
+ * Decode both slots (2 * NX_LABEL_BLOCK bytes from the child's start) and
+ * pick the valid one with the highest seq. Returns 0, -ENOENT (no label at
+ * all) or -EINVAL (a magic but no valid slot).
+ */
+int nx_label_read_slots(const uint8_t *two_blocks, struct nx_label *out, char *why, size_t whylen);
+static inline uint64_t nx_label_slot_offset(uint64_t seq) { return (seq & 1) * NX_LABEL_BLOCK; }
+
+/* ---- I/O structures ------------------------------------------------------ */
+
+struct nexus;
+struct nx_child;
+struct nx_leg;
+
+typedef void (*nx_leg_done_fn)(struct nx_leg *leg);
+
+/* One request to one child. Completion runs `done` on the nexus reactor. */
+struct nx_leg {
+    struct dp_bdev_io io;
+    struct iovec iov;          /* for legs that own their buffer */
+    struct nx_child *child;
+    struct dp_bdev *bdev;      /* the child's bdev when submitted */
+    int status;
+    nx_leg_done_fn done;
+    void *ctx;
+};
+
+/* An application request to the nexus. */
+struct nx_io {
+    struct dp_bdev_io *parent;
+    struct nexus *nx;
+    struct nx_io *next, *prev; /* in-flight write list, wait and hold queues */
+    uint32_t pending;          /* legs outstanding */
+    uint32_t tried;            /* reads: bitmask of children tried */
+    int status;
+    bool inflight_listed;
+    struct nx_leg legs[NX_MAX_CHILDREN];
+};
+
+struct nx_ioq { struct nx_io *head, *tail; };
+
+enum nx_child_state { /* same values as DP_CHILD_* */
+    NXC_ONLINE = 0,
+    NXC_DEGRADED = 1, /* rebuilding: takes writes, never reads */
+    NXC_FAULTED = 2,
+    NXC_OFFLINE = 3,
+};
+
+enum nx_state { NX_ONLINE = 0, NX_DEGRADED = 1, NX_FAULTED = 2 };
+
+struct nx_rebuild;
+
+struct nx_child {
+    struct nexus *nx;
+    char uri[NX_URI_MAX];
+    struct dp_bdev *bdev;         /* NULL while closed (offline, unreachable) */
+    enum nx_child_state state;
+    char reason[NX_REASON_MAX];
+    uint8_t id[16];
+    uint64_t label_seq;
+    uint8_t *label_buf;           /* NX_LABEL_BLOCK, DMA-able */
+    struct nx_leg label_leg;
+    uint32_t inflight;            /* legs outstanding */
+    uint64_t reads, writes, errors;
+    struct nx_rebuild *rebuild;   /* while rebuilding */
+    /* last or current rebuild, for stats */
+    uint64_t rb_done, rb_total, rb_copied, rb_rate;
+    bool rb_active;
+};
+
+struct nx_rb_seg;
+
+struct nexus {
+    struct dp_bdev bdev;          /* registered under the uuid */
+    char uuid[37];
+    uint8_t uuid_bin[16];
+    uint64_t size;
+    uint32_t block_size;
+    struct dp_reactor *reactor;
+    enum nx_state state;
+    char reason[NX_REASON_MAX];
+    uint64_t generation;
+    bool was_dirty;               /* opened over labels not marked clean */
+    struct nx_child *children[NX_MAX_CHILDREN];
+    uint32_t nchildren;
+    uint32_t rr;
+
+    struct nx_io *io_mem;
+    struct nx_io *io_free;
+    struct dp_bdev_io *wait_head, *wait_tail; /* waiting for a free nx_io */
+    struct nx_ioq inflight_writes; /* at children: the rebuild range lock checks them */
+    struct nx_ioq lock_wait;       /* writes waiting for a rebuild segment */
+    struct nx_ioq held;            /* done, waiting for a label update */
+    uint32_t app_inflight;         /* nx_io in use */
+    struct nx_rb_seg *locks;       /* rebuild segments locked or locking */
+
+    /* label updates */
+    bool label_busy, label_again;
+    uint32_t label_pending;
+    uint64_t label_rounds;         /* completed updates (tests) */
+
+    bool destroying;
+
+    /* control-thread waits: the reactor bumps ev_seq and broadcasts */
+    pthread_mutex_t ev_lock;
+    pthread_cond_t ev_cond;
+    uint64_t ev_seq;
+
+    uint64_t reads, writes, flushes, errors;
+    struct nexus *reg_next;
+};
+
+/* nexus.c */
+void nx_notify(struct nexus *nx);
+void nx_update_state(struct nexus *nx);
+void nx_child_fault(struct nx_child *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nx_label_bump(struct nexus *nx);
+bool nx_label_idle(const struct nexus *nx);
+extern const struct dp_bdev_ops nx_bdev_ops;
+void dp_nexus_close_all(void); /* dp_fini */
+
+/* io.c */
+void nx_leg_submit(struct nexus *nx, struct nx_leg *leg);
+void nx_io_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
+int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len,
+                       uint64_t *len_out, uint32_t *status_out);
+int nx_io_init(struct nexus *nx);
+void nx_io_fini(struct nexus *nx);
+void nx_io_release_held(struct nexus *nx);
+void nx_io_fail_all(struct nexus *nx);
+void nx_io_locks_changed(struct nexus *nx);
+bool nx_io_write_overlaps(struct nexus *nx, uint64_t off, uint64_t len);
+struct nx_child *nx_pick_read_child(struct nexus *nx, uint32_t exclude_mask);
+
+/* rebuild.c */
+int nx_rebuild_start(struct nx_child *dst);
+void nx_rebuild_stop(struct nx_child *dst);
+void nx_rebuild_writes_drained(struct nexus *nx);
+
+struct nx_rb_seg {
+    struct nx_rebuild *rb;
+    struct nx_rb_seg *lock_next;
+    uint64_t off, len;            /* nexus-relative */
+    uint64_t pos, run;            /* current run within the segment */
+    uint32_t run_status;
+    int step;
+    bool listed, locked;
+    struct nx_child *src;
+    struct nx_leg leg;
+    void *buf;
+};
+
+static inline bool nx_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+static inline int nx_child_index(const struct nexus *nx, const struct nx_child *c)
+{
+    for (uint32_t i = 0; i < nx->nchildren; i++)
+        if (nx->children[i] == c)
+            return (int)i;
+    return -1;
+}
+
+#endif /* DP_NEXUS_H */

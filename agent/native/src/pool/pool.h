@@ -1,0 +1,174 @@
+/*
+ * pool.h - pools (logical-volume stores over one or more base bdevs) and
+ * their replicas (lvol bdevs). Internal to src/pool/; the public surface is
+ * the dp_pool_* / dp_replica_* functions of datapath.h.
+ *
+ * Threading: a pool and its replicas belong to the reactor of the pool's
+ * first disk. Every field below is touched only on that reactor's thread,
+ * except while the pool is not yet (or no longer) live: create/import build
+ * it on the control thread before it is published, export/destroy tear it
+ * down after it is unpublished and idle. Control functions serialize on one
+ * global mutex and run their mutations on the reactor (pool.c).
+ */
+#ifndef DP_POOL_H
+#define DP_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bdev/bdev.h"
+#include "pool/format.h"
+
+/* Closes every pool without touching its disks (dp_fini). */
+void dp_pools_close_all(void);
+
+/*
+ * Test hooks (tests/test_pool_crash.c). When dp_pool_fault_after_writes is
+ * >= 0, that many metadata slot writes succeed; the next one "crashes":
+ * mode 0 drops it, mode 1 writes only its first half (whole blocks), mode 2
+ * writes it whole with the second half of its bytes scrambled, mode 3
+ * writes it whole and crashes before the flush. After the
+ * crash the pool is failed: no further metadata reaches the disk and every
+ * operation that needs a commit fails with -EIO. dp_pool_fault_hit counts
+ * crashes.
+ */
+extern int dp_pool_fault_after_writes;
+extern int dp_pool_fault_mode;
+extern int dp_pool_fault_hit;
+
+/* Cluster map values (in memory only; on disk a replica lists its pairs). */
+#define MAP_UNALLOC 0xFFFFFFFFu
+#define MAP_ZEROING 0x80000000u    /* cluster being zeroed: not yet in any commit */
+#define MAP_COMMITTING 0x40000000u /* zeroed, waiting for its commit to be durable */
+#define MAP_PCL_MASK 0x3FFFFFFFu
+
+static inline bool map_ready(uint32_t m)
+{
+    return m != MAP_UNALLOC && !(m & (MAP_ZEROING | MAP_COMMITTING));
+}
+
+struct pool;
+
+/* Waits for a metadata commit; cb runs on the reactor with 0 or -errno. */
+struct pool_waiter {
+    void (*cb)(struct pool_waiter *w, int rc);
+    struct pool_waiter *next;
+};
+
+/* A request to a base disk, bounced back to the pool's reactor if needed. */
+struct base_io {
+    struct dp_bdev_io io;
+    struct pool *pool;
+    void (*done)(struct base_io *b, int status);
+    int status;
+};
+
+struct pool_disk {
+    struct dp_bdev *bdev;
+    char uri[512];
+    uint8_t uuid[16];
+    uint64_t data_start, first_cluster, nclusters;
+    bool dirty;       /* zeroed since the last commit: flush before the slot write */
+    bool flush_now;   /* part of the commit in flight */
+};
+
+struct replica {
+    struct dp_bdev bdev; /* name = uuid string; ctx = this */
+    struct pool *pool;   /* NULL once the pool is closed under an open handle */
+    uint8_t uuid[16];
+    uint64_t size;       /* requested bytes */
+    bool thin;
+    uint32_t ncl;        /* logical clusters: ceil(size / cluster) */
+    uint32_t *map;       /* ncl entries */
+    uint64_t nalloc;     /* clusters mapped (any state) */
+    bool registered;
+    bool dead;           /* destroyed: I/O fails */
+    struct lvol_req *wait_head, *wait_tail; /* reqs waiting on an allocation */
+};
+
+struct lvol_req {
+    struct base_io b;
+    struct dp_uring_op nop;
+    struct pool_waiter w;
+    struct iovec iov[DP_IO_MAX_IOV];
+    struct dp_bdev_io *parent;
+    struct replica *r;
+    uint64_t pos;       /* bytes of the parent done */
+    uint64_t chunk;     /* bytes of the child in flight */
+    uint32_t alloc_l;   /* allocation in flight: logical cluster */
+    uint32_t alloc_p;   /* ... and the physical one */
+    uint32_t disk;      /* flush: next disk */
+    bool need_commit;   /* unmapped clusters: commit before completing */
+    bool in_submit;     /* completion must be deferred */
+    int status;
+    struct lvol_req *next;
+};
+
+#define POOL_REQS 128
+
+struct pool {
+    char name[PF_NAME_MAX];
+    uint8_t uuid[16];
+    char uuid_str[37];
+    struct dp_reactor *reactor;
+    uint32_t ndisks;
+    struct pool_disk disks[PF_MAX_DISKS];
+    uint64_t cluster_size;
+    uint32_t cl_shift;
+    uint64_t total_clusters;
+    uint32_t block_size;
+    uint64_t slot_size;
+    uint64_t seq;      /* of the current (newest durable) slot */
+    int cur_slot;      /* 0 = A, 1 = B */
+    uint8_t *slot_buf; /* slot_size, DP_BUF_ALIGN */
+
+    /* Cluster accounting. A cluster is in `used` from allocation until it
+     * is free on disk AND no I/O issued before its unmap can still touch it. */
+    uint64_t *used;
+    uint64_t nused;
+    uint64_t *freeing, nfreeing;         /* unmapped, not yet in a commit */
+    uint64_t *committing, ncommitting;   /* unmapped, in the commit in flight */
+    uint64_t *released, nreleased;       /* durably free, waiting for I/O to drain */
+    uint64_t hint;
+
+    struct replica **replicas;
+    uint32_t nreplicas, cap;
+
+    /* Commit engine: one commit in flight; waiters that arrive meanwhile
+     * share the next one. */
+    bool commit_busy, failed;
+    struct pool_waiter *w_next, *w_cur;
+    struct base_io cio;
+    int cstage;
+    uint32_t cdisk;
+    uint64_t cwrite_len;
+    struct iovec slot_iov;
+
+    struct lvol_req *reqs, *free_reqs;
+    uint32_t inflight;
+    int submit_depth;   /* inside lvol_submit: completions are deferred */
+    struct dp_bdev_io *pwait_head, *pwait_tail; /* parents waiting for a req */
+
+    struct pool *next; /* registry */
+};
+
+/* pool.c, for lvol.c */
+void pool_commit(struct pool *p, struct pool_waiter *w);
+void pool_base_submit(struct pool *p, uint32_t disk, struct base_io *b);
+/* Physical cluster -> disk index and byte offset of its start. */
+uint32_t pool_locate(struct pool *p, uint32_t pcl, uint64_t *offset);
+/* Take a free cluster: its number, or -ENOSPC. */
+int64_t pool_cluster_take(struct pool *p);
+void pool_cluster_put(struct pool *p, uint32_t pcl);
+/* A cluster unmapped from a replica: freed once durable and drained. */
+void pool_cluster_unmapped(struct pool *p, uint32_t pcl);
+void pool_try_release(struct pool *p);
+
+/* lvol.c */
+extern const struct dp_bdev_ops lvol_ops;
+/* pool.c: frees the replica when its last reference goes */
+void lvol_bdev_destroy(struct dp_bdev *bdev);
+int lvol_reqs_init(struct pool *p);
+void lvol_reqs_free(struct pool *p);
+
+#endif /* DP_POOL_H */

@@ -1,0 +1,727 @@
+/*
+ * test_nexus.c - the nexus: fan-out, balanced reads, faults (API and injected
+ * I/O errors), labels and generations, rebuild under writes, thin rebuild,
+ * remove/offline/online, bad specs.
+ *
+ * Children are real files (uring://), malloc bdevs, and a test-only "tb"
+ * bdev below that can inject I/O errors and report holes (block_status).
+ * Two reactors, so children and nexus sit on different threads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bdev/bdev.h"
+#include "datapath.h"
+#include "nexus/nexus.h"
+#include "testlib.h"
+
+#define MiB (1024ull * 1024)
+#define NXSIZE (8 * MiB)
+#define CHSIZE (NXSIZE + NX_HDR_SIZE)
+
+/* ---- test bdev: RAM, optional holes, error injection ------------------------------- */
+
+#define TB_GRAIN (64 * 1024)
+
+struct tb {
+    struct dp_bdev bdev;
+    uint8_t *data;
+    uint8_t *map; /* grain allocated? (thin only) */
+    bool thin;
+    atomic_int fail_reads, fail_writes; /* non-zero: fail with -EIO */
+    atomic_ulong reads;
+};
+
+static void tb_mark(struct tb *t, uint64_t off, uint64_t len, bool alloc)
+{
+    if (!t->thin)
+        return;
+    if (alloc) {
+        for (uint64_t g = off / TB_GRAIN; g <= (off + len - 1) / TB_GRAIN; g++)
+            t->map[g] = 1;
+    } else { /* only whole grains become holes */
+        uint64_t a = (off + TB_GRAIN - 1) / TB_GRAIN, b = (off + len) / TB_GRAIN;
+        for (uint64_t g = a; g < b; g++)
+            t->map[g] = 0;
+    }
+}
+
+static void tb_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
+{
+    struct tb *t = bdev->ctx;
+    int st = 0;
+    uint8_t *p = t->data + io->offset;
+    switch (io->type) {
+    case DP_IO_READ:
+        atomic_fetch_add(&t->reads, 1);
+        if (atomic_load(&t->fail_reads)) {
+            st = -EIO;
+            break;
+        }
+        for (int i = 0; i < io->iovcnt; p += io->iov[i].iov_len, i++)
+            memcpy(io->iov[i].iov_base, p, io->iov[i].iov_len);
+        break;
+    case DP_IO_WRITE:
+        if (atomic_load(&t->fail_writes)) {
+            st = -EIO;
+            break;
+        }
+        for (int i = 0; i < io->iovcnt; p += io->iov[i].iov_len, i++)
+            memcpy(p, io->iov[i].iov_base, io->iov[i].iov_len);
+        tb_mark(t, io->offset, io->length, true);
+        break;
+    case DP_IO_FLUSH:
+        if (atomic_load(&t->fail_writes))
+            st = -EIO;
+        break;
+    case DP_IO_UNMAP:
+    case DP_IO_WRITE_ZEROES:
+        if (atomic_load(&t->fail_writes)) {
+            st = -EIO;
+            break;
+        }
+        memset(p, 0, io->length);
+        tb_mark(t, io->offset, io->length, io->type == DP_IO_WRITE_ZEROES);
+        break;
+    }
+    dp_bdev_io_complete_deferred(io, st);
+}
+
+static int tb_block_status(struct dp_bdev *bdev, uint64_t off, uint64_t len, uint64_t *len_out,
+                           uint32_t *status_out)
+{
+    struct tb *t = bdev->ctx;
+    uint64_t g = off / TB_GRAIN;
+    uint8_t a = t->map[g];
+    uint64_t end = (g + 1) * TB_GRAIN;
+    while (end < off + len && t->map[end / TB_GRAIN] == a)
+        end += TB_GRAIN;
+    *len_out = (end < off + len ? end : off + len) - off;
+    *status_out = a ? DP_BS_ALLOCATED : DP_BS_HOLE;
+    return 0;
+}
+
+static void tb_destroy(struct dp_bdev *bdev)
+{
+    struct tb *t = bdev->ctx;
+    munmap(t->data, bdev->size);
+    free(t->map);
+    free(t);
+}
+
+static const struct dp_bdev_ops tb_ops = { .submit = tb_submit, .destroy = tb_destroy };
+static const struct dp_bdev_ops tb_thin_ops = { .submit = tb_submit, .block_status = tb_block_status,
+                                                .destroy = tb_destroy };
+
+static struct tb *tb_new(const char *name, uint64_t size, bool thin, uint32_t reactor)
+{
+    struct tb *t = calloc(1, sizeof *t);
+    CHECK(t);
+    t->data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(t->data != MAP_FAILED);
+    t->map = calloc(size / TB_GRAIN + 1, 1);
+    t->thin = thin;
+    snprintf(t->bdev.name, sizeof t->bdev.name, "%s", name);
+    t->bdev.size = size;
+    t->bdev.block_size = 512;
+    t->bdev.thin = thin;
+    t->bdev.ops = thin ? &tb_thin_ops : &tb_ops;
+    t->bdev.ctx = t;
+    t->bdev.reactor = dp_reactor_get(reactor % dp_reactor_count());
+    CHECK_EQ(dp_bdev_register(&t->bdev), 0);
+    return t;
+}
+
+static void tb_free(struct tb *t)
+{
+    dp_bdev_unregister(&t->bdev);
+}
+
+static uint64_t tb_allocated(struct tb *t, uint64_t from)
+{
+    uint64_t n = 0;
+    for (uint64_t g = from / TB_GRAIN; g < t->bdev.size / TB_GRAIN; g++)
+        n += t->map[g];
+    return n * TB_GRAIN;
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static const char *U1 = "11111111-2222-4333-8444-555555555555";
+
+static struct dp_bdev *nx_get(const char *uuid)
+{
+    struct dp_bdev *b = dp_bdev_get(uuid);
+    CHECK(b);
+    return b;
+}
+
+static void fill(uint8_t *buf, uint64_t len, uint64_t off, uint32_t seed)
+{
+    for (uint64_t i = 0; i < len; i += 8) {
+        uint64_t v = ((off + i) * 0x9E3779B97F4A7C15ull) ^ seed;
+        memcpy(buf + i, &v, 8);
+    }
+}
+
+static int nx_write(struct dp_bdev *b, uint64_t off, uint64_t len, uint32_t seed)
+{
+    uint8_t *buf = dp_buf_alloc(len);
+    fill(buf, len, off, seed);
+    int rc = dp_bdev_rw_sync(b, DP_IO_WRITE, buf, off, len);
+    dp_buf_free(buf);
+    return rc;
+}
+
+/* 0 if the range reads back as written with seed */
+static int nx_check(struct dp_bdev *b, uint64_t off, uint64_t len, uint32_t seed)
+{
+    uint8_t *buf = dp_buf_alloc(len), *want = dp_buf_alloc(len);
+    fill(want, len, off, seed);
+    int rc = dp_bdev_rw_sync(b, DP_IO_READ, buf, off, len);
+    if (rc == 0 && memcmp(buf, want, len))
+        rc = 1;
+    dp_buf_free(buf);
+    dp_buf_free(want);
+    return rc;
+}
+
+static dp_nexus_child_info child(const char *uuid, uint32_t i)
+{
+    dp_nexus_child_info ci;
+    CHECK_EQ(dp_nexus_child_at(uuid, i, &ci), 0);
+    return ci;
+}
+
+static dp_nexus_info info(const char *uuid)
+{
+    dp_nexus_info ni;
+    CHECK_EQ(dp_nexus_stat(uuid, &ni), 0);
+    return ni;
+}
+
+/* wait (no time limit: the test runner's own timeout guards) until child i is online */
+static void wait_online(const char *uuid, uint32_t i)
+{
+    for (;;) {
+        dp_nexus_child_info ci = child(uuid, i);
+        if (ci.state == DP_CHILD_ONLINE)
+            return;
+        CHECK(ci.state == DP_CHILD_DEGRADED);
+        usleep(1000);
+    }
+}
+
+static char *mkfile(const char *name, uint64_t size)
+{
+    static char paths[16][512];
+    static int n;
+    char *p = paths[n++ % 16];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    int fd = open(p, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    CHECK(fd >= 0);
+    CHECK_EQ(ftruncate(fd, (off_t)size), 0);
+    close(fd);
+    return p;
+}
+
+static void file_uri(char *out, size_t len, const char *path)
+{
+    snprintf(out, len, "uring://%s", path);
+}
+
+static int file_cmp_data(const char *a, const char *b, uint64_t len)
+{
+    int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+    CHECK(fa >= 0 && fb >= 0);
+    uint8_t *x = malloc(MiB), *y = malloc(MiB);
+    int diff = 0;
+    for (uint64_t o = 0; o < len && !diff; o += MiB) {
+        CHECK_EQ(pread(fa, x, MiB, (off_t)(NX_HDR_SIZE + o)), (long long)MiB);
+        CHECK_EQ(pread(fb, y, MiB, (off_t)(NX_HDR_SIZE + o)), (long long)MiB);
+        diff = memcmp(x, y, MiB) != 0;
+    }
+    free(x);
+    free(y);
+    close(fa);
+    close(fb);
+    return diff;
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+TEST(fanout_writes_and_balanced_reads)
+{
+    struct tb *t[3] = { tb_new("tb-a", CHSIZE, false, 0), tb_new("tb-b", CHSIZE, false, 1),
+                        tb_new("tb-c", CHSIZE, false, 0) };
+    const char *ch[] = { "bdev:///tb-a", "bdev:///tb-b", "bdev:///tb-c" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    dp_nexus_info ni = info(U1);
+    CHECK_EQ(ni.state, DP_NEXUS_ONLINE);
+    CHECK_EQ(ni.nchildren, 3);
+    CHECK_EQ(ni.size_bytes, NXSIZE);
+    CHECK_EQ(ni.generation, 1);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(b->size, NXSIZE);
+    CHECK_EQ(nx_write(b, 0, 64 * 1024, 1), 0);
+    CHECK_EQ(nx_write(b, NXSIZE - 4096, 4096, 2), 0);
+    /* every child has it, after the label header */
+    uint8_t *want = malloc(64 * 1024);
+    fill(want, 64 * 1024, 0, 1);
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp(t[i]->data + NX_HDR_SIZE, want, 64 * 1024));
+    fill(want, 4096, NXSIZE - 4096, 2);
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp(t[i]->data + NX_HDR_SIZE + NXSIZE - 4096, want, 4096));
+    free(want);
+    /* and a label at its start */
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp(t[i]->data, NX_LABEL_MAGIC, 8) || !memcmp(t[i]->data + NX_LABEL_BLOCK, NX_LABEL_MAGIC, 8));
+    /* reads spread over the children */
+    unsigned long r0[3];
+    for (int i = 0; i < 3; i++)
+        r0[i] = atomic_load(&t[i]->reads);
+    for (int k = 0; k < 30; k++)
+        CHECK_EQ(nx_check(b, 0, 4096, 1), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(atomic_load(&t[i]->reads) - r0[i] >= 5);
+    /* flush reaches every child */
+    uint64_t f0 = t[0]->bdev.stats.flushes;
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0), 0);
+    CHECK(t[0]->bdev.stats.flushes > f0);
+    /* destroy refuses while the nexus is open */
+    CHECK_EQ(dp_nexus_destroy(U1), -EBUSY);
+    CHECK(strstr(dp_last_error(), "in use"));
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_stat(U1, &ni), -ENOENT);
+    /* labels say clean after an orderly close */
+    struct nx_label l;
+    char why[64];
+    CHECK_EQ(nx_label_read_slots(t[0]->data, &l, why, sizeof why), 0);
+    CHECK(l.flags & NX_LABEL_CLEAN);
+    CHECK(l.flags & NX_LABEL_SYNCED);
+    for (int i = 0; i < 3; i++)
+        tb_free(t[i]);
+}
+
+TEST(faults_api_and_injected)
+{
+    struct tb *t[3] = { tb_new("tf-a", CHSIZE, false, 0), tb_new("tf-b", CHSIZE, false, 1),
+                        tb_new("tf-c", CHSIZE, false, 1) };
+    const char *ch[] = { "bdev:///tf-a", "bdev:///tf-b", "bdev:///tf-c" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 8192, 7), 0);
+
+    /* fault through the API: degraded, generation bumped on the others */
+    uint64_t g0 = info(U1).generation;
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tf-a"), 0);
+    CHECK_EQ(child(U1, 0).state, DP_CHILD_FAULTED);
+    CHECK(strstr(child(U1, 0).reason, "by request"));
+    dp_nexus_info ni = info(U1);
+    CHECK_EQ(ni.state, DP_NEXUS_DEGRADED);
+    CHECK(ni.generation > g0);
+    struct nx_label l;
+    char why[64];
+    CHECK_EQ(nx_label_read_slots(t[1]->data, &l, why, sizeof why), 0);
+    CHECK_EQ(l.generation, ni.generation);
+    CHECK_EQ(l.nmembers, 2);
+    CHECK_EQ(nx_label_read_slots(t[0]->data, &l, why, sizeof why), 0);
+    CHECK(l.generation < ni.generation); /* the faulted child keeps the old one */
+    unsigned long ra = atomic_load(&t[0]->reads);
+    for (int k = 0; k < 10; k++)
+        CHECK_EQ(nx_check(b, 0, 8192, 7), 0);
+    CHECK_EQ(atomic_load(&t[0]->reads), ra); /* never read again */
+
+    /* injected write error: the write succeeds on the other, the child faults */
+    atomic_store(&t[1]->fail_writes, 1);
+    CHECK_EQ(nx_write(b, 4096, 4096, 8), 0);
+    CHECK_EQ(child(U1, 1).state, DP_CHILD_FAULTED);
+    CHECK(strstr(child(U1, 1).reason, "write error"));
+    CHECK_EQ(nx_check(b, 4096, 4096, 8), 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+
+    /* injected read error on the last child with no one to retry on: EIO, faulted */
+    atomic_store(&t[2]->fail_reads, 1);
+    CHECK_EQ(nx_check(b, 0, 4096, 7), -EIO);
+    CHECK_EQ(child(U1, 2).state, DP_CHILD_FAULTED);
+    ni = info(U1);
+    CHECK_EQ(ni.state, DP_NEXUS_FAULTED);
+    CHECK(strstr(ni.reason, "no healthy child"));
+    CHECK_EQ(nx_write(b, 0, 4096, 9), -EIO);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0), -EIO);
+    /* nothing to rebuild from */
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tf-a"), -ENODEV);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        tb_free(t[i]);
+}
+
+TEST(read_error_retried_on_another_child)
+{
+    struct tb *t[2] = { tb_new("tr-a", CHSIZE, false, 0), tb_new("tr-b", CHSIZE, false, 1) };
+    const char *ch[] = { "bdev:///tr-a", "bdev:///tr-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 65536, 3), 0);
+    atomic_store(&t[0]->fail_reads, 1);
+    for (int k = 0; k < 8; k++)
+        CHECK_EQ(nx_check(b, 0, 65536, 3), 0); /* never an error */
+    CHECK_EQ(child(U1, 0).state, DP_CHILD_FAULTED);
+    CHECK(strstr(child(U1, 0).reason, "read error"));
+    CHECK_EQ(child(U1, 1).state, DP_CHILD_ONLINE);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    /* the last healthy child cannot be removed or offlined; faulting it faults the nexus */
+    CHECK_EQ(dp_nexus_remove_child(U1, "bdev:///tr-b"), -EBUSY);
+    CHECK(strstr(dp_last_error(), "last healthy"));
+    CHECK_EQ(dp_nexus_child_offline(U1, "bdev:///tr-b"), -EBUSY);
+    /* bring the faulted one back: rebuilt, then serving again */
+    atomic_store(&t[0]->fail_reads, 0);
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tr-a"), 0);
+    wait_online(U1, 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
+    CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[1]->data + NX_HDR_SIZE, NXSIZE));
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 2; i++)
+        tb_free(t[i]);
+}
+
+TEST(labels_offline_restart_and_stale_only)
+{
+    char *pa = mkfile("lab-a", CHSIZE), *pb = mkfile("lab-b", CHSIZE);
+    char ua[600], ub[600];
+    file_uri(ua, sizeof ua, pa);
+    file_uri(ub, sizeof ub, pb);
+    const char *ch[] = { ua, ub };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 100), 0); /* old data */
+    CHECK_EQ(dp_nexus_child_offline(U1, ub), 0);
+    CHECK_EQ(child(U1, 1).state, DP_CHILD_OFFLINE);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    CHECK_EQ(nx_write(b, 0, MiB, 200), 0); /* new data, only on a */
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+
+    /* only the stale child: refused, not served */
+    const char *only_b[] = { ub };
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, only_b, 1), -ENODEV);
+    CHECK(strstr(dp_last_error(), "stale"));
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, only_b, 1), -ENODEV);
+    dp_nexus_info ni;
+    CHECK_EQ(dp_nexus_stat(U1, &ni), -ENOENT);
+
+    /* both: a is current, b is out of sync and rebuilt, reads give the new data */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(child(U1, 0).state, DP_CHILD_ONLINE);
+    b = nx_get(U1);
+    for (int k = 0; k < 8; k++)
+        CHECK_EQ(nx_check(b, 0, MiB, 200), 0);
+    wait_online(U1, 1);
+    CHECK_EQ(file_cmp_data(pa, pb, NXSIZE), 0);
+
+    /* fault b (its label stays "synced" at an old generation), write, close */
+    CHECK_EQ(dp_nexus_child_fault(U1, ub), 0);
+    CHECK_EQ(nx_write(b, 0, MiB, 300), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    /* b alone: its label names a that is missing, which may hold newer data */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, only_b, 1), -ENODEV);
+    CHECK(strstr(dp_last_error(), "missing"));
+    /* a missing at restart (unreachable), b present: same refusal */
+    char gone[600];
+    snprintf(gone, sizeof gone, "uring://%s/not-there", test_tmpdir());
+    const char *gone_b[] = { gone, ub };
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, gone_b, 2), -ENODEV);
+    /* a alone is fine (b is not a member of the newest generation) */
+    const char *only_a[] = { ua };
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, only_a, 1), 0);
+    b = nx_get(U1);
+    CHECK_EQ(nx_check(b, 0, MiB, 300), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    /* a and b again, b is stale (older generation) and rebuilt */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 2), 0);
+    CHECK(child(U1, 1).state != DP_CHILD_FAULTED);
+    wait_online(U1, 1);
+    CHECK_EQ(file_cmp_data(pa, pb, NXSIZE), 0);
+    b = nx_get(U1);
+    CHECK_EQ(nx_check(b, 0, MiB, 300), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+
+    /* a size that disagrees with the labels */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE - MiB, ch, 2), -EINVAL);
+    CHECK(strstr(dp_last_error(), "recorded in the label"));
+    /* open of children that never were in this nexus */
+    char *pc = mkfile("lab-c", CHSIZE);
+    char uc[600];
+    file_uri(uc, sizeof uc, pc);
+    const char *only_c[] = { uc };
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, only_c, 1), -ENOENT);
+}
+
+struct writer {
+    struct dp_bdev *b;
+    uint32_t id;
+    atomic_int *stop;
+    uint32_t *seeds; /* per 64 KiB block, last seed written (block i belongs to writer i % NW) */
+    int errors;
+};
+
+#define NW 3
+#define BLK (64 * 1024)
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    uint32_t nblk = NXSIZE / BLK, k = 0;
+    uint64_t x = 88172645463325252ull ^ w->id;
+    while (!atomic_load(w->stop) || k < 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t blk = (uint32_t)(x % nblk);
+        blk -= blk % NW;
+        blk += w->id;
+        if (blk >= nblk)
+            continue;
+        uint32_t seed = (uint32_t)(x >> 32) | 1;
+        if (nx_write(w->b, (uint64_t)blk * BLK, BLK, seed))
+            w->errors++;
+        w->seeds[blk] = seed;
+        k++;
+    }
+    return NULL;
+}
+
+TEST(rebuild_under_writes)
+{
+    struct tb *t[3] = { tb_new("tw-a", CHSIZE, false, 0), tb_new("tw-b", CHSIZE, false, 1),
+                        tb_new("tw-c", CHSIZE, false, 1) };
+    const char *ch[] = { "bdev:///tw-a", "bdev:///tw-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    struct dp_bdev *b = nx_get(U1);
+    uint32_t seeds[NXSIZE / BLK];
+    for (uint32_t i = 0; i < NXSIZE / BLK; i++) {
+        seeds[i] = 1000 + i;
+        CHECK_EQ(nx_write(b, (uint64_t)i * BLK, BLK, seeds[i]), 0);
+    }
+    /* the new child holds garbage: it must end up identical anyway */
+    memset(t[2]->data, 0xA5, CHSIZE);
+    atomic_int stop = 0;
+    struct writer w[NW];
+    pthread_t th[NW];
+    for (uint32_t i = 0; i < NW; i++) {
+        w[i] = (struct writer){ .b = b, .id = i, .stop = &stop, .seeds = seeds };
+        CHECK_EQ(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tw-c"), 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    /* duplicate add is refused */
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tw-c"), -EEXIST);
+    bool saw_progress = false;
+    for (;;) {
+        dp_nexus_child_info ci = child(U1, 2);
+        if (ci.state == DP_CHILD_ONLINE)
+            break;
+        CHECK_EQ(ci.state, DP_CHILD_DEGRADED);
+        CHECK_EQ(ci.rebuild_bytes_total, NXSIZE);
+        CHECK(ci.rebuild_percent < 100);
+        if (ci.rebuild_bytes_done > 0)
+            saw_progress = true;
+        usleep(500);
+    }
+    atomic_store(&stop, 1);
+    for (uint32_t i = 0; i < NW; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(w[i].errors, 0);
+    }
+    (void)saw_progress; /* depends on timing; not asserted */
+    dp_nexus_child_info ci = child(U1, 2);
+    CHECK_EQ(ci.rebuild_percent, 100);
+    CHECK_EQ(ci.rebuild_bytes_done, NXSIZE);
+    CHECK_EQ(ci.rebuild_bytes_copied, NXSIZE); /* thick source: everything copied */
+    CHECK(ci.rebuild_rate > 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
+    /* identical children, and the data is the last written */
+    CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[1]->data + NX_HDR_SIZE, NXSIZE));
+    CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[2]->data + NX_HDR_SIZE, NXSIZE));
+    for (uint32_t i = 0; i < NXSIZE / BLK; i++)
+        CHECK_EQ(nx_check(b, (uint64_t)i * BLK, BLK, seeds[i]), 0);
+    /* only the rebuilt child serves now, and still right */
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tw-a"), 0);
+    CHECK_EQ(dp_nexus_remove_child(U1, "bdev:///tw-b"), 0);
+    CHECK_EQ(info(U1).nchildren, 2);
+    for (uint32_t i = 0; i < NXSIZE / BLK; i++)
+        CHECK_EQ(nx_check(b, (uint64_t)i * BLK, BLK, seeds[i]), 0);
+    /* the removed child's label is marked out of sync */
+    struct nx_label l;
+    char why[64];
+    CHECK_EQ(nx_label_read_slots(t[1]->data, &l, why, sizeof why), 0);
+    CHECK(!(l.flags & NX_LABEL_SYNCED));
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        tb_free(t[i]);
+}
+
+TEST(thin_rebuild_copies_only_allocated)
+{
+    struct tb *src = tb_new("tt-src", CHSIZE, true, 0), *dst = tb_new("tt-dst", CHSIZE, true, 1);
+    struct tb *old = tb_new("tt-old", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///tt-src" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 128 * 1024, 5), 0);
+    CHECK_EQ(nx_write(b, 3 * MiB, 64 * 1024, 6), 0);
+    CHECK_EQ(nx_write(b, NXSIZE - 64 * 1024, 64 * 1024, 7), 0);
+    uint64_t alloc = tb_allocated(src, NX_HDR_SIZE);
+    CHECK_EQ(alloc, 256 * 1024);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tt-dst"), 0);
+    wait_online(U1, 1);
+    dp_nexus_child_info ci = child(U1, 1);
+    CHECK_EQ(ci.rebuild_bytes_copied, alloc);
+    CHECK_EQ(ci.rebuild_bytes_done, NXSIZE);
+    CHECK_EQ(tb_allocated(dst, NX_HDR_SIZE), alloc); /* stays thin */
+    CHECK(!memcmp(src->data + NX_HDR_SIZE, dst->data + NX_HDR_SIZE, NXSIZE));
+    /* a thick child full of old data: the source's holes are zeroed on it */
+    memset(old->data, 0x5A, CHSIZE);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tt-old"), 0);
+    wait_online(U1, 2);
+    CHECK(!memcmp(src->data + NX_HDR_SIZE, old->data + NX_HDR_SIZE, NXSIZE));
+    /* the nexus reports the holes of its children */
+    uint64_t len = 0;
+    uint32_t st = 0;
+    CHECK_EQ(b->ops->block_status(b, MiB, MiB, &len, &st), 0);
+    CHECK(len > 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    tb_free(src);
+    tb_free(dst);
+    tb_free(old);
+}
+
+TEST(offline_online_remove_on_files)
+{
+    char *pa = mkfile("oo-a", CHSIZE), *pb = mkfile("oo-b", CHSIZE), *pc = mkfile("oo-c", CHSIZE);
+    char ua[600], ub[600], uc[600];
+    file_uri(ua, sizeof ua, pa);
+    file_uri(ub, sizeof ub, pb);
+    file_uri(uc, sizeof uc, pc);
+    const char *ch[] = { ua, ub, uc };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 2 * MiB, 11), 0);
+    CHECK_EQ(dp_nexus_child_offline(U1, ub), 0);
+    CHECK_EQ(dp_nexus_child_offline(U1, ub), 0); /* idempotent */
+    CHECK_EQ(nx_write(b, MiB, MiB, 12), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, ub), 0);
+    wait_online(U1, 1);
+    CHECK_EQ(file_cmp_data(pa, pb, NXSIZE), 0);
+    CHECK_EQ(dp_nexus_remove_child(U1, uc), 0);
+    CHECK_EQ(info(U1).nchildren, 2);
+    CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
+    CHECK_EQ(dp_nexus_remove_child(U1, uc), -ENOENT);
+    CHECK(strstr(dp_last_error(), "not a child"));
+    CHECK_EQ(nx_check(b, 0, MiB, 11), 0);
+    CHECK_EQ(nx_check(b, MiB, MiB, 12), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1), -ENOENT);
+}
+
+static void expect_fail(int rc, int want, const char *needle, const char *const *ch, uint32_t n)
+{
+    if (rc != want || !strstr(dp_last_error(), needle)) {
+        fprintf(stderr, "got %d '%s', wanted %d and '%s'\n", rc, dp_last_error(), want, needle);
+        exit(1);
+    }
+    dp_nexus_info ni;
+    CHECK_EQ(dp_nexus_at(0, &ni), -ENOENT); /* nothing half-created */
+    /* and no label left on the children */
+    uint8_t *two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
+    for (uint32_t i = 0; i < n; i++) {
+        struct dp_bdev *c;
+        if (dp_bdev_open_uri(ch[i], &c) < 0)
+            continue;
+        struct nx_label l;
+        char why[64];
+        if (c->size >= 2 * NX_LABEL_BLOCK) {
+            CHECK_EQ(dp_bdev_rw_sync(c, DP_IO_READ, two, 0, 2 * NX_LABEL_BLOCK), 0);
+            CHECK(nx_label_read_slots(two, &l, why, sizeof why) != 0);
+        }
+        dp_bdev_put(c);
+    }
+    dp_buf_free(two);
+}
+
+TEST(bad_specs)
+{
+    char *pa = mkfile("bad-a", CHSIZE), *pb = mkfile("bad-b", CHSIZE + MiB), *ps = mkfile("bad-s", NXSIZE);
+    char ua[600], ub[600], us[600], gone[600];
+    file_uri(ua, sizeof ua, pa);
+    file_uri(ub, sizeof ub, pb);
+    file_uri(us, sizeof us, ps);
+    snprintf(gone, sizeof gone, "uring://%s/missing", test_tmpdir());
+    const char *one[] = { ua };
+    const char *dup[] = { ua, ua };
+    const char *diff[] = { ua, ub };
+    const char *small[] = { ua, us };
+    const char *unknown[] = { ua, "foo://x/y" };
+    const char *unreach[] = { ua, gone };
+    const char *empty[] = { ua, "" };
+    const char *noreplica[] = { ua, "bdev:///99999999-2222-4333-8444-555555555555" };
+    expect_fail(dp_nexus_create("not-a-uuid", NXSIZE, one, 1), -EINVAL, "uuid", one, 1);
+    expect_fail(dp_nexus_create(U1, 0, one, 1), -EINVAL, "size", one, 1);
+    expect_fail(dp_nexus_create(U1, 1000, one, 1), -EINVAL, "size", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, one, 0), -EINVAL, "children", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, dup, 2), -EINVAL, "children[1]", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, diff, 2), -EINVAL, "same size", diff, 2);
+    expect_fail(dp_nexus_create(U1, NXSIZE, small, 2), -EINVAL, "too small", small, 2);
+    expect_fail(dp_nexus_create(U1, NXSIZE, unknown, 2), -EINVAL, "unknown URI scheme", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, unreach, 2), -ENOENT, "children[1]", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, empty, 2), -EINVAL, "children[1]", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, noreplica, 2), -ENOENT, "no replica", one, 1);
+    /* a clash with an existing nexus or device */
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, one, 1), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, one, 1), -EEXIST);
+    CHECK(strstr(dp_last_error(), "already exists"));
+    /* nexuses do not nest */
+    char nested[64];
+    snprintf(nested, sizeof nested, "bdev:///%s", U1);
+    CHECK_EQ(dp_nexus_add_child(U1, nested), -EINVAL);
+    CHECK(strstr(dp_last_error(), "nest"));
+    CHECK_EQ(dp_nexus_add_child(U1, us), -EINVAL);
+    CHECK(strstr(dp_last_error(), "too small"));
+    CHECK_EQ(dp_nexus_add_child("22222222-2222-4333-8444-555555555555", ub), -ENOENT);
+    CHECK_EQ(dp_nexus_child_fault(U1, "nope"), -ENOENT);
+    CHECK_EQ(info(U1).nchildren, 1);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+}
+
+int main(void)
+{
+    printf("test_nexus\n");
+    CHECK_EQ(dp_init(2), 0);
+    RUN(fanout_writes_and_balanced_reads);
+    RUN(faults_api_and_injected);
+    RUN(read_error_retried_on_another_child);
+    RUN(labels_offline_restart_and_stale_only);
+    RUN(rebuild_under_writes);
+    RUN(thin_rebuild_copies_only_allocated);
+    RUN(offline_online_remove_on_files);
+    RUN(bad_specs);
+    dp_fini();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());
+    CHECK_EQ(system(cmd), 0);
+    return 0;
+}

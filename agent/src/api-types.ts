@@ -1,0 +1,103 @@
+/**
+ * Types of the agent HTTP API objects (DESIGN.md "Agent HTTP API").
+ * Shared by the agent (server side), the typed client (client.ts), mayastorctl and the
+ * Terraform provider. JSON is camelCase; sizes are bytes as numbers (<= 2^53).
+ */
+
+/** How a replica is exported. Only "none" is accepted today; protocols join this list. */
+export const REPLICA_SHARES = ['none'] as const;
+/** Every share value the API knows (future protocols included), for typing clients. */
+export type Share = 'none' | 'nbd' | 'iscsi' | 'nvmf';
+
+export type PoolState = 'online' | 'faulted';
+
+export interface Pool {
+  name: string;
+  uuid: string;
+  disks: string[];
+  state: PoolState;
+  capacityBytes: number;
+  usedBytes: number;
+  /** Why the pool is faulted (only when state is "faulted"). */
+  reason?: string;
+}
+
+export interface PoolSpec {
+  disks: string[];
+}
+
+export interface Replica {
+  uuid: string;
+  pool: string;
+  sizeBytes: number;
+  thin: boolean;
+  share: Share;
+  allowedHosts: string[];
+  /** bdev:///<uuid> for share "none"; a protocol URI once shared. */
+  uri: string;
+  allocatedBytes: number;
+}
+
+export interface ReplicaSpec {
+  pool: string;
+  sizeBytes: number;
+  thin?: boolean;
+  share?: Share;
+  allowedHosts?: string[];
+}
+
+export interface ReplicaPatch {
+  sizeBytes?: number;
+  share?: Share;
+  allowedHosts?: string[];
+}
+
+export interface NexusChild {
+  uri: string;
+  state: string;
+  rebuildProgress?: number;
+}
+
+export interface Nexus {
+  uuid: string;
+  sizeBytes: number;
+  state: string;
+  share: Share;
+  deviceUri: string;
+  children: NexusChild[];
+}
+
+export interface NexusSpec {
+  sizeBytes: number;
+  children: string[];
+  share?: Share;
+}
+
+export interface Health {
+  status: 'ok';
+  node: string;
+  version: string;
+}
+
+export interface NodeInfo {
+  name: string;
+  version: string;
+  datapathVersion: string;
+  /** e.g. { http: "127.0.0.1:9500", nbd: "127.0.0.1:10809" } */
+  listeners: Record<string, string>;
+  capabilities: string[];
+}
+
+/** Error codes of the `{"error":{"code","message"}}` body. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'not_found'
+  | 'conflict'
+  | 'unprocessable'
+  | 'no_space'
+  | 'internal';
+
+export interface ErrorBody {
+  error: { code: ErrorCode | string; message: string };
+}

@@ -1,0 +1,302 @@
+/**
+ * Typed HTTP client of the agent API (undici). Used by mayastorctl, the Terraform provider and tests.
+ *
+ *   const c = new AgentClient({ url: 'http://127.0.0.1:9500', token, node: 'node-a' });
+ *   await c.putPool('p1', { disks: ['/data/disk0'] });
+ *
+ * Errors: every failure is an AgentError { status, code, node, url }. The agent's own error
+ * ({"error":{"code","message"}}) keeps its status and code; a connection failure or timeout has
+ * status 0 and code "unreachable"/"timeout". The message always names the node and the URL.
+ *
+ * Retries: only idempotent calls (GET, PUT, DELETE) are retried, with exponential backoff, and only
+ * on connection errors, timeouts and 5xx answers; 4xx answers are final. POST/PATCH never retry.
+ * Because PUT is idempotent on the agent (same spec -> 200), a retried PUT whose first attempt
+ * succeeded answers 200 with the object. A retried DELETE whose first attempt succeeded sees 404:
+ * delete* methods therefore report "already absent" as `false` instead of throwing.
+ */
+import { request } from 'undici';
+import type {
+  Health,
+  Nexus,
+  NexusSpec,
+  NodeInfo,
+  Pool,
+  PoolSpec,
+  Replica,
+  ReplicaPatch,
+  ReplicaSpec,
+} from './api-types';
+
+export * from './api-types';
+
+export interface AgentClientOptions {
+  /** Base URL of the agent, e.g. http://127.0.0.1:9500 */
+  url: string;
+  /** Bearer token (may be omitted for health()). */
+  token?: string;
+  /** Node name used in error messages (defaults to the URL's host). */
+  node?: string;
+  /** Per-attempt timeout (headers and body), default 30000 ms. */
+  timeoutMs?: number;
+  /** Extra attempts for idempotent calls, default 3. */
+  retries?: number;
+  /** First backoff delay, doubled each attempt, default 100 ms. */
+  backoffMs?: number;
+}
+
+export class AgentError extends Error {
+  /** HTTP status; 0 when the agent could not be reached or timed out. */
+  readonly status: number;
+  /** The agent's error code, or "unreachable" / "timeout" / "bad_response". */
+  readonly code: string;
+  readonly node: string;
+  readonly url: string;
+  /** The agent's own message (without the node prefix). */
+  readonly agentMessage: string;
+
+  constructor(opts: { status: number; code: string; node: string; url: string; message: string }) {
+    const where = opts.status === 0 ? `${opts.node} (${opts.url})` : `${opts.node}`;
+    super(`agent ${where}: ${opts.message}${opts.status ? ` [${opts.status} ${opts.code}]` : ''}`);
+    this.name = 'AgentError';
+    this.status = opts.status;
+    this.code = opts.code;
+    this.node = opts.node;
+    this.url = opts.url;
+    this.agentMessage = opts.message;
+  }
+}
+
+type Method = 'GET' | 'PUT' | 'DELETE' | 'POST' | 'PATCH';
+const IDEMPOTENT: ReadonlySet<Method> = new Set<Method>(['GET', 'PUT', 'DELETE']);
+
+export interface RawResponse<T> {
+  status: number;
+  body: T;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class AgentClient {
+  readonly url: string;
+  /** Node name used in errors (the `node` option, or the URL's host). */
+  readonly nodeName: string;
+  private readonly token?: string;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+
+  constructor(opts: AgentClientOptions) {
+    if (!opts || typeof opts.url !== 'string' || opts.url === '') throw new TypeError('AgentClient: url is required');
+    let u: URL;
+    try {
+      u = new URL(opts.url);
+    } catch {
+      throw new TypeError(`AgentClient: url '${opts.url}' is not a valid URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new TypeError(`AgentClient: url '${opts.url}' must be http:// or https://`);
+    }
+    this.url = opts.url.replace(/\/+$/, '');
+    this.nodeName = opts.node ?? u.host;
+    this.token = opts.token;
+    this.timeoutMs = opts.timeoutMs ?? 30000;
+    this.retries = opts.retries ?? 3;
+    this.backoffMs = opts.backoffMs ?? 100;
+  }
+
+  // ---- node -------------------------------------------------------------------------------
+
+  health(): Promise<Health> {
+    return this.call<Health>('GET', '/v1/health').then((r) => r.body);
+  }
+
+  /** GET /v1/node: name, version, listeners, capabilities. */
+  node(): Promise<NodeInfo> {
+    return this.call<NodeInfo>('GET', '/v1/node').then((r) => r.body);
+  }
+
+  metrics(): Promise<string> {
+    return this.call<string>('GET', '/metrics', undefined, true).then((r) => r.body);
+  }
+
+  // ---- pools --------------------------------------------------------------------------------
+
+  listPools(): Promise<Pool[]> {
+    return this.call<Pool[]>('GET', '/v1/pools').then((r) => r.body);
+  }
+
+  /** The pool, or undefined when the agent has none of that name. */
+  getPool(name: string): Promise<Pool | undefined> {
+    return this.getOrUndefined<Pool>(`/v1/pools/${enc(name)}`);
+  }
+
+  /** Create (201) or confirm (200, same spec) a pool; a different spec throws AgentError 409. */
+  putPool(name: string, spec: PoolSpec): Promise<Pool> {
+    return this.call<Pool>('PUT', `/v1/pools/${enc(name)}`, spec).then((r) => r.body);
+  }
+
+  /** true when destroyed, false when there was no such pool. */
+  deletePool(name: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/pools/${enc(name)}`);
+  }
+
+  // ---- replicas -----------------------------------------------------------------------------
+
+  listReplicas(): Promise<Replica[]> {
+    return this.call<Replica[]>('GET', '/v1/replicas').then((r) => r.body);
+  }
+
+  getReplica(uuid: string): Promise<Replica | undefined> {
+    return this.getOrUndefined<Replica>(`/v1/replicas/${enc(uuid)}`);
+  }
+
+  putReplica(uuid: string, spec: ReplicaSpec): Promise<Replica> {
+    return this.call<Replica>('PUT', `/v1/replicas/${enc(uuid)}`, spec).then((r) => r.body);
+  }
+
+  patchReplica(uuid: string, patch: ReplicaPatch): Promise<Replica> {
+    return this.call<Replica>('PATCH', `/v1/replicas/${enc(uuid)}`, patch).then((r) => r.body);
+  }
+
+  deleteReplica(uuid: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/replicas/${enc(uuid)}`);
+  }
+
+  // ---- nexuses (served once the nexus issue lands) -----------------------------------------
+
+  listNexuses(): Promise<Nexus[]> {
+    return this.call<Nexus[]>('GET', '/v1/nexuses').then((r) => r.body);
+  }
+
+  getNexus(uuid: string): Promise<Nexus | undefined> {
+    return this.getOrUndefined<Nexus>(`/v1/nexuses/${enc(uuid)}`);
+  }
+
+  putNexus(uuid: string, spec: NexusSpec): Promise<Nexus> {
+    return this.call<Nexus>('PUT', `/v1/nexuses/${enc(uuid)}`, spec).then((r) => r.body);
+  }
+
+  deleteNexus(uuid: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/nexuses/${enc(uuid)}`);
+  }
+
+  addNexusChild(uuid: string, uri: string): Promise<Nexus> {
+    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children`, { uri }).then((r) => r.body);
+  }
+
+  removeNexusChild(uuid: string, uri: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/nexuses/${enc(uuid)}/children?uri=${encodeURIComponent(uri)}`);
+  }
+
+  setNexusChildState(uuid: string, uri: string, action: 'online' | 'offline' | 'fault'): Promise<Nexus> {
+    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children/${action}?uri=${encodeURIComponent(uri)}`).then(
+      (r) => r.body,
+    );
+  }
+
+  // ---- transport ----------------------------------------------------------------------------
+
+  private async getOrUndefined<T>(path: string): Promise<T | undefined> {
+    try {
+      return (await this.call<T>('GET', path)).body;
+    } catch (e) {
+      if (e instanceof AgentError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  private async deleteOrFalse(path: string): Promise<boolean> {
+    try {
+      await this.call<unknown>('DELETE', path);
+      return true;
+    } catch (e) {
+      if (e instanceof AgentError && e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  /** One API call with retries (idempotent methods only). Exposed for tests and tools. */
+  async call<T>(method: Method, path: string, body?: unknown, text = false): Promise<RawResponse<T>> {
+    const attempts = IDEMPOTENT.has(method) ? this.retries + 1 : 1;
+    let last: AgentError | undefined;
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await sleep(this.backoffMs * 2 ** (i - 1) * (0.75 + Math.random() * 0.5));
+      try {
+        return await this.once<T>(method, path, body, text);
+      } catch (e) {
+        if (!(e instanceof AgentError)) throw e;
+        last = e;
+        const retryable = e.status === 0 || e.status >= 500;
+        if (!retryable) throw e;
+      }
+    }
+    throw last!;
+  }
+
+  private async once<T>(method: Method, path: string, body: unknown, text: boolean): Promise<RawResponse<T>> {
+    const url = this.url + path;
+    const headers: Record<string, string> = { accept: text ? 'text/plain' : 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] = 'application/json';
+    }
+    let status: number;
+    let raw: string;
+    try {
+      const res = await request(url, {
+        method,
+        headers,
+        body: payload,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      status = res.statusCode;
+      raw = await res.body.text();
+    } catch (e) {
+      const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
+      const timeout =
+        err.name === 'TimeoutError' ||
+        err.name === 'AbortError' ||
+        err.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+        err.code === 'UND_ERR_BODY_TIMEOUT';
+      const detail = err.cause?.message ?? err.message;
+      throw new AgentError({
+        status: 0,
+        code: timeout ? 'timeout' : 'unreachable',
+        node: this.nodeName,
+        url,
+        message: timeout
+          ? `${method} ${url} timed out after ${this.timeoutMs} ms`
+          : `cannot reach ${url} (${method}): ${err.cause?.code ?? err.code ?? ''} ${detail}`.replace(/\s+/g, ' ').trim(),
+      });
+    }
+    if (status >= 200 && status < 300) {
+      if (text) return { status, body: raw as unknown as T };
+      if (raw === '') return { status, body: undefined as unknown as T };
+      try {
+        return { status, body: JSON.parse(raw) as T };
+      } catch {
+        throw new AgentError({ status, code: 'bad_response', node: this.nodeName, url, message: `${method} ${url}: answer is not JSON` });
+      }
+    }
+    let code = 'http_' + status;
+    let message = `${method} ${path} failed with HTTP ${status}`;
+    try {
+      const parsed = JSON.parse(raw) as { error?: { code?: unknown; message?: unknown } };
+      if (parsed && parsed.error) {
+        if (typeof parsed.error.code === 'string') code = parsed.error.code;
+        if (typeof parsed.error.message === 'string') message = parsed.error.message;
+      }
+    } catch {
+      if (raw) message += `: ${raw.slice(0, 200)}`;
+    }
+    throw new AgentError({ status, code, node: this.nodeName, url, message });
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}

@@ -1,0 +1,157 @@
+/**
+ * config.ts - the agent's command line (DESIGN.md "Agent command line"):
+ *   mayastor-agent --node NAME --listen HOST:PORT --data-dir DIR [--token-file F]
+ *     [--nbd-listen HOST:PORT] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
+ *     [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level LEVEL]
+ * Flags take `--flag value` or `--flag=value`. Errors name the flag (ConfigError).
+ * Port 0 asks the kernel for a free port (tests); the agent logs the address it got.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface AgentConfig {
+  node: string;
+  listen: HostPort;
+  dataDir: string;
+  tokenFile?: string;
+  nbdListen: HostPort;
+  iscsiListen?: HostPort;
+  nvmfListen?: HostPort;
+  /** Absolute path prefixes a pool disk must live under. Default: DATA_DIR/disks/ */
+  allowDisks: string[];
+  reactors: number;
+  /** Cluster size of new pools in bytes (0: the data path's 4 MiB default). */
+  clusterSize: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly flag: string,
+    message: string,
+  ) {
+    super(`${flag}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const USAGE = `usage: mayastor-agent --node NAME --listen HOST:PORT --data-dir DIR [--token-file F]
+       [--nbd-listen HOST:PORT] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
+       [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level debug|info|warn|error|silent]
+defaults: --node $(hostname) --listen 127.0.0.1:9500 --nbd-listen 127.0.0.1:10809 --allow-disk DIR/disks/ --reactors 1`;
+
+export function parseHostPort(flag: string, v: string): HostPort {
+  let host: string;
+  let port: string;
+  const m6 = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(v);
+  if (m6) {
+    host = m6[1];
+    port = m6[2];
+  } else {
+    const i = v.lastIndexOf(':');
+    if (i <= 0 || v.indexOf(':') !== i) throw new ConfigError(flag, `'${v}' must be HOST:PORT (IPv6 as [ADDR]:PORT)`);
+    host = v.slice(0, i);
+    port = v.slice(i + 1);
+  }
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new ConfigError(flag, `port '${port}' must be 0..65535`);
+  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) throw new ConfigError(flag, `host '${host}' is not a valid host name or address`);
+  return { host, port: Number(port) };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+const VALUE_FLAGS = new Set([
+  '--node',
+  '--listen',
+  '--data-dir',
+  '--token-file',
+  '--nbd-listen',
+  '--iscsi-listen',
+  '--nvmf-listen',
+  '--allow-disk',
+  '--reactors',
+  '--cluster-size',
+  '--log-level',
+]);
+
+/** Parse argv (without node and script). Throws ConfigError; `--help` throws ConfigError('--help', USAGE). */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const seen = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') throw new ConfigError('--help', USAGE);
+    let flag = a;
+    let value: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      flag = a.slice(0, eq);
+      value = a.slice(eq + 1);
+    }
+    if (!VALUE_FLAGS.has(flag)) throw new ConfigError(flag, `unknown option\n${USAGE}`);
+    if (value === undefined) {
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new ConfigError(flag, 'needs a value');
+      value = argv[++i];
+    }
+    if (flag !== '--allow-disk' && seen.has(flag)) throw new ConfigError(flag, 'given more than once');
+    seen.set(flag, [...(seen.get(flag) ?? []), value]);
+  }
+  const one = (f: string) => seen.get(f)?.[0];
+
+  const node = one('--node') ?? os.hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) {
+    throw new ConfigError('--node', `'${node}' must be 1-63 characters of letters, digits, '.', '_' or '-'`);
+  }
+  const dataDirRaw = one('--data-dir') ?? env.MAYASTOR_DATA_DIR;
+  if (!dataDirRaw) throw new ConfigError('--data-dir', 'is required');
+  const dataDir = path.resolve(dataDirRaw);
+
+  const listen = parseHostPort('--listen', one('--listen') ?? '127.0.0.1:9500');
+  const nbdListen = parseHostPort('--nbd-listen', one('--nbd-listen') ?? '127.0.0.1:10809');
+  const iscsiListen = one('--iscsi-listen') !== undefined ? parseHostPort('--iscsi-listen', one('--iscsi-listen')!) : undefined;
+  const nvmfListen = one('--nvmf-listen') !== undefined ? parseHostPort('--nvmf-listen', one('--nvmf-listen')!) : undefined;
+
+  const allowDisks = (seen.get('--allow-disk') ?? [path.join(dataDir, 'disks') + path.sep]).map((p) => {
+    if (p === '') throw new ConfigError('--allow-disk', 'must not be empty');
+    if (!path.isAbsolute(p)) throw new ConfigError('--allow-disk', `'${p}' must be an absolute path prefix`);
+    if (p.split('/').includes('..')) throw new ConfigError('--allow-disk', `'${p}' must not contain '..'`);
+    if (p === '/') throw new ConfigError('--allow-disk', `'/' would allow every file on the machine; name a directory`);
+    return p;
+  });
+
+  const reactorsRaw = one('--reactors') ?? '1';
+  if (!/^\d+$/.test(reactorsRaw) || Number(reactorsRaw) < 1 || Number(reactorsRaw) > 256) {
+    throw new ConfigError('--reactors', `'${reactorsRaw}' must be an integer from 1 to 256`);
+  }
+  const csRaw = one('--cluster-size') ?? '0';
+  const clusterSize = Number(csRaw);
+  if (!/^\d+$/.test(csRaw) || (clusterSize !== 0 && (clusterSize < 65536 || (clusterSize & (clusterSize - 1)) !== 0 || clusterSize > 2 ** 30))) {
+    throw new ConfigError('--cluster-size', `'${csRaw}' must be 0 (default 4 MiB) or a power of two from 64 KiB to 1 GiB`);
+  }
+  const logLevel = (one('--log-level') ?? env.MAYASTOR_LOG_LEVEL ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    throw new ConfigError('--log-level', `'${logLevel}' must be debug, info, warn, error or silent`);
+  }
+  const tokenFile = one('--token-file');
+  return {
+    node,
+    listen,
+    dataDir,
+    tokenFile: tokenFile !== undefined ? path.resolve(tokenFile) : undefined,
+    nbdListen,
+    iscsiListen,
+    nvmfListen,
+    allowDisks,
+    reactors: Number(reactorsRaw),
+    clusterSize,
+    logLevel,
+  };
+}

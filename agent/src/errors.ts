@@ -1,0 +1,53 @@
+/**
+ * errors.ts - API errors and the mapping of data-path errnos to HTTP statuses.
+ * Body: {"error":{"code","message"}}; the message names the field or object.
+ */
+import { NativeError } from './native';
+import type { ErrorCode } from './api-types';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    /** The request field at fault, when there is one (e.g. "sizeBytes", "disks[1]"). */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const badRequest = (field: string, message: string) => new ApiError(400, 'bad_request', message, field);
+export const unprocessable = (field: string, message: string) => new ApiError(422, 'unprocessable', message, field);
+export const notFound = (message: string) => new ApiError(404, 'not_found', message);
+export const conflict = (message: string, field?: string) => new ApiError(409, 'conflict', message, field);
+
+/**
+ * Map a data-path failure: -ENOSPC -> 507, -EEXIST/-EBUSY -> 409, -ENOENT -> 404,
+ * -EINVAL/-ERANGE -> 422 (the request was well-formed; the data path refused it), else 500.
+ * `context` prefixes the message when the data path left none.
+ */
+export function fromNative(e: unknown, context: string): ApiError {
+  if (e instanceof ApiError) return e;
+  if (!(e instanceof NativeError)) {
+    return new ApiError(500, 'internal', `${context}: ${(e as Error)?.message ?? String(e)}`);
+  }
+  const msg = e.message.startsWith(e.fn) || !e.message ? `${context}: ${e.code}` : e.message;
+  switch (e.code) {
+    case 'ENOSPC':
+      return new ApiError(507, 'no_space', msg);
+    case 'EEXIST':
+    case 'EBUSY':
+      return new ApiError(409, 'conflict', msg);
+    case 'ENOENT':
+      return new ApiError(404, 'not_found', msg);
+    case 'EINVAL':
+    case 'ERANGE':
+    case 'ENOTBLK':
+    case 'EFBIG':
+      return new ApiError(422, 'unprocessable', msg);
+    default:
+      return new ApiError(500, 'internal', `${msg} (${e.code})`);
+  }
+}

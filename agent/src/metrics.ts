@@ -1,0 +1,78 @@
+/**
+ * metrics.ts - Prometheus text exposition (version 0.0.4) for GET /metrics:
+ * pool capacity/used/online, replica size/allocated, replica I/O counters (dp_io_stat),
+ * HTTP request counts, and process metrics (CPU, RSS, heap, start time).
+ */
+import type { Context } from './context';
+import type { PoolService } from './pools';
+import type { ReplicaService } from './replicas';
+
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+class Out {
+  private lines: string[] = [];
+  private declared = new Set<string>();
+  add(name: string, type: 'gauge' | 'counter', help: string, labels: Record<string, string>, value: number): void {
+    if (!this.declared.has(name)) {
+      this.declared.add(name);
+      this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    }
+    const l = Object.entries(labels)
+      .map(([k, v]) => `${k}="${esc(v)}"`)
+      .join(',');
+    this.lines.push(`${name}${l ? `{${l}}` : ''} ${Number.isFinite(value) ? value : 0}`);
+  }
+  text(): string {
+    return this.lines.join('\n') + '\n';
+  }
+}
+
+export class HttpCounters {
+  readonly byStatus = new Map<string, number>();
+  count(method: string, status: number): void {
+    const k = `${method} ${status}`;
+    this.byStatus.set(k, (this.byStatus.get(k) ?? 0) + 1);
+  }
+}
+
+const startSeconds = Date.now() / 1000 - process.uptime();
+
+export async function renderMetrics(ctx: Context, pools: PoolService, replicas: ReplicaService, http: HttpCounters): Promise<string> {
+  const o = new Out();
+  const node = ctx.config.node;
+  for (const p of await pools.list()) {
+    const l = { node, pool: p.name };
+    o.add('mayastor_pool_online', 'gauge', '1 when the pool is online, 0 when faulted', l, p.state === 'online' ? 1 : 0);
+    o.add('mayastor_pool_capacity_bytes', 'gauge', 'Data capacity of the pool', l, p.capacityBytes);
+    o.add('mayastor_pool_used_bytes', 'gauge', 'Allocated bytes of the pool', l, p.usedBytes);
+  }
+  for (const r of await replicas.list().catch(() => [])) {
+    const l = { node, pool: r.pool, replica: r.uuid };
+    o.add('mayastor_replica_size_bytes', 'gauge', 'Size of the replica', l, r.sizeBytes);
+    o.add('mayastor_replica_allocated_bytes', 'gauge', 'Bytes allocated to the replica in its pool', l, r.allocatedBytes);
+    if (!pools.isOnline(r.pool)) continue;
+    try {
+      const s = await ctx.dp.ioStat(r.uuid);
+      o.add('mayastor_replica_reads_total', 'counter', 'Read requests', l, s.reads);
+      o.add('mayastor_replica_writes_total', 'counter', 'Write requests', l, s.writes);
+      o.add('mayastor_replica_flushes_total', 'counter', 'Flush requests', l, s.flushes);
+      o.add('mayastor_replica_unmaps_total', 'counter', 'Unmap requests', l, s.unmaps);
+      o.add('mayastor_replica_read_bytes_total', 'counter', 'Bytes read', l, s.bytesRead);
+      o.add('mayastor_replica_written_bytes_total', 'counter', 'Bytes written', l, s.bytesWritten);
+      o.add('mayastor_replica_io_errors_total', 'counter', 'Failed requests', l, s.errors);
+    } catch {
+      /* counters unavailable for this replica */
+    }
+  }
+  for (const [k, v] of http.byStatus) {
+    const [method, code] = k.split(' ');
+    o.add('mayastor_http_requests_total', 'counter', 'HTTP API requests by method and status', { method, code }, v);
+  }
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  o.add('process_cpu_seconds_total', 'counter', 'User and system CPU time', {}, (cpu.user + cpu.system) / 1e6);
+  o.add('process_resident_memory_bytes', 'gauge', 'Resident set size', {}, mem.rss);
+  o.add('process_heap_bytes', 'gauge', 'V8 heap used', {}, mem.heapUsed);
+  o.add('process_start_time_seconds', 'gauge', 'Start time since the epoch', {}, Math.floor(startSeconds));
+  return o.text();
+}

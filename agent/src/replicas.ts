@@ -1,0 +1,226 @@
+/**
+ * replicas.ts - the replica service (logical volumes in a pool).
+ *
+ * PUT: new -> 201 with the object; the same spec again -> 200; a different spec -> 409 naming the
+ * field (to grow a replica use PATCH). PATCH grows sizeBytes online (shrinking is 400) and changes
+ * share/allowedHosts. share is an enum ("none" today; protocols join REPLICA_SHARES later); the uri of
+ * an unshared replica is bdev:///<uuid>.
+ *
+ * Sizes, thinness and allocation come from the pool metadata on disk; state.json only keeps the
+ * share settings. On start-up, replicas are rebuilt from the imported pools: a replica on disk but not
+ * in state.json (a crash right after create) is adopted with share "none"; a record whose replica is
+ * gone from an online pool is dropped.
+ */
+import type { Replica } from './api-types';
+import type { Context } from './context';
+import { ApiError, badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
+import type { PoolService } from './pools';
+import type { ReplicaRecord } from './state';
+import { validateReplicaPatch, validateReplicaSpec, validateUuid } from './validation';
+
+export class ReplicaService {
+  private readonly records = new Map<string, ReplicaRecord>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly pools: PoolService,
+  ) {}
+
+  async recover(): Promise<void> {
+    const byUuid = new Map(this.ctx.state.replicas.map((r) => [r.uuid, r]));
+    const keep: ReplicaRecord[] = [];
+    const seenOnDisk = new Set<string>();
+    for (const pool of this.pools.names()) {
+      if (!this.pools.isOnline(pool)) continue;
+      let infos;
+      try {
+        infos = await this.ctx.dp.poolReplicas(pool);
+      } catch (e) {
+        this.ctx.log.error('replica.list_failed', { pool, error: e as Error });
+        continue;
+      }
+      for (const info of infos) {
+        seenOnDisk.add(info.uuid);
+        let rec = byUuid.get(info.uuid);
+        if (!rec) {
+          rec = { uuid: info.uuid, pool, share: 'none', allowedHosts: [], sizeBytes: info.sizeBytes, thin: info.thin };
+          this.ctx.log.warn('replica.adopted', { replica: info.uuid, pool });
+        }
+        rec.pool = pool;
+        rec.sizeBytes = info.sizeBytes;
+        rec.thin = info.thin;
+        keep.push(rec);
+      }
+    }
+    for (const r of this.ctx.state.replicas) {
+      if (seenOnDisk.has(r.uuid)) continue;
+      if (this.pools.entry(r.pool) && !this.pools.isOnline(r.pool)) keep.push(r); // faulted pool: keep the record
+      else this.ctx.log.warn('replica.vanished', { replica: r.uuid, pool: r.pool });
+    }
+    this.ctx.state.replicas = keep;
+    for (const r of keep) this.records.set(r.uuid, r);
+    await this.ctx.store.save(this.ctx.state);
+    this.ctx.log.info('replicas.recovered', { count: keep.length });
+  }
+
+  /** uuids of the replicas recorded in a pool. */
+  inPool(pool: string): string[] {
+    return [...this.records.values()].filter((r) => r.pool === pool).map((r) => r.uuid);
+  }
+
+  uuids(): string[] {
+    return [...this.records.keys()].sort();
+  }
+
+  private async toObject(rec: ReplicaRecord): Promise<Replica> {
+    let sizeBytes = rec.sizeBytes;
+    let thin = rec.thin;
+    let allocatedBytes = 0;
+    if (this.pools.isOnline(rec.pool)) {
+      try {
+        const st = await this.ctx.dp.replicaStat(rec.uuid);
+        sizeBytes = st.sizeBytes;
+        thin = st.thin;
+        allocatedBytes = st.allocatedBytes;
+      } catch (e) {
+        throw fromNative(e, `replica '${rec.uuid}'`);
+      }
+    }
+    return {
+      uuid: rec.uuid,
+      pool: rec.pool,
+      sizeBytes,
+      thin,
+      share: rec.share,
+      allowedHosts: [...rec.allowedHosts],
+      uri: `bdev:///${rec.uuid}`,
+      allocatedBytes,
+    };
+  }
+
+  async list(): Promise<Replica[]> {
+    const out: Replica[] = [];
+    for (const u of this.uuids()) {
+      const rec = this.records.get(u);
+      if (rec) out.push(await this.toObject(rec));
+    }
+    return out;
+  }
+
+  async get(uuidParam: string): Promise<Replica> {
+    const uuid = validateUuid('uuid', uuidParam);
+    const rec = this.records.get(uuid);
+    if (!rec) throw notFound(`replica '${uuid}' does not exist`);
+    return this.toObject(rec);
+  }
+
+  async put(uuidParam: string, body: unknown): Promise<{ status: number; replica: Replica }> {
+    const uuid = validateUuid('uuid', uuidParam);
+    const spec = validateReplicaSpec(body);
+    return this.ctx.lock.run(async () => {
+      const existing = this.records.get(uuid);
+      if (existing) {
+        const cur = await this.toObject(existing);
+        const diff =
+          cur.pool !== spec.pool
+            ? 'pool'
+            : cur.sizeBytes !== spec.sizeBytes
+              ? 'sizeBytes'
+              : cur.thin !== spec.thin
+                ? 'thin'
+                : cur.share !== spec.share
+                  ? 'share'
+                  : JSON.stringify(cur.allowedHosts) !== JSON.stringify(spec.allowedHosts)
+                    ? 'allowedHosts'
+                    : undefined;
+        if (diff) {
+          const have = (cur as unknown as Record<string, unknown>)[diff];
+          const want = (spec as unknown as Record<string, unknown>)[diff];
+          throw conflict(
+            `replica '${uuid}' already exists with ${diff} ${JSON.stringify(have)}; requested ${JSON.stringify(want)}` +
+              (diff === 'sizeBytes' ? ' (grow it with PATCH)' : ''),
+            diff,
+          );
+        }
+        return { status: 200, replica: cur };
+      }
+      const pool = this.pools.entry(spec.pool);
+      if (!pool) throw unprocessable('pool', `pool '${spec.pool}' does not exist`);
+      if (pool.state !== 'online') throw unprocessable('pool', `pool '${spec.pool}' is faulted: ${pool.reason}`);
+      try {
+        await this.ctx.dp.replicaCreate(spec.pool, uuid, spec.sizeBytes, spec.thin);
+      } catch (e) {
+        const err = fromNative(e, `replica '${uuid}' in pool '${spec.pool}'`);
+        if (err.status === 507) {
+          throw new ApiError(507, 'no_space', `sizeBytes: ${err.message}`, 'sizeBytes');
+        }
+        throw err;
+      }
+      const rec: ReplicaRecord = {
+        uuid,
+        pool: spec.pool,
+        share: spec.share,
+        allowedHosts: spec.allowedHosts,
+        sizeBytes: spec.sizeBytes,
+        thin: spec.thin,
+      };
+      this.records.set(uuid, rec);
+      this.ctx.state.replicas.push(rec);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('replica.created', { replica: uuid, pool: spec.pool, sizeBytes: spec.sizeBytes, thin: spec.thin });
+      return { status: 201, replica: await this.toObject(rec) };
+    });
+  }
+
+  async patch(uuidParam: string, body: unknown): Promise<Replica> {
+    const uuid = validateUuid('uuid', uuidParam);
+    const patch = validateReplicaPatch(body);
+    return this.ctx.lock.run(async () => {
+      const rec = this.records.get(uuid);
+      if (!rec) throw notFound(`replica '${uuid}' does not exist`);
+      if (patch.sizeBytes !== undefined) {
+        const cur = await this.toObject(rec);
+        if (patch.sizeBytes < cur.sizeBytes) {
+          throw badRequest('sizeBytes', `sizeBytes ${patch.sizeBytes} is smaller than the current size ${cur.sizeBytes}: replicas cannot shrink`);
+        }
+        if (patch.sizeBytes > cur.sizeBytes) {
+          if (!this.pools.isOnline(rec.pool)) throw unprocessable('pool', `pool '${rec.pool}' is faulted`);
+          try {
+            await this.ctx.dp.replicaResize(uuid, patch.sizeBytes);
+          } catch (e) {
+            const err = fromNative(e, `replica '${uuid}'`);
+            if (err.status === 507) throw new ApiError(507, 'no_space', `sizeBytes: ${err.message}`, 'sizeBytes');
+            throw err;
+          }
+          rec.sizeBytes = patch.sizeBytes;
+          this.ctx.log.info('replica.resized', { replica: uuid, sizeBytes: patch.sizeBytes });
+        }
+      }
+      if (patch.share !== undefined) rec.share = patch.share;
+      if (patch.allowedHosts !== undefined) rec.allowedHosts = patch.allowedHosts;
+      await this.ctx.store.save(this.ctx.state);
+      return this.toObject(rec);
+    });
+  }
+
+  async delete(uuidParam: string): Promise<void> {
+    const uuid = validateUuid('uuid', uuidParam);
+    await this.ctx.lock.run(async () => {
+      const rec = this.records.get(uuid);
+      if (!rec) throw notFound(`replica '${uuid}' does not exist`);
+      if (!this.pools.isOnline(rec.pool)) {
+        throw conflict(`replica '${uuid}': pool '${rec.pool}' is faulted; the replica cannot be destroyed until it is back`);
+      }
+      try {
+        await this.ctx.dp.replicaDestroy(uuid);
+      } catch (e) {
+        const err = fromNative(e, `replica '${uuid}'`);
+        if (err.status !== 404) throw err; // gone on disk already: just forget it
+      }
+      this.records.delete(uuid);
+      this.ctx.state.replicas = this.ctx.state.replicas.filter((r) => r.uuid !== uuid);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('replica.destroyed', { replica: uuid, pool: rec.pool });
+    });
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * validation.ts - request validation. Every error names the field ("sizeBytes", "disks[1]", ...).
+ *  - 400 bad_request: malformed input (wrong type, bad format, unknown field, name with '/').
+ *  - 422 unprocessable: well-formed but refused (disk outside the allowlist, missing file, not a
+ *    file or block device).
+ *  - 409 conflict (pools.ts): a disk already in another pool.
+ * Nothing here touches a disk beyond stat/realpath.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPLICA_SHARES, Share } from './api-types';
+import { badRequest, unprocessable } from './errors';
+
+export const MAX_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1: beyond it JSON numbers lose bytes
+export const SECTOR = 512;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+
+const show = (v: unknown) => {
+  if (typeof v === 'string') return `'${v.length > 80 ? v.slice(0, 80) + '...' : v}'`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+};
+
+/** The body must be a JSON object holding only `allowed` keys. */
+export function requireObject(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('body', 'the request body must be a JSON object');
+  }
+  for (const k of Object.keys(body)) {
+    if (!allowed.includes(k)) throw badRequest(k, `unknown field '${k}' (allowed: ${allowed.join(', ')})`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Pool names: 1-127 bytes of letters, digits, '.', '_', ':', '-'; never '/'. */
+export function validateName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty string`);
+  if (v.includes('/')) throw badRequest(field, `${field} ${show(v)} must not contain '/'`);
+  if (Buffer.byteLength(v) > 127) throw badRequest(field, `${field} ${show(v)} is longer than 127 bytes`);
+  if (!NAME_RE.test(v) || v === '.' || v === '..') {
+    throw badRequest(field, `${field} ${show(v)} must start with a letter or digit and hold only letters, digits, '.', '_', ':' or '-'`);
+  }
+  return v;
+}
+
+/** UUIDs 8-4-4-4-12 hex; returned lower-case. */
+export function validateUuid(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !UUID_RE.test(v)) {
+    throw badRequest(field, `${field} ${show(v)} is not a uuid (8-4-4-4-12 hexadecimal digits)`);
+  }
+  return v.toLowerCase();
+}
+
+/** Sizes in bytes: integer numbers, > 0, multiples of 512, at most 2^53-1. */
+export function validateSize(field: string, v: unknown): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw badRequest(field, `${field} ${show(v)} must be a number of bytes`);
+  if (!Number.isFinite(v) || v > MAX_SIZE) throw badRequest(field, `${field} ${show(v)} is beyond 2^53 bytes`);
+  if (!Number.isInteger(v)) throw badRequest(field, `${field} ${v} must be an integer number of bytes`);
+  if (v <= 0) throw badRequest(field, `${field} ${v} must be greater than 0`);
+  if (v % SECTOR !== 0) throw badRequest(field, `${field} ${v} must be a multiple of ${SECTOR}`);
+  return v;
+}
+
+export function validateBool(field: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw badRequest(field, `${field} ${show(v)} must be true or false`);
+  return v;
+}
+
+export function validateShare(field: string, v: unknown): Share {
+  if (typeof v !== 'string' || !(REPLICA_SHARES as readonly string[]).includes(v)) {
+    throw badRequest(field, `${field} ${show(v)} must be one of: ${REPLICA_SHARES.join(', ')}`);
+  }
+  return v as Share;
+}
+
+export function validateHosts(field: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw badRequest(field, `${field} must be an array of host names`);
+  if (v.length > 64) throw badRequest(field, `${field} holds more than 64 entries`);
+  return v.map((h, i) => {
+    if (typeof h !== 'string' || h === '' || h.length > 255 || /[\s\0/]/.test(h)) {
+      throw badRequest(`${field}[${i}]`, `${field}[${i}] ${show(h)} must be a host name, address or NQN (no spaces or '/')`);
+    }
+    return h;
+  });
+}
+
+// ---- pools ---------------------------------------------------------------------------------
+
+export interface PoolSpecIn {
+  /** The disks as the user gave them (what GET answers and PUT compares). */
+  disks: string[];
+}
+
+/** Syntactic pool spec check. Disks: absolute paths, or uring:///abs / aio:///abs URIs. */
+export function validatePoolSpec(body: unknown): PoolSpecIn {
+  const o = requireObject(body, ['disks']);
+  if (!('disks' in o)) throw badRequest('disks', 'disks is required (an array of disk paths)');
+  const d = o.disks;
+  if (!Array.isArray(d) || d.length === 0) throw badRequest('disks', 'disks must be a non-empty array of disk paths');
+  if (d.length > 64) throw badRequest('disks', 'disks holds more than 64 entries');
+  const seen = new Set<string>();
+  const disks = d.map((v, i) => {
+    const field = `disks[${i}]`;
+    diskPathOf(field, v);
+    if (seen.has(v as string)) throw badRequest(field, `${field} ${show(v)} is listed twice`);
+    seen.add(v as string);
+    return v as string;
+  });
+  return { disks };
+}
+
+/** The file path a disk spec names (syntax only). */
+export function diskPathOf(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty string`);
+  if (v.includes('\0')) throw badRequest(field, `${field} must not contain NUL`);
+  let p = v;
+  const m = /^(uring|aio):\/\/(.*)$/.exec(v);
+  if (m) p = m[2];
+  else if (/^[a-z]+:\/\//i.test(v)) throw badRequest(field, `${field} ${show(v)}: only uring:// and aio:// disks or absolute paths are accepted`);
+  if (!path.isAbsolute(p)) throw badRequest(field, `${field} ${show(v)} must be an absolute path`);
+  if (p.split('/').includes('..')) throw badRequest(field, `${field} ${show(v)} must not contain '..'`);
+  return p;
+}
+
+function realOrResolved(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** Allowlist prefixes with their symlinks resolved (a prefix ending in '/' is a directory). */
+export function canonicalPrefixes(allow: string[]): string[] {
+  const out: string[] = [];
+  for (const a of allow) {
+    const dirLike = a.endsWith('/');
+    let canon: string;
+    if (dirLike) canon = realOrResolved(a) + '/';
+    else {
+      // A bare prefix naming an existing directory means that directory; else a string prefix.
+      let isDir = false;
+      try {
+        isDir = fs.statSync(a).isDirectory();
+      } catch {
+        /* not there */
+      }
+      canon = isDir ? realOrResolved(a) + '/' : path.join(realOrResolved(path.dirname(a)), path.basename(a));
+    }
+    out.push(canon.replace(/\/+$/, '/'));
+    out.push(path.resolve(a) + (dirLike ? '/' : '')); // the lexical form too
+  }
+  return [...new Set(out)];
+}
+
+const inside = (p: string, prefixes: string[]) => prefixes.some((pre) => p.startsWith(pre) && p !== pre.replace(/\/$/, ''));
+
+/**
+ * A disk must resolve (symlinks followed) inside the allowlist, exist, and be a regular file or a
+ * block device. Returns the canonical path the data path opens.
+ */
+export function checkDisk(field: string, spec: string, allowDisks: string[]): string {
+  const p = diskPathOf(field, spec);
+  const prefixes = canonicalPrefixes(allowDisks);
+  const lexical = path.resolve(p);
+  if (!inside(lexical, prefixes)) {
+    throw unprocessable(field, `${field} '${spec}' is outside the allowed disk prefixes (${allowDisks.join(', ')})`);
+  }
+  let real: string;
+  try {
+    real = fs.realpathSync(lexical);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw unprocessable(field, `${field} '${spec}' does not exist`);
+    throw unprocessable(field, `${field} '${spec}' cannot be resolved: ${code ?? (e as Error).message}`);
+  }
+  if (!inside(real, prefixes)) {
+    throw unprocessable(field, `${field} '${spec}' resolves to '${real}', outside the allowed disk prefixes (${allowDisks.join(', ')})`);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(real);
+  } catch (e) {
+    throw unprocessable(field, `${field} '${spec}' cannot be read: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  if (!st.isFile() && !st.isBlockDevice()) throw unprocessable(field, `${field} '${spec}' is not a regular file or block device`);
+  if (st.isFile() && st.size === 0) throw unprocessable(field, `${field} '${spec}' is empty (size it first, e.g. truncate -s 256M)`);
+  return real;
+}
+
+// ---- replicas ------------------------------------------------------------------------------
+
+export interface ReplicaSpecIn {
+  pool: string;
+  sizeBytes: number;
+  thin: boolean;
+  share: Share;
+  allowedHosts: string[];
+}
+
+export function validateReplicaSpec(body: unknown): ReplicaSpecIn {
+  const o = requireObject(body, ['pool', 'sizeBytes', 'thin', 'share', 'allowedHosts']);
+  if (!('pool' in o)) throw badRequest('pool', 'pool is required');
+  if (!('sizeBytes' in o)) throw badRequest('sizeBytes', 'sizeBytes is required');
+  return {
+    pool: validateName('pool', o.pool),
+    sizeBytes: validateSize('sizeBytes', o.sizeBytes),
+    thin: o.thin === undefined ? false : validateBool('thin', o.thin),
+    share: o.share === undefined ? 'none' : validateShare('share', o.share),
+    allowedHosts: o.allowedHosts === undefined || o.allowedHosts === null ? [] : validateHosts('allowedHosts', o.allowedHosts),
+  };
+}
+
+export interface ReplicaPatchIn {
+  sizeBytes?: number;
+  share?: Share;
+  allowedHosts?: string[];
+}
+
+export function validateReplicaPatch(body: unknown): ReplicaPatchIn {
+  const o = requireObject(body, ['sizeBytes', 'share', 'allowedHosts']);
+  const out: ReplicaPatchIn = {};
+  if (o.sizeBytes !== undefined) out.sizeBytes = validateSize('sizeBytes', o.sizeBytes);
+  if (o.share !== undefined) out.share = validateShare('share', o.share);
+  if (o.allowedHosts !== undefined) out.allowedHosts = validateHosts('allowedHosts', o.allowedHosts ?? []);
+  return out;
+}

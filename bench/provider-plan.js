@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * `terraform plan` (with refresh) of a 100-resource mayastor configuration (1 pool + 99 thin replicas on a real
+ * agent) against the same number of built-in `terraform_data` resources, in the same run. Target: ratio <= 3x.
+ *
+ *   npm run build:ts && node bench/provider-plan.js [RUNS=5]
+ * Needs terraform on PATH and the native library (agent/native/build/libdatapath.so or MAYASTOR_DATAPATH_LIB).
+ */
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const crypto = require('node:crypto');
+
+const root = path.resolve(__dirname, '..');
+const runs = Number(process.argv[2] || 5);
+const N = 100;
+const terraform = process.env.TERRAFORM_BINARY_NAME || 'terraform';
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-bench-plan-'));
+const rc = path.join(work, 'terraformrc');
+const token = crypto.randomBytes(16).toString('hex');
+fs.writeFileSync(path.join(work, 'token'), token + '\n', { mode: 0o600 });
+
+const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', MAYASTOR_TOKEN: token };
+delete env.TF_LOG;
+delete env.TF_PLUGIN_CACHE_DIR;
+
+function tf(dir, ...args) {
+  const r = spawnSync(terraform, args, { cwd: dir, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${r.stdout}\n${r.stderr}`);
+}
+function timePlan(dir) {
+  const t0 = process.hrtime.bigint();
+  tf(dir, 'plan', '-input=false', '-no-color', '-detailed-exitcode');
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+
+(async () => {
+  let agent;
+  try {
+    const inst = spawnSync(process.execPath, [path.join(root, 'scripts', 'install-provider.js'), '--no-build', '--mirror', path.join(work, 'mirror'), '--cli-config', rc], { encoding: 'utf8' });
+    if (inst.status !== 0) throw new Error(inst.stderr);
+    const dataDir = path.join(work, 'agent');
+    fs.mkdirSync(path.join(dataDir, 'disks'), { recursive: true });
+    const disk = path.join(dataDir, 'disks', 'd0.img');
+    fs.writeFileSync(disk, '');
+    fs.truncateSync(disk, 1024 * 1024 * 1024);
+    agent = spawn(path.join(root, 'bin', 'mayastor-agent'), ['--node', 'a', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token-file', path.join(work, 'token'), '--nbd-listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const url = await new Promise((resolve, reject) => {
+      let log = '';
+      const on = (d) => { log += d; const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log); if (m) resolve(m[1]); };
+      agent.stdout.on('data', on); agent.stderr.on('data', on);
+      agent.on('exit', (c) => reject(new Error(`agent exited ${c}: ${log}`)));
+    });
+
+    const mdir = path.join(work, 'mayastor');
+    fs.mkdirSync(mdir);
+    let hcl = `terraform {\n  required_providers {\n    mayastor = { source = "mayastor/mayastor" }\n  }\n}\nprovider "mayastor" {\n  nodes = { a = "${url}" }\n}\n` +
+      `resource "mayastor_pool" "p" {\n  node  = "a"\n  name  = "bench"\n  disks = ["${disk}"]\n}\n`;
+    for (let i = 1; i < N; i++) {
+      const uuid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      hcl += `resource "mayastor_replica" "r${i}" {\n  node       = "a"\n  pool       = mayastor_pool.p.name\n  uuid       = "${uuid}"\n  size_bytes = 1048576\n  thin       = true\n}\n`;
+    }
+    fs.writeFileSync(path.join(mdir, 'main.tf'), hcl);
+    const ddir = path.join(work, 'terraform_data');
+    fs.mkdirSync(ddir);
+    let dhcl = '';
+    for (let i = 0; i < N; i++) dhcl += `resource "terraform_data" "d${i}" {\n  input = { size_bytes = 1048576, index = ${i} }\n}\n`;
+    fs.writeFileSync(path.join(ddir, 'main.tf'), dhcl);
+
+    for (const d of [mdir, ddir]) { tf(d, 'init', '-input=false', '-no-color'); tf(d, 'apply', '-input=false', '-no-color', '-auto-approve'); }
+    const m = [], b = [];
+    timePlan(mdir); timePlan(ddir); // warm-up
+    for (let i = 0; i < runs; i++) { m.push(timePlan(mdir)); b.push(timePlan(ddir)); }
+    const mm = median(m), bm = median(b);
+    console.log(`terraform plan, ${N} resources with refresh (median of ${runs}):`);
+    console.log(`  mayastor (1 pool + ${N - 1} replicas, real agent): ${mm.toFixed(0)} ms`);
+    console.log(`  terraform_data x ${N}:                              ${bm.toFixed(0)} ms`);
+    console.log(`  ratio ${(mm / bm).toFixed(2)}x (target <= 3x: ${mm / bm <= 3 ? 'met' : 'NOT met'})`);
+    if (!process.env.KEEP) tf(mdir, "destroy", "-input=false", "-no-color", "-auto-approve");
+    else console.log(work);
+  } finally {
+    if (agent && agent.exitCode === null && !process.env.KEEP) agent.kill('SIGTERM');
+    if (!process.env.KEEP) fs.rmSync(work, { recursive: true, force: true });
+  }
+})().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,136 @@
+/**
+ * The typed schema model: one description drives GetProviderSchema, the cty codec (the object type of a block)
+ * and the generic plan logic (requiresReplace, computed values), so none of them can disagree.
+ */
+import { CtyType, ObjectValue, UNKNOWN, Value, isUnknown } from './cty';
+import { STRING_KIND_MARKDOWN } from './tfplugin6';
+
+export interface AttributeSchema {
+  type: CtyType;
+  /** Markdown; required for every attribute (docs are generated from it). */
+  description: string;
+  required?: boolean;
+  optional?: boolean;
+  computed?: boolean;
+  sensitive?: boolean;
+  /** A change of this attribute replaces the object (the data path cannot change it in place). */
+  requiresReplace?: boolean;
+  /** Computed attribute whose prior value stays valid across an in-place update (not across a replace). */
+  useStateForUnknown?: boolean;
+  /** Value planned for an optional+computed attribute left out of the configuration. */
+  default?: Value;
+  /** Example value for the generated docs. */
+  example?: string;
+}
+
+export interface BlockSchema {
+  version?: number;
+  description: string;
+  attributes: Record<string, AttributeSchema>;
+}
+
+export function objectType(b: BlockSchema): CtyType {
+  return ['object', Object.fromEntries(Object.entries(b.attributes).map(([k, a]) => [k, a.type]))];
+}
+
+export function toProtoSchema(b: BlockSchema): Record<string, unknown> {
+  return {
+    version: b.version ?? 0,
+    block: {
+      version: b.version ?? 0,
+      description: b.description,
+      description_kind: STRING_KIND_MARKDOWN,
+      attributes: Object.entries(b.attributes)
+        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+        .map(([name, a]) => ({
+          name,
+          type: Buffer.from(JSON.stringify(a.type)),
+          description: a.description,
+          description_kind: STRING_KIND_MARKDOWN,
+          required: !!a.required,
+          optional: !!a.optional,
+          computed: !!a.computed,
+          sensitive: !!a.sensitive,
+        })),
+    },
+  };
+}
+
+/** Internal consistency of a schema (the same rules Terraform applies), checked by unit tests. */
+export function checkSchema(name: string, b: BlockSchema): string[] {
+  const errs: string[] = [];
+  for (const [k, a] of Object.entries(b.attributes)) {
+    if (!/^[a-z0-9_]+$/.test(k)) errs.push(`${name}.${k}: invalid attribute name`);
+    if (a.required && (a.optional || a.computed)) errs.push(`${name}.${k}: required excludes optional/computed`);
+    if (!a.required && !a.optional && !a.computed) errs.push(`${name}.${k}: one of required/optional/computed`);
+    if (!a.description) errs.push(`${name}.${k}: missing description`);
+    if (a.default !== undefined && !(a.optional && a.computed)) errs.push(`${name}.${k}: default needs optional+computed`);
+  }
+  return errs;
+}
+
+// ----------------------------------------------------------------------------------------- diagnostics
+/** A path into a value: attribute names are strings, list indices numbers, map keys `{ key }`. */
+export type PathStep = string | number | { key: string };
+
+export interface Diag {
+  severity: 'error' | 'warning';
+  summary: string;
+  detail?: string;
+  path?: PathStep[];
+}
+
+export class Diagnostics {
+  readonly items: Diag[] = [];
+  error(summary: string, detail?: string, path?: PathStep[]): void {
+    this.items.push({ severity: 'error', summary, detail, path });
+  }
+  warn(summary: string, detail?: string, path?: PathStep[]): void {
+    this.items.push({ severity: 'warning', summary, detail, path });
+  }
+  hasErrors(): boolean {
+    return this.items.some((d) => d.severity === 'error');
+  }
+  toProto(): Record<string, unknown>[] {
+    return this.items.map((d) => ({
+      severity: d.severity === 'error' ? 1 : 2,
+      summary: d.summary,
+      detail: d.detail ?? '',
+      attribute: d.path && d.path.length ? pathToProto(d.path) : undefined,
+    }));
+  }
+}
+
+export function pathToProto(path: PathStep[]): Record<string, unknown> {
+  return {
+    steps: path.map((s) =>
+      typeof s === 'number' ? { element_key_int: s } : typeof s === 'string' ? { attribute_name: s } : { element_key_string: s.key }),
+  };
+}
+
+// ------------------------------------------------------------------------------------------ value helpers
+export function str(v: Value): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+export function bool(v: Value): boolean | undefined {
+  return typeof v === 'boolean' ? v : undefined;
+}
+/** A known number as a JS number (sizes fit in 2^53). */
+export function numOf(v: Value): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return undefined;
+}
+export function known(v: Value): boolean {
+  return !isUnknown(v);
+}
+export function strList(v: Value): string[] | undefined {
+  if (!Array.isArray(v) || v.some((e) => typeof e !== 'string')) return undefined;
+  return v as string[];
+}
+export function strMap(v: Value): Record<string, string> | undefined {
+  if (v === null || v === UNKNOWN || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as ObjectValue;
+  if (Object.values(o).some((e) => typeof e !== 'string')) return undefined;
+  return o as Record<string, string>;
+}

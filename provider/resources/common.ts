@@ -1,0 +1,175 @@
+/**
+ * What every resource and data source shares: the configured provider (node → agent client), agent errors as
+ * diagnostics naming the attribute and the node, import id parsing and common validation.
+ */
+import type { AgentClient, AgentError } from '../../agent/src/client';
+import { ObjectValue, Value, isUnknown } from '../protocol/cty';
+import { Diagnostics, PathStep, numOf, str } from '../protocol/schema';
+
+export type { AgentClient };
+
+let clientModule: typeof import('../../agent/src/client') | undefined;
+/** undici costs ~80 ms to load: load it only once a resource actually talks to an agent. */
+function agentModule(): typeof import('../../agent/src/client') {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (clientModule ??= require('../../agent/src/client') as typeof import('../../agent/src/client'));
+}
+
+export interface MayastorOptions {
+  /** node name → agent URL; undefined while the provider configuration is unknown (plan before apply). */
+  nodes: Record<string, string> | undefined;
+  token: string | undefined;
+  timeoutMs: number;
+  retries: number;
+  /** Upper bound on waiting for a nexus rebuild during apply. */
+  rebuildTimeoutMs: number;
+}
+
+export class Mayastor {
+  private readonly clients = new Map<string, AgentClient>();
+  private stopped = false;
+  constructor(readonly opts: MayastorOptions) {}
+
+  get nodeNames(): string[] {
+    return Object.keys(this.opts.nodes ?? {}).sort();
+  }
+
+  /** false only when the node is definitely not configured. */
+  knowsNode(node: string): boolean {
+    return this.opts.nodes === undefined || Object.prototype.hasOwnProperty.call(this.opts.nodes, node);
+  }
+
+  unknownNode(diags: Diagnostics, node: string, path: PathStep[] = ['node']): void {
+    const known = this.nodeNames;
+    diags.error(
+      `Unknown node "${node}"`,
+      `Node "${node}" is not in the provider's nodes map (${known.length ? `known nodes: ${known.join(', ')}` : 'the map is empty'}). ` +
+        'Add it to the provider block: nodes = { ' + `${node} = "http://HOST:9500"` + ' }.',
+      path,
+    );
+  }
+
+  /** The agent client of a node, or undefined with a diagnostic on `path`. */
+  client(node: string, diags: Diagnostics, path: PathStep[] = ['node']): AgentClient | undefined {
+    if (this.stopped) {
+      diags.error('Provider stopped', 'Terraform asked the provider to stop (interrupt); no further agent calls are made.');
+      return undefined;
+    }
+    const url = this.opts.nodes?.[node];
+    if (url === undefined || !Object.prototype.hasOwnProperty.call(this.opts.nodes ?? {}, node)) {
+      this.unknownNode(diags, node, path);
+      return undefined;
+    }
+    let c = this.clients.get(node);
+    if (!c) {
+      const { AgentClient } = agentModule();
+      c = new AgentClient({ url, token: this.opts.token, node, timeoutMs: this.opts.timeoutMs, retries: this.opts.retries });
+      this.clients.set(node, c);
+    }
+    return c;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+}
+
+export function isAgentError(e: unknown): e is AgentError {
+  return typeof e === 'object' && e !== null && (e as { name?: string }).name === 'AgentError' && typeof (e as AgentError).status === 'number';
+}
+
+/** API field names (camelCase) → the attribute they come from. */
+const FIELD_TO_ATTR: [RegExp, string][] = [
+  [/\bsizeBytes\b|\bsize\b/i, 'size_bytes'],
+  [/\ballowedHosts\b/, 'allowed_hosts'],
+  [/\bshare\b/i, 'share'],
+  [/\bchildren\b|\bchild\b/i, 'children'],
+  [/\bdisks?\b/i, 'disks'],
+  [/\bpool\b/i, 'pool'],
+  [/\bthin\b/i, 'thin'],
+];
+
+/**
+ * Turns an agent failure into a diagnostic that names the node and the attribute. `fallback` is the attribute
+ * when the message names none; connection failures point at `node`.
+ */
+export function agentDiag(diags: Diagnostics, e: unknown, what: string, node: string, fallback: string, allowed?: string[]): void {
+  if (!isAgentError(e)) throw e;
+  if (e.status === 0) {
+    diags.error(
+      `Agent on node "${node}" is unreachable`,
+      `${what}: ${e.message}. Check that the agent on node "${node}" is running and that the provider's nodes map points at it; state was not changed.`,
+      ['node'],
+    );
+    return;
+  }
+  if (e.status === 401) {
+    diags.error(`Agent on node "${node}" rejected the token`, `${what}: ${e.message}. Set the provider's token (or MAYASTOR_TOKEN) to the contents of the agent's token file.`, ['node']);
+    return;
+  }
+  let attr = fallback;
+  for (const [re, a] of FIELD_TO_ATTR) {
+    if ((!allowed || allowed.includes(a)) && re.test(e.agentMessage)) { attr = a; break; }
+  }
+  diags.error(`${what} failed on node "${node}"`, `${e.message}`, [attr]);
+}
+
+/** "NODE/REST" import ids. */
+export function parseImportId(id: string, what: string, diags: Diagnostics): [string, string] | undefined {
+  const i = id.indexOf('/');
+  if (i <= 0 || i === id.length - 1 || id.indexOf('/', i + 1) !== -1) {
+    diags.error('Invalid import id', `${what} import ids are "NODE/${what === 'mayastor_pool' ? 'NAME' : 'UUID'}", got "${id}"`);
+    return undefined;
+  }
+  return [id.slice(0, i), id.slice(i + 1)];
+}
+
+export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const SHARES = ['none', 'nbd', 'iscsi', 'nvmf'];
+
+/** Validation helpers: each checks a known value and names the attribute. Unknown values pass. */
+export function checkName(diags: Diagnostics, v: Value, attr: string, what: string): void {
+  const s = str(v);
+  if (s === undefined) return;
+  if (!NAME_RE.test(s)) {
+    diags.error(`Invalid ${attr}`, `${what} "${s}" must be 1-63 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`, [attr]);
+  }
+}
+
+export function checkUuid(diags: Diagnostics, v: Value, attr: string): void {
+  const s = str(v);
+  if (s !== undefined && !UUID_RE.test(s)) diags.error(`Invalid ${attr}`, `"${s}" is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`, [attr]);
+}
+
+export function checkSize(diags: Diagnostics, v: Value, attr = 'size_bytes'): void {
+  if (v === null || isUnknown(v)) return;
+  const n = numOf(v);
+  if (n === undefined || !Number.isInteger(n) || n <= 0) {
+    diags.error(`Invalid ${attr}`, `${attr} must be a positive whole number of bytes, got ${String(v)}`, [attr]);
+  } else if (n > Number.MAX_SAFE_INTEGER) {
+    diags.error(`Invalid ${attr}`, `${attr} ${String(v)} is too large`, [attr]);
+  } else if (n % 512 !== 0) {
+    diags.error(`Invalid ${attr}`, `${attr} must be a multiple of 512 bytes, got ${n} (nearest: ${Math.ceil(n / 512) * 512})`, [attr]);
+  }
+}
+
+export function checkShare(diags: Diagnostics, v: Value, attr = 'share'): void {
+  const s = str(v);
+  if (s !== undefined && !SHARES.includes(s)) {
+    diags.error(`Invalid ${attr}`, `share must be one of ${SHARES.map((x) => `"${x}"`).join(', ')}, got "${s}"`, [attr]);
+  }
+}
+
+/** Plan-time: the node must be in the provider's nodes map. */
+export function checkNodeAtPlan(m: Mayastor | undefined, planned: ObjectValue, diags: Diagnostics): void {
+  const node = str(planned.node ?? null);
+  if (m && node !== undefined && !m.knowsNode(node)) m.unknownNode(diags, node);
+}
+
+export function nodeOf(v: ObjectValue): string {
+  return str(v.node ?? null) ?? '';
+}

@@ -1,0 +1,276 @@
+/**
+ * mayastor_nexus: a RAID-1 volume over replicas (local `bdev:///` or remote `nbd://`...), exported to consumers.
+ * Children are added and removed in place; an added child is rebuilt and apply waits for the rebuild.
+ * A child removed, faulted or offlined out of band drops out of `children` on refresh, so plan shows it and
+ * apply re-adds (and rebuilds) it.
+ */
+import type { AgentClient, Nexus, Share } from '../../agent/src/client';
+import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
+import { ResourceType } from '../protocol/framework';
+import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
+import { logger } from '../protocol/log';
+import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, nodeOf, parseImportId, UUID_RE } from './common';
+
+/** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
+const MEMBER_STATES = new Set(['online', 'degraded', 'rebuilding']);
+
+export const nexusSchema: BlockSchema = {
+  description:
+    'A nexus: one volume mirrored (RAID-1) onto several children, exported over a block protocol. ' +
+    'Adding a child starts a rebuild and apply waits for it (provider `rebuild_timeout_seconds`). ' +
+    'A child removed or faulted outside Terraform shows up as a diff on `children`, and apply re-adds and rebuilds it.',
+  attributes: {
+    id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
+    node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent runs the nexus.', example: '"node-a"' },
+    uuid: { type: 'string', required: true, requiresReplace: true, description: 'UUID of the nexus.', example: '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"' },
+    size_bytes: {
+      type: 'number', required: true, requiresReplace: true,
+      description: 'Size of the volume in bytes, a multiple of 512, no larger than the smallest child. The agent cannot resize a nexus, so a change replaces it (the data stays on the replicas).',
+      example: '1073741824',
+    },
+    children: {
+      type: ['list', 'string'], required: true,
+      description: 'Child URIs: `bdev:///REPLICA-UUID` for a replica on the same node, `nbd://host:port/export`, `iscsi://host:port/iqn/lun`, `nvmf://host:port/nqn`, or `uring:///path`, `aio:///path`, `malloc:///name?size_mb=N`. Use a replica\'s `uri`. Added and removed in place.',
+      example: '[mayastor_replica.a.uri, mayastor_replica.b.uri]',
+    },
+    share: {
+      type: 'string', optional: true, computed: true, default: 'none', requiresReplace: true,
+      description: 'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. The agent has no call to re-share a nexus, so a change replaces it.',
+      example: '"nbd"',
+    },
+    state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
+    device_uri: { type: 'string', computed: true, useStateForUnknown: true, description: 'URI consumers connect to, e.g. `nbd://127.0.0.1:10809/NEXUS-UUID`.' },
+    child_states: {
+      type: ['map', ['object', { state: 'string', rebuild_progress: 'number' }]], computed: true,
+      description: 'State of every child the agent reports, by URI: `state` (`online`, `degraded` while rebuilding, `faulted`, `offline`) and `rebuild_progress` (percent).',
+    },
+  },
+};
+
+/** Why a child URI is malformed, or undefined when it is fine. */
+export function childUriError(uri: string): string | undefined {
+  const m = /^([a-z]+):\/\/(.*)$/.exec(uri);
+  if (!m) return 'is not a URI (scheme://...)';
+  const [, scheme, rest] = m;
+  switch (scheme) {
+    case 'bdev':
+      return rest.startsWith('/') && UUID_RE.test(rest.slice(1)) ? undefined : 'must be bdev:///REPLICA-UUID';
+    case 'uring': case 'aio':
+      return /^\/\/?[^?#]+$/.test(rest) && rest.startsWith('/') && !rest.split('/').includes('..') ? undefined : `must be ${scheme}:///absolute/path`;
+    case 'malloc':
+      return /^\/[A-Za-z0-9._-]+\?size_mb=[1-9]\d*$/.test(rest) ? undefined : 'must be malloc:///NAME?size_mb=N';
+    case 'nbd': case 'iscsi': case 'nvmf': {
+      let u: URL;
+      try { u = new URL(uri); } catch { return 'is not a valid URI'; }
+      if (!u.hostname) return 'needs a host';
+      if (!u.port) return 'needs a port (host:port)';
+      const path = u.pathname.replace(/^\//, '');
+      if (!path) return scheme === 'nbd' ? 'needs an export name (nbd://host:port/EXPORT)' : scheme === 'iscsi' ? 'needs a target and LUN (iscsi://host:port/IQN/LUN)' : 'needs a subsystem NQN (nvmf://host:port/NQN)';
+      if (scheme === 'iscsi' && !/^[^/]+\/\d+$/.test(path)) return 'must be iscsi://host:port/IQN/LUN';
+      return undefined;
+    }
+    default:
+      return `has unknown scheme "${scheme}" (bdev, nbd, iscsi, nvmf, uring, aio, malloc)`;
+  }
+}
+
+function childStates(n: Nexus): ObjectValue {
+  const out: ObjectValue = {};
+  for (const c of n.children) out[c.uri] = { state: c.state, rebuild_progress: c.rebuildProgress ?? (c.state === 'online' ? 100 : 0) };
+  return out;
+}
+
+/** State from the agent's object; `order` keeps the user's child order so a refresh does not reorder. */
+function toState(node: string, n: Nexus, order: string[]): ObjectValue {
+  const members = n.children.filter((c) => MEMBER_STATES.has(c.state)).map((c) => c.uri);
+  const ordered = [...order.filter((u) => members.includes(u)), ...members.filter((u) => !order.includes(u))];
+  return {
+    id: `${node}/${n.uuid}`,
+    node,
+    uuid: n.uuid,
+    size_bytes: n.sizeBytes,
+    children: ordered,
+    share: n.share,
+    state: n.state,
+    device_uri: n.deviceUri ?? '',
+    child_states: childStates(n),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Waits until no child is rebuilding; logs progress. Returns the final nexus or undefined (diagnosed). */
+async function waitRebuilt(m: Mayastor, c: AgentClient, node: string, uuid: string, diags: Diagnostics): Promise<Nexus | undefined> {
+  const deadline = Date.now() + m.opts.rebuildTimeoutMs;
+  let lastLog = 0;
+  for (;;) {
+    const n = await c.getNexus(uuid);
+    if (!n) {
+      diags.error(`Nexus ${uuid} disappeared on node "${node}"`, 'the nexus was destroyed while its children were rebuilding', ['uuid']);
+      return undefined;
+    }
+    const rebuilding = n.children.filter((ch) => ch.state !== 'online' && MEMBER_STATES.has(ch.state));
+    const failed = n.children.filter((ch) => !MEMBER_STATES.has(ch.state));
+    if (failed.length) {
+      diags.error(
+        `Nexus ${uuid} child failed on node "${node}"`,
+        failed.map((f) => `child ${f.uri} is ${f.state}`).join('; '),
+        ['children'],
+      );
+      return n;
+    }
+    if (rebuilding.length === 0) return n;
+    if (Date.now() - lastLog > 2000) {
+      lastLog = Date.now();
+      for (const ch of rebuilding) logger.info(`nexus ${uuid}: rebuilding ${ch.uri} ${ch.rebuildProgress ?? 0}%`, { node, nexus: uuid, child: ch.uri, progress: ch.rebuildProgress ?? 0 });
+    }
+    if (Date.now() > deadline || m.isStopped) {
+      diags.error(
+        `Nexus ${uuid} rebuild did not finish on node "${node}"`,
+        `${rebuilding.map((ch) => `${ch.uri} at ${ch.rebuildProgress ?? 0}%`).join(', ')} after ${Math.round(m.opts.rebuildTimeoutMs / 1000)} s ` +
+          '(provider rebuild_timeout_seconds). The rebuild goes on in the agent; run apply again to wait for it.',
+        ['children'],
+      );
+      return n;
+    }
+    await sleep(250);
+  }
+}
+
+export const nexusResource: ResourceType<Mayastor> = {
+  typeName: 'mayastor_nexus',
+  schema: nexusSchema,
+
+  validate(config, diags) {
+    checkUuid(diags, config.uuid, 'uuid');
+    checkSize(diags, config.size_bytes);
+    checkShare(diags, config.share);
+    const children = config.children;
+    if (Array.isArray(children)) {
+      if (children.length === 0) diags.error('Invalid children', 'a nexus needs at least one child', ['children']);
+      const seen = new Set<string>();
+      children.forEach((ch, i) => {
+        if (typeof ch !== 'string') return;
+        const err = childUriError(ch);
+        if (err) diags.error('Invalid child URI', `child "${ch}" ${err}`, ['children', i]);
+        if (seen.has(ch)) diags.error('Duplicate child', `child "${ch}" is listed twice`, ['children', i]);
+        seen.add(ch);
+      });
+    }
+  },
+
+  modifyPlan(m, { prior, planned, requiresReplace }, diags) {
+    checkNodeAtPlan(m, planned, diags);
+    const node = str(planned.node), uuid = str(planned.uuid);
+    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    if (prior && requiresReplace.size === 0 && !valuesEqual(prior.children, planned.children)) {
+      // after apply every child is rebuilt and online
+      planned.state = UNKNOWN;
+      planned.child_states = UNKNOWN;
+    }
+  },
+
+  async create(m, planned, diags) {
+    const node = nodeOf(planned);
+    const uuid = str(planned.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return null;
+    const children = strList(planned.children) ?? [];
+    try {
+      await c.putNexus(uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
+      const n = await waitRebuilt(m, c, node, uuid, diags);
+      return n ? toState(node, n, children) : null;
+    } catch (e) {
+      agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'share', 'children']);
+      return null;
+    }
+  },
+
+  async read(m, state, diags) {
+    const node = nodeOf(state);
+    const uuid = str(state.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return state;
+    try {
+      const n = await c.getNexus(uuid);
+      return n ? toState(node, n, strList(state.children) ?? []) : null;
+    } catch (e) {
+      agentDiag(diags, e, `Read nexus ${uuid}`, node, 'uuid', []);
+      return state;
+    }
+  },
+
+  async update(m, prior, planned, diags) {
+    const node = nodeOf(planned);
+    const uuid = str(planned.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return prior;
+    const want = strList(planned.children) ?? [];
+    try {
+      let n = await c.getNexus(uuid);
+      if (!n) {
+        diags.error(`Nexus ${uuid} disappeared on node "${node}"`, 'run plan again to re-create it', ['uuid']);
+        return prior;
+      }
+      // add first, then remove: the volume never has fewer healthy children than needed
+      for (const uri of want) {
+        const have = n.children.find((ch) => ch.uri === uri);
+        if (have && MEMBER_STATES.has(have.state)) continue;
+        if (have) {
+          logger.info(`nexus ${uuid}: child ${uri} is ${have.state}; removing and re-adding it to rebuild`, { node, nexus: uuid });
+          await c.removeNexusChild(uuid, uri);
+        }
+        logger.info(`nexus ${uuid}: adding child ${uri}`, { node, nexus: uuid });
+        n = await c.addNexusChild(uuid, uri);
+      }
+      const rebuilt = await waitRebuilt(m, c, node, uuid, diags);
+      if (!rebuilt) return prior;
+      for (const ch of rebuilt.children) {
+        if (!want.includes(ch.uri)) {
+          logger.info(`nexus ${uuid}: removing child ${ch.uri}`, { node, nexus: uuid });
+          await c.removeNexusChild(uuid, ch.uri);
+        }
+      }
+      const final = await c.getNexus(uuid);
+      return final ? toState(node, final, want) : prior;
+    } catch (e) {
+      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children']);
+      try {
+        const n = await c.getNexus(uuid);
+        if (n) return toState(node, n, want);
+      } catch { /* fall back to prior */ }
+      return prior;
+    }
+  },
+
+  async delete(m, prior, diags) {
+    const node = nodeOf(prior);
+    const uuid = str(prior.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return;
+    try {
+      await c.deleteNexus(uuid);
+    } catch (e) {
+      agentDiag(diags, e, `Destroy nexus ${uuid}`, node, 'uuid', []);
+    }
+  },
+
+  async importState(m, id, diags) {
+    const parts = parseImportId(id, 'mayastor_nexus', diags);
+    if (!parts) return null;
+    const [node, uuid] = parts;
+    const c = m.client(node, diags, []);
+    if (!c) return null;
+    try {
+      const n = await c.getNexus(uuid);
+      if (!n) {
+        diags.error('Cannot import non-existent remote object', `node "${node}" has no nexus ${uuid}`);
+        return null;
+      }
+      return toState(node, n, []);
+    } catch (e) {
+      agentDiag(diags, e, `Import nexus ${uuid}`, node, 'uuid', []);
+      return null;
+    }
+  },
+};

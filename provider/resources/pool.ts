@@ -1,0 +1,138 @@
+/** mayastor_pool: a pool on one node's disks. Every input is fixed for the pool's life (RequiresReplace). */
+import type { Pool } from '../../agent/src/client';
+import { ObjectValue } from '../protocol/cty';
+import { ResourceType } from '../protocol/framework';
+import { BlockSchema, Diagnostics, str, strList } from '../protocol/schema';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, nodeOf, parseImportId } from './common';
+
+export const poolSchema: BlockSchema = {
+  description:
+    'A storage pool on one node: a crash-safe logical-volume store on the given disks, from which replicas are carved. ' +
+    'Destroying a pool that still holds replicas fails.',
+  attributes: {
+    id: { type: 'string', computed: true, description: 'The import id, `NODE/NAME`.' },
+    node: { type: 'string', required: true, requiresReplace: true, description: 'Name of the node (a key of the provider\'s `nodes` map) whose agent owns the pool.', example: '"node-a"' },
+    name: { type: 'string', required: true, requiresReplace: true, description: 'Pool name, unique on its node.', example: '"pool-a"' },
+    disks: {
+      type: ['list', 'string'], required: true, requiresReplace: true,
+      description: 'Disks the pool claims: absolute paths of files or block devices, or `uring:///path` / `aio:///path` URIs. They must lie under one of the agent\'s `--allow-disk` prefixes. Changing them replaces the pool.',
+      example: '["/var/lib/mayastor/disks/a.img"]',
+    },
+    uuid: { type: 'string', computed: true, description: 'UUID the agent gave the pool.' },
+    state: { type: 'string', computed: true, description: 'Pool state reported by the agent: `online` or `faulted`.' },
+    capacity_bytes: { type: 'number', computed: true, description: 'Usable capacity of the pool in bytes.' },
+    used_bytes: { type: 'number', computed: true, description: 'Bytes allocated to replicas.' },
+  },
+};
+
+function toState(node: string, p: Pool): ObjectValue {
+  return {
+    id: `${node}/${p.name}`,
+    node,
+    name: p.name,
+    disks: [...p.disks],
+    uuid: p.uuid,
+    state: p.state,
+    capacity_bytes: p.capacityBytes,
+    used_bytes: p.usedBytes,
+  };
+}
+
+export const poolResource: ResourceType<Mayastor> = {
+  typeName: 'mayastor_pool',
+  schema: poolSchema,
+
+  validate(config, diags) {
+    checkName(diags, config.name, 'name', 'pool name');
+    const disks = strList(config.disks);
+    if (disks) {
+      if (disks.length === 0) diags.error('Invalid disks', 'a pool needs at least one disk', ['disks']);
+      disks.forEach((d, i) => {
+        if (!(d.startsWith('/') || /^(uring|aio):\/\/\//.test(d))) {
+          diags.error('Invalid disks', `disk "${d}" must be an absolute path or a uring:///path or aio:///path URI`, ['disks', i]);
+        }
+      });
+      const dup = disks.find((d, i) => disks.indexOf(d) !== i);
+      if (dup) diags.error('Invalid disks', `disk "${dup}" is listed twice`, ['disks']);
+    }
+  },
+
+  modifyPlan(m, { planned }, diags) {
+    checkNodeAtPlan(m, planned, diags);
+    const node = str(planned.node), name = str(planned.name);
+    if (node !== undefined && name !== undefined) planned.id = `${node}/${name}`;
+  },
+
+  async create(m, planned, diags) {
+    const node = nodeOf(planned);
+    const name = str(planned.name)!;
+    const c = m.client(node, diags);
+    if (!c) return null;
+    try {
+      return toState(node, await c.putPool(name, { disks: strList(planned.disks) ?? [] }));
+    } catch (e) {
+      agentDiag(diags, e, `Create pool "${name}"`, node, 'disks', ['disks', 'name']);
+      return null;
+    }
+  },
+
+  async read(m, state, diags) {
+    const node = nodeOf(state);
+    const name = str(state.name)!;
+    const c = m.client(node, diags);
+    if (!c) return state;
+    try {
+      const p = await c.getPool(name);
+      return p ? toState(node, p) : null;
+    } catch (e) {
+      agentDiag(diags, e, `Read pool "${name}"`, node, 'name', []);
+      return state;
+    }
+  },
+
+  async update(_m, prior, planned, diags: Diagnostics) {
+    // every input requires replacement; nothing can reach here with a real change
+    diags.error('Pool cannot change in place', `pool "${str(prior.name)}": node, name and disks require replacement`);
+    return prior ?? planned;
+  },
+
+  async delete(m, prior, diags) {
+    const node = nodeOf(prior);
+    const name = str(prior.name)!;
+    const c = m.client(node, diags);
+    if (!c) return;
+    try {
+      await c.deletePool(name);
+    } catch (e) {
+      const ae = e as { status?: number; message?: string };
+      if (ae?.status === 409) {
+        diags.error(
+          `Pool "${name}" on node "${node}" still holds replicas`,
+          `${ae.message}. Destroy the replicas in this pool first (or remove them from the agent) before destroying the pool.`,
+          ['name'],
+        );
+        return;
+      }
+      agentDiag(diags, e, `Destroy pool "${name}"`, node, 'name', []);
+    }
+  },
+
+  async importState(m, id, diags) {
+    const parts = parseImportId(id, 'mayastor_pool', diags);
+    if (!parts) return null;
+    const [node, name] = parts;
+    const c = m.client(node, diags, []);
+    if (!c) return null;
+    try {
+      const p = await c.getPool(name);
+      if (!p) {
+        diags.error('Cannot import non-existent remote object', `node "${node}" has no pool "${name}"`);
+        return null;
+      }
+      return toState(node, p);
+    } catch (e) {
+      agentDiag(diags, e, `Import pool "${name}"`, node, 'name', []);
+      return null;
+    }
+  },
+};

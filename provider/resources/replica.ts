@@ -1,0 +1,174 @@
+/**
+ * mayastor_replica: a logical volume carved from a pool. node, pool, uuid and thin are fixed (RequiresReplace);
+ * size_bytes grows in place (a shrink is rejected at plan); share and allowed_hosts change in place.
+ */
+import type { Replica, ReplicaPatch, Share } from '../../agent/src/client';
+import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
+import { ResourceType } from '../protocol/framework';
+import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, nodeOf, parseImportId } from './common';
+
+const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
+
+export const replicaSchema: BlockSchema = {
+  description:
+    'A replica: a volume carved out of a pool, thin or thick, optionally shared over a block protocol so that a ' +
+    'nexus on another node can use it. It grows in place; it never shrinks.',
+  attributes: {
+    id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
+    node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent holds the pool (a key of the provider\'s `nodes` map).', example: '"node-a"' },
+    pool: { type: 'string', required: true, requiresReplace: true, description: 'Name of the pool on that node.', example: 'mayastor_pool.a.name' },
+    uuid: { type: 'string', required: true, requiresReplace: true, description: 'UUID of the replica (you choose it, e.g. with the `random_uuid` resource or `uuidv5()`).', example: '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"' },
+    size_bytes: {
+      type: 'number', required: true,
+      description: 'Size in bytes, a multiple of 512. Growing it resizes the replica in place; shrinking is rejected at plan time.',
+      example: '1073741824',
+    },
+    thin: { type: 'bool', optional: true, computed: true, default: false, requiresReplace: true, description: 'Thin provisioning: space is allocated on first write. Changing it replaces the replica. Default `false`.', example: 'true' },
+    share: {
+      type: 'string', optional: true, computed: true, default: 'none',
+      description: 'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, `iscsi` or `nvmf`. Changes in place. Default `none`.',
+      example: '"nbd"',
+    },
+    allowed_hosts: {
+      type: ['list', 'string'], optional: true, computed: true, default: [],
+      description: 'Hosts (NQNs, IQNs or addresses, per protocol) allowed to connect when shared; empty allows any. Changes in place.',
+    },
+    uri: { type: 'string', computed: true, useStateForUnknown: true, description: 'URI a nexus uses to reach the replica: `bdev:///UUID` when not shared, else the protocol URI (e.g. `nbd://host:port/export`).' },
+    allocated_bytes: { type: 'number', computed: true, description: 'Bytes actually allocated in the pool (less than size_bytes for a thin replica until written).' },
+  },
+};
+
+function toState(node: string, r: Replica): ObjectValue {
+  return {
+    id: `${node}/${r.uuid}`,
+    node,
+    pool: r.pool,
+    uuid: r.uuid,
+    size_bytes: r.sizeBytes,
+    thin: r.thin,
+    share: r.share,
+    allowed_hosts: [...(r.allowedHosts ?? [])],
+    uri: r.uri,
+    allocated_bytes: r.allocatedBytes,
+  };
+}
+
+export const replicaResource: ResourceType<Mayastor> = {
+  typeName: 'mayastor_replica',
+  schema: replicaSchema,
+
+  validate(config, diags) {
+    checkUuid(diags, config.uuid, 'uuid');
+    checkName(diags, config.pool, 'pool', 'pool name');
+    checkSize(diags, config.size_bytes);
+    checkShare(diags, config.share);
+  },
+
+  modifyPlan(m, { prior, planned, requiresReplace }, diags) {
+    checkNodeAtPlan(m, planned, diags);
+    const node = str(planned.node), uuid = str(planned.uuid);
+    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    if (!prior || requiresReplace.size > 0) return;
+    const before = numOf(prior.size_bytes), after = numOf(planned.size_bytes);
+    if (before !== undefined && after !== undefined && after < before) {
+      diags.error(
+        'Replica cannot shrink',
+        `replica ${str(prior.uuid)} on node "${str(prior.node)}" is ${before} bytes; size_bytes ${after} would shrink it and lose data. ` +
+          'Replicas only grow in place; to make it smaller, create a new replica.',
+        ['size_bytes'],
+      );
+    }
+    // the URI changes with the share; a growth or an allowed_hosts change leaves it alone
+    if (!valuesEqual(prior.share, planned.share)) planned.uri = UNKNOWN;
+    // allocated_bytes stays unknown on any update: a thin replica's allocation moves with writes
+  },
+
+  async create(m, planned, diags) {
+    const node = nodeOf(planned);
+    const uuid = str(planned.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return null;
+    try {
+      const r = await c.putReplica(uuid, {
+        pool: str(planned.pool)!,
+        sizeBytes: numOf(planned.size_bytes)!,
+        thin: bool(planned.thin) ?? false,
+        share: (str(planned.share) ?? 'none') as Share,
+        allowedHosts: strList(planned.allowed_hosts) ?? [],
+      });
+      return toState(node, r);
+    } catch (e) {
+      agentDiag(diags, e, `Create replica ${uuid}`, node, 'uuid', REPLICA_FIELDS);
+      return null;
+    }
+  },
+
+  async read(m, state, diags) {
+    const node = nodeOf(state);
+    const uuid = str(state.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return state;
+    try {
+      const r = await c.getReplica(uuid);
+      // deleted out of band: gone from state, so the next plan re-creates it
+      return r ? toState(node, r) : null;
+    } catch (e) {
+      agentDiag(diags, e, `Read replica ${uuid}`, node, 'uuid', []);
+      return state;
+    }
+  },
+
+  async update(m, prior, planned, diags) {
+    const node = nodeOf(planned);
+    const uuid = str(planned.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return prior;
+    const patch: ReplicaPatch = {};
+    if (!valuesEqual(prior.size_bytes, planned.size_bytes)) patch.sizeBytes = numOf(planned.size_bytes)!;
+    if (!valuesEqual(prior.share, planned.share)) patch.share = str(planned.share) as Share;
+    if (!valuesEqual(prior.allowed_hosts, planned.allowed_hosts)) patch.allowedHosts = strList(planned.allowed_hosts) ?? [];
+    try {
+      const r = Object.keys(patch).length ? await c.patchReplica(uuid, patch) : await c.getReplica(uuid);
+      if (!r) {
+        diags.error(`Replica ${uuid} disappeared on node "${node}"`, 'the replica was deleted while it was being updated; run plan again to re-create it', ['uuid']);
+        return prior;
+      }
+      return toState(node, r);
+    } catch (e) {
+      agentDiag(diags, e, `Update replica ${uuid}`, node, Object.keys(patch).length === 1 && patch.share ? 'share' : 'size_bytes', REPLICA_FIELDS);
+      return prior;
+    }
+  },
+
+  async delete(m, prior, diags) {
+    const node = nodeOf(prior);
+    const uuid = str(prior.uuid)!;
+    const c = m.client(node, diags);
+    if (!c) return;
+    try {
+      await c.deleteReplica(uuid);
+    } catch (e) {
+      agentDiag(diags, e, `Destroy replica ${uuid}`, node, 'uuid', []);
+    }
+  },
+
+  async importState(m, id, diags) {
+    const parts = parseImportId(id, 'mayastor_replica', diags);
+    if (!parts) return null;
+    const [node, uuid] = parts;
+    const c = m.client(node, diags, []);
+    if (!c) return null;
+    try {
+      const r = await c.getReplica(uuid);
+      if (!r) {
+        diags.error('Cannot import non-existent remote object', `node "${node}" has no replica ${uuid}`);
+        return null;
+      }
+      return toState(node, r);
+    } catch (e) {
+      agentDiag(diags, e, `Import replica ${uuid}`, node, 'uuid', []);
+      return null;
+    }
+  },
+};

@@ -1,0 +1,236 @@
+/**
+ * Test helpers: temp dirs and sparse disk files, real agent processes (spawned from the compiled
+ * dist/ code: run `npm run build:ts` first; `npm test` does), in-process agents, and patterns.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { AgentClient } from '../../agent/src/client';
+import { parseArgs } from '../../agent/src/config';
+import { Agent, startAgent } from '../../agent/src/main';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const MiB = 1024 * 1024;
+
+/** A fresh directory under the OS temp dir (removed by cleanup()). */
+export function tempDir(prefix = 'mayastor-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function cleanup(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A sparse disk file of `size` bytes. */
+export function makeDisk(file: string, size = 128 * MiB): string {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, size);
+  return file;
+}
+
+/** Deterministic pseudo-random bytes (xorshift32) for a seed. */
+export function pattern(seed: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    if (i + 4 <= length) b.writeUInt32LE(x, i);
+    else for (let j = i; j < length; j++) b[j] = (x >>> ((j - i) * 8)) & 0xff;
+  }
+  return b;
+}
+
+/** Seeded PRNG for random offsets/sizes. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** A snapshot of files' bytes + mtimes to prove "nothing on disk changed". */
+export function fingerprint(files: string[]): string {
+  const h = crypto.createHash('sha256');
+  for (const f of files) {
+    try {
+      const st = fs.statSync(f);
+      h.update(`${f} ${st.size} ${st.mtimeMs}\n`);
+      h.update(fs.readFileSync(f));
+    } catch {
+      h.update(`${f} missing\n`);
+    }
+  }
+  return h.digest('hex');
+}
+
+export function distBuilt(): boolean {
+  return fs.existsSync(path.join(ROOT, 'dist/agent/src/main.js'));
+}
+
+function requireDist(): void {
+  if (!distBuilt()) throw new Error('dist/ is not built: run `npm run build:ts` (npm test does it) before the process tests');
+}
+
+export interface AgentProcOptions {
+  node?: string;
+  dataDir: string;
+  extraArgs?: string[];
+  /** Spawn test/helpers/embedded-agent.js (an agent with an embedded-I/O hook on stdin) instead of bin/mayastor-agent. */
+  embedded?: boolean;
+}
+
+/** A real agent process: start, wait for health, kill -9, stop (SIGTERM), restart. */
+export class AgentProcess {
+  proc: ChildProcess | undefined;
+  url = '';
+  port = 0;
+  token = '';
+  stderr = '';
+  private replies = new Map<number, (m: Record<string, unknown>) => void>();
+  private nextId = 1;
+  private exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(readonly opts: AgentProcOptions) {}
+
+  args(): string[] {
+    return [
+      '--node',
+      this.opts.node ?? 'test-node',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      this.opts.dataDir,
+      '--log-level',
+      'info',
+      ...(this.opts.extraArgs ?? []),
+    ];
+  }
+
+  async start(): Promise<this> {
+    requireDist();
+    const script = this.opts.embedded ? path.join(ROOT, 'test/helpers/embedded-agent.js') : path.join(ROOT, 'bin/mayastor-agent');
+    const proc = spawn(process.execPath, [script, ...this.args()], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
+    this.proc = proc;
+    this.stderr = '';
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    const ready = new Promise<void>((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`agent did not start: ${why}\n--- stderr ---\n${this.stderr}`));
+      proc.once('exit', (code, sig) => fail(`exited with ${code ?? sig}`));
+      proc.stderr!.setEncoding('utf8');
+      readline.createInterface({ input: proc.stderr! }).on('line', (line) => {
+        this.stderr += line + '\n';
+        if (!this.opts.embedded && line.includes('"agent.listening"')) {
+          try {
+            const rec = JSON.parse(line) as { url: string; port: number };
+            this.url = rec.url;
+            this.port = rec.port;
+            resolve();
+          } catch {
+            /* not JSON */
+          }
+        }
+      });
+      readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+        let m: Record<string, unknown>;
+        try {
+          m = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return;
+        }
+        if (m.event === 'ready') {
+          this.url = m.url as string;
+          this.port = m.port as number;
+          resolve();
+        } else if (typeof m.id === 'number') {
+          this.replies.get(m.id)?.(m);
+          this.replies.delete(m.id);
+        }
+      });
+    });
+    await ready;
+    this.token = fs.readFileSync(path.join(this.opts.dataDir, 'token'), 'utf8').trim();
+    const c = this.client();
+    await c.health();
+    return this;
+  }
+
+  client(token = this.token): AgentClient {
+    return new AgentClient({ url: this.url, token, node: this.opts.node ?? 'test-node', retries: 0 });
+  }
+
+  /** SIGKILL and wait for the exit. */
+  async kill9(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM (graceful: pools exported) and wait; returns the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;
+    this.proc.kill('SIGTERM');
+    return this.exited;
+  }
+
+  async restart(): Promise<this> {
+    await this.kill9();
+    return this.start();
+  }
+
+  /** Embedded-I/O hook (embedded: true only). */
+  async io(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!this.opts.embedded || !this.proc?.stdin) throw new Error('io() needs an embedded agent process');
+    const id = this.nextId++;
+    const p = new Promise<Record<string, unknown>>((resolve) => this.replies.set(id, resolve));
+    this.proc.stdin.write(JSON.stringify({ id, ...cmd }) + '\n');
+    const r = await p;
+    if (!r.ok) throw new Error(`embedded ${String(cmd.op)} failed: ${String(r.error)}`);
+    return r;
+  }
+
+  async write(target: string, offset: number, data: Buffer): Promise<void> {
+    await this.io({ op: 'write', target, offset, data: data.toString('base64') });
+  }
+
+  async read(target: string, offset: number, length: number): Promise<Buffer> {
+    const r = await this.io({ op: 'read', target, offset, length });
+    return Buffer.from(r.data as string, 'base64');
+  }
+}
+
+/** An agent inside the test process (quiet logs). */
+export async function startInProcess(dataDir: string, extraArgs: string[] = [], node = 'inproc'): Promise<{ agent: Agent; client: AgentClient }> {
+  const config = parseArgs(['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent', ...extraArgs]);
+  const agent = await startAgent(config);
+  return { agent, client: new AgentClient({ url: agent.url, token: agent.token, node, retries: 0 }) };
+}
+
+/** Expect a promise to fail with an AgentError of `status` whose message names `field`. */
+export async function expectAgentError(p: Promise<unknown>, status: number, field?: string | RegExp): Promise<Error & { status: number; code: string }> {
+  let err: (Error & { status: number; code: string }) | undefined;
+  try {
+    await p;
+  } catch (e) {
+    err = e as Error & { status: number; code: string };
+  }
+  if (!err) throw new Error(`expected HTTP ${status}, but the call succeeded`);
+  if (err.status !== status) throw new Error(`expected HTTP ${status}, got ${err.status}: ${err.message}`);
+  if (field !== undefined) {
+    const ok = typeof field === 'string' ? err.message.includes(field) : field.test(err.message);
+    if (!ok) throw new Error(`error message does not name ${String(field)}: ${err.message}`);
+  }
+  return err;
+}

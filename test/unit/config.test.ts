@@ -1,0 +1,81 @@
+import path from 'node:path';
+import { ConfigError, parseArgs, parseHostPort } from '../../agent/src/config';
+
+describe('agent command line', () => {
+  test('defaults', () => {
+    const c = parseArgs(['--data-dir', '/var/lib/m'], {});
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 9500 });
+    expect(c.nbdListen).toEqual({ host: '127.0.0.1', port: 10809 });
+    expect(c.allowDisks).toEqual(['/var/lib/m/disks/']);
+    expect(c.reactors).toBe(1);
+    expect(c.tokenFile).toBeUndefined();
+    expect(c.clusterSize).toBe(0);
+  });
+  test('every flag, both spellings, repeatable --allow-disk', () => {
+    const c = parseArgs(
+      [
+        '--node=n1',
+        '--listen',
+        '0.0.0.0:9600',
+        '--data-dir',
+        'rel/dir',
+        '--token-file',
+        '/etc/tok',
+        '--nbd-listen',
+        '[::1]:10810',
+        '--iscsi-listen',
+        '127.0.0.1:3260',
+        '--nvmf-listen',
+        '127.0.0.1:4420',
+        '--allow-disk',
+        '/dev/sd',
+        '--allow-disk=/data/disks/',
+        '--reactors',
+        '2',
+        '--cluster-size',
+        '1048576',
+      ],
+      {},
+    );
+    expect(c.node).toBe('n1');
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 9600 });
+    expect(c.dataDir).toBe(path.resolve('rel/dir'));
+    expect(c.nbdListen).toEqual({ host: '::1', port: 10810 });
+    expect(c.iscsiListen?.port).toBe(3260);
+    expect(c.nvmfListen?.port).toBe(4420);
+    expect(c.allowDisks).toEqual(['/dev/sd', '/data/disks/']);
+    expect(c.reactors).toBe(2);
+    expect(c.clusterSize).toBe(1048576);
+  });
+  const bad: [string[], string][] = [
+    [[], '--data-dir'],
+    [['--data-dir', '/d', '--listen', 'nope'], '--listen'],
+    [['--data-dir', '/d', '--listen', '1.2.3.4:70000'], '--listen'],
+    [['--data-dir', '/d', '--reactors', '0'], '--reactors'],
+    [['--data-dir', '/d', '--reactors', 'x'], '--reactors'],
+    [['--data-dir', '/d', '--allow-disk', 'relative'], '--allow-disk'],
+    [['--data-dir', '/d', '--allow-disk', '/'], '--allow-disk'],
+    [['--data-dir', '/d', '--allow-disk', '/a/../b'], '--allow-disk'],
+    [['--data-dir', '/d', '--node', 'a/b'], '--node'],
+    [['--data-dir', '/d', '--bogus', 'x'], '--bogus'],
+    [['--data-dir', '/d', '--listen'], '--listen'],
+    [['--data-dir', '/d', '--data-dir', '/e'], '--data-dir'],
+    [['--data-dir', '/d', '--cluster-size', '3000'], '--cluster-size'],
+    [['--data-dir', '/d', '--log-level', 'loud'], '--log-level'],
+  ];
+  test.each(bad)('%p fails naming %s', (argv, flag) => {
+    let err: unknown;
+    try {
+      parseArgs(argv, {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).flag).toBe(flag);
+    expect((err as Error).message).toContain(flag);
+  });
+  test('host:port', () => {
+    expect(parseHostPort('--x', 'localhost:0')).toEqual({ host: 'localhost', port: 0 });
+    expect(() => parseHostPort('--x', '::1:80')).toThrow(/--x/);
+  });
+});
