@@ -4,8 +4,14 @@
  * Terraform provider. JSON is camelCase; sizes are bytes as numbers (<= 2^53).
  */
 
-/** How a replica is exported. Only "none" is accepted today; protocols join this list. */
-export const REPLICA_SHARES = ['none'] as const;
+/** How a replica or nexus is exported today; iscsi/nvmf are known but refused ("not supported yet"). */
+export const REPLICA_SHARES = ['none', 'nbd'] as const;
+/** Share protocols the API knows but this agent does not serve yet. */
+export const FUTURE_SHARES = ['iscsi', 'nvmf'] as const;
+/** Child URI schemes a nexus accepts today. */
+export const CHILD_SCHEMES = ['bdev', 'nbd', 'uring', 'aio', 'malloc'] as const;
+/** Child URI schemes known but not supported yet. */
+export const FUTURE_CHILD_SCHEMES = ['iscsi', 'nvmf'] as const;
 /** Every share value the API knows (future protocols included), for typing clients. */
 export type Share = 'none' | 'nbd' | 'iscsi' | 'nvmf';
 
@@ -52,17 +58,31 @@ export interface ReplicaPatch {
   allowedHosts?: string[];
 }
 
+export type NexusState = 'online' | 'degraded' | 'faulted';
+export type NexusChildState = 'online' | 'degraded' | 'faulted' | 'offline';
+
 export interface NexusChild {
   uri: string;
-  state: string;
+  /** online (in sync), degraded (rebuilding: takes writes, never read), faulted, offline. */
+  state: NexusChildState | string;
+  /** Why the child is not online ("" when it is). */
+  reason?: string;
+  /** 0..100; 100 once in sync. */
   rebuildProgress?: number;
+  /** While a rebuild runs: bytes of the nexus range processed, the total, and bytes/s. */
+  rebuildBytesDone?: number;
+  rebuildBytesTotal?: number;
+  rebuildRate?: number;
 }
 
 export interface Nexus {
   uuid: string;
   sizeBytes: number;
-  state: string;
+  state: NexusState | string;
+  /** Why the nexus is degraded or faulted ("" when online). */
+  reason?: string;
   share: Share;
+  /** bdev:///<uuid> when not shared; nbd://host:port/<uuid> with share "nbd". */
   deviceUri: string;
   children: NexusChild[];
 }

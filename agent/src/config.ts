@@ -1,7 +1,7 @@
 /**
  * config.ts - the agent's command line (DESIGN.md "Agent command line"):
  *   mayastor-agent --node NAME --listen HOST:PORT --data-dir DIR [--token-file F]
- *     [--nbd-listen HOST:PORT] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
+ *     [--nbd-listen HOST:PORT] [--advertise-host HOST] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
  *     [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level LEVEL]
  * Flags take `--flag value` or `--flag=value`. Errors name the flag (ConfigError).
  * Port 0 asks the kernel for a free port (tests); the agent logs the address it got.
@@ -22,6 +22,8 @@ export interface AgentConfig {
   dataDir: string;
   tokenFile?: string;
   nbdListen: HostPort;
+  /** Host put into share URIs (nbd://HOST:PORT/...). Default: the NBD listen host (a wildcard listen: this machine's first external IPv4). */
+  advertiseHost: string;
   iscsiListen?: HostPort;
   nvmfListen?: HostPort;
   /** Absolute path prefixes a pool disk must live under. Default: DATA_DIR/disks/ */
@@ -43,7 +45,7 @@ export class ConfigError extends Error {
 }
 
 export const USAGE = `usage: mayastor-agent --node NAME --listen HOST:PORT --data-dir DIR [--token-file F]
-       [--nbd-listen HOST:PORT] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
+       [--nbd-listen HOST:PORT] [--advertise-host HOST] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
        [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level debug|info|warn|error|silent]
 defaults: --node $(hostname) --listen 127.0.0.1:9500 --nbd-listen 127.0.0.1:10809 --allow-disk DIR/disks/ --reactors 1`;
 
@@ -69,12 +71,22 @@ export function formatHostPort(hp: HostPort): string {
   return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
 
+/** The host other nodes reach our shares at, when --advertise-host is not given. */
+export function defaultAdvertiseHost(listenHost: string): string {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return listenHost === '::' ? '::1' : '127.0.0.1';
+}
+
 const VALUE_FLAGS = new Set([
   '--node',
   '--listen',
   '--data-dir',
   '--token-file',
   '--nbd-listen',
+  '--advertise-host',
   '--iscsi-listen',
   '--nvmf-listen',
   '--allow-disk',
@@ -116,6 +128,12 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
 
   const listen = parseHostPort('--listen', one('--listen') ?? '127.0.0.1:9500');
   const nbdListen = parseHostPort('--nbd-listen', one('--nbd-listen') ?? '127.0.0.1:10809');
+  let advertiseHost = one('--advertise-host');
+  if (advertiseHost !== undefined) {
+    if (!/^[A-Za-z0-9.:_-]+$/.test(advertiseHost) || advertiseHost.length > 253) {
+      throw new ConfigError('--advertise-host', `'${advertiseHost}' is not a valid host name or address`);
+    }
+  } else advertiseHost = defaultAdvertiseHost(nbdListen.host);
   const iscsiListen = one('--iscsi-listen') !== undefined ? parseHostPort('--iscsi-listen', one('--iscsi-listen')!) : undefined;
   const nvmfListen = one('--nvmf-listen') !== undefined ? parseHostPort('--nvmf-listen', one('--nvmf-listen')!) : undefined;
 
@@ -147,6 +165,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     dataDir,
     tokenFile: tokenFile !== undefined ? path.resolve(tokenFile) : undefined,
     nbdListen,
+    advertiseHost,
     iscsiListen,
     nvmfListen,
     allowDisks,

@@ -6,7 +6,9 @@
  *   2. dp_init(reactors);
  *   3. recovery from state.json: pools re-imported (a pool whose disks cannot be opened is
  *      "faulted" with the reason; the others serve), replicas rebuilt from the pool metadata;
- *   4. listen. Logs {"event":"agent.listening","url":...} once ready.
+ *   4. the NBD listener (--nbd-listen), nexuses reopened (dp_nexus_open, label rules), then the
+ *      NBD shares of nexuses and replicas restored;
+ *   5. listen. Logs {"event":"agent.listening","url":...} once ready.
  * close(): stop HTTP, export pools (disks untouched), free the completion queue, dp_fini.
  * runCli(): parses the command line, and closes on SIGTERM/SIGINT before exiting.
  */
@@ -21,8 +23,10 @@ import { Context, Mutex } from './context';
 import { Logger } from './log';
 import { Datapath } from './native';
 import { PoolService } from './pools';
+import { NexusService } from './nexuses';
 import { ReplicaService } from './replicas';
 import { buildServer } from './server';
+import { ShareService } from './shares';
 import { StateStore } from './state';
 
 export function packageVersion(): string {
@@ -46,6 +50,8 @@ export interface Agent {
   ctx: Context;
   pools: PoolService;
   replicas: ReplicaService;
+  nexuses: NexusService;
+  shares: ShareService;
   server: FastifyInstance;
   /** Graceful stop: HTTP, pools exported, data path finished (when the last agent of the process stops). */
   close(): Promise<void>;
@@ -106,17 +112,38 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
     });
     const ctx: Context = { config, dp, store, state, log, lock: new Mutex() };
     const pools = new PoolService(ctx);
-    const replicas = new ReplicaService(ctx, pools);
+    const shares = new ShareService(ctx);
+    const replicas = new ReplicaService(ctx, pools, shares);
+    const nexuses = new NexusService(ctx, replicas, shares);
     await pools.recover();
     await replicas.recover();
-
     const listeners: Record<string, string> = {};
-    const server = buildServer({ ctx, pools, replicas, token, version: packageVersion(), listeners });
+    try {
+      await shares.listen();
+      await nexuses.recover();
+      await nexuses.restoreShares();
+      await replicas.restoreShares();
+    } catch (e) {
+      await shares.close().catch(() => undefined);
+      await nexuses.closeAll().catch(() => undefined);
+      await pools.exportAll().catch(() => undefined);
+      throw e;
+    }
+    listeners.nbd = shares.address()!;
+
+    const server = buildServer({ ctx, pools, replicas, nexuses, shares, token, version: packageVersion(), listeners });
     await server.listen({ host: config.listen.host, port: config.listen.port });
     const addr = server.server.address() as AddressInfo;
     listeners.http = formatHostPort({ host: config.listen.host, port: addr.port });
     const url = `http://${listeners.http}`;
-    log.info('agent.listening', { url, port: addr.port, pools: pools.names().length, replicas: replicas.uuids().length });
+    log.info('agent.listening', {
+      url,
+      port: addr.port,
+      nbd: listeners.nbd,
+      pools: pools.names().length,
+      replicas: replicas.uuids().length,
+      nexuses: nexuses.uuids().length,
+    });
 
     let closing: Promise<void> | undefined;
     const close = () => {
@@ -124,6 +151,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
         log.info('agent.stopping', {});
         await server.close().catch((e) => log.error('agent.http_close_failed', { error: e as Error }));
         await ctx.lock.run(async () => {
+          await shares.close().catch((e) => log.error('agent.nbd_close_failed', { error: e as Error }));
+          await nexuses.closeAll();
           await pools.exportAll();
         });
         activeAgents--;
@@ -141,7 +170,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       })();
       return closing;
     };
-    return { config, url, port: addr.port, token, ctx, pools, replicas, server, close };
+    return { config, url, port: addr.port, token, ctx, pools, replicas, nexuses, shares, server, close };
   } catch (e) {
     activeDirs.delete(config.dataDir);
     try {

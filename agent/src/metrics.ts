@@ -5,7 +5,12 @@
  */
 import type { Context } from './context';
 import type { PoolService } from './pools';
+import type { NexusService } from './nexuses';
 import type { ReplicaService } from './replicas';
+import type { ShareService } from './shares';
+
+const NEXUS_STATE_CODE: Record<string, number> = { online: 0, degraded: 1, faulted: 2 };
+const CHILD_STATE_CODE: Record<string, number> = { online: 0, degraded: 1, faulted: 2, offline: 3 };
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
@@ -37,7 +42,13 @@ export class HttpCounters {
 
 const startSeconds = Date.now() / 1000 - process.uptime();
 
-export async function renderMetrics(ctx: Context, pools: PoolService, replicas: ReplicaService, http: HttpCounters): Promise<string> {
+export async function renderMetrics(
+  ctx: Context,
+  pools: PoolService,
+  replicas: ReplicaService,
+  http: HttpCounters,
+  more: { nexuses?: NexusService; shares?: ShareService } = {},
+): Promise<string> {
   const o = new Out();
   const node = ctx.config.node;
   for (const p of await pools.list()) {
@@ -62,6 +73,34 @@ export async function renderMetrics(ctx: Context, pools: PoolService, replicas: 
       o.add('mayastor_replica_io_errors_total', 'counter', 'Failed requests', l, s.errors);
     } catch {
       /* counters unavailable for this replica */
+    }
+  }
+  if (more.shares) {
+    for (const [name, n] of await more.shares.connections().catch(() => new Map<string, number>())) {
+      o.add('mayastor_nbd_export_connections', 'gauge', 'NBD clients connected to an export', { node, export: name }, n);
+    }
+  }
+  if (more.nexuses) {
+    for (const { nexus, io } of await more.nexuses.metricsData().catch(() => [])) {
+      const l = { node, nexus: nexus.uuid };
+      o.add('mayastor_nexus_state', 'gauge', 'Nexus state: 0 online, 1 degraded, 2 faulted', l, NEXUS_STATE_CODE[nexus.state] ?? 2);
+      o.add('mayastor_nexus_size_bytes', 'gauge', 'Size of the nexus', l, nexus.sizeBytes);
+      o.add('mayastor_nexus_children', 'gauge', 'Children of the nexus', l, nexus.children.length);
+      if (io) {
+        o.add('mayastor_nexus_reads_total', 'counter', 'Nexus read requests', l, io.reads);
+        o.add('mayastor_nexus_writes_total', 'counter', 'Nexus write requests', l, io.writes);
+        o.add('mayastor_nexus_flushes_total', 'counter', 'Nexus flush requests', l, io.flushes);
+        o.add('mayastor_nexus_io_errors_total', 'counter', 'Failed nexus requests', l, io.errors);
+      }
+      for (const c of nexus.children) {
+        const cl = { node, nexus: nexus.uuid, child: c.uri };
+        o.add('mayastor_nexus_child_state', 'gauge', 'Child state: 0 online, 1 degraded (rebuilding), 2 faulted, 3 offline', cl, CHILD_STATE_CODE[c.state] ?? 2);
+        o.add('mayastor_nexus_child_rebuild_progress_percent', 'gauge', 'Rebuild progress of a child (100 once in sync)', cl, c.rebuildProgress ?? 0);
+        o.add('mayastor_nexus_child_rebuilding', 'gauge', '1 while a rebuild of the child runs', cl, c.rebuildBytesTotal !== undefined ? 1 : 0);
+        o.add('mayastor_nexus_child_rebuild_bytes_done', 'gauge', 'Bytes of the nexus range the running rebuild has processed', cl, c.rebuildBytesDone ?? 0);
+        o.add('mayastor_nexus_child_rebuild_bytes_total', 'gauge', 'Bytes the running rebuild processes in all', cl, c.rebuildBytesTotal ?? 0);
+        o.add('mayastor_nexus_child_rebuild_rate_bytes_per_second', 'gauge', 'Rate of the running rebuild', cl, c.rebuildRate ?? 0);
+      }
     }
   }
   for (const [k, v] of http.byStatus) {

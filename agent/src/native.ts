@@ -51,6 +51,35 @@ const STRUCTS: Record<string, Record<string, string>> = {
     bytes_written: 'uint64_t',
     errors: 'uint64_t',
   },
+  dp_nexus_info: {
+    uuid: 'char[37]',
+    size_bytes: 'uint64_t',
+    state: 'uint32_t',
+    nchildren: 'uint32_t',
+    block_size: 'uint32_t',
+    rebuilds: 'uint32_t',
+    generation: 'uint64_t',
+    reason: 'char[128]', // DP_REASON_MAX
+    reads: 'uint64_t',
+    writes: 'uint64_t',
+    flushes: 'uint64_t',
+    errors: 'uint64_t',
+  },
+  dp_nexus_child_info: {
+    uri: 'char[256]', // DP_URI_MAX
+    state: 'uint32_t',
+    rebuild_percent: 'uint32_t',
+    reason: 'char[128]',
+    rebuild_bytes_done: 'uint64_t',
+    rebuild_bytes_total: 'uint64_t',
+    rebuild_bytes_copied: 'uint64_t',
+    rebuild_rate: 'uint64_t',
+    rebuilding: 'uint32_t',
+    pad: 'uint32_t',
+    reads: 'uint64_t',
+    writes: 'uint64_t',
+    errors: 'uint64_t',
+  },
 };
 /** Opaque handle types. */
 const OPAQUES = ['dp_desc', 'dp_cq'];
@@ -79,6 +108,25 @@ const CONTROL_PROTOS: Record<string, string> = {
   dp_desc_close: 'void dp_desc_close(dp_desc *desc)',
   // statistics
   dp_io_stat: 'int dp_io_stat(const char *target, _Out_ dp_io_stats *out)',
+  // NBD target
+  dp_nbd_listen: 'int dp_nbd_listen(const char *host, uint16_t port)',
+  dp_nbd_port: 'int dp_nbd_port(void)',
+  dp_nbd_share: 'int dp_nbd_share(const char *bdev_name, const char *export_name, const char *allowed_hosts_csv)',
+  dp_nbd_unshare: 'int dp_nbd_unshare(const char *export_name)',
+  dp_nbd_export_connections: 'int dp_nbd_export_connections(const char *export_name)',
+  dp_nbd_shutdown: 'void dp_nbd_shutdown(void)',
+  // nexus
+  dp_nexus_create: 'int dp_nexus_create(const char *uuid, uint64_t size, const char **children, uint32_t nchildren)',
+  dp_nexus_open: 'int dp_nexus_open(const char *uuid, uint64_t size, const char **children, uint32_t nchildren)',
+  dp_nexus_destroy: 'int dp_nexus_destroy(const char *uuid)',
+  dp_nexus_stat: 'int dp_nexus_stat(const char *uuid, _Out_ dp_nexus_info *out)',
+  dp_nexus_at: 'int dp_nexus_at(uint32_t index, _Out_ dp_nexus_info *out)',
+  dp_nexus_child_at: 'int dp_nexus_child_at(const char *uuid, uint32_t index, _Out_ dp_nexus_child_info *out)',
+  dp_nexus_add_child: 'int dp_nexus_add_child(const char *uuid, const char *uri)',
+  dp_nexus_remove_child: 'int dp_nexus_remove_child(const char *uuid, const char *uri)',
+  dp_nexus_child_offline: 'int dp_nexus_child_offline(const char *uuid, const char *uri)',
+  dp_nexus_child_online: 'int dp_nexus_child_online(const char *uuid, const char *uri)',
+  dp_nexus_child_fault: 'int dp_nexus_child_fault(const char *uuid, const char *uri)',
 };
 
 /** Main-thread functions: never block (dp_cq_wait is only ever called through `.async`). */
@@ -134,6 +182,41 @@ export interface IoStats {
   unmaps: number;
   bytesRead: number;
   bytesWritten: number;
+  errors: number;
+}
+
+export type NexusState = 'online' | 'degraded' | 'faulted';
+export type ChildState = 'online' | 'degraded' | 'faulted' | 'offline';
+const NEXUS_STATES: NexusState[] = ['online', 'degraded', 'faulted'];
+const CHILD_STATES: ChildState[] = ['online', 'degraded', 'faulted', 'offline'];
+
+export interface NexusInfo {
+  uuid: string;
+  sizeBytes: number;
+  state: NexusState;
+  nchildren: number;
+  blockSize: number;
+  rebuilds: number;
+  generation: number;
+  reason: string;
+  reads: number;
+  writes: number;
+  flushes: number;
+  errors: number;
+}
+
+export interface NexusChildInfo {
+  uri: string;
+  state: ChildState;
+  rebuildPercent: number;
+  reason: string;
+  rebuildBytesDone: number;
+  rebuildBytesTotal: number;
+  rebuildBytesCopied: number;
+  rebuildRate: number;
+  rebuilding: boolean;
+  reads: number;
+  writes: number;
   errors: number;
 }
 
@@ -322,6 +405,40 @@ function replicaInfo(o: Record<string, unknown>): ReplicaInfo {
   };
 }
 
+function nexusInfo(o: Record<string, unknown>): NexusInfo {
+  return {
+    uuid: o.uuid as string,
+    sizeBytes: num(o.size_bytes),
+    state: NEXUS_STATES[num(o.state)] ?? 'faulted',
+    nchildren: num(o.nchildren),
+    blockSize: num(o.block_size),
+    rebuilds: num(o.rebuilds),
+    generation: num(o.generation),
+    reason: String(o.reason ?? ''),
+    reads: num(o.reads),
+    writes: num(o.writes),
+    flushes: num(o.flushes),
+    errors: num(o.errors),
+  };
+}
+
+function childInfo(o: Record<string, unknown>): NexusChildInfo {
+  return {
+    uri: o.uri as string,
+    state: CHILD_STATES[num(o.state)] ?? 'faulted',
+    rebuildPercent: num(o.rebuild_percent),
+    reason: String(o.reason ?? ''),
+    rebuildBytesDone: num(o.rebuild_bytes_done),
+    rebuildBytesTotal: num(o.rebuild_bytes_total),
+    rebuildBytesCopied: num(o.rebuild_bytes_copied),
+    rebuildRate: num(o.rebuild_rate),
+    rebuilding: num(o.rebuilding) !== 0,
+    reads: num(o.reads),
+    writes: num(o.writes),
+    errors: num(o.errors),
+  };
+}
+
 /**
  * The loaded data path. One per process (the C library is process-global): get it with
  * `Datapath.load()`; `init(reactors)` starts the reactors, `fini()` stops them.
@@ -497,6 +614,103 @@ export class Datapath {
 
   cqWake(cq: CqHandle): void {
     this.main.dp_cq_wake(cq);
+  }
+
+  // NBD target
+
+  /** Start the NBD listener (-EALREADY when this process already listens). */
+  async nbdListen(host: string, port: number): Promise<void> {
+    await this.control('dp_nbd_listen', [host, port]);
+  }
+
+  /** The bound NBD port, or undefined when not listening. */
+  async nbdPort(): Promise<number | undefined> {
+    const r = await this.ctl.call('dp_nbd_port', []);
+    return r.ret >= 0 ? r.ret : undefined;
+  }
+
+  async nbdShare(bdev: string, exportName: string, allowedHostsCsv: string): Promise<void> {
+    await this.control('dp_nbd_share', [bdev, exportName, allowedHostsCsv]);
+  }
+
+  async nbdUnshare(exportName: string): Promise<void> {
+    await this.control('dp_nbd_unshare', [exportName]);
+  }
+
+  /** Clients attached to an export, or undefined when there is no such export. */
+  async nbdConnections(exportName: string): Promise<number | undefined> {
+    const r = await this.ctl.call('dp_nbd_export_connections', [exportName]);
+    return r.ret >= 0 ? r.ret : undefined;
+  }
+
+  async nbdShutdown(): Promise<void> {
+    await this.ctl.call('dp_nbd_shutdown', []);
+  }
+
+  // nexus
+
+  async nexusCreate(uuid: string, sizeBytes: number, children: string[]): Promise<void> {
+    await this.control('dp_nexus_create', [uuid, sizeBytes, children, children.length]);
+  }
+
+  async nexusOpen(uuid: string, sizeBytes: number, children: string[]): Promise<void> {
+    await this.control('dp_nexus_open', [uuid, sizeBytes, children, children.length]);
+  }
+
+  async nexusDestroy(uuid: string): Promise<void> {
+    await this.control('dp_nexus_destroy', [uuid]);
+  }
+
+  async nexusStat(uuid: string): Promise<NexusInfo> {
+    const r = await this.control('dp_nexus_stat', [uuid, { out: 'struct' } as OutMarker]);
+    return nexusInfo(r.outs[0] as Record<string, unknown>);
+  }
+
+  /** Every nexus open in the data path (dp_nexus_at until -ENOENT). */
+  async nexusList(): Promise<NexusInfo[]> {
+    const out: NexusInfo[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const r = await this.ctl.call('dp_nexus_at', [i, { out: 'struct' } as OutMarker]);
+      if (r.ret === -os.constants.errno.ENOENT) break;
+      if (r.ret < 0) throw new NativeError('dp_nexus_at', r.ret, r.error);
+      out.push(nexusInfo(r.outs[0] as Record<string, unknown>));
+    }
+    return out;
+  }
+
+  /** The children of a nexus (dp_nexus_child_at until -ENOENT). */
+  async nexusChildren(uuid: string): Promise<NexusChildInfo[]> {
+    const out: NexusChildInfo[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const r = await this.ctl.call('dp_nexus_child_at', [uuid, i, { out: 'struct' } as OutMarker]);
+      if (r.ret === -os.constants.errno.ENOENT && i > 0) break;
+      if (r.ret < 0) {
+        if (r.ret === -os.constants.errno.ENOENT) break; // no children, or the nexus is gone
+        throw new NativeError('dp_nexus_child_at', r.ret, r.error);
+      }
+      out.push(childInfo(r.outs[0] as Record<string, unknown>));
+    }
+    return out;
+  }
+
+  async nexusAddChild(uuid: string, uri: string): Promise<void> {
+    await this.control('dp_nexus_add_child', [uuid, uri]);
+  }
+
+  async nexusRemoveChild(uuid: string, uri: string): Promise<void> {
+    await this.control('dp_nexus_remove_child', [uuid, uri]);
+  }
+
+  async nexusChildOffline(uuid: string, uri: string): Promise<void> {
+    await this.control('dp_nexus_child_offline', [uuid, uri]);
+  }
+
+  async nexusChildOnline(uuid: string, uri: string): Promise<void> {
+    await this.control('dp_nexus_child_online', [uuid, uri]);
+  }
+
+  async nexusChildFault(uuid: string, uri: string): Promise<void> {
+    await this.control('dp_nexus_child_fault', [uuid, uri]);
   }
 
   // statistics

@@ -3,8 +3,9 @@
  *
  * PUT: new -> 201 with the object; the same spec again -> 200; a different spec -> 409 naming the
  * field (to grow a replica use PATCH). PATCH grows sizeBytes online (shrinking is 400) and changes
- * share/allowedHosts. share is an enum ("none" today; protocols join REPLICA_SHARES later); the uri of
- * an unshared replica is bdev:///<uuid>.
+ * share/allowedHosts. share is "none" or "nbd" (iscsi/nvmf: 422 not supported yet); the uri of an
+ * unshared replica is bdev:///<uuid>, of an NBD-shared one nbd://<advertise-host>:<port>/<uuid>.
+ * A replica a local nexus uses as a bdev:/// child cannot be destroyed (409).
  *
  * Sizes, thinness and allocation come from the pool metadata on disk; state.json only keeps the
  * share settings. On start-up, replicas are rebuilt from the imported pools: a replica on disk but not
@@ -15,16 +16,54 @@ import type { Replica } from './api-types';
 import type { Context } from './context';
 import { ApiError, badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
 import type { PoolService } from './pools';
+import type { ShareService } from './shares';
 import type { ReplicaRecord } from './state';
 import { validateReplicaPatch, validateReplicaSpec, validateUuid } from './validation';
 
 export class ReplicaService {
   private readonly records = new Map<string, ReplicaRecord>();
 
+  /** Set by the nexus service: the nexus using a replica as a child, if any. */
+  usedBy: (uuid: string) => string | undefined = () => undefined;
+
   constructor(
     private readonly ctx: Context,
     private readonly pools: PoolService,
+    private readonly shares?: ShareService,
   ) {}
+
+  /** Re-export the NBD-shared replicas after a restart (after nexuses are reopened). */
+  async restoreShares(): Promise<void> {
+    for (const rec of this.records.values()) {
+      if (rec.share !== 'nbd') continue;
+      if (!this.pools.isOnline(rec.pool)) {
+        this.ctx.log.warn('replica.share_not_restored', { replica: rec.uuid, reason: `pool '${rec.pool}' is faulted` });
+        continue;
+      }
+      try {
+        await this.applyShare(rec.uuid, 'nbd', rec.allowedHosts);
+      } catch (e) {
+        this.ctx.log.error('replica.share_restore_failed', { replica: rec.uuid, error: (e as Error).message });
+      }
+    }
+  }
+
+  private async applyShare(uuid: string, share: string, allowedHosts: string[]): Promise<void> {
+    if (!this.shares) {
+      if (share !== 'none') throw unprocessable('share', `share '${share}': this agent has no NBD target`);
+      return;
+    }
+    try {
+      if (share === 'nbd') await this.shares.share(uuid, uuid, allowedHosts);
+      else await this.shares.unshare(uuid);
+    } catch (e) {
+      throw fromNative(e, `replica '${uuid}': share ${share}`);
+    }
+  }
+
+  private uriOf(rec: ReplicaRecord): string {
+    return rec.share === 'nbd' && this.shares ? this.shares.uri(rec.uuid) : `bdev:///${rec.uuid}`;
+  }
 
   async recover(): Promise<void> {
     const byUuid = new Map(this.ctx.state.replicas.map((r) => [r.uuid, r]));
@@ -93,7 +132,7 @@ export class ReplicaService {
       thin,
       share: rec.share,
       allowedHosts: [...rec.allowedHosts],
-      uri: `bdev:///${rec.uuid}`,
+      uri: this.uriOf(rec),
       allocatedBytes,
     };
   }
@@ -156,6 +195,15 @@ export class ReplicaService {
         }
         throw err;
       }
+      if (spec.share !== 'none') {
+        try {
+          await this.applyShare(uuid, spec.share, spec.allowedHosts);
+        } catch (e) {
+          // nothing half-created: the replica goes again
+          await this.ctx.dp.replicaDestroy(uuid).catch((d) => this.ctx.log.error('replica.rollback_failed', { replica: uuid, error: d as Error }));
+          throw e;
+        }
+      }
       const rec: ReplicaRecord = {
         uuid,
         pool: spec.pool,
@@ -196,8 +244,15 @@ export class ReplicaService {
           this.ctx.log.info('replica.resized', { replica: uuid, sizeBytes: patch.sizeBytes });
         }
       }
-      if (patch.share !== undefined) rec.share = patch.share;
-      if (patch.allowedHosts !== undefined) rec.allowedHosts = patch.allowedHosts;
+      const share = patch.share ?? rec.share;
+      const hosts = patch.allowedHosts ?? rec.allowedHosts;
+      if (share !== rec.share || (share !== 'none' && JSON.stringify(hosts) !== JSON.stringify(rec.allowedHosts))) {
+        if (share !== 'none' && !this.pools.isOnline(rec.pool)) throw unprocessable('share', `pool '${rec.pool}' is faulted`);
+        await this.applyShare(uuid, share, hosts);
+        this.ctx.log.info('replica.share_changed', { replica: uuid, share, allowedHosts: hosts });
+      }
+      rec.share = share;
+      rec.allowedHosts = hosts;
       await this.ctx.store.save(this.ctx.state);
       return this.toObject(rec);
     });
@@ -211,11 +266,18 @@ export class ReplicaService {
       if (!this.pools.isOnline(rec.pool)) {
         throw conflict(`replica '${uuid}': pool '${rec.pool}' is faulted; the replica cannot be destroyed until it is back`);
       }
+      const nexus = this.usedBy(uuid);
+      if (nexus) throw conflict(`replica '${uuid}' is a child of nexus '${nexus}' (bdev:///${uuid}); remove it from the nexus first`);
+      if (rec.share !== 'none') await this.applyShare(uuid, 'none', []);
       try {
         await this.ctx.dp.replicaDestroy(uuid);
       } catch (e) {
         const err = fromNative(e, `replica '${uuid}'`);
-        if (err.status !== 404) throw err; // gone on disk already: just forget it
+        if (err.status !== 404) {
+          if (rec.share !== 'none') await this.applyShare(uuid, rec.share, rec.allowedHosts).catch(() => undefined);
+          throw err;
+        }
+        // gone on disk already: just forget it
       }
       this.records.delete(uuid);
       this.ctx.state.replicas = this.ctx.state.replicas.filter((r) => r.uuid !== uuid);

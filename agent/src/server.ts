@@ -10,13 +10,17 @@ import { checkBearer } from './auth';
 import type { Context } from './context';
 import { ApiError, badRequest } from './errors';
 import { HttpCounters, renderMetrics } from './metrics';
+import type { NexusService } from './nexuses';
 import type { PoolService } from './pools';
 import type { ReplicaService } from './replicas';
+import type { ShareService } from './shares';
 
 export interface ServerDeps {
   ctx: Context;
   pools: PoolService;
   replicas: ReplicaService;
+  nexuses?: NexusService;
+  shares?: ShareService;
   token: string;
   version: string;
   /** Filled in once listening: { http: "127.0.0.1:9500", ... } */
@@ -28,7 +32,7 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const { ctx, pools, replicas } = deps;
+  const { ctx, pools, replicas, nexuses, shares } = deps;
   const http = new HttpCounters();
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 2048 }, bodyLimit: 1 << 20, return503OnClosing: true, forceCloseConnections: true });
 
@@ -71,8 +75,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
     // An unencoded '/' inside a name or uuid lands here: name the field rather than answer a bare 404.
-    const m = /^\/v1\/(pools|replicas)\/(.+)$/.exec(path);
-    if (m && m[2].includes('/')) {
+    const m = /^\/v1\/(pools|replicas|nexuses)\/(.+)$/.exec(path);
+    if (m && m[2].includes('/') && !(m[1] === 'nexuses' && /^[^/]+\/children(\/[^/]+)?$/.test(m[2]))) {
       const field = m[1] === 'pools' ? 'name' : 'uuid';
       let v = m[2];
       try {
@@ -96,12 +100,21 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       version: deps.version,
       datapathVersion: ctx.dp.version(),
       listeners: { ...deps.listeners },
-      capabilities: ['pools', 'replicas', 'multi-disk-pools', 'thin-provisioning', 'embedded-block-io', 'share:none'],
+      capabilities: [
+        'pools',
+        'replicas',
+        'multi-disk-pools',
+        'thin-provisioning',
+        'embedded-block-io',
+        'share:none',
+        ...(shares ? ['share:nbd', 'child:nbd'] : []),
+        ...(nexuses ? ['nexus', 'child:bdev', 'child:uring', 'child:aio', 'child:malloc'] : []),
+      ],
     }),
   );
 
   app.get('/metrics', async (_req, reply) => {
-    const text = await renderMetrics(ctx, pools, replicas, http);
+    const text = await renderMetrics(ctx, pools, replicas, http, { nexuses, shares });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });
 
@@ -135,8 +148,33 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.code(204).send();
   });
 
+  // ---- nexuses ------------------------------------------------------------------------------
+
+  if (nexuses) {
+    type ChildQuery = { Params: { uuid: string }; Querystring: { uri?: string } };
+    app.get('/v1/nexuses', async () => nexuses.list());
+    app.get<UuidParams>('/v1/nexuses/:uuid', async (req) => nexuses.get(req.params.uuid));
+    app.put<UuidParams>('/v1/nexuses/:uuid', async (req, reply) => {
+      const r = await nexuses.put(req.params.uuid, req.body);
+      return reply.code(r.status).send(r.nexus);
+    });
+    app.delete<UuidParams>('/v1/nexuses/:uuid', async (req, reply) => {
+      await nexuses.delete(req.params.uuid);
+      return reply.code(204).send();
+    });
+    app.post<UuidParams>('/v1/nexuses/:uuid/children', async (req) => nexuses.addChild(req.params.uuid, req.body));
+    app.delete<ChildQuery>('/v1/nexuses/:uuid/children', async (req, reply) => {
+      await nexuses.removeChild(req.params.uuid, req.query.uri);
+      return reply.code(204).send();
+    });
+    app.post<{ Params: { uuid: string; action: string }; Querystring: { uri?: string } }>(
+      '/v1/nexuses/:uuid/children/:action',
+      async (req) => nexuses.childAction(req.params.uuid, req.params.action, req.query.uri),
+    );
+  }
+
   // Collections take no writes.
-  for (const p of ['/v1/pools', '/v1/replicas']) {
+  for (const p of ['/v1/pools', '/v1/replicas', ...(nexuses ? ['/v1/nexuses'] : [])]) {
     app.route({
       method: ['PUT', 'POST', 'DELETE', 'PATCH'],
       url: p,

@@ -29,11 +29,21 @@ export interface ReplicaRecord {
   thin: boolean;
 }
 
+export interface NexusRecord {
+  uuid: string;
+  sizeBytes: number;
+  /** The current children (kept in step with add/remove through the children endpoints). */
+  children: string[];
+  share: Share;
+}
+
 export interface AgentState {
   version: 1;
   node: string;
   pools: PoolRecord[];
   replicas: ReplicaRecord[];
+  /** Nexuses to reopen at start (absent in files written before nexuses existed). */
+  nexuses?: NexusRecord[];
   /** Extension point for later modules (nexuses, shares): they keep their records here. */
   [key: string]: unknown;
 }

@@ -7,8 +7,9 @@
  * Nothing here touches a disk beyond stat/realpath.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { REPLICA_SHARES, Share } from './api-types';
+import { CHILD_SCHEMES, FUTURE_CHILD_SCHEMES, FUTURE_SHARES, REPLICA_SHARES, Share } from './api-types';
 import { badRequest, unprocessable } from './errors';
 
 export const MAX_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1: beyond it JSON numbers lose bytes
@@ -71,19 +72,38 @@ export function validateBool(field: string, v: unknown): boolean {
 }
 
 export function validateShare(field: string, v: unknown): Share {
+  if (typeof v === 'string' && (FUTURE_SHARES as readonly string[]).includes(v)) {
+    throw unprocessable(field, `${field} '${v}' is not supported yet (supported: ${REPLICA_SHARES.join(', ')})`);
+  }
   if (typeof v !== 'string' || !(REPLICA_SHARES as readonly string[]).includes(v)) {
     throw badRequest(field, `${field} ${show(v)} must be one of: ${REPLICA_SHARES.join(', ')}`);
   }
   return v as Share;
 }
 
+/** One allowed peer: an IPv4/IPv6 address, a CIDR prefix (10.0.0.0/8, fd00::/8), or '*' (everyone). */
+export function isHostPattern(h: string): boolean {
+  if (h === '*') return true;
+  const slash = h.indexOf('/');
+  if (slash < 0) return net.isIP(h) !== 0;
+  const addr = h.slice(0, slash);
+  const bits = h.slice(slash + 1);
+  const fam = net.isIP(addr);
+  if (fam === 0 || !/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (fam === 4 ? 32 : 128);
+}
+
+/** allowedHosts: IP addresses or CIDR prefixes of the peers that may connect ([] or ['*']: everyone). */
 export function validateHosts(field: string, v: unknown): string[] {
-  if (!Array.isArray(v)) throw badRequest(field, `${field} must be an array of host names`);
+  if (!Array.isArray(v)) throw badRequest(field, `${field} must be an array of IP addresses or CIDR prefixes`);
   if (v.length > 64) throw badRequest(field, `${field} holds more than 64 entries`);
+  const seen = new Set<string>();
   return v.map((h, i) => {
-    if (typeof h !== 'string' || h === '' || h.length > 255 || /[\s\0/]/.test(h)) {
-      throw badRequest(`${field}[${i}]`, `${field}[${i}] ${show(h)} must be a host name, address or NQN (no spaces or '/')`);
+    if (typeof h !== 'string' || h === '' || h.length > 64 || !isHostPattern(h)) {
+      throw badRequest(`${field}[${i}]`, `${field}[${i}] ${show(h)} must be an IP address or a CIDR prefix (e.g. 10.0.0.5, 192.168.1.0/24, ::1) or '*'`);
     }
+    if (seen.has(h)) throw badRequest(`${field}[${i}]`, `${field}[${i}] ${show(h)} is listed twice`);
+    seen.add(h);
     return h;
   });
 }
@@ -228,4 +248,84 @@ export function validateReplicaPatch(body: unknown): ReplicaPatchIn {
   if (o.share !== undefined) out.share = validateShare('share', o.share);
   if (o.allowedHosts !== undefined) out.allowedHosts = validateHosts('allowedHosts', o.allowedHosts ?? []);
   return out;
+}
+
+// ---- nexuses -------------------------------------------------------------------------------
+
+export interface NexusSpecIn {
+  sizeBytes: number;
+  children: string[];
+  share: Share;
+}
+
+export const MAX_NEXUS_CHILDREN = 8; // DP_NEXUS_MAX_CHILDREN
+const URI_MAX = 255; // DP_URI_MAX - 1
+
+/**
+ * A child URI: bdev:///<replica-uuid>, nbd://host:port/export, uring:///abs/path, aio:///abs/path,
+ * malloc:///name?size_mb=N. iscsi:// and nvmf:// -> 422 "not supported yet"; other schemes -> 400.
+ * uring/aio paths must lie inside the --allow-disk prefixes (the nexus writes a label on them).
+ * Returns the URI unchanged (bdev:/// uuids lower-cased).
+ */
+export function validateChildUri(field: string, v: unknown, allowDisks: string[]): string {
+  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty URI string`);
+  if (v.length > URI_MAX) throw badRequest(field, `${field} is longer than ${URI_MAX} bytes`);
+  if (/[\s\0]/.test(v)) throw badRequest(field, `${field} ${show(v)} must not contain spaces or NUL`);
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(v);
+  if (!m) throw badRequest(field, `${field} ${show(v)} is not a URI (expected scheme://...: ${CHILD_SCHEMES.join(', ')})`);
+  const scheme = m[1].toLowerCase();
+  const rest = m[2];
+  if ((FUTURE_CHILD_SCHEMES as readonly string[]).includes(scheme)) {
+    throw unprocessable(field, `${field} ${show(v)}: ${scheme}:// children are not supported yet (supported: ${CHILD_SCHEMES.join(', ')})`);
+  }
+  if (!(CHILD_SCHEMES as readonly string[]).includes(scheme)) {
+    throw badRequest(field, `${field} ${show(v)}: unknown scheme '${scheme}' (supported: ${CHILD_SCHEMES.join(', ')})`);
+  }
+  switch (scheme) {
+    case 'bdev': {
+      const u = /^\/([^/?#]+)$/.exec(rest);
+      if (!u) throw badRequest(field, `${field} ${show(v)} must be bdev:///<replica-uuid>`);
+      return `bdev:///${validateUuid(field, u[1])}`;
+    }
+    case 'nbd': {
+      const u = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?\/([^/?#][^?#]*)(\?[A-Za-z0-9_=&]*)?$/.exec(rest);
+      if (!u || (u[3] !== undefined && (Number(u[3]) < 1 || Number(u[3]) > 65535))) {
+        throw badRequest(field, `${field} ${show(v)} must be nbd://host:port/<export>`);
+      }
+      return v;
+    }
+    case 'uring':
+    case 'aio': {
+      if (!rest.startsWith('/')) throw badRequest(field, `${field} ${show(v)} must be ${scheme}:///<absolute path>`);
+      checkDisk(field, v, allowDisks);
+      return v;
+    }
+    case 'malloc': {
+      if (!/^\/[A-Za-z0-9._:-]+\?size_mb=\d{1,7}$/.test(rest)) {
+        throw badRequest(field, `${field} ${show(v)} must be malloc:///<name>?size_mb=N`);
+      }
+      return v;
+    }
+  }
+  return v;
+}
+
+export function validateNexusSpec(body: unknown, allowDisks: string[]): NexusSpecIn {
+  const o = requireObject(body, ['sizeBytes', 'children', 'share']);
+  if (!('sizeBytes' in o)) throw badRequest('sizeBytes', 'sizeBytes is required');
+  if (!('children' in o)) throw badRequest('children', 'children is required (an array of child URIs)');
+  const sizeBytes = validateSize('sizeBytes', o.sizeBytes);
+  const c = o.children;
+  if (!Array.isArray(c) || c.length === 0) throw badRequest('children', 'children must be a non-empty array of child URIs');
+  if (c.length > MAX_NEXUS_CHILDREN) throw badRequest('children', `children holds ${c.length} entries; at most ${MAX_NEXUS_CHILDREN}`);
+  const seen = new Map<string, number>();
+  const children = c.map((v, i) => {
+    const uri = validateChildUri(`children[${i}]`, v, allowDisks);
+    const prev = seen.get(uri);
+    if (prev !== undefined) throw badRequest(`children[${i}]`, `children[${i}] ${show(uri)} duplicates children[${prev}]`);
+    seen.set(uri, i);
+    return uri;
+  });
+  const share = o.share === undefined || o.share === null ? 'none' : validateShare('share', o.share);
+  return { sizeBytes, children, share };
 }

@@ -92,6 +92,11 @@ export interface AgentProcOptions {
   embedded?: boolean;
 }
 
+/** Test agents listen for NBD on a free port unless the test names one (parallel suites never collide on 10809). */
+function nbdDefault(extra: string[] = []): string[] {
+  return extra.some((a) => a === '--nbd-listen' || a.startsWith('--nbd-listen=')) ? [] : ['--nbd-listen', '127.0.0.1:0'];
+}
+
 /** A real agent process: start, wait for health, kill -9, stop (SIGTERM), restart. */
 export class AgentProcess {
   proc: ChildProcess | undefined;
@@ -115,6 +120,7 @@ export class AgentProcess {
       this.opts.dataDir,
       '--log-level',
       'info',
+      ...nbdDefault(this.opts.extraArgs),
       ...(this.opts.extraArgs ?? []),
     ];
   }
@@ -213,7 +219,7 @@ export class AgentProcess {
 
 /** An agent inside the test process (quiet logs). */
 export async function startInProcess(dataDir: string, extraArgs: string[] = [], node = 'inproc'): Promise<{ agent: Agent; client: AgentClient }> {
-  const config = parseArgs(['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent', ...extraArgs]);
+  const config = parseArgs(['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent', ...nbdDefault(extraArgs), ...extraArgs]);
   const agent = await startAgent(config);
   return { agent, client: new AgentClient({ url: agent.url, token: agent.token, node, retries: 0 }) };
 }

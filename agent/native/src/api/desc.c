@@ -286,6 +286,10 @@ DP_EXPORT int dp_io_submit(dp_desc *d, dp_cq *cq, uint32_t op, void *buf,
         return -EINVAL;
     }
     struct dp_bdev *b = d->bdev;
+    if (dp_reactor_count() == 0) {
+        dp_set_error("'%s': the data path is stopped (dp_fini)", b->name);
+        return -ENODEV;
+    }
     if (op > DP_OP_WRITE_ZEROES) {
         dp_set_error("'%s': op %u is not an I/O operation (0..4)", b->name, op);
         return -EINVAL;

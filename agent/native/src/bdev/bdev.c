@@ -230,7 +230,7 @@ static void bdev_destroy(struct dp_bdev *bdev)
 {
     if (!bdev->ops->destroy)
         return;
-    if (!bdev->reactor)
+    if (!bdev->reactor || dp_reactor_count() == 0) /* after dp_fini: no reactor left */
         bdev->ops->destroy(bdev);
     else if (dp_reactor_self() == bdev->reactor)
         dp_reactor_send(bdev->reactor, destroy_msg, bdev); /* not under our caller's feet */
@@ -342,7 +342,8 @@ static struct scheme {
     { "malloc", dp_malloc_create },
     { "bdev", bdev_scheme_create },
 };
-static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Recursive: a scheme's create function may open other URIs. */
+static pthread_mutex_t open_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 void dp_bdev_register_scheme(const char *scheme, dp_bdev_create_fn create)
 {

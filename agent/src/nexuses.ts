@@ -1,0 +1,378 @@
+/**
+ * nexuses.ts - the nexus service (issue 4): RAID-1 volumes over child URIs, in the data path.
+ *
+ * PUT /v1/nexuses/{uuid} {sizeBytes, children, share}: new -> 201 (dp_nexus_create; share "nbd"
+ * exports it as nbd://<advertise-host>:<port>/<uuid>); the same spec again -> 200; a different spec
+ * -> 409 naming the field. "Same" compares against the *current* children (changed through the
+ * children endpoints), as a set. Bad specs get 4xx and leave nothing behind (the data path undoes a
+ * failed create; a failed share destroys the new nexus again).
+ *
+ * Persistence: state.json keeps {uuid, sizeBytes, children, share}. At start, after pools are
+ * imported and before shares are restored, each nexus is reopened with dp_nexus_open (the label
+ * rules pick the children that serve). A nexus that cannot be reopened (e.g. only stale children
+ * left) stays listed as "faulted" with the reason; a PUT of its spec retries the open, DELETE forgets it.
+ */
+import type { Nexus, NexusChild } from './api-types';
+import type { Context } from './context';
+import { ApiError, badRequest, conflict, notFound, unprocessable } from './errors';
+import { NativeError } from './native';
+import type { ReplicaService } from './replicas';
+import type { ShareService } from './shares';
+import type { NexusRecord } from './state';
+import { MAX_NEXUS_CHILDREN, validateChildUri, validateNexusSpec, validateUuid } from './validation';
+
+interface Entry {
+  rec: NexusRecord;
+  /** Open in the data path. */
+  open: boolean;
+  /** Why it is not open. */
+  error?: string;
+}
+
+export type ChildAction = 'online' | 'offline' | 'fault';
+
+/**
+ * Map a data-path failure of a nexus operation. Spec problems (bad, unreachable, too small or
+ * mismatched children) are the caller's: 422, or 409 for a conflict; only ENOMEM and unknown
+ * failures are 500.
+ */
+function nexusError(e: unknown, context: string): ApiError {
+  if (e instanceof ApiError) return e;
+  if (!(e instanceof NativeError)) return new ApiError(500, 'internal', `${context}: ${(e as Error)?.message ?? String(e)}`);
+  const msg = !e.message || e.message.startsWith(e.fn) ? `${context}: ${e.code}` : `${context}: ${e.message}`;
+  switch (e.code) {
+    case 'EEXIST':
+    case 'EBUSY':
+    case 'EALREADY':
+      return new ApiError(409, 'conflict', msg);
+    case 'ENOSPC':
+      return new ApiError(507, 'no_space', msg);
+    case 'ENOMEM':
+      return new ApiError(500, 'internal', `${msg} (${e.code})`);
+    default:
+      return new ApiError(422, 'unprocessable', msg);
+  }
+}
+
+export class NexusService {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly replicas: ReplicaService,
+    private readonly shares?: ShareService,
+  ) {
+    replicas.usedBy = (uuid) => this.usedBy(uuid);
+  }
+
+  private get records(): NexusRecord[] {
+    if (!Array.isArray(this.ctx.state.nexuses)) this.ctx.state.nexuses = [];
+    return this.ctx.state.nexuses;
+  }
+
+  /** Reopen the recorded nexuses (pools must be imported first). Never throws. */
+  async recover(): Promise<void> {
+    for (const rec of this.records) {
+      const entry: Entry = { rec, open: false };
+      this.entries.set(rec.uuid, entry);
+      try {
+        await this.ctx.dp.nexusOpen(rec.uuid, rec.sizeBytes, rec.children);
+        entry.open = true;
+        const st = await this.ctx.dp.nexusStat(rec.uuid);
+        this.ctx.log.info('nexus.reopened', { nexus: rec.uuid, state: st.state, reason: st.reason, generation: st.generation });
+      } catch (e) {
+        entry.error = (e as Error).message || String(e);
+        this.ctx.log.error('nexus.reopen_failed', { nexus: rec.uuid, error: entry.error });
+      }
+    }
+    this.ctx.log.info('nexuses.recovered', { count: this.entries.size, open: [...this.entries.values()].filter((x) => x.open).length });
+  }
+
+  /** Re-export the NBD-shared nexuses (after recover()). */
+  async restoreShares(): Promise<void> {
+    for (const e of this.entries.values()) {
+      if (!e.open || e.rec.share !== 'nbd' || !this.shares) continue;
+      try {
+        await this.shares.share(e.rec.uuid, e.rec.uuid, []);
+      } catch (err) {
+        this.ctx.log.error('nexus.share_restore_failed', { nexus: e.rec.uuid, error: (err as Error).message });
+      }
+    }
+  }
+
+  /** The nexus that has bdev:///<replica> as a child, if any. */
+  usedBy(replica: string): string | undefined {
+    const uri = `bdev:///${replica}`;
+    for (const e of this.entries.values()) if (e.rec.children.includes(uri)) return e.rec.uuid;
+    return undefined;
+  }
+
+  uuids(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  private deviceUri(rec: NexusRecord): string {
+    return rec.share === 'nbd' && this.shares ? this.shares.uri(rec.uuid) : `bdev:///${rec.uuid}`;
+  }
+
+  private async toObject(e: Entry): Promise<Nexus> {
+    const base = { uuid: e.rec.uuid, sizeBytes: e.rec.sizeBytes, share: e.rec.share, deviceUri: this.deviceUri(e.rec) };
+    if (!e.open) {
+      const reason = e.error ?? 'not open';
+      return {
+        ...base,
+        state: 'faulted',
+        reason,
+        children: e.rec.children.map((uri) => ({ uri, state: 'faulted', reason: 'the nexus could not be opened', rebuildProgress: 0 })),
+      };
+    }
+    let st;
+    let kids;
+    try {
+      st = await this.ctx.dp.nexusStat(e.rec.uuid);
+      kids = await this.ctx.dp.nexusChildren(e.rec.uuid);
+    } catch (err) {
+      throw nexusError(err, `nexus '${e.rec.uuid}'`);
+    }
+    const children: NexusChild[] = kids.map((c) => {
+      const o: NexusChild = { uri: c.uri, state: c.state, reason: c.reason, rebuildProgress: c.rebuildPercent };
+      if (c.rebuilding) {
+        o.rebuildBytesDone = c.rebuildBytesDone;
+        o.rebuildBytesTotal = c.rebuildBytesTotal;
+        o.rebuildRate = c.rebuildRate;
+      }
+      return o;
+    });
+    return { ...base, sizeBytes: st.sizeBytes || e.rec.sizeBytes, state: st.state, reason: st.reason, children };
+  }
+
+  private entry(uuidParam: string): Entry {
+    const uuid = validateUuid('uuid', uuidParam);
+    const e = this.entries.get(uuid);
+    if (!e) throw notFound(`nexus '${uuid}' does not exist`);
+    return e;
+  }
+
+  async list(): Promise<Nexus[]> {
+    const out: Nexus[] = [];
+    for (const u of this.uuids()) {
+      const e = this.entries.get(u);
+      if (e) out.push(await this.toObject(e));
+    }
+    return out;
+  }
+
+  async get(uuidParam: string): Promise<Nexus> {
+    return this.toObject(this.entry(uuidParam));
+  }
+
+  /** Raw per-nexus data for /metrics. */
+  async metricsData(): Promise<Array<{ nexus: Nexus; io?: { reads: number; writes: number; flushes: number; errors: number } }>> {
+    const out = [];
+    for (const u of this.uuids()) {
+      const e = this.entries.get(u);
+      if (!e) continue;
+      try {
+        const nexus = await this.toObject(e);
+        const io = e.open ? await this.ctx.dp.nexusStat(u).catch(() => undefined) : undefined;
+        out.push({ nexus, io });
+      } catch {
+        /* skip */
+      }
+    }
+    return out;
+  }
+
+  /** Local checks the data path cannot phrase as well: bdev:/// children must be replicas here, unused. */
+  private checkLocalChildren(uuid: string, children: string[]): void {
+    const local = new Set(this.replicas.uuids());
+    children.forEach((uri, i) => {
+      if (!uri.startsWith('bdev:///')) return;
+      const r = uri.slice('bdev:///'.length);
+      if (!local.has(r)) throw unprocessable(`children[${i}]`, `children[${i}] '${uri}': replica '${r}' does not exist on this node`);
+      const other = this.usedBy(r);
+      if (other && other !== uuid) throw conflict(`children[${i}] '${uri}' is already a child of nexus '${other}'`, `children[${i}]`);
+    });
+  }
+
+  async put(uuidParam: string, body: unknown): Promise<{ status: number; nexus: Nexus }> {
+    const uuid = validateUuid('uuid', uuidParam);
+    const spec = validateNexusSpec(body, this.ctx.config.allowDisks);
+    return this.ctx.lock.run(async () => {
+      const existing = this.entries.get(uuid);
+      if (existing) {
+        const rec = existing.rec;
+        const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
+        let diff: string | undefined;
+        if (rec.sizeBytes !== spec.sizeBytes) diff = 'sizeBytes';
+        else if (!same(rec.children, spec.children)) diff = 'children';
+        else if (rec.share !== spec.share) diff = 'share';
+        if (diff) {
+          const have = (rec as unknown as Record<string, unknown>)[diff];
+          const want = (spec as unknown as Record<string, unknown>)[diff];
+          throw conflict(`nexus '${uuid}' already exists with ${diff} ${JSON.stringify(have)}; requested ${JSON.stringify(want)}`, diff);
+        }
+        if (!existing.open) {
+          // A nexus that could not be reopened at start: try again.
+          try {
+            await this.ctx.dp.nexusOpen(uuid, rec.sizeBytes, rec.children);
+          } catch (e) {
+            existing.error = (e as Error).message || String(e);
+            throw nexusError(e, `nexus '${uuid}' cannot be reopened`);
+          }
+          existing.open = true;
+          existing.error = undefined;
+          this.ctx.log.info('nexus.reopened', { nexus: uuid });
+        }
+        if (rec.share === 'nbd' && this.shares && !this.shares.isShared(uuid)) {
+          await this.shares.share(uuid, uuid, []).catch((e) => {
+            throw nexusError(e, `nexus '${uuid}': share nbd`);
+          });
+        }
+        return { status: 200, nexus: await this.toObject(existing) };
+      }
+      this.checkLocalChildren(uuid, spec.children);
+      if (spec.share !== 'none' && !this.shares) throw unprocessable('share', `share '${spec.share}': this agent has no NBD target`);
+      try {
+        await this.ctx.dp.nexusCreate(uuid, spec.sizeBytes, spec.children);
+      } catch (e) {
+        throw nexusError(e, `nexus '${uuid}'`);
+      }
+      if (spec.share === 'nbd') {
+        try {
+          await this.shares!.share(uuid, uuid, []);
+        } catch (e) {
+          await this.ctx.dp.nexusDestroy(uuid).catch((d) => this.ctx.log.error('nexus.rollback_failed', { nexus: uuid, error: d as Error }));
+          throw nexusError(e, `nexus '${uuid}': share nbd`);
+        }
+      }
+      const rec: NexusRecord = { uuid, sizeBytes: spec.sizeBytes, children: [...spec.children], share: spec.share };
+      const entry: Entry = { rec, open: true };
+      this.entries.set(uuid, entry);
+      this.records.push(rec);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('nexus.created', { nexus: uuid, sizeBytes: spec.sizeBytes, children: spec.children, share: spec.share });
+      return { status: 201, nexus: await this.toObject(entry) };
+    });
+  }
+
+  async delete(uuidParam: string): Promise<void> {
+    const e0 = this.entry(uuidParam);
+    await this.ctx.lock.run(async () => {
+      const uuid = e0.rec.uuid;
+      const e = this.entries.get(uuid);
+      if (!e) throw notFound(`nexus '${uuid}' does not exist`);
+      if (e.open) {
+        if (this.shares) await this.shares.unshare(uuid).catch((err) => {
+          throw nexusError(err, `nexus '${uuid}': unshare`);
+        });
+        try {
+          await this.ctx.dp.nexusDestroy(uuid);
+        } catch (err) {
+          if (!(err instanceof NativeError && err.code === 'ENOENT')) {
+            if (e.rec.share === 'nbd' && this.shares) await this.shares.share(uuid, uuid, []).catch(() => undefined);
+            throw nexusError(err, `nexus '${uuid}'`);
+          }
+        }
+      }
+      this.entries.delete(uuid);
+      this.ctx.state.nexuses = this.records.filter((r) => r.uuid !== uuid);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('nexus.destroyed', { nexus: uuid });
+    });
+  }
+
+  private openEntry(uuidParam: string): Entry {
+    const e = this.entry(uuidParam);
+    if (!e.open) throw conflict(`nexus '${e.rec.uuid}' is faulted and not open (${e.error ?? 'unknown'}); PUT its spec again to retry, or DELETE it`);
+    return e;
+  }
+
+  private childUriParam(v: unknown, field = 'uri'): string {
+    if (v === undefined || v === '') throw badRequest(field, `${field} is required (the child URI)`);
+    if (Array.isArray(v)) throw badRequest(field, `${field} must be given once`);
+    return validateChildUri(field, v, this.ctx.config.allowDisks);
+  }
+
+  /** POST /v1/nexuses/{uuid}/children {uri}: add a child and start its rebuild. */
+  async addChild(uuidParam: string, body: unknown): Promise<Nexus> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('body', 'the request body must be a JSON object {"uri": ...}');
+    for (const k of Object.keys(body)) if (k !== 'uri') throw badRequest(k, `unknown field '${k}' (allowed: uri)`);
+    const uri = this.childUriParam((body as Record<string, unknown>).uri);
+    this.entry(uuidParam);
+    return this.ctx.lock.run(async () => {
+      const e = this.openEntry(uuidParam);
+      const uuid = e.rec.uuid;
+      if (e.rec.children.includes(uri)) throw conflict(`uri '${uri}' is already a child of nexus '${uuid}'`, 'uri');
+      if (e.rec.children.length >= MAX_NEXUS_CHILDREN) throw unprocessable('uri', `nexus '${uuid}' already has ${MAX_NEXUS_CHILDREN} children`);
+      if (uri.startsWith('bdev:///')) {
+        const r = uri.slice('bdev:///'.length);
+        if (!this.replicas.uuids().includes(r)) throw unprocessable('uri', `uri '${uri}': replica '${r}' does not exist on this node`);
+        const other = this.usedBy(r);
+        if (other) throw conflict(`uri '${uri}' is already a child of nexus '${other}'`, 'uri');
+      }
+      try {
+        await this.ctx.dp.nexusAddChild(uuid, uri);
+      } catch (err) {
+        throw nexusError(err, `nexus '${uuid}': add child '${uri}'`);
+      }
+      e.rec.children.push(uri);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('nexus.child_added', { nexus: uuid, child: uri });
+      return this.toObject(e);
+    });
+  }
+
+  /** DELETE /v1/nexuses/{uuid}/children?uri=... */
+  async removeChild(uuidParam: string, uriParam: unknown): Promise<void> {
+    const uri = this.childUriParam(uriParam);
+    this.entry(uuidParam);
+    await this.ctx.lock.run(async () => {
+      const e = this.openEntry(uuidParam);
+      const uuid = e.rec.uuid;
+      if (!e.rec.children.includes(uri)) throw notFound(`uri '${uri}' is not a child of nexus '${uuid}'`);
+      try {
+        await this.ctx.dp.nexusRemoveChild(uuid, uri);
+      } catch (err) {
+        if (!(err instanceof NativeError && err.code === 'ENOENT')) throw nexusError(err, `nexus '${uuid}': remove child '${uri}'`);
+      }
+      e.rec.children = e.rec.children.filter((c) => c !== uri);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('nexus.child_removed', { nexus: uuid, child: uri });
+    });
+  }
+
+  /** POST /v1/nexuses/{uuid}/children/online|offline|fault?uri=... */
+  async childAction(uuidParam: string, action: string, uriParam: unknown): Promise<Nexus> {
+    if (!['online', 'offline', 'fault'].includes(action)) throw notFound(`no child action '${action}' (online, offline, fault)`);
+    const uri = this.childUriParam(uriParam);
+    this.entry(uuidParam);
+    return this.ctx.lock.run(async () => {
+      const e = this.openEntry(uuidParam);
+      const uuid = e.rec.uuid;
+      if (!e.rec.children.includes(uri)) throw notFound(`uri '${uri}' is not a child of nexus '${uuid}'`);
+      try {
+        if (action === 'online') await this.ctx.dp.nexusChildOnline(uuid, uri);
+        else if (action === 'offline') await this.ctx.dp.nexusChildOffline(uuid, uri);
+        else await this.ctx.dp.nexusChildFault(uuid, uri);
+      } catch (err) {
+        throw nexusError(err, `nexus '${uuid}': ${action} child '${uri}'`);
+      }
+      this.ctx.log.info(`nexus.child_${action}`, { nexus: uuid, child: uri });
+      return this.toObject(e);
+    });
+  }
+
+  /** Shutdown: close every open nexus (labels marked clean; children keep their data). */
+  async closeAll(): Promise<void> {
+    for (const e of this.entries.values()) {
+      if (!e.open) continue;
+      try {
+        await this.ctx.dp.nexusDestroy(e.rec.uuid);
+        e.open = false;
+      } catch (err) {
+        this.ctx.log.error('nexus.close_failed', { nexus: e.rec.uuid, error: err as Error });
+      }
+    }
+  }
+}
