@@ -162,7 +162,7 @@ export class AgentClient {
     return this.deleteOrFalse(`/v1/replicas/${enc(uuid)}`);
   }
 
-  // ---- nexuses (served once the nexus issue lands) -----------------------------------------
+  // ---- nexuses ------------------------------------------------------------------------------
 
   listNexuses(): Promise<Nexus[]> {
     return this.call<Nexus[]>('GET', '/v1/nexuses').then((r) => r.body);
@@ -192,6 +192,29 @@ export class AgentClient {
     return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children/${action}?uri=${encodeURIComponent(uri)}`).then(
       (r) => r.body,
     );
+  }
+
+  /** POST /v1/nexuses/{uuid}/children {uri}: add a child and start its rebuild. */
+  addChild(uuid: string, uri: string): Promise<Nexus> {
+    return this.addNexusChild(uuid, uri);
+  }
+
+  /** true when removed, false when the nexus or the child did not exist. */
+  removeChild(uuid: string, uri: string): Promise<boolean> {
+    return this.removeNexusChild(uuid, uri);
+  }
+
+  /** Bring an offline or faulted child back (it is rebuilt). */
+  childOnline(uuid: string, uri: string): Promise<Nexus> {
+    return this.setNexusChildState(uuid, uri, 'online');
+  }
+
+  childOffline(uuid: string, uri: string): Promise<Nexus> {
+    return this.setNexusChildState(uuid, uri, 'offline');
+  }
+
+  childFault(uuid: string, uri: string): Promise<Nexus> {
+    return this.setNexusChildState(uuid, uri, 'fault');
   }
 
   // ---- transport ----------------------------------------------------------------------------

@@ -30,3 +30,10 @@ export function table(headers: string[], rows: string[][]): string {
       .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
+
+/** A text progress bar of `width` cells for 0..100 percent: [#######.......] */
+export function progressBar(percent: number, width = 30): string {
+  const p = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
+  const full = Math.round((p / 100) * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
+}

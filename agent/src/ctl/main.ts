@@ -5,8 +5,12 @@
  *   mayastorctl pool create NAME DISK [DISK...]
  *   mayastorctl pool destroy NAME
  *   mayastorctl replica list
- *   mayastorctl replica create [UUID] --pool POOL --size SIZE [--thin]
+ *   mayastorctl replica create [UUID] --pool POOL --size SIZE [--thin] [--share nbd] [--allowed-hosts IP,...]
  *   mayastorctl replica destroy UUID
+ *   mayastorctl nexus list | get UUID | destroy UUID
+ *   mayastorctl nexus create [UUID] --size SIZE [--share nbd] CHILD_URI...
+ *   mayastorctl nexus add-child|remove-child|offline|online|fault UUID CHILD_URI
+ *   mayastorctl nexus watch UUID [--interval MS]   (live rebuild progress; exits when no rebuild runs)
  *
  * URL and token come from the flags or $MAYASTOR_URL / $MAYASTOR_TOKEN (/ $MAYASTOR_TOKEN_FILE);
  * the URL defaults to http://127.0.0.1:9500. Human tables by default, JSON with --json.
@@ -14,8 +18,8 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { AgentClient, AgentError, Pool, Replica } from '../client';
-import { humanBytes, parseSize, table } from './format';
+import { AgentClient, AgentError, Nexus, Pool, Replica, Share } from '../client';
+import { humanBytes, parseSize, progressBar, table } from './format';
 
 export const CTL_USAGE = `usage: mayastorctl [--url URL] [--token TOKEN | --token-file FILE] [--json] COMMAND
 commands:
@@ -23,14 +27,27 @@ commands:
   pool create NAME DISK [DISK...]
   pool destroy NAME
   replica list
-  replica create [UUID] --pool POOL --size SIZE [--thin]     (SIZE: bytes, or 64MiB, 1G, ...)
+  replica create [UUID] --pool POOL --size SIZE [--thin] [--share none|nbd] [--allowed-hosts IP,...]
+                                                            (SIZE: bytes, or 64MiB, 1G, ...)
   replica destroy UUID
+  nexus list
+  nexus get UUID
+  nexus create [UUID] --size SIZE [--share none|nbd] CHILD_URI [CHILD_URI...]
+  nexus destroy UUID
+  nexus add-child UUID CHILD_URI         (the new child is rebuilt)
+  nexus remove-child UUID CHILD_URI
+  nexus offline|online|fault UUID CHILD_URI
+  nexus watch UUID [--interval MS]       (rebuild progress bars; exits when no rebuild runs, or Ctrl-C)
 environment: MAYASTOR_URL, MAYASTOR_TOKEN, MAYASTOR_TOKEN_FILE`;
 
 export interface CtlIo {
   out: (s: string) => void;
   err: (s: string) => void;
   env: NodeJS.ProcessEnv;
+  /** stdout is a terminal: `nexus watch` redraws in place (default false: plain lines). */
+  isTTY?: boolean;
+  /** Resolves when the user interrupts (Ctrl-C); `nexus watch` stops then. */
+  interrupted?: Promise<void>;
 }
 
 class UsageError extends Error {}
@@ -40,7 +57,7 @@ interface Parsed {
   args: string[];
 }
 
-const VALUE = new Set(['--url', '--token', '--token-file', '--pool', '--size']);
+const VALUE = new Set(['--url', '--token', '--token-file', '--pool', '--size', '--share', '--allowed-hosts', '--interval']);
 const BOOL = new Set(['--json', '--thin', '--help', '-h']);
 
 function parse(argv: string[]): Parsed {
@@ -83,6 +100,81 @@ function replicaRows(rs: Replica[]): string {
     ['UUID', 'POOL', 'SIZE', 'ALLOCATED', 'THIN', 'SHARE', 'URI'],
     rs.map((r) => [r.uuid, r.pool, humanBytes(r.sizeBytes), humanBytes(r.allocatedBytes), r.thin ? 'yes' : 'no', r.share, r.uri]),
   );
+}
+
+function nexusRows(ns: Nexus[]): string {
+  const rows: string[][] = [];
+  for (const n of ns) {
+    rows.push([n.uuid, n.state + (n.reason ? ` (${n.reason})` : ''), humanBytes(n.sizeBytes), n.share, n.deviceUri]);
+    for (const c of n.children) {
+      const prog = c.state === 'degraded' && c.rebuildProgress !== undefined ? ` ${c.rebuildProgress}%` : '';
+      rows.push([`  ${c.uri}`, c.state + prog + (c.reason ? ` (${c.reason})` : ''), '', '', '']);
+    }
+  }
+  return table(['UUID / CHILD', 'STATE', 'SIZE', 'SHARE', 'DEVICE URI'], rows);
+}
+
+/** The share flag: none (default) or nbd. */
+function shareFlag(p: Parsed): Share {
+  const v = p.flags.get('--share');
+  if (v === undefined) return 'none';
+  if (v !== 'none' && v !== 'nbd' && v !== 'iscsi' && v !== 'nvmf') throw new UsageError(`--share: '${String(v)}' must be none or nbd`);
+  return v;
+}
+
+const rebuilding = (n: Nexus) => n.children.filter((c) => c.rebuildBytesTotal !== undefined || c.state === 'degraded');
+
+/** One frame of `nexus watch`: a progress bar per rebuilding child. */
+export function watchFrame(n: Nexus): string[] {
+  const lines = [`nexus ${n.uuid} ${n.state}${n.reason ? ` (${n.reason})` : ''}`];
+  const kids = rebuilding(n);
+  if (kids.length === 0) lines.push('  no rebuild running');
+  for (const c of kids) {
+    const pct = c.rebuildProgress ?? 0;
+    const bytes = c.rebuildBytesTotal !== undefined ? ` ${humanBytes(c.rebuildBytesDone ?? 0)}/${humanBytes(c.rebuildBytesTotal)}` : '';
+    const rate = c.rebuildRate ? ` ${humanBytes(c.rebuildRate)}/s` : '';
+    lines.push(`  ${c.uri} ${progressBar(pct, 30)} ${String(pct).padStart(3)}%${bytes}${rate}`);
+  }
+  return lines;
+}
+
+let watching = false;
+
+async function watchNexus(client: AgentClient, uuid: string, intervalMs: number, io: CtlIo, json: boolean): Promise<number> {
+  watching = true;
+  try {
+    return await watchLoop(client, uuid, intervalMs, io, json);
+  } finally {
+    watching = false;
+  }
+}
+
+async function watchLoop(client: AgentClient, uuid: string, intervalMs: number, io: CtlIo, json: boolean): Promise<number> {
+  let prevLines = 0;
+  let stop = false;
+  void io.interrupted?.then(() => {
+    stop = true;
+  });
+  for (;;) {
+    const n = await client.getNexus(uuid);
+    if (!n) throw new AgentError({ status: 404, code: 'not_found', node: client.nodeName, url: client.url, message: `nexus '${uuid}' does not exist` });
+    if (json) io.out(JSON.stringify({ uuid: n.uuid, state: n.state, children: n.children }) + '\n');
+    else {
+      const lines = watchFrame(n);
+      if (io.isTTY && prevLines > 0) io.out(`\x1b[${prevLines}A`); // cursor up: redraw in place
+      io.out(lines.map((l) => (io.isTTY ? `\x1b[2K${l}` : l)).join('\n') + '\n');
+      prevLines = lines.length;
+    }
+    if (rebuilding(n).length === 0 || stop) return stop ? 130 : 0;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, intervalMs);
+      void io.interrupted?.then(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (stop) return 130;
+  }
 }
 
 /** Run one command; returns the exit code. */
@@ -156,7 +248,9 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         if (typeof sizeRaw !== 'string') throw new UsageError('replica create: --size SIZE is required');
         const sizeBytes = parseSize(sizeRaw);
         if (Number.isNaN(sizeBytes)) throw new UsageError(`--size: '${sizeRaw}' is not a size (bytes, or e.g. 64MiB, 1G)`);
-        const r = await client.putReplica(uuid, { pool, sizeBytes, thin: p.flags.has('--thin'), share: 'none' });
+        const hostsRaw = p.flags.get('--allowed-hosts');
+        const allowedHosts = typeof hostsRaw === 'string' && hostsRaw !== '' ? hostsRaw.split(',').map((h) => h.trim()) : undefined;
+        const r = await client.putReplica(uuid, { pool, sizeBytes, thin: p.flags.has('--thin'), share: shareFlag(p), ...(allowedHosts ? { allowedHosts } : {}) });
         print(replicaRows([r]), r);
         return 0;
       }
@@ -166,6 +260,68 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         if (!existed) throw new AgentError({ status: 404, code: 'not_found', node: client.nodeName, url, message: `replica '${rest[0]}' does not exist` });
         print(`replica '${rest[0]}' destroyed\n`, { destroyed: rest[0] });
         return 0;
+      }
+      case 'nexus list':
+      case 'nexuses list': {
+        const ns = await client.listNexuses();
+        print(nexusRows(ns), ns);
+        return 0;
+      }
+      case 'nexus get': {
+        need(1, 'UUID');
+        const n = await client.getNexus(rest[0]);
+        if (!n) throw new AgentError({ status: 404, code: 'not_found', node: client.nodeName, url, message: `nexus '${rest[0]}' does not exist` });
+        print(nexusRows([n]), n);
+        return 0;
+      }
+      case 'nexus create': {
+        const isUri = (a: string) => a.includes('://');
+        const ids = rest.filter((a) => !isUri(a));
+        const children = rest.filter(isUri);
+        if (ids.length > 1) throw new UsageError(`nexus create: unexpected argument '${ids[1]}' (children are URIs such as bdev:///UUID, nbd://host:port/export)`);
+        if (children.length === 0) throw new UsageError('nexus create: at least one CHILD_URI is required');
+        const sizeRaw = p.flags.get('--size');
+        if (typeof sizeRaw !== 'string') throw new UsageError('nexus create: --size SIZE is required');
+        const sizeBytes = parseSize(sizeRaw);
+        if (Number.isNaN(sizeBytes)) throw new UsageError(`--size: '${sizeRaw}' is not a size (bytes, or e.g. 64MiB, 1G)`);
+        const n = await client.putNexus(ids[0] ?? crypto.randomUUID(), { sizeBytes, children, share: shareFlag(p) });
+        print(nexusRows([n]), n);
+        return 0;
+      }
+      case 'nexus destroy': {
+        need(1, 'UUID');
+        const existed = await client.deleteNexus(rest[0]);
+        if (!existed) throw new AgentError({ status: 404, code: 'not_found', node: client.nodeName, url, message: `nexus '${rest[0]}' does not exist` });
+        print(`nexus '${rest[0]}' destroyed\n`, { destroyed: rest[0] });
+        return 0;
+      }
+      case 'nexus add-child':
+      case 'nexus offline':
+      case 'nexus online':
+      case 'nexus fault': {
+        need(2, 'UUID and CHILD_URI');
+        const n =
+          verb === 'add-child'
+            ? await client.addChild(rest[0], rest[1])
+            : await client.setNexusChildState(rest[0], rest[1], verb as 'online' | 'offline' | 'fault');
+        print(nexusRows([n]), n);
+        return 0;
+      }
+      case 'nexus remove-child': {
+        need(2, 'UUID and CHILD_URI');
+        const existed = await client.removeChild(rest[0], rest[1]);
+        if (!existed) {
+          throw new AgentError({ status: 404, code: 'not_found', node: client.nodeName, url, message: `nexus '${rest[0]}' or its child '${rest[1]}' does not exist` });
+        }
+        print(`child '${rest[1]}' removed from nexus '${rest[0]}'\n`, { nexus: rest[0], removed: rest[1] });
+        return 0;
+      }
+      case 'nexus watch': {
+        need(1, 'UUID');
+        const iv = p.flags.get('--interval');
+        const intervalMs = iv === undefined ? 500 : Number(iv);
+        if (!Number.isInteger(intervalMs) || intervalMs < 10 || intervalMs > 60000) throw new UsageError(`--interval: '${String(iv)}' must be 10..60000 ms`);
+        return await watchNexus(client, rest[0], intervalMs, io, json);
       }
       default:
         throw new UsageError(`unknown command '${p.args.join(' ')}'`);
@@ -185,7 +341,20 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
 }
 
 function defaultIo(): CtlIo {
-  return { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env };
+  // Ctrl-C stops `nexus watch` cleanly (exit 130); any other command just exits.
+  const interrupted = new Promise<void>((resolve) =>
+    process.once('SIGINT', () => {
+      if (!watching) process.exit(130);
+      resolve();
+    }),
+  );
+  return {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    env: process.env,
+    isTTY: Boolean(process.stdout.isTTY),
+    interrupted,
+  };
 }
 
 if (require.main === module) {

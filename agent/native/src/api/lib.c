@@ -38,6 +38,8 @@ DP_EXPORT void dp_fini(void)
 {
     pthread_mutex_lock(&life_lock);
     if (running) {
+        /* Targets first: no client may issue I/O into devices being closed. */
+        dp_nbd_shutdown();
         if (dp_nexus_close_all)
             dp_nexus_close_all();
         if (dp_pools_close_all)

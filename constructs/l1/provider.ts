@@ -1,0 +1,84 @@
+/** L1 binding of the `mayastor` provider block. */
+import { Construct } from 'constructs';
+import * as cdktf from 'cdktf';
+import { GENERATOR_METADATA, PROVIDER_SOURCE } from './common';
+
+export interface MayastorProviderConfig {
+  /** Agents by node name: `{ NAME = "http://HOST:PORT" }`. Every resource names one of these nodes. */
+  readonly nodes?: { [key: string]: string };
+  /** Bearer token of the agents. Falls back to the `MAYASTOR_TOKEN` environment variable. */
+  readonly token?: string;
+  /** Timeout of one agent request, in seconds. Default 30. */
+  readonly requestTimeoutSeconds?: number;
+  /** Extra attempts for idempotent agent requests. Default 3. */
+  readonly retries?: number;
+  /** How long apply waits for a nexus child rebuild to finish. Default 3600. */
+  readonly rebuildTimeoutSeconds?: number;
+  /** Alias name of this provider configuration. */
+  readonly alias?: string;
+}
+
+export class MayastorProvider extends cdktf.TerraformProvider {
+  public static readonly tfResourceType = 'mayastor';
+
+  public constructor(scope: Construct, id: string, config: MayastorProviderConfig = {}) {
+    super(scope, id, {
+      terraformResourceType: 'mayastor',
+      terraformGeneratorMetadata: GENERATOR_METADATA,
+      terraformProviderSource: PROVIDER_SOURCE,
+    });
+    this._nodes = config.nodes;
+    this._token = config.token;
+    this._requestTimeoutSeconds = config.requestTimeoutSeconds;
+    this._retries = config.retries;
+    this._rebuildTimeoutSeconds = config.rebuildTimeoutSeconds;
+    this._alias = config.alias;
+  }
+
+  private _nodes?: { [key: string]: string };
+  public get nodes(): { [key: string]: string } | undefined { return this._nodes; }
+  public set nodes(value: { [key: string]: string } | undefined) { this._nodes = value; }
+  public resetNodes(): void { this._nodes = undefined; }
+  public get nodesInput(): { [key: string]: string } | undefined { return this._nodes; }
+
+  private _token?: string;
+  public get token(): string | undefined { return this._token; }
+  public set token(value: string | undefined) { this._token = value; }
+  public resetToken(): void { this._token = undefined; }
+  public get tokenInput(): string | undefined { return this._token; }
+
+  private _requestTimeoutSeconds?: number;
+  public get requestTimeoutSeconds(): number | undefined { return this._requestTimeoutSeconds; }
+  public set requestTimeoutSeconds(value: number | undefined) { this._requestTimeoutSeconds = value; }
+  public resetRequestTimeoutSeconds(): void { this._requestTimeoutSeconds = undefined; }
+  public get requestTimeoutSecondsInput(): number | undefined { return this._requestTimeoutSeconds; }
+
+  private _retries?: number;
+  public get retries(): number | undefined { return this._retries; }
+  public set retries(value: number | undefined) { this._retries = value; }
+  public resetRetries(): void { this._retries = undefined; }
+  public get retriesInput(): number | undefined { return this._retries; }
+
+  private _rebuildTimeoutSeconds?: number;
+  public get rebuildTimeoutSeconds(): number | undefined { return this._rebuildTimeoutSeconds; }
+  public set rebuildTimeoutSeconds(value: number | undefined) { this._rebuildTimeoutSeconds = value; }
+  public resetRebuildTimeoutSeconds(): void { this._rebuildTimeoutSeconds = undefined; }
+  public get rebuildTimeoutSecondsInput(): number | undefined { return this._rebuildTimeoutSeconds; }
+
+  private _alias?: string;
+  public override get alias(): string | undefined { return this._alias; }
+  public override set alias(value: string | undefined) { this._alias = value; }
+  public resetAlias(): void { this._alias = undefined; }
+  public get aliasInput(): string | undefined { return this._alias; }
+
+  protected override synthesizeAttributes(): { [name: string]: unknown } {
+    return {
+      nodes: cdktf.hashMapper(cdktf.stringToTerraform)(this._nodes),
+      token: cdktf.stringToTerraform(this._token),
+      request_timeout_seconds: cdktf.numberToTerraform(this._requestTimeoutSeconds),
+      retries: cdktf.numberToTerraform(this._retries),
+      rebuild_timeout_seconds: cdktf.numberToTerraform(this._rebuildTimeoutSeconds),
+      alias: cdktf.stringToTerraform(this._alias),
+    };
+  }
+}
