@@ -57,11 +57,7 @@ function nexusError(e: unknown, context: string): ApiError {
 export class NexusService {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(
-    private readonly ctx: Context,
-    private readonly replicas: ReplicaService,
-    private readonly shares?: ShareService,
-  ) {
+  constructor(private readonly ctx: Context, private readonly replicas: ReplicaService, private readonly shares?: ShareService) {
     replicas.usedBy = (uuid) => this.usedBy(uuid);
   }
 
@@ -79,13 +75,24 @@ export class NexusService {
         await this.ctx.dp.nexusOpen(rec.uuid, rec.sizeBytes, rec.children);
         entry.open = true;
         const st = await this.ctx.dp.nexusStat(rec.uuid);
-        this.ctx.log.info('nexus.reopened', { nexus: rec.uuid, state: st.state, reason: st.reason, generation: st.generation });
+        this.ctx.log.info('nexus.reopened', {
+          nexus: rec.uuid,
+          state: st.state,
+          reason: st.reason,
+          generation: st.generation,
+        });
       } catch (e) {
         entry.error = (e as Error).message || String(e);
-        this.ctx.log.error('nexus.reopen_failed', { nexus: rec.uuid, error: entry.error });
+        this.ctx.log.error('nexus.reopen_failed', {
+          nexus: rec.uuid,
+          error: entry.error,
+        });
       }
     }
-    this.ctx.log.info('nexuses.recovered', { count: this.entries.size, open: [...this.entries.values()].filter((x) => x.open).length });
+    this.ctx.log.info('nexuses.recovered', {
+      count: this.entries.size,
+      open: [...this.entries.values()].filter((x) => x.open).length,
+    });
   }
 
   /** Re-export the NBD-shared nexuses (after recover()). */
@@ -95,7 +102,10 @@ export class NexusService {
       try {
         await this.shares.share(e.rec.uuid, e.rec.uuid, []);
       } catch (err) {
-        this.ctx.log.error('nexus.share_restore_failed', { nexus: e.rec.uuid, error: (err as Error).message });
+        this.ctx.log.error('nexus.share_restore_failed', {
+          nexus: e.rec.uuid,
+          error: (err as Error).message,
+        });
       }
     }
   }
@@ -116,26 +126,50 @@ export class NexusService {
   }
 
   private async toObject(e: Entry): Promise<Nexus> {
-    const base = { uuid: e.rec.uuid, sizeBytes: e.rec.sizeBytes, share: e.rec.share, deviceUri: this.deviceUri(e.rec) };
+    const base = {
+      uuid: e.rec.uuid,
+      sizeBytes: e.rec.sizeBytes,
+      share: e.rec.share,
+      deviceUri: this.deviceUri(e.rec),
+    };
     if (!e.open) {
       const reason = e.error ?? 'not open';
       return {
         ...base,
         state: 'faulted',
         reason,
-        children: e.rec.children.map((uri) => ({ uri, state: 'faulted', reason: 'the nexus could not be opened', rebuildProgress: 0 })),
+        children: e.rec.children.map((uri) => ({
+          uri,
+          state: 'faulted',
+          reason: 'the nexus could not be opened',
+          rebuildProgress: 0,
+        })),
       };
     }
     let st;
     let kids;
     try {
-      st = await this.ctx.dp.nexusStat(e.rec.uuid);
-      kids = await this.ctx.dp.nexusChildren(e.rec.uuid);
+      // Stat and children are two calls: retry until the nexus state did not move in between,
+      // so one answer never shows e.g. every child online and the nexus still degraded.
+      for (let i = 0; ; i++) {
+        st = await this.ctx.dp.nexusStat(e.rec.uuid);
+        kids = await this.ctx.dp.nexusChildren(e.rec.uuid);
+        const again = await this.ctx.dp.nexusStat(e.rec.uuid);
+        if ((again.state === st.state && again.generation === st.generation && again.rebuilds === st.rebuilds) || i >= 4) {
+          st = again;
+          break;
+        }
+      }
     } catch (err) {
       throw nexusError(err, `nexus '${e.rec.uuid}'`);
     }
     const children: NexusChild[] = kids.map((c) => {
-      const o: NexusChild = { uri: c.uri, state: c.state, reason: c.reason, rebuildProgress: c.rebuildPercent };
+      const o: NexusChild = {
+        uri: c.uri,
+        state: c.state,
+        reason: c.reason,
+        rebuildProgress: c.rebuildPercent,
+      };
       if (c.rebuilding) {
         o.rebuildBytesDone = c.rebuildBytesDone;
         o.rebuildBytesTotal = c.rebuildBytesTotal;
@@ -143,7 +177,13 @@ export class NexusService {
       }
       return o;
     });
-    return { ...base, sizeBytes: st.sizeBytes || e.rec.sizeBytes, state: st.state, reason: st.reason, children };
+    return {
+      ...base,
+      sizeBytes: st.sizeBytes || e.rec.sizeBytes,
+      state: st.state,
+      reason: st.reason,
+      children,
+    };
   }
 
   private entry(uuidParam: string): Entry {
@@ -167,7 +207,12 @@ export class NexusService {
   }
 
   /** Raw per-nexus data for /metrics. */
-  async metricsData(): Promise<Array<{ nexus: Nexus; io?: { reads: number; writes: number; flushes: number; errors: number } }>> {
+  async metricsData(): Promise<
+    Array<{
+      nexus: Nexus;
+      io?: { reads: number; writes: number; flushes: number; errors: number };
+    }>
+  > {
     const out = [];
     for (const u of this.uuids()) {
       const e = this.entries.get(u);
@@ -242,16 +287,31 @@ export class NexusService {
         try {
           await this.shares!.share(uuid, uuid, []);
         } catch (e) {
-          await this.ctx.dp.nexusDestroy(uuid).catch((d) => this.ctx.log.error('nexus.rollback_failed', { nexus: uuid, error: d as Error }));
+          await this.ctx.dp.nexusDestroy(uuid).catch((d) =>
+            this.ctx.log.error('nexus.rollback_failed', {
+              nexus: uuid,
+              error: d as Error,
+            })
+          );
           throw nexusError(e, `nexus '${uuid}': share nbd`);
         }
       }
-      const rec: NexusRecord = { uuid, sizeBytes: spec.sizeBytes, children: [...spec.children], share: spec.share };
+      const rec: NexusRecord = {
+        uuid,
+        sizeBytes: spec.sizeBytes,
+        children: [...spec.children],
+        share: spec.share,
+      };
       const entry: Entry = { rec, open: true };
       this.entries.set(uuid, entry);
       this.records.push(rec);
       await this.ctx.store.save(this.ctx.state);
-      this.ctx.log.info('nexus.created', { nexus: uuid, sizeBytes: spec.sizeBytes, children: spec.children, share: spec.share });
+      this.ctx.log.info('nexus.created', {
+        nexus: uuid,
+        sizeBytes: spec.sizeBytes,
+        children: spec.children,
+        share: spec.share,
+      });
       return { status: 201, nexus: await this.toObject(entry) };
     });
   }
@@ -263,9 +323,10 @@ export class NexusService {
       const e = this.entries.get(uuid);
       if (!e) throw notFound(`nexus '${uuid}' does not exist`);
       if (e.open) {
-        if (this.shares) await this.shares.unshare(uuid).catch((err) => {
-          throw nexusError(err, `nexus '${uuid}': unshare`);
-        });
+        if (this.shares)
+          await this.shares.unshare(uuid).catch((err) => {
+            throw nexusError(err, `nexus '${uuid}': unshare`);
+          });
         try {
           await this.ctx.dp.nexusDestroy(uuid);
         } catch (err) {
@@ -284,7 +345,8 @@ export class NexusService {
 
   private openEntry(uuidParam: string): Entry {
     const e = this.entry(uuidParam);
-    if (!e.open) throw conflict(`nexus '${e.rec.uuid}' is faulted and not open (${e.error ?? 'unknown'}); PUT its spec again to retry, or DELETE it`);
+    if (!e.open)
+      throw conflict(`nexus '${e.rec.uuid}' is faulted and not open (${e.error ?? 'unknown'}); PUT its spec again to retry, or DELETE it`);
     return e;
   }
 
@@ -296,7 +358,8 @@ export class NexusService {
 
   /** POST /v1/nexuses/{uuid}/children {uri}: add a child and start its rebuild. */
   async addChild(uuidParam: string, body: unknown): Promise<Nexus> {
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('body', 'the request body must be a JSON object {"uri": ...}');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw badRequest('body', 'the request body must be a JSON object {"uri": ...}');
     for (const k of Object.keys(body)) if (k !== 'uri') throw badRequest(k, `unknown field '${k}' (allowed: uri)`);
     const uri = this.childUriParam((body as Record<string, unknown>).uri);
     this.entry(uuidParam);
@@ -304,7 +367,8 @@ export class NexusService {
       const e = this.openEntry(uuidParam);
       const uuid = e.rec.uuid;
       if (e.rec.children.includes(uri)) throw conflict(`uri '${uri}' is already a child of nexus '${uuid}'`, 'uri');
-      if (e.rec.children.length >= MAX_NEXUS_CHILDREN) throw unprocessable('uri', `nexus '${uuid}' already has ${MAX_NEXUS_CHILDREN} children`);
+      if (e.rec.children.length >= MAX_NEXUS_CHILDREN)
+        throw unprocessable('uri', `nexus '${uuid}' already has ${MAX_NEXUS_CHILDREN} children`);
       if (uri.startsWith('bdev:///')) {
         const r = uri.slice('bdev:///'.length);
         if (!this.replicas.uuids().includes(r)) throw unprocessable('uri', `uri '${uri}': replica '${r}' does not exist on this node`);
@@ -371,7 +435,10 @@ export class NexusService {
         await this.ctx.dp.nexusDestroy(e.rec.uuid);
         e.open = false;
       } catch (err) {
-        this.ctx.log.error('nexus.close_failed', { nexus: e.rec.uuid, error: err as Error });
+        this.ctx.log.error('nexus.close_failed', {
+          nexus: e.rec.uuid,
+          error: err as Error,
+        });
       }
     }
   }

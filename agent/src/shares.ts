@@ -32,7 +32,9 @@ export class ShareService {
       if (!(e instanceof NativeError && e.code === 'EALREADY')) {
         throw new Error(`--nbd-listen ${formatHostPort({ host, port })}: ${(e as Error).message}`);
       }
-      this.ctx.log.warn('nbd.listener_shared', { reason: 'another agent in this process already listens' });
+      this.ctx.log.warn('nbd.listener_shared', {
+        reason: 'another agent in this process already listens',
+      });
     }
     this.port = await this.ctx.dp.nbdPort();
     this.listening = true;
@@ -43,7 +45,10 @@ export class ShareService {
   /** "host:port" of the listener (the real port when --nbd-listen asked for 0). */
   address(): string | undefined {
     if (this.port === undefined) return undefined;
-    return formatHostPort({ host: this.ctx.config.nbdListen.host, port: this.port });
+    return formatHostPort({
+      host: this.ctx.config.nbdListen.host,
+      port: this.port,
+    });
   }
 
   /** The URI another node uses to reach an export. */
@@ -63,7 +68,11 @@ export class ShareService {
     const csv = allowedHosts.join(',');
     await this.ctx.dp.nbdShare(bdev, exportName, csv);
     this.exports.set(exportName, csv);
-    this.ctx.log.info('nbd.shared', { export: exportName, bdev, allowedHosts: csv || '*' });
+    this.ctx.log.info('nbd.shared', {
+      export: exportName,
+      bdev,
+      allowedHosts: csv || '*',
+    });
   }
 
   /** Remove an export (its clients are disconnected). No export: nothing to do. */
@@ -89,7 +98,12 @@ export class ShareService {
   /** Shutdown: remove this agent's exports; the last agent of the process stops the listener. */
   async close(): Promise<void> {
     for (const name of [...this.exports.keys()]) {
-      await this.unshare(name).catch((e) => this.ctx.log.error('nbd.unshare_failed', { export: name, error: e as Error }));
+      await this.unshare(name).catch((e) =>
+        this.ctx.log.error('nbd.unshare_failed', {
+          export: name,
+          error: e as Error,
+        })
+      );
     }
     if (this.listening) {
       this.listening = false;

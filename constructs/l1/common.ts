@@ -12,7 +12,7 @@ export const PROVIDER_VERSION_CONSTRAINT = '~> 0.1';
 
 export const GENERATOR_METADATA: cdktf.TerraformProviderGeneratorMetadata = {
   providerName: 'mayastor',
-  providerVersion: PROVIDER_VERSION,
+  // no exact providerVersion: cdktf would pin required_providers to it instead of the constraint
   providerVersionConstraint: PROVIDER_VERSION_CONSTRAINT,
 };
 

@@ -3,6 +3,16 @@ import { Construct } from 'constructs';
 import * as cdktf from 'cdktf';
 import { GENERATOR_METADATA, PROVIDER_SOURCE } from './common';
 
+/**
+ * cdktf snake-cases every object key it synthesizes (node-a → node_a), map keys included. Node names are map
+ * keys here, so the map is handed over as a resolvable, which cdktf passes through untouched.
+ */
+function verbatimKeys(m: unknown): unknown {
+  if (m === undefined || m === null || typeof m !== 'object' || cdktf.Tokenization.isResolvable(m)) return m;
+  const copy = { ...(m as Record<string, unknown>) };
+  return { resolve: () => copy, creationStack: [], toString: () => cdktf.Token.asString(copy) } as cdktf.IResolvable;
+}
+
 export interface MayastorProviderConfig {
   /** Agents by node name: `{ NAME = "http://HOST:PORT" }`. Every resource names one of these nodes. */
   readonly nodes?: { [key: string]: string };
@@ -73,7 +83,7 @@ export class MayastorProvider extends cdktf.TerraformProvider {
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {
-      nodes: cdktf.hashMapper(cdktf.stringToTerraform)(this._nodes),
+      nodes: verbatimKeys(cdktf.hashMapper(cdktf.stringToTerraform)(this._nodes)),
       token: cdktf.stringToTerraform(this._token),
       request_timeout_seconds: cdktf.numberToTerraform(this._requestTimeoutSeconds),
       retries: cdktf.numberToTerraform(this._retries),

@@ -63,13 +63,14 @@ export class StorageNode extends Construct {
     }
     if (typeof config.agentUrl !== 'string' || config.agentUrl === '') bad('agentUrl', `${describe(config.agentUrl)} must be the agent's URL, e.g. "http://10.0.0.1:9500"`);
     if (!Token.isUnresolved(config.agentUrl)) {
-      let u: URL | undefined;
+      let u: URL = new URL('http://placeholder');
+      let ok = true;
       try {
         u = new URL(config.agentUrl);
       } catch {
-        u = undefined;
+        ok = false;
       }
-      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) bad('agentUrl', `${describe(config.agentUrl)} is not an http:// or https:// URL`);
+      if (!ok || (u.protocol !== 'http:' && u.protocol !== 'https:')) bad('agentUrl', `${describe(config.agentUrl)} is not an http:// or https:// URL`);
       if (u.pathname !== '/' && u.pathname !== '') bad('agentUrl', `${describe(config.agentUrl)} must not have a path: give the agent's base URL`);
     }
     if (config.zone !== undefined && (typeof config.zone !== 'string' || !NAME_RE.test(config.zone))) {

@@ -498,8 +498,8 @@ TEST(concurrent_allocation)
 TEST(fini_closes_pools)
 {
     char uuid[37];
-    make_file(0, 16 * MiB);
-    const char *d0[] = { disk[0] };
+    make_file(3, 16 * MiB);
+    const char *d0[] = { disk[3] };
     CHECK_EQ(dp_pool_create("fin", d0, 1, CS, uuid), 0);
     CHECK_EQ(dp_replica_create("fin", U1, 2 * MiB, 1), 0);
     uint8_t *buf = dp_buf_alloc(4096);
@@ -524,6 +524,7 @@ int main(void)
     RUN(two_disks);
     RUN(concurrent_allocation);
     RUN(fini_closes_pools);
+    RUN(two_disks); /* again, now with two reactors */
     dp_fini();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());

@@ -2,11 +2,30 @@
  * uring.c - files and block devices through io_uring: uring:///abs/path,
  * aio:///abs/path (an alias) and plain absolute paths.
  *
- * O_DIRECT where the filesystem allows it (tmpfs refuses: buffered then).
+ * Cache mode, per device: `uring:///path?cache=direct|buffered`.
+ *  - direct (default): O_DIRECT where the filesystem allows it (else
+ *    buffered). No double caching under a consumer that caches itself (a
+ *    VM's page cache, a nexus), and memory use does not grow with the data.
+ *  - buffered: through the page cache, like nbdkit's file plugin or
+ *    qemu-nbd --cache=writeback. Equally safe: a write is only durable
+ *    after FLUSH or FUA in both modes.
  * Flush is always fdatasync (IORING_FSYNC_DATASYNC): even O_DIRECT leaves
- * the device's volatile cache and file metadata to sync. Buffers that do
- * not meet O_DIRECT's alignment (JS Buffers) go through a bounce buffer.
- * Short transfers are continued until the whole request is done.
+ * the device's volatile cache and file metadata to sync.
+ *
+ * Page-cache-only filesystems (tmpfs, ramfs) never block on a device, but
+ * io_uring punts every read and write on them to its worker threads (they
+ * lack FMODE_NOWAIT), which costs two context switches per I/O. There the
+ * reactor does preadv/pwritev itself (a memcpy) and completes the request
+ * through dp_bdev_io_complete_deferred. Buffered writes would be punted
+ * the same way on filesystems without async buffered writes (ext4): they
+ * are done inline too (pwritev2 with RWF_NOWAIT where the filesystem takes
+ * it, falling back to io_uring when that would block; plain pwritev where
+ * it does not, which only waits when the kernel throttles dirty pages).
+ * FUA writes and flushes, which wait for the device, stay on io_uring.
+ *
+ * Buffers that do not meet O_DIRECT's alignment (JS Buffers) go through a
+ * bounce buffer. Short transfers are continued until the whole request is
+ * done.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "bdev/bdev.h"
@@ -31,6 +52,10 @@ struct uring_bdev {
     int fd;
     bool direct;
     bool blockdev;
+    bool buffered;       /* cache=buffered asked for */
+    bool inline_rw;      /* tmpfs/ramfs: preadv/pwritev on the reactor */
+    bool nowait_write;   /* buffered: writes inline, RWF_NOWAIT if the fs can */
+    bool nowait_unsupported; /* the fs refuses RWF_NOWAIT writes: plain pwritev */
     bool no_punch, no_zero_range; /* fallocate modes refused: write zeros */
     char path[PATH_MAX];
 };
@@ -54,7 +79,8 @@ static void zbuf_init(void)
     zbuf = dp_buf_alloc(ZBUF_SIZE);
 }
 
-static void ureq_finish(struct ureq *q, int status)
+/* Copy a bounced read out and free what the request held. */
+static void ureq_cleanup(struct ureq *q, int status)
 {
     struct dp_bdev_io *io = q->io;
     if (q->bounce) {
@@ -70,7 +96,88 @@ static void ureq_finish(struct ureq *q, int status)
     }
     free(q->tmp_iov);
     q->tmp_iov = NULL;
-    io->cb(io, status);
+}
+
+static void ureq_finish(struct ureq *q, int status)
+{
+    ureq_cleanup(q, status);
+    q->io->cb(q->io, status);
+}
+
+/* Finished inside submit (or a continuation of it): complete later. */
+static void ureq_finish_deferred(struct ureq *q, int status)
+{
+    ureq_cleanup(q, status);
+    dp_bdev_io_complete_deferred(q->io, status);
+}
+
+/* The part of a READ/WRITE not done yet, as an iovec (<= DP_IO_MAX_IOV). */
+static int rest_iov(const struct ureq *q, struct iovec *v)
+{
+    const struct dp_bdev_io *io = q->io;
+    if (q->bounce || io->iovcnt == 1) {
+        v[0].iov_base = (char *)(q->bounce ? q->bounce : io->iov[0].iov_base) + q->done;
+        v[0].iov_len = io->length - q->done;
+        return 1;
+    }
+    uint64_t skip = q->done;
+    int i = 0, n = 0;
+    while (skip >= io->iov[i].iov_len)
+        skip -= io->iov[i++].iov_len;
+    for (; i < io->iovcnt; i++, skip = 0) {
+        v[n].iov_base = (char *)io->iov[i].iov_base + skip;
+        v[n++].iov_len = io->iov[i].iov_len - skip;
+    }
+    return n;
+}
+
+/*
+ * preadv/pwritev on the reactor thread: always on tmpfs/ramfs (never waits
+ * for a device), and for buffered writes with RWF_NOWAIT (gives up rather
+ * than block). Returns false when io_uring must do the rest.
+ */
+static bool ureq_try_inline(struct ureq *q, struct uring_bdev *u)
+{
+    struct dp_bdev_io *io = q->io;
+    bool write = io->type == DP_IO_WRITE;
+    int rwf = 0;
+    if (!u->inline_rw) {
+        if (!write || !u->nowait_write || (io->flags & DP_IO_FUA))
+            return false;
+        rwf = u->nowait_unsupported ? 0 : RWF_NOWAIT;
+    } else if (write && (io->flags & DP_IO_FUA)) {
+        rwf = RWF_DSYNC;
+    }
+    struct iovec v[DP_IO_MAX_IOV];
+    while (q->done < io->length) {
+        int n = rest_iov(q, v);
+        off_t off = (off_t)(io->offset + q->done);
+        ssize_t r = write ? pwritev2(u->fd, v, n, off, rwf) : preadv2(u->fd, v, n, off, rwf);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (rwf == RWF_NOWAIT && errno == EOPNOTSUPP) {
+                /* No async buffered writes here (ext4): io_uring would
+                 * punt each one to a worker. A buffered write only copies
+                 * into the page cache (it waits only when the kernel
+                 * throttles dirty pages), so do it on the reactor. */
+                u->nowait_unsupported = true;
+                rwf = 0;
+                continue;
+            }
+            if (rwf == RWF_NOWAIT && errno == EAGAIN)
+                return false;
+            ureq_finish_deferred(q, -errno);
+            return true;
+        }
+        if (r == 0) { /* EOF inside the device: the file shrank under us */
+            ureq_finish_deferred(q, -EIO);
+            return true;
+        }
+        q->done += (uint64_t)r;
+    }
+    ureq_finish_deferred(q, 0);
+    return true;
 }
 
 static void ureq_issue(struct ureq *q);
@@ -103,6 +210,8 @@ static void ureq_issue(struct ureq *q)
 {
     struct dp_bdev_io *io = q->io;
     struct uring_bdev *u = io->bdev->ctx;
+    if ((u->inline_rw || u->nowait_write) && !q->zero_write && ureq_try_inline(q, u))
+        return;
     struct io_uring_sqe *sqe = dp_reactor_sqe(io->bdev->reactor);
     uint64_t off = io->offset + q->done;
     uint64_t left = io->length - q->done;
@@ -285,11 +394,43 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
 {
     const char *path = uri;
     char real[PATH_MAX], name[sizeof(((struct dp_bdev *)0)->name)];
+    char pbuf[PATH_MAX];
     struct stat st;
+    int cache = -1; /* -1 default (direct), 0 direct, 1 buffered */
 
     if (uri[0] != '/') {
         const char *sep = strstr(uri, "://");
         path = sep ? sep + 3 : uri;
+        /* Options (URIs only: a plain path may contain '?'). */
+        const char *qm = strchr(path, '?');
+        if (qm) {
+            if ((size_t)(qm - path) >= sizeof pbuf) {
+                dp_set_error("'%.64s...': path too long", uri);
+                return -ENAMETOOLONG;
+            }
+            memcpy(pbuf, path, (size_t)(qm - path));
+            pbuf[qm - path] = 0;
+            path = pbuf;
+            for (const char *o = qm + 1; *o;) {
+                size_t n = strcspn(o, "&");
+                if (n == 12 && !strncmp(o, "cache=direct", n))
+                    cache = 0;
+                else if (n == 14 && !strncmp(o, "cache=buffered", n))
+                    cache = 1;
+                else if (n >= 6 && !strncmp(o, "cache=", 6)) {
+                    dp_set_error("'%s': option cache='%.*s': expected 'direct' or 'buffered'", uri,
+                                 (int)(n - 6 > 32 ? 32 : n - 6), o + 6);
+                    return -EINVAL;
+                } else if (n) {
+                    dp_set_error("'%s': unknown option '%.*s' (known: cache=direct|buffered)", uri,
+                                 (int)(n > 32 ? 32 : n), o);
+                    return -EINVAL;
+                }
+                o += n;
+                if (*o == '&')
+                    o++;
+            }
+        }
         if (path[0] != '/') {
             dp_set_error("'%s': expected %.*s:///absolute/path (an absolute path, empty host)", uri,
                          sep ? (int)(sep - uri) : 5, sep ? uri : "uring");
@@ -312,6 +453,12 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
     /* aio:///x, uring:///x and /x are one device. */
     struct dp_bdev *b = dp_bdev_get(name);
     if (b) {
+        if (cache >= 0 && b->ops == &uring_ops && ((struct uring_bdev *)b->ctx)->buffered != cache) {
+            dp_set_error("'%s': '%s' is already open with cache=%s", uri, real,
+                         cache ? "direct" : "buffered");
+            dp_bdev_put(b);
+            return -EBUSY;
+        }
         *out = b;
         return 0;
     }
@@ -328,9 +475,14 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
 
     /* O_EXCL on a block device refuses one that is mounted or claimed. */
     int base = O_RDWR | O_CLOEXEC | (blk ? O_EXCL : 0);
-    bool direct = true;
-    int fd = open(real, base | O_DIRECT);
-    if (fd < 0 && errno == EINVAL) {
+    /* tmpfs/ramfs: memory is the store, O_DIRECT would only add copies
+     * through a bounce buffer; I/O runs inline (see the top). */
+    struct statfs sfs;
+    bool memfs = !blk && statfs(real, &sfs) == 0 &&
+                 (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+    bool direct = cache != 1 && !memfs;
+    int fd = open(real, base | (direct ? O_DIRECT : 0));
+    if (fd < 0 && direct && errno == EINVAL) {
         direct = false;
         fd = open(real, base);
     }
@@ -386,6 +538,9 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
     u->fd = fd;
     u->direct = direct;
     u->blockdev = blk;
+    u->buffered = cache == 1;
+    u->inline_rw = memfs;
+    u->nowait_write = !direct && !memfs;
     snprintf(u->path, sizeof u->path, "%s", real);
     memcpy(u->bdev.name, name, sizeof name);
     u->bdev.size = size;

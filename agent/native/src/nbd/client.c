@@ -57,6 +57,11 @@ struct nbdc {
     struct __kernel_timespec tick_ts;
     bool destroying, in_call, logged_down;
     int active;
+    int running_done; /* >0 while completions run: destroy must wait */
+    /* Completions libnbd reported: run only after the libnbd call returns,
+     * because a completion may submit again and libnbd holds its handle
+     * lock while it calls us back. */
+    struct dp_bdev_io *done_head, *done_tail;
     struct nbdc_cmd cmds[NBDC_CMDS];
     struct nbdc_cmd *free_cmds;
     struct dp_bdev_io *wait_head, *wait_tail;
@@ -72,19 +77,47 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void complete(struct nbdc *n, struct dp_bdev_io *io, int status)
-{
-    /* Never complete inside submit (bdev.h rule) or inside a libnbd call
-     * made from submit. */
-    if (n->in_call)
-        dp_bdev_io_complete_deferred(io, status);
-    else
-        io->cb(io, status);
-}
-
+/* driver[0] links an io on the wait list or the done list (never both). */
 static struct dp_bdev_io **wait_next(struct dp_bdev_io *io)
 {
     return (struct dp_bdev_io **)&io->driver[0];
+}
+
+static void complete(struct nbdc *n, struct dp_bdev_io *io, int status)
+{
+    io->driver[1] = (uint64_t)(int64_t)status;
+    *wait_next(io) = NULL;
+    if (n->done_tail)
+        *wait_next(n->done_tail) = io;
+    else
+        n->done_head = io;
+    n->done_tail = io;
+}
+
+static void finish_destroy(struct nbdc *n);
+
+/*
+ * Run queued completions. Called from reactor callbacks once no libnbd call
+ * is on the stack. From submit (inline_ok false) they go through the
+ * reactor instead: the bdev rule forbids completing inside submit.
+ */
+static void run_done(struct nbdc *n, bool inline_ok)
+{
+    n->running_done++;
+    while (n->done_head) {
+        struct dp_bdev_io *io = n->done_head;
+        n->done_head = *wait_next(io);
+        if (!n->done_head)
+            n->done_tail = NULL;
+        int status = (int)(int64_t)io->driver[1];
+        if (inline_ok)
+            io->cb(io, status);
+        else
+            dp_bdev_io_complete_deferred(io, status);
+    }
+    n->running_done--;
+    if (n->destroying && !n->running_done)
+        finish_destroy(n);
 }
 
 /* Fail every outstanding and waiting I/O with status. */
@@ -214,6 +247,7 @@ static void nbdc_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
     }
     issue(n, io);
     nbdc_drive(n);
+    run_done(n, false);
 }
 
 /* ---- connection state -------------------------------------------------- */
@@ -240,11 +274,17 @@ static void cancel_op(struct nbdc *n, struct dp_uring_op *op)
 
 static void finish_destroy(struct nbdc *n)
 {
-    if (n->pin || n->pout || n->tick)
+    if (n->pin || n->pout || n->tick || n->running_done)
         return;
     fail_all(n, -ENODEV);
     if (n->h)
         nbd_close(n->h);
+    n->h = NULL;
+    if (n->done_head) {
+        /* run_done ends by calling us again, with the lists empty. */
+        run_done(n, true);
+        return;
+    }
     free(n);
 }
 
@@ -345,7 +385,9 @@ static void pin_cb(struct dp_uring_op *op, int res, uint32_t flags)
     n->pin = false;
     if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING))
         nbd_aio_notify_read(n->h);
-    nbdc_drive(n);
+    if (!n->destroying)
+        nbdc_drive(n);
+    run_done(n, true);
 }
 
 static void pout_cb(struct dp_uring_op *op, int res, uint32_t flags)
@@ -354,7 +396,9 @@ static void pout_cb(struct dp_uring_op *op, int res, uint32_t flags)
     n->pout = false;
     if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING))
         nbd_aio_notify_write(n->h);
-    nbdc_drive(n);
+    if (!n->destroying)
+        nbdc_drive(n);
+    run_done(n, true);
 }
 
 static void nbdc_arm_tick(struct nbdc *n)
@@ -376,7 +420,7 @@ static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
     struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, tick_op));
     n->tick = false;
     if (n->destroying) {
-        nbdc_drive(n);
+        run_done(n, true); /* ends in finish_destroy */
         return;
     }
     uint64_t now = now_ms();
@@ -388,16 +432,19 @@ static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
                 snprintf(why, sizeof why, "I/O timed out after %u ms; dropping the connection",
                          n->io_timeout_ms);
                 go_down(n, why, -ETIMEDOUT);
+                run_done(n, true);
                 return;
             }
         }
     } else if (n->state == ST_CONNECTING && now > n->deadline_ms) {
         go_down(n, "connect timed out", -ETIMEDOUT);
+        run_done(n, true);
         return;
     } else if (n->state == ST_DOWN && now >= n->deadline_ms) {
         start_connect(n);
     }
     nbdc_drive(n);
+    run_done(n, true);
 }
 
 /* ---- bdev ops and creation ---------------------------------------------- */

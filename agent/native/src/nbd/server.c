@@ -95,6 +95,7 @@ struct nbd_conn {
 
     struct dp_uring_op recv_op, send_op;
     bool recv_inflight, send_inflight;
+    bool kick_queued; /* a kick_msg is on the reactor's queue */
 
     /* handshake (freed when transmission starts) */
     enum hs_state hs;
@@ -336,7 +337,7 @@ static void conn_free(struct nbd_conn *c)
 
 static void conn_maybe_free(struct nbd_conn *c)
 {
-    if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight)
+    if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight || c->kick_queued)
         return;
     pthread_mutex_lock(&g_lock);
     if (c->msg_refs > 0) { /* a kill message is on its way: it frees */
@@ -802,6 +803,22 @@ static void exec(struct nbd_conn *c, struct nbd_slot *s)
     dp_bdev_submit(c->bdev, io);
 }
 
+/*
+ * Runs after every completion the reactor collected in this round (they
+ * were queued before it), so one send carries all of their replies.
+ */
+static void kick_msg(void *arg)
+{
+    struct nbd_conn *c = arg;
+    c->kick_queued = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    kick_send(c);
+    maybe_disc_done(c);
+}
+
 static void io_done(struct dp_bdev_io *io, int status)
 {
     struct nbd_slot *s = io->cb_arg;
@@ -816,7 +833,10 @@ static void io_done(struct dp_bdev_io *io, int status)
         reply_err(c, s, nbd_errno(status));
     else
         reply_ok(c, s);
-    kick_send(c);
+    if (!c->kick_queued && !c->send_inflight) {
+        c->kick_queued = true;
+        dp_reactor_send(c->r, kick_msg, c);
+    }
 }
 
 /* Parse and start requests from the staging buffer until it runs dry. */

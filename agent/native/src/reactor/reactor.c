@@ -1,13 +1,21 @@
 /*
- * reactor.c - reactor threads: one io_uring each, sleeping in poll() on
- * the ring fd when idle (no busy polling, no periodic ticks).
+ * reactor.c - reactor threads: one io_uring each, sleeping in the kernel
+ * when idle (no busy polling, no periodic ticks).
  *
  * Messages from other threads go into a mutex-protected vector and wake the
  * reactor through an eventfd it keeps a read posted on. A sender writes the
  * eventfd only when no wake-up is pending yet, so a burst of messages costs
- * one write. Messages a reactor sends to itself need no wake-up: the loop
- * drains the queue before it sleeps. The two vectors are swapped, never
- * freed, so steady-state messaging allocates nothing.
+ * one write. Messages a reactor sends to itself (deferred completions, one
+ * per inline I/O) go into a second vector without a lock and need no
+ * wake-up: the loop drains both before it sleeps. Vectors are swapped,
+ * never freed, so steady-state messaging allocates nothing.
+ *
+ * The ring is created SINGLE_ISSUER | DEFER_TASKRUN where the kernel has
+ * them: completions are posted only when the reactor enters the kernel to
+ * wait, so there are no inter-processor interrupts to run task work and a
+ * busy reactor collects many completions per io_uring_enter. One
+ * io_uring_enter both submits and sleeps. Under valgrind the ring is plain
+ * and the reactor sleeps in poll() instead (see reactor_sleep).
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,7 +26,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include "bdev/bdev.h"
 #include "reactor/reactor.h"
@@ -44,6 +61,7 @@ struct dp_reactor {
     bool thread_started;
     struct io_uring ring;
     bool ring_ok;
+    bool deferred_tw;     /* DEFER_TASKRUN ring: wait in io_uring_enter */
     int efd;
     uint64_t efd_buf;
     struct dp_uring_op efd_op;
@@ -54,6 +72,7 @@ struct dp_reactor {
 
     /* reactor thread only */
     struct msgq run;      /* being executed */
+    struct msgq local, lrun; /* sent to itself; being executed */
     uint64_t pending;     /* user SQEs handed out whose final CQE has not come */
     bool stop, cancelled;
 };
@@ -115,10 +134,20 @@ static void run_msgs(struct dp_reactor *r)
     for (size_t i = 0; i < r->run.n; i++)
         r->run.v[i].fn(r->run.v[i].arg);
     r->run.n = 0;
+    if (r->local.n) {
+        t = r->local;
+        r->local = r->lrun;
+        r->lrun = t;
+        for (size_t i = 0; i < r->lrun.n; i++)
+            r->lrun.v[i].fn(r->lrun.v[i].arg);
+        r->lrun.n = 0;
+    }
 }
 
 static bool queue_empty(struct dp_reactor *r)
 {
+    if (r->local.n)
+        return false;
     pthread_mutex_lock(&r->lock);
     bool empty = r->q.n == 0;
     pthread_mutex_unlock(&r->lock);
@@ -142,14 +171,22 @@ static void reap(struct dp_reactor *r)
 }
 
 /*
- * Submit, then sleep until a CQE is ready. The sleep is a poll() on the
- * ring fd rather than io_uring_enter(GETEVENTS): valgrind (3.19) treats
- * io_uring_enter as non-blocking and holds its global lock through it,
- * which would stall every other thread of the process. poll() costs one
- * extra syscall only when the reactor actually goes idle.
+ * Submit, then sleep until a CQE is ready: one io_uring_enter. Under
+ * valgrind the sleep is a poll() on the ring fd instead: valgrind (3.19)
+ * treats io_uring_enter as non-blocking and holds its global lock through
+ * it, which would stall every other thread of the process.
  */
 static void reactor_sleep(struct dp_reactor *r)
 {
+    if (r->deferred_tw) {
+        int ret = io_uring_cq_ready(&r->ring) ? io_uring_submit_and_get_events(&r->ring)
+                                              : io_uring_submit_and_wait(&r->ring, 1);
+        if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
+            fprintf(stderr, "dp-reactor-%u: io_uring_enter: %s\n", r->index, strerror(-ret));
+            abort();
+        }
+        return;
+    }
     int ret = io_uring_submit(&r->ring);
     if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
         fprintf(stderr, "dp-reactor-%u: io_uring_submit: %s\n", r->index, strerror(-ret));
@@ -176,6 +213,14 @@ static void *reactor_main(void *arg)
     snprintf(name, sizeof name, "dp-reactor-%u", r->index);
     pthread_setname_np(pthread_self(), name);
     self = r;
+    if (r->deferred_tw) {
+        /* SINGLE_ISSUER: the submitter is the thread that enables the ring. */
+        /* (liburing 2.3 has no io_uring_enable_rings) */
+        if (syscall(__NR_io_uring_register, r->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
+            fprintf(stderr, "dp-reactor-%u: enable ring: %s\n", r->index, strerror(errno));
+            abort();
+        }
+    }
     post_efd_read(r);
     for (;;) {
         run_msgs(r);
@@ -188,10 +233,8 @@ static void *reactor_main(void *arg)
             io_uring_sqe_set_data64(sqe, UD_INTERNAL);
             r->cancelled = true;
         }
-        if (!queue_empty(r)) {
-            io_uring_submit(&r->ring);
-            continue;
-        }
+        if (!queue_empty(r))
+            continue; /* SQEs go in when the loop next enters the kernel */
         if (r->stop && r->pending == 0)
             break;
         reactor_sleep(r);
@@ -210,6 +253,8 @@ static void reactor_free(struct dp_reactor *r)
     pthread_mutex_destroy(&r->lock);
     free(r->q.v);
     free(r->run.v);
+    free(r->local.v);
+    free(r->lrun.v);
 }
 
 int dp_reactors_start(uint32_t count)
@@ -235,7 +280,15 @@ int dp_reactors_start(uint32_t count)
         r->efd = -1;
         r->efd_op.cb = efd_done;
         pthread_mutex_init(&r->lock, NULL);
-        ret = io_uring_queue_init(RING_ENTRIES, &r->ring, 0);
+        ret = -EINVAL;
+        if (!RUNNING_ON_VALGRIND) {
+            ret = io_uring_queue_init(RING_ENTRIES, &r->ring,
+                                      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                                          IORING_SETUP_R_DISABLED);
+            r->deferred_tw = ret == 0;
+        }
+        if (ret < 0) /* older kernel, or valgrind */
+            ret = io_uring_queue_init(RING_ENTRIES, &r->ring, 0);
         if (ret < 0) {
             dp_set_error("reactor %u: io_uring_queue_init: %s", i, strerror(-ret));
             break;
@@ -314,6 +367,12 @@ struct dp_reactor *dp_reactor_next(void)
 void dp_reactor_send(struct dp_reactor *r, dp_msg_fn fn, void *arg)
 {
     bool wake = false;
+    if (self == r) {
+        /* Only this thread touches `local`: no lock, no wake-up. */
+        while (!msgq_push(&r->local, fn, arg))
+            usleep(1000); /* out of memory: messages must not be dropped */
+        return;
+    }
     pthread_mutex_lock(&r->lock);
     while (!msgq_push(&r->q, fn, arg)) {
         /* Out of memory for the queue: messages must not be dropped. */
