@@ -205,6 +205,9 @@ export class ReplicatedVolume extends Construct {
         thin: this.thin,
         share: p.local ? 'none' : protocol,
         provider: config.provider ?? n.provider,
+        // a replica leaving the volume (or replaced, e.g. moved to another pool) is removed from the nexus
+        // before it is deleted: the agent refuses to delete a nexus child
+        lifecycle: { createBeforeDestroy: true },
       });
     });
     this.nexus = new Nexus(this, 'nexus', {

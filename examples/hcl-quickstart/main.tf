@@ -54,6 +54,11 @@ resource "mayastor_replica" "replica" {
   thin       = true
   # the nexus reaches its local replica as bdev:///UUID; the others are shared over NBD
   share = each.key == var.nexus_node ? "none" : "nbd"
+
+  # a replica leaving the configuration is removed from the nexus before it is deleted
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "mayastor_nexus" "volume" {

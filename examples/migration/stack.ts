@@ -45,15 +45,18 @@ export class MigrationStack extends TerraformStack {
     const legacyPool = new Pool(this, 'legacy-pool', { nodeAttribute: node.name, name: 'legacy', disks: [node.disks.legacy] });
     const freshPool = new Pool(this, 'fresh-pool', { nodeAttribute: node.name, name: 'fresh', disks: [node.disks.fresh] });
 
+    // create_before_destroy flips Terraform's default order for a replica leaving the configuration: the nexus
+    // drops the child first, then the replica is deleted (the agent refuses to delete a replica still in use).
+    const lifecycle = { createBeforeDestroy: true };
     const children: string[] = [];
     const replicas: Replica[] = [];
     if (phase !== 'fresh') {
-      const r = new Replica(this, 'legacy-replica', { nodeAttribute: node.name, pool: legacyPool.name, uuid: LEGACY_REPLICA_UUID, sizeBytes: replicaSizeFor(VOLUME_SIZE) });
+      const r = new Replica(this, 'legacy-replica', { nodeAttribute: node.name, pool: legacyPool.name, uuid: LEGACY_REPLICA_UUID, sizeBytes: replicaSizeFor(VOLUME_SIZE), lifecycle });
       replicas.push(r);
       children.push(r.uri); // bdev:///UUID: the replica is on the nexus's node
     }
     if (phase !== 'legacy') {
-      const r = new Replica(this, 'fresh-replica', { nodeAttribute: node.name, pool: freshPool.name, uuid: FRESH_REPLICA_UUID, sizeBytes: replicaSizeFor(VOLUME_SIZE) });
+      const r = new Replica(this, 'fresh-replica', { nodeAttribute: node.name, pool: freshPool.name, uuid: FRESH_REPLICA_UUID, sizeBytes: replicaSizeFor(VOLUME_SIZE), lifecycle });
       replicas.push(r);
       children.push(r.uri);
     }

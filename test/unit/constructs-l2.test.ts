@@ -149,6 +149,8 @@ describe('ReplicatedVolume', () => {
     const idOf = (uuid: string): string => Object.entries(reps).find(([, r]) => r.uuid === uuid)![0];
     // replicas reference their pool resource (created after it, destroyed before it)
     expect(reps[idOf(ra)].pool).toMatch(/^\$\{mayastor_pool\.[^.]+\.name\}$/);
+    // a replica leaving the volume is dropped from the nexus before it is deleted
+    for (const r of Object.values(reps)) expect(r.lifecycle).toEqual({ create_before_destroy: true });
 
     const nexuses = Object.values(resources(stack, 'mayastor_nexus'));
     expect(nexuses).toHaveLength(1);

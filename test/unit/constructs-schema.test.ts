@@ -47,3 +47,16 @@ describe('L1 bindings vs the provider schema (GetProviderSchema)', () => {
     expect(problems.join('\n')).toMatch(re);
   });
 });
+
+describe('L1 provider metadata', () => {
+  test('the bindings are written against the version package.json ships', () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { PROVIDER_VERSION, PROVIDER_VERSION_CONSTRAINT, PROVIDER_SOURCE } = require('../../constructs/l1/common') as typeof import('../../constructs/l1/common');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const pkg = require('../../package.json') as { version: string };
+    expect(PROVIDER_VERSION).toBe(pkg.version);
+    const [major, minor] = pkg.version.split('.');
+    expect(PROVIDER_VERSION_CONSTRAINT).toBe(`~> ${major}.${minor}`);
+    expect(PROVIDER_SOURCE).toBe('mayastor/mayastor');
+  });
+});

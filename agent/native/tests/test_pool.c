@@ -513,6 +513,8 @@ TEST(fini_closes_pools)
     CHECK_EQ(buf[0], 9);
     CHECK_EQ(buf[4095], 9);
     dp_buf_free(buf);
+    CHECK_EQ(dp_replica_destroy(U1), 0);
+    CHECK_EQ(dp_pool_destroy("fin"), 0);
 }
 
 int main(void)

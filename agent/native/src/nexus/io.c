@@ -345,6 +345,7 @@ static void start(struct nexus *nx, struct nx_io *nio, struct dp_bdev_io *parent
     case DP_IO_WRITE_ZEROES:
         nx->writes++;
         if (nx->locks && overlaps_lock(nx, parent->offset, parent->length)) {
+            nx->lock_waits++;
             q_push(&nx->lock_wait, nio);
             return;
         }

@@ -169,6 +169,8 @@ struct nexus {
     uint64_t ev_seq;
 
     uint64_t reads, writes, flushes, errors;
+    uint64_t lock_waits;           /* writes that waited for a rebuild segment */
+    uint64_t seg_waits;            /* rebuild segments that waited for writes */
     struct nexus *reg_next;
 };
 
@@ -206,7 +208,7 @@ struct nx_rb_seg {
     uint64_t pos, run;            /* current run within the segment */
     uint32_t run_status;
     int step;
-    bool listed, locked;
+    bool listed, locked, waited;
     struct nx_child *src;
     struct nx_leg leg;
     void *buf;

@@ -166,8 +166,13 @@ static void seg_end(struct nx_rb_seg *s)
 static void try_lock(struct nx_rb_seg *s)
 {
     struct nexus *nx = s->rb->nx;
-    if (nx_io_write_overlaps(nx, s->off, s->len))
+    if (nx_io_write_overlaps(nx, s->off, s->len)) {
+        if (!s->waited)
+            nx->seg_waits++;
+        s->waited = true;
         return; /* nx_rebuild_writes_drained() calls again */
+    }
+    s->waited = false;
     s->locked = true;
     s->pos = s->off;
     run_next(s);
