@@ -33,8 +33,13 @@ struct tb {
     uint8_t *map; /* grain allocated? (thin only) */
     bool thin;
     atomic_int fail_reads, fail_writes; /* non-zero: fail with -EIO */
+    atomic_int park_reads, park_writes; /* non-zero: hold until tb_release() */
+    atomic_int nparked;
+    struct dp_bdev_io *parked[64];       /* reactor thread only */
     atomic_ulong reads;
 };
+
+static void tb_do(struct tb *t, struct dp_bdev_io *io);
 
 static void tb_mark(struct tb *t, uint64_t off, uint64_t len, bool alloc)
 {
@@ -53,6 +58,36 @@ static void tb_mark(struct tb *t, uint64_t off, uint64_t len, bool alloc)
 static void tb_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct tb *t = bdev->ctx;
+    if ((io->type == DP_IO_READ && atomic_load(&t->park_reads)) ||
+        (io->type == DP_IO_WRITE && atomic_load(&t->park_writes))) {
+        int n = atomic_load(&t->nparked);
+        CHECK(n < 64);
+        t->parked[n] = io;
+        atomic_store(&t->nparked, n + 1);
+        return;
+    }
+    tb_do(t, io);
+}
+
+static void release_msg(void *a)
+{
+    struct tb *t = a;
+    atomic_store(&t->park_reads, 0);
+    atomic_store(&t->park_writes, 0);
+    int n = atomic_load(&t->nparked);
+    for (int i = 0; i < n; i++)
+        tb_do(t, t->parked[i]);
+    atomic_store(&t->nparked, 0);
+}
+
+/* complete the held requests (their data moves now) and stop holding */
+static void tb_release(struct tb *t)
+{
+    dp_reactor_call(t->bdev.reactor, release_msg, t);
+}
+
+static void tb_do(struct tb *t, struct dp_bdev_io *io)
+{
     int st = 0;
     uint8_t *p = t->data + io->offset;
     switch (io->type) {
@@ -573,6 +608,83 @@ TEST(rebuild_under_writes)
         tb_free(t[i]);
 }
 
+struct bg_write {
+    struct dp_bdev *b;
+    uint64_t off, len;
+    uint32_t seed;
+    int rc;
+};
+
+static void *bg_write_main(void *a)
+{
+    struct bg_write *w = a;
+    w->rc = nx_write(w->b, w->off, w->len, w->seed);
+    return NULL;
+}
+
+static uint64_t nx_counter(struct dp_bdev *b, size_t off)
+{
+    return __atomic_load_n((uint64_t *)((char *)b->ctx + off), __ATOMIC_RELAXED);
+}
+
+/* Force the two races of a rebuild and check no update is lost. */
+TEST(rebuild_range_lock)
+{
+    struct tb *t[3] = { tb_new("tl-a", CHSIZE, false, 0), tb_new("tl-b", CHSIZE, false, 1),
+                        tb_new("tl-c", CHSIZE, false, 1) };
+    const char *ch[] = { "bdev:///tl-a", "bdev:///tl-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, NXSIZE / 2, 1), 0);
+
+    /* 1. the copy of a segment is in flight (its source read held): an
+     * application write to that segment waits for the copy, then lands */
+    atomic_store(&t[0]->park_reads, 1);
+    atomic_store(&t[1]->park_reads, 1);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tl-c"), 0);
+    while (atomic_load(&t[0]->nparked) + atomic_load(&t[1]->nparked) < (int)NX_RB_DEPTH)
+        usleep(1000);
+    struct bg_write w = { b, 4096, 8192, 77, -1 };
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, bg_write_main, &w), 0);
+    while (nx_counter(b, offsetof(struct nexus, lock_waits)) == 0)
+        usleep(1000);
+    tb_release(t[0]);
+    tb_release(t[1]);
+    pthread_join(th, NULL);
+    CHECK_EQ(w.rc, 0);
+    wait_online(U1, 2);
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[i]->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, 4096, 8192, 77), 0);
+    CHECK_EQ(dp_nexus_remove_child(U1, "bdev:///tl-c"), 0);
+
+    /* 2. a write is in flight (held at both children) when a rebuild starts:
+     * the segment waits for it before copying */
+    memset(t[2]->data, 0, CHSIZE);
+    atomic_store(&t[0]->park_writes, 1);
+    atomic_store(&t[1]->park_writes, 1);
+    struct bg_write w2 = { b, 2 * MiB, 65536, 88, -1 };
+    CHECK_EQ(pthread_create(&th, NULL, bg_write_main, &w2), 0);
+    while (atomic_load(&t[0]->nparked) + atomic_load(&t[1]->nparked) < 2)
+        usleep(1000);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tl-c"), 0);
+    while (nx_counter(b, offsetof(struct nexus, seg_waits)) == 0)
+        usleep(1000);
+    tb_release(t[0]);
+    tb_release(t[1]);
+    pthread_join(th, NULL);
+    CHECK_EQ(w2.rc, 0);
+    wait_online(U1, 2);
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[i]->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, 2 * MiB, 65536, 88), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        tb_free(t[i]);
+}
+
 TEST(thin_rebuild_copies_only_allocated)
 {
     struct tb *src = tb_new("tt-src", CHSIZE, true, 0), *dst = tb_new("tt-dst", CHSIZE, true, 1);
@@ -716,6 +828,7 @@ int main(void)
     RUN(read_error_retried_on_another_child);
     RUN(labels_offline_restart_and_stale_only);
     RUN(rebuild_under_writes);
+    RUN(rebuild_range_lock);
     RUN(thin_rebuild_copies_only_allocated);
     RUN(offline_online_remove_on_files);
     RUN(bad_specs);
