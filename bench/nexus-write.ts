@@ -11,8 +11,11 @@
  *   npx tsc -p tsconfig.json && node dist/bench/nexus-write.js
  * Env: BENCH_BACKINGS ("shm"; "shm disk" for both), BENCH_LAYOUTS ("local remote"),
  *      BENCH_SIZE_MB (256), BENCH_RUNTIME (5 s a job), BENCH_RAMP (1), BENCH_REPS (1, median),
- *      BENCH_REACTORS (agent --reactors, default: the agent's), BENCH_DIR (disk backing dir, /var/tmp).
+ *      BENCH_REACTORS (agent --reactors, default: the agent's), BENCH_DIR (disk backing dir, /var/tmp),
+ *      BENCH_PERF=DIR: while each nexus job runs, `perf record -e cpu-clock -g` the agent(s) into
+ *      DIR/<backing>.<layout>.<job>.<agent>.data (read with `perf report -i FILE --no-children`).
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BenchAgent, MiB, allocFile, envList, envNum, fio, fmt, median, mkBenchDir, runMain, table, uuid } from './nexus-lib';
@@ -90,11 +93,22 @@ runMain('nexus-write', async () => {
               const x = fio(uri, j.rw, j.bs, { runtime, ramp });
               return j.unit === 'IOPS' ? x.iops : x.mibs;
             };
+            const perfDir = process.env.BENCH_PERF;
+            const runOurs = async () => {
+              const perfs = perfDir && r === 0 ? [a, ...(b.proc ? [b] : [])].map((ag) => {
+                fs.mkdirSync(perfDir, { recursive: true });
+                const out = path.join(perfDir, `${backing}.${t.layout.split(' ')[0]}.${j.rw}-${j.bs}.${ag.node}.data`);
+                const p = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-g', '-p', String(ag.pid), '-o', out, '--', 'sleep', String(runtime)], { stdio: 'ignore' });
+                return new Promise((res) => p.once('close', res));
+              }) : [];
+              ours.push(runOne(t.uri));
+              await Promise.all(perfs);
+            };
             if (r % 2 === 0) {
               base.push(runOne(single.uri));
-              ours.push(runOne(t.uri));
+              await runOurs();
             } else {
-              ours.push(runOne(t.uri));
+              await runOurs();
               base.push(runOne(single.uri));
             }
           }

@@ -83,7 +83,20 @@ function ensureBuilt() {
   }
 }
 
-function runOne(b) {
+/** A TCP port that was free a moment ago (nbd.sh's fixed default may be taken by a parallel run). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = require('node:net').createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(String(port)));
+    });
+  });
+}
+
+async function runOne(b) {
+  if (b.name === 'nbd' && process.env.PORT === undefined) b.env.PORT = await freePort();
   return new Promise((resolve) => {
     const env = { ...process.env, MAYASTOR_DATAPATH_LIB: lib };
     for (const [k, v] of Object.entries(b.env)) if (process.env[k] === undefined) env[k] = v; // the caller's settings win

@@ -66,6 +66,8 @@ terraform {
 provider "mayastor" {
   nodes = { a = "${agents.a.url}", b = "${agents.b.url}" }
   rebuild_timeout_seconds = 120
+  request_timeout_seconds = 20
+  retries                 = 1
 }
 resource "mayastor_pool" "a" {
   node  = "a"
@@ -123,7 +125,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const a of Object.values(agents)) {
-    if (a.proc.exitCode === null) await new Promise<void>((r) => { a.proc.once('exit', () => r()); a.proc.kill('SIGTERM'); });
+    if (a.proc.exitCode !== null) continue;
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => a.proc.kill('SIGKILL'), 10_000);
+      a.proc.once('exit', () => { clearTimeout(t); r(); });
+      a.proc.kill('SIGTERM');
+    });
   }
   fs.rmSync(work, { recursive: true, force: true });
 });

@@ -70,7 +70,11 @@ async function startAgent(node: string, port = 0): Promise<Agent> {
 async function stopAgent(node: string): Promise<void> {
   const p = agents[node]?.proc;
   if (!p || p.exitCode !== null) return;
-  await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGTERM'); });
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    p.once('exit', () => { clearTimeout(t); resolve(); });
+    p.kill('SIGTERM');
+  });
 }
 
 function writeConfig(opts: { aSize?: number; extra?: string; replicas?: boolean } = {}): void {

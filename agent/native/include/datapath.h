@@ -266,13 +266,16 @@ int dp_nexus_at(uint32_t index, dp_nexus_info *out);
 int dp_nexus_child_at(const char *uuid, uint32_t index, dp_nexus_child_info *out);
 /* Add a child and start its full rebuild (returns once it started). */
 int dp_nexus_add_child(const char *uuid, const char *uri);
-/* Remove a child (-EBUSY for the last healthy one). */
+/* Remove a child (-EBUSY for the last healthy one). Waits for the child's
+ * outstanding I/O; its label is then marked out of sync (never trusted again). */
 int dp_nexus_remove_child(const char *uuid, const char *uri);
 /* Take a child offline (closed; -EBUSY for the last healthy one). */
 int dp_nexus_child_offline(const char *uuid, const char *uri);
 /* Bring an offline or faulted child back: reopened and fully rebuilt. */
 int dp_nexus_child_online(const char *uuid, const char *uri);
-/* Fault a child on request (even the last one: the nexus then faults). */
+/* Fault a child on request (even the last one: the nexus then faults).
+ * Returns once the new label generation is on the remaining children; the
+ * child's own outstanding I/O (maybe to a dead peer) is not waited for. */
 int dp_nexus_child_fault(const char *uuid, const char *uri);
 
 #ifdef __cplusplus

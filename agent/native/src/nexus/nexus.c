@@ -261,11 +261,35 @@ static int child_write_label_sync(struct nexus *nx, struct nx_child *c, uint32_t
         l.nmembers = members_from->nmembers;
         memcpy(l.members, members_from->members, sizeof l.members);
     }
-    nx_label_encode(&l, c->label_buf);
-    int rc = dp_bdev_rw_sync(c->bdev, DP_IO_WRITE, c->label_buf, nx_label_slot_offset(l.seq), NX_LABEL_BLOCK);
+    /* an out-of-sync mark goes to both slots: no older label may survive it */
+    int rc = 0;
+    for (int k = 0; k < (flags & NX_LABEL_SYNCED ? 1 : 2) && rc == 0; k++) {
+        if (k)
+            l.seq = ++c->label_seq;
+        nx_label_encode(&l, c->label_buf);
+        rc = dp_bdev_rw_sync(c->bdev, DP_IO_WRITE, c->label_buf, nx_label_slot_offset(l.seq), NX_LABEL_BLOCK);
+    }
     if (rc == 0)
         rc = dp_bdev_rw_sync(c->bdev, DP_IO_FLUSH, NULL, 0, 0);
     return rc;
+}
+
+/* Continue the child's label seq from what is on it (any nexus), so our next label wins. */
+static void child_adopt_seq(struct nx_child *c)
+{
+    uint8_t *two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
+    if (!two)
+        return;
+    if (dp_bdev_rw_sync(c->bdev, DP_IO_READ, two, 0, 2 * NX_LABEL_BLOCK) == 0) {
+        for (int i = 0; i < 2; i++) {
+            struct nx_label l;
+            char why[96];
+            if (nx_label_decode(two + i * NX_LABEL_BLOCK, &l, why, sizeof why) == 0 && l.seq > c->label_seq &&
+                l.seq < UINT64_MAX / 2)
+                c->label_seq = l.seq;
+        }
+    }
+    dp_buf_free(two);
 }
 
 /* ---- registry ----------------------------------------------------------------- */
@@ -497,6 +521,16 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             nx->block_size = b->block_size;
         reachable++;
     }
+    if (reachable == 0) {
+        char list[512] = "";
+        size_t o = 0;
+        for (uint32_t i = 0; i < n && o < sizeof list; i++)
+            o += snprintf(list + o, sizeof list - o, "%schildren[%u] '%s': %s", o ? "; " : "", i, uris[i],
+                          pr[i].why);
+        dp_set_error("nexus '%s': no child can be opened (%s)", uuid, list);
+        rc = -ENODEV;
+        goto fail;
+    }
     if (size % nx->block_size) {
         dp_set_error("nexus '%s': size %llu is not a multiple of the children's block size %u", uuid,
                      (unsigned long long)size, nx->block_size);
@@ -526,7 +560,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             pr[i].cls = P_NEW; /* blank, damaged, or another nexus's: a new child */
             snprintf(pr[i].why, sizeof pr[i].why, "new child (%s)",
                      lr < 0 ? why : "label of another nexus");
-            uint64_t seq = lr == 0 ? pr[i].label.seq : 0;
+            uint64_t seq = lr == 0 && pr[i].label.seq < UINT64_MAX / 2 ? pr[i].label.seq : 0;
             memset(&pr[i].label, 0, sizeof pr[i].label);
             pr[i].label.seq = seq;
             continue;
@@ -632,8 +666,6 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             memcpy(c->id, pr[i].label.child_id, 16);
         else
             nx_random_id(c->id);
-        if (c->bdev && !nx->reactor)
-            nx->reactor = c->bdev->reactor;
         switch (pr[i].cls) {
         case P_SYNCED:
             c->state = NXC_ONLINE;
@@ -651,6 +683,20 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             c->state = NXC_FAULTED;
             snprintf(c->reason, sizeof c->reason, "%s", pr[i].why);
             break;
+        }
+    }
+    /* live on the reactor of most children: legs to them need no thread hop */
+    uint32_t best = 0;
+    for (uint32_t i = 0; i < nx->nchildren; i++) {
+        struct nx_child *c = nx->children[i];
+        if (!c->bdev)
+            continue;
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < nx->nchildren; j++)
+            k += nx->children[j]->bdev && nx->children[j]->bdev->reactor == c->bdev->reactor;
+        if (k > best) {
+            best = k;
+            nx->reactor = c->bdev->reactor;
         }
     }
     rc = nx_io_init(nx);
@@ -1143,6 +1189,12 @@ DP_EXPORT int dp_nexus_child_offline(const char *uuid, const char *uri)
     return rc;
 }
 
+static bool pred_fault_done(struct nexus *nx, void *arg)
+{
+    struct nx_child *c = arg;
+    return !c->rebuild && nx_label_idle(nx);
+}
+
 static void fault_msg(void *a)
 {
     struct child_op *o = a;
@@ -1159,7 +1211,9 @@ DP_EXPORT int dp_nexus_child_fault(const char *uuid, const char *uri)
     if (rc == 0) {
         struct child_op o = { .nx = nx, .c = c };
         dp_reactor_call(nx->reactor, fault_msg, &o);
-        nx_wait_until(nx, pred_child_quiet, c);
+        /* the new generation is on disk when this returns; the child's own
+         * outstanding I/O (maybe to a dead peer) is not waited for */
+        nx_wait_until(nx, pred_fault_done, c);
     }
     pthread_mutex_unlock(&ctl_lock);
     return rc;
@@ -1252,6 +1306,7 @@ DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri)
     if (rc < 0)
         goto out;
     nx_random_id(c->id);
+    child_adopt_seq(c);
     rc = child_write_label_sync(nx, c, 0, nx->generation, NULL);
     if (rc < 0) {
         dp_set_error("nexus '%s': add child '%s': writing the label failed: %s", uuid, uri, strerror(-rc));
@@ -1315,6 +1370,7 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri)
         goto out;
     }
     c->bdev = b; /* no I/O reaches a faulted/offline child, so no race */
+    child_adopt_seq(c);
     rc = child_write_label_sync(nx, c, 0, nx->generation, NULL);
     if (rc < 0) {
         dp_set_error("nexus '%s': online child '%s': writing the label failed: %s", uuid, uri, strerror(-rc));

@@ -191,7 +191,6 @@ int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len,
 int nx_io_init(struct nexus *nx);
 void nx_io_fini(struct nexus *nx);
 void nx_io_release_held(struct nexus *nx);
-void nx_io_fail_all(struct nexus *nx);
 void nx_io_locks_changed(struct nexus *nx);
 bool nx_io_write_overlaps(struct nexus *nx, uint64_t off, uint64_t len);
 struct nx_child *nx_pick_read_child(struct nexus *nx, uint32_t exclude_mask);
