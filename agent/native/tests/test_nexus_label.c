@@ -7,8 +7,8 @@
 static void sample(struct nx_label *l, uint64_t seq)
 {
     memset(l, 0, sizeof *l);
-    CHECK_EQ(nx_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789ab", l->nexus_uuid), 0);
-    nx_random_id(l->child_id);
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789ab", l->nexus_uuid), 0);
+    dp_uuid_generate(l->child_id);
     l->seq = seq;
     l->generation = 42;
     l->data_offset = NX_HDR_SIZE;
@@ -16,33 +16,33 @@ static void sample(struct nx_label *l, uint64_t seq)
     l->flags = NX_LABEL_SYNCED;
     l->block_size = 512;
     l->nmembers = 2;
-    nx_random_id(l->members[0]);
+    dp_uuid_generate(l->members[0]);
     memcpy(l->members[1], l->child_id, 16);
 }
 
 TEST(crc32c_known_value)
 {
     /* the standard check value of CRC-32C */
-    CHECK_EQ(nx_crc32c(0, "123456789", 9), 0xE3069283u);
-    CHECK_EQ(nx_crc32c(0, "", 0), 0);
+    CHECK_EQ(dp_crc32c(0, "123456789", 9), 0xE3069283u);
+    CHECK_EQ(dp_crc32c(0, "", 0), 0);
 }
 
 TEST(uuid_parse_and_format)
 {
     uint8_t b[16];
     char s[37];
-    CHECK_EQ(nx_uuid_parse("0F8C3F3E-4A1B-4C2D-9E8F-0123456789AB", b), 0);
-    nx_uuid_format(b, s);
+    CHECK_EQ(dp_uuid_parse("0F8C3F3E-4A1B-4C2D-9E8F-0123456789AB", b), 0);
+    dp_uuid_format(b, s);
     CHECK(!strcmp(s, "0f8c3f3e-4a1b-4c2d-9e8f-0123456789ab"));
-    CHECK_EQ(nx_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789a", b), -EINVAL);   /* short */
-    CHECK_EQ(nx_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789abc", b), -EINVAL); /* long */
-    CHECK_EQ(nx_uuid_parse("0f8c3f3e_4a1b-4c2d-9e8f-0123456789ab", b), -EINVAL);  /* separator */
-    CHECK_EQ(nx_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789ag", b), -EINVAL);  /* not hex */
-    CHECK_EQ(nx_uuid_parse("", b), -EINVAL);
-    CHECK_EQ(nx_uuid_parse(NULL, b), -EINVAL);
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789a", b), -EINVAL);   /* short */
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789abc", b), -EINVAL); /* long */
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e_4a1b-4c2d-9e8f-0123456789ab", b), -EINVAL);  /* separator */
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789ag", b), -EINVAL);  /* not hex */
+    CHECK_EQ(dp_uuid_parse("", b), -EINVAL);
+    CHECK_EQ(dp_uuid_parse(NULL, b), -EINVAL);
     uint8_t a[16], c[16];
-    nx_random_id(a);
-    nx_random_id(c);
+    dp_uuid_generate(a);
+    dp_uuid_generate(c);
     CHECK(memcmp(a, c, 16) != 0);
 }
 
@@ -90,7 +90,7 @@ TEST(damage_is_detected)
     l.nmembers = NX_MAX_CHILDREN;
     nx_label_encode(&l, blk);
     blk[88] = 200; /* nmembers */
-    uint32_t crc = nx_crc32c(0, blk, NX_LABEL_SIZE - 4);
+    uint32_t crc = dp_crc32c(0, blk, NX_LABEL_SIZE - 4);
     memcpy(blk + NX_LABEL_SIZE - 4, &crc, 4); /* little-endian host */
     CHECK_EQ(nx_label_decode(blk, &out, why, sizeof why), -EINVAL);
     CHECK(strstr(why, "members"));

@@ -119,8 +119,8 @@ static uint32_t digest(void)
             continue;
         uint64_t len = ri.size_bytes < DIGEST_SPAN ? ri.size_bytes : DIGEST_SPAN;
         CHECK_EQ(rw(u[i], DP_IO_READ, buf, 0, len), 0);
-        crc = pf_crc32c(crc, u[i], 36);
-        crc = pf_crc32c(crc, buf, len);
+        crc = dp_crc32c(crc, u[i], 36);
+        crc = dp_crc32c(crc, buf, len);
     }
     dp_buf_free(buf);
     return crc;
@@ -240,7 +240,7 @@ static void slots(uint64_t off[2], uint64_t seq[2])
         off[k] = l.meta_offset + (uint64_t)k * l.meta_slot_size;
         uint8_t h[PF_META_HDR_SIZE];
         CHECK(pread(fd, h, sizeof h, (off_t)off[k]) == (ssize_t)sizeof h);
-        seq[k] = pf_get64(h + 16);
+        seq[k] = dp_get_le64(h + 16);
     }
     close(fd);
 }

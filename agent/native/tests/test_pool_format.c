@@ -7,27 +7,27 @@
 TEST(crc32c_vectors)
 {
     /* Standard check value and the RFC 3720 (iSCSI) test vectors. */
-    CHECK_EQ(pf_crc32c(0, "123456789", 9), 0xE3069283u);
+    CHECK_EQ(dp_crc32c(0, "123456789", 9), 0xE3069283u);
     uint8_t buf[48];
     memset(buf, 0, 32);
-    CHECK_EQ(pf_crc32c(0, buf, 32), 0x8A9136AAu);
+    CHECK_EQ(dp_crc32c(0, buf, 32), 0x8A9136AAu);
     memset(buf, 0xff, 32);
-    CHECK_EQ(pf_crc32c(0, buf, 32), 0x62A8AB43u);
+    CHECK_EQ(dp_crc32c(0, buf, 32), 0x62A8AB43u);
     for (int i = 0; i < 32; i++) buf[i] = (uint8_t)i;
-    CHECK_EQ(pf_crc32c(0, buf, 32), 0x46DD794Eu);
+    CHECK_EQ(dp_crc32c(0, buf, 32), 0x46DD794Eu);
     /* Incremental == one shot, at every split point (exercises the tail loop). */
     for (int i = 0; i < 48; i++) buf[i] = (uint8_t)(i * 37 + 5);
-    uint32_t whole = pf_crc32c(0, buf, 48);
+    uint32_t whole = dp_crc32c(0, buf, 48);
     for (size_t k = 0; k <= 48; k++)
-        CHECK_EQ(pf_crc32c(pf_crc32c(0, buf, k), buf + k, 48 - k), whole);
+        CHECK_EQ(dp_crc32c(dp_crc32c(0, buf, k), buf + k, 48 - k), whole);
 }
 
 static void sample_label(struct pf_label *l)
 {
     memset(l, 0, sizeof *l);
     l->version = PF_VERSION;
-    pf_uuid_generate(l->pool_uuid);
-    pf_uuid_generate(l->disk_uuid);
+    dp_uuid_generate(l->pool_uuid);
+    dp_uuid_generate(l->disk_uuid);
     strcpy(l->pool_name, "pool-a");
     l->disk_index = 1;
     l->ndisks = 2;
@@ -39,7 +39,7 @@ static void sample_label(struct pf_label *l)
     l->disk_size = PF_DATA_ALIGN + 60ull * PF_DEFAULT_CLUSTER + 4096;
     l->meta_offset = PF_META_OFFSET;
     l->meta_slot_size = pf_meta_slot_size(100);
-    pf_uuid_generate(l->members[0]);
+    dp_uuid_generate(l->members[0]);
     memcpy(l->members[1], l->disk_uuid, 16);
 }
 
@@ -92,15 +92,15 @@ TEST(label_roundtrip_and_damage)
     /* Layout constants the format document states. */
     pf_label_encode(&l, b);
     CHECK(memcmp(b, "MAYAPOOL", 8) == 0);
-    CHECK_EQ(pf_get32(b + 180), 2);
-    CHECK_EQ(pf_get64(b + 184), PF_DEFAULT_CLUSTER);
+    CHECK_EQ(dp_get_le32(b + 180), 2);
+    CHECK_EQ(dp_get_le64(b + 184), PF_DEFAULT_CLUSTER);
 }
 
 TEST(meta_slot)
 {
     uint8_t pool[16], other[16];
-    pf_uuid_generate(pool);
-    pf_uuid_generate(other);
+    dp_uuid_generate(pool);
+    dp_uuid_generate(other);
     uint64_t slot_len = pf_meta_slot_size(10);
     CHECK_EQ(slot_len % 4096, 0);
     CHECK(slot_len >= PF_META_HDR_SIZE + PF_MAX_REPLICAS * PF_META_REC_SIZE + 80);
@@ -114,7 +114,7 @@ TEST(meta_slot)
     pf_meta_put_hdr(s, &h);
     size_t off = PF_META_HDR_SIZE;
     struct pf_replica_rec r = { .size = 12345 * 512, .flags = PF_REPLICA_THIN, .nmap = 2 };
-    pf_uuid_generate(r.uuid);
+    dp_uuid_generate(r.uuid);
     off += pf_meta_put_rec(s + off, &r);
     off += pf_meta_put_map(s + off, 0, 9);
     off += pf_meta_put_map(s + off, 3, 4);
@@ -129,7 +129,7 @@ TEST(meta_slot)
     struct pf_replica_rec q;
     pf_meta_get_rec(s + PF_META_HDR_SIZE, &q);
     CHECK(memcmp(&q, &r, sizeof q) == 0);
-    CHECK_EQ(pf_get32(s + PF_META_HDR_SIZE + 32 + 8 + 4), 4);
+    CHECK_EQ(dp_get_le32(s + PF_META_HDR_SIZE + 32 + 8 + 4), 4);
 
     /* Foreign pool, any flipped byte, a wild length: refused. */
     CHECK_EQ(pf_meta_check(s, slot_len, other, &g, err, sizeof err), -EINVAL);
@@ -153,25 +153,25 @@ TEST(uuids)
 {
     uint8_t u[16], v[16];
     char s[37];
-    CHECK_EQ(pf_uuid_parse("0f8fad5b-d9cb-469f-a165-70867728950e", u), 0);
-    pf_uuid_format(u, s);
+    CHECK_EQ(dp_uuid_parse("0f8fad5b-d9cb-469f-a165-70867728950e", u), 0);
+    dp_uuid_format(u, s);
     CHECK(strcmp(s, "0f8fad5b-d9cb-469f-a165-70867728950e") == 0);
-    CHECK_EQ(pf_uuid_parse("0F8FAD5B-D9CB-469F-A165-70867728950E", v), 0);
+    CHECK_EQ(dp_uuid_parse("0F8FAD5B-D9CB-469F-A165-70867728950E", v), 0);
     CHECK(memcmp(u, v, 16) == 0);
     const char *bad[] = { "", "0f8fad5b", "0f8fad5b-d9cb-469f-a165-70867728950",
                           "0f8fad5b-d9cb-469f-a165-70867728950e0", "0f8fad5bad9cb-469f-a165-70867728950e",
                           "0f8fad5b-d9cb-469f-a165-70867728950g", "../../../../etc/passwd/aaaaaaaaaaaaa",
                           "0f8fad5b-d9cb-469f-a165-7086772895 e" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_EQ(pf_uuid_parse(bad[i], u), -EINVAL);
-    CHECK_EQ(pf_uuid_parse(NULL, u), -EINVAL);
-    pf_uuid_generate(u);
-    pf_uuid_generate(v);
+        CHECK_EQ(dp_uuid_parse(bad[i], u), -EINVAL);
+    CHECK_EQ(dp_uuid_parse(NULL, u), -EINVAL);
+    dp_uuid_generate(u);
+    dp_uuid_generate(v);
     CHECK(memcmp(u, v, 16) != 0);
     CHECK_EQ(u[6] >> 4, 4);
-    CHECK(!pf_uuid_is_nil(u));
+    CHECK(!dp_uuid_is_nil(u));
     memset(u, 0, 16);
-    CHECK(pf_uuid_is_nil(u));
+    CHECK(dp_uuid_is_nil(u));
 }
 
 int main(void)

@@ -421,7 +421,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
 {
     const char *what = open_mode ? "open" : "create";
     uint8_t uuid_bin[16];
-    if (!uuid || nx_uuid_parse(uuid, uuid_bin) < 0) {
+    if (!uuid || dp_uuid_parse(uuid, uuid_bin) < 0) {
         dp_set_error("nexus %s: uuid '%s' is not a UUID (8-4-4-4-12 hex digits)", what, uuid ? uuid : "(null)");
         return -EINVAL;
     }
@@ -567,7 +567,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
         }
         if (pr[i].label.data_size != size) {
             char lu[37];
-            nx_uuid_format(uuid_bin, lu);
+            dp_uuid_format(uuid_bin, lu);
             dp_set_error("nexus '%s': size %llu differs from the size %llu recorded in the label of "
                          "children[%u] '%s'", uuid, (unsigned long long)size,
                          (unsigned long long)pr[i].label.data_size, i, uris[i]);
@@ -632,7 +632,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
                     present = true;
             if (!present) {
                 char idstr[37];
-                nx_uuid_format(nl->members[m], idstr);
+                dp_uuid_format(nl->members[m], idstr);
                 const char *uri = NULL;
                 for (uint32_t i = 0; i < n; i++)
                     if (pr[i].cls == P_DOWN)
@@ -665,7 +665,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
         if (pr[i].cls == P_SYNCED || pr[i].cls == P_STALE)
             memcpy(c->id, pr[i].label.child_id, 16);
         else
-            nx_random_id(c->id);
+            dp_uuid_generate(c->id);
         switch (pr[i].cls) {
         case P_SYNCED:
             c->state = NXC_ONLINE;
@@ -1305,7 +1305,7 @@ DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri)
     rc = check_child_bdev(nx, "add child", uri, c->bdev, c);
     if (rc < 0)
         goto out;
-    nx_random_id(c->id);
+    dp_uuid_generate(c->id);
     child_adopt_seq(c);
     rc = child_write_label_sync(nx, c, 0, nx->generation, NULL);
     if (rc < 0) {

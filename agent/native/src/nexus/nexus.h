@@ -20,6 +20,9 @@
 #include <stdint.h>
 
 #include "bdev/bdev.h"
+#include "util/crc32c.h"
+#include "util/le.h"
+#include "util/uuid.h"
 #include "reactor/reactor.h"
 
 #define NX_HDR_SIZE      (1ull << 20)  /* reserved at each child's start */
@@ -52,10 +55,6 @@ struct nx_label {
     uint8_t members[NX_MAX_CHILDREN][16]; /* ids in sync at `generation` */
 };
 
-uint32_t nx_crc32c(uint32_t crc, const void *buf, size_t len);
-int nx_uuid_parse(const char *s, uint8_t out[16]);
-void nx_uuid_format(const uint8_t in[16], char out[37]);
-void nx_random_id(uint8_t out[16]);
 /* Fill one NX_LABEL_BLOCK (zero padded). */
 void nx_label_encode(const struct nx_label *l, uint8_t *block);
 /* 0: valid; -ENOENT: no magic (blank); -EINVAL: damaged (why says how). */

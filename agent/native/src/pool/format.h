@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/crc32c.h"
+#include "util/le.h"
+#include "util/uuid.h"
+
 #define PF_VERSION 1u
 
 #define PF_LABEL_MAGIC "MAYAPOOL"     /* 8 bytes, no NUL on disk */
@@ -71,31 +75,6 @@ struct pf_replica_rec {
     uint32_t nmap;   /* mapped clusters following the record */
 };
 
-/* crc32c (Castagnoli), the standard init/xorout ~0 variant. */
-uint32_t pf_crc32c(uint32_t crc, const void *buf, size_t len);
-
-/* Little-endian field access into a byte buffer. */
-static inline void pf_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void pf_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint32_t pf_get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static inline uint64_t pf_get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
 /* Label block: buf is PF_LABEL_SIZE bytes. */
 void pf_label_encode(const struct pf_label *l, uint8_t *buf);
 /*
@@ -116,8 +95,8 @@ void pf_meta_seal(uint8_t *slot, uint64_t used_len);
 size_t pf_meta_put_rec(uint8_t *p, const struct pf_replica_rec *r);
 static inline size_t pf_meta_put_map(uint8_t *p, uint32_t lcl, uint32_t pcl)
 {
-    pf_put32(p, lcl);
-    pf_put32(p + 4, pcl);
+    dp_put_le32(p, lcl);
+    dp_put_le32(p + 4, pcl);
     return PF_META_MAP_SIZE;
 }
 
@@ -130,9 +109,5 @@ int pf_meta_check(const uint8_t *slot, uint64_t slot_len, const uint8_t pool_uui
 void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r);
 
 /* uuids: 8-4-4-4-12 lowercase/uppercase hex. */
-int pf_uuid_parse(const char *s, uint8_t out[16]);
-void pf_uuid_format(const uint8_t u[16], char out[37]);
-void pf_uuid_generate(uint8_t out[16]);
-bool pf_uuid_is_nil(const uint8_t u[16]);
 
 #endif /* DP_POOL_FORMAT_H */

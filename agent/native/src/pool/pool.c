@@ -61,7 +61,7 @@ static int check_name(const char *what, const char *name)
 
 static int check_uuid(const char *what, const char *s, uint8_t out[16])
 {
-    if (!s || pf_uuid_parse(s, out) < 0) {
+    if (!s || dp_uuid_parse(s, out) < 0) {
         dp_set_error("%s '%.64s': not a uuid (8-4-4-4-12 hex digits)", what, s ? s : "(null)");
         return -EINVAL;
     }
@@ -873,7 +873,7 @@ static struct replica *replica_new(struct pool *p, const uint8_t uuid[16], uint6
     memcpy(r->uuid, uuid, 16);
     r->size = size;
     r->thin = thin;
-    pf_uuid_format(uuid, r->bdev.name);
+    dp_uuid_format(uuid, r->bdev.name);
     r->bdev.size = size;
     r->bdev.block_size = p->block_size;
     r->bdev.thin = thin;
@@ -929,7 +929,7 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
         ret = read_label(p->disks[i].bdev, buf, &l, err, sizeof err);
         if (ret == 0) {
             char u[37];
-            pf_uuid_format(l.pool_uuid, u);
+            dp_uuid_format(l.pool_uuid, u);
             dp_set_error("pool '%s': disk '%s' already belongs to pool '%s' (uuid %s)", name,
                          disks[i], l.pool_name, u);
             ret = -EEXIST;
@@ -974,7 +974,7 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
         }
         d->first_cluster = total;
         total += d->nclusters;
-        pf_uuid_generate(d->uuid);
+        dp_uuid_generate(d->uuid);
     }
     if (total > PF_MAX_CLUSTERS) {
         dp_set_error("pool '%s': %" PRIu64 " clusters exceed the limit of %u; use a larger cluster_size",
@@ -983,8 +983,8 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
         goto fail;
     }
     p->total_clusters = total;
-    pf_uuid_generate(p->uuid);
-    pf_uuid_format(p->uuid, p->uuid_str);
+    dp_uuid_generate(p->uuid);
+    dp_uuid_format(p->uuid, p->uuid_str);
     ret = pool_alloc_state(p);
     if (ret < 0)
         goto fail;
@@ -1055,10 +1055,10 @@ static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr 
         pf_meta_get_rec(s + off, &rec);
         off += PF_META_REC_SIZE;
         char u[37];
-        pf_uuid_format(rec.uuid, u);
+        dp_uuid_format(rec.uuid, u);
         uint64_t ncl = (rec.size + p->cluster_size - 1) >> p->cl_shift;
         const char *bad = NULL;
-        if (pf_uuid_is_nil(rec.uuid))
+        if (dp_uuid_is_nil(rec.uuid))
             bad = "nil uuid";
         else if (rec.size == 0 || rec.size % p->block_size || ncl > PF_MAX_REPLICA_CLUSTERS)
             bad = "size out of range";
@@ -1083,7 +1083,7 @@ static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr 
         }
         table_add(p, r);
         for (uint32_t k = 0; k < rec.nmap; k++, off += PF_META_MAP_SIZE) {
-            uint32_t l = pf_get32(s + off), pc = pf_get32(s + off + 4);
+            uint32_t l = dp_get_le32(s + off), pc = dp_get_le32(s + off + 4);
             if (l >= r->ncl || pc >= p->total_clusters || r->map[l] != MAP_UNALLOC ||
                 bit_get(p->used, pc)) {
                 snprintf(err, errlen, "replica %s: cluster pair %u (%u -> %u) out of range or duplicated",
@@ -1158,8 +1158,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
             goto fail;
         }
         struct pf_label *l = &lab[i], *r = &lab[ref];
-        pf_uuid_format(r->pool_uuid, ru);
-        pf_uuid_format(l->pool_uuid, u);
+        dp_uuid_format(r->pool_uuid, ru);
+        dp_uuid_format(l->pool_uuid, u);
         if (memcmp(l->pool_uuid, r->pool_uuid, 16)) {
             dp_set_error("pool '%s': disk '%s' belongs to another pool '%s' (uuid %s), not to this one (uuid %s)",
                          name, uri, l->pool_name, u, ru);
@@ -1189,7 +1189,7 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
             for (uint32_t i = 0; i < ndisks; i++)
                 have |= lab[i].disk_index == k;
             if (!have) {
-                pf_uuid_format(lab[ref].members[k], u);
+                dp_uuid_format(lab[ref].members[k], u);
                 dp_set_error("pool '%s': member disk %u of %u (disk uuid %s) is missing", name, k, want, u);
                 ret = -ENODEV;
                 goto fail;
@@ -1232,7 +1232,7 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
     }
     memcpy(p->disks, sorted, sizeof(struct pool_disk) * want);
     memcpy(p->uuid, lab[ref].pool_uuid, 16);
-    pf_uuid_format(p->uuid, p->uuid_str);
+    dp_uuid_format(p->uuid, p->uuid_str);
     p->cluster_size = lab[ref].cluster_size;
     p->total_clusters = lab[ref].total_clusters;
     p->slot_size = lab[ref].meta_slot_size;
@@ -1415,7 +1415,7 @@ DP_EXPORT int dp_disk_probe(const char *disk, dp_pool_info *out)
     ret = read_label(b, buf, &l, err, sizeof err);
     if (ret == 0) {
         snprintf(out->name, sizeof out->name, "%s", l.pool_name);
-        pf_uuid_format(l.pool_uuid, out->uuid);
+        dp_uuid_format(l.pool_uuid, out->uuid);
         out->cluster_size = l.cluster_size;
         ret = 1;
     } else if (ret == 1) {
@@ -1454,7 +1454,7 @@ DP_EXPORT int dp_replica_create(const char *pool, const char *uuid, uint64_t siz
     int ret = check_name("pool name", pool);
     if (ret < 0 || (ret = check_uuid("replica uuid", uuid, u)) < 0)
         return ret;
-    if (pf_uuid_is_nil(u)) {
+    if (dp_uuid_is_nil(u)) {
         dp_set_error("replica uuid '%s': the nil uuid is not allowed", uuid);
         return -EINVAL;
     }
@@ -1462,7 +1462,7 @@ DP_EXPORT int dp_replica_create(const char *pool, const char *uuid, uint64_t siz
     struct pool *p = pool_find(pool);
     struct dp_bdev *other;
     char us[37];
-    pf_uuid_format(u, us);
+    dp_uuid_format(u, us);
     if (!p) {
         dp_set_error("pool '%s' not found", pool);
         ret = -ENOENT;
@@ -1507,7 +1507,7 @@ static struct replica *replica_lookup(const char *uuid, int *ret)
     struct replica *r = replica_find(u);
     if (!r) {
         char us[37];
-        pf_uuid_format(u, us);
+        dp_uuid_format(u, us);
         dp_set_error("replica %s not found", us);
         *ret = -ENOENT;
     }
