@@ -134,6 +134,7 @@ test('fio --ioengine=nbd --verify=crc32c passes on a 64 MiB replica', async () =
       '--size=64M',
       '--verify=crc32c',
       '--verify_fatal=1',
+      '--verify_state_save=0',
       '--do_verify=1',
       '--output-format=json',
     ],

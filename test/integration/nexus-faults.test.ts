@@ -75,7 +75,7 @@ test('faults under load: fault, kill the remote agent, rebuild a replacement whi
   });
   expect(nx.state).toBe('online');
 
-  const job = ['--rw=randwrite', '--bs=4k', '--iodepth=8', `--size=${SIZE}`, '--verify=crc32c', '--verify_fatal=1', '--randseed=4242'];
+  const job = ['--rw=randwrite', '--bs=4k', '--iodepth=8', `--size=${SIZE}`, '--verify=crc32c', '--verify_fatal=1', '--verify_state_save=0', '--randseed=4242'];
   // rate-limited so the faults and the rebuild happen while it writes
   const fio = startFio(nx.deviceUri, 'load', [...job, '--do_verify=1', '--rate_iops=1500']);
   try {
