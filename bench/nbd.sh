@@ -56,7 +56,7 @@ wait_port() {
 }
 
 PID=
-stop_server() { [ -n "$PID" ] && { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }; }
+stop_server() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi; }
 trap stop_server EXIT
 
 start_server() { # name file backing -> sets PID, URI

@@ -115,7 +115,7 @@ export interface PoolSpecIn {
   disks: string[];
 }
 
-/** Syntactic pool spec check. Disks: absolute paths, or uring:///abs / aio:///abs URIs. */
+/** Syntactic pool spec check (see parseDiskSpec for the disk forms). */
 export function validatePoolSpec(body: unknown): PoolSpecIn {
   const o = requireObject(body, ['disks']);
   if (!('disks' in o)) throw badRequest('disks', 'disks is required (an array of disk paths)');
@@ -125,7 +125,7 @@ export function validatePoolSpec(body: unknown): PoolSpecIn {
   const seen = new Set<string>();
   const disks = d.map((v, i) => {
     const field = `disks[${i}]`;
-    diskPathOf(field, v);
+    parseDiskSpec(field, v);
     if (seen.has(v as string)) throw badRequest(field, `${field} ${show(v)} is listed twice`);
     seen.add(v as string);
     return v as string;
@@ -133,17 +133,33 @@ export function validatePoolSpec(body: unknown): PoolSpecIn {
   return { disks };
 }
 
-/** The file path a disk spec names (syntax only). */
-export function diskPathOf(field: string, v: unknown): string {
+/**
+ * What a disk spec names (syntax only): a local file or block device (an absolute path, or
+ * uring:///abs / aio:///abs with an optional ?cache=direct|buffered, see bdev/uring.c), or a
+ * remote export nbd://host:port/<export> that the pool reaches through the nbd:// bdev.
+ */
+export type DiskSpec = { kind: 'local'; path: string; cache?: string } | { kind: 'nbd'; uri: string };
+
+export function parseDiskSpec(field: string, v: unknown): DiskSpec {
   if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty string`);
   if (v.includes('\0')) throw badRequest(field, `${field} must not contain NUL`);
+  if (/^nbd:\/\//i.test(v)) return { kind: 'nbd', uri: validateNbdUri(field, v) };
   let p = v;
-  const m = /^(uring|aio):\/\/(.*)$/.exec(v);
-  if (m) p = m[2];
-  else if (/^[a-z]+:\/\//i.test(v)) throw badRequest(field, `${field} ${show(v)}: only uring:// and aio:// disks or absolute paths are accepted`);
+  let cache: string | undefined;
+  const m = /^(uring|aio):\/\/([^?]*)(\?.*)?$/.exec(v);
+  if (m) {
+    p = m[2];
+    if (m[3] !== undefined) {
+      const c = /^\?cache=(direct|buffered)$/.exec(m[3]);
+      if (!c) throw badRequest(field, `${field} ${show(v)}: the only disk option is ?cache=direct or ?cache=buffered`);
+      cache = c[1];
+    }
+  } else if (/^[a-z]+:\/\//i.test(v)) {
+    throw badRequest(field, `${field} ${show(v)}: only uring://, aio:// and nbd:// disks or absolute paths are accepted`);
+  }
   if (!path.isAbsolute(p)) throw badRequest(field, `${field} ${show(v)} must be an absolute path`);
   if (p.split('/').includes('..')) throw badRequest(field, `${field} ${show(v)} must not contain '..'`);
-  return p;
+  return { kind: 'local', path: p, cache };
 }
 
 function realOrResolved(p: string): string {
@@ -180,11 +196,14 @@ export function canonicalPrefixes(allow: string[]): string[] {
 const inside = (p: string, prefixes: string[]) => prefixes.some((pre) => p.startsWith(pre) && p !== pre.replace(/\/$/, ''));
 
 /**
- * A disk must resolve (symlinks followed) inside the allowlist, exist, and be a regular file or a
- * block device. Returns the canonical path the data path opens.
+ * A local disk must resolve (symlinks followed) inside the allowlist, exist, and be a regular file
+ * or a block device. Returns what the data path opens: the canonical path (as a uring:// URI when it
+ * carries a cache option), or the nbd:// URI of a remote disk (the allowlist bounds local paths only).
  */
 export function checkDisk(field: string, spec: string, allowDisks: string[]): string {
-  const p = diskPathOf(field, spec);
+  const d = parseDiskSpec(field, spec);
+  if (d.kind === 'nbd') return d.uri;
+  const p = d.path;
   const prefixes = canonicalPrefixes(allowDisks);
   const lexical = path.resolve(p);
   if (!inside(lexical, prefixes)) {
@@ -209,7 +228,7 @@ export function checkDisk(field: string, spec: string, allowDisks: string[]): st
   }
   if (!st.isFile() && !st.isBlockDevice()) throw unprocessable(field, `${field} '${spec}' is not a regular file or block device`);
   if (st.isFile() && st.size === 0) throw unprocessable(field, `${field} '${spec}' is empty (size it first, e.g. truncate -s 256M)`);
-  return real;
+  return d.cache ? `uring://${real}?cache=${d.cache}` : real;
 }
 
 // ---- replicas ------------------------------------------------------------------------------
@@ -267,6 +286,15 @@ const URI_MAX = 255; // DP_URI_MAX - 1
  * uring/aio paths must lie inside the --allow-disk prefixes (the nexus writes a label on them).
  * Returns the URI unchanged (bdev:/// uuids lower-cased).
  */
+/** nbd://host[:port]/<export>[?options]: a remote export (a nexus child, or a pool disk). */
+export function validateNbdUri(field: string, v: string): string {
+  const u = /^nbd:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?\/([^/?#][^?#]*)(\?[A-Za-z0-9_=&]*)?$/i.exec(v);
+  if (!u || (u[3] !== undefined && (Number(u[3]) < 1 || Number(u[3]) > 65535))) {
+    throw badRequest(field, `${field} ${show(v)} must be nbd://host:port/<export>`);
+  }
+  return v;
+}
+
 export function validateChildUri(field: string, v: unknown, allowDisks: string[]): string {
   if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty URI string`);
   if (v.length > URI_MAX) throw badRequest(field, `${field} is longer than ${URI_MAX} bytes`);
@@ -287,13 +315,8 @@ export function validateChildUri(field: string, v: unknown, allowDisks: string[]
       if (!u) throw badRequest(field, `${field} ${show(v)} must be bdev:///<replica-uuid>`);
       return `bdev:///${validateUuid(field, u[1])}`;
     }
-    case 'nbd': {
-      const u = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?\/([^/?#][^?#]*)(\?[A-Za-z0-9_=&]*)?$/.exec(rest);
-      if (!u || (u[3] !== undefined && (Number(u[3]) < 1 || Number(u[3]) > 65535))) {
-        throw badRequest(field, `${field} ${show(v)} must be nbd://host:port/<export>`);
-      }
-      return v;
-    }
+    case 'nbd':
+      return validateNbdUri(field, v);
     case 'uring':
     case 'aio': {
       if (!rest.startsWith('/')) throw badRequest(field, `${field} ${show(v)} must be ${scheme}:///<absolute path>`);

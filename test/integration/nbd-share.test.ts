@@ -16,10 +16,13 @@ const THIN = '22222222-0000-4000-8000-000000000002';
 const GUARDED = '33333333-0000-4000-8000-000000000003';
 const REMOTE = '44444444-0000-4000-8000-000000000004';
 const NEXUS = '55555555-0000-4000-8000-000000000005';
+const BACKING = '66666666-0000-4000-8000-000000000006';
+const ON_REMOTE_POOL = '77777777-0000-4000-8000-000000000007';
 
 let dir: string;
 let a: AgentProcess;
 let b: AgentProcess | undefined;
+let c: AgentProcess | undefined;
 let nbdPort: number;
 
 beforeAll(async () => {
@@ -39,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await a?.kill9();
   await b?.kill9();
+  await c?.kill9();
   cleanup(dir);
 });
 
@@ -276,6 +280,29 @@ test('share none closes the export and its clients; the uri goes back to bdev://
   // deleting a shared replica removes its export
   expect(await c.deleteReplica(GUARDED)).toBe(true);
   expect((await runTool('nbdinfo', [uri], { timeoutMs: 20000 })).code).not.toBe(0);
+});
+
+test('a pool on an nbd:// disk exported by another agent holds replicas that read back', async () => {
+  const cDir = path.join(dir, 'c');
+  makeDisk(path.join(cDir, 'disks', 'd0.img'), 96 * MiB);
+  c = new AgentProcess({ node: 'c', dataDir: cDir, extraArgs: ['--cluster-size', String(MiB)] });
+  await c.start();
+  const cc = c.client();
+  await cc.putPool('pc', { disks: [path.join(cDir, 'disks', 'd0.img')] });
+  const backing = await cc.putReplica(BACKING, { pool: 'pc', sizeBytes: 64 * MiB, thin: false, share: 'nbd' });
+
+  const ca = a.client();
+  // No allowlist applies to a remote export; a malformed one is 400 naming the disk.
+  await expectAgentError(ca.putPool('remote', { disks: ['nbd://127.0.0.1:0'] }), 400, 'disks[0]');
+  const pool = await ca.putPool('remote', { disks: [backing.uri] });
+  expect(pool.state).toBe('online');
+  expect(pool.capacityBytes).toBeGreaterThan(32 * MiB);
+  const r = await ca.putReplica(ON_REMOTE_POOL, { pool: 'remote', sizeBytes: 16 * MiB, thin: true, share: 'nbd' });
+  await qemuIoOk(r.uri, ['write -P 0x3c 0 1M', 'write -P 0x3d 15M 1M', 'flush']);
+  await qemuIoOk(r.uri, ['read -P 0x3c 0 1M', 'read -P 0x3d 15M 1M', 'read -P 0 4M 1M']);
+  expect((await ca.getReplica(ON_REMOTE_POOL))!.allocatedBytes).toBe(2 * MiB);
+  expect(await ca.deleteReplica(ON_REMOTE_POOL)).toBe(true);
+  expect(await ca.deletePool('remote')).toBe(true);
 });
 
 test('nbd:// child against a second agent: remote read/write, then a clear error (no hang) once it is killed', async () => {

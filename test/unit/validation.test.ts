@@ -89,7 +89,11 @@ describe('specs', () => {
     fails(() => validatePoolSpec({ disks: ['relative/path'] }), 400, 'disks[0]');
     fails(() => validatePoolSpec({ disks: ['/a', '/a'] }), 400, 'disks[1]');
     fails(() => validatePoolSpec({ disks: ['/a/../etc/passwd'] }), 400, 'disks[0]');
-    fails(() => validatePoolSpec({ disks: ['nbd://host/x'] }), 400, 'disks[0]');
+    expect(validatePoolSpec({ disks: ['nbd://host:10809/x', 'uring:///b?cache=buffered'] }).disks).toHaveLength(2);
+    fails(() => validatePoolSpec({ disks: ['nbd://host'] }), 400, 'disks[0]');
+    fails(() => validatePoolSpec({ disks: ['iscsi://host/x'] }), 400, 'disks[0]');
+    fails(() => validatePoolSpec({ disks: ['uring:///b?cache=fast'] }), 400, 'disks[0]');
+    fails(() => validatePoolSpec({ disks: ['aio:///b?size=1'] }), 400, 'disks[0]');
     fails(() => validatePoolSpec({ disks: [5] }), 400, 'disks[0]');
   });
 });
@@ -113,6 +117,12 @@ describe('disk allowlist', () => {
     expect(checkDisk('disks[0]', path.join(dir, 'disks/d0'), allow)).toBe(fs.realpathSync(path.join(dir, 'disks/d0')));
     expect(checkDisk('disks[0]', 'uring://' + path.join(dir, 'disks/d0'), allow)).toBe(fs.realpathSync(path.join(dir, 'disks/d0')));
     expect(checkDisk('disks[0]', path.join(dir, 'disks/link-in'), allow)).toBe(fs.realpathSync(path.join(dir, 'disks/d0')));
+    // the cache option travels to the data path; the allowlist still applies to the path
+    expect(checkDisk('disks[0]', 'aio://' + path.join(dir, 'disks/d0') + '?cache=buffered', allow)).toBe(
+      'uring://' + fs.realpathSync(path.join(dir, 'disks/d0')) + '?cache=buffered',
+    );
+    // a remote export is not a local path: no allowlist, the URI goes through unchanged
+    expect(checkDisk('disks[0]', 'nbd://127.0.0.1:10809/x', allow)).toBe('nbd://127.0.0.1:10809/x');
   });
   test('outside the allowlist, /etc/passwd, "..", symlinks out, missing, directories, empty files', () => {
     fails(() => checkDisk('disks[0]', path.join(dir, 'outside'), allow), 422, 'disks[0]');

@@ -125,7 +125,7 @@ TEST(uring_unmap_and_write_zeroes)
 
 TEST(tmpfs_unmap_and_write_zeroes)
 {
-    unmap_and_zeroes(path_shm); /* tmpfs refuses ZERO_RANGE: zeros are written */
+    unmap_and_zeroes(path_shm); /* tmpfs refuses ZERO_RANGE: a hole is punched instead */
 }
 
 TEST(malloc_unmap_and_write_zeroes)

@@ -68,6 +68,7 @@ struct ureq {
     struct iovec *tmp_iov;  /* remainder after a short vectored transfer */
     void *bounce;           /* aligned copy for O_DIRECT */
     bool zero_write;        /* UNMAP/WRITE_ZEROES done by writing zeros */
+    bool punch;             /* the fallocate in flight punches a hole */
 };
 _Static_assert(sizeof(struct ureq) <= sizeof(((struct dp_bdev_io *)0)->driver), "ureq too big");
 
@@ -278,20 +279,44 @@ static void zero_write_start(struct ureq *q)
     ureq_issue(q);
 }
 
+static void fallocate_issue(struct ureq *q);
+
 static void fallocate_done(struct dp_uring_op *op, int res, uint32_t flags)
 {
     struct ureq *q = (struct ureq *)op;
     struct uring_bdev *u = q->io->bdev->ctx;
     if (res == -EOPNOTSUPP || res == -EINVAL || res == -ENOTTY) {
-        /* Remember, and write zeros from now on. */
-        if (q->io->type == DP_IO_UNMAP)
+        /* Remember, and fall back: zero-range -> punch (tmpfs has only
+         * that; it reads back zeros too) -> writing zeros. */
+        if (q->punch)
             u->no_punch = true;
         else
             u->no_zero_range = true;
-        zero_write_start(q);
+        if (!u->no_punch)
+            fallocate_issue(q);
+        else
+            zero_write_start(q);
         return;
     }
     ureq_finish(q, res < 0 ? res : 0);
+}
+
+/* Both modes leave zeros behind, on files and on block devices
+ * (blkdev_fallocate zeroes the range, with discard where it can). */
+static void fallocate_issue(struct ureq *q)
+{
+    struct dp_bdev_io *io = q->io;
+    struct uring_bdev *u = io->bdev->ctx;
+    q->punch = io->type == DP_IO_UNMAP || u->no_zero_range;
+    if (q->punch ? u->no_punch : u->no_zero_range) {
+        zero_write_start(q);
+        return;
+    }
+    int mode = (q->punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(io->bdev->reactor);
+    io_uring_prep_fallocate(sqe, u->fd, mode, io->offset, io->length);
+    q->op.cb = fallocate_done;
+    io_uring_sqe_set_data(sqe, &q->op);
 }
 
 static bool iov_aligned(const struct dp_bdev_io *io, uint32_t align)
@@ -336,21 +361,9 @@ static void uring_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
         return;
     }
     case DP_IO_UNMAP:
-    case DP_IO_WRITE_ZEROES: {
-        bool unmap = io->type == DP_IO_UNMAP;
-        if (unmap ? u->no_punch : u->no_zero_range) {
-            zero_write_start(q);
-            return;
-        }
-        /* Both modes leave zeros behind, on files and on block devices
-         * (blkdev_fallocate zeroes the range, with discard where it can). */
-        int mode = (unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
-        struct io_uring_sqe *sqe = dp_reactor_sqe(bdev->reactor);
-        io_uring_prep_fallocate(sqe, u->fd, mode, io->offset, io->length);
-        q->op.cb = fallocate_done;
-        io_uring_sqe_set_data(sqe, &q->op);
+    case DP_IO_WRITE_ZEROES:
+        fallocate_issue(q);
         return;
-    }
     }
     dp_bdev_io_complete_deferred(io, -EINVAL);
 }
