@@ -344,7 +344,24 @@ export function toJson(t: CtyType, v: Value, path: (string | number)[] = []): un
   return v;
 }
 
-/** Deep equality of two cty values of the same type (sets compared as sets). */
+/** Equality that knows the type: set elements compare regardless of order. */
+export function typedEqual(t: CtyType, a: Value, b: Value): boolean {
+  if (a === null || b === null || a === UNKNOWN || b === UNKNOWN) return a === b;
+  if (typeof t !== 'string') {
+    if (t[0] === 'set' && Array.isArray(a) && Array.isArray(b)) {
+      if (a.length !== b.length) return false;
+      const ka = a.map(stableKey).sort(), kb = b.map(stableKey).sort();
+      return ka.every((k, i) => k === kb[i]);
+    }
+    if (t[0] === 'object' && typeof a === 'object' && typeof b === 'object') {
+      const ao = a as ObjectValue, bo = b as ObjectValue;
+      return Object.entries(t[1]).every(([k, at]) => typedEqual(at, ao[k] ?? null, bo[k] ?? null));
+    }
+  }
+  return valuesEqual(a, b);
+}
+
+/** Deep equality of two cty values (arrays compared in order; use typedEqual for sets). */
 export function valuesEqual(a: Value, b: Value): boolean {
   if (a === b) return true;
   if (a === null || b === null || a === UNKNOWN || b === UNKNOWN) return false;

@@ -5,7 +5,7 @@
  */
 import {
   CtyError, CtyType, ObjectValue, UNKNOWN, Value, decodeMsgpack, encodeMsgpack, fromJson, isUnknown, parseJsonExact,
-  valuesEqual, isWhollyKnown,
+  typedEqual, isWhollyKnown,
 } from './cty';
 import { BlockSchema, Diagnostics, PathStep, objectType, pathToProto, toProtoSchema } from './schema';
 import { logger } from './log';
@@ -198,10 +198,10 @@ export class ProviderService<C> {
     const attrs = r.schema.attributes;
     if (prior) {
       for (const [k, a] of Object.entries(attrs)) {
-        if (a.requiresReplace && !valuesEqual(prior[k] ?? null, planned[k] ?? null)) replace.add(k);
+        if (a.requiresReplace && !typedEqual(a.type, prior[k] ?? null, planned[k] ?? null)) replace.add(k);
       }
     }
-    const changed = !prior || !valuesEqual(prior, planned);
+    const changed = !prior || !typedEqual(t, prior, planned);
     if (changed) {
       for (const [k, a] of Object.entries(attrs)) {
         if (!a.computed || (config[k] !== null && config[k] !== undefined)) continue;

@@ -5,7 +5,7 @@
  * apply re-adds (and rebuilds) it.
  */
 import type { AgentClient, Nexus, Share } from '../../agent/src/client';
-import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
+import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
 import { logger } from '../protocol/log';
@@ -29,7 +29,7 @@ export const nexusSchema: BlockSchema = {
       example: '1073741824',
     },
     children: {
-      type: ['list', 'string'], required: true,
+      type: ['set', 'string'], required: true,
       description: 'Child URIs: `bdev:///REPLICA-UUID` for a replica on the same node, `nbd://host:port/export`, `iscsi://host:port/iqn/lun`, `nvmf://host:port/nqn`, or `uring:///path`, `aio:///path`, `malloc:///name?size_mb=N`. Use a replica\'s `uri`. Added and removed in place.',
       example: '[mayastor_replica.a.uri, mayastor_replica.b.uri]',
     },
@@ -80,10 +80,10 @@ function childStates(n: Nexus): ObjectValue {
   return out;
 }
 
-/** State from the agent's object; `order` keeps the user's child order so a refresh does not reorder. */
-function toState(node: string, n: Nexus, order: string[]): ObjectValue {
-  const members = n.children.filter((c) => MEMBER_STATES.has(c.state)).map((c) => c.uri);
-  const ordered = [...order.filter((u) => members.includes(u)), ...members.filter((u) => !order.includes(u))];
+/** State from the agent's object. Only member children (online, or degraded while rebuilding) are listed. */
+function toState(node: string, n: Nexus): ObjectValue {
+  // children is a set: order carries no meaning (the agent's order changes as children are re-added)
+  const ordered = n.children.filter((c) => MEMBER_STATES.has(c.state)).map((c) => c.uri).sort();
   return {
     id: `${node}/${n.uuid}`,
     node,
@@ -149,11 +149,11 @@ export const nexusResource: ResourceType<Mayastor> = {
     if (Array.isArray(children)) {
       if (children.length === 0) diags.error('Invalid children', 'a nexus needs at least one child', ['children']);
       const seen = new Set<string>();
-      children.forEach((ch, i) => {
+      children.forEach((ch) => {
         if (typeof ch !== 'string') return;
         const err = childUriError(ch);
-        if (err) diags.error('Invalid child URI', `child "${ch}" ${err}`, ['children', i]);
-        if (seen.has(ch)) diags.error('Duplicate child', `child "${ch}" is listed twice`, ['children', i]);
+        if (err) diags.error('Invalid child URI', `child "${ch}" ${err}`, ['children']);
+        if (seen.has(ch)) diags.error('Duplicate child', `child "${ch}" is listed twice`, ['children']);
         seen.add(ch);
       });
     }
@@ -163,7 +163,7 @@ export const nexusResource: ResourceType<Mayastor> = {
     checkNodeAtPlan(m, planned, diags);
     const node = str(planned.node), uuid = str(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
-    if (prior && requiresReplace.size === 0 && !valuesEqual(prior.children, planned.children)) {
+    if (prior && requiresReplace.size === 0 && !typedEqual(['set', 'string'], prior.children, planned.children)) {
       // after apply every child is rebuilt and online
       planned.state = UNKNOWN;
       planned.child_states = UNKNOWN;
@@ -179,7 +179,7 @@ export const nexusResource: ResourceType<Mayastor> = {
     try {
       await c.putNexus(uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
       const n = await waitRebuilt(m, c, node, uuid, diags);
-      return n ? toState(node, n, children) : null;
+      return n ? toState(node, n) : null;
     } catch (e) {
       agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'share', 'children']);
       return null;
@@ -193,7 +193,7 @@ export const nexusResource: ResourceType<Mayastor> = {
     if (!c) return state;
     try {
       const n = await c.getNexus(uuid);
-      return n ? toState(node, n, strList(state.children) ?? []) : null;
+      return n ? toState(node, n) : null;
     } catch (e) {
       agentDiag(diags, e, `Read nexus ${uuid}`, node, 'uuid', []);
       return state;
@@ -232,12 +232,12 @@ export const nexusResource: ResourceType<Mayastor> = {
         }
       }
       const final = await c.getNexus(uuid);
-      return final ? toState(node, final, want) : prior;
+      return final ? toState(node, final) : prior;
     } catch (e) {
       agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children']);
       try {
         const n = await c.getNexus(uuid);
-        if (n) return toState(node, n, want);
+        if (n) return toState(node, n);
       } catch { /* fall back to prior */ }
       return prior;
     }
@@ -267,7 +267,7 @@ export const nexusResource: ResourceType<Mayastor> = {
         diags.error('Cannot import non-existent remote object', `node "${node}" has no nexus ${uuid}`);
         return null;
       }
-      return toState(node, n, []);
+      return toState(node, n);
     } catch (e) {
       agentDiag(diags, e, `Import nexus ${uuid}`, node, 'uuid', []);
       return null;

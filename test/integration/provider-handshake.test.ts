@@ -49,6 +49,7 @@ describe('served over AutoMTLS', () => {
   let addr = '';
   let serverDer: Buffer;
   let clientCert: ServerCert;
+  let stderr = '';
 
   beforeAll(async () => {
     clientCert = generateServerCert();
@@ -56,6 +57,7 @@ describe('served over AutoMTLS', () => {
       env: { PATH: process.env.PATH, TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '6,5', PLUGIN_CLIENT_CERT: clientCert.certPem },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    proc.stderr!.on('data', (d) => { stderr += d; });
     const line = await new Promise<string>((resolve, reject) => {
       let buf = '';
       proc.stdout!.on('data', (d) => { buf += d; const i = buf.indexOf('\n'); if (i >= 0) resolve(buf.slice(0, i)); });
@@ -74,14 +76,14 @@ describe('served over AutoMTLS', () => {
     if (proc.exitCode === null) proc.kill('SIGKILL');
   });
 
-  const pemOf = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+  const pemOf = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
 
   function call(creds: grpc.ChannelCredentials, method: string, req: MessageDesc, res: MessageDesc): Promise<Record<string, unknown>> {
     const client = new grpc.Client(addr, creds, { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' });
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(method, (o: Record<string, unknown>) => encode(req, o), (b: Buffer) => decode(res, b), {}, { deadline: Date.now() + 10_000 }, (err, value) => {
         client.close();
-        if (err) reject(err); else resolve(value!);
+        if (err) { err.message += ` [provider exit=${proc.exitCode} stderr=${stderr.slice(-500)}]`; reject(err); } else resolve(value!);
       });
     });
   }

@@ -39,6 +39,12 @@ function ok(r: { code: number; out: string }): string {
   return r.out;
 }
 
+/** plan -detailed-exitcode must exit 0; the plan text is in the failure message otherwise. */
+function expectNoChanges(): void {
+  const r = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
+  if (r.code !== 0) throw new Error(`expected no changes, plan exited ${r.code}:\n${r.out}`);
+}
+
 async function startAgent(node: string): Promise<Agent> {
   const dir = path.join(work, `agent-${node}`);
   fs.mkdirSync(path.join(dir, 'disks'), { recursive: true });
@@ -145,7 +151,7 @@ test('a 2-child nexus over a local and an NBD replica applies; plan is then empt
   expect(n!.children[1].uri).toMatch(/^nbd:\/\//);
   deviceUri = JSON.parse(ok(tf('output', '-json', 'device_uri')));
   expect(deviceUri).toMatch(/^nbd:\/\//);
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
 });
 
 test('data written through the nexus survives a second apply that changes nothing', () => {
@@ -166,14 +172,14 @@ test('a child removed out of band shows as a diff; apply re-adds and rebuilds it
   ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
   const after = (await agents.a.client.getNexus(NX))!;
   expect(after.children.map((c) => [c.uri, c.state])).toEqual([[n.children[0].uri, 'online'], [remote, 'online']]);
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
   // the rebuilt child holds the data: fault the local one and read through the remote only
   await agents.a.client.setNexusChildState(NX, n.children[0].uri, 'offline');
   expect(qemuIo(deviceUri, 'read -P 0x5a 0 1M')).not.toMatch(/Pattern verification failed/);
   const offline = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
   expect(offline.code).toBe(2);
   ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
 });
 
 test('every resource type imports, then plan shows no changes', () => {
@@ -181,7 +187,7 @@ test('every resource type imports, then plan shows no changes', () => {
   ok(tf('import', '-no-color', '-input=false', 'mayastor_pool.b', 'b/pb'));
   ok(tf('import', '-no-color', '-input=false', 'mayastor_replica.b', `b/${RB}`));
   ok(tf('import', '-no-color', '-input=false', 'mayastor_nexus.v', `a/${NX}`));
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
 });
 
 test('destroy removes everything', async () => {

@@ -45,6 +45,12 @@ function expectOk(r: { code: number; out: string }): string {
   return r.out;
 }
 
+/** plan -detailed-exitcode must exit 0; the plan text is in the failure message otherwise. */
+function expectNoChanges(): void {
+  const r = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
+  if (r.code !== 0) throw new Error(`expected no changes, plan exited ${r.code}:\n${r.out}`);
+}
+
 async function startAgent(node: string, port = 0): Promise<Agent> {
   const dir = agents[node]?.dir ?? path.join(work, `agent-${node}`);
   fs.mkdirSync(path.join(dir, 'disks'), { recursive: true });
@@ -218,7 +224,7 @@ test('apply creates pools and thin/thick replicas; a second plan has no changes'
   const thick = await agents.b.client.getReplica(R2);
   expect(thin).toMatchObject({ pool: 'pool-a', thin: true, sizeBytes: 4 * 1024 * 1024 });
   expect(thick).toMatchObject({ pool: 'pool-b', thin: false, sizeBytes: 8 * 1024 * 1024 });
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
   const state = JSON.parse(expectOk(tf('show', '-json')));
   const res = state.values.root_module.resources;
   const byAddr = Object.fromEntries(res.map((r: any) => [r.address, r.values]));
@@ -248,7 +254,7 @@ test('drift: a replica deleted through the agent API is re-created', async () =>
   expect(r.out).toMatch(/mayastor_replica\.thick will be created/);
   expectOk(tf('apply', '-no-color', '-input=false', '-auto-approve'));
   expect(await agents.b.client.getReplica(R2)).toBeDefined();
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
 });
 
 test('import by NODE/NAME and NODE/UUID, then no changes', () => {
@@ -259,7 +265,7 @@ test('import by NODE/NAME and NODE/UUID, then no changes', () => {
   const bad = tf('import', '-no-color', '-input=false', 'mayastor_replica.thick', 'b/00000000-0000-4000-8000-000000000000');
   expect(bad.code).toBe(1);
   expect(bad.out).toMatch(/non-existent remote object/);
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
 });
 
 test('an agent down during plan is diagnosed naming the node; state is untouched; apply converges after', async () => {
@@ -274,7 +280,7 @@ test('an agent down during plan is diagnosed naming the node; state is untouched
   expect(fs.readFileSync(statePath, 'utf8')).toBe(before);
   await startAgent('b', port);
   expectOk(tf('apply', '-no-color', '-input=false', '-auto-approve'));
-  expect(tf('plan', '-no-color', '-input=false', '-detailed-exitcode').code).toBe(0);
+  expectNoChanges();
 });
 
 test('destroying a pool that still holds replicas fails clearly; destroy works once they are gone', async () => {

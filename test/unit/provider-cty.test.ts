@@ -1,7 +1,7 @@
 import { encode as mpEncode, decode as mpDecode } from '@msgpack/msgpack';
 import {
   CtyDecimal, CtyDynamic, CtyType, UNKNOWN, Value, decodeMsgpack, encodeMsgpack, fromJson, isWhollyKnown,
-  parseJsonExact, parseType, toJson, valuesEqual,
+  parseJsonExact, parseType, toJson, typedEqual, valuesEqual,
 } from '../../provider/protocol/cty';
 
 const rt = (t: CtyType, v: Value) => decodeMsgpack(t, encodeMsgpack(t, v));
@@ -142,6 +142,13 @@ describe('cty JSON', () => {
     expect(j).toEqual({ n: (2n ** 60n).toString(), l: ['x'], d: { type: 'bool', value: true } });
     expect(fromJson(t, j)).toEqual(v);
     expect(() => toJson('string', UNKNOWN)).toThrow(/unknown/);
+  });
+
+  test('typedEqual ignores set order, not list order', () => {
+    expect(typedEqual(['set', 'string'], ['a', 'b'], ['b', 'a'])).toBe(true);
+    expect(typedEqual(['list', 'string'], ['a', 'b'], ['b', 'a'])).toBe(false);
+    expect(typedEqual(['object', { s: ['set', 'number'], n: 'string' }], { s: [1, 2], n: 'x' }, { s: [2, 1], n: 'x' })).toBe(true);
+    expect(typedEqual(['set', 'string'], ['a'], ['a', 'b'])).toBe(false);
   });
 
   test('valuesEqual compares numbers by value and sets by content', () => {
