@@ -14,28 +14,6 @@
 
 static char path_a[300], path_shm[300], uri_a[320];
 
-static void make_file(const char *path, uint64_t size)
-{
-    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    CHECK(fd >= 0);
-    CHECK_EQ(ftruncate(fd, (off_t)size), 0);
-    close(fd);
-}
-
-static void fill(uint8_t *buf, uint64_t len, uint64_t off, uint32_t seed)
-{
-    for (uint64_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)((off + i) * 31 + seed + ((off + i) >> 9));
-}
-
-static int check_fill(const uint8_t *buf, uint64_t len, uint64_t off, uint32_t seed)
-{
-    for (uint64_t i = 0; i < len; i++)
-        if (buf[i] != (uint8_t)((off + i) * 31 + seed + ((off + i) >> 9)))
-            return 0;
-    return 1;
-}
-
 static int all_zero(const uint8_t *buf, uint64_t len)
 {
     for (uint64_t i = 0; i < len; i++)
@@ -52,13 +30,13 @@ static void pattern_test(struct dp_bdev *b, bool aligned_mem)
     uint8_t *mem = dp_buf_alloc(1 * MiB + 4096);
     uint8_t *buf = aligned_mem ? mem : mem + 8; /* a JS Buffer is not page-aligned */
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-        fill(buf, lens[i], offs[i], 7);
+        test_fill(buf, lens[i], offs[i], 7);
         CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, offs[i], lens[i]), 0);
     }
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
         memset(buf, 0xee, lens[i]);
         CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, offs[i], lens[i]), 0);
-        CHECK(check_fill(buf, lens[i], offs[i], 7));
+        CHECK(test_check_fill(buf, lens[i], offs[i], 7));
     }
     /* Untouched space between them reads as zeros. */
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 2 * MiB, 4096), 0);
@@ -96,7 +74,7 @@ static void unmap_and_zeroes(const char *uri)
     struct dp_bdev *b;
     CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
     uint8_t *buf = dp_buf_alloc(2 * MiB);
-    fill(buf, 2 * MiB, 0, 3);
+    test_fill(buf, 2 * MiB, 0, 3);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 4 * MiB, 2 * MiB), 0);
     /* unmap an unaligned-to-page middle piece, write zeroes over another */
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_UNMAP, NULL, 4 * MiB + 512, 8192 + 1024), 0);
@@ -106,11 +84,11 @@ static void unmap_and_zeroes(const char *uri)
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_UNMAP, NULL, 5 * MiB + 8192, 4096), 0);
     memset(buf, 0xee, 2 * MiB);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 4 * MiB, 2 * MiB), 0);
-    CHECK(check_fill(buf, 512, 0, 3));
+    CHECK(test_check_fill(buf, 512, 0, 3));
     CHECK(all_zero(buf + 512, 8192 + 1024));
-    CHECK(check_fill(buf + 512 + 9216, 1 * MiB - 512 - 9216, 512 + 9216, 3));
+    CHECK(test_check_fill(buf + 512 + 9216, 1 * MiB - 512 - 9216, 512 + 9216, 3));
     CHECK(all_zero(buf + 1 * MiB, 1 * MiB - 4096));
-    CHECK(check_fill(buf + 2 * MiB - 4096, 4096, 2 * MiB - 4096, 3));
+    CHECK(test_check_fill(buf + 2 * MiB - 4096, 4096, 2 * MiB - 4096, 3));
     dp_buf_free(buf);
     dp_io_stats st;
     CHECK_EQ(dp_io_stat(uri, &st), 0);
@@ -181,7 +159,7 @@ TEST(bad_uris)
 
     char empty[400];
     snprintf(empty, sizeof empty, "%s/empty", test_tmpdir());
-    make_file(empty, 100);
+    test_make_file(empty, 100);
     CHECK_EQ(dp_bdev_open_uri(empty, &b), -EINVAL);
     CHECK(strstr(dp_get_error(), "smaller than one block"));
     unlink(empty);
@@ -229,61 +207,6 @@ TEST(malloc_bdev)
 
 /* ---- asynchronous submission on the reactor -------------------------------- */
 
-struct waiter {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int left;
-    int status[8];
-    int inline_completion;
-    int submitting;
-};
-
-static void waiter_cb(struct dp_bdev_io *io, int status)
-{
-    struct waiter *w = io->cb_arg;
-    if (w->submitting)
-        w->inline_completion = 1;
-    pthread_mutex_lock(&w->m);
-    w->status[--w->left] = status;
-    pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
-struct sub {
-    struct dp_bdev *b;
-    struct dp_bdev_io *ios;
-    int n;
-    struct waiter *w;
-};
-
-static void submit_on_reactor(void *arg)
-{
-    struct sub *s = arg;
-    s->w->submitting = 1;
-    for (int i = 0; i < s->n; i++)
-        dp_bdev_submit(s->b, &s->ios[i]);
-    s->w->submitting = 0;
-}
-
-static void run_ios(struct dp_bdev *b, struct dp_bdev_io *ios, int n, struct waiter *w)
-{
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->m, NULL);
-    pthread_cond_init(&w->c, NULL);
-    w->left = n;
-    for (int i = 0; i < n; i++)
-        ios[i].cb_arg = w;
-    struct sub s = { b, ios, n, w };
-    dp_reactor_call(b->reactor, submit_on_reactor, &s);
-    pthread_mutex_lock(&w->m);
-    while (w->left)
-        pthread_cond_wait(&w->c, &w->m);
-    pthread_mutex_unlock(&w->m);
-    pthread_cond_destroy(&w->c);
-    pthread_mutex_destroy(&w->m);
-    CHECK(!w->inline_completion);
-}
-
 static void vectored_and_rejects(const char *uri)
 {
     struct dp_bdev *b;
@@ -292,25 +215,24 @@ static void vectored_and_rejects(const char *uri)
     struct iovec wv[3] = { { mem + 3, 512 }, { mem + 1000, 8192 }, { mem + 20000, 1536 } };
     uint64_t off = 5 * MiB + 4096, len = 512 + 8192 + 1536;
     uint8_t *pat = dp_buf_alloc(len);
-    fill(pat, len, off, 9);
+    test_fill(pat, len, off, 9);
     memcpy(wv[0].iov_base, pat, 512);
     memcpy(wv[1].iov_base, pat + 512, 8192);
     memcpy(wv[2].iov_base, pat + 512 + 8192, 1536);
     struct dp_bdev_io ios[8];
-    struct waiter w;
+    int st[8];
     memset(ios, 0, sizeof ios);
     ios[0] = (struct dp_bdev_io){ .type = DP_IO_WRITE, .flags = DP_IO_FUA, .offset = off, .length = len,
-                                  .iov = wv, .iovcnt = 3, .cb = waiter_cb };
-    run_ios(b, ios, 1, &w);
-    CHECK_EQ(w.status[0], 0);
+                                  .iov = wv, .iovcnt = 3 };
+    test_run_ios(b, ios, 1, st);
+    CHECK_EQ(st[0], 0);
 
     uint8_t *rd = mem + 32768 + 1;
     struct iovec rv[2] = { { rd, 4096 }, { rd + 4096 + 7, len - 4096 } };
     memset(ios, 0, sizeof ios);
-    ios[0] = (struct dp_bdev_io){ .type = DP_IO_READ, .offset = off, .length = len, .iov = rv, .iovcnt = 2,
-                                  .cb = waiter_cb };
-    run_ios(b, ios, 1, &w);
-    CHECK_EQ(w.status[0], 0);
+    ios[0] = (struct dp_bdev_io){ .type = DP_IO_READ, .offset = off, .length = len, .iov = rv, .iovcnt = 2 };
+    test_run_ios(b, ios, 1, st);
+    CHECK_EQ(st[0], 0);
     CHECK(!memcmp(rd, pat, 4096));
     CHECK(!memcmp(rd + 4096 + 7, pat + 4096, len - 4096));
 
@@ -326,16 +248,14 @@ static void vectored_and_rejects(const char *uri)
                                   .iov = &one, .iovcnt = 1 };
     ios[6] = (struct dp_bdev_io){ .type = DP_IO_UNMAP, .offset = 0, .length = 0 };
     ios[7] = (struct dp_bdev_io){ .type = (enum dp_bdev_io_type)42 };
-    for (int i = 0; i < 8; i++)
-        ios[i].cb = waiter_cb;
     dp_io_stats before, after;
     CHECK_EQ(dp_io_stat(b->name, &before), 0);
-    run_ios(b, ios, 8, &w);
-    /* status[] fills from the end; all are errors of the expected kinds */
+    test_run_ios(b, ios, 8, st);
+    /* all are errors of the expected kinds */
     int einval = 0, erange = 0;
     for (int i = 0; i < 8; i++) {
-        einval += w.status[i] == -EINVAL;
-        erange += w.status[i] == -ERANGE;
+        einval += st[i] == -EINVAL;
+        erange += st[i] == -ERANGE;
     }
     CHECK_EQ(einval, 5);
     CHECK_EQ(erange, 3);
@@ -466,7 +386,7 @@ TEST(block_device)
 {
     char img[320], cmd[400], dev[64] = "", uri[100];
     snprintf(img, sizeof img, "%s/loop.img", test_tmpdir());
-    make_file(img, 16 * MiB);
+    test_make_file(img, 16 * MiB);
     snprintf(cmd, sizeof cmd, "losetup --find --show %s 2>/dev/null", img);
     FILE *f = geteuid() == 0 ? popen(cmd, "r") : NULL;
     if (f) {
@@ -504,8 +424,8 @@ int main(void)
     snprintf(path_a, sizeof path_a, "%s/disk-a.img", test_tmpdir());
     snprintf(uri_a, sizeof uri_a, "uring://%s", path_a);
     snprintf(path_shm, sizeof path_shm, "/dev/shm/dp-test-%d.img", (int)getpid());
-    make_file(path_a, 16 * MiB);
-    make_file(path_shm, 16 * MiB);
+    test_make_file(path_a, 16 * MiB);
+    test_make_file(path_shm, 16 * MiB);
 
     RUN(uring_file_patterns);
     RUN(uring_tmpfs_falls_back_to_buffered);

@@ -30,10 +30,7 @@ static uint64_t rnd(void)
 static void make_file(int i, uint64_t size)
 {
     snprintf(disk[i], sizeof disk[i], "%s/disk%d.img", test_tmpdir(), i);
-    int fd = open(disk[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
-    CHECK(fd >= 0);
-    CHECK(ftruncate(fd, (off_t)size) == 0);
-    close(fd);
+    test_make_file(disk[i], size);
 }
 
 /* Write random garbage over a whole file (old data that must never leak). */
@@ -48,6 +45,15 @@ static void fill_file(int i, uint64_t size)
     }
     free(b);
     close(fd);
+}
+
+/* Pool `name` on disk 0: 64 MiB of old garbage that must never leak. */
+static void garbage_pool(const char *name, char uuid[37])
+{
+    make_file(0, 64 * MiB);
+    fill_file(0, 64 * MiB);
+    const char *d0[] = { disk[0] };
+    CHECK_EQ(dp_pool_create(name, d0, 1, CS, uuid), 0);
 }
 
 static void expect_err(int ret, int code, const char *needle)
@@ -197,10 +203,8 @@ TEST(bad_input)
 TEST(one_disk)
 {
     char uuid[37];
-    make_file(0, 64 * MiB);
-    fill_file(0, 64 * MiB);
     const char *d0[] = { disk[0] };
-    CHECK_EQ(dp_pool_create("one", d0, 1, CS, uuid), 0);
+    garbage_pool("one", uuid);
     dp_pool_info pi = pstat("one");
     CHECK(!strcmp(pi.uuid, uuid));
     CHECK_EQ(pi.cluster_size, CS);
@@ -442,10 +446,8 @@ static void aio_done(struct dp_bdev_io *io, int status)
 TEST(concurrent_allocation)
 {
     char uuid[37];
-    make_file(0, 64 * MiB);
-    fill_file(0, 64 * MiB);
     const char *d0[] = { disk[0] };
-    CHECK_EQ(dp_pool_create("cc", d0, 1, CS, uuid), 0);
+    garbage_pool("cc", uuid);
     CHECK_EQ(dp_replica_create("cc", U1, 16 * MiB, 1), 0);
     struct dp_bdev *b = dp_bdev_get(U1);
     enum { N = 200 }; /* more than the pool's request slots */
@@ -528,8 +530,6 @@ int main(void)
     RUN(fini_closes_pools);
     RUN(two_disks); /* again, now with two reactors */
     dp_fini();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());
-    CHECK(system(cmd) == 0);
+    test_rm_tmpdir();
     return 0;
 }

@@ -38,10 +38,7 @@ static void fresh_files(void)
 {
     for (int i = 0; i < 2; i++) {
         snprintf(disk[i], sizeof disk[i], "%s/crash%d.img", test_tmpdir(), i);
-        int fd = open(disk[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
-        CHECK(fd >= 0);
-        CHECK(ftruncate(fd, 64 * MiB) == 0);
-        close(fd);
+        test_make_file(disk[i], 64 * MiB);
     }
 }
 
@@ -321,8 +318,6 @@ int main(void)
     RUN(crash_at_every_write);
     RUN(damaged_slots);
     dp_fini();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());
-    CHECK(system(cmd) == 0);
+    test_rm_tmpdir();
     return 0;
 }

@@ -86,6 +86,16 @@ TEST(label_roundtrip_and_damage)
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "pool name"));
+    /* Names the API refuses are refused from disk too (found by fuzz_pool_label). */
+    static const char *const bad_names[] = { "..", ".", "a\nb", "tab\there", "del\x7f" };
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        bad = l;
+        memset(bad.pool_name, 0, sizeof bad.pool_name);
+        strcpy(bad.pool_name, bad_names[i]);
+        pf_label_encode(&bad, b);
+        CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
+        CHECK(strstr(err, "pool name"));
+    }
     bad = l; memset(bad.members[1], 0, 16);
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
@@ -140,6 +150,9 @@ TEST(meta_slot)
         s[i] ^= 0x01;
     }
     CHECK_EQ(pf_meta_check(s, off - 1, pool, &g, err, sizeof err), -EINVAL);
+    /* A slot shorter than its header is refused before anything is read. */
+    CHECK_EQ(pf_meta_check(s, PF_META_HDR_SIZE - 1, pool, &g, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "shorter than its header"));
     /* Bytes past used_len are not covered (stale tails of older commits). */
     s[off + 5] ^= 0xff;
     CHECK_EQ(pf_meta_check(s, slot_len, pool, &g, err, sizeof err), 0);
@@ -147,6 +160,90 @@ TEST(meta_slot)
     CHECK_EQ(pf_meta_check(s, slot_len, pool, &g, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "magic"));
     free(s);
+}
+
+/* Records and pairs of a sealed slot, as pf_meta_walk sees them. */
+struct walk_count { uint32_t recs, pairs; };
+static int count_rec(void *ctx, const struct pf_replica_rec *r, uint32_t ncl)
+{
+    ((struct walk_count *)ctx)->recs++;
+    return 0;
+}
+static void count_pair(void *ctx, uint32_t l, uint32_t p) { ((struct walk_count *)ctx)->pairs++; }
+
+static int walk(const uint8_t pool[16], const struct pf_replica_rec *recs, uint32_t n,
+                const uint32_t (*pairs)[2], size_t extra, struct walk_count *wc, char *err)
+{
+    static uint8_t s[8192];
+    memset(s, 0, sizeof s);
+    size_t off = PF_META_HDR_SIZE, k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        off += pf_meta_put_rec(s + off, &recs[i]);
+        for (uint32_t j = 0; j < recs[i].nmap; j++, k++)
+            off += pf_meta_put_map(s + off, pairs[k][0], pairs[k][1]);
+    }
+    off += extra;
+    struct pf_meta_hdr h = { .seq = 2, .nreplicas = n };
+    memcpy(h.pool_uuid, pool, 16);
+    pf_meta_put_hdr(s, &h);
+    pf_meta_seal(s, off);
+    CHECK_EQ(pf_meta_check(s, sizeof s, pool, &h, err, 256), 0);
+    const struct pf_geom g = { .cluster_size = 64 << 10, .block_size = 512, .total_clusters = 20 };
+    uint64_t used[1] = { 0 };
+    const struct pf_meta_visit v = { count_rec, count_pair, wc };
+    memset(wc, 0, sizeof *wc);
+    return pf_meta_walk(s, &h, &g, used, &v, err, 256);
+}
+
+TEST(meta_walk_hostile)
+{
+    uint8_t pool[16];
+    dp_uuid_generate(pool);
+    char err[256];
+    struct walk_count wc;
+    struct pf_replica_rec r[2] = {
+        { .size = 3 * (64 << 10), .flags = 0, .nmap = 3 },
+        { .size = 10 * (64 << 10) - 512, .flags = PF_REPLICA_THIN, .nmap = 2 },
+    };
+    dp_uuid_generate(r[0].uuid);
+    dp_uuid_generate(r[1].uuid);
+    const uint32_t ok[5][2] = { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 9, 3 } };
+    CHECK_EQ(walk(pool, r, 2, ok, 0, &wc, err), 0);
+    CHECK_EQ(wc.recs, 2);
+    CHECK_EQ(wc.pairs, 5);
+
+    const struct { uint32_t pairs[5][2]; const char *why; } bad_pairs[] = {
+        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 0, 3 } }, "duplicated" },  /* logical twice */
+        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 4, 6 } }, "duplicated" },  /* physical twice */
+        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 10, 3 } }, "out of range" }, /* logical */
+        { { { 0, 5 }, { 1, 6 }, { 2, 20 }, { 0, 9 }, { 9, 3 } }, "out of range" }, /* physical */
+    };
+    for (size_t i = 0; i < sizeof bad_pairs / sizeof bad_pairs[0]; i++) {
+        CHECK_EQ(walk(pool, r, 2, bad_pairs[i].pairs, 0, &wc, err), -EINVAL);
+        CHECK(strstr(err, bad_pairs[i].why));
+    }
+    /* The same logical cluster in two replicas is fine (each has its own space). */
+    CHECK_EQ(walk(pool, r, 2, (const uint32_t[5][2]){ { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 1, 3 } },
+                  0, &wc, err), 0);
+    CHECK_EQ(walk(pool, r, 2, ok, 8, &wc, err), -EINVAL);
+    CHECK(strstr(err, "stray bytes"));
+
+    struct pf_replica_rec b[2] = { r[0], r[1] };
+    memcpy(b[1].uuid, b[0].uuid, 16);
+    CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "duplicate uuid"));
+    b[1] = r[1]; memset(b[1].uuid, 0, 16);
+    CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "nil uuid"));
+    b[1] = r[1]; b[1].size = 1000;
+    CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "size out of range"));
+    b[1] = r[1]; b[1].flags = 0x4;
+    CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "unknown flags"));
+    b[0] = r[0]; b[0].nmap = 2; /* thick with a hole */
+    CHECK_EQ(walk(pool, b, 1, ok, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "does not match"));
 }
 
 TEST(uuids)
@@ -180,6 +277,7 @@ int main(void)
     RUN(crc32c_vectors);
     RUN(label_roundtrip_and_damage);
     RUN(meta_slot);
+    RUN(meta_walk_hostile);
     RUN(uuids);
     return 0;
 }

@@ -17,71 +17,12 @@
 
 static char path_disk[300], path_shm[300];
 
-static void make_file(const char *path, uint64_t size)
-{
-    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    CHECK(fd >= 0);
-    CHECK_EQ(ftruncate(fd, (off_t)size), 0);
-    close(fd);
-}
-
-static void fill(uint8_t *buf, uint64_t len, uint64_t off, uint32_t seed)
-{
-    for (uint64_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)((off + i) * 13 + seed + ((off + i) >> 10));
-}
-
-struct waiter {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int status;
-    bool done, submitting, inline_completion;
-};
-
-static void waiter_cb(struct dp_bdev_io *io, int status)
-{
-    struct waiter *w = io->cb_arg;
-    pthread_mutex_lock(&w->m);
-    if (w->submitting)
-        w->inline_completion = true;
-    w->status = status;
-    w->done = true;
-    pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
-struct sub {
-    struct dp_bdev *b;
-    struct dp_bdev_io *io;
-    struct waiter *w;
-};
-
-static void submit_msg(void *arg)
-{
-    struct sub *s = arg;
-    s->w->submitting = true;
-    dp_bdev_submit(s->b, s->io);
-    s->w->submitting = false;
-}
-
-/* Submit on the bdev's reactor and wait: the completion must come later. */
+/* One I/O submitted on the bdev's reactor; its completion must come later. */
 static int run_io(struct dp_bdev *b, struct dp_bdev_io *io)
 {
-    struct waiter w = { .done = false };
-    pthread_mutex_init(&w.m, NULL);
-    pthread_cond_init(&w.c, NULL);
-    io->cb = waiter_cb;
-    io->cb_arg = &w;
-    struct sub s = { b, io, &w };
-    dp_reactor_send(b->reactor, submit_msg, &s);
-    pthread_mutex_lock(&w.m);
-    while (!w.done)
-        pthread_cond_wait(&w.c, &w.m);
-    pthread_mutex_unlock(&w.m);
-    pthread_cond_destroy(&w.c);
-    pthread_mutex_destroy(&w.m);
-    CHECK(!w.inline_completion);
-    return w.status;
+    int st;
+    test_run_ios(b, io, 1, &st);
+    return st;
 }
 
 /* Vectored FUA and plain writes from unaligned memory, read back vectored. */
@@ -94,7 +35,7 @@ static void rw_checks(const char *uri)
     uint8_t *pat = dp_buf_alloc(len);
     for (int fua = 0; fua < 2; fua++) {
         uint64_t off = (3 + (uint64_t)fua) * MiB + 4096;
-        fill(pat, len, off, 5 + (uint32_t)fua);
+        test_fill(pat, len, off, 5 + (uint32_t)fua);
         struct iovec wv[4] = { { mem + 3, 512 }, { mem + 1000, 8192 }, { mem + 20000, 1536 },
                                { mem + 30001, 131072 } };
         const uint8_t *p = pat;
@@ -167,7 +108,7 @@ static void shrunk(const char *uri, const char *path)
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 0, 4096), 0);
     dp_buf_free(buf);
     dp_bdev_put(b);
-    make_file(path, 16 * MiB);
+    test_make_file(path, 16 * MiB);
 }
 
 TEST(shrunk_file_reads_fail)
@@ -230,8 +171,8 @@ int main(void)
     CHECK_EQ(dp_init(1), 0);
     snprintf(path_disk, sizeof path_disk, "%s/disk.img", test_tmpdir());
     snprintf(path_shm, sizeof path_shm, "/dev/shm/dp-test-cache-%d.img", (int)getpid());
-    make_file(path_disk, 16 * MiB);
-    make_file(path_shm, 16 * MiB);
+    test_make_file(path_disk, 16 * MiB);
+    test_make_file(path_shm, 16 * MiB);
 
     RUN(buffered_file);
     RUN(direct_file);

@@ -14,6 +14,8 @@
  * io_timeout_ms fails with -ETIMEDOUT and the connection is dropped; while
  * the peer is down new I/O fails at once with -ENOTCONN, and reconnects back
  * off from 100 ms to 5 s. Every message names the peer (nbd://host:port/export).
+ * The host name is resolved once, by the first connect on the control thread;
+ * reconnects run on the reactor and reuse that address (no blocking DNS there).
  */
 #include <errno.h>
 #include <libnbd.h>
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "bdev/bdev.h"
@@ -49,6 +52,11 @@ struct nbdc {
     uint32_t io_timeout_ms, connect_timeout_ms;
     struct nbd_handle *h;
     int fd;
+    /* The peer's address from the first connect: reconnects (on the reactor)
+     * use it, because nbd_aio_connect_tcp resolves the host name with a
+     * blocking getaddrinfo that would stall the reactor while DNS is slow. */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
     enum nbdc_state state;
     uint64_t deadline_ms; /* connect deadline / next retry */
     uint32_t backoff_ms;
@@ -310,7 +318,8 @@ static void start_connect(struct nbdc *n)
 {
     n->h = nbd_create();
     if (!n->h || nbd_set_export_name(n->h, n->export) < 0 ||
-        nbd_aio_connect_tcp(n->h, n->host, n->port) < 0) {
+        (n->addrlen ? nbd_aio_connect(n->h, (struct sockaddr *)&n->addr, n->addrlen)
+                    : nbd_aio_connect_tcp(n->h, n->host, n->port)) < 0) {
         if (n->h)
             nbd_close(n->h);
         n->h = NULL;
@@ -596,6 +605,9 @@ static int connect_sync(struct nbdc *n, const char *uri)
     n->bdev.size = (uint64_t)size;
     n->bdev.block_size = minb > 512 && minb <= 65536 ? (uint32_t)minb : 512;
     n->fd = nbd_aio_get_fd(n->h);
+    n->addrlen = sizeof n->addr;
+    if (getpeername(n->fd, (struct sockaddr *)&n->addr, &n->addrlen) < 0 || n->addrlen > sizeof n->addr)
+        n->addrlen = 0; /* reconnect by name, then */
     return 0;
 }
 

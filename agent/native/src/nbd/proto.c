@@ -34,16 +34,29 @@ int nbd_parse_opt_hdr(const uint8_t b[NBD_OPT_HDR_LEN], struct nbd_opt_hdr *h)
     return 0;
 }
 
+/*
+ * The export name GO/INFO and META payloads start with (u32 length, bytes),
+ * which at least `tail` more bytes must follow.
+ */
+static int parse_name(const uint8_t *d, uint32_t len, uint32_t tail, const uint8_t **name,
+                      uint32_t *name_len)
+{
+    if (len < 4 + tail)
+        return -EINVAL;
+    uint32_t nl = nbd_get32(d);
+    if (nl > NBD_MAX_NAME || nl > len - 4 - tail)
+        return -EINVAL;
+    *name = d + 4;
+    *name_len = nl;
+    return 0;
+}
+
 int nbd_parse_go(const uint8_t *d, uint32_t len, struct nbd_go_req *out)
 {
     memset(out, 0, sizeof *out);
-    if (len < 6)
+    if (parse_name(d, len, 2, &out->name, &out->name_len) < 0)
         return -EINVAL;
-    uint32_t nl = nbd_get32(d);
-    if (nl > NBD_MAX_NAME || nl > len - 6)
-        return -EINVAL;
-    out->name = d + 4;
-    out->name_len = nl;
+    uint32_t nl = out->name_len;
     uint32_t n = nbd_get16(d + 4 + nl);
     /* The remainder must be exactly n info requests. */
     if ((uint64_t)len != 6ull + nl + 2ull * n)
@@ -64,13 +77,9 @@ int nbd_parse_go(const uint8_t *d, uint32_t len, struct nbd_go_req *out)
 int nbd_parse_meta(const uint8_t *d, uint32_t len, struct nbd_meta_req *out)
 {
     memset(out, 0, sizeof *out);
-    if (len < 8)
+    if (parse_name(d, len, 4, &out->name, &out->name_len) < 0)
         return -EINVAL;
-    uint32_t nl = nbd_get32(d);
-    if (nl > NBD_MAX_NAME || nl > len - 8)
-        return -EINVAL;
-    out->name = d + 4;
-    out->name_len = nl;
+    uint32_t nl = out->name_len;
     uint32_t n = nbd_get32(d + 4 + nl);
     if (n > NBD_MAX_META_QUERIES)
         return -EINVAL;
@@ -353,6 +362,15 @@ int nbd_parse_request(const uint8_t b[NBD_REQ_LEN], struct nbd_request *r)
     r->offset = nbd_get64(b + 16);
     r->length = nbd_get32(b + 24);
     return 0;
+}
+
+void nbd_neg_limits(const struct nbd_neg *n, struct nbd_limits *l)
+{
+    *l = (struct nbd_limits){
+        .size = n->view.size, .min_block = n->view.min_block,
+        .max_payload = n->view.max_payload, .tflags = n->view.tflags,
+        .structured = n->structured, .meta_alloc = n->meta_alloc,
+    };
 }
 
 int nbd_check_request(const struct nbd_request *r, const struct nbd_limits *l)

@@ -3,7 +3,7 @@
  *
  * Everything here works on caller-provided buffers and never reads past the
  * lengths it is given: every byte comes from the network and is hostile.
- * The server (server.c) and the fuzz harness (fuzz_nbd.c) share this code,
+ * The server (server.c) and the fuzz harness (fuzz/fuzz_nbd.c) share this code,
  * so the fuzzer exercises exactly the logic that runs in production,
  * including option negotiation (nbd_neg_option) and request validation
  * (nbd_check_request).
@@ -250,6 +250,9 @@ struct nbd_limits {
     bool structured;
     bool meta_alloc;
 };
+/* The limits transmission runs under, from a finished negotiation (GO). */
+void nbd_neg_limits(const struct nbd_neg *n, struct nbd_limits *l);
+
 #define NBD_CHECK_CLOSE (-1)
 /*
  * Validate a parsed request against the export. Returns 0 if it may be

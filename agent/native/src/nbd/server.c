@@ -146,24 +146,28 @@ static struct __kernel_timespec g_hs_timeout = { .tv_sec = HS_TIMEOUT_S };
 
 static void conn_close(struct nbd_conn *c);
 static void conn_maybe_free(struct nbd_conn *c);
+static void conn_drop(struct nbd_conn *c);
 static void hs_step(struct nbd_conn *c);
 static void process_input(struct nbd_conn *c);
 static void kick_send(struct nbd_conn *c);
 
 /* ---- exports and allowed hosts ------------------------------------------ */
 
-static struct nbd_export *export_find_locked(const char *name)
+static struct nbd_export *export_named_locked(const char *name)
 {
-    /* "" is the default export: the only one, if there is exactly one. */
-    if (!*name) {
-        if (g_exports && !g_exports->next)
-            return g_exports;
-        return NULL;
-    }
     for (struct nbd_export *e = g_exports; e; e = e->next)
         if (!strcmp(e->name, name))
             return e;
     return NULL;
+}
+
+/* What a client asking for `name` gets. */
+static struct nbd_export *export_find_locked(const char *name)
+{
+    /* "" is the default export: the only one, if there is exactly one. */
+    if (!*name)
+        return g_exports && !g_exports->next ? g_exports : NULL;
+    return export_named_locked(name);
 }
 
 static bool prefix_match(const struct in6_addr *a, const struct in6_addr *b, int bits)
@@ -358,6 +362,13 @@ static void conn_maybe_free(struct nbd_conn *c)
     conn_free(c);
 }
 
+/* Close c and free it as soon as nothing refers to it any more. */
+static void conn_drop(struct nbd_conn *c)
+{
+    conn_close(c);
+    conn_maybe_free(c);
+}
+
 static void conn_close(struct nbd_conn *c)
 {
     if (c->closing)
@@ -381,8 +392,7 @@ static void kill_msg(void *arg)
     pthread_mutex_lock(&g_lock);
     c->msg_refs--;
     pthread_mutex_unlock(&g_lock);
-    conn_close(c);
-    conn_maybe_free(c);
+    conn_drop(c);
 }
 
 /* Under g_lock: make c close on its own reactor. */
@@ -398,10 +408,27 @@ static void conn_kill_locked(struct nbd_conn *c)
 
 /* ---- handshake ---------------------------------------------------------- */
 
-static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags);
-static void hs_send_cb(struct dp_uring_op *op, int res, uint32_t flags);
+/*
+ * The recv (or send) op of c completed: c, or NULL when c is closing (it is
+ * then freed if that was the last thing it waited for).
+ */
+static struct nbd_conn *op_conn(struct dp_uring_op *op, bool recv)
+{
+    struct nbd_conn *c = (struct nbd_conn *)((char *)op - (recv ? offsetof(struct nbd_conn, recv_op)
+                                                                 : offsetof(struct nbd_conn, send_op)));
+    if (recv)
+        c->recv_inflight = false;
+    else
+        c->send_inflight = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return NULL;
+    }
+    return c;
+}
 
-static void hs_xfer(struct nbd_conn *c, bool recv)
+/* Receive or send the rest of c->hs_ptr/hs_left (MSG_WAITALL, timed). */
+static void hs_post(struct nbd_conn *c, bool recv)
 {
     struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
     if (recv) {
@@ -420,37 +447,29 @@ static void hs_xfer(struct nbd_conn *c, bool recv)
     io_uring_sqe_set_data(t, &g_noop);
 }
 
-static void hs_recv(struct nbd_conn *c, void *buf, uint32_t len)
+/* Handshake transfer of len bytes; hs_step runs when all of them are done. */
+static void hs_xfer(struct nbd_conn *c, void *buf, uint32_t len, bool recv)
 {
     c->hs_ptr = buf;
     c->hs_left = len;
-    hs_xfer(c, true);
-}
-
-static void hs_send(struct nbd_conn *c, const void *buf, uint32_t len)
-{
-    c->hs_ptr = (uint8_t *)buf;
-    c->hs_left = len;
-    hs_xfer(c, false);
+    hs_post(c, recv);
 }
 
 static void hs_fail(struct nbd_conn *c, const char *why)
 {
     fprintf(stderr, "nbd: peer %s: %s; closing\n", c->peer_str, why);
-    conn_close(c);
-    conn_maybe_free(c);
+    conn_drop(c);
 }
 
-static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
+static void hs_io_done(struct dp_uring_op *op, int res, bool recv)
 {
-    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
-    c->recv_inflight = false;
-    if (c->closing) {
-        conn_maybe_free(c);
+    struct nbd_conn *c = op_conn(op, recv);
+    if (!c)
         return;
-    }
     if (res <= 0) {
-        if (res == -ECANCELED)
+        if (!recv)
+            hs_fail(c, res == -ECANCELED ? "handshake send timed out" : "handshake send failed");
+        else if (res == -ECANCELED)
             hs_fail(c, "handshake timed out");
         else if (res == 0)
             hs_fail(c, "disconnected during the handshake");
@@ -460,32 +479,20 @@ static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
     }
     c->hs_ptr += res;
     c->hs_left -= (uint32_t)res;
-    if (c->hs_left) {
-        hs_xfer(c, true);
-        return;
-    }
-    hs_step(c);
+    if (c->hs_left)
+        hs_post(c, recv);
+    else
+        hs_step(c);
+}
+
+static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    hs_io_done(op, res, true);
 }
 
 static void hs_send_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, send_op));
-    c->send_inflight = false;
-    if (c->closing) {
-        conn_maybe_free(c);
-        return;
-    }
-    if (res <= 0) {
-        hs_fail(c, res == -ECANCELED ? "handshake send timed out" : "handshake send failed");
-        return;
-    }
-    c->hs_ptr += res;
-    c->hs_left -= (uint32_t)res;
-    if (c->hs_left) {
-        hs_xfer(c, false);
-        return;
-    }
-    hs_step(c);
+    hs_io_done(op, res, false);
 }
 
 static void tx_start(void *arg);
@@ -497,7 +504,7 @@ static void hs_step(struct nbd_conn *c)
     switch (c->hs) {
     case HS_GREETING: /* greeting sent: read client flags */
         c->hs = HS_FLAGS;
-        hs_recv(c, data, 4);
+        hs_xfer(c, data, 4, true);
         return;
     case HS_FLAGS: {
         uint32_t fl;
@@ -507,7 +514,7 @@ static void hs_step(struct nbd_conn *c)
         }
         nbd_neg_init(c->neg, fl);
         c->hs = HS_OPTHDR;
-        hs_recv(c, data, NBD_OPT_HDR_LEN);
+        hs_xfer(c, data, NBD_OPT_HDR_LEN, true);
         return;
     }
     case HS_OPTHDR: {
@@ -525,7 +532,7 @@ static void hs_step(struct nbd_conn *c)
         }
         c->hs = HS_OPTDATA;
         if (c->opt.len) {
-            hs_recv(c, data, c->opt.len);
+            hs_xfer(c, data, c->opt.len, true);
             return;
         }
     }
@@ -550,7 +557,7 @@ static void hs_step(struct nbd_conn *c)
         }
         c->hs = HS_REPLY;
         if (outlen) {
-            hs_send(c, out, (uint32_t)outlen);
+            hs_xfer(c, out, (uint32_t)outlen, false);
             return;
         }
     }
@@ -558,12 +565,11 @@ static void hs_step(struct nbd_conn *c)
     case HS_REPLY:
         if (c->hs_result == NBD_NEG_CONTINUE) {
             c->hs = HS_OPTHDR;
-            hs_recv(c, data, NBD_OPT_HDR_LEN);
+            hs_xfer(c, data, NBD_OPT_HDR_LEN, true);
             return;
         }
         if (c->hs_result == NBD_NEG_CLOSE) {
-            conn_close(c);
-            conn_maybe_free(c);
+            conn_drop(c);
             return;
         }
         /* GO: move to the bdev's reactor unless a kill came meanwhile. */
@@ -573,8 +579,7 @@ static void hs_step(struct nbd_conn *c)
             c->migrating = true;
         pthread_mutex_unlock(&g_lock);
         if (dead) {
-            conn_close(c);
-            conn_maybe_free(c);
+            conn_drop(c);
             return;
         }
         c->hs = HS_DONE;
@@ -594,8 +599,7 @@ static void io_done(struct dp_bdev_io *io, int status);
 static void tx_fail(struct nbd_conn *c, const char *why)
 {
     fprintf(stderr, "nbd: peer %s, export '%s': %s; closing\n", c->peer_str, c->exp->name, why);
-    conn_close(c);
-    conn_maybe_free(c);
+    conn_drop(c);
 }
 
 static void tx_start(void *arg)
@@ -609,15 +613,10 @@ static void tx_start(void *arg)
     c->bdev = c->exp->bdev;
     c->rbuf = malloc(RBUF_SIZE);
     if (dead || !c->rbuf) {
-        conn_close(c);
-        conn_maybe_free(c);
+        conn_drop(c);
         return;
     }
-    c->lim = (struct nbd_limits){
-        .size = c->neg->view.size, .min_block = c->neg->view.min_block,
-        .max_payload = c->neg->view.max_payload, .tflags = c->neg->view.tflags,
-        .structured = c->neg->structured, .meta_alloc = c->neg->meta_alloc,
-    };
+    nbd_neg_limits(c->neg, &c->lim);
     free(c->hbuf);
     c->hbuf = NULL;
     free(c->neg);
@@ -658,8 +657,7 @@ static void post_recv(struct nbd_conn *c)
 static void maybe_disc_done(struct nbd_conn *c)
 {
     if (c->disc && !c->closing && !c->io_inflight && !c->send_inflight && !c->sq_head) {
-        conn_close(c);
-        conn_maybe_free(c);
+        conn_drop(c);
     }
 }
 
@@ -914,20 +912,16 @@ static void process_input(struct nbd_conn *c)
 
 static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, recv_op));
-    c->recv_inflight = false;
-    if (c->closing) {
-        conn_maybe_free(c);
+    struct nbd_conn *c = op_conn(op, true);
+    if (!c)
         return;
-    }
     if (res <= 0) {
         /* EOF without NBD_CMD_DISC, or a socket error: outstanding I/O
          * still completes (conn_maybe_free waits for it). */
         if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
             fprintf(stderr, "nbd: peer %s, export '%s': recv: %s; closing\n", c->peer_str,
                     c->exp->name, strerror(-res));
-        conn_close(c);
-        conn_maybe_free(c);
+        conn_drop(c);
         return;
     }
     if (c->recv_direct)
@@ -935,6 +929,17 @@ static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
     else
         c->rlen += (uint32_t)res;
     process_input(c);
+}
+
+/* Send the reply iovecs siov[siov_i..siov_n) in one SENDMSG. */
+static void post_sendmsg(struct nbd_conn *c)
+{
+    c->smsg.msg_iov = c->siov + c->siov_i;
+    c->smsg.msg_iovlen = (size_t)(c->siov_n - c->siov_i);
+    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+    io_uring_prep_sendmsg(sqe, c->fd, &c->smsg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, &c->send_op);
+    c->send_inflight = true;
 }
 
 static void kick_send(struct nbd_conn *c)
@@ -959,12 +964,7 @@ static void kick_send(struct nbd_conn *c)
     c->siov_n = v;
     c->siov_i = 0;
     memset(&c->smsg, 0, sizeof c->smsg);
-    c->smsg.msg_iov = c->siov;
-    c->smsg.msg_iovlen = (size_t)v;
-    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
-    io_uring_prep_sendmsg(sqe, c->fd, &c->smsg, MSG_NOSIGNAL);
-    io_uring_sqe_set_data(sqe, &c->send_op);
-    c->send_inflight = true;
+    post_sendmsg(c);
 }
 
 static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
@@ -985,12 +985,7 @@ static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
             }
         }
         if (c->siov_i < c->siov_n) { /* short send: the rest */
-            c->smsg.msg_iov = c->siov + c->siov_i;
-            c->smsg.msg_iovlen = (size_t)(c->siov_n - c->siov_i);
-            struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
-            io_uring_prep_sendmsg(sqe, c->fd, &c->smsg, MSG_NOSIGNAL);
-            io_uring_sqe_set_data(sqe, &c->send_op);
-            c->send_inflight = true;
+            post_sendmsg(c);
             return;
         }
     }
@@ -998,8 +993,7 @@ static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
         slot_put(c, c->sending[i]);
     c->nsending = 0;
     if (c->closing || res <= 0) {
-        conn_close(c);
-        conn_maybe_free(c);
+        conn_drop(c);
         return;
     }
     if (c->stalled) {
@@ -1069,7 +1063,7 @@ static void new_conn(int fd)
     pthread_mutex_unlock(&g_lock);
     c->hs = HS_GREETING;
     nbd_enc_greeting(c->hbuf + NBD_MAX_OPT_LEN);
-    hs_send(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN);
+    hs_xfer(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN, false);
 }
 
 static void accept_cb(struct dp_uring_op *op, int res, uint32_t flags)
@@ -1212,10 +1206,7 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
         return rc;
     }
     pthread_mutex_lock(&g_lock);
-    struct nbd_export *old = NULL;
-    for (struct nbd_export *x = g_exports; x; x = x->next)
-        if (!strcmp(x->name, export_name))
-            old = x;
+    struct nbd_export *old = export_named_locked(export_name);
     if (old) {
         /* Same device again: update allowed hosts (idempotent share). */
         bool same = !strcmp(old->bdev->name, bdev_name);
@@ -1248,14 +1239,13 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
     }
     e->bdev = b;
     pthread_mutex_lock(&g_lock);
-    for (struct nbd_export *x = g_exports; x; x = x->next)
-        if (!strcmp(x->name, export_name)) { /* raced with another share */
-            pthread_mutex_unlock(&g_lock);
-            dp_bdev_put(b);
-            free(e);
-            dp_set_error("nbd share '%s': shared concurrently", export_name);
-            return -EBUSY;
-        }
+    if (export_named_locked(export_name)) { /* raced with another share */
+        pthread_mutex_unlock(&g_lock);
+        dp_bdev_put(b);
+        free(e);
+        dp_set_error("nbd share '%s': shared concurrently", export_name);
+        return -EBUSY;
+    }
     e->next = g_exports;
     g_exports = e;
     pthread_mutex_unlock(&g_lock);

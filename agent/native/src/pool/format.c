@@ -3,13 +3,36 @@
  * Pure functions: no I/O, no reactor, unit-tested on their own.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
 #include "pool/format.h"
+
+/* ---- names --------------------------------------------------------------- */
+
+_Static_assert(PF_NAME_MAX == 128, "pf_name_problem's message states the limit");
+
+const char *pf_name_problem(const char *name)
+{
+    if (!name || !name[0])
+        return "must not be empty";
+    size_t n = strnlen(name, PF_NAME_MAX);
+    if (n >= PF_NAME_MAX)
+        return "longer than 127 characters";
+    if (!strcmp(name, ".") || !strcmp(name, ".."))
+        return "not a valid name";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '/' || c < 0x20 || c == 0x7f)
+            return "must not contain '/' or control characters";
+    }
+    return NULL;
+}
 
 /* ---- labels ------------------------------------------------------------- */
 
@@ -76,8 +99,7 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
 
     /* The crc only proves the block is intact; the values are still hostile. */
     const char *bad = NULL;
-    if (l->pool_name[PF_NAME_MAX - 1] != '\0' || l->pool_name[0] == '\0' ||
-        strchr(l->pool_name, '/'))
+    if (l->pool_name[PF_NAME_MAX - 1] != '\0' || pf_name_problem(l->pool_name))
         bad = "pool name";
     else if (l->ndisks == 0 || l->ndisks > PF_MAX_DISKS)
         bad = "disk count";
@@ -177,6 +199,11 @@ int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[1
                   struct pf_meta_hdr *h, char *err, size_t errlen)
 {
     memset(h, 0, sizeof *h);
+    if (slot_len < PF_META_HDR_SIZE) {
+        snprintf(err, errlen, "metadata slot of %llu bytes is shorter than its header",
+                 (unsigned long long)slot_len);
+        return -EINVAL;
+    }
     if (memcmp(s, PF_META_MAGIC, 8) != 0) {
         snprintf(err, errlen, "no metadata magic");
         return -EINVAL;
@@ -211,4 +238,103 @@ int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[1
         return -EINVAL;
     }
     return 0;
+}
+
+static inline bool bit_test_set(uint64_t *b, uint64_t i)
+{
+    bool was = b[i >> 6] >> (i & 63) & 1;
+    b[i >> 6] |= 1ull << (i & 63);
+    return was;
+}
+
+/* Why a record cannot be loaded, or NULL. seen: the n records before it;
+ * room: bytes of the slot left for its pairs. */
+static const char *rec_problem(const struct pf_replica_rec *r, uint64_t ncl, const struct pf_geom *g,
+                               const uint8_t *const *seen, uint32_t n, uint64_t room)
+{
+    if (dp_uuid_is_nil(r->uuid))
+        return "nil uuid";
+    for (uint32_t j = 0; j < n; j++)
+        if (!memcmp(seen[j], r->uuid, 16))
+            return "duplicate uuid";
+    if (r->size == 0 || r->size % g->block_size || ncl > PF_MAX_REPLICA_CLUSTERS)
+        return "size out of range";
+    if (r->flags & ~PF_REPLICA_THIN)
+        return "unknown flags";
+    if (r->nmap > ncl || (!(r->flags & PF_REPLICA_THIN) && r->nmap != ncl))
+        return "cluster count does not match its size";
+    if ((uint64_t)r->nmap * PF_META_MAP_SIZE > room)
+        return "cluster map runs past the end";
+    return NULL;
+}
+
+int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_geom *g,
+                 uint64_t *used, const struct pf_meta_visit *v, char *err, size_t errlen)
+{
+    const uint8_t **seen = malloc(((size_t)h->nreplicas + 1) * sizeof *seen);
+    uint64_t *lseen = NULL; /* logical clusters of the current record */
+    uint64_t lseen_words = 0, off = PF_META_HDR_SIZE;
+    int ret;
+    char u[DP_UUID_TEXT];
+    if (!seen)
+        goto nomem;
+    for (uint32_t i = 0; i < h->nreplicas; i++) {
+        if (off + PF_META_REC_SIZE > h->used_len) {
+            snprintf(err, errlen, "replica record %u runs past the end", i);
+            ret = -EINVAL;
+            goto out;
+        }
+        struct pf_replica_rec rec;
+        pf_meta_get_rec(s + off, &rec);
+        seen[i] = s + off;
+        off += PF_META_REC_SIZE;
+        dp_uuid_format(rec.uuid, u);
+        uint64_t ncl = rec.size / g->cluster_size + (rec.size % g->cluster_size != 0);
+        const char *bad = rec_problem(&rec, ncl, g, seen, i, h->used_len - off);
+        if (bad) {
+            snprintf(err, errlen, "replica %s: %s", u, bad);
+            ret = -EINVAL;
+            goto out;
+        }
+        uint64_t words = (ncl + 63) / 64;
+        if (rec.nmap && words > lseen_words) {
+            uint64_t *n = realloc(lseen, words * 8);
+            if (!n)
+                goto nomem;
+            memset(n + lseen_words, 0, (words - lseen_words) * 8);
+            lseen = n;
+            lseen_words = words;
+        }
+        if (v->rec(v->ctx, &rec, (uint32_t)ncl) != 0)
+            goto nomem;
+        const uint8_t *pairs = s + off;
+        for (uint32_t k = 0; k < rec.nmap; k++, off += PF_META_MAP_SIZE) {
+            uint32_t l = dp_get_le32(s + off), pc = dp_get_le32(s + off + 4);
+            if (l >= ncl || pc >= g->total_clusters || bit_test_set(lseen, l) ||
+                bit_test_set(used, pc)) {
+                snprintf(err, errlen, "replica %s: cluster pair %u (%u -> %u) out of range or duplicated",
+                         u, k, l, pc);
+                ret = -EINVAL;
+                goto out;
+            }
+            v->pair(v->ctx, l, pc);
+        }
+        for (uint32_t k = 0; k < rec.nmap; k++) { /* the next record starts clean */
+            uint32_t l = dp_get_le32(pairs + (size_t)k * PF_META_MAP_SIZE);
+            lseen[l >> 6] &= ~(1ull << (l & 63));
+        }
+    }
+    ret = 0;
+    if (off != h->used_len) {
+        snprintf(err, errlen, "%" PRIu64 " stray bytes after the last record", h->used_len - off);
+        ret = -EINVAL;
+    }
+    goto out;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    ret = -ENOMEM;
+out:
+    free(lseen);
+    free(seen);
+    return ret;
 }

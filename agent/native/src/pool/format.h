@@ -75,6 +75,10 @@ struct pf_replica_rec {
     uint32_t nmap;   /* mapped clusters following the record */
 };
 
+/* Why name is no valid pool name (1..127 bytes, no '/' or control
+ * characters, not "." or ".."), or NULL. */
+const char *pf_name_problem(const char *name);
+
 /* Label block: buf is PF_LABEL_SIZE bytes. */
 void pf_label_encode(const struct pf_label *l, uint8_t *buf);
 /*
@@ -107,6 +111,33 @@ static inline size_t pf_meta_put_map(uint8_t *p, uint32_t lcl, uint32_t pcl)
 int pf_meta_check(const uint8_t *slot, uint64_t slot_len, const uint8_t pool_uuid[16],
                   struct pf_meta_hdr *h, char *err, size_t errlen);
 void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r);
+
+/* What the records of a slot must fit: the pool's geometry, from its labels. */
+struct pf_geom {
+    uint64_t cluster_size;   /* power of two */
+    uint32_t block_size;     /* replica sizes are multiples of it */
+    uint64_t total_clusters; /* physical cluster numbers lie below it */
+};
+
+/* Called by pf_meta_walk for what passed its checks. */
+struct pf_meta_visit {
+    /* A record; ncl = its logical cluster count. Nonzero (out of memory)
+     * stops the walk with -ENOMEM. */
+    int (*rec)(void *ctx, const struct pf_replica_rec *r, uint32_t ncl);
+    /* One pair of the record just visited: both numbers in range, neither seen before. */
+    void (*pair)(void *ctx, uint32_t lcl, uint32_t pcl);
+    void *ctx;
+};
+
+/*
+ * Validate every record and pair of a slot that pf_meta_check accepted (the
+ * crc proves integrity, not sanity: FORMAT.md lists the checks) and visit
+ * them in order. `used` is a zeroed bitmap of g->total_clusters bits; on
+ * return it marks the physical clusters the slot maps. Returns 0, or
+ * -EINVAL / -ENOMEM with the reason in err.
+ */
+int pf_meta_walk(const uint8_t *slot, const struct pf_meta_hdr *h, const struct pf_geom *g,
+                 uint64_t *used, const struct pf_meta_visit *v, char *err, size_t errlen);
 
 /* uuids: 8-4-4-4-12 lowercase/uppercase hex. */
 

@@ -36,27 +36,27 @@ static struct pool *g_pools;
 
 static int check_name(const char *what, const char *name)
 {
-    if (!name || !name[0]) {
-        dp_set_error("%s: must not be empty", what);
-        return -EINVAL;
-    }
-    size_t n = strnlen(name, PF_NAME_MAX);
-    if (n >= PF_NAME_MAX) {
-        dp_set_error("%s: longer than %u characters", what, PF_NAME_MAX - 1);
-        return -EINVAL;
-    }
-    if (!strcmp(name, ".") || !strcmp(name, "..")) {
-        dp_set_error("%s '%s': not a valid name", what, name);
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c == '/' || c < 0x20 || c == 0x7f) {
-            dp_set_error("%s '%s': must not contain '/' or control characters", what, name);
-            return -EINVAL;
-        }
-    }
-    return 0;
+    const char *why = pf_name_problem(name);
+    if (!why)
+        return 0;
+    if (name && name[0] && strnlen(name, PF_NAME_MAX) < PF_NAME_MAX)
+        dp_set_error("%s '%s': %s", what, name, why);
+    else
+        dp_set_error("%s: %s", what, why);
+    return -EINVAL;
+}
+
+/* Put context in front of the error the last call set: "<context>: <error>". */
+static void error_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void error_wrap(const char *fmt, ...)
+{
+    char ctx[512], msg[512];
+    snprintf(msg, sizeof msg, "%s", dp_get_error());
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    va_end(ap);
+    dp_set_error("%s: %s", ctx, msg);
 }
 
 static int check_uuid(const char *what, const char *s, uint8_t out[16])
@@ -497,15 +497,52 @@ static void put_clusters(struct ctl *c)
     c->ncl = 0;
 }
 
+static bool ctl_pool_failed(struct ctl *c)
+{
+    if (!c->p->failed)
+        return false;
+    ctl_fail(c, -EIO, "pool '%s': failed after a metadata write error; re-import it", c->p->name);
+    return true;
+}
+
+/* Ends the control operation: the last thing to touch c or the replica. */
+static void commit_failed(struct ctl *c, int rc, const char *doing)
+{
+    ctl_fail(c, rc, "pool '%s': metadata commit failed %s replica '%s'", c->p->name, doing,
+             c->r->bdev.name);
+}
+
+/* Take n clusters for a thick replica and zero them, then c->after. */
+static void zero_new_clusters(struct ctl *c, uint32_t n, const char *what,
+                              void (*after)(struct ctl *c, int rc))
+{
+    if (take_clusters(c, n) < 0) {
+        free_bytes_msg(c, what, n);
+        return;
+    }
+    c->run_type = DP_IO_WRITE_ZEROES;
+    c->after = after;
+    runs_next(c);
+}
+
+static bool zeroing_failed(struct ctl *c, int rc)
+{
+    if (rc >= 0)
+        return false;
+    put_clusters(c);
+    ctl_fail(c, rc, "pool '%s': zeroing clusters for replica '%s': %s", c->p->name,
+             c->r->bdev.name, strerror(-rc));
+    return true;
+}
+
 /* replica create */
 
 static void rcreate_committed(struct pool_waiter *w, int rc)
 {
     struct ctl *c = container_of(w, struct ctl, w);
     if (rc < 0) {
-        table_remove(c->p, c->r);
-        ctl_fail(c, rc, "pool '%s': metadata commit failed creating replica '%s'", c->p->name,
-                 c->r->bdev.name);
+        table_remove(c->p, c->r); /* before the control thread wakes and frees it */
+        commit_failed(c, rc, "creating");
         return;
     }
     ctl_done(c, 0);
@@ -513,13 +550,15 @@ static void rcreate_committed(struct pool_waiter *w, int rc)
 
 static void rcreate_zeroed(struct ctl *c, int rc)
 {
-    if (rc < 0) {
-        put_clusters(c);
-        ctl_fail(c, rc, "pool '%s': zeroing clusters for replica '%s': %s", c->p->name,
-                 c->r->bdev.name, strerror(-rc));
+    struct replica *r = c->r;
+    if (zeroing_failed(c, rc))
         return;
+    if (!r->thin) {
+        for (uint32_t l = 0; l < r->ncl; l++)
+            r->map[l] = c->cl[l];
+        r->nalloc = r->ncl;
     }
-    table_add(c->p, c->r);
+    table_add(c->p, r);
     c->w.cb = rcreate_committed;
     pool_commit(c->p, &c->w);
 }
@@ -528,27 +567,13 @@ static void rcreate_msg(void *arg)
 {
     struct ctl *c = arg;
     struct pool *p = c->p;
-    struct replica *r = c->r;
-    if (p->failed) {
-        ctl_fail(c, -EIO, "pool '%s': failed after a metadata write error; re-import it", p->name);
+    if (ctl_pool_failed(c))
         return;
-    }
     if (p->nreplicas >= PF_MAX_REPLICAS) {
         ctl_fail(c, -ENOSPC, "pool '%s': holds the maximum of %u replicas", p->name, PF_MAX_REPLICAS);
         return;
     }
-    if (!r->thin) {
-        if (take_clusters(c, r->ncl) < 0) {
-            free_bytes_msg(c, "thick replica", r->ncl);
-            return;
-        }
-        for (uint32_t l = 0; l < r->ncl; l++)
-            r->map[l] = c->cl[l];
-        r->nalloc = r->ncl;
-    }
-    c->run_type = DP_IO_WRITE_ZEROES;
-    c->after = rcreate_zeroed;
-    runs_next(c);
+    zero_new_clusters(c, c->r->thin ? 0 : c->r->ncl, "thick replica", rcreate_zeroed);
 }
 
 /* replica resize */
@@ -557,8 +582,7 @@ static void rresize_committed(struct pool_waiter *w, int rc)
 {
     struct ctl *c = container_of(w, struct ctl, w);
     if (rc < 0) {
-        ctl_fail(c, rc, "pool '%s': metadata commit failed resizing replica '%s'", c->p->name,
-                 c->r->bdev.name);
+        commit_failed(c, rc, "resizing");
         return;
     }
     /* The new range becomes addressable only once it is durable. */
@@ -569,12 +593,8 @@ static void rresize_committed(struct pool_waiter *w, int rc)
 static void rresize_zeroed(struct ctl *c, int rc)
 {
     struct replica *r = c->r;
-    if (rc < 0) {
-        put_clusters(c);
-        ctl_fail(c, rc, "pool '%s': zeroing clusters for replica '%s': %s", c->p->name,
-                 r->bdev.name, strerror(-rc));
+    if (zeroing_failed(c, rc))
         return;
-    }
     uint32_t *m = c->newmap;
     memcpy(m, r->map, (size_t)r->ncl * 4);
     for (uint32_t l = r->ncl; l < c->newncl; l++)
@@ -592,19 +612,11 @@ static void rresize_zeroed(struct ctl *c, int rc)
 static void rresize_msg(void *arg)
 {
     struct ctl *c = arg;
-    struct pool *p = c->p;
     struct replica *r = c->r;
-    if (p->failed) {
-        ctl_fail(c, -EIO, "pool '%s': failed after a metadata write error; re-import it", p->name);
+    if (ctl_pool_failed(c))
         return;
-    }
-    if (!r->thin && take_clusters(c, c->newncl - r->ncl) < 0) {
-        free_bytes_msg(c, "growing the thick replica", c->newncl - r->ncl);
-        return;
-    }
-    c->run_type = DP_IO_WRITE_ZEROES;
-    c->after = rresize_zeroed;
-    runs_next(c);
+    zero_new_clusters(c, r->thin ? 0 : c->newncl - r->ncl, "growing the thick replica",
+                      rresize_zeroed);
 }
 
 /* replica destroy */
@@ -620,8 +632,7 @@ static void rdestroy_committed(struct pool_waiter *w, int rc)
     struct ctl *c = container_of(w, struct ctl, w);
     struct replica *r = c->r;
     if (rc < 0) {
-        ctl_fail(c, rc, "pool '%s': metadata commit failed destroying replica '%s'", c->p->name,
-                 r->bdev.name);
+        commit_failed(c, rc, "destroying");
         return;
     }
     /* Durably gone: discard its clusters (space back to the base), then free them. */
@@ -700,6 +711,20 @@ static struct pool *pool_find(const char *name)
         if (!strcmp(p->name, name))
             return p;
     return NULL;
+}
+
+/* Under g_mu: the pool called name, or NULL with *ret and the error set. */
+static struct pool *pool_lookup(const char *name, int *ret)
+{
+    *ret = check_name("pool name", name);
+    if (*ret < 0)
+        return NULL;
+    struct pool *p = pool_find(name);
+    if (!p) {
+        dp_set_error("pool '%s' not found", name);
+        *ret = -ENOENT;
+    }
+    return p;
 }
 
 static struct replica *replica_find(const uint8_t uuid[16])
@@ -805,9 +830,7 @@ static int open_disks(struct pool *p, const char *what, const char *const *disks
         struct dp_bdev *b;
         int ret = dp_bdev_open_uri(disks[i], &b);
         if (ret < 0) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", dp_get_error());
-            dp_set_error("pool '%s': %s disk '%s': %s", p->name, what, disks[i], msg);
+            error_wrap("pool '%s': %s disk '%s'", p->name, what, disks[i]);
             return ret;
         }
         p->disks[i].bdev = b;
@@ -1022,9 +1045,7 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
             ret = dp_bdev_rw_sync(d->bdev, DP_IO_FLUSH, NULL, 0, 0);
     }
     if (ret < 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", dp_get_error());
-        dp_set_error("pool '%s': writing labels and metadata: %s", name, msg);
+        error_wrap("pool '%s': writing labels and metadata", name);
         goto fail;
     }
     p->next = g_pools;
@@ -1041,66 +1062,33 @@ fail:
     return ret;
 }
 
-/* Rebuild the replicas and the cluster bitmap from a slot. Hostile input. */
+/* Rebuild the replicas and the cluster bitmap from a slot (pf_meta_walk
+ * validates it: hostile input). */
+static int load_rec(void *ctx, const struct pf_replica_rec *rec, uint32_t ncl)
+{
+    struct pool *p = ctx;
+    struct replica *r = replica_new(p, rec->uuid, rec->size, rec->flags & PF_REPLICA_THIN);
+    if (!r)
+        return -ENOMEM;
+    table_add(p, r);
+    return 0;
+}
+
+static void load_pair(void *ctx, uint32_t l, uint32_t pc)
+{
+    struct pool *p = ctx;
+    struct replica *r = p->replicas[p->nreplicas - 1];
+    r->map[l] = pc;
+    r->nalloc++;
+    p->nused++;
+}
+
 static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr *h, char *err,
                      size_t errlen)
 {
-    uint64_t off = PF_META_HDR_SIZE;
-    for (uint32_t i = 0; i < h->nreplicas; i++) {
-        if (off + PF_META_REC_SIZE > h->used_len) {
-            snprintf(err, errlen, "replica record %u runs past the end", i);
-            return -EINVAL;
-        }
-        struct pf_replica_rec rec;
-        pf_meta_get_rec(s + off, &rec);
-        off += PF_META_REC_SIZE;
-        char u[37];
-        dp_uuid_format(rec.uuid, u);
-        uint64_t ncl = (rec.size + p->cluster_size - 1) >> p->cl_shift;
-        const char *bad = NULL;
-        if (dp_uuid_is_nil(rec.uuid))
-            bad = "nil uuid";
-        else if (rec.size == 0 || rec.size % p->block_size || ncl > PF_MAX_REPLICA_CLUSTERS)
-            bad = "size out of range";
-        else if (rec.flags & ~PF_REPLICA_THIN)
-            bad = "unknown flags";
-        else if (rec.nmap > ncl || (!(rec.flags & PF_REPLICA_THIN) && rec.nmap != ncl))
-            bad = "cluster count does not match its size";
-        else if ((uint64_t)rec.nmap * PF_META_MAP_SIZE > h->used_len - off)
-            bad = "cluster map runs past the end";
-        else
-            for (uint32_t j = 0; j < p->nreplicas; j++)
-                if (!memcmp(p->replicas[j]->uuid, rec.uuid, 16))
-                    bad = "duplicate uuid";
-        if (bad) {
-            snprintf(err, errlen, "replica %s: %s", u, bad);
-            return -EINVAL;
-        }
-        struct replica *r = replica_new(p, rec.uuid, rec.size, rec.flags & PF_REPLICA_THIN);
-        if (!r) {
-            snprintf(err, errlen, "out of memory");
-            return -ENOMEM;
-        }
-        table_add(p, r);
-        for (uint32_t k = 0; k < rec.nmap; k++, off += PF_META_MAP_SIZE) {
-            uint32_t l = dp_get_le32(s + off), pc = dp_get_le32(s + off + 4);
-            if (l >= r->ncl || pc >= p->total_clusters || r->map[l] != MAP_UNALLOC ||
-                bit_get(p->used, pc)) {
-                snprintf(err, errlen, "replica %s: cluster pair %u (%u -> %u) out of range or duplicated",
-                         u, k, l, pc);
-                return -EINVAL;
-            }
-            r->map[l] = pc;
-            bit_set(p->used, pc);
-            p->nused++;
-            r->nalloc++;
-        }
-    }
-    if (off != h->used_len) {
-        snprintf(err, errlen, "%" PRIu64 " stray bytes after the last record", h->used_len - off);
-        return -EINVAL;
-    }
-    return 0;
+    const struct pf_geom g = { p->cluster_size, p->block_size, p->total_clusters };
+    const struct pf_meta_visit v = { load_rec, load_pair, p };
+    return pf_meta_walk(s, h, &g, p->used, &v, err, errlen);
 }
 
 DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_t ndisks,
@@ -1255,9 +1243,7 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
         ret = dp_bdev_rw_sync(p->disks[0].bdev, DP_IO_READ, slots[k],
                               PF_META_OFFSET + (uint64_t)k * p->slot_size, p->slot_size);
         if (ret < 0) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", dp_get_error());
-            dp_set_error("pool '%s': reading metadata slot %c: %s", name, 'A' + k, msg);
+            error_wrap("pool '%s': reading metadata slot %c", name, 'A' + k);
             goto fail;
         }
         ok[k] = pf_meta_check(slots[k], p->slot_size, p->uuid, &h[k], serr[k], sizeof serr[k]) == 0;
@@ -1281,9 +1267,7 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
     for (uint32_t i = 0; i < p->nreplicas; i++) {
         ret = replica_register(p->replicas[i]);
         if (ret < 0) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", dp_get_error());
-            dp_set_error("pool '%s': replica %s: %s", name, p->replicas[i]->bdev.name, msg);
+            error_wrap("pool '%s': replica %s", name, p->replicas[i]->bdev.name);
             goto fail;
         }
     }
@@ -1319,15 +1303,10 @@ static int pool_busy(struct pool *p, const char *what)
 DP_EXPORT int dp_pool_export(const char *name)
 {
     dp_clear_error();
-    int ret = check_name("pool name", name);
-    if (ret < 0)
-        return ret;
+    int ret;
     pthread_mutex_lock(&g_mu);
-    struct pool *p = pool_find(name);
-    if (!p) {
-        dp_set_error("pool '%s' not found", name);
-        ret = -ENOENT;
-    } else if ((ret = pool_busy(p, "export")) == 0) {
+    struct pool *p = pool_lookup(name, &ret);
+    if (p && (ret = pool_busy(p, "export")) == 0) {
         pool_unpublish(p);
         pool_free(p);
     }
@@ -1338,15 +1317,12 @@ DP_EXPORT int dp_pool_export(const char *name)
 DP_EXPORT int dp_pool_destroy(const char *name)
 {
     dp_clear_error();
-    int ret = check_name("pool name", name);
-    if (ret < 0)
-        return ret;
+    int ret;
     pthread_mutex_lock(&g_mu);
-    struct pool *p = pool_find(name);
+    struct pool *p = pool_lookup(name, &ret);
     if (!p) {
-        dp_set_error("pool '%s' not found", name);
         pthread_mutex_unlock(&g_mu);
-        return -ENOENT;
+        return ret;
     }
     if (p->nreplicas) {
         dp_set_error("pool '%s' still holds %u replica%s; destroy them first", name, p->nreplicas,
@@ -1368,11 +1344,8 @@ DP_EXPORT int dp_pool_destroy(const char *name)
             ret = dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0);
     }
     dp_buf_free(zero);
-    if (ret < 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", dp_get_error());
-        dp_set_error("pool '%s': wiping labels: %s", name, msg);
-    }
+    if (ret < 0)
+        error_wrap("pool '%s': wiping labels", name);
     pool_free(p);
     pthread_mutex_unlock(&g_mu);
     return ret;
@@ -1381,15 +1354,10 @@ DP_EXPORT int dp_pool_destroy(const char *name)
 DP_EXPORT int dp_pool_stat(const char *name, dp_pool_info *out)
 {
     dp_clear_error();
-    int ret = check_name("pool name", name);
-    if (ret < 0)
-        return ret;
+    int ret;
     pthread_mutex_lock(&g_mu);
-    struct pool *p = pool_find(name);
-    if (!p) {
-        dp_set_error("pool '%s' not found", name);
-        ret = -ENOENT;
-    } else {
+    struct pool *p = pool_lookup(name, &ret);
+    if (p) {
         struct ctl c = { .arg = out };
         ret = ctl_run(&c, p, pool_stat_msg);
     }
@@ -1459,14 +1427,11 @@ DP_EXPORT int dp_replica_create(const char *pool, const char *uuid, uint64_t siz
         return -EINVAL;
     }
     pthread_mutex_lock(&g_mu);
-    struct pool *p = pool_find(pool);
+    struct pool *p = pool_lookup(pool, &ret);
     struct dp_bdev *other;
     char us[37];
     dp_uuid_format(u, us);
-    if (!p) {
-        dp_set_error("pool '%s' not found", pool);
-        ret = -ENOENT;
-    } else if ((ret = check_size(p, us, size_bytes)) < 0) {
+    if (!p || (ret = check_size(p, us, size_bytes)) < 0) {
     } else if (replica_find(u)) {
         dp_set_error("replica %s already exists", us);
         ret = -EEXIST;
@@ -1594,17 +1559,12 @@ DP_EXPORT int dp_replica_stat(const char *uuid, dp_replica_info *out)
 DP_EXPORT int dp_pool_replica_at(const char *pool, uint32_t index, dp_replica_info *out)
 {
     dp_clear_error();
-    int ret = check_name("pool name", pool);
-    if (ret < 0)
-        return ret;
+    int ret;
     pthread_mutex_lock(&g_mu);
-    struct pool *p = pool_find(pool);
-    if (!p) {
-        dp_set_error("pool '%s' not found", pool);
+    struct pool *p = pool_lookup(pool, &ret);
+    if (p && index >= p->nreplicas) {
         ret = -ENOENT;
-    } else if (index >= p->nreplicas) {
-        ret = -ENOENT;
-    } else {
+    } else if (p) {
         struct ctl c = { .r = p->replicas[index], .arg = out };
         ret = ctl_run(&c, p, replica_stat_msg);
     }

@@ -4,7 +4,7 @@
  * The input is treated as the byte stream a hostile client sends: client
  * flags, then options (each handled by the same nbd_neg_option the server
  * runs), then, after GO/EXPORT_NAME, transmission requests validated by
- * nbd_check_request. Built by `make fuzz` (clang -fsanitize=fuzzer,address).
+ * nbd_check_request. Seeds: fuzz/seeds/fuzz_nbd (real clients' handshakes).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -72,11 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r == NBD_NEG_GO)
             break;
     }
-    struct nbd_limits lim = {
-        .size = neg.view.size, .min_block = neg.view.min_block,
-        .max_payload = neg.view.max_payload, .tflags = neg.view.tflags,
-        .structured = neg.structured, .meta_alloc = neg.meta_alloc,
-    };
+    struct nbd_limits lim;
+    nbd_neg_limits(&neg, &lim);
     while (size - pos >= NBD_REQ_LEN) {
         struct nbd_request rq;
         if (nbd_parse_request(data + pos, &rq) < 0)
