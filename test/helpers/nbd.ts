@@ -31,6 +31,8 @@ export function runTool(cmd: string, args: string[], opts: { timeoutMs?: number;
       clearTimeout(t);
       resolve({ code, signal, stdout, stderr });
     });
+    // A tool may exit before reading its input (EPIPE): its exit status is what counts.
+    p.stdin.on('error', () => undefined);
     p.stdin.end(opts.input ?? '');
   });
 }
