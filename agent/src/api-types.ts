@@ -116,7 +116,11 @@ export type ErrorCode =
   | 'conflict'
   | 'unprocessable'
   | 'no_space'
-  | 'internal';
+  | 'internal'
+  /** 503: the data path is stuck in an earlier operation (named in the message); retry later */
+  | 'unavailable'
+  /** 504: a data-path operation (named in the message) did not complete in time */
+  | 'timeout';
 
 export interface ErrorBody {
   error: { code: ErrorCode | string; message: string };

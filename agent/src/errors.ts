@@ -2,7 +2,7 @@
  * errors.ts - API errors and the mapping of data-path errnos to HTTP statuses.
  * Body: {"error":{"code","message"}}; the message names the field or object.
  */
-import { NativeError } from './native';
+import { DatapathBusyError, DatapathTimeoutError, NativeError } from './native';
 import type { ErrorCode } from './api-types';
 
 export class ApiError extends Error {
@@ -24,12 +24,23 @@ export const notFound = (message: string) => new ApiError(404, 'not_found', mess
 export const conflict = (message: string, field?: string) => new ApiError(409, 'conflict', message, field);
 
 /**
+ * A control call that timed out (504 'timeout') or could not run because an earlier one is stuck
+ * (503 'unavailable'); both messages name the data-path operation. undefined for other errors.
+ */
+export function fromStuck(e: unknown, context: string): ApiError | undefined {
+  if (e instanceof DatapathTimeoutError || e instanceof DatapathBusyError) return new ApiError(e.status, e.code, `${context}: ${e.message}`);
+  return undefined;
+}
+
+/**
  * Map a data-path failure: -ENOSPC -> 507, -EEXIST/-EBUSY -> 409, -ENOENT -> 404,
  * -EINVAL/-ERANGE -> 422 (the request was well-formed; the data path refused it), else 500.
  * `context` prefixes the message when the data path left none.
  */
 export function fromNative(e: unknown, context: string): ApiError {
   if (e instanceof ApiError) return e;
+  const stuck = fromStuck(e, context);
+  if (stuck) return stuck;
   if (!(e instanceof NativeError)) {
     return new ApiError(500, 'internal', `${context}: ${(e as Error)?.message ?? String(e)}`);
   }

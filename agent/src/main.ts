@@ -110,6 +110,10 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       allowDisks: config.allowDisks,
       tokenFile,
     });
+    // A control call that timed out (the API answered 504) and returned later: its effect is in the
+    // data path but the agent's state was not updated by it; say so.
+    dp.onLateResult = (fn, ms, ret, error) =>
+      log.warn('datapath.late_result', { fn, afterMs: ms, ret, error: error || undefined, note: 'the request had timed out; its result was dropped' });
     const ctx: Context = { config, dp, store, state, log, lock: new Mutex() };
     const pools = new PoolService(ctx);
     const shares = new ShareService(ctx);
@@ -130,6 +134,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       throw e;
     }
     listeners.nbd = shares.address()!;
+    nexuses.startReopening(); // nexuses whose children were unreachable at start come back by themselves
 
     const server = buildServer({ ctx, pools, replicas, nexuses, shares, token, version: packageVersion(), listeners });
     await server.listen({ host: config.listen.host, port: config.listen.port });
@@ -149,6 +154,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
     const close = () => {
       closing ??= (async () => {
         log.info('agent.stopping', {});
+        nexuses.stopReopening();
         await server.close().catch((e) => log.error('agent.http_close_failed', { error: e as Error }));
         await ctx.lock.run(async () => {
           await shares.close().catch((e) => log.error('agent.nbd_close_failed', { error: e as Error }));

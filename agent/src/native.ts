@@ -14,6 +14,14 @@
  *    and dp_desc_size/block_size are plain reads. Completions are reaped by dp_cq_wait() through
  *    koffi `.async` (see blockdev.ts); dp_cq_wait needs no error message.
  *  - koffi 3 pointers are BigInts, so descriptor handles cross the thread boundary as bigint.
+ *  - A native call can block (a reactor that never answers, a peer that never replies). So that the
+ *    HTTP API cannot hang forever on one, every control call has a deadline (controlTimeoutMs():
+ *    $MAYASTOR_CONTROL_TIMEOUT_MS, default 60 s; dp_init/dp_fini have none). A call past it is
+ *    rejected with DatapathTimeoutError (HTTP 504 naming the operation). The worker thread is still
+ *    inside that C call and cannot be interrupted, so until it returns every further call is
+ *    rejected at once with DatapathBusyError (HTTP 503 naming the stuck operation) instead of
+ *    queueing behind it; when the stuck call finally returns, its late result is dropped (logged
+ *    through onLateResult) and calls flow again.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -249,6 +257,35 @@ export class NativeError extends Error {
   }
 }
 
+/** Default deadline of one control call (ms). */
+export const DEFAULT_CONTROL_TIMEOUT_MS = 60000;
+
+/** The deadline of control calls: $MAYASTOR_CONTROL_TIMEOUT_MS (ms, > 0), else 60 s. */
+export function controlTimeoutMs(): number {
+  const v = Number(process.env.MAYASTOR_CONTROL_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_CONTROL_TIMEOUT_MS;
+}
+
+/** A control call that did not return within its deadline (HTTP 504). */
+export class DatapathTimeoutError extends Error {
+  readonly status = 504;
+  readonly code = 'timeout';
+  constructor(readonly fn: string, readonly timeoutMs: number) {
+    super(`data path operation ${fn} did not complete within ${timeoutMs} ms (it may still finish; retry later)`);
+    this.name = 'DatapathTimeoutError';
+  }
+}
+
+/** A control call refused because an earlier one is stuck in the data path (HTTP 503). */
+export class DatapathBusyError extends Error {
+  readonly status = 503;
+  readonly code = 'unavailable';
+  constructor(readonly fn: string, readonly stuckFn: string, readonly stuckForMs: number) {
+    super(`data path busy: ${stuckFn} has not returned for ${Math.round(stuckForMs / 1000)} s, so ${fn} cannot run now; retry later`);
+    this.name = 'DatapathBusyError';
+  }
+}
+
 // ---- library loading ------------------------------------------------------------------------
 
 /** Where libdatapath.so is: $MAYASTOR_DATAPATH_LIB, else the shipping build next to the sources. */
@@ -321,9 +358,14 @@ parentPort.on('message', (m) => {
 `;
 
 interface Pending {
+  fn: string;
   resolve: (v: { ret: number; outs: unknown[]; error: string }) => void;
   reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
 }
+
+/** Calls without a deadline: library start/stop (dp_fini joins the reactors). */
+const NO_DEADLINE = new Set(['dp_init', 'dp_fini']);
 
 type OutMarker = { out: 'struct' | 'uuid' | 'ptr' };
 
@@ -332,6 +374,10 @@ class ControlThread {
   private pending = new Map<number, Pending>();
   private nextId = 1;
   private dead: Error | undefined;
+  /** Calls that timed out but are still running in the worker (id -> fn, start). */
+  private stuck = new Map<number, { fn: string; since: number }>();
+  /** Told when a timed-out call returns after all (its result is dropped). */
+  onLateResult: ((fn: string, ms: number, ret: number, error: string) => void) | undefined;
 
   constructor(libPath: string) {
     this.worker = new Worker(WORKER_SOURCE, {
@@ -346,30 +392,61 @@ class ControlThread {
     });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; ret: number; error: string; outs: unknown[]; throw?: string }) => {
+      const late = this.stuck.get(m.id);
+      if (late) {
+        this.stuck.delete(m.id);
+        this.onLateResult?.(late.fn, Date.now() - late.since, m.ret, m.throw ?? m.error);
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (this.pending.size === 0) this.worker.unref();
+      if (p.timer) clearTimeout(p.timer);
+      if (this.pending.size === 0 && this.stuck.size === 0) this.worker.unref();
       if (m.throw !== undefined) p.reject(new Error(`datapath control thread: ${m.throw}`));
       else p.resolve({ ret: m.ret, outs: m.outs, error: m.error });
     });
     const fail = (e: Error) => {
       this.dead = e;
-      for (const p of this.pending.values()) p.reject(e);
+      for (const p of this.pending.values()) {
+        if (p.timer) clearTimeout(p.timer);
+        p.reject(e);
+      }
       this.pending.clear();
+      this.stuck.clear();
     };
     this.worker.on('error', (e) => fail(new Error(`datapath control thread failed: ${e.message}`)));
     this.worker.on('exit', (code) => fail(new Error(`datapath control thread exited (${code})`)));
   }
 
-  call(fn: string, args: unknown[]): Promise<{ ret: number; outs: unknown[]; error: string }> {
+  call(fn: string, args: unknown[], timeoutMs = controlTimeoutMs()): Promise<{ ret: number; outs: unknown[]; error: string }> {
     if (this.dead) return Promise.reject(this.dead);
+    // The worker runs one call at a time: behind a stuck call this one would wait just as long.
+    for (const s of this.stuck.values()) {
+      if (!NO_DEADLINE.has(fn)) return Promise.reject(new DatapathBusyError(fn, s.fn, Date.now() - s.since));
+    }
     const id = this.nextId++;
+    const since = Date.now();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const p: Pending = { fn, resolve, reject };
+      if (!NO_DEADLINE.has(fn)) {
+        p.timer = setTimeout(() => {
+          if (!this.pending.delete(id)) return;
+          if (this.pending.size === 0) this.worker.unref();
+          this.stuck.set(id, { fn, since });
+          reject(new DatapathTimeoutError(fn, timeoutMs));
+        }, timeoutMs);
+        p.timer.unref();
+      }
+      this.pending.set(id, p);
       if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage({ id, fn, args });
     });
+  }
+
+  /** The call the worker is stuck in (timed out, not yet returned), if any. */
+  stuckCall(): { fn: string; forMs: number } | undefined {
+    for (const s of this.stuck.values()) return { fn: s.fn, forMs: Date.now() - s.since };
+    return undefined;
   }
 
   async terminate(): Promise<void> {
@@ -473,6 +550,16 @@ export class Datapath {
 
   get isInitialised(): boolean {
     return this.initialised;
+  }
+
+  /** The control call stuck past its deadline (the data path is not answering), if any. */
+  stuckCall(): { fn: string; forMs: number } | undefined {
+    return this.ctl.stuckCall();
+  }
+
+  /** Called when a control call that timed out returns after all (its result was dropped). */
+  set onLateResult(f: ((fn: string, ms: number, ret: number, error: string) => void) | undefined) {
+    this.ctl.onLateResult = f;
   }
 
   private async control(fn: string, args: unknown[]): Promise<{ ret: number; outs: unknown[] }> {

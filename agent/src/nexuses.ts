@@ -14,7 +14,7 @@
  */
 import type { Nexus, NexusChild } from './api-types';
 import type { Context } from './context';
-import { ApiError, badRequest, conflict, notFound, unprocessable } from './errors';
+import { ApiError, badRequest, conflict, fromStuck, notFound, unprocessable } from './errors';
 import { NativeError } from './native';
 import type { ReplicaService } from './replicas';
 import type { ShareService } from './shares';
@@ -27,6 +27,8 @@ interface Entry {
   open: boolean;
   /** Why it is not open. */
   error?: string;
+  /** Not open: when the background reopen tries next (ms since the epoch). */
+  retryAt?: number;
 }
 
 export type ChildAction = 'online' | 'offline' | 'fault';
@@ -38,6 +40,8 @@ export type ChildAction = 'online' | 'offline' | 'fault';
  */
 function nexusError(e: unknown, context: string): ApiError {
   if (e instanceof ApiError) return e;
+  const stuck = fromStuck(e, context);
+  if (stuck) return stuck;
   if (!(e instanceof NativeError)) return new ApiError(500, 'internal', `${context}: ${(e as Error)?.message ?? String(e)}`);
   const msg = !e.message || e.message.startsWith(e.fn) ? `${context}: ${e.code}` : `${context}: ${e.message}`;
   switch (e.code) {
@@ -93,6 +97,81 @@ export class NexusService {
       count: this.entries.size,
       open: [...this.entries.values()].filter((x) => x.open).length,
     });
+  }
+
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private reopenStopped = false;
+  /** Next retry delay of a nexus that could not be reopened (doubles up to REOPEN_MAX_MS). */
+  private reopenDelay = new Map<string, number>();
+
+  /**
+   * A nexus that could not be reopened at start (typically a remote child's agent was down, and
+   * the label rules refuse to serve without it) is retried in the background with backoff
+   * (1 s doubling to 30 s; $MAYASTOR_REOPEN_MS sets the first delay), so it comes back on its own
+   * once its children are reachable again instead of staying faulted until someone PUTs its spec.
+   */
+  startReopening(): void {
+    if (this.reopenTimer || this.reopenStopped) return;
+    const first = Number(process.env.MAYASTOR_REOPEN_MS) > 0 ? Number(process.env.MAYASTOR_REOPEN_MS) : 1000;
+    const tick = async () => {
+      this.reopenTimer = undefined;
+      let next = 30000;
+      for (const [uuid, e] of this.entries) {
+        if (this.reopenStopped) return;
+        if (e.open) {
+          this.reopenDelay.delete(uuid);
+          continue;
+        }
+        const delay = this.reopenDelay.get(uuid) ?? first;
+        const due = e.retryAt ?? 0;
+        if (Date.now() < due) {
+          next = Math.min(next, due - Date.now());
+          continue;
+        }
+        await this.ctx.lock
+          .run(async () => {
+            const cur = this.entries.get(uuid);
+            if (cur !== e || e.open || this.reopenStopped) return;
+            try {
+              await this.ctx.dp.nexusOpen(uuid, e.rec.sizeBytes, e.rec.children);
+            } catch (err) {
+              const msg = (err as Error).message || String(err);
+              if (msg !== e.error) this.ctx.log.warn('nexus.reopen_retry_failed', { nexus: uuid, error: msg });
+              e.error = msg;
+              return;
+            }
+            e.open = true;
+            e.error = undefined;
+            this.ctx.log.info('nexus.reopened', { nexus: uuid, retried: true });
+            if (e.rec.share === 'nbd' && this.shares && !this.shares.isShared(uuid)) {
+              await this.shares.share(uuid, uuid, []).catch((err) =>
+                this.ctx.log.error('nexus.share_restore_failed', { nexus: uuid, error: (err as Error).message }),
+              );
+            }
+          })
+          .catch(() => undefined);
+        if (!e.open) {
+          const d = Math.min(delay * 2, 30000);
+          this.reopenDelay.set(uuid, d);
+          e.retryAt = Date.now() + delay;
+          next = Math.min(next, delay);
+        }
+      }
+      if (!this.reopenStopped && [...this.entries.values()].some((x) => !x.open)) this.schedule(tick, next);
+    };
+    if ([...this.entries.values()].some((x) => !x.open)) this.schedule(tick, first);
+  }
+
+  private schedule(fn: () => Promise<void>, ms: number): void {
+    this.reopenTimer = setTimeout(() => void fn(), Math.max(50, ms));
+    this.reopenTimer.unref();
+  }
+
+  /** Stop the background reopening (shutdown). */
+  stopReopening(): void {
+    this.reopenStopped = true;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
   }
 
   /** Re-export the NBD-shared nexuses (after recover()). */

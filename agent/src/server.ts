@@ -8,7 +8,7 @@ import Fastify, { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Health, NodeInfo } from './api-types';
 import { checkBearer } from './auth';
 import type { Context } from './context';
-import { ApiError, badRequest } from './errors';
+import { ApiError, badRequest, fromStuck } from './errors';
 import { HttpCounters, renderMetrics } from './metrics';
 import type { NexusService } from './nexuses';
 import type { PoolService } from './pools';
@@ -67,6 +67,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 400, 'bad_request', 'body: larger than 1 MiB');
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return sendError(reply, fe.statusCode, 'bad_request', fe.message);
+    }
+    // a data-path call past its deadline that no service mapped: still 503/504 naming the operation
+    const stuck = fromStuck(err, `${req.method} ${req.url.split('?')[0]}`);
+    if (stuck) {
+      ctx.log.error('http.error', { method: req.method, url: req.url, error: stuck.message });
+      return sendError(reply, stuck.status, stuck.code, stuck.message);
     }
     ctx.log.error('http.error', { method: req.method, url: req.url, error: err.message, stack: err.stack });
     return sendError(reply, 500, 'internal', err.message || 'internal error');
