@@ -40,7 +40,7 @@ struct tb {
     uint8_t *map; /* grain allocated? (thin only) */
     bool thin;
     atomic_int fail_reads, fail_writes; /* non-zero: fail with -EIO */
-    atomic_int park_reads, park_writes; /* non-zero: hold until tb_release() */
+    atomic_int park_reads, park_writes; /* 1: hold until tb_release(); 2: data region only */
     atomic_int nparked;
     struct dp_bdev_io *parked[64];       /* reactor thread only */
     atomic_ulong reads;
@@ -65,8 +65,9 @@ static void tb_mark(struct tb *t, uint64_t off, uint64_t len, bool alloc)
 static void tb_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct tb *t = bdev->ctx;
-    if ((io->type == DP_IO_READ && atomic_load(&t->park_reads)) ||
-        (io->type == DP_IO_WRITE && atomic_load(&t->park_writes))) {
+    int park = io->type == DP_IO_READ ? atomic_load(&t->park_reads)
+               : io->type == DP_IO_WRITE ? atomic_load(&t->park_writes) : 0;
+    if (park == 1 || (park == 2 && io->offset >= NX_HDR_SIZE)) {
         int n = atomic_load(&t->nparked);
         CHECK(n < 64);
         t->parked[n] = io;
@@ -753,6 +754,245 @@ TEST(faults_during_rebuild)
         tb_free(t[i]);
 }
 
+/* ---- unclean shutdown: resync ------------------------------------------------------- */
+
+static bool label_clean(struct tb *t)
+{
+    struct nx_label l;
+    char why[96];
+    CHECK_EQ(nx_label_read_slots(t->data, &l, why, sizeof why), 0);
+    return (l.flags & NX_LABEL_CLEAN) != 0;
+}
+
+/* index of the child whose label carries the lowest child id (the resync source) */
+static int lowest_id(struct tb **t, int n, int skip)
+{
+    int best = -1;
+    uint8_t bid[16];
+    for (int i = 0; i < n; i++) {
+        if (i == skip)
+            continue;
+        struct nx_label l;
+        char why[96];
+        CHECK_EQ(nx_label_read_slots(t[i]->data, &l, why, sizeof why), 0);
+        if (best < 0 || memcmp(l.child_id, bid, 16) < 0) {
+            best = i;
+            memcpy(bid, l.child_id, 16);
+        }
+    }
+    return best;
+}
+
+/* a crash with a write in flight: block X got a different version on every child */
+#define XOFF (3 * MiB + 8192)
+#define XLEN (64 * 1024)
+static void diverge(struct tb **t, int n)
+{
+    for (int i = 0; i < n; i++)
+        fill(t[i]->data + NX_HDR_SIZE + XOFF, XLEN, XOFF, 1000 + (uint32_t)i);
+}
+
+static bool resync_done(const char *uuid, uint32_t n)
+{
+    if (info(uuid).rebuilds)
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        dp_nexus_child_info ci = child(uuid, i);
+        CHECK_EQ(ci.state, DP_CHILD_ONLINE);
+        if (ci.rebuild_percent != 100)
+            return false;
+    }
+    return true;
+}
+
+TEST(unclean_shutdown_resync)
+{
+    struct tb *t[3] = { tb_new("tu-a", CHSIZE, false, 0), tb_new("tu-b", CHSIZE, false, 1),
+                        tb_new("tu-c", CHSIZE, false, 0) };
+    const char *ch[] = { "bdev:///tu-a", "bdev:///tu-b", "bdev:///tu-c" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    /* clean until the first write; then dirty, marked once (not per write) */
+    for (int i = 0; i < 3; i++)
+        CHECK(label_clean(t[i]));
+    struct dp_bdev *b = nx_get(U1);
+    uint64_t g0 = info(U1).generation;
+    for (uint64_t o = 0; o < NXSIZE; o += MiB)
+        CHECK_EQ(nx_write(b, o, MiB, 5), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(!label_clean(t[i]));
+    CHECK_EQ(nx_counter(b, offsetof(struct nexus, dirty_marks)), 1);
+    CHECK_EQ(info(U1).generation, g0); /* membership did not change */
+    dp_bdev_put(b);
+
+    /* a crash: no label is written, then the in-flight write differs per child */
+    CHECK_EQ(nx_test_drop_unclean(U1), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(!label_clean(t[i]));
+    diverge(t, 3);
+    int src = lowest_id(t, 3, -1);
+    /* hold the resync: data writes to the other children wait */
+    for (int i = 0; i < 3; i++)
+        if (i != src)
+            atomic_store(&t[i]->park_writes, 2);
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 3), 0);
+    dp_nexus_info ni = info(U1);
+    CHECK_EQ(ni.state, DP_NEXUS_ONLINE);
+    CHECK(strstr(ni.reason, "resync"));
+    CHECK_EQ(ni.rebuilds, 2);
+    for (int i = 0; i < 3; i++) {
+        dp_nexus_child_info ci = child(U1, (uint32_t)i);
+        CHECK_EQ(ci.state, DP_CHILD_ONLINE); /* members: they hold every acknowledged write */
+        CHECK_EQ(ci.rebuilding, i != src);
+        if (i != src) {
+            CHECK(strstr(ci.reason, "resyncing from"));
+            CHECK(ci.rebuild_percent < 100);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK(!label_clean(t[i])); /* a crash now resyncs again */
+    b = nx_get(U1);
+    /* every read comes from the source, and agrees */
+    unsigned long r0[3];
+    for (int i = 0; i < 3; i++)
+        r0[i] = atomic_load(&t[i]->reads);
+    for (int k = 0; k < 20; k++) {
+        CHECK_EQ(nx_check(b, XOFF, XLEN, 1000 + (uint32_t)src), 0);
+        CHECK_EQ(nx_check(b, 0, 4096, 5), 0);
+    }
+    for (int i = 0; i < 3; i++)
+        if (i != src)
+            CHECK_EQ(atomic_load(&t[i]->reads), r0[i]);
+    /* writes go on to every child meanwhile */
+    struct bg_write w = { b, 6 * MiB, 8192, 77, -1 };
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, bg_write_main, &w), 0);
+    for (int i = 0; i < 3; i++)
+        if (i != src)
+            tb_release(t[i]);
+    pthread_join(th, NULL);
+    CHECK_EQ(w.rc, 0);
+    while (!resync_done(U1, 3))
+        usleep(1000);
+    CHECK_EQ(info(U1).reason[0], 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(!memcmp(t[src]->data + NX_HDR_SIZE, t[i]->data + NX_HDR_SIZE, NXSIZE));
+    /* and reads are balanced again */
+    for (int i = 0; i < 3; i++)
+        r0[i] = atomic_load(&t[i]->reads);
+    for (int k = 0; k < 30; k++)
+        CHECK_EQ(nx_check(b, XOFF, XLEN, 1000 + (uint32_t)src), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(atomic_load(&t[i]->reads) - r0[i] >= 5);
+    CHECK_EQ(nx_check(b, 6 * MiB, 8192, 77), 0);
+    dp_bdev_put(b);
+    /* orderly close: clean; the next open needs no resync */
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(label_clean(t[i]));
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(info(U1).rebuilds, 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(label_clean(t[i]));
+    /* a crash with no write since open: still clean, nothing to resync */
+    CHECK_EQ(nx_test_drop_unclean(U1), 0);
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(info(U1).rebuilds, 0);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        tb_free(t[i]);
+}
+
+/* The resync source fails during the resync: the lowest id of the others takes over. */
+TEST(unclean_shutdown_source_lost)
+{
+    struct tb *t[3] = { tb_new("tv-a", CHSIZE, false, 1), tb_new("tv-b", CHSIZE, false, 0),
+                        tb_new("tv-c", CHSIZE, false, 1) };
+    const char *ch[] = { "bdev:///tv-a", "bdev:///tv-b", "bdev:///tv-c" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 9), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(nx_test_drop_unclean(U1), 0);
+    diverge(t, 3);
+    int src = lowest_id(t, 3, -1);
+    int next = lowest_id(t, 3, src);
+    /* the resync reads from the source are held */
+    atomic_store(&t[src]->park_reads, 2);
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 3), 0);
+    while (atomic_load(&t[src]->nparked) == 0)
+        usleep(1000);
+    CHECK_EQ(dp_nexus_child_fault(U1, ch[src]), 0);
+    atomic_store(&t[src]->fail_reads, 1);
+    b = nx_get(U1);
+    /* the new source serves every read at once: its own version of X */
+    unsigned long r0[3];
+    for (int i = 0; i < 3; i++)
+        r0[i] = atomic_load(&t[i]->reads);
+    for (int k = 0; k < 20; k++)
+        CHECK_EQ(nx_check(b, XOFF, XLEN, 1000 + (uint32_t)next), 0);
+    for (int i = 0; i < 3; i++)
+        if (i != next)
+            CHECK_EQ(atomic_load(&t[i]->reads), r0[i]);
+    tb_release(t[src]); /* the held reads fail: the old copies stop */
+    while (info(U1).rebuilds)
+        usleep(1000);
+    for (int i = 0; i < 3; i++)
+        if (i != src) {
+            CHECK_EQ(child(U1, (uint32_t)i).state, DP_CHILD_ONLINE);
+            CHECK_EQ(child(U1, (uint32_t)i).rebuild_percent, 100);
+        }
+    int last = 3 - src - next;
+    CHECK(!memcmp(t[next]->data + NX_HDR_SIZE, t[last]->data + NX_HDR_SIZE, NXSIZE));
+    for (int k = 0; k < 10; k++)
+        CHECK_EQ(nx_check(b, XOFF, XLEN, 1000 + (uint32_t)next), 0);
+    CHECK_EQ(nx_check(b, 0, MiB, 9), 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        tb_free(t[i]);
+}
+
+/* tmpfs children: legs copy on the reactor or (DP_IO_NOINLINE) in io_uring's workers; same bytes everywhere */
+TEST(fanout_on_tmpfs_files)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("    (no /dev/shm: skipped)\n");
+        return;
+    }
+    char p[3][256], u[3][300];
+    const char *ch[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(p[i], sizeof p[i], "/dev/shm/dp-test-nexus-%d-%d", (int)getpid(), i);
+        int fd = open(p[i], O_CREAT | O_TRUNC | O_RDWR, 0600);
+        CHECK(fd >= 0);
+        CHECK_EQ(ftruncate(fd, (off_t)CHSIZE), 0);
+        close(fd);
+        snprintf(u[i], sizeof u[i], "uring://%s", p[i]);
+        ch[i] = u[i];
+    }
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    struct dp_bdev *b = nx_get(U1);
+    /* concurrent writers, small and large */
+    pthread_t th[4];
+    struct bg_write w[4] = { { b, 0, 4096, 1, -1 }, { b, MiB, 131072, 2, -1 }, { b, 3 * MiB, MiB, 3, -1 },
+                             { b, NXSIZE - 8192, 8192, 4, -1 } };
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, bg_write_main, &w[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(w[i].rc, 0);
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(nx_check(b, w[i].off, w[i].len, w[i].seed), 0);
+    for (int i = 1; i < 3; i++)
+        CHECK_EQ(file_cmp_data(p[0], p[i], NXSIZE), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 3; i++)
+        unlink(p[i]);
+}
+
 TEST(thin_rebuild_copies_only_allocated)
 {
     struct tb *src = tb_new("tt-src", CHSIZE, true, 0), *dst = tb_new("tt-dst", CHSIZE, true, 1);
@@ -974,6 +1214,9 @@ int main(void)
     RUN(rebuild_under_writes);
     RUN(rebuild_range_lock);
     RUN(faults_during_rebuild);
+    RUN(fanout_on_tmpfs_files);
+    RUN(unclean_shutdown_resync);
+    RUN(unclean_shutdown_source_lost);
     RUN(thin_rebuild_copies_only_allocated);
     RUN(thin_rebuild_on_pool_replicas);
     RUN(offline_online_remove_on_files);

@@ -43,6 +43,11 @@ enum dp_bdev_io_type {
 
 /* io->flags */
 #define DP_IO_FUA 0x1u /* write reaches stable storage before completion */
+/* Hint: do not do the transfer on the reactor thread (uring's inline
+ * preadv/pwritev on tmpfs and buffered files); let io_uring's workers do it,
+ * in parallel with the reactor. The nexus sets it on all but one leg of a
+ * write. Modules without an inline path ignore it. */
+#define DP_IO_NOINLINE 0x2u
 
 typedef void (*dp_bdev_io_cb)(struct dp_bdev_io *io, int status /* 0 or -errno */);
 

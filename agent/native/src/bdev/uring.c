@@ -211,7 +211,8 @@ static void ureq_issue(struct ureq *q)
 {
     struct dp_bdev_io *io = q->io;
     struct uring_bdev *u = io->bdev->ctx;
-    if ((u->inline_rw || u->nowait_write) && !q->zero_write && ureq_try_inline(q, u))
+    if ((u->inline_rw || u->nowait_write) && !q->zero_write && !(io->flags & DP_IO_NOINLINE) &&
+        ureq_try_inline(q, u))
         return;
     struct io_uring_sqe *sqe = dp_reactor_sqe(io->bdev->reactor);
     uint64_t off = io->offset + q->done;

@@ -10,7 +10,14 @@
  * While a label update is being written (a child left), finished writes are
  * held: nothing is acknowledged that a stale child could later claim to
  * have. Writes overlapping a segment the rebuild is copying wait for it
- * (rebuild.c).
+ * (rebuild.c). The first write after the labels said clean waits until they
+ * say dirty (nx_label_mark_dirty; LABEL.md).
+ *
+ * Cost: the nexus itself adds well under a microsecond per write; the legs
+ * dominate. On tmpfs and buffered files a leg is a memcpy that uring.c does
+ * on the reactor thread, so three legs cost three times a single device.
+ * All but one leg to children of this reactor carry DP_IO_NOINLINE: io_uring
+ * workers do those copies in parallel (tools/dp-nexus-bench measures it).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -147,7 +154,8 @@ struct nx_child *nx_pick_read_child(struct nexus *nx, uint32_t exclude_mask)
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = (start_at + k) % n;
         struct nx_child *c = nx->children[i];
-        if (c->state != NXC_ONLINE || !c->bdev || (exclude_mask & (1u << i)))
+        /* resyncing children may differ from the source in unacknowledged blocks */
+        if (c->state != NXC_ONLINE || c->resync || !c->bdev || (exclude_mask & (1u << i)))
             continue;
         if (!best || c->inflight < best->inflight)
             best = c;
@@ -252,7 +260,7 @@ static void fanout(struct nx_io *nio, bool deferred)
     struct nexus *nx = nio->nx;
     struct dp_bdev_io *p = nio->parent;
     uint32_t n = 0;
-    bool online = false;
+    bool online = false, local_inline = false;
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
         if ((c->state != NXC_ONLINE && c->state != NXC_DEGRADED) || !c->bdev)
@@ -268,6 +276,17 @@ static void fanout(struct nx_io *nio, bool deferred)
         if (p->type == DP_IO_WRITE) {
             leg->io.iov = p->iov;
             leg->io.iovcnt = p->iovcnt;
+            /*
+             * Children on this reactor: one leg may copy on the reactor
+             * thread (tmpfs, buffered files), the others go to io_uring's
+             * workers, so the copies run in parallel instead of one after
+             * the other on this thread.
+             */
+            if (c->bdev->reactor == nx->reactor) {
+                if (local_inline)
+                    leg->io.flags |= DP_IO_NOINLINE;
+                local_inline = true;
+            }
         }
         leg->child = c;
         leg->done = write_leg_done;
@@ -307,6 +326,31 @@ bool nx_io_write_overlaps(struct nexus *nx, uint64_t off, uint64_t len)
     return false;
 }
 
+/* Past the dirty mark: wait for a rebuild segment in the range, or go. */
+static void write_go(struct nx_io *nio, bool deferred)
+{
+    struct nexus *nx = nio->nx;
+    struct dp_bdev_io *p = nio->parent;
+    if (nx->locks && overlaps_lock(nx, p->offset, p->length)) {
+        nx->lock_waits++;
+        q_push(&nx->lock_wait, nio);
+        return;
+    }
+    fanout(nio, deferred);
+}
+
+/* The labels say dirty on disk: start the writes that waited for it. */
+void nx_io_release_dirty_wait(struct nexus *nx)
+{
+    struct nx_ioq q = nx->dirty_wait;
+    nx->dirty_wait.head = nx->dirty_wait.tail = NULL;
+    while (q.head) {
+        struct nx_io *n = q.head;
+        q_del(&q, n);
+        write_go(n, true); /* may run inside an application's submit (label round with no child) */
+    }
+}
+
 /* A rebuild segment was unlocked: start the writes that waited for it. */
 void nx_io_locks_changed(struct nexus *nx)
 {
@@ -344,12 +388,15 @@ static void start(struct nexus *nx, struct nx_io *nio, struct dp_bdev_io *parent
     case DP_IO_UNMAP:
     case DP_IO_WRITE_ZEROES:
         nx->writes++;
-        if (nx->locks && overlaps_lock(nx, parent->offset, parent->length)) {
-            nx->lock_waits++;
-            q_push(&nx->lock_wait, nio);
+        if (__builtin_expect(nx->dirty_state != NX_LBL_DIRTY, 0)) {
+            /* the first write since the labels said clean: no data reaches a
+             * child before the labels say dirty (a crash then resyncs) */
+            q_push(&nx->dirty_wait, nio);
+            if (nx->dirty_state == NX_LBL_CLEAN)
+                nx_label_mark_dirty(nx);
             return;
         }
-        fanout(nio, true);
+        write_go(nio, true);
         return;
     case DP_IO_FLUSH:
         nx->flushes++;
@@ -384,7 +431,7 @@ int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len, uint
     struct nexus *nx = bdev->ctx;
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
-        if (c->state == NXC_ONLINE && c->bdev && c->bdev->ops->block_status &&
+        if (c->state == NXC_ONLINE && !c->resync && c->bdev && c->bdev->ops->block_status &&
             c->bdev->reactor == nx->reactor) {
             int rc = c->bdev->ops->block_status(c->bdev, offset + NX_HDR_SIZE, len, len_out, status_out);
             if (rc == 0 && *len_out > 0 && *len_out <= len)

@@ -86,8 +86,39 @@ static void nx_wait_until(struct nexus *nx, bool (*pred)(struct nexus *, void *)
 
 /* ---- states ---------------------------------------------------------------- */
 
+/*
+ * The children that serve reads during a resync (online, not resyncing)
+ * hold the same data. When the last of them leaves while others are still
+ * resyncing, one of those becomes the source (lowest child id, as at open)
+ * and every rebuild restarts from it: what they copied so far came from a
+ * child that may differ from it in blocks unacknowledged at the crash.
+ */
+void nx_resync_check(struct nexus *nx)
+{
+    struct nx_child *cand = NULL;
+    for (uint32_t i = 0; i < nx->nchildren; i++) {
+        struct nx_child *c = nx->children[i];
+        if (c->state != NXC_ONLINE)
+            continue;
+        if (!c->resync)
+            return; /* a source is left */
+        if (!cand || memcmp(c->id, cand->id, 16) < 0)
+            cand = c;
+    }
+    if (!cand)
+        return;
+    cand->resync = false;
+    cand->reason[0] = 0;
+    if (cand->rebuild)
+        nx_rebuild_stop(cand);
+    for (uint32_t i = 0; i < nx->nchildren; i++)
+        if (nx->children[i] != cand && nx->children[i]->rebuild)
+            nx_rebuild_restart(nx->children[i]);
+}
+
 void nx_update_state(struct nexus *nx)
 {
+    nx_resync_check(nx);
     uint32_t online = 0;
     struct nx_child *bad = NULL;
     for (uint32_t i = 0; i < nx->nchildren; i++) {
@@ -109,6 +140,11 @@ void nx_update_state(struct nexus *nx)
     } else {
         nx->state = NX_ONLINE;
         nx->reason[0] = 0;
+        for (uint32_t i = 0; i < nx->nchildren; i++)
+            if (nx->children[i]->resync) {
+                snprintf(nx->reason, sizeof nx->reason, "resyncing after an unclean shutdown");
+                break;
+            }
     }
     if (nx->state != old)
         nx_notify(nx);
@@ -121,6 +157,7 @@ void nx_child_fault(struct nx_child *c, const char *fmt, ...)
         return;
     enum nx_child_state prev = c->state;
     c->state = NXC_FAULTED;
+    c->resync = false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->reason, sizeof c->reason, fmt, ap);
@@ -162,6 +199,11 @@ static void label_finish(struct nexus *nx)
 {
     nx->label_busy = false;
     nx->label_rounds++;
+    if (nx->round_dirty && nx->dirty_state == NX_LBL_MARKING) {
+        /* "dirty" is stable on every member: data may go to the children */
+        nx->dirty_state = NX_LBL_DIRTY;
+        nx_io_release_dirty_wait(nx);
+    }
     if (nx->label_again) {
         label_round(nx);
         return;
@@ -198,13 +240,18 @@ static void label_round(struct nexus *nx)
     uint32_t ntodo = 0;
     nx->label_again = false;
     nx->label_busy = true;
-    nx->generation++;
+    if (nx->label_newgen) {
+        nx->generation++;
+        nx->label_newgen = false;
+    }
+    nx->round_dirty = nx->dirty_state != NX_LBL_CLEAN;
+    uint32_t flags = NX_LABEL_SYNCED | (nx->round_dirty ? 0 : NX_LABEL_CLEAN);
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
         if (c->state != NXC_ONLINE || !c->bdev)
             continue;
         struct nx_label l;
-        fill_label(nx, c, &l, NX_LABEL_SYNCED);
+        fill_label(nx, c, &l, flags);
         nx_label_encode(&l, c->label_buf);
         struct nx_leg *leg = &c->label_leg;
         memset(&leg->io, 0, sizeof leg->io);
@@ -233,13 +280,27 @@ static void label_round(struct nexus *nx)
  * A child left or joined: write the next generation to every online child.
  * Write completions wait (io.c holds them) until the round is on disk.
  */
-void nx_label_bump(struct nexus *nx)
+static void label_request(struct nexus *nx)
 {
     if (nx->label_busy) {
         nx->label_again = true;
         return;
     }
     label_round(nx);
+}
+
+void nx_label_bump(struct nexus *nx)
+{
+    nx->label_newgen = true;
+    label_request(nx);
+}
+
+/* The first write since the labels said clean: same generation, without CLEAN. */
+void nx_label_mark_dirty(struct nexus *nx)
+{
+    nx->dirty_state = NX_LBL_MARKING;
+    nx->dirty_marks++;
+    label_request(nx);
 }
 
 /* ---- synchronous label I/O from control threads ----------------------------- */
@@ -388,7 +449,7 @@ static void start_rebuilds_msg(void *a)
     struct nexus *nx = a;
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
-        if (c->state == NXC_DEGRADED && !c->rebuild)
+        if ((c->state == NXC_DEGRADED || (c->state == NXC_ONLINE && c->resync)) && !c->rebuild)
             nx_rebuild_start(c);
     }
     nx_update_state(nx);
@@ -645,7 +706,10 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
                 goto fail;
             }
         }
-        nx->was_dirty = !(nl->flags & NX_LABEL_CLEAN);
+        /* dirty if any current child's label says so (a close may have been cut short) */
+        for (uint32_t i = 0; i < n; i++)
+            if (pr[i].cls == P_SYNCED && !(pr[i].label.flags & NX_LABEL_CLEAN))
+                nx->was_dirty = true;
         nx->generation = gmax;
     }
 
@@ -705,7 +769,17 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
         goto fail;
     }
 
-    /* 5. labels: members get the next generation (dirty); rebuild targets are marked out of sync */
+    /*
+     * 5. labels: members get the next generation; rebuild targets are marked
+     * out of sync. After an unclean shutdown with more than one current
+     * child they may differ in blocks of unacknowledged writes: the labels
+     * stay dirty, so that a crash during the resync resyncs again.
+     */
+    uint32_t ncurrent = 0;
+    for (uint32_t i = 0; i < nx->nchildren; i++)
+        ncurrent += nx->children[i]->state == NXC_ONLINE;
+    bool resync = nx->was_dirty && ncurrent > 1;
+    nx->dirty_state = resync ? NX_LBL_DIRTY : NX_LBL_CLEAN;
     for (;;) {
         nx->generation++;
         struct nx_label members;
@@ -723,7 +797,8 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             struct nx_child *c = nx->children[i];
             if (c->state != NXC_ONLINE)
                 continue;
-            int wr = child_write_label_sync(nx, c, NX_LABEL_SYNCED, nx->generation, &members);
+            int wr = child_write_label_sync(nx, c, NX_LABEL_SYNCED | (resync ? 0 : NX_LABEL_CLEAN),
+                                            nx->generation, &members);
             if (wr < 0) {
                 if (!open_mode) {
                     dp_set_error("nexus '%s': children[%u] '%s': writing the label failed: %s", uuid, i,
@@ -753,6 +828,28 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             }
             c->state = NXC_FAULTED;
             snprintf(c->reason, sizeof c->reason, "writing the label failed: %s", strerror(-wr));
+        }
+    }
+
+    /*
+     * Resync: one current child is the source (the lowest child id: the same
+     * choice after every restart, whatever the order of the URIs); until the
+     * others are rebuilt from it (start_rebuilds_msg) reads go to it alone.
+     */
+    if (resync) {
+        struct nx_child *src = NULL;
+        for (uint32_t i = 0; i < nx->nchildren; i++) {
+            struct nx_child *c = nx->children[i];
+            if (c->state == NXC_ONLINE && (!src || memcmp(c->id, src->id, 16) < 0))
+                src = c;
+        }
+        for (uint32_t i = 0; i < nx->nchildren; i++) {
+            struct nx_child *c = nx->children[i];
+            if (c->state == NXC_ONLINE && c != src) {
+                c->resync = true;
+                snprintf(c->reason, sizeof c->reason,
+                         "resyncing from '%s' after an unclean shutdown (no reads until done)", src->uri);
+            }
         }
     }
 
@@ -848,15 +945,19 @@ static void destroy_begin_msg(void *a)
             nx_rebuild_stop(nx->children[i]);
 }
 
-static void nexus_close(struct nexus *nx, bool unregister)
+static void nexus_close(struct nexus *nx, bool unregister, bool clean)
 {
     struct dp_bdev *self = dp_bdev_get(nx->uuid); /* keeps nx alive until the end */
     if (unregister)
         dp_bdev_unregister(&nx->bdev);
     dp_reactor_call(nx->reactor, destroy_begin_msg, nx);
     nx_wait_until(nx, pred_quiet, NULL);
-    /* orderly close: labels say clean, generation unchanged */
-    if (nx->state != NX_FAULTED) {
+    /* orderly close: labels say clean, generation unchanged; not while a
+     * resync is unfinished (the next open resyncs again) */
+    bool resyncing = false;
+    for (uint32_t i = 0; i < nx->nchildren; i++)
+        resyncing |= nx->children[i]->state == NXC_ONLINE && nx->children[i]->resync;
+    if (clean && nx->state != NX_FAULTED && !resyncing) {
         struct nx_label members;
         memset(&members, 0, sizeof members);
         for (uint32_t i = 0; i < nx->nchildren; i++)
@@ -904,7 +1005,28 @@ DP_EXPORT int dp_nexus_destroy(const char *uuid)
             break;
         }
     pthread_mutex_unlock(&reg_lock);
-    nexus_close(nx, true);
+    nexus_close(nx, true, true);
+    pthread_mutex_unlock(&ctl_lock);
+    return 0;
+}
+
+/* Tests: forget a nexus as a crash would, writing no label. */
+int nx_test_drop_unclean(const char *uuid)
+{
+    pthread_mutex_lock(&ctl_lock);
+    struct nexus *nx = nx_find(uuid ? uuid : "");
+    if (!nx) {
+        pthread_mutex_unlock(&ctl_lock);
+        return -ENOENT;
+    }
+    pthread_mutex_lock(&reg_lock);
+    for (struct nexus **p = &nx_list; *p; p = &(*p)->reg_next)
+        if (*p == nx) {
+            *p = nx->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_lock);
+    nexus_close(nx, true, false);
     pthread_mutex_unlock(&ctl_lock);
     return 0;
 }
@@ -921,7 +1043,7 @@ void dp_nexus_close_all(void)
         pthread_mutex_unlock(&reg_lock);
         if (!nx)
             break;
-        nexus_close(nx, true);
+        nexus_close(nx, true, true);
     }
     pthread_mutex_unlock(&ctl_lock);
 }
@@ -980,11 +1102,12 @@ static void child_stat_msg(void *a)
     o->rebuild_bytes_copied = c->rb_copied;
     o->rebuild_rate = c->rb_rate;
     o->rebuilding = c->rebuild != NULL;
-    if (c->state == NXC_ONLINE)
+    bool in_sync = c->state == NXC_ONLINE && !c->resync;
+    if (in_sync)
         o->rebuild_percent = 100;
     else if (c->rb_total)
         o->rebuild_percent = (uint32_t)(c->rb_done * 100 / c->rb_total);
-    if (o->rebuild_percent > 100 || (c->state != NXC_ONLINE && o->rebuild_percent == 100))
+    if (o->rebuild_percent > 100 || (!in_sync && o->rebuild_percent == 100))
         o->rebuild_percent = 99; /* 100 only once in sync */
     o->reads = c->reads;
     o->writes = c->writes;
@@ -1106,6 +1229,7 @@ static void leave_msg(void *a)
         return;
     }
     c->state = NXC_OFFLINE;
+    c->resync = false;
     snprintf(c->reason, sizeof c->reason, "%s by request", o->op);
     if (c->rebuild)
         nx_rebuild_stop(c);

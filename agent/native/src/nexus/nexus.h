@@ -123,6 +123,13 @@ struct nx_child {
     struct nx_leg label_leg;
     uint32_t inflight;            /* legs outstanding */
     uint64_t reads, writes, errors;
+    /*
+     * Resync after an unclean shutdown: an online member that holds every
+     * acknowledged write but may differ from the read source in blocks of
+     * writes that were in flight at the crash. Takes writes, serves no
+     * reads, until its rebuild from the source has finished.
+     */
+    bool resync;
     struct nx_rebuild *rebuild;   /* while rebuilding */
     /* last or current rebuild, for stats */
     uint64_t rb_done, rb_total, rb_copied, rb_rate;
@@ -142,6 +149,15 @@ struct nexus {
     char reason[NX_REASON_MAX];
     uint64_t generation;
     bool was_dirty;               /* opened over labels not marked clean */
+    /*
+     * Clean/dirty in the labels of the members: CLEAN on disk until the first
+     * write after open (or clean close), which waits in dirty_wait until a
+     * label round without CLEAN is stable (nx_label_mark_dirty); then DIRTY
+     * until the orderly close. Never per write.
+     */
+    enum { NX_LBL_CLEAN, NX_LBL_MARKING, NX_LBL_DIRTY } dirty_state;
+    struct nx_ioq dirty_wait;      /* writes waiting for the dirty mark */
+    uint64_t dirty_marks;          /* times marked dirty (tests) */
     struct nx_child *children[NX_MAX_CHILDREN];
     uint32_t nchildren;
     uint32_t rr;
@@ -157,6 +173,8 @@ struct nexus {
 
     /* label updates */
     bool label_busy, label_again;
+    bool label_newgen;             /* the next round bumps the generation */
+    bool round_dirty;              /* the round in progress writes "dirty" */
     uint32_t label_pending;
     uint64_t label_rounds;         /* completed updates (tests) */
 
@@ -178,6 +196,10 @@ void nx_notify(struct nexus *nx);
 void nx_update_state(struct nexus *nx);
 void nx_child_fault(struct nx_child *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void nx_label_bump(struct nexus *nx);
+void nx_label_mark_dirty(struct nexus *nx);
+void nx_resync_check(struct nexus *nx);
+/* Tests: drop a nexus as a crash would (no clean labels written). */
+int nx_test_drop_unclean(const char *uuid);
 bool nx_label_idle(const struct nexus *nx);
 extern const struct dp_bdev_ops nx_bdev_ops;
 void dp_nexus_close_all(void); /* dp_fini */
@@ -190,6 +212,7 @@ int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len,
 int nx_io_init(struct nexus *nx);
 void nx_io_fini(struct nexus *nx);
 void nx_io_release_held(struct nexus *nx);
+void nx_io_release_dirty_wait(struct nexus *nx);
 void nx_io_locks_changed(struct nexus *nx);
 bool nx_io_write_overlaps(struct nexus *nx, uint64_t off, uint64_t len);
 struct nx_child *nx_pick_read_child(struct nexus *nx, uint32_t exclude_mask);
@@ -197,6 +220,7 @@ struct nx_child *nx_pick_read_child(struct nexus *nx, uint32_t exclude_mask);
 /* rebuild.c */
 int nx_rebuild_start(struct nx_child *dst);
 void nx_rebuild_stop(struct nx_child *dst);
+void nx_rebuild_restart(struct nx_child *dst);
 void nx_rebuild_writes_drained(struct nexus *nx);
 
 struct nx_rb_seg {

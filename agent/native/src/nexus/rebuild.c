@@ -44,6 +44,7 @@ struct nx_rebuild {
     uint64_t start_ns;
     uint32_t active;
     bool stopping, finishing, dead;
+    bool restart;           /* start over when stopped (the resync source changed) */
     uint32_t msgs;          /* messages in flight that point at it */
     char fail[NX_REASON_MAX];
     struct nx_leg flush_leg;
@@ -90,6 +91,12 @@ static void free_msg(void *a)
     rb_put(a);
 }
 
+/* A child the rebuild still has to bring in sync: a new/stale one, or a member being resynced. */
+static bool rb_target(const struct nx_child *d)
+{
+    return d->state == NXC_DEGRADED || (d->state == NXC_ONLINE && d->resync);
+}
+
 /* The rebuild is over (done, stopped or failed): detach it from the child. */
 static void rb_end(struct nx_rebuild *rb, bool success)
 {
@@ -98,14 +105,22 @@ static void rb_end(struct nx_rebuild *rb, bool success)
     rb_stats(rb);
     d->rebuild = NULL;
     d->rb_active = false;
+    bool again = false;
     if (success && d->state == NXC_DEGRADED) {
         d->state = NXC_ONLINE;
         d->reason[0] = 0;
         nx_label_bump(nx); /* it is a member of the next generation */
-    } else if (rb->fail[0] && d->state == NXC_DEGRADED) {
+    } else if (success && rb_target(d)) {
+        d->resync = false; /* same as the source now: it may serve reads */
+        d->reason[0] = 0;
+    } else if (rb->fail[0] && rb_target(d)) {
         nx_child_fault(d, "%s", rb->fail);
+    } else if (rb->restart && rb_target(d) && !nx->destroying) {
+        again = true;
     }
     nx_update_state(nx);
+    if (again)
+        nx_rebuild_start(d); /* from the new source, from the start */
     /* freed from a message: callers up the stack may still look at it */
     rb->dead = true;
     rb->msgs++;
@@ -126,7 +141,7 @@ static void rb_finish(struct nx_rebuild *rb)
     if (rb->finishing)
         return;
     rb->finishing = true;
-    if (rb->stopping || rb->fail[0] || !rb->dst->bdev || rb->dst->state != NXC_DEGRADED) {
+    if (rb->stopping || rb->fail[0] || !rb->dst->bdev || !rb_target(rb->dst)) {
         rb_end(rb, false);
         return;
     }
@@ -444,6 +459,16 @@ static void stop_msg(void *a)
     rb_put(rb);
 }
 
+/* Stop the rebuild and start it again from the beginning (asynchronously). */
+void nx_rebuild_restart(struct nx_child *dst)
+{
+    struct nx_rebuild *rb = dst->rebuild;
+    if (!rb || rb->stopping)
+        return;
+    rb->restart = true;
+    nx_rebuild_stop(dst);
+}
+
 /* Ask the rebuild to stop; it ends asynchronously (child->rebuild goes NULL). */
 void nx_rebuild_stop(struct nx_child *dst)
 {
@@ -463,9 +488,13 @@ int nx_rebuild_start(struct nx_child *dst)
         return 0;
     bool source = false;
     for (uint32_t i = 0; i < nx->nchildren; i++)
-        if (nx->children[i]->state == NXC_ONLINE && nx->children[i] != dst)
+        if (nx->children[i]->state == NXC_ONLINE && !nx->children[i]->resync && nx->children[i] != dst)
             source = true;
     if (!source) {
+        if (dst->state == NXC_ONLINE) {
+            nx_child_fault(dst, "no healthy child to resync from");
+            return -ENODEV;
+        }
         dst->state = NXC_FAULTED;
         snprintf(dst->reason, sizeof dst->reason, "no healthy child to rebuild from");
         nx_update_state(nx);
@@ -481,6 +510,10 @@ int nx_rebuild_start(struct nx_child *dst)
     if (!ok) {
         if (rb)
             rb_free(rb);
+        if (dst->state == NXC_ONLINE) {
+            nx_child_fault(dst, "resync: out of memory");
+            return -ENOMEM;
+        }
         dst->state = NXC_FAULTED;
         snprintf(dst->reason, sizeof dst->reason, "rebuild: out of memory");
         nx_update_state(nx);
