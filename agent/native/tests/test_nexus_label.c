@@ -99,6 +99,24 @@ TEST(damage_is_detected)
     nx_label_encode(&l, blk);
     CHECK_EQ(nx_label_decode(blk, &out, why, sizeof why), -EINVAL);
     CHECK(strstr(why, "data offset"));
+    /* a generation that cannot advance, odd block sizes, empty or ragged data sizes */
+    struct { uint64_t gen; uint32_t bs; uint64_t size; const char *msg; } bad[] = {
+        { UINT64_MAX, 512, 64ull << 20, "generation" },
+        { 1, 0, 64ull << 20, "block size" },
+        { 1, 1000, 64ull << 20, "block size" },
+        { 1, 1u << 20, 64ull << 20, "block size" },
+        { 1, 512, 0, "data size" },
+        { 1, 4096, 4096 + 512, "data size" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sample(&l, 1);
+        l.generation = bad[i].gen;
+        l.block_size = bad[i].bs;
+        l.data_size = bad[i].size;
+        nx_label_encode(&l, blk);
+        CHECK_EQ(nx_label_decode(blk, &out, why, sizeof why), -EINVAL);
+        CHECK(strstr(why, bad[i].msg));
+    }
     free(blk);
 }
 

@@ -83,6 +83,20 @@ int nx_label_decode(const uint8_t *block, struct nx_label *out, char *why, size_
         snprintf(why, whylen, "label lists %u members (max %u)", out->nmembers, NX_MAX_CHILDREN);
         return -EINVAL;
     }
+    /* The next generation bump must not wrap: a wrapped child would look stale. */
+    if (out->generation == UINT64_MAX) {
+        snprintf(why, whylen, "label generation %llu cannot advance", (unsigned long long)out->generation);
+        return -EINVAL;
+    }
+    if (out->block_size < 512 || out->block_size > 65536 || (out->block_size & (out->block_size - 1))) {
+        snprintf(why, whylen, "label block size %u is not a power of two in 512..65536", out->block_size);
+        return -EINVAL;
+    }
+    if (out->data_size == 0 || out->data_size % out->block_size) {
+        snprintf(why, whylen, "label data size %llu is not a positive multiple of %u",
+                 (unsigned long long)out->data_size, out->block_size);
+        return -EINVAL;
+    }
     if (out->flags & ~(NX_LABEL_SYNCED | NX_LABEL_CLEAN)) {
         snprintf(why, whylen, "unknown label flags 0x%x", out->flags);
         return -EINVAL;
