@@ -4,6 +4,7 @@
  * agent) against the same number of built-in `terraform_data` resources, in the same run. Target: ratio <= 3x.
  *
  *   npm run build:ts && node bench/provider-plan.js [RUNS=5]
+ *   BREAKDOWN=1 node bench/provider-plan.js    # also: life time and CPU of each provider process Terraform starts
  * Needs terraform on PATH and the native library (agent/native/build/libdatapath.so or MAYASTOR_DATAPATH_LIB).
  */
 'use strict';
@@ -26,8 +27,14 @@ const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHE
 delete env.TF_LOG;
 delete env.TF_PLUGIN_CACHE_DIR;
 
+// BREAKDOWN=1: every provider process appends "<ms alive> <ms cpu>" at exit (Terraform passes NODE_OPTIONS on)
+const breakdownLog = path.join(work, 'breakdown.log');
+const hook = path.join(work, 'breakdown-hook.js');
+fs.writeFileSync(hook, `process.on('exit', () => { const u = process.cpuUsage(); require('fs').appendFileSync(${JSON.stringify(breakdownLog)}, ` +
+  "`${performance.now().toFixed(1)} ${((u.user + u.system) / 1000).toFixed(1)}\\n`); });\n");
 function tf(dir, ...args) {
-  const r = spawnSync(terraform, args, { cwd: dir, env, encoding: 'utf8' });
+  const withHook = process.env.BREAKDOWN && args[0] === 'plan' ? { ...env, NODE_OPTIONS: `--require ${hook}` } : env;
+  const r = spawnSync(terraform, args, { cwd: dir, env: withHook, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${r.stdout}\n${r.stderr}`);
 }
 function timePlan(dir) {
@@ -71,14 +78,26 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
     fs.writeFileSync(path.join(ddir, 'main.tf'), dhcl);
 
     for (const d of [mdir, ddir]) { tf(d, 'init', '-input=false', '-no-color'); tf(d, 'apply', '-input=false', '-no-color', '-auto-approve'); }
-    const m = [], b = [];
+    const m = [], b = [], procs = [];
     timePlan(mdir); timePlan(ddir); // warm-up
-    for (let i = 0; i < runs; i++) { m.push(timePlan(mdir)); b.push(timePlan(ddir)); }
+    for (let i = 0; i < runs; i++) {
+      fs.rmSync(breakdownLog, { force: true });
+      m.push(timePlan(mdir));
+      if (process.env.BREAKDOWN && fs.existsSync(breakdownLog)) procs.push(fs.readFileSync(breakdownLog, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)));
+      b.push(timePlan(ddir));
+    }
     const mm = median(m), bm = median(b);
     console.log(`terraform plan, ${N} resources with refresh (median of ${runs}):`);
     console.log(`  mayastor (1 pool + ${N - 1} replicas, real agent): ${mm.toFixed(0)} ms`);
     console.log(`  terraform_data x ${N}:                              ${bm.toFixed(0)} ms`);
     console.log(`  ratio ${(mm / bm).toFixed(2)}x (target <= 3x: ${mm / bm <= 3 ? 'met' : 'NOT met'})`);
+    if (procs.length) {
+      const names = ['schema', 'validate', 'plan'];
+      const n = Math.min(...procs.map((p) => p.length));
+      for (let k = 0; k < n; k++) {
+        console.log(`  provider process ${k + 1} (${names[k] ?? '?'}): alive ${median(procs.map((p) => p[k][0])).toFixed(0)} ms, cpu ${median(procs.map((p) => p[k][1])).toFixed(0)} ms (all threads)`);
+      }
+    }
     if (!process.env.KEEP) tf(mdir, "destroy", "-input=false", "-no-color", "-auto-approve");
     else console.log(work);
   } finally {

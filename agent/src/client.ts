@@ -14,7 +14,6 @@
  * succeeded answers 200 with the object. A retried DELETE whose first attempt succeeded sees 404:
  * delete* methods therefore report "already absent" as `false` instead of throwing.
  */
-import { request } from 'undici';
 import type {
   Health,
   Nexus,
@@ -75,6 +74,20 @@ export interface RawResponse<T> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+type Requester = typeof import('undici').request;
+let requester: Requester | undefined;
+
+/**
+ * undici's `request`, loaded on the first call: short-lived processes that may never call an agent
+ * (mayastorctl --help, the Terraform provider answering GetProviderSchema, which Terraform starts
+ * several times per command) do not pay for loading it.
+ */
+function undiciRequest(): Requester {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  requester ??= (require('undici') as typeof import('undici')).request;
+  return requester;
+}
 
 export class AgentClient {
   readonly url: string;
@@ -268,7 +281,7 @@ export class AgentClient {
     let status: number;
     let raw: string;
     try {
-      const res = await request(url, {
+      const res = await undiciRequest()(url, {
         method,
         headers,
         body: payload,

@@ -59,7 +59,7 @@ export function formatPath(path: (string | number)[]): string {
 
 // ------------------------------------------------------------------------------------------- msgpack
 const extensionCodec = new ExtensionCodec();
-// Every extension decodes to an ExtData (no decoders registered), which we read as unknown.
+// UNKNOWN writes as d4 00 00; every extension decodes to an ExtData (no decoders registered), read as unknown.
 extensionCodec.register({
   type: 0,
   encode: (input: unknown) => (input === UNKNOWN ? new Uint8Array([0]) : null),
@@ -245,7 +245,13 @@ export function encodeMsgpack(t: CtyType, v: Value): Uint8Array {
 /** Decode msgpack bytes of type t. Empty bytes mean null. */
 export function decodeMsgpack(t: CtyType, bytes: Uint8Array | undefined | null): Value {
   if (!bytes || bytes.length === 0) return null;
-  return fromWire(t, decoder.decode(bytes), []);
+  let raw: unknown;
+  try {
+    raw = decoder.decode(bytes);
+  } catch (e) {
+    throw new CtyError([], (e as Error).message);
+  }
+  return fromWire(t, raw, []);
 }
 
 export function parseType(text: string, path: (string | number)[] = []): CtyType {
@@ -319,7 +325,11 @@ export function fromJson(t: CtyType, j: unknown, lenient = false, path: (string 
 /** Parse JSON text keeping integers beyond 2^53 exact (they become bigint). */
 export function parseJsonExact(text: string): unknown {
   // Integer literals with 16+ digits are quoted before JSON.parse, then re-read as exact decimals by fromJson.
-  const quoted = text.replace(/("(?:[^"\\]|\\.)*")|(-?\d{16,}(?:\.\d+)?(?:[eE][-+]?\d+)?)/g, (m, str) => (str ? m : `"${m}"`));
+  // Most states have none: skip the (costly) rewrite unless 16 digits in a row appear anywhere.
+  if (!/\d{16}/.test(text)) return JSON.parse(text);
+  // Whole number tokens only (a long fraction such as 0.30000000000000004 must not be split); fromJson turns the
+  // quoted text back into an exact number, bigint or decimal.
+  const quoted = text.replace(/("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/g, (m, str) => (str || !/\d{16}/.test(m.replace('.', '')) ? m : `"${m}"`));
   return JSON.parse(quoted);
 }
 

@@ -67,6 +67,12 @@ function pathKey(p: PathStep[]): string {
   return JSON.stringify(p);
 }
 
+/**
+ * get_provider_schema_optional: nothing here depends on GetProviderSchema having been called, so Terraform may
+ * answer the later provider instances of a command from its schema cache (one RPC less per process).
+ */
+const SERVER_CAPABILITIES = { plan_destroy: false, get_provider_schema_optional: true };
+
 /** The tfplugin6 handlers; each returns the response object for the protobuf encoder. */
 export class ProviderService<C> {
   private client: C | undefined;
@@ -84,7 +90,7 @@ export class ProviderService<C> {
 
   getMetadata(): Req {
     return {
-      server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
+      server_capabilities: SERVER_CAPABILITIES,
       resources: this.def.resources.map((r) => ({ type_name: r.typeName })),
       data_sources: this.def.dataSources.map((d) => ({ type_name: d.typeName })),
     };
@@ -95,7 +101,7 @@ export class ProviderService<C> {
       provider: toProtoSchema(this.def.schema),
       resource_schemas: Object.fromEntries(this.def.resources.map((r) => [r.typeName, toProtoSchema(r.schema)])),
       data_source_schemas: Object.fromEntries(this.def.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)])),
-      server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
+      server_capabilities: SERVER_CAPABILITIES,
     };
   }
 

@@ -29,8 +29,15 @@ export interface BlockSchema {
   attributes: Record<string, AttributeSchema>;
 }
 
+const objectTypes = new WeakMap<BlockSchema, CtyType>();
+/** The object type of a block, computed once per schema object (every RPC needs it; schemas never change). */
 export function objectType(b: BlockSchema): CtyType {
-  return ['object', Object.fromEntries(Object.entries(b.attributes).map(([k, a]) => [k, a.type]))];
+  let t = objectTypes.get(b);
+  if (!t) {
+    t = ['object', Object.fromEntries(Object.entries(b.attributes).map(([k, a]) => [k, a.type]))];
+    objectTypes.set(b, t);
+  }
+  return t;
 }
 
 export function toProtoSchema(b: BlockSchema): Record<string, unknown> {

@@ -9,7 +9,7 @@ import { Diagnostics, PathStep, numOf, str } from '../protocol/schema';
 export type { AgentClient };
 
 let clientModule: typeof import('../../agent/src/client') | undefined;
-/** undici costs ~80 ms to load: load it only once a resource actually talks to an agent. */
+/** The agent client loads undici (~30 ms): load it only once a resource actually talks to an agent. */
 function agentModule(): typeof import('../../agent/src/client') {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   return (clientModule ??= require('../../agent/src/client') as typeof import('../../agent/src/client'));
@@ -25,8 +25,22 @@ export interface MayastorOptions {
   rebuildTimeoutMs: number;
 }
 
+/**
+ * How long a node's listing (GET /v1/replicas, /v1/pools) answers the reads of one refresh burst. Terraform reads
+ * every resource once per command, 10 at a time; one listing per node per burst replaces one GET per object.
+ */
+export const LISTING_TTL_MS = 2000;
+
+interface Listing {
+  /** Resolves to the objects by key; rejected listings are dropped at once, so an error is never cached. */
+  objects: Promise<Map<string, unknown>>;
+  /** When the answer arrived (Infinity while in flight). */
+  at: number;
+}
+
 export class Mayastor {
   private readonly clients = new Map<string, AgentClient>();
+  private readonly listings = new Map<string, Listing>();
   private stopped = false;
   constructor(readonly opts: MayastorOptions) {}
 
@@ -49,8 +63,18 @@ export class Mayastor {
     );
   }
 
-  /** The agent client of a node, or undefined with a diagnostic on `path`. */
+  /**
+   * The agent client of a node, or undefined with a diagnostic on `path`. Callers other than reads may change
+   * the node, so this drops the node's cached listings: a read after a write always asks the agent again.
+   */
   client(node: string, diags: Diagnostics, path: PathStep[] = ['node']): AgentClient | undefined {
+    const c = this.reader(node, diags, path);
+    if (c) this.forget(node);
+    return c;
+  }
+
+  /** The agent client of a node for calls that change nothing (cached listings stay valid). */
+  reader(node: string, diags: Diagnostics, path: PathStep[] = ['node']): AgentClient | undefined {
     if (this.stopped) {
       diags.error('Provider stopped', 'Terraform asked the provider to stop (interrupt); no further agent calls are made.');
       return undefined;
@@ -67,6 +91,45 @@ export class Mayastor {
       this.clients.set(node, c);
     }
     return c;
+  }
+
+  /**
+   * Every object of one kind on a node, by key, from one listing shared by the reads of a refresh burst (see
+   * LISTING_TTL_MS). undefined (with a diagnostic) when the node is unknown; agent errors are thrown, as from
+   * the client, and are not cached. An object missing from the listing does not exist on the node.
+   */
+  async listing<T>(
+    node: string, kind: 'pools' | 'replicas', diags: Diagnostics, key: (o: T) => string,
+  ): Promise<Map<string, T> | undefined> {
+    const c = this.reader(node, diags);
+    if (!c) return undefined;
+    const id = `${kind}\0${node}`;
+    const now = Date.now();
+    let l = this.listings.get(id);
+    if (!l || now - l.at > LISTING_TTL_MS) {
+      const fetch = (kind === 'pools' ? c.listPools() : c.listReplicas()) as Promise<T[]>;
+      const entry: Listing = { at: Infinity, objects: undefined as unknown as Promise<Map<string, unknown>> };
+      entry.objects = fetch
+        .then((list) => {
+          if (!Array.isArray(list)) throw new TypeError(`agent on node "${node}" answered GET /v1/${kind} with a non-list`);
+          entry.at = Date.now();
+          return new Map(list.map((o) => [key(o), o] as [string, unknown]));
+        })
+        .catch((e: unknown) => {
+          if (this.listings.get(id) === entry) this.listings.delete(id);
+          throw e;
+        });
+      entry.objects.catch(() => undefined); // each waiting read reports the failure itself
+      this.listings.set(id, entry);
+      l = entry;
+    }
+    return (await l.objects) as Map<string, T>;
+  }
+
+  /** Drop the cached listings of a node (after anything that may have changed it). */
+  forget(node: string): void {
+    this.listings.delete(`pools\0${node}`);
+    this.listings.delete(`replicas\0${node}`);
   }
 
   stop(): void {

@@ -189,7 +189,7 @@ export const nexusResource: ResourceType<Mayastor> = {
   async read(m, state, diags) {
     const node = nodeOf(state);
     const uuid = str(state.uuid)!;
-    const c = m.client(node, diags);
+    const c = m.reader(node, diags);
     if (!c) return state;
     try {
       const n = await c.getNexus(uuid);

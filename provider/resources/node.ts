@@ -21,7 +21,7 @@ export const nodeDataSource: DataSourceType<Mayastor> = {
   schema: nodeSchema,
   async read(m, config, diags) {
     const node = str(config.node)!;
-    const c = m.client(node, diags);
+    const c = m.reader(node, diags);
     if (!c) return null;
     try {
       const n = await c.node();

@@ -79,10 +79,10 @@ export const poolResource: ResourceType<Mayastor> = {
   async read(m, state, diags) {
     const node = nodeOf(state);
     const name = str(state.name)!;
-    const c = m.client(node, diags);
-    if (!c) return state;
     try {
-      const p = await c.getPool(name);
+      const all = await m.listing<Pool>(node, 'pools', diags, (p) => p.name);
+      if (!all) return state;
+      const p = all.get(name);
       return p ? toState(node, p) : null;
     } catch (e) {
       agentDiag(diags, e, `Read pool "${name}"`, node, 'name', []);

@@ -22,7 +22,7 @@ export const poolsDataSource: DataSourceType<Mayastor> = {
   schema: poolsSchema,
   async read(m, config, diags) {
     const node = str(config.node)!;
-    const c = m.client(node, diags);
+    const c = m.reader(node, diags);
     if (!c) return null;
     try {
       const pools = (await c.listPools()).slice().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

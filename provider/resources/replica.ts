@@ -107,10 +107,11 @@ export const replicaResource: ResourceType<Mayastor> = {
   async read(m, state, diags) {
     const node = nodeOf(state);
     const uuid = str(state.uuid)!;
-    const c = m.client(node, diags);
-    if (!c) return state;
     try {
-      const r = await c.getReplica(uuid);
+      // one GET /v1/replicas per node serves the whole refresh (see Mayastor.listing)
+      const all = await m.listing<Replica>(node, 'replicas', diags, (r) => r.uuid);
+      if (!all) return state;
+      const r = all.get(uuid);
       // deleted out of band: gone from state, so the next plan re-creates it
       return r ? toState(node, r) : null;
     } catch (e) {

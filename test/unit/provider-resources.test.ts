@@ -30,6 +30,8 @@ function fakeClient(node: string) {
     },
     async patchReplica(u: string, p: any) { guard(); const r = { ...replicas.get(u), ...p }; replicas.set(u, r); return r; },
     async deleteReplica(u: string) { guard(); return replicas.delete(u); },
+    async listReplicas() { guard(); return [...replicas.values()]; },
+    async listPools() { guard(); return [...pools.values()]; },
     async getPool(n: string) { guard(); return pools.get(n); },
     async putPool(n: string, s: any) { guard(); const p = { name: n, uuid: 'u-' + n, disks: s.disks, state: 'online', capacityBytes: 1 << 30, usedBytes: 0 }; pools.set(n, p); return p; },
     async deletePool(n: string) {
@@ -48,6 +50,8 @@ function setup() {
     const m = configure(cfg, v, diags) as Mayastor;
     const orig = m.client.bind(m);
     m.client = (node, d, path) => (orig(node, d, path) ? (clients[node] as any) : undefined);
+    const origReader = m.reader.bind(m);
+    m.reader = (node, d, path) => (origReader(node, d, path) ? (clients[node] as any) : undefined);
     return m;
   };
   const svc = new ProviderService(def);
