@@ -190,6 +190,38 @@ export function parseImportId(id: string, what: string, diags: Diagnostics): [st
   return [id.slice(0, i), id.slice(i + 1)];
 }
 
+/**
+ * ImportResourceState for "NODE/KEY" ids (KEY is a pool name or a uuid): read the object from its
+ * node and turn it into state, or explain why not.
+ */
+export async function importFromNode<T>(
+  m: Mayastor,
+  id: string,
+  diags: Diagnostics,
+  resource: string,
+  noun: string,
+  keyAttr: string,
+  get: (c: AgentClient, key: string) => Promise<T | undefined>,
+  toState: (node: string, obj: T) => ObjectValue,
+): Promise<ObjectValue | null> {
+  const parts = parseImportId(id, resource, diags);
+  if (!parts) return null;
+  const [node, key] = parts;
+  const c = m.client(node, diags, []);
+  if (!c) return null;
+  try {
+    const obj = await get(c, key);
+    if (!obj) {
+      diags.error('Cannot import non-existent remote object', `node "${node}" has no ${noun} ${key}`);
+      return null;
+    }
+    return toState(node, obj);
+  } catch (e) {
+    agentDiag(diags, e, `Import ${noun} ${key}`, node, keyAttr, []);
+    return null;
+  }
+}
+
 export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const SHARES = ['none', 'nbd', 'iscsi', 'nvmf'];

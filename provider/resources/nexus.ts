@@ -9,7 +9,7 @@ import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
 import { logger } from '../protocol/log';
-import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, nodeOf, parseImportId, UUID_RE } from './common';
+import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, nodeOf, UUID_RE } from './common';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
 const MEMBER_STATES = new Set(['online', 'degraded', 'rebuilding']);
@@ -255,22 +255,6 @@ export const nexusResource: ResourceType<Mayastor> = {
     }
   },
 
-  async importState(m, id, diags) {
-    const parts = parseImportId(id, 'mayastor_nexus', diags);
-    if (!parts) return null;
-    const [node, uuid] = parts;
-    const c = m.client(node, diags, []);
-    if (!c) return null;
-    try {
-      const n = await c.getNexus(uuid);
-      if (!n) {
-        diags.error('Cannot import non-existent remote object', `node "${node}" has no nexus ${uuid}`);
-        return null;
-      }
-      return toState(node, n);
-    } catch (e) {
-      agentDiag(diags, e, `Import nexus ${uuid}`, node, 'uuid', []);
-      return null;
-    }
-  },
+  importState: (m, id, diags) =>
+    importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toState),
 };

@@ -3,7 +3,7 @@ import type { Pool } from '../../agent/src/client';
 import { ObjectValue } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, nodeOf, parseImportId } from './common';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, importFromNode, nodeOf } from './common';
 
 export const poolSchema: BlockSchema = {
   description:
@@ -117,22 +117,6 @@ export const poolResource: ResourceType<Mayastor> = {
     }
   },
 
-  async importState(m, id, diags) {
-    const parts = parseImportId(id, 'mayastor_pool', diags);
-    if (!parts) return null;
-    const [node, name] = parts;
-    const c = m.client(node, diags, []);
-    if (!c) return null;
-    try {
-      const p = await c.getPool(name);
-      if (!p) {
-        diags.error('Cannot import non-existent remote object', `node "${node}" has no pool "${name}"`);
-        return null;
-      }
-      return toState(node, p);
-    } catch (e) {
-      agentDiag(diags, e, `Import pool "${name}"`, node, 'name', []);
-      return null;
-    }
-  },
+  importState: (m, id, diags) =>
+    importFromNode(m, id, diags, 'mayastor_pool', 'pool', 'name', (c, key) => c.getPool(key), toState),
 };

@@ -6,7 +6,7 @@ import type { Replica, ReplicaPatch, Share } from '../../agent/src/client';
 import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, nodeOf, parseImportId } from './common';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, nodeOf } from './common';
 
 const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 
@@ -154,22 +154,6 @@ export const replicaResource: ResourceType<Mayastor> = {
     }
   },
 
-  async importState(m, id, diags) {
-    const parts = parseImportId(id, 'mayastor_replica', diags);
-    if (!parts) return null;
-    const [node, uuid] = parts;
-    const c = m.client(node, diags, []);
-    if (!c) return null;
-    try {
-      const r = await c.getReplica(uuid);
-      if (!r) {
-        diags.error('Cannot import non-existent remote object', `node "${node}" has no replica ${uuid}`);
-        return null;
-      }
-      return toState(node, r);
-    } catch (e) {
-      agentDiag(diags, e, `Import replica ${uuid}`, node, 'uuid', []);
-      return null;
-    }
-  },
+  importState: (m, id, diags) =>
+    importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toState),
 };
