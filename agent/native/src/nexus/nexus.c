@@ -980,6 +980,18 @@ static void nexus_close(struct nexus *nx, bool unregister, bool clean)
         dp_bdev_put(self); /* the last reference: nx_bdev_destroy frees it */
 }
 
+/* Take a nexus out of the list of live ones (under ctl_lock). */
+static void nx_unlist(struct nexus *nx)
+{
+    pthread_mutex_lock(&reg_lock);
+    for (struct nexus **p = &nx_list; *p; p = &(*p)->reg_next)
+        if (*p == nx) {
+            *p = nx->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_lock);
+}
+
 DP_EXPORT int dp_nexus_destroy(const char *uuid)
 {
     dp_clear_error();
@@ -998,13 +1010,7 @@ DP_EXPORT int dp_nexus_destroy(const char *uuid)
                      uuid, refs - 1);
         return -EBUSY;
     }
-    pthread_mutex_lock(&reg_lock);
-    for (struct nexus **p = &nx_list; *p; p = &(*p)->reg_next)
-        if (*p == nx) {
-            *p = nx->reg_next;
-            break;
-        }
-    pthread_mutex_unlock(&reg_lock);
+    nx_unlist(nx);
     nexus_close(nx, true, true);
     pthread_mutex_unlock(&ctl_lock);
     return 0;
@@ -1019,13 +1025,7 @@ int nx_test_drop_unclean(const char *uuid)
         pthread_mutex_unlock(&ctl_lock);
         return -ENOENT;
     }
-    pthread_mutex_lock(&reg_lock);
-    for (struct nexus **p = &nx_list; *p; p = &(*p)->reg_next)
-        if (*p == nx) {
-            *p = nx->reg_next;
-            break;
-        }
-    pthread_mutex_unlock(&reg_lock);
+    nx_unlist(nx);
     nexus_close(nx, true, false);
     pthread_mutex_unlock(&ctl_lock);
     return 0;
