@@ -222,6 +222,30 @@ export async function importFromNode<T>(
   }
 }
 
+/**
+ * DeleteResource: remove the object from its node. Agent errors become diagnostics on `keyAttr`,
+ * unless `explain` (a resource's own wording for a known refusal) reports the error itself.
+ */
+export async function deleteOnNode(
+  m: Mayastor,
+  prior: ObjectValue,
+  diags: Diagnostics,
+  what: string,
+  keyAttr: string,
+  del: (c: AgentClient, key: string) => Promise<unknown>,
+  explain?: (e: unknown, node: string, key: string) => boolean,
+): Promise<void> {
+  const node = nodeOf(prior);
+  const key = str(prior[keyAttr])!;
+  const c = m.client(node, diags);
+  if (!c) return;
+  try {
+    await del(c, key);
+  } catch (e) {
+    if (!explain?.(e, node, key)) agentDiag(diags, e, `Destroy ${what} ${key}`, node, keyAttr, []);
+  }
+}
+
 export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const SHARES = ['none', 'nbd', 'iscsi', 'nvmf'];

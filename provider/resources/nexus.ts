@@ -9,7 +9,7 @@ import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
 import { logger } from '../protocol/log';
-import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, nodeOf, UUID_RE } from './common';
+import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, deleteOnNode, nodeOf, UUID_RE } from './common';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
 const MEMBER_STATES = new Set(['online', 'degraded', 'rebuilding']);
@@ -243,17 +243,7 @@ export const nexusResource: ResourceType<Mayastor> = {
     }
   },
 
-  async delete(m, prior, diags) {
-    const node = nodeOf(prior);
-    const uuid = str(prior.uuid)!;
-    const c = m.client(node, diags);
-    if (!c) return;
-    try {
-      await c.deleteNexus(uuid);
-    } catch (e) {
-      agentDiag(diags, e, `Destroy nexus ${uuid}`, node, 'uuid', []);
-    }
-  },
+  delete: (m, prior, diags) => deleteOnNode(m, prior, diags, 'nexus', 'uuid', (c, uuid) => c.deleteNexus(uuid)),
 
   importState: (m, id, diags) =>
     importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toState),

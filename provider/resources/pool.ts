@@ -3,7 +3,7 @@ import type { Pool } from '../../agent/src/client';
 import { ObjectValue } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, importFromNode, nodeOf } from './common';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, importFromNode, deleteOnNode, nodeOf } from './common';
 
 export const poolSchema: BlockSchema = {
   description:
@@ -96,26 +96,17 @@ export const poolResource: ResourceType<Mayastor> = {
     return prior ?? planned;
   },
 
-  async delete(m, prior, diags) {
-    const node = nodeOf(prior);
-    const name = str(prior.name)!;
-    const c = m.client(node, diags);
-    if (!c) return;
-    try {
-      await c.deletePool(name);
-    } catch (e) {
+  delete: (m, prior, diags) =>
+    deleteOnNode(m, prior, diags, 'pool', 'name', (c, name) => c.deletePool(name), (e, node, name) => {
       const ae = e as { status?: number; message?: string };
-      if (ae?.status === 409) {
-        diags.error(
-          `Pool "${name}" on node "${node}" still holds replicas`,
-          `${ae.message}. Destroy the replicas in this pool first (or remove them from the agent) before destroying the pool.`,
-          ['name'],
-        );
-        return;
-      }
-      agentDiag(diags, e, `Destroy pool "${name}"`, node, 'name', []);
-    }
-  },
+      if (ae?.status !== 409) return false;
+      diags.error(
+        `Pool "${name}" on node "${node}" still holds replicas`,
+        `${ae.message}. Destroy the replicas in this pool first (or remove them from the agent) before destroying the pool.`,
+        ['name'],
+      );
+      return true;
+    }),
 
   importState: (m, id, diags) =>
     importFromNode(m, id, diags, 'mayastor_pool', 'pool', 'name', (c, key) => c.getPool(key), toState),

@@ -6,7 +6,7 @@ import type { Replica, ReplicaPatch, Share } from '../../agent/src/client';
 import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, nodeOf } from './common';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, deleteOnNode, nodeOf } from './common';
 
 const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 
@@ -142,17 +142,7 @@ export const replicaResource: ResourceType<Mayastor> = {
     }
   },
 
-  async delete(m, prior, diags) {
-    const node = nodeOf(prior);
-    const uuid = str(prior.uuid)!;
-    const c = m.client(node, diags);
-    if (!c) return;
-    try {
-      await c.deleteReplica(uuid);
-    } catch (e) {
-      agentDiag(diags, e, `Destroy replica ${uuid}`, node, 'uuid', []);
-    }
-  },
+  delete: (m, prior, diags) => deleteOnNode(m, prior, diags, 'replica', 'uuid', (c, uuid) => c.deleteReplica(uuid)),
 
   importState: (m, id, diags) =>
     importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toState),

@@ -9,9 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AgentClient } from '../../agent/src/client';
+import { TerraformDir, expectOk } from '../helpers/terraform';
 
 const root = path.resolve(__dirname, '..', '..');
-const terraform = process.env.TERRAFORM_BINARY_NAME || 'terraform';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-provider-nexus-'));
 const rc = path.join(work, 'terraformrc');
 const tfDir = path.join(work, 'tf');
@@ -26,24 +26,10 @@ const SIZE = 16 * 1024 * 1024;
 interface Agent { node: string; dir: string; url: string; proc: ChildProcess; client: AgentClient }
 const agents: Record<string, Agent> = {};
 
-function tf(...args: string[]): { code: number; out: string } {
-  const env: NodeJS.ProcessEnv = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', MAYASTOR_TOKEN: token };
-  delete env.TF_PLUGIN_CACHE_DIR;
-  delete env.TF_LOG;
-  const r = spawnSync(terraform, args, { cwd: tfDir, env, encoding: 'utf8', timeout: 300_000 });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
-}
-function ok(r: { code: number; out: string }): string {
-  if (r.code !== 0) throw new Error(`terraform failed (${r.code}):\n${r.out}`);
-  return r.out;
-}
-
-/** plan -detailed-exitcode must exit 0; the plan text is in the failure message otherwise. */
-function expectNoChanges(): void {
-  const r = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
-  if (r.code !== 0) throw new Error(`expected no changes, plan exited ${r.code}:\n${r.out}`);
-}
+const tfd = new TerraformDir(tfDir, rc, token);
+const tf = (...args: string[]) => tfd.run(...args);
+const ok = expectOk;
+const expectNoChanges = () => tfd.expectNoChanges();
 
 async function startAgent(node: string): Promise<Agent> {
   const dir = path.join(work, `agent-${node}`);
