@@ -2,9 +2,13 @@
 /**
  * `terraform plan` (with refresh) of a 100-resource mayastor configuration (1 pool + 99 thin replicas on a real
  * agent) against the same number of built-in `terraform_data` resources, in the same run. Target: ratio <= 3x.
+ * Three ways of running the provider, each timed against terraform_data:
+ *   daemon        the default: the launcher hands each of Terraform's launches to the warm provider daemon
+ *   daemon-cold   the same, but the daemon is killed before every plan (the first plan after its idle timeout)
+ *   direct        MAYASTOR_PROVIDER_DAEMON=off: Terraform's three launches each start node
  *
- *   npm run build:ts && node bench/provider-plan.js [RUNS=5]
- *   BREAKDOWN=1 node bench/provider-plan.js    # also: life time and CPU of each provider process Terraform starts
+ *   npm run build && node bench/provider-plan.js [RUNS=5]
+ *   BREAKDOWN=1 node bench/provider-plan.js    # also: life time and CPU of each provider process in direct mode
  * Needs terraform on PATH and the native library (agent/native/build/libdatapath.so or MAYASTOR_DATAPATH_LIB).
  */
 'use strict';
@@ -23,23 +27,27 @@ const rc = path.join(work, 'terraformrc');
 const token = crypto.randomBytes(16).toString('hex');
 fs.writeFileSync(path.join(work, 'token'), token + '\n', { mode: 0o600 });
 
-const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', MAYASTOR_TOKEN: token };
+// the provider daemon's socket lives in this run's own directory, so the bench neither uses nor disturbs another one
+const runtimeDir = path.join(work, 'run');
+fs.mkdirSync(runtimeDir, { mode: 0o700 });
+const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', MAYASTOR_TOKEN: token, XDG_RUNTIME_DIR: runtimeDir };
 delete env.TF_LOG;
 delete env.TF_PLUGIN_CACHE_DIR;
+delete env.MAYASTOR_PROVIDER_DAEMON;
+const killDaemon = () => spawnSync('pkill', ['-KILL', '-f', `--daemon ${runtimeDir}/`]);
 
 // BREAKDOWN=1: every provider process appends "<ms alive> <ms cpu>" at exit (Terraform passes NODE_OPTIONS on)
 const breakdownLog = path.join(work, 'breakdown.log');
 const hook = path.join(work, 'breakdown-hook.js');
 fs.writeFileSync(hook, `process.on('exit', () => { const u = process.cpuUsage(); require('fs').appendFileSync(${JSON.stringify(breakdownLog)}, ` +
   "`${performance.now().toFixed(1)} ${((u.user + u.system) / 1000).toFixed(1)}\\n`); });\n");
-function tf(dir, ...args) {
-  const withHook = process.env.BREAKDOWN && args[0] === 'plan' ? { ...env, NODE_OPTIONS: `--require ${hook}` } : env;
-  const r = spawnSync(terraform, args, { cwd: dir, env: withHook, encoding: 'utf8' });
+function tf(dir, extraEnv, ...args) {
+  const r = spawnSync(terraform, args, { cwd: dir, env: { ...env, ...extraEnv }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${r.stdout}\n${r.stderr}`);
 }
-function timePlan(dir) {
+function timePlan(dir, extraEnv = {}) {
   const t0 = process.hrtime.bigint();
-  tf(dir, 'plan', '-input=false', '-no-color', '-detailed-exitcode');
+  tf(dir, extraEnv, 'plan', '-input=false', '-no-color', '-detailed-exitcode');
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
@@ -77,30 +85,45 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
     for (let i = 0; i < N; i++) dhcl += `resource "terraform_data" "d${i}" {\n  input = { size_bytes = 1048576, index = ${i} }\n}\n`;
     fs.writeFileSync(path.join(ddir, 'main.tf'), dhcl);
 
-    for (const d of [mdir, ddir]) { tf(d, 'init', '-input=false', '-no-color'); tf(d, 'apply', '-input=false', '-no-color', '-auto-approve'); }
-    const m = [], b = [], procs = [];
-    timePlan(mdir); timePlan(ddir); // warm-up
+    for (const d of [mdir, ddir]) { tf(d, {}, 'init', '-input=false', '-no-color'); tf(d, {}, 'apply', '-input=false', '-no-color', '-auto-approve'); }
+    const direct = { MAYASTOR_PROVIDER_DAEMON: 'off', ...(process.env.BREAKDOWN ? { NODE_OPTIONS: `--require ${hook}` } : {}) };
+    const modes = [
+      ['daemon', 'warm provider daemon (default)', () => ({})],
+      ['daemon-cold', 'daemon started by this plan', () => { killDaemon(); return {}; }],
+      ['direct', 'no daemon (MAYASTOR_PROVIDER_DAEMON=off)', () => direct],
+    ];
+    const times = Object.fromEntries(modes.map(([k]) => [k, []]));
+    const b = [], procs = [];
+    timePlan(ddir);
+    for (const [, , prep] of modes) timePlan(mdir, prep()); // warm-up (and a daemon for the first 'daemon' run)
     for (let i = 0; i < runs; i++) {
-      fs.rmSync(breakdownLog, { force: true });
-      m.push(timePlan(mdir));
-      if (process.env.BREAKDOWN && fs.existsSync(breakdownLog)) procs.push(fs.readFileSync(breakdownLog, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)));
+      for (const [k, , prep] of modes) {
+        const extra = prep();
+        fs.rmSync(breakdownLog, { force: true });
+        times[k].push(timePlan(mdir, extra));
+        if (k === 'direct' && process.env.BREAKDOWN && fs.existsSync(breakdownLog)) procs.push(fs.readFileSync(breakdownLog, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)));
+      }
       b.push(timePlan(ddir));
     }
-    const mm = median(m), bm = median(b);
-    console.log(`terraform plan, ${N} resources with refresh (median of ${runs}):`);
-    console.log(`  mayastor (1 pool + ${N - 1} replicas, real agent): ${mm.toFixed(0)} ms`);
-    console.log(`  terraform_data x ${N}:                              ${bm.toFixed(0)} ms`);
-    console.log(`  ratio ${(mm / bm).toFixed(2)}x (target <= 3x: ${mm / bm <= 3 ? 'met' : 'NOT met'})`);
+    const bm = median(b);
+    console.log(`terraform plan, ${N} resources with refresh (median of ${runs}; mayastor: 1 pool + ${N - 1} replicas on a real agent):`);
+    console.log(`  terraform_data x ${N}: ${bm.toFixed(0)} ms`);
+    for (const [k, label] of modes) {
+      const mm = median(times[k]);
+      const verdict = k === 'daemon' ? `  (target <= 3x: ${mm / bm <= 3 ? 'met' : 'NOT met'})` : '';
+      console.log(`  mayastor, ${label.padEnd(41)} ${mm.toFixed(0).padStart(5)} ms  ratio ${(mm / bm).toFixed(2)}x${verdict}`);
+    }
     if (procs.length) {
       const names = ['schema', 'validate', 'plan'];
       const n = Math.min(...procs.map((p) => p.length));
       for (let k = 0; k < n; k++) {
-        console.log(`  provider process ${k + 1} (${names[k] ?? '?'}): alive ${median(procs.map((p) => p[k][0])).toFixed(0)} ms, cpu ${median(procs.map((p) => p[k][1])).toFixed(0)} ms (all threads)`);
+        console.log(`  direct: provider process ${k + 1} (${names[k] ?? '?'}): alive ${median(procs.map((p) => p[k][0])).toFixed(0)} ms, cpu ${median(procs.map((p) => p[k][1])).toFixed(0)} ms (all threads)`);
       }
     }
-    if (!process.env.KEEP) tf(mdir, "destroy", "-input=false", "-no-color", "-auto-approve");
+    if (!process.env.KEEP) tf(mdir, {}, 'destroy', '-input=false', '-no-color', '-auto-approve');
     else console.log(work);
   } finally {
+    if (!process.env.KEEP) killDaemon();
     if (agent && agent.exitCode === null && !process.env.KEEP) agent.kill('SIGTERM');
     if (!process.env.KEEP) fs.rmSync(work, { recursive: true, force: true });
   }

@@ -29,7 +29,8 @@ export const providerSchema: BlockSchema = {
   },
 };
 
-export function makeProvider(): ProviderDef<Mayastor> & { current?: Mayastor } {
+/** `env`: the session's environment (the provider daemon serves many Terraform runs, each with its own). */
+export function makeProvider(env: Readonly<Record<string, string | undefined>> = process.env): ProviderDef<Mayastor> & { current?: Mayastor } {
   const def: ProviderDef<Mayastor> & { current?: Mayastor } = {
     schema: providerSchema,
     resources: [poolResource, replicaResource, nexusResource],
@@ -53,7 +54,7 @@ export function makeProvider(): ProviderDef<Mayastor> & { current?: Mayastor } {
 
     configure(config) {
       const nodesV = config.nodes ?? null;
-      const token = str(config.token ?? null) ?? process.env.MAYASTOR_TOKEN;
+      const token = str(config.token ?? null) ?? env.MAYASTOR_TOKEN;
       const m = new Mayastor({
         nodes: isUnknown(nodesV) ? undefined : { ...(strMap(nodesV) ?? {}) },
         token: token === '' ? undefined : token,

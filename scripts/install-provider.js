@@ -8,8 +8,8 @@
  *   npm run install-provider [-- --mirror DIR] [--cli-config FILE] [--no-build]
  *   export TF_CLI_CONFIG_FILE=<printed path>; terraform init
  *
- * The shim only execs node on this checkout's dist/provider/main.js, so its hash (recorded by `terraform init` in
- * .terraform.lock.hcl) stays stable while the provider's JavaScript changes.
+ * The shim only execs this checkout's launcher (or node on dist/provider/main.js when the launcher is not built),
+ * so its hash (recorded by `terraform init` in .terraform.lock.hcl) stays stable while the provider changes.
  */
 'use strict';
 const fs = require('node:fs');
@@ -53,7 +53,14 @@ fs.mkdirSync(pkgDir, { recursive: true });
 for (const f of fs.readdirSync(pkgDir)) fs.rmSync(path.join(pkgDir, f), { force: true, recursive: true });
 const exe = path.join(pkgDir, `terraform-provider-mayastor_v${version}`);
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
-fs.writeFileSync(exe, `#!/bin/sh\nexec ${q(process.execPath)} ${q(entry)} "$@"\n`, { mode: 0o755 });
+// The launcher (provider/launcher, built by `npm run build:native`) hands the session to a warm provider daemon;
+// without it the shim runs node directly. Either way the shim's bytes (and its lock-file hash) stay the same.
+const launcher = path.join(root, 'provider', 'launcher', 'build', 'mayastor-provider-launcher');
+fs.writeFileSync(
+  exe,
+  `#!/bin/sh\nL=${q(launcher)}\n[ -x "$L" ] && exec "$L" ${q(process.execPath)} ${q(entry)} "$@"\nexec ${q(process.execPath)} ${q(entry)} "$@"\n`,
+  { mode: 0o755 },
+);
 
 fs.mkdirSync(path.dirname(cliConfig), { recursive: true });
 fs.writeFileSync(

@@ -8,6 +8,7 @@ import * as pb from './tfplugin6';
 import { ProviderService } from './framework';
 import { checkClientCert, generateServerCert } from './cert';
 import { logger } from './log';
+import { PluginHost, processHost, withHost } from './host';
 
 export const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
 export const MAGIC_COOKIE_VALUE = 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2';
@@ -26,8 +27,8 @@ function unary(service: string, name: string, req: MessageDesc, res: MessageDesc
   };
 }
 
-function wrap(name: string, fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> {
-  return (call, callback) => {
+function wrap(host: PluginHost, name: string, fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> {
+  return (call, callback) => withHost(host, () => {
     const started = Date.now();
     logger.trace(`${name} received`, { tf_rpc: name });
     Promise.resolve()
@@ -42,35 +43,45 @@ function wrap(name: string, fn: Handler): grpc.handleUnaryCall<Record<string, un
           callback({ code: grpc.status.INTERNAL, details: e?.message ?? String(e) } as grpc.ServiceError, null);
         },
       );
-  };
+  });
 }
 
 export interface ServeOptions {
   /** Serve plaintext and print TF_REATTACH_PROVIDERS instead of the handshake (for debugging). */
   debug?: boolean;
   providerAddress?: string;
+  /** The session: this process (the default) or a launcher served by the provider daemon. */
+  host?: PluginHost;
 }
 
-export function checkCookie(): void {
-  if (process.env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
-    process.stderr.write(
-      'This binary is a plugin. These are not meant to be executed directly.\n' +
-        'Please execute the program that consumes these plugins, which will\n' +
-        'load any plugins automatically\n',
-    );
-    process.exit(1);
+/** Why this environment is not a go-plugin host we can serve, as the message to print; undefined when it is. */
+export function handshakeProblem(env: PluginHost['env']): string | undefined {
+  if (env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
+    return 'This binary is a plugin. These are not meant to be executed directly.\n' +
+      'Please execute the program that consumes these plugins, which will\n' +
+      'load any plugins automatically\n';
   }
+  const versions = (env.PLUGIN_PROTOCOL_VERSIONS ?? '6').split(',').map((s) => s.trim());
+  if (!versions.includes('6')) return `terraform-provider-mayastor speaks plugin protocol 6 only; the host offers ${versions.join(',')}\n`;
+  return undefined;
 }
 
-export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): void {
-  if (!opts.debug) checkCookie();
-  const versions = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? '6').split(',').map((s) => s.trim());
-  if (!opts.debug && !versions.includes('6')) {
-    process.stderr.write(`terraform-provider-mayastor speaks plugin protocol 6 only; the host offers ${versions.join(',')}\n`);
-    process.exit(1);
+export interface Served {
+  /** Ends the session now (its launcher went away): in-flight calls are cancelled, the port is closed. */
+  abandon(): void;
+}
+
+export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): Served {
+  const host = opts.host ?? processHost;
+  const fail = (message: string): Served => {
+    host.stderr(message);
+    host.exit(1);
+    return { abandon: () => undefined };
+  };
+  if (!opts.debug) {
+    const problem = handshakeProblem(host.env);
+    if (problem) return fail(problem);
   }
-  // go-plugin servers ignore interrupts: Terraform sends StopProvider and then Shutdown.
-  process.on('SIGINT', () => logger.debug('SIGINT ignored; waiting for StopProvider/Shutdown'));
 
   const server = new grpc.Server({
     // channelz bookkeeping costs time on every call, and nothing reads it in a plugin
@@ -99,35 +110,41 @@ export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): 
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, req, res, fn] of methods) {
     def[name] = unary(P, name, req, res);
-    impl[name] = wrap(name, fn);
+    impl[name] = wrap(host, name, fn);
   }
   server.addService(def as grpc.ServiceDefinition, impl);
 
   server.addService(
     { Shutdown: unary('plugin.GRPCController', 'Shutdown', pb.Empty, pb.Empty) },
     {
-      Shutdown: wrap('Shutdown', () => {
+      Shutdown: wrap(host, 'Shutdown', () => {
         logger.debug('shutdown requested by host');
         // Reply first, then exit as soon as the host has the reply: tryShutdown completes once this call is done
         // and the connection is closed (Terraform waits for our exit before its next step, so no fixed delay).
         setImmediate(() => {
-          const fallback = setTimeout(() => { server.forceShutdown(); process.exit(0); }, 250);
-          server.tryShutdown(() => { clearTimeout(fallback); process.exit(0); });
+          const fallback = setTimeout(() => { server.forceShutdown(); finish(0); }, 250);
+          server.tryShutdown(() => { clearTimeout(fallback); finish(0); });
         });
         return {};
       }),
     },
   );
 
-  const clientCert = process.env.PLUGIN_CLIENT_CERT;
+  let finished = false;
+  const finish = (code: number) => {
+    if (finished) return;
+    finished = true;
+    host.exit(code);
+  };
+
+  const clientCert = host.env.PLUGIN_CLIENT_CERT;
   let creds: grpc.ServerCredentials;
   let certField = '';
   if (clientCert && !opts.debug) {
     try {
       checkClientCert(clientCert);
     } catch (e) {
-      process.stderr.write(`terraform-provider-mayastor: ${(e as Error).message}\n`);
-      process.exit(1);
+      return fail(`terraform-provider-mayastor: ${(e as Error).message}\n`);
     }
     const cert = generateServerCert();
     // checkClientCertificate=true: the host must present the certificate it handed us (RequireAndVerifyClientCert)
@@ -139,11 +156,13 @@ export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): 
     creds = grpc.ServerCredentials.createInsecure();
   }
 
-  server.bindAsync('127.0.0.1:0', creds, (err, port) => {
+  server.bindAsync('127.0.0.1:0', creds, (err, port) => withHost(host, () => {
     if (err) {
-      process.stderr.write(`terraform-provider-mayastor: cannot listen: ${err.message}\n`);
-      process.exit(1);
+      host.stderr(`terraform-provider-mayastor: cannot listen: ${err.message}\n`);
+      finish(1);
+      return;
     }
+    if (finished) { server.forceShutdown(); return; }
     const addr = `127.0.0.1:${port}`;
     if (opts.debug) {
       const reattach = {
@@ -151,10 +170,19 @@ export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): 
           Protocol: 'grpc', ProtocolVersion: 6, Pid: process.pid, Test: true, Addr: { Network: 'tcp', String: addr },
         },
       };
-      process.stdout.write(`Provider started. To attach Terraform, set:\nTF_REATTACH_PROVIDERS='${JSON.stringify(reattach)}'\n`);
+      host.stdout(`Provider started. To attach Terraform, set:\nTF_REATTACH_PROVIDERS='${JSON.stringify(reattach)}'\n`);
       return;
     }
-    process.stdout.write(`1|6|tcp|${addr}|grpc${certField ? `|${certField}` : ''}\n`);
+    host.stdout(`1|6|tcp|${addr}|grpc${certField ? `|${certField}` : ''}\n`);
     logger.debug('plugin started', { address: addr, tls: !!certField });
-  });
+  }));
+
+  return {
+    abandon() {
+      if (finished) return;
+      finished = true;
+      withHost(host, () => service.stopProvider());
+      server.forceShutdown();
+    },
+  };
 }
