@@ -34,7 +34,7 @@ const env = { ...process.env, TF_CLI_CONFIG_FILE: rc, TF_IN_AUTOMATION: '1', CHE
 delete env.TF_LOG;
 delete env.TF_PLUGIN_CACHE_DIR;
 delete env.MAYASTOR_PROVIDER_DAEMON;
-const killDaemon = () => spawnSync('pkill', ['-KILL', '-f', `--daemon ${runtimeDir}/`]);
+const killDaemon = () => spawnSync('pkill', ['-KILL', '-f', `[-]-daemon ${runtimeDir}/`]);
 
 // BREAKDOWN=1: every provider process appends "<ms alive> <ms cpu>" at exit (Terraform passes NODE_OPTIONS on)
 const breakdownLog = path.join(work, 'breakdown.log');

@@ -68,6 +68,11 @@ export function generateDocs(): Record<string, string> {
     '(`dist/terraform-mirror/registry.terraform.io/mayastor/mayastor/VERSION/OS_ARCH/`) and writes a CLI config (`dist/terraformrc`). ' +
     'Point Terraform at it with `export TF_CLI_CONFIG_FILE=$PWD/dist/terraformrc`; `terraform init` then works offline. ' +
     'Options: `--mirror DIR`, `--cli-config FILE`, `--no-build`.\n\n' +
+    '## Provider daemon\n\nTerraform starts a provider three times per `terraform plan`. The installed executable is a small launcher ' +
+    'that hands each start to one warm provider process (a unix socket under `$XDG_RUNTIME_DIR/mayastor-provider/`, or ' +
+    '`/tmp/mayastor-provider-UID/`), each as its own session with its own environment, port and certificate. The daemon leaves ' +
+    'after `MAYASTOR_PROVIDER_DAEMON_IDLE_SECONDS` (default 300) without a session; `MAYASTOR_PROVIDER_DAEMON=off` starts the ' +
+    'provider directly for every launch.\n\n' +
     '## Schema\n\n' + sections(providerSchema) +
     '## Resources\n\n' + def.resources.map((r) => `- [${r.typeName}](resources/${r.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') + '\n\n' +
     '## Data Sources\n\n' + def.dataSources.map((d) => `- [${d.typeName}](data-sources/${d.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') + '\n';

@@ -12,6 +12,6 @@ process.env.XDG_RUNTIME_DIR = runtimeDir;
 process.env.MAYASTOR_PROVIDER_DAEMON_IDLE_SECONDS ??= '20';
 
 afterAll(() => {
-  spawnSync('pkill', ['-KILL', '-f', `--daemon ${runtimeDir}/`]);
+  spawnSync('pkill', ['-KILL', '-f', `[-]-daemon ${runtimeDir}/`]);
   fs.rmSync(runtimeDir, { recursive: true, force: true });
 });
