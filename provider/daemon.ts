@@ -171,7 +171,9 @@ export function runDaemon(opts: DaemonOptions): void {
       if (sock.destroyed || exited) return;
       for (const b of encodeFrames(type, payload)) sock.write(b);
     };
+    let id = 0;
     sock.on('close', () => {
+      if (session) daemonLog('session.end', { session: id, how: exited ? 'exited' : 'launcher gone' });
       session?.abandon();
       sessions--;
       if (retiring) { if (sessions === 0) leave('retired'); } else armIdle();
@@ -194,7 +196,8 @@ export function runDaemon(opts: DaemonOptions): void {
           sock.end();
         },
       };
-      daemonLog('session.start', { session: ++started, active: sessions, cwd: req.cwd });
+      id = ++started;
+      daemonLog('session.start', { session: id, active: sessions, cwd: req.cwd });
       session = serve(new ProviderService(makeProvider(req.env)), { host, debug: req.args.includes('--debug') });
     }, (e: Error) => {
       daemonLog('session.bad_request', { error: e.message });
