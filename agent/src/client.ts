@@ -41,12 +41,17 @@ export interface AgentClientOptions {
   retries?: number;
   /** First backoff delay, doubled each attempt, default 100 ms. */
   backoffMs?: number;
+  /**
+   * Cancels the client's work (Terraform's StopProvider): reads in flight are aborted and no new call is sent.
+   * A change already sent is left to finish (bounded by timeoutMs) so its outcome is known, not guessed.
+   */
+  signal?: AbortSignal;
 }
 
 export class AgentError extends Error {
   /** HTTP status; 0 when the agent could not be reached or timed out. */
   readonly status: number;
-  /** The agent's error code, or "unreachable" / "timeout" / "bad_response". */
+  /** The agent's error code, or "unreachable" / "timeout" / "bad_response" / "cancelled" (see the signal option). */
   readonly code: string;
   readonly node: string;
   readonly url: string;
@@ -97,6 +102,7 @@ export class AgentClient {
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly backoffMs: number;
+  private readonly signal?: AbortSignal;
 
   constructor(opts: AgentClientOptions) {
     if (!opts || typeof opts.url !== 'string' || opts.url === '') throw new TypeError('AgentClient: url is required');
@@ -115,6 +121,7 @@ export class AgentClient {
     this.timeoutMs = opts.timeoutMs ?? 30000;
     this.retries = opts.retries ?? 3;
     this.backoffMs = opts.backoffMs ?? 100;
+    this.signal = opts.signal;
   }
 
   // ---- node -------------------------------------------------------------------------------
@@ -262,15 +269,22 @@ export class AgentClient {
       } catch (e) {
         if (!(e instanceof AgentError)) throw e;
         last = e;
-        const retryable = e.status === 0 || e.status >= 500;
+        const retryable = (e.status === 0 && e.code !== 'cancelled') || e.status >= 500;
         if (!retryable) throw e;
       }
     }
     throw last!;
   }
 
+  private cancelled(method: Method, url: string): AgentError {
+    return new AgentError({ status: 0, code: 'cancelled', node: this.nodeName, url, message: `${method} ${url} cancelled: the provider was asked to stop` });
+  }
+
   private async once<T>(method: Method, path: string, body: unknown, text: boolean): Promise<RawResponse<T>> {
     const url = this.url + path;
+    if (this.signal?.aborted) throw this.cancelled(method, url);
+    // only reads are abandoned midway: a change already on the wire is waited for, so its outcome is known
+    const cancel = method === 'GET' ? this.signal : undefined;
     const headers: Record<string, string> = { accept: text ? 'text/plain' : 'application/json' };
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     let payload: string | undefined;
@@ -287,11 +301,12 @@ export class AgentClient {
         body: payload,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: cancel ? AbortSignal.any([AbortSignal.timeout(this.timeoutMs), cancel]) : AbortSignal.timeout(this.timeoutMs),
       });
       status = res.statusCode;
       raw = await res.body.text();
     } catch (e) {
+      if (cancel?.aborted) throw this.cancelled(method, url);
       const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
       const timeout =
         err.name === 'TimeoutError' ||

@@ -41,7 +41,8 @@ interface Listing {
 export class Mayastor {
   private readonly clients = new Map<string, AgentClient>();
   private readonly listings = new Map<string, Listing>();
-  private stopped = false;
+  /** StopProvider: aborts reads in flight, refuses new calls (see AgentClientOptions.signal). */
+  private readonly stopping = new AbortController();
   constructor(readonly opts: MayastorOptions) {}
 
   get nodeNames(): string[] {
@@ -75,7 +76,7 @@ export class Mayastor {
 
   /** The agent client of a node for calls that change nothing (cached listings stay valid). */
   reader(node: string, diags: Diagnostics, path: PathStep[] = ['node']): AgentClient | undefined {
-    if (this.stopped) {
+    if (this.isStopped) {
       diags.error('Provider stopped', 'Terraform asked the provider to stop (interrupt); no further agent calls are made.');
       return undefined;
     }
@@ -87,7 +88,7 @@ export class Mayastor {
     let c = this.clients.get(node);
     if (!c) {
       const { AgentClient } = agentModule();
-      c = new AgentClient({ url, token: this.opts.token, node, timeoutMs: this.opts.timeoutMs, retries: this.opts.retries });
+      c = new AgentClient({ url, token: this.opts.token, node, timeoutMs: this.opts.timeoutMs, retries: this.opts.retries, signal: this.stopping.signal });
       this.clients.set(node, c);
     }
     return c;
@@ -133,10 +134,10 @@ export class Mayastor {
   }
 
   stop(): void {
-    this.stopped = true;
+    this.stopping.abort();
   }
   get isStopped(): boolean {
-    return this.stopped;
+    return this.stopping.signal.aborted;
   }
 }
 
@@ -161,6 +162,10 @@ const FIELD_TO_ATTR: [RegExp, string][] = [
  */
 export function agentDiag(diags: Diagnostics, e: unknown, what: string, node: string, fallback: string, allowed?: string[]): void {
   if (!isAgentError(e)) throw e;
+  if (e.code === 'cancelled') {
+    diags.error('Provider stopped', `${what}: ${e.message}. Terraform asked the provider to stop (interrupt); state was not changed.`, ['node']);
+    return;
+  }
   if (e.status === 0) {
     diags.error(
       `Agent on node "${node}" is unreachable`,

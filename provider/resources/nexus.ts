@@ -125,10 +125,11 @@ async function waitRebuilt(m: Mayastor, c: AgentClient, node: string, uuid: stri
       for (const ch of rebuilding) logger.info(`nexus ${uuid}: rebuilding ${ch.uri} ${ch.rebuildProgress ?? 0}%`, { node, nexus: uuid, child: ch.uri, progress: ch.rebuildProgress ?? 0 });
     }
     if (Date.now() > deadline || m.isStopped) {
+      const why = m.isStopped ? 'when Terraform asked the provider to stop' : `after ${Math.round(m.opts.rebuildTimeoutMs / 1000)} s (provider rebuild_timeout_seconds)`;
       diags.error(
         `Nexus ${uuid} rebuild did not finish on node "${node}"`,
-        `${rebuilding.map((ch) => `${ch.uri} at ${ch.rebuildProgress ?? 0}%`).join(', ')} after ${Math.round(m.opts.rebuildTimeoutMs / 1000)} s ` +
-          '(provider rebuild_timeout_seconds). The rebuild goes on in the agent; run apply again to wait for it.',
+        `${rebuilding.map((ch) => `${ch.uri} at ${ch.rebuildProgress ?? 0}%`).join(', ')} ${why}. ` +
+          'The rebuild goes on in the agent; run apply again to wait for it.',
         ['children'],
       );
       return n;

@@ -141,3 +141,35 @@ describe('AgentClient', () => {
     expect(() => new AgentClient({ url: 'ftp://x' })).toThrow(/http/);
   });
 });
+
+describe('AgentClient signal (Terraform StopProvider)', () => {
+  test('aborts a read in flight, refuses new calls without sending them, and never retries', async () => {
+    let held: http.ServerResponse | undefined;
+    const s = await serve((_req, _b, res) => { held = res; }); // never answers
+    const stop = new AbortController();
+    const c = new AgentClient({ url: s.url, token: 't', node: 'node-a', retries: 3, backoffMs: 1, signal: stop.signal });
+    const pending = c.listPools().catch((x) => x);
+    while (!held) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    const e = (await pending) as AgentError;
+    expect(e).toBeInstanceOf(AgentError);
+    expect(e.code).toBe('cancelled');
+    expect(e.message).toMatch(/node-a.*GET .*\/v1\/pools cancelled: the provider was asked to stop/);
+    expect(s.hits()).toBe(1);
+    const again = (await c.putPool('p', { disks: ['/d'] }).catch((x) => x)) as AgentError;
+    expect(again.code).toBe('cancelled');
+    expect(s.hits()).toBe(1);
+    await s.close();
+  });
+
+  test('lets a change already sent finish, so its outcome is known', async () => {
+    const stop = new AbortController();
+    const s = await serve((_req, _b, res) => {
+      stop.abort(); // Terraform stops while the agent is creating the pool
+      setTimeout(() => json(res, 201, { name: 'p', uuid: 'u', disks: ['/d'], state: 'online', capacityBytes: 1, usedBytes: 0 }), 50);
+    });
+    const c = new AgentClient({ url: s.url, token: 't', signal: stop.signal });
+    expect((await c.putPool('p', { disks: ['/d'] })).name).toBe('p');
+    await s.close();
+  });
+});

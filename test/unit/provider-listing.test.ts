@@ -106,3 +106,20 @@ test('an answer that is not a list is an error for each read and is not cached',
   expect(await replicaResource.read(m, state(0), new Diagnostics())).toBeNull();
   expect(calls).toBe(2);
 });
+
+test('StopProvider: a refresh waiting on an agent ends with a "Provider stopped" diagnostic, not a hang', async () => {
+  const http = await import('node:http');
+  const server = http.createServer(() => undefined); // accepts, never answers
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  const m = new Mayastor({ nodes: { a: url }, token: 't', timeoutMs: 60_000, retries: 3, rebuildTimeoutMs: 1000 });
+  const diags = new Diagnostics();
+  const state: ObjectValue = { id: null, node: 'a', pool: 'p', uuid: U(1), size_bytes: 1 << 20, thin: true, share: 'none', allowed_hosts: [], uri: null, allocated_bytes: null };
+  const read = replicaResource.read(m, state, diags);
+  await new Promise((r) => setTimeout(r, 50));
+  m.stop();
+  await read;
+  expect(diags.items.map((d) => d.summary)).toEqual(['Provider stopped']);
+  server.closeAllConnections();
+  server.close();
+});
