@@ -4,12 +4,12 @@
  * lost in the middle of a plan fails that plan instead of hanging it, hostile bytes on its socket are refused, and
  * it leaves when idle. (The launcher's side of the protocol: provider-launcher.test.ts.)
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { AgentProcess, makeDisk } from '../helpers/agent';
 import { TerraformDir, TfResult, expectOk, terraformBinary } from '../helpers/terraform';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -18,12 +18,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-daemon-it-'));
 const runtimeDir = path.join(work, 'run');
 const daemonDir = path.join(runtimeDir, 'mayastor-provider');
 const rc = path.join(work, 'terraformrc');
-const token = randomBytes(16).toString('hex');
-const tokenFile = path.join(work, 'token');
-let agent: ChildProcess;
-let agentUrl = '';
-
-const tfd = new TerraformDir(path.join(work, 'tf'), rc, token);
+const agent = new AgentProcess({ node: 'a', dataDir: path.join(work, 'agent') });
+let tfd: TerraformDir;
 function tfEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...tfd.env(), XDG_RUNTIME_DIR: runtimeDir, MAYASTOR_PROVIDER_DAEMON_IDLE_SECONDS: '60', ...extra };
 }
@@ -76,20 +72,9 @@ beforeAll(async () => {
   const inst = spawnSync(process.execPath, [path.join(root, 'scripts', 'install-provider.js'), '--no-build', '--mirror', path.join(work, 'mirror'), '--cli-config', rc], { encoding: 'utf8' });
   if (inst.status !== 0) throw new Error(`install-provider failed:\n${inst.stdout}\n${inst.stderr}`);
   fs.mkdirSync(runtimeDir, { mode: 0o700 });
-  fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-  const dataDir = path.join(work, 'agent');
-  const disk = path.join(dataDir, 'disks', 'd0.img');
-  fs.mkdirSync(path.dirname(disk), { recursive: true });
-  fs.writeFileSync(disk, '');
-  fs.truncateSync(disk, 64 * 1024 * 1024);
-  agent = spawn(path.join(root, 'bin', 'mayastor-agent'), ['--node', 'a', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token-file', tokenFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  agentUrl = await new Promise<string>((resolve, reject) => {
-    let log = '';
-    const on = (d: Buffer) => { log += d; const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log); if (m) resolve(m[1]); };
-    agent.stdout!.on('data', on);
-    agent.stderr!.on('data', on);
-    agent.on('exit', (c) => reject(new Error(`agent exited ${c}: ${log}`)));
-  });
+  const disk = makeDisk(path.join(work, 'agent', 'disks', 'd0.img'), 64 * 1024 * 1024);
+  await agent.start();
+  tfd = new TerraformDir(path.join(work, 'tf'), rc, agent.token);
   fs.mkdirSync(tfd.dir);
   fs.writeFileSync(path.join(tfd.dir, 'main.tf'), `
 terraform {
@@ -98,7 +83,7 @@ terraform {
   }
 }
 provider "mayastor" {
-  nodes                   = { a = "${agentUrl}" }
+  nodes                   = { a = "${agent.url}" }
   request_timeout_seconds = 5
   retries                 = 0
 }
@@ -119,9 +104,9 @@ resource "mayastor_replica" "r" {
   expectOk(tf({}, 'apply', '-no-color', '-input=false', '-auto-approve'));
 }, 180_000);
 
-afterAll(() => {
+afterAll(async () => {
   killDaemons();
-  if (agent?.exitCode === null) agent.kill('SIGKILL');
+  await agent.kill9();
   fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -181,7 +166,7 @@ test('a daemon killed while idle is replaced on the next launch', () => {
 test('a daemon lost in the middle of a plan fails that plan, and the next plan works', async () => {
   expect(plan().code).toBe(0); // a daemon is up
   const sessions = events('session.start').length;
-  agent.kill('SIGSTOP'); // the refresh now waits on the agent, inside the plan session
+  agent.proc!.kill('SIGSTOP'); // the refresh now waits on the agent, inside the plan session
   try {
     const running = tfAsync({}, 'plan', '-no-color', '-input=false');
     await until('the plan session', () => events('session.start').length >= sessions + 3);
@@ -193,7 +178,7 @@ test('a daemon lost in the middle of a plan fails that plan, and the next plan w
     expect(r.out).toMatch(/Plugin did not respond|plugin exited|lost the provider daemon/);
     expect(r.out).not.toMatch(/timed out/i);
   } finally {
-    agent.kill('SIGCONT');
+    agent.proc!.kill('SIGCONT');
   }
   expect(plan().code).toBe(0);
 });
