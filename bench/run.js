@@ -58,13 +58,13 @@ const BENCHES = [
   },
   {
     name: 'provider-startup',
-    what: 'provider spawn -> go-plugin handshake line vs bare node: median < 300 ms',
+    what: 'provider spawn -> go-plugin handshake line (direct, and launcher + warm daemon) vs bare node: median < 300 ms',
     cmd: [process.execPath, 'bench/provider-startup.js', full ? '30' : '10'],
     env: {},
   },
   {
     name: 'provider-plan',
-    what: 'terraform plan of 100 mayastor resources vs 100 terraform_data: <= 3x',
+    what: 'terraform plan of 100 mayastor resources vs 100 terraform_data (warm daemon, fresh daemon, no daemon): <= 3x',
     cmd: [process.execPath, 'bench/provider-plan.js', full ? '5' : '2'],
     env: {},
   },
