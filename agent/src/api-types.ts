@@ -58,6 +58,10 @@ export interface ReplicaPatch {
   allowedHosts?: string[];
 }
 
+export interface NexusPatch {
+  share?: Share;
+}
+
 export type NexusState = 'online' | 'degraded' | 'faulted';
 export type NexusChildState = 'online' | 'degraded' | 'faulted' | 'offline';
 

@@ -17,6 +17,7 @@
 import type {
   Health,
   Nexus,
+  NexusPatch,
   NexusSpec,
   NodeInfo,
   Pool,
@@ -194,6 +195,10 @@ export class AgentClient {
 
   putNexus(uuid: string, spec: NexusSpec): Promise<Nexus> {
     return this.call<Nexus>('PUT', `/v1/nexuses/${enc(uuid)}`, spec).then((r) => r.body);
+  }
+
+  patchNexus(uuid: string, patch: NexusPatch): Promise<Nexus> {
+    return this.call<Nexus>('PATCH', `/v1/nexuses/${enc(uuid)}`, patch).then((r) => r.body);
   }
 
   deleteNexus(uuid: string): Promise<boolean> {

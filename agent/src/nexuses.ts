@@ -5,7 +5,8 @@
  * exports it as nbd://<advertise-host>:<port>/<uuid>); the same spec again -> 200; a different spec
  * -> 409 naming the field. "Same" compares against the *current* children (changed through the
  * children endpoints), as a set. Bad specs get 4xx and leave nothing behind (the data path undoes a
- * failed create; a failed share destroys the new nexus again).
+ * failed create; a failed share destroys the new nexus again). PATCH {share} exports or unexports a
+ * running nexus in place (unsharing disconnects its NBD clients cleanly; the data stays).
  *
  * Persistence: state.json keeps {uuid, sizeBytes, children, share}. At start, after pools are
  * imported and before shares are restored, each nexus is reopened with dp_nexus_open (the label
@@ -19,7 +20,7 @@ import { NativeError } from './native';
 import type { ReplicaService } from './replicas';
 import type { ShareService } from './shares';
 import type { NexusRecord } from './state';
-import { MAX_NEXUS_CHILDREN, validateChildUri, validateNexusSpec, validateUuid } from './validation';
+import { MAX_NEXUS_CHILDREN, validateChildUri, validateNexusPatch, validateNexusSpec, validateUuid } from './validation';
 
 interface Entry {
   rec: NexusRecord;
@@ -419,6 +420,29 @@ export class NexusService {
       this.ctx.state.nexuses = this.records.filter((r) => r.uuid !== uuid);
       await this.ctx.store.save(this.ctx.state);
       this.ctx.log.info('nexus.destroyed', { nexus: uuid });
+    });
+  }
+
+  /** PATCH /v1/nexuses/{uuid} {share}: share or unshare in place; the same share again changes nothing. */
+  async patch(uuidParam: string, body: unknown): Promise<Nexus> {
+    const uuid = validateUuid('uuid', uuidParam);
+    const patch = validateNexusPatch(body);
+    return this.ctx.lock.run(async () => {
+      const e = this.openEntry(uuid);
+      const share = patch.share ?? e.rec.share;
+      if (share !== e.rec.share) {
+        if (share !== 'none' && !this.shares) throw unprocessable('share', `share '${share}': this agent has no NBD target`);
+        try {
+          if (share === 'nbd') await this.shares!.share(uuid, uuid, []);
+          else await this.shares?.unshare(uuid);
+        } catch (err) {
+          throw nexusError(err, `nexus '${uuid}': share ${share}`);
+        }
+        e.rec.share = share;
+        await this.ctx.store.save(this.ctx.state);
+        this.ctx.log.info('nexus.share_changed', { nexus: uuid, share });
+      }
+      return this.toObject(e);
     });
   }
 

@@ -164,6 +164,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const r = await nexuses.put(req.params.uuid, req.body);
       return reply.code(r.status).send(r.nexus);
     });
+    app.patch<UuidParams>('/v1/nexuses/:uuid', async (req) => nexuses.patch(req.params.uuid, req.body));
     app.delete<UuidParams>('/v1/nexuses/:uuid', async (req, reply) => {
       await nexuses.delete(req.params.uuid);
       return reply.code(204).send();

@@ -271,6 +271,18 @@ export function validateReplicaPatch(body: unknown): ReplicaPatchIn {
 
 // ---- nexuses -------------------------------------------------------------------------------
 
+export interface NexusPatchIn {
+  share?: Share;
+}
+
+/** PATCH /v1/nexuses/{uuid}: only the share changes in place (size and children have their own rules). */
+export function validateNexusPatch(body: unknown): NexusPatchIn {
+  const o = requireObject(body, ['share']);
+  const out: NexusPatchIn = {};
+  if (o.share !== undefined) out.share = validateShare('share', o.share);
+  return out;
+}
+
 export interface NexusSpecIn {
   sizeBytes: number;
   children: string[];

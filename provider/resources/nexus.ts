@@ -34,8 +34,8 @@ export const nexusSchema: BlockSchema = {
       example: '[mayastor_replica.a.uri, mayastor_replica.b.uri]',
     },
     share: {
-      type: 'string', optional: true, computed: true, default: 'none', requiresReplace: true,
-      description: 'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. The agent has no call to re-share a nexus, so a change replaces it.',
+      type: 'string', optional: true, computed: true, default: 'none',
+      description: 'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
       example: '"nbd"',
     },
     state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
@@ -169,6 +169,8 @@ export const nexusResource: ResourceType<Mayastor> = {
       planned.state = UNKNOWN;
       planned.child_states = UNKNOWN;
     }
+    // a new share means a new address for the consumers (the agent knows its NBD host and port)
+    if (prior && requiresReplace.size === 0 && str(prior.share) !== str(planned.share)) planned.device_uri = UNKNOWN;
   },
 
   async create(m, planned, diags) {
@@ -232,10 +234,15 @@ export const nexusResource: ResourceType<Mayastor> = {
           await c.removeNexusChild(uuid, ch.uri);
         }
       }
+      const share = (str(planned.share) ?? 'none') as Share;
+      if (share !== rebuilt.share) {
+        logger.info(`nexus ${uuid}: share ${rebuilt.share} -> ${share}`, { node, nexus: uuid });
+        await c.patchNexus(uuid, { share });
+      }
       const final = await c.getNexus(uuid);
       return final ? toState(node, final) : prior;
     } catch (e) {
-      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children']);
+      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'share']);
       try {
         const n = await c.getNexus(uuid);
         if (n) return toState(node, n);

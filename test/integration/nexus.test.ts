@@ -8,7 +8,7 @@ import path from 'node:path';
 import { runCtl } from '../../agent/src/ctl/main';
 import type { Nexus } from '../../agent/src/client';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
-import { freePort, metric, qemuIoOk, until } from '../helpers/nbd';
+import { freePort, metric, qemuIo, qemuIoOk, until } from '../helpers/nbd';
 
 const u = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const R1 = u(1);
@@ -151,6 +151,31 @@ describe('nexus lifecycle', () => {
     await expectAgentError(c.putNexus(NX, { ...spec, share: 'none' }), 409, 'share');
     expect((await c.listNexuses()).map((x) => x.uuid)).toEqual([NX]);
     await qemuIoOk(n.deviceUri, ['write -P 0x3c 0 2M', 'write -P 0x3d 14M 2M', 'flush']);
+  });
+
+  test('PATCH share: unshared and shared again in place, the data stays; bad patches name the field', async () => {
+    const c = a.client();
+    const shared = (await c.getNexus(NX))!.deviceUri;
+    const off = await c.patchNexus(NX, { share: 'none' });
+    expect(off).toMatchObject({ share: 'none', deviceUri: `bdev:///${NX}`, state: 'online' });
+    expect((await qemuIo(shared, ['read 0 4k'])).code).not.toBe(0); // the export is gone
+    expect((await c.patchNexus(NX, { share: 'none' })).share).toBe('none'); // the same share again: nothing to do
+    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { share: 'smb' }), 400, 'share');
+    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { share: 'iscsi' }), 422, 'share');
+    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { sizeBytes: 32 * MiB }), 400, 'sizeBytes');
+    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, [1]), 400);
+    await expectAgentError(c.patchNexus(BAD, { share: 'nbd' }), 404, BAD);
+    const on = await c.patchNexus(NX, { share: 'nbd' });
+    expect(on.deviceUri).toBe(shared);
+    await qemuIoOk(on.deviceUri, ['read -P 0x3c 0 2M', 'read -P 0x3d 14M 2M']);
+    // the share last set is what a restart restores (the restarted agent has a new NBD port)
+    await c.patchNexus(NX, { share: 'none' });
+    await a.stop();
+    await a.start();
+    expect(await a.client().getNexus(NX)).toMatchObject({ share: 'none', deviceUri: `bdev:///${NX}` });
+    const back = await a.client().patchNexus(NX, { share: 'nbd' });
+    expect(back.deviceUri).toBe(`nbd://${(await a.client().node()).listeners.nbd}/${NX}`);
+    await qemuIoOk(back.deviceUri, ['read -P 0x3c 0 2M']);
   });
 
   test('a replica used as a bdev:/// child cannot be destroyed (409)', async () => {

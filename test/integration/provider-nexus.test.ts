@@ -48,7 +48,7 @@ async function startAgent(node: string): Promise<Agent> {
   return (agents[node] = { node, dir, url, proc, client: new AgentClient({ url, token, node }) });
 }
 
-function writeConfig(): void {
+function writeConfig(nexusShare = 'nbd'): void {
   fs.writeFileSync(path.join(tfDir, 'main.tf'), `
 terraform {
   required_providers {
@@ -90,7 +90,7 @@ resource "mayastor_nexus" "v" {
   uuid       = "${NX}"
   size_bytes = ${SIZE - 1024 * 1024}
   children   = [mayastor_replica.a.uri, mayastor_replica.b.uri]
-  share      = "nbd"
+  share      = "${nexusShare}"
 }
 output "device_uri" { value = mayastor_nexus.v.device_uri }
 `);
@@ -165,6 +165,24 @@ test('a child removed out of band shows as a diff; apply re-adds and rebuilds it
   const offline = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
   expect(offline.code).toBe(2);
   ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
+  expectNoChanges();
+});
+
+test('the nexus share changes in place: unshared, shared again, the data stays', async () => {
+  writeConfig('none');
+  const plan = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
+  expect(plan.code).toBe(2);
+  expect(plan.out).toMatch(/mayastor_nexus\.v will be updated in-place/);
+  expect(plan.out).not.toMatch(/must be replaced/);
+  expect(plan.out).toMatch(/device_uri += "nbd:\/\/[^"]+" -> \(known after apply\)/);
+  ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
+  expect(JSON.parse(ok(tf('output', '-json', 'device_uri')))).toBe(`bdev:///${NX}`);
+  expect(await agents.a.client.getNexus(NX)).toMatchObject({ share: 'none', state: 'online' });
+  expectNoChanges();
+  writeConfig('nbd');
+  ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
+  deviceUri = JSON.parse(ok(tf('output', '-json', 'device_uri')));
+  expect(qemuIo(deviceUri, 'read -P 0x5a 0 1M')).not.toMatch(/Pattern verification failed/);
   expectNoChanges();
 });
 
