@@ -59,6 +59,8 @@ export interface ReplicaPatch {
 }
 
 export interface NexusPatch {
+  /** grow only */
+  sizeBytes?: number;
   share?: Share;
 }
 

@@ -135,6 +135,7 @@ const CONTROL_PROTOS: Record<string, string> = {
   dp_nexus_child_offline: 'int dp_nexus_child_offline(const char *uuid, const char *uri)',
   dp_nexus_child_online: 'int dp_nexus_child_online(const char *uuid, const char *uri)',
   dp_nexus_child_fault: 'int dp_nexus_child_fault(const char *uuid, const char *uri)',
+  dp_nexus_resize: 'int dp_nexus_resize(const char *uuid, uint64_t new_size)',
 };
 
 /** Main-thread functions: never block (dp_cq_wait is only ever called through `.async`). */
@@ -798,6 +799,11 @@ export class Datapath {
 
   async nexusChildFault(uuid: string, uri: string): Promise<void> {
     await this.control('dp_nexus_child_fault', [uuid, uri]);
+  }
+
+  /** Grow the nexus to sizeBytes (its children must be grown first). */
+  async nexusResize(uuid: string, sizeBytes: number): Promise<void> {
+    await this.control('dp_nexus_resize', [uuid, sizeBytes]);
   }
 
   // statistics

@@ -5,8 +5,9 @@
  * exports it as nbd://<advertise-host>:<port>/<uuid>); the same spec again -> 200; a different spec
  * -> 409 naming the field. "Same" compares against the *current* children (changed through the
  * children endpoints), as a set. Bad specs get 4xx and leave nothing behind (the data path undoes a
- * failed create; a failed share destroys the new nexus again). PATCH {share} exports or unexports a
- * running nexus in place (unsharing disconnects its NBD clients cleanly; the data stays).
+ * failed create; a failed share destroys the new nexus again). PATCH {sizeBytes, share} grows a
+ * running nexus (its children first: replicas grow with PATCH /v1/replicas) and exports or unexports
+ * it in place (unsharing disconnects its NBD clients cleanly; the data stays).
  *
  * Persistence: state.json keeps {uuid, sizeBytes, children, share}. At start, after pools are
  * imported and before shares are restored, each nexus is reopened with dp_nexus_open (the label
@@ -66,6 +67,21 @@ export class NexusService {
     replicas.usedBy = (uuid) => this.usedBy(uuid);
   }
 
+  /**
+   * dp_nexus_open with the recorded spec. A growth that the data path finished (or began: its labels roll it
+   * forward) but state.json did not record yet is adopted here: the labels' size wins over a smaller record.
+   */
+  private async open(e: Entry): Promise<void> {
+    await this.ctx.dp.nexusOpen(e.rec.uuid, e.rec.sizeBytes, e.rec.children);
+    e.open = true;
+    const { sizeBytes } = await this.ctx.dp.nexusStat(e.rec.uuid);
+    if (sizeBytes > e.rec.sizeBytes) {
+      this.ctx.log.warn('nexus.size_adopted', { nexus: e.rec.uuid, recorded: e.rec.sizeBytes, sizeBytes });
+      e.rec.sizeBytes = sizeBytes;
+      await this.ctx.store.save(this.ctx.state);
+    }
+  }
+
   private get records(): NexusRecord[] {
     if (!Array.isArray(this.ctx.state.nexuses)) this.ctx.state.nexuses = [];
     return this.ctx.state.nexuses;
@@ -77,8 +93,7 @@ export class NexusService {
       const entry: Entry = { rec, open: false };
       this.entries.set(rec.uuid, entry);
       try {
-        await this.ctx.dp.nexusOpen(rec.uuid, rec.sizeBytes, rec.children);
-        entry.open = true;
+        await this.open(entry);
         const st = await this.ctx.dp.nexusStat(rec.uuid);
         this.ctx.log.info('nexus.reopened', {
           nexus: rec.uuid,
@@ -134,14 +149,13 @@ export class NexusService {
             const cur = this.entries.get(uuid);
             if (cur !== e || e.open || this.reopenStopped) return;
             try {
-              await this.ctx.dp.nexusOpen(uuid, e.rec.sizeBytes, e.rec.children);
+              await this.open(e);
             } catch (err) {
               const msg = (err as Error).message || String(err);
               if (msg !== e.error) this.ctx.log.warn('nexus.reopen_retry_failed', { nexus: uuid, error: msg });
               e.error = msg;
               return;
             }
-            e.open = true;
             e.error = undefined;
             this.ctx.log.info('nexus.reopened', { nexus: uuid, retried: true });
             if (e.rec.share === 'nbd' && this.shares && !this.shares.isShared(uuid)) {
@@ -340,12 +354,11 @@ export class NexusService {
         if (!existing.open) {
           // A nexus that could not be reopened at start: try again.
           try {
-            await this.ctx.dp.nexusOpen(uuid, rec.sizeBytes, rec.children);
+            await this.open(existing);
           } catch (e) {
             existing.error = (e as Error).message || String(e);
             throw nexusError(e, `nexus '${uuid}' cannot be reopened`);
           }
-          existing.open = true;
           existing.error = undefined;
           this.ctx.log.info('nexus.reopened', { nexus: uuid });
         }
@@ -423,12 +436,29 @@ export class NexusService {
     });
   }
 
-  /** PATCH /v1/nexuses/{uuid} {share}: share or unshare in place; the same share again changes nothing. */
+  /**
+   * PATCH /v1/nexuses/{uuid} {sizeBytes, share}: grow in place (never shrink), share or unshare in place;
+   * the current values again change nothing.
+   */
   async patch(uuidParam: string, body: unknown): Promise<Nexus> {
     const uuid = validateUuid('uuid', uuidParam);
     const patch = validateNexusPatch(body);
     return this.ctx.lock.run(async () => {
       const e = this.openEntry(uuid);
+      if (patch.sizeBytes !== undefined && patch.sizeBytes !== e.rec.sizeBytes) {
+        if (patch.sizeBytes < e.rec.sizeBytes) {
+          throw badRequest('sizeBytes', `sizeBytes ${patch.sizeBytes} is smaller than the current size ${e.rec.sizeBytes}: a nexus cannot shrink`);
+        }
+        try {
+          await this.ctx.dp.nexusResize(uuid, patch.sizeBytes);
+        } catch (err) {
+          throw nexusError(err, `sizeBytes ${patch.sizeBytes}`);
+        }
+        // the data path has the new size (and a restart adopts it from the labels even if this save is lost)
+        e.rec.sizeBytes = patch.sizeBytes;
+        await this.ctx.store.save(this.ctx.state);
+        this.ctx.log.info('nexus.resized', { nexus: uuid, sizeBytes: patch.sizeBytes });
+      }
       const share = patch.share ?? e.rec.share;
       if (share !== e.rec.share) {
         if (share !== 'none' && !this.shares) throw unprocessable('share', `share '${share}': this agent has no NBD target`);

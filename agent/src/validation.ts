@@ -272,13 +272,15 @@ export function validateReplicaPatch(body: unknown): ReplicaPatchIn {
 // ---- nexuses -------------------------------------------------------------------------------
 
 export interface NexusPatchIn {
+  sizeBytes?: number;
   share?: Share;
 }
 
-/** PATCH /v1/nexuses/{uuid}: only the share changes in place (size and children have their own rules). */
+/** PATCH /v1/nexuses/{uuid}: grow it, change its share (children have their own endpoints). */
 export function validateNexusPatch(body: unknown): NexusPatchIn {
-  const o = requireObject(body, ['share']);
+  const o = requireObject(body, ['sizeBytes', 'share']);
   const out: NexusPatchIn = {};
+  if (o.sizeBytes !== undefined) out.sizeBytes = validateSize('sizeBytes', o.sizeBytes);
   if (o.share !== undefined) out.share = validateShare('share', o.share);
   return out;
 }

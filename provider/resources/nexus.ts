@@ -24,8 +24,8 @@ export const nexusSchema: BlockSchema = {
     node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent runs the nexus.', example: '"node-a"' },
     uuid: { type: 'string', required: true, requiresReplace: true, description: 'UUID of the nexus.', example: '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"' },
     size_bytes: {
-      type: 'number', required: true, requiresReplace: true,
-      description: 'Size of the volume in bytes, a multiple of 512, no larger than the smallest child. The agent cannot resize a nexus, so a change replaces it (the data stays on the replicas).',
+      type: 'number', required: true,
+      description: 'Size of the volume in bytes, a multiple of 512; every child must hold it plus 1 MiB for the nexus label. Grows in place (grow the replicas in the same apply); a nexus cannot shrink. Consumers see the new size when they reconnect.',
       example: '1073741824',
     },
     children: {
@@ -162,6 +162,10 @@ export const nexusResource: ResourceType<Mayastor> = {
 
   modifyPlan(m, { prior, planned, requiresReplace }, diags) {
     checkNodeAtPlan(m, planned, diags);
+    const was = prior ? numOf(prior.size_bytes) : undefined, want = numOf(planned.size_bytes);
+    if (was !== undefined && want !== undefined && want < was && requiresReplace.size === 0) {
+      diags.error('A nexus cannot shrink', `size_bytes ${want} is smaller than the current ${was}: the data beyond it would be lost. Create a new nexus for a smaller volume.`, ['size_bytes']);
+    }
     const node = str(planned.node), uuid = str(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
     if (prior && requiresReplace.size === 0 && !typedEqual(['set', 'string'], prior.children, planned.children)) {
@@ -234,6 +238,11 @@ export const nexusResource: ResourceType<Mayastor> = {
           await c.removeNexusChild(uuid, ch.uri);
         }
       }
+      const size = numOf(planned.size_bytes)!;
+      if (size !== rebuilt.sizeBytes) {
+        logger.info(`nexus ${uuid}: growing ${rebuilt.sizeBytes} -> ${size} bytes`, { node, nexus: uuid });
+        await c.patchNexus(uuid, { sizeBytes: size });
+      }
       const share = (str(planned.share) ?? 'none') as Share;
       if (share !== rebuilt.share) {
         logger.info(`nexus ${uuid}: share ${rebuilt.share} -> ${share}`, { node, nexus: uuid });
@@ -242,7 +251,7 @@ export const nexusResource: ResourceType<Mayastor> = {
       const final = await c.getNexus(uuid);
       return final ? toState(node, final) : prior;
     } catch (e) {
-      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'share']);
+      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'size_bytes', 'share']);
       try {
         const n = await c.getNexus(uuid);
         if (n) return toState(node, n);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { runCtl } from '../../agent/src/ctl/main';
 import type { Nexus } from '../../agent/src/client';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
-import { freePort, metric, qemuIo, qemuIoOk, until } from '../helpers/nbd';
+import { freePort, metric, nbdinfo, qemuIo, qemuIoOk, until } from '../helpers/nbd';
 
 const u = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const R1 = u(1);
@@ -162,7 +162,7 @@ describe('nexus lifecycle', () => {
     expect((await c.patchNexus(NX, { share: 'none' })).share).toBe('none'); // the same share again: nothing to do
     await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { share: 'smb' }), 400, 'share');
     await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { share: 'iscsi' }), 422, 'share');
-    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { sizeBytes: 32 * MiB }), 400, 'sizeBytes');
+    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, { children: [] }), 400, 'children');
     await expectAgentError(c.call('PATCH', `/v1/nexuses/${NX}`, [1]), 400);
     await expectAgentError(c.patchNexus(BAD, { share: 'nbd' }), 404, BAD);
     const on = await c.patchNexus(NX, { share: 'nbd' });
@@ -279,5 +279,47 @@ describe('nexus lifecycle', () => {
     expect(await c.getNexus(NX)).toBeUndefined();
     expect(await c.deleteNexus(NX)).toBe(false);
     for (const r of [R1, R2, R4]) expect(await c.deleteReplica(r)).toBe(true);
+  });
+});
+
+describe('growing a nexus', () => {
+  const G1 = u(61);
+  const G2 = u(62);
+  const NG = 'cccccccc-1111-4000-8000-000000000003';
+
+  test('grow the replicas, then the nexus: the data stays, the new range reads zeros on every child, a restart keeps it', async () => {
+    const c = a.client();
+    for (const r of [G1, G2]) await c.putReplica(r, { pool: 'p1', sizeBytes: 17 * MiB, thin: true });
+    const n0 = await c.putNexus(NG, { sizeBytes: 16 * MiB, children: [b(G1), b(G2)], share: 'nbd' });
+    await qemuIoOk(n0.deviceUri, ['write -P 0x61 0 1M', 'write -P 0x62 15M 1M', 'flush']);
+
+    await expectAgentError(c.patchNexus(NG, { sizeBytes: 8 * MiB }), 400, /sizeBytes.*cannot shrink/);
+    await expectAgentError(c.call('PATCH', `/v1/nexuses/${NG}`, { sizeBytes: 32 * MiB + 1 }), 400, 'sizeBytes');
+    // the children must be grown first: the error names the child that is too small
+    await expectAgentError(c.patchNexus(NG, { sizeBytes: 32 * MiB }), 507, b(G1));
+    expect((await c.getNexus(NG))!.sizeBytes).toBe(16 * MiB);
+
+    for (const r of [G1, G2]) await c.patchReplica(r, { sizeBytes: 33 * MiB });
+    const n1 = await c.patchNexus(NG, { sizeBytes: 32 * MiB });
+    expect(n1).toMatchObject({ sizeBytes: 32 * MiB, state: 'online' });
+    expect((await nbdinfo(n1.deviceUri))['export-size']).toBe(32 * MiB); // a new connection sees the new size
+    await qemuIoOk(n1.deviceUri, ['read -P 0x61 0 1M', 'read -P 0x62 15M 1M', 'read -P 0 16M 16M', 'write -P 0x63 31M 1M', 'flush']);
+    // every child holds the new range: read through each one alone
+    for (const only of [G1, G2]) {
+      const other = only === G1 ? G2 : G1;
+      await c.childOffline(NG, b(other));
+      await qemuIoOk(n1.deviceUri, ['read -P 0x63 31M 1M', 'read -P 0 16M 15M', 'read -P 0x61 0 1M']);
+      await c.childOnline(NG, b(other));
+      await until(async () => (await c.getNexus(NG))!.state === 'online', 'the onlined child to rebuild');
+    }
+    expect((await c.patchNexus(NG, { sizeBytes: 32 * MiB })).sizeBytes).toBe(32 * MiB); // the same size: nothing to do
+
+    await a.stop();
+    await a.start();
+    const n2 = (await a.client().getNexus(NG))!;
+    expect(n2).toMatchObject({ sizeBytes: 32 * MiB, state: 'online' });
+    await qemuIoOk(n2.deviceUri, ['read -P 0x61 0 1M', 'read -P 0x63 31M 1M']);
+    expect(await a.client().deleteNexus(NG)).toBe(true);
+    for (const r of [G1, G2]) expect(await a.client().deleteReplica(r)).toBe(true);
   });
 });

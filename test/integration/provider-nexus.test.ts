@@ -48,7 +48,7 @@ async function startAgent(node: string): Promise<Agent> {
   return (agents[node] = { node, dir, url, proc, client: new AgentClient({ url, token, node }) });
 }
 
-function writeConfig(nexusShare = 'nbd'): void {
+function writeConfig(nexusShare = 'nbd', size = SIZE, nexusSize = size - 1024 * 1024): void {
   fs.writeFileSync(path.join(tfDir, 'main.tf'), `
 terraform {
   required_providers {
@@ -75,20 +75,20 @@ resource "mayastor_replica" "a" {
   node       = "a"
   pool       = mayastor_pool.a.name
   uuid       = "${RA}"
-  size_bytes = ${SIZE}
+  size_bytes = ${size}
   thin       = true
 }
 resource "mayastor_replica" "b" {
   node       = "b"
   pool       = mayastor_pool.b.name
   uuid       = "${RB}"
-  size_bytes = ${SIZE}
+  size_bytes = ${size}
   share      = "nbd"
 }
 resource "mayastor_nexus" "v" {
   node       = "a"
   uuid       = "${NX}"
-  size_bytes = ${SIZE - 1024 * 1024}
+  size_bytes = ${nexusSize}
   children   = [mayastor_replica.a.uri, mayastor_replica.b.uri]
   share      = "${nexusShare}"
 }
@@ -183,6 +183,26 @@ test('the nexus share changes in place: unshared, shared again, the data stays',
   ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
   deviceUri = JSON.parse(ok(tf('output', '-json', 'device_uri')));
   expect(qemuIo(deviceUri, 'read -P 0x5a 0 1M')).not.toMatch(/Pattern verification failed/);
+  expectNoChanges();
+});
+
+test('the volume grows in place, replicas and nexus in one apply; it cannot shrink', async () => {
+  writeConfig('nbd', 2 * SIZE);
+  const plan = tf('plan', '-no-color', '-input=false', '-detailed-exitcode');
+  expect(plan.code).toBe(2);
+  expect(plan.out).toMatch(/mayastor_nexus\.v will be updated in-place/);
+  expect(plan.out).not.toMatch(/must be replaced/);
+  expect(plan.out).toMatch(/Plan: 0 to add, 3 to change, 0 to destroy/);
+  ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
+  expect(await agents.a.client.getNexus(NX)).toMatchObject({ sizeBytes: 2 * SIZE - 1024 * 1024, state: 'online' });
+  expect(qemuIo(deviceUri, 'read -P 0x5a 0 1M')).not.toMatch(/Pattern verification failed/);
+  expect(qemuIo(deviceUri, `write -P 0x5b ${2 * SIZE - 2 * 1024 * 1024} 1M`)).not.toMatch(/error/i);
+  expectNoChanges();
+  writeConfig('nbd', 2 * SIZE, SIZE - 1024 * 1024);
+  const shrink = tf('plan', '-no-color', '-input=false');
+  expect(shrink.code).toBe(1);
+  expect(shrink.out).toMatch(new RegExp(`Error: A nexus cannot shrink[\\s\\S]*size_bytes = ${SIZE - 1024 * 1024}`));
+  writeConfig('nbd', 2 * SIZE);
   expectNoChanges();
 });
 

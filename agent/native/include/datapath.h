@@ -255,6 +255,9 @@ int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children
  * children are faulted (not an error) unless they might hold newer data.
  * Refuses (-ENODEV, naming why) when no present child is known to be current
  * (only stale children left), or -ENOENT when no child has a label of it.
+ * Labels of current children recording a size larger than `size` (a growth
+ * interrupted or not recorded) are adopted: read the size back with
+ * dp_nexus_stat. A smaller recorded size is -EINVAL.
  */
 int dp_nexus_open(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren);
 /* Close the nexus (labels marked clean), keeping the children's data. -EBUSY while shared/open. */
@@ -277,6 +280,20 @@ int dp_nexus_child_online(const char *uuid, const char *uri);
  * Returns once the new label generation is on the remaining children; the
  * child's own outstanding I/O (maybe to a dead peer) is not waited for. */
 int dp_nexus_child_fault(const char *uuid, const char *uri);
+/*
+ * Grow the nexus to new_size (a multiple of its block size; never shrinks:
+ * -EINVAL; the same size: 0, nothing written). Every online in-sync child
+ * must already hold new_size + DP_NEXUS_HEADER_BYTES (-ENOSPC naming the
+ * child: grow the replicas first); -EBUSY while a child rebuilds or
+ * resyncs; -ENODEV when the nexus is faulted. The new range is zeroed on
+ * every serving child, then the labels record the new size, then I/O may
+ * reach it. Application I/O continues meanwhile. NBD clients that connect
+ * afterwards see the new size; connected ones keep theirs. After a crash
+ * mid-way, dp_nexus_open() adopts the larger size (read it back with
+ * dp_nexus_stat). Faulted/offline children are rebuilt over the new size
+ * when they come back (they must be large enough then).
+ */
+int dp_nexus_resize(const char *uuid, uint64_t new_size);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /*
  * test_nexus.c - the nexus: fan-out, balanced reads, faults (API and injected
  * I/O errors), labels and generations, rebuild under writes, thin rebuild,
- * remove/offline/online, bad specs.
+ * remove/offline/online, bad specs, growing (dp_nexus_resize) and its crash points.
  *
  * Children are real files (uring://), malloc bdevs, and a test-only "tb"
  * bdev below that can inject I/O errors and report holes (block_status).
@@ -40,6 +40,7 @@ struct tb {
     uint8_t *map; /* grain allocated? (thin only) */
     bool thin;
     atomic_int fail_reads, fail_writes; /* non-zero: fail with -EIO */
+    atomic_int no_zeroes;               /* WRITE_ZEROES: -EOPNOTSUPP */
     atomic_int park_reads, park_writes; /* 1: hold until tb_release(); 2: data region only */
     atomic_int nparked;
     struct dp_bdev_io *parked[64];       /* reactor thread only */
@@ -124,6 +125,10 @@ static void tb_do(struct tb *t, struct dp_bdev_io *io)
         break;
     case DP_IO_UNMAP:
     case DP_IO_WRITE_ZEROES:
+        if (io->type == DP_IO_WRITE_ZEROES && atomic_load(&t->no_zeroes)) {
+            st = -EOPNOTSUPP;
+            break;
+        }
         if (atomic_load(&t->fail_writes)) {
             st = -EIO;
             break;
@@ -517,9 +522,13 @@ TEST(labels_offline_restart_and_stale_only)
     dp_bdev_put(b);
     CHECK_EQ(dp_nexus_destroy(U1), 0);
 
-    /* a size that disagrees with the labels */
-    CHECK_EQ(dp_nexus_open(U1, NXSIZE - MiB, ch, 2), -EINVAL);
+    /* a size larger than the labels record: refused */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE + MiB, ch, 2), -EINVAL);
     CHECK(strstr(dp_last_error(), "recorded in the label"));
+    /* a smaller one: the labels' size wins (a growth the caller did not record) */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE - MiB, ch, 2), 0);
+    CHECK_EQ(info(U1).size_bytes, NXSIZE);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
     /* open of children that never were in this nexus */
     char *pc = mkfile("lab-c", CHSIZE);
     char uc[600];
@@ -1203,6 +1212,392 @@ TEST(bad_specs)
     CHECK_EQ(dp_nexus_destroy(U1), 0);
 }
 
+/* ---- growing a nexus (dp_nexus_resize) ------------------------------------------------- */
+
+#define GSIZE (2 * NXSIZE)
+#define GCHSIZE (GSIZE + NX_HDR_SIZE)
+
+static uint64_t label_size_of(struct tb *t)
+{
+    struct nx_label l;
+    char why[96];
+    CHECK_EQ(nx_label_read_slots(t->data, &l, why, sizeof why), 0);
+    return l.data_size;
+}
+
+static bool all_zero(const uint8_t *p, uint64_t len)
+{
+    for (uint64_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* 0 if the nexus reads zeros over the range */
+static int nx_check_zero(struct dp_bdev *b, uint64_t off, uint64_t len)
+{
+    uint8_t *buf = dp_buf_alloc(len);
+    memset(buf, 0xEE, len);
+    int rc = dp_bdev_rw_sync(b, DP_IO_READ, buf, off, len);
+    if (rc == 0 && !all_zero(buf, len))
+        rc = 1;
+    dp_buf_free(buf);
+    return rc;
+}
+
+/* the range of the nexus holds data written with seed on the child */
+static bool tb_has(struct tb *t, uint64_t off, uint64_t len, uint32_t seed)
+{
+    uint8_t *want = malloc(len);
+    fill(want, len, off, seed);
+    bool ok = !memcmp(t->data + NX_HDR_SIZE + off, want, len);
+    free(want);
+    return ok;
+}
+
+TEST(grow_keeps_data_and_zeroes_new_range)
+{
+    struct tb *t[2] = { tb_new("tg-a", GCHSIZE, false, 0), tb_new("tg-b", GCHSIZE, false, 1) };
+    /* old contents past the nexus: must read as zeros once it grows over them */
+    for (int i = 0; i < 2; i++)
+        memset(t[i]->data + NX_HDR_SIZE + NXSIZE, 0xA5 + i, GSIZE - NXSIZE);
+    atomic_store(&t[1]->no_zeroes, 1); /* zeroed with zero buffers instead */
+    const char *ch[] = { "bdev:///tg-a", "bdev:///tg-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    struct dp_bdev *b = nx_get(U1);
+    uint32_t seeds[NXSIZE / BLK];
+    for (uint32_t i = 0; i < NXSIZE / BLK; i++) {
+        seeds[i] = 500 + i;
+        CHECK_EQ(nx_write(b, (uint64_t)i * BLK, BLK, seeds[i]), 0);
+    }
+    CHECK_EQ(nx_write(b, NXSIZE, 4096, 1), -ERANGE); /* not there yet */
+    uint64_t g0 = info(U1).generation;
+    /* the application keeps writing the old range while the nexus grows */
+    atomic_int stop = 0;
+    struct writer w[NW];
+    pthread_t th[NW];
+    for (uint32_t i = 0; i < NW; i++) {
+        w[i] = (struct writer){ .b = b, .id = i, .stop = &stop, .seeds = seeds };
+        CHECK_EQ(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), 0);
+    atomic_store(&stop, 1);
+    for (uint32_t i = 0; i < NW; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(w[i].errors, 0);
+    }
+    dp_nexus_info ni = info(U1);
+    CHECK_EQ(ni.size_bytes, GSIZE);
+    CHECK_EQ(ni.state, DP_NEXUS_ONLINE);
+    CHECK_EQ(ni.generation, g0); /* membership unchanged */
+    CHECK_EQ(b->size, GSIZE);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(label_size_of(t[i]), GSIZE);
+        CHECK(all_zero(t[i]->data + NX_HDR_SIZE + NXSIZE, GSIZE - NXSIZE));
+    }
+    /* the old data is intact and the same on both */
+    for (uint32_t i = 0; i < NXSIZE / BLK; i++)
+        CHECK_EQ(nx_check(b, (uint64_t)i * BLK, BLK, seeds[i]), 0);
+    CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[1]->data + NX_HDR_SIZE, NXSIZE));
+    /* the new range reads zeros (from either child), takes writes on both */
+    for (int k = 0; k < 4; k++)
+        CHECK_EQ(nx_check_zero(b, NXSIZE, GSIZE - NXSIZE), 0);
+    CHECK_EQ(nx_write(b, NXSIZE, 65536, 11), 0);
+    CHECK_EQ(nx_write(b, GSIZE - 65536, 65536, 12), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK(tb_has(t[i], NXSIZE, 65536, 11));
+        CHECK(tb_has(t[i], GSIZE - 65536, 65536, 12));
+    }
+    CHECK_EQ(nx_check(b, GSIZE - 65536, 65536, 12), 0);
+    CHECK_EQ(nx_write(b, GSIZE, 4096, 1), -ERANGE);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    /* reopened with the new size */
+    CHECK_EQ(dp_nexus_open(U1, GSIZE, ch, 2), 0);
+    CHECK_EQ(info(U1).size_bytes, GSIZE);
+    b = nx_get(U1);
+    CHECK_EQ(nx_check(b, NXSIZE, 65536, 11), 0);
+    CHECK_EQ(nx_check(b, 0, BLK, seeds[0]), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    for (int i = 0; i < 2; i++)
+        tb_free(t[i]);
+}
+
+TEST(grow_refusals)
+{
+    struct tb *a = tb_new("tq-a", GCHSIZE, false, 0), *s = tb_new("tq-s", CHSIZE + MiB, false, 1);
+    struct tb *c = tb_new("tq-c", GCHSIZE, false, 1);
+    memset(a->data + NX_HDR_SIZE + NXSIZE, 0x5A, GSIZE - NXSIZE);
+    const char *ch[] = { "bdev:///tq-a" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tq-s"), 0);
+    wait_online(U1, 1);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 3), 0);
+    CHECK_EQ(dp_nexus_resize("22222222-2222-4333-8444-555555555555", GSIZE), -ENOENT);
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE - MiB), -EINVAL);
+    CHECK(strstr(dp_last_error(), "smaller than the current size"));
+    CHECK(strstr(dp_last_error(), "cannot shrink"));
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE + 100), -EINVAL);
+    CHECK(strstr(dp_last_error(), "multiple"));
+    /* the same size: nothing written */
+    uint8_t la[2 * NX_LABEL_BLOCK], ls[2 * NX_LABEL_BLOCK];
+    memcpy(la, a->data, sizeof la);
+    memcpy(ls, s->data, sizeof ls);
+    uint64_t rounds = nx_counter(b, offsetof(struct nexus, label_rounds));
+    uint64_t wa = a->bdev.stats.writes;
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE), 0);
+    CHECK_EQ(nx_counter(b, offsetof(struct nexus, label_rounds)), rounds);
+    CHECK_EQ(a->bdev.stats.writes, wa);
+    /* a serving child too small: refused naming it, nothing changed */
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), -ENOSPC);
+    CHECK(strstr(dp_last_error(), "bdev:///tq-s"));
+    CHECK(strstr(dp_last_error(), "grow it first"));
+    CHECK_EQ(info(U1).size_bytes, NXSIZE);
+    CHECK_EQ(b->size, NXSIZE);
+    CHECK(!memcmp(la, a->data, sizeof la));
+    CHECK(!memcmp(ls, s->data, sizeof ls));
+    for (uint64_t i = NX_HDR_SIZE + NXSIZE; i < GCHSIZE; i++)
+        CHECK_EQ(a->data[i], 0x5A);
+    /* zeroing the new range fails on a child: refused naming it, nothing changed */
+    atomic_store(&a->fail_writes, 2);
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE + MiB), -EIO);
+    CHECK(strstr(dp_last_error(), "zeroing"));
+    CHECK(strstr(dp_last_error(), "bdev:///tq-a"));
+    atomic_store(&a->fail_writes, 0);
+    CHECK_EQ(info(U1).size_bytes, NXSIZE);
+    CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
+    CHECK(!memcmp(la, a->data, sizeof la));
+    CHECK(!memcmp(ls, s->data, sizeof ls));
+    /* big enough for one more MiB: fine */
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE + MiB), 0);
+    CHECK_EQ(info(U1).size_bytes, NXSIZE + MiB);
+    CHECK_EQ(label_size_of(s), NXSIZE + MiB);
+    /* while a child rebuilds: busy, naming it */
+    atomic_store(&c->park_writes, 2);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tq-c"), 0);
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE + 2 * MiB), -EBUSY);
+    CHECK(strstr(dp_last_error(), "bdev:///tq-c"));
+    CHECK(strstr(dp_last_error(), "rebuilding"));
+    tb_release(c);
+    wait_online(U1, 2);
+    CHECK_EQ(child(U1, 2).rebuild_bytes_total, NXSIZE + MiB);
+    CHECK_EQ(info(U1).size_bytes, NXSIZE + MiB);
+    /* a faulted nexus cannot grow */
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tq-a"), 0);
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tq-s"), 0);
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tq-c"), 0);
+    CHECK_EQ(dp_nexus_resize(U1, NXSIZE + 2 * MiB), -ENODEV);
+    CHECK(strstr(dp_last_error(), "faulted"));
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    tb_free(a);
+    tb_free(s);
+    tb_free(c);
+}
+
+/* Children out of service during the growth come back over the whole new size, if they are large enough. */
+TEST(grow_with_faulted_and_offline_children)
+{
+    struct tb *a = tb_new("tx-a", GCHSIZE, false, 0), *f = tb_new("tx-f", GCHSIZE, false, 1);
+    struct tb *s = tb_new("tx-s", CHSIZE, false, 1), *d = tb_new("tx-d", CHSIZE, false, 0);
+    const char *ch[] = { "bdev:///tx-a", "bdev:///tx-f" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tx-s"), 0);
+    wait_online(U1, 2);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 2 * MiB, 51), 0);
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tx-f"), 0);
+    CHECK_EQ(dp_nexus_child_offline(U1, "bdev:///tx-s"), 0);
+    CHECK_EQ(nx_write(b, 2 * MiB, MiB, 52), 0); /* missed by both */
+    memset(f->data + NX_HDR_SIZE + NXSIZE, 0x77, GSIZE - NXSIZE);
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), 0);
+    CHECK_EQ(info(U1).size_bytes, GSIZE);
+    CHECK_EQ(nx_write(b, GSIZE - MiB, MiB, 53), 0);
+    /* too small for the new size: refused cleanly, stays out */
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tx-s"), -EINVAL);
+    CHECK(strstr(dp_last_error(), "too small"));
+    CHECK_EQ(child(U1, 2).state, DP_CHILD_OFFLINE);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tx-d"), -EINVAL);
+    CHECK(strstr(dp_last_error(), "too small"));
+    CHECK_EQ(info(U1).nchildren, 3);
+    /* large enough: rebuilt over the whole new size */
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tx-f"), 0);
+    wait_online(U1, 1);
+    CHECK_EQ(child(U1, 1).rebuild_bytes_total, GSIZE);
+    CHECK_EQ(child(U1, 1).rebuild_bytes_done, GSIZE);
+    CHECK(!memcmp(a->data + NX_HDR_SIZE, f->data + NX_HDR_SIZE, GSIZE));
+    CHECK_EQ(label_size_of(f), GSIZE);
+    /* it alone serves everything right */
+    CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///tx-a"), 0);
+    CHECK_EQ(nx_check(b, 0, 2 * MiB, 51), 0);
+    CHECK_EQ(nx_check(b, 2 * MiB, MiB, 52), 0);
+    CHECK_EQ(nx_check(b, GSIZE - MiB, MiB, 53), 0);
+    CHECK_EQ(nx_check_zero(b, NXSIZE, MiB), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    /* reopen: a is stale and rebuilt; the small one is left out, saying why */
+    const char *all[] = { "bdev:///tx-a", "bdev:///tx-f", "bdev:///tx-s" };
+    CHECK_EQ(dp_nexus_open(U1, GSIZE, all, 3), 0);
+    CHECK_EQ(child(U1, 2).state, DP_CHILD_FAULTED);
+    CHECK(strstr(child(U1, 2).reason, "too small"));
+    wait_online(U1, 0);
+    CHECK(!memcmp(a->data + NX_HDR_SIZE, f->data + NX_HDR_SIZE, GSIZE));
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    tb_free(a);
+    tb_free(f);
+    tb_free(s);
+    tb_free(d);
+}
+
+/* A crash at each step of a growth: the next open rolls forward to the largest recorded size. */
+TEST(grow_crash_points)
+{
+    for (int k = 1; k <= 3; k++) {
+        char na[32], nb[32], ua[48], ub[48];
+        snprintf(na, sizeof na, "tc%d-a", k);
+        snprintf(nb, sizeof nb, "tc%d-b", k);
+        snprintf(ua, sizeof ua, "bdev:///%s", na);
+        snprintf(ub, sizeof ub, "bdev:///%s", nb);
+        struct tb *t[2] = { tb_new(na, GCHSIZE, false, 0), tb_new(nb, GCHSIZE, false, 1) };
+        for (int i = 0; i < 2; i++)
+            memset(t[i]->data + NX_HDR_SIZE + NXSIZE, 0xA5, GSIZE - NXSIZE);
+        const char *ch[] = { ua, ub };
+        CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+        struct dp_bdev *b = nx_get(U1);
+        CHECK_EQ(nx_write(b, 0, 2 * MiB, 60 + (uint32_t)k), 0);
+        CHECK_EQ(nx_write(b, NXSIZE - MiB, MiB, 70 + (uint32_t)k), 0);
+        nx_test_resize_stop = k;
+        CHECK_EQ(dp_nexus_resize(U1, GSIZE), -EINTR);
+        nx_test_resize_stop = 0;
+        CHECK_EQ(info(U1).size_bytes, NXSIZE); /* never published */
+        CHECK_EQ(nx_write(b, NXSIZE, 4096, 1), -ERANGE);
+        dp_bdev_put(b);
+        CHECK_EQ(nx_test_drop_unclean(U1), 0);
+        /* what the "crash" left on disk */
+        uint64_t la = label_size_of(t[0]), lb = label_size_of(t[1]);
+        if (k == 1)
+            CHECK(la == NXSIZE && lb == NXSIZE);
+        else if (k == 2)
+            CHECK((la == GSIZE && lb == NXSIZE) || (la == NXSIZE && lb == GSIZE));
+        else
+            CHECK(la == GSIZE && lb == GSIZE);
+        for (int i = 0; i < 2; i++)
+            CHECK(all_zero(t[i]->data + NX_HDR_SIZE + NXSIZE, GSIZE - NXSIZE));
+        /* a size beyond every label: refused as before */
+        CHECK_EQ(dp_nexus_open(U1, GSIZE + NXSIZE, ch, 2), -EINVAL);
+        CHECK(strstr(dp_last_error(), "recorded in the label"));
+        if (k == 2) { /* one current child records less than asked */
+            CHECK_EQ(dp_nexus_open(U1, GSIZE, ch, 2), -EINVAL);
+        }
+        /* the agent's (old) size: the largest recorded size is adopted */
+        CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 2), 0);
+        uint64_t want = k == 1 ? NXSIZE : GSIZE;
+        CHECK_EQ(info(U1).size_bytes, want);
+        CHECK_EQ(label_size_of(t[0]), want);
+        CHECK_EQ(label_size_of(t[1]), want);
+        b = nx_get(U1);
+        CHECK_EQ(b->size, want);
+        while (info(U1).rebuilds) /* the resync after the unclean stop */
+            usleep(1000);
+        CHECK_EQ(nx_check(b, 0, 2 * MiB, 60 + (uint32_t)k), 0);
+        CHECK_EQ(nx_check(b, NXSIZE - MiB, MiB, 70 + (uint32_t)k), 0);
+        CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[1]->data + NX_HDR_SIZE, GSIZE));
+        if (k == 1) {
+            CHECK_EQ(nx_write(b, NXSIZE, 4096, 1), -ERANGE);
+            CHECK_EQ(dp_nexus_resize(U1, GSIZE), 0); /* and it can grow again */
+        }
+        for (int r = 0; r < 4; r++)
+            CHECK_EQ(nx_check_zero(b, NXSIZE, GSIZE - NXSIZE), 0);
+        CHECK_EQ(nx_write(b, NXSIZE, MiB, 80), 0);
+        CHECK(tb_has(t[0], NXSIZE, MiB, 80) && tb_has(t[1], NXSIZE, MiB, 80));
+        dp_bdev_put(b);
+        CHECK_EQ(dp_nexus_destroy(U1), 0);
+        tb_free(t[0]);
+        tb_free(t[1]);
+    }
+}
+
+/* Thin replicas of a pool: grown first, then the nexus; zeroing the new range allocates nothing. */
+TEST(grow_on_pool_replicas)
+{
+    char *disk = mkfile("grow-pool-disk", 64 * MiB);
+    const char *disks[] = { disk };
+    char puuid[DP_UUID_STR_LEN];
+    CHECK_EQ(dp_pool_create("gpool", disks, 1, MiB, puuid), 0);
+    const char *ra = "aaaaaaaa-3333-4333-8444-555555555555", *rb = "bbbbbbbb-3333-4333-8444-555555555555";
+    CHECK_EQ(dp_replica_create("gpool", ra, CHSIZE, 1), 0);
+    CHECK_EQ(dp_replica_create("gpool", rb, CHSIZE, 1), 0);
+    char ua[64], ub[64];
+    snprintf(ua, sizeof ua, "bdev:///%s", ra);
+    snprintf(ub, sizeof ub, "bdev:///%s", rb);
+    const char *ch[] = { ua, ub };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 64 * 1024, 91), 0);
+    CHECK_EQ(nx_write(b, NXSIZE - 64 * 1024, 64 * 1024, 92), 0);
+    /* the replicas first */
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), -ENOSPC);
+    CHECK(strstr(dp_last_error(), ra));
+    CHECK_EQ(dp_replica_resize(ra, GCHSIZE), 0);
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), -ENOSPC);
+    CHECK(strstr(dp_last_error(), rb));
+    CHECK_EQ(dp_replica_resize(rb, GCHSIZE), 0);
+    dp_replica_info ia, ib;
+    CHECK_EQ(dp_replica_stat(ra, &ia), 0);
+    uint64_t alloc0 = ia.allocated_bytes;
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), 0);
+    CHECK_EQ(info(U1).size_bytes, GSIZE);
+    CHECK_EQ(dp_replica_stat(ra, &ia), 0);
+    CHECK_EQ(dp_replica_stat(rb, &ib), 0);
+    CHECK_EQ(ia.allocated_bytes, alloc0); /* the new range is holes: nothing to zero */
+    CHECK_EQ(ib.allocated_bytes, alloc0);
+    CHECK_EQ(nx_check_zero(b, NXSIZE, GSIZE - NXSIZE), 0);
+    CHECK_EQ(nx_write(b, GSIZE - 64 * 1024, 64 * 1024, 93), 0);
+    CHECK_EQ(nx_check(b, 0, 64 * 1024, 91), 0);
+    CHECK_EQ(nx_check(b, NXSIZE - 64 * 1024, 64 * 1024, 92), 0);
+    /* each replica has it */
+    CHECK_EQ(dp_nexus_child_fault(U1, ua), 0);
+    CHECK_EQ(nx_check(b, GSIZE - 64 * 1024, 64 * 1024, 93), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_replica_destroy(ra), 0);
+    CHECK_EQ(dp_replica_destroy(rb), 0);
+    CHECK_EQ(dp_pool_destroy("gpool"), 0);
+}
+
+/* An NBD export of the nexus: clients connecting after the growth see the new size. */
+TEST(grow_nbd_export)
+{
+    struct tb *t = tb_new("te-a", GCHSIZE, false, 0);
+    const char *ch[] = { "bdev:///te-a" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
+    CHECK_EQ(dp_nbd_listen("127.0.0.1", 0), 0);
+    CHECK_EQ(dp_nbd_share(U1, "grown", NULL), 0);
+    char uri[128];
+    snprintf(uri, sizeof uri, "nbd://127.0.0.1:%d/grown", dp_nbd_port());
+    struct dp_bdev *c1;
+    CHECK_EQ(dp_bdev_open_uri(uri, &c1), 0);
+    CHECK_EQ(c1->size, NXSIZE);
+    CHECK_EQ(dp_nexus_resize(U1, GSIZE), 0);
+    CHECK_EQ(c1->size, NXSIZE); /* connected: keeps what it negotiated */
+    CHECK_EQ(nx_write(c1, 0, 65536, 101), 0);
+    dp_bdev_put(c1);
+    struct dp_bdev *c2;
+    CHECK_EQ(dp_bdev_open_uri(uri, &c2), 0);
+    CHECK_EQ(c2->size, GSIZE);
+    CHECK_EQ(nx_write(c2, GSIZE - 65536, 65536, 102), 0);
+    CHECK_EQ(nx_check(c2, GSIZE - 65536, 65536, 102), 0);
+    CHECK_EQ(nx_check(c2, 0, 65536, 101), 0);
+    CHECK(tb_has(t, GSIZE - 65536, 65536, 102));
+    dp_bdev_put(c2);
+    CHECK_EQ(dp_nbd_unshare("grown"), 0);
+    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    dp_nbd_shutdown();
+    tb_free(t);
+}
+
 int main(void)
 {
     printf("test_nexus\n");
@@ -1225,6 +1620,13 @@ int main(void)
     if (!RUNNING_ON_VALGRIND)
         RUN(nbd_child_and_nexus_share);
     RUN(bad_specs);
+    RUN(grow_keeps_data_and_zeroes_new_range);
+    RUN(grow_refusals);
+    RUN(grow_with_faulted_and_offline_children);
+    RUN(grow_crash_points);
+    RUN(grow_on_pool_replicas);
+    if (!RUNNING_ON_VALGRIND)
+        RUN(grow_nbd_export);
     dp_fini();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());

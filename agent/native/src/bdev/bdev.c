@@ -185,6 +185,11 @@ static void submit_msg(void *arg)
     submit_here(io->bdev, io);
 }
 
+int dp_bdev_refresh_size(struct dp_bdev *bdev)
+{
+    return bdev->ops->refresh_size ? bdev->ops->refresh_size(bdev) : 0;
+}
+
 void dp_bdev_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     io->bdev = bdev;

@@ -88,6 +88,12 @@ struct dp_bdev_ops {
                         uint64_t *len_out, uint32_t *status_out);
     /* Called (on the reactor) when the last reference goes. Frees the bdev. */
     void (*destroy)(struct dp_bdev *bdev);
+    /*
+     * Optional. Control thread, may block: learn the device's current size
+     * again (a remote export that grew). Grow only: 0 with bdev->size updated
+     * or unchanged; -errno (dp_set_error) if the size cannot be had or shrank.
+     */
+    int (*refresh_size)(struct dp_bdev *bdev);
 };
 
 struct dp_io_counters {
@@ -113,6 +119,9 @@ struct dp_bdev {
 };
 
 /* ---- generic layer (bdev/bdev.c) ---------------------------------------- */
+
+/* The bdev's refresh_size op if it has one (control thread, may block); else 0. */
+int dp_bdev_refresh_size(struct dp_bdev *bdev);
 
 /* Submit on the bdev's reactor thread. Validates range/alignment, counts stats. */
 void dp_bdev_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);

@@ -314,9 +314,23 @@ static void go_down(struct nbdc *n, const char *why, int status)
     nbdc_drive(n);
 }
 
+/*
+ * A libnbd handle for our export. Its bounds check is off: the export may grow
+ * under us (refresh_size learns the new size on a side connection while this
+ * one keeps the size it negotiated); dp_bdev_submit checks bounds against the
+ * current size, and the server judges by its own.
+ */
+static struct nbd_handle *new_handle(void)
+{
+    struct nbd_handle *h = nbd_create();
+    if (h)
+        nbd_set_strict_mode(h, nbd_get_strict_mode(h) & ~(uint32_t)LIBNBD_STRICT_BOUNDS);
+    return h;
+}
+
 static void start_connect(struct nbdc *n)
 {
-    n->h = nbd_create();
+    n->h = new_handle();
     if (!n->h || nbd_set_export_name(n->h, n->export) < 0 ||
         (n->addrlen ? nbd_aio_connect(n->h, (struct sockaddr *)&n->addr, n->addrlen)
                     : nbd_aio_connect_tcp(n->h, n->host, n->port)) < 0) {
@@ -471,9 +485,12 @@ static void nbdc_destroy(struct dp_bdev *bdev)
     finish_destroy(n);
 }
 
+static int nbdc_refresh_size(struct dp_bdev *bdev);
+
 static const struct dp_bdev_ops nbdc_ops = {
     .submit = nbdc_submit,
     .destroy = nbdc_destroy,
+    .refresh_size = nbdc_refresh_size,
 };
 
 static void start_msg(void *arg)
@@ -553,27 +570,28 @@ static int parse_uri(const char *uri, struct nbdc *n)
     return 0;
 }
 
-/* First connect on the calling (control) thread, bounded by the connect timeout. */
-static int connect_sync(struct nbdc *n, const char *uri)
+/* A connection made on the calling (control) thread, bounded by the connect
+ * timeout: *hp is set (to be closed by the caller) even when this fails. */
+static int connect_handle(struct nbdc *n, struct nbd_handle **hp)
 {
-    n->h = nbd_create();
-    if (!n->h) {
+    struct nbd_handle *h = *hp = new_handle();
+    if (!h) {
         dp_set_error("%s: %s", n->peer, nbd_get_error());
         return -ENOMEM;
     }
-    if (nbd_set_export_name(n->h, n->export) < 0 || nbd_aio_connect_tcp(n->h, n->host, n->port) < 0) {
+    if (nbd_set_export_name(h, n->export) < 0 || nbd_aio_connect_tcp(h, n->host, n->port) < 0) {
         dp_set_error("%s: connect: %s", n->peer, nbd_get_error());
         return -ECONNREFUSED;
     }
     uint64_t deadline = now_ms() + n->connect_timeout_ms;
-    while (nbd_aio_is_connecting(n->h) || nbd_aio_is_created(n->h)) {
+    while (nbd_aio_is_connecting(h) || nbd_aio_is_created(h)) {
         uint64_t now = now_ms();
         if (now >= deadline) {
             dp_set_error("%s: connect timed out after %u ms", n->peer, n->connect_timeout_ms);
             return -ETIMEDOUT;
         }
-        unsigned dir = nbd_aio_get_direction(n->h);
-        struct pollfd pfd = { .fd = nbd_aio_get_fd(n->h), .events = 0 };
+        unsigned dir = nbd_aio_get_direction(h);
+        struct pollfd pfd = { .fd = nbd_aio_get_fd(h), .events = 0 };
         if (dir & LIBNBD_AIO_DIRECTION_READ)
             pfd.events |= POLLIN;
         if (dir & LIBNBD_AIO_DIRECTION_WRITE)
@@ -585,17 +603,55 @@ static int connect_sync(struct nbdc *n, const char *uri)
         }
         if (r > 0) {
             if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
-                nbd_aio_notify_read(n->h);
+                nbd_aio_notify_read(h);
             else if (pfd.revents & POLLOUT)
-                nbd_aio_notify_write(n->h);
+                nbd_aio_notify_write(h);
         }
     }
-    if (!nbd_aio_is_ready(n->h)) {
+    if (!nbd_aio_is_ready(h)) {
         const char *e = nbd_get_error();
         int en = nbd_get_errno();
         dp_set_error("%s: connect failed: %s", n->peer, e ? e : "server closed the connection");
         return en ? -en : -ECONNREFUSED;
     }
+    return 0;
+}
+
+/*
+ * refresh_size: the export behind a nexus child grows when its replica does
+ * (PATCH /v1/replicas), but our size is what the server said when we
+ * connected. Ask again on a short side connection (blocking is fine here: the
+ * control thread); the I/O connection is left alone.
+ */
+static int nbdc_refresh_size(struct dp_bdev *bdev)
+{
+    struct nbdc *n = bdev->ctx;
+    struct nbd_handle *h = NULL;
+    int rc = connect_handle(n, &h);
+    int64_t size = rc < 0 ? -1 : nbd_get_size(h);
+    if (rc == 0 && size < 0) {
+        dp_set_error("%s: cannot get the export size: %s", n->peer, nbd_get_error());
+        rc = -EIO;
+    }
+    if (h)
+        nbd_close(h);
+    if (rc < 0)
+        return rc;
+    uint64_t cur = __atomic_load_n(&bdev->size, __ATOMIC_RELAXED);
+    if ((uint64_t)size < cur) {
+        dp_set_error("%s: the export shrank from %" PRIu64 " to %" PRId64 " bytes", n->peer, cur, size);
+        return -EIO;
+    }
+    __atomic_store_n(&bdev->size, (uint64_t)size, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* First connect on the calling (control) thread. */
+static int connect_sync(struct nbdc *n, const char *uri)
+{
+    int rc = connect_handle(n, &n->h);
+    if (rc < 0)
+        return rc;
     int64_t size = nbd_get_size(n->h);
     if (size < 0) {
         dp_set_error("%s: cannot get the export size: %s", n->peer, nbd_get_error());

@@ -875,6 +875,11 @@ static void process_input(struct nbd_conn *c)
             return;
         }
         c->rpos += NBD_REQ_LEN;
+        /* The export may have grown since this client negotiated (a nexus or
+         * replica resized): a request past the old end is judged by the size
+         * now. Sizes only grow, so nothing valid before becomes invalid. */
+        if (q.offset + (uint64_t)q.length > c->lim.size)
+            c->lim.size = __atomic_load_n(&c->bdev->size, __ATOMIC_RELAXED);
         int rc = nbd_check_request(&q, &c->lim);
         if (rc == NBD_CHECK_CLOSE) {
             char why[96];

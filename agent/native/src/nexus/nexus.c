@@ -1,5 +1,5 @@
 /*
- * nexus.c - nexus lifecycle, child management, states and label updates.
+ * nexus.c - nexus lifecycle, child management, states, label updates, growth.
  *
  * Control functions (dp_nexus_*) run on koffi worker threads. They hold
  * ctl_lock for their whole run (one nexus control operation at a time), do
@@ -182,7 +182,7 @@ static void fill_label(struct nexus *nx, struct nx_child *c, struct nx_label *l,
     l->seq = ++c->label_seq;
     l->generation = nx->generation;
     l->data_offset = NX_HDR_SIZE;
-    l->data_size = nx->size;
+    l->data_size = nx->label_size;
     l->flags = flags;
     l->block_size = nx->block_size;
     for (uint32_t i = 0; i < nx->nchildren; i++)
@@ -248,7 +248,7 @@ static void label_round(struct nexus *nx)
     uint32_t flags = NX_LABEL_SYNCED | (nx->round_dirty ? 0 : NX_LABEL_CLEAN);
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
-        if (c->state != NXC_ONLINE || !c->bdev)
+        if (c->state != NXC_ONLINE || !c->bdev || (nx->label_only && c != nx->label_only))
             continue;
         struct nx_label l;
         fill_label(nx, c, &l, flags);
@@ -315,7 +315,7 @@ static int child_write_label_sync(struct nexus *nx, struct nx_child *c, uint32_t
     l.seq = ++c->label_seq;
     l.generation = gen;
     l.data_offset = NX_HDR_SIZE;
-    l.data_size = nx->size;
+    l.data_size = nx->label_size;
     l.flags = flags;
     l.block_size = nx->block_size;
     if (members_from) {
@@ -538,6 +538,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
     snprintf(nx->uuid, sizeof nx->uuid, "%s", uuid);
     memcpy(nx->uuid_bin, uuid_bin, 16);
     nx->size = size;
+    nx->label_size = size;
     nx->block_size = 512;
 
     /* 1. open every child */
@@ -563,7 +564,8 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
                 goto fail;
             }
         struct dp_bdev *b = pr[i].bdev;
-        if (b->size < size + NX_HDR_SIZE) {
+        /* open: a child too small is left out below (the labels may record a larger size anyway) */
+        if (!open_mode && b->size < size + NX_HDR_SIZE) {
             dp_set_error("nexus '%s': children[%u] '%s': size %llu is too small for a nexus of %llu bytes "
                          "(a child needs the size plus %llu bytes for the nexus label)",
                          uuid, i, uris[i], (unsigned long long)b->size, (unsigned long long)size,
@@ -625,15 +627,6 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             memset(&pr[i].label, 0, sizeof pr[i].label);
             pr[i].label.seq = seq;
             continue;
-        }
-        if (pr[i].label.data_size != size) {
-            char lu[37];
-            dp_uuid_format(uuid_bin, lu);
-            dp_set_error("nexus '%s': size %llu differs from the size %llu recorded in the label of "
-                         "children[%u] '%s'", uuid, (unsigned long long)size,
-                         (unsigned long long)pr[i].label.data_size, i, uris[i]);
-            rc = -EINVAL;
-            goto fail;
         }
         pr[i].cls = (pr[i].label.flags & NX_LABEL_SYNCED) ? P_SYNCED : P_STALE;
         if (pr[i].cls == P_STALE)
@@ -706,11 +699,83 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
                 goto fail;
             }
         }
+        /*
+         * Size (LABEL.md, rule 3): a current child recording less than the
+         * requested size is an error; a larger one is a growth that was
+         * interrupted or not yet recorded by the agent: roll forward to the
+         * largest (the new range was zeroed on every serving child before
+         * any label changed). Stale and new children are rebuilt over it.
+         */
+        uint64_t adopt = size;
+        for (uint32_t i = 0; i < n; i++) {
+            if (pr[i].cls != P_SYNCED)
+                continue;
+            if (pr[i].label.data_size < size) {
+                dp_set_error("nexus '%s': size %llu is larger than the size %llu recorded in the label of "
+                             "children[%u] '%s' (a nexus grows with dp_nexus_resize only)", uuid,
+                             (unsigned long long)size, (unsigned long long)pr[i].label.data_size, i, uris[i]);
+                rc = -EINVAL;
+                goto fail;
+            }
+            if (pr[i].label.data_size > adopt)
+                adopt = pr[i].label.data_size;
+        }
+        if (adopt % nx->block_size || adopt > UINT64_MAX - NX_HDR_SIZE) {
+            dp_set_error("nexus '%s': size %llu recorded in the labels is not usable (not a multiple of the "
+                         "children's block size %u, or too large)", uuid, (unsigned long long)adopt,
+                         nx->block_size);
+            rc = -EINVAL;
+            goto fail;
+        }
+        nx->size = nx->label_size = adopt;
         /* dirty if any current child's label says so (a close may have been cut short) */
         for (uint32_t i = 0; i < n; i++)
             if (pr[i].cls == P_SYNCED && !(pr[i].label.flags & NX_LABEL_CLEAN))
                 nx->was_dirty = true;
         nx->generation = gmax;
+    }
+
+    /*
+     * A child too small for the size (possibly adopted from the labels) can
+     * neither serve nor be rebuilt: it is left out as faulted (open) until
+     * it is grown and brought online. Membership was checked above, so a
+     * current member left out here held nothing the others lack.
+     */
+    if (open_mode || nx->size != size) {
+        uint32_t usable = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (pr[i].cls == P_DOWN)
+                continue;
+            uint64_t have = pr[i].bdev->size;
+            if (have >= nx->size + NX_HDR_SIZE) {
+                usable += pr[i].cls == P_SYNCED;
+                continue;
+            }
+            if (!open_mode) {
+                dp_set_error("nexus '%s': children[%u] '%s': size %llu is too small for the size %llu "
+                             "recorded in the labels (a child needs the size plus %llu bytes)", uuid, i,
+                             uris[i], (unsigned long long)have, (unsigned long long)nx->size,
+                             (unsigned long long)NX_HDR_SIZE);
+                rc = -EINVAL;
+                goto fail;
+            }
+            snprintf(pr[i].why, sizeof pr[i].why,
+                     "size %llu is too small for the nexus size %llu plus %llu bytes of label: grow it, "
+                     "then bring it online", (unsigned long long)have, (unsigned long long)nx->size,
+                     (unsigned long long)NX_HDR_SIZE);
+            pr[i].cls = P_DOWN;
+        }
+        if (!fresh && usable == 0) {
+            char list[512] = "";
+            size_t o = 0;
+            for (uint32_t i = 0; i < n && o < sizeof list; i++)
+                o += snprintf(list + o, sizeof list - o, "%schildren[%u] '%s': %s", o ? "; " : "", i,
+                              uris[i], pr[i].cls == P_DOWN ? pr[i].why : "out of sync");
+            dp_set_error("nexus '%s': no current child can hold the nexus size %llu (%s)", uuid,
+                         (unsigned long long)nx->size, list);
+            rc = -ENODEV;
+            goto fail;
+        }
     }
 
     /* 4. build the nexus */
@@ -855,7 +920,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
 
     /* 6. register as a bdev named by the uuid */
     snprintf(nx->bdev.name, sizeof nx->bdev.name, "%s", uuid);
-    nx->bdev.size = size;
+    nx->bdev.size = nx->size;
     nx->bdev.block_size = nx->block_size;
     nx->bdev.thin = false;
     for (uint32_t i = 0; i < nx->nchildren; i++)
@@ -1504,6 +1569,212 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri)
     if (o.rc < 0) {
         rc = o.rc;
         dp_set_error("nexus '%s': online child '%s': %s", uuid, uri, o.err);
+    }
+out:
+    pthread_mutex_unlock(&ctl_lock);
+    return rc;
+}
+
+/* ---- grow ---------------------------------------------------------------------------------- */
+
+int nx_test_resize_stop;
+
+#define NX_ZERO_CHUNK (32ull << 20) /* one write-zeroes request */
+#define NX_ZERO_BUF   (1ull << 20)  /* zero buffer where write-zeroes is not supported */
+
+struct resize_op {
+    struct nexus *nx;
+    uint64_t new_size;
+    int rc;
+    char err[256];
+    uint32_t n;                               /* serving children */
+    struct nx_child *serve[NX_MAX_CHILDREN];
+    uint64_t rounds;
+};
+
+/* Can the nexus grow now? Collects the serving children (online, in sync). */
+static void resize_check_msg(void *a)
+{
+    struct resize_op *r = a;
+    struct nexus *nx = r->nx;
+    r->n = 0;
+    for (uint32_t i = 0; i < nx->nchildren; i++) {
+        struct nx_child *c = nx->children[i];
+        if (c->rebuild || c->resync || c->state == NXC_DEGRADED) {
+            /* rebuild ranges are sized at start: refuse rather than interleave */
+            snprintf(r->err, sizeof r->err, "child '%s' is %s: try again when it is done", c->uri,
+                     c->resync ? "resyncing" : "rebuilding");
+            r->rc = -EBUSY;
+            return;
+        }
+        if (c->state == NXC_ONLINE && c->bdev)
+            r->serve[r->n++] = c;
+    }
+    if (nx->state == NX_FAULTED || r->n == 0) {
+        snprintf(r->err, sizeof r->err, "the nexus is faulted (%s)", nx->reason);
+        r->rc = -ENODEV;
+    }
+}
+
+/* Zero [off, off+len) of a child: write-zeroes (cheap on thin replicas and
+ * files), else zero buffers. From the control thread, like label I/O. */
+static int zero_child_range(struct dp_bdev *b, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len;
+    int rc = 0;
+    while (off < end) {
+        uint64_t n = end - off < NX_ZERO_CHUNK ? end - off : NX_ZERO_CHUNK;
+        rc = dp_bdev_rw_sync(b, DP_IO_WRITE_ZEROES, NULL, off, n);
+        if (rc == -EOPNOTSUPP || rc == -ENOTSUP || rc == -EINVAL)
+            break; /* not supported: zero buffers from here */
+        if (rc < 0)
+            return rc;
+        off += n;
+    }
+    if (off >= end)
+        return 0;
+    uint8_t *zero = dp_buf_alloc(NX_ZERO_BUF);
+    if (!zero)
+        return -ENOMEM;
+    for (rc = 0; off < end && rc == 0; off += NX_ZERO_BUF) {
+        uint64_t n = end - off < NX_ZERO_BUF ? end - off : NX_ZERO_BUF;
+        rc = dp_bdev_rw_sync(b, DP_IO_WRITE, zero, off, n);
+    }
+    dp_buf_free(zero);
+    return rc;
+}
+
+/* Publish the new size in the labels: one label round of the same generation. */
+static void resize_label_msg(void *a)
+{
+    struct resize_op *r = a;
+    struct nexus *nx = r->nx;
+    nx->label_size = r->new_size;
+    r->rounds = nx->label_rounds;
+    if (nx_test_resize_stop == 2)
+        for (uint32_t i = 0; i < nx->nchildren && !nx->label_only; i++)
+            if (nx->children[i]->state == NXC_ONLINE && nx->children[i]->bdev)
+                nx->label_only = nx->children[i];
+    label_request(nx);
+}
+
+/* The round asked for (or one started after it) is on disk. */
+static bool pred_resize_labels(struct nexus *nx, void *arg)
+{
+    struct resize_op *r = arg;
+    return nx_label_idle(nx) && nx->label_rounds > r->rounds;
+}
+
+static void resize_publish_msg(void *a)
+{
+    struct resize_op *r = a;
+    struct nexus *nx = r->nx;
+    nx->label_only = NULL;
+    if (online_count(nx) == 0) {
+        /* every label write failed: nothing serves; an open adopts whatever landed */
+        snprintf(r->err, sizeof r->err, "writing the labels failed on every child (%s)", nx->reason);
+        r->rc = -EIO;
+        return;
+    }
+    if (nx_test_resize_stop >= 2) {
+        r->rc = -EINTR;
+        return;
+    }
+    /* every online child records the new size and has zeros there: I/O may reach it */
+    nx->size = r->new_size;
+    __atomic_store_n(&nx->bdev.size, r->new_size, __ATOMIC_RELEASE);
+}
+
+DP_EXPORT int dp_nexus_resize(const char *uuid, uint64_t new_size)
+{
+    dp_clear_error();
+    pthread_mutex_lock(&ctl_lock);
+    struct resize_op r = { .new_size = new_size };
+    int rc = 0;
+    struct nexus *nx = nx_find(uuid ? uuid : "");
+    if (!nx) {
+        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
+        rc = -ENOENT;
+        goto out;
+    }
+    r.nx = nx;
+    uint64_t old = nx->size; /* changes only under ctl_lock */
+    if (new_size % nx->block_size || new_size > UINT64_MAX - NX_HDR_SIZE) {
+        dp_set_error("nexus '%s': resize: size %llu is not a multiple of the block size %u", uuid,
+                     (unsigned long long)new_size, nx->block_size);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (new_size < old) {
+        dp_set_error("nexus '%s': resize: size %llu is smaller than the current size %llu: a nexus cannot "
+                     "shrink", uuid, (unsigned long long)new_size, (unsigned long long)old);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (new_size == old)
+        goto out;
+    dp_reactor_call(nx->reactor, resize_check_msg, &r);
+    if (r.rc < 0) {
+        dp_set_error("nexus '%s': resize: %s", uuid, r.err);
+        rc = r.rc;
+        goto out;
+    }
+    /* every child that keeps serving must hold the new size (the replicas grow first) */
+    for (uint32_t i = 0; i < r.n; i++) {
+        struct nx_child *c = r.serve[i];
+        uint64_t have = __atomic_load_n(&c->bdev->size, __ATOMIC_ACQUIRE);
+        /* a remote child learned its size when it connected: ask again (blocking is fine: control thread) */
+        if (have < new_size + NX_HDR_SIZE) {
+            int err = dp_bdev_refresh_size(c->bdev);
+            if (err < 0) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", dp_last_error());
+                dp_set_error("nexus '%s': resize to %llu: child '%s': %s", uuid, (unsigned long long)new_size,
+                             c->uri, why);
+                rc = err;
+                goto out;
+            }
+            have = __atomic_load_n(&c->bdev->size, __ATOMIC_ACQUIRE);
+        }
+        if (have < new_size + NX_HDR_SIZE) {
+            dp_set_error("nexus '%s': resize to %llu: child '%s' has %llu bytes, needs %llu (the size plus "
+                         "%llu bytes of label): grow it first", uuid, (unsigned long long)new_size, c->uri,
+                         (unsigned long long)have, (unsigned long long)(new_size + NX_HDR_SIZE),
+                         (unsigned long long)NX_HDR_SIZE);
+            rc = -ENOSPC;
+            goto out;
+        }
+    }
+    /*
+     * 1. Zeros over the new range on every serving child, stable before any
+     * label changes: whatever labels a crash leaves, the range reads the
+     * same everywhere. Nothing else writes there (I/O stops at the old size,
+     * no rebuild runs). Children bdevs stay open: we hold ctl_lock.
+     */
+    for (uint32_t i = 0; i < r.n; i++) {
+        struct nx_child *c = r.serve[i];
+        rc = zero_child_range(c->bdev, NX_HDR_SIZE + old, new_size - old);
+        if (rc == 0)
+            rc = dp_bdev_rw_sync(c->bdev, DP_IO_FLUSH, NULL, 0, 0);
+        if (rc < 0) {
+            dp_set_error("nexus '%s': resize: zeroing the new range of child '%s' failed: %s (nothing changed)",
+                         uuid, c->uri, strerror(-rc));
+            goto out;
+        }
+    }
+    if (nx_test_resize_stop == 1) {
+        rc = -EINTR;
+        goto out;
+    }
+    /* 2. the labels record the new size (children failing it are faulted as for any label write) */
+    dp_reactor_call(nx->reactor, resize_label_msg, &r);
+    nx_wait_until(nx, pred_resize_labels, &r);
+    /* 3. then I/O may reach the new range */
+    dp_reactor_call(nx->reactor, resize_publish_msg, &r);
+    if (r.rc < 0) {
+        if (r.rc != -EINTR)
+            dp_set_error("nexus '%s': resize: %s", uuid, r.err);
+        rc = r.rc;
     }
 out:
     pthread_mutex_unlock(&ctl_lock);

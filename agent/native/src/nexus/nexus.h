@@ -177,6 +177,13 @@ struct nexus {
     bool round_dirty;              /* the round in progress writes "dirty" */
     uint32_t label_pending;
     uint64_t label_rounds;         /* completed updates (tests) */
+    /*
+     * Data size written into labels. Equal to `size` except during a resize:
+     * the labels get the new size (after the new range was zeroed on every
+     * serving child) before `size` lets I/O reach it.
+     */
+    uint64_t label_size;
+    struct nx_child *label_only;   /* tests: a round writes this child only */
 
     bool destroying;
 
@@ -200,6 +207,13 @@ void nx_label_mark_dirty(struct nexus *nx);
 void nx_resync_check(struct nexus *nx);
 /* Tests: drop a nexus as a crash would (no clean labels written). */
 int nx_test_drop_unclean(const char *uuid);
+/*
+ * Tests: the next dp_nexus_resize stops as a crash would and returns -EINTR:
+ * 1 after zeroing the new range, 2 after the label of the first serving
+ * child only, 3 after every label (the size not yet published in memory).
+ * Then drop the nexus with nx_test_drop_unclean. 0: off.
+ */
+extern int nx_test_resize_stop;
 bool nx_label_idle(const struct nexus *nx);
 extern const struct dp_bdev_ops nx_bdev_ops;
 void dp_nexus_close_all(void); /* dp_fini */
