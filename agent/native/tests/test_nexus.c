@@ -1039,18 +1039,26 @@ TEST(thin_rebuild_copies_only_allocated)
 }
 
 /* Real thin replicas of a pool: the rebuilt replica allocates only what the source has. */
-TEST(thin_rebuild_on_pool_replicas)
+/* A pool on a fresh 64 MiB file with two thin replicas of CHSIZE; their bdev:/// URIs in ua and ub. */
+static void pool_with_two_replicas(const char *pool, const char *ra, const char *rb, char ua[64], char ub[64])
 {
-    char *disk = mkfile("pool-disk", 64 * MiB);
+    char file[64];
+    snprintf(file, sizeof file, "%s-disk", pool);
+    char *disk = mkfile(file, 64 * MiB);
     const char *disks[] = { disk };
     char puuid[DP_UUID_STR_LEN];
-    CHECK_EQ(dp_pool_create("nxpool", disks, 1, MiB, puuid), 0);
+    CHECK_EQ(dp_pool_create(pool, disks, 1, MiB, puuid), 0);
+    CHECK_EQ(dp_replica_create(pool, ra, CHSIZE, 1), 0);
+    CHECK_EQ(dp_replica_create(pool, rb, CHSIZE, 1), 0);
+    snprintf(ua, 64, "bdev:///%s", ra);
+    snprintf(ub, 64, "bdev:///%s", rb);
+}
+
+TEST(thin_rebuild_on_pool_replicas)
+{
     const char *ra = "aaaaaaaa-2222-4333-8444-555555555555", *rb = "bbbbbbbb-2222-4333-8444-555555555555";
-    CHECK_EQ(dp_replica_create("nxpool", ra, CHSIZE, 1), 0);
-    CHECK_EQ(dp_replica_create("nxpool", rb, CHSIZE, 1), 0);
     char ua[64], ub[64];
-    snprintf(ua, sizeof ua, "bdev:///%s", ra);
-    snprintf(ub, sizeof ub, "bdev:///%s", rb);
+    pool_with_two_replicas("nxpool", ra, rb, ua, ub);
     const char *ch[] = { ua };
     CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
     struct dp_bdev *b = nx_get(U1);
@@ -1522,16 +1530,9 @@ TEST(grow_crash_points)
 /* Thin replicas of a pool: grown first, then the nexus; zeroing the new range allocates nothing. */
 TEST(grow_on_pool_replicas)
 {
-    char *disk = mkfile("grow-pool-disk", 64 * MiB);
-    const char *disks[] = { disk };
-    char puuid[DP_UUID_STR_LEN];
-    CHECK_EQ(dp_pool_create("gpool", disks, 1, MiB, puuid), 0);
     const char *ra = "aaaaaaaa-3333-4333-8444-555555555555", *rb = "bbbbbbbb-3333-4333-8444-555555555555";
-    CHECK_EQ(dp_replica_create("gpool", ra, CHSIZE, 1), 0);
-    CHECK_EQ(dp_replica_create("gpool", rb, CHSIZE, 1), 0);
     char ua[64], ub[64];
-    snprintf(ua, sizeof ua, "bdev:///%s", ra);
-    snprintf(ub, sizeof ub, "bdev:///%s", rb);
+    pool_with_two_replicas("gpool", ra, rb, ua, ub);
     const char *ch[] = { ua, ub };
     CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
     struct dp_bdev *b = nx_get(U1);
