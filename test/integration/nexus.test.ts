@@ -264,6 +264,17 @@ describe('nexus lifecycle', () => {
     expect((await a.client().getNexus(NX))!.children.find((x) => x.uri === b(R4))!.state).toBe('online');
     out.length = 0;
     expect(await runCtl(['nexus', 'remove-child', NX, b(R4)], io)).toBe(0);
+    // grow the volume (replicas first), change its share
+    expect(await runCtl(['nexus', 'set', NX, '--size', '32MiB'], io)).toBe(1); // the replicas are still 17 MiB
+    expect(err.join('')).toMatch(/grow it first/);
+    for (const r of [R1, R2]) expect(await runCtl(['replica', 'set', r, '--size', '33MiB'], io)).toBe(0);
+    expect(await runCtl(['--json', 'nexus', 'set', NX, '--size', '32MiB', '--share', 'none'], io)).toBe(0);
+    expect(JSON.parse(out[out.length - 1])).toMatchObject({ sizeBytes: 32 * MiB, share: 'none' });
+    expect(await runCtl(['nexus', 'set', NX], io)).toBe(2);
+    expect(await runCtl(['nexus', 'set', NX, '--size', '8MiB'], io)).toBe(1);
+    expect(err.join('')).toMatch(/cannot shrink/);
+    expect(await runCtl(['replica', 'set', R1], io)).toBe(2);
+    out.length = 0;
     expect(await runCtl(['nexus', 'create', '--size', '1MiB'], io)).toBe(2);
     expect(await runCtl(['nexus', 'destroy', NX], io)).toBe(0);
     expect(await runCtl(['nexus', 'destroy', NX], io)).toBe(1);

@@ -6,9 +6,11 @@
  *   mayastorctl pool destroy NAME
  *   mayastorctl replica list
  *   mayastorctl replica create [UUID] --pool POOL --size SIZE [--thin] [--share nbd] [--allowed-hosts IP,...]
+ *   mayastorctl replica set UUID [--size SIZE] [--share none|nbd] [--allowed-hosts IP,...]   (grow, re-share)
  *   mayastorctl replica destroy UUID
  *   mayastorctl nexus list | get UUID | destroy UUID
  *   mayastorctl nexus create [UUID] --size SIZE [--share nbd] CHILD_URI...
+ *   mayastorctl nexus set UUID [--size SIZE] [--share none|nbd]   (grow after its replicas, re-share)
  *   mayastorctl nexus add-child|remove-child|offline|online|fault UUID CHILD_URI
  *   mayastorctl nexus watch UUID [--interval MS]   (live rebuild progress; exits when no rebuild runs)
  *
@@ -29,10 +31,12 @@ commands:
   replica list
   replica create [UUID] --pool POOL --size SIZE [--thin] [--share none|nbd] [--allowed-hosts IP,...]
                                                             (SIZE: bytes, or 64MiB, 1G, ...)
+  replica set UUID [--size SIZE] [--share none|nbd] [--allowed-hosts IP,...]   (grow; change the share)
   replica destroy UUID
   nexus list
   nexus get UUID
   nexus create [UUID] --size SIZE [--share none|nbd] CHILD_URI [CHILD_URI...]
+  nexus set UUID [--size SIZE] [--share none|nbd]   (grow after its replicas; change the share)
   nexus destroy UUID
   nexus add-child UUID CHILD_URI         (the new child is rebuilt)
   nexus remove-child UUID CHILD_URI
@@ -114,12 +118,29 @@ function nexusRows(ns: Nexus[]): string {
   return table(['UUID / CHILD', 'STATE', 'SIZE', 'SHARE', 'DEVICE URI'], rows);
 }
 
-/** The share flag: none (default) or nbd. */
-function shareFlag(p: Parsed): Share {
+/** The share flag: none or nbd; when absent, none (create) or undefined (`optional`: leave it as it is). */
+function shareFlag(p: Parsed, optional = false): Share | undefined {
   const v = p.flags.get('--share');
-  if (v === undefined) return 'none';
+  if (v === undefined) return optional ? undefined : 'none';
   if (v !== 'none' && v !== 'nbd' && v !== 'iscsi' && v !== 'nvmf') throw new UsageError(`--share: '${String(v)}' must be none or nbd`);
   return v;
+}
+
+/** The --size flag in bytes (64MiB, 1G, ...); undefined when absent, a usage error when `required`. */
+function sizeFlag(p: Parsed, command: string, required: boolean): number | undefined {
+  const raw = p.flags.get('--size');
+  if (raw === undefined && !required) return undefined;
+  if (typeof raw !== 'string') throw new UsageError(`${command}: --size SIZE is required`);
+  const bytes = parseSize(raw);
+  if (Number.isNaN(bytes)) throw new UsageError(`--size: '${raw}' is not a size (bytes, or e.g. 64MiB, 1G)`);
+  return bytes;
+}
+
+/** --allowed-hosts IP,CIDR,... as a list; undefined when absent. */
+function hostsFlag(p: Parsed): string[] | undefined {
+  const raw = p.flags.get('--allowed-hosts');
+  if (typeof raw !== 'string') return undefined;
+  return raw === '' ? [] : raw.split(',').map((h) => h.trim());
 }
 
 const rebuilding = (n: Nexus) => n.children.filter((c) => c.rebuildBytesTotal !== undefined || c.state === 'degraded');
@@ -243,14 +264,18 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
       case 'replica create': {
         const uuid = rest[0] ?? crypto.randomUUID();
         const pool = p.flags.get('--pool');
-        const sizeRaw = p.flags.get('--size');
         if (typeof pool !== 'string') throw new UsageError('replica create: --pool POOL is required');
-        if (typeof sizeRaw !== 'string') throw new UsageError('replica create: --size SIZE is required');
-        const sizeBytes = parseSize(sizeRaw);
-        if (Number.isNaN(sizeBytes)) throw new UsageError(`--size: '${sizeRaw}' is not a size (bytes, or e.g. 64MiB, 1G)`);
-        const hostsRaw = p.flags.get('--allowed-hosts');
-        const allowedHosts = typeof hostsRaw === 'string' && hostsRaw !== '' ? hostsRaw.split(',').map((h) => h.trim()) : undefined;
-        const r = await client.putReplica(uuid, { pool, sizeBytes, thin: p.flags.has('--thin'), share: shareFlag(p), ...(allowedHosts ? { allowedHosts } : {}) });
+        const sizeBytes = sizeFlag(p, 'replica create', true)!;
+        const allowedHosts = hostsFlag(p);
+        const r = await client.putReplica(uuid, { pool, sizeBytes, thin: p.flags.has('--thin'), share: shareFlag(p), ...(allowedHosts?.length ? { allowedHosts } : {}) });
+        print(replicaRows([r]), r);
+        return 0;
+      }
+      case 'replica set': {
+        need(1, 'UUID');
+        const patch = { sizeBytes: sizeFlag(p, 'replica set', false), share: shareFlag(p, true), allowedHosts: hostsFlag(p) };
+        if (Object.values(patch).every((v) => v === undefined)) throw new UsageError('replica set: give --size, --share or --allowed-hosts');
+        const r = await client.patchReplica(rest[0], patch);
         print(replicaRows([r]), r);
         return 0;
       }
@@ -280,11 +305,16 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         const children = rest.filter(isUri);
         if (ids.length > 1) throw new UsageError(`nexus create: unexpected argument '${ids[1]}' (children are URIs such as bdev:///UUID, nbd://host:port/export)`);
         if (children.length === 0) throw new UsageError('nexus create: at least one CHILD_URI is required');
-        const sizeRaw = p.flags.get('--size');
-        if (typeof sizeRaw !== 'string') throw new UsageError('nexus create: --size SIZE is required');
-        const sizeBytes = parseSize(sizeRaw);
-        if (Number.isNaN(sizeBytes)) throw new UsageError(`--size: '${sizeRaw}' is not a size (bytes, or e.g. 64MiB, 1G)`);
-        const n = await client.putNexus(ids[0] ?? crypto.randomUUID(), { sizeBytes, children, share: shareFlag(p) });
+        const sizeBytes = sizeFlag(p, 'nexus create', true)!;
+        const n = await client.putNexus(ids[0] ?? crypto.randomUUID(), { sizeBytes, children, share: shareFlag(p)! });
+        print(nexusRows([n]), n);
+        return 0;
+      }
+      case 'nexus set': {
+        need(1, 'UUID');
+        const patch = { sizeBytes: sizeFlag(p, 'nexus set', false), share: shareFlag(p, true) };
+        if (Object.values(patch).every((v) => v === undefined)) throw new UsageError('nexus set: give --size or --share');
+        const n = await client.patchNexus(rest[0], patch);
         print(nexusRows([n]), n);
         return 0;
       }
