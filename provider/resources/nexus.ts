@@ -4,7 +4,7 @@
  * A child removed, faulted or offlined out of band drops out of `children` on refresh, so plan shows it and
  * apply re-adds (and rebuilds) it.
  */
-import type { AgentClient, Nexus, Share } from '../../agent/src/client';
+import type { AgentClient, Nexus, NexusPatch, Share } from '../../agent/src/client';
 import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
@@ -238,15 +238,14 @@ export const nexusResource: ResourceType<Mayastor> = {
           await c.removeNexusChild(uuid, ch.uri);
         }
       }
-      const size = numOf(planned.size_bytes)!;
-      if (size !== rebuilt.sizeBytes) {
-        logger.info(`nexus ${uuid}: growing ${rebuilt.sizeBytes} -> ${size} bytes`, { node, nexus: uuid });
-        await c.patchNexus(uuid, { sizeBytes: size });
-      }
-      const share = (str(planned.share) ?? 'none') as Share;
-      if (share !== rebuilt.share) {
-        logger.info(`nexus ${uuid}: share ${rebuilt.share} -> ${share}`, { node, nexus: uuid });
-        await c.patchNexus(uuid, { share });
+      // one PATCH: the agent grows first (the children hold the size now), then re-shares
+      const patch: NexusPatch = {};
+      const size = numOf(planned.size_bytes)!, share = (str(planned.share) ?? 'none') as Share;
+      if (size !== rebuilt.sizeBytes) patch.sizeBytes = size;
+      if (share !== rebuilt.share) patch.share = share;
+      if (patch.sizeBytes !== undefined || patch.share !== undefined) {
+        logger.info(`nexus ${uuid}: ${JSON.stringify(patch)}`, { node, nexus: uuid });
+        await c.patchNexus(uuid, patch);
       }
       const final = await c.getNexus(uuid);
       return final ? toState(node, final) : prior;

@@ -3,8 +3,28 @@
  * (their own CLI config with a filesystem mirror), token from MAYASTOR_TOKEN, no plugin cache or TF_LOG.
  */
 import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 
 export const terraformBinary = process.env.TERRAFORM_BINARY_NAME || 'terraform';
+
+/**
+ * `npm run install-provider` into `work`: a filesystem mirror at work/mirror and the CLI config `cliConfig`.
+ * `build`: compile the TypeScript first (suites that may run before `npm run build:ts`).
+ */
+export function installProvider(work: string, cliConfig: string, build = true): void {
+  const script = path.resolve(__dirname, '..', '..', 'scripts', 'install-provider.js');
+  const args = [script, ...(build ? [] : ['--no-build']), '--mirror', path.join(work, 'mirror'), '--cli-config', cliConfig];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`install-provider failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** The pids of the provider daemons whose socket lies under `dir`, after killing them (SIGKILL) when `kill`. */
+export function providerDaemons(dir: string, kill = false): number[] {
+  // "[-]-daemon" so that pgrep/pkill do not read the pattern as an option
+  if (kill) spawnSync('pkill', ['-KILL', '-f', `[-]-daemon ${dir}/`]);
+  const r = spawnSync('pgrep', ['-f', `[-]-daemon ${dir}/`], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
 
 export interface TfResult {
   code: number;

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AgentClient } from '../../agent/src/client';
-import { TerraformDir, expectOk } from '../helpers/terraform';
+import { TerraformDir, expectOk, installProvider } from '../helpers/terraform';
 
 const root = path.resolve(__dirname, '..', '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-provider-nexus-'));
@@ -105,8 +105,7 @@ function qemuIo(uri: string, cmd: string): string {
 }
 
 beforeAll(async () => {
-  const inst = spawnSync(process.execPath, [path.join(root, 'scripts', 'install-provider.js'), '--mirror', path.join(work, 'mirror'), '--cli-config', rc], { encoding: 'utf8' });
-  if (!fs.existsSync(rc)) throw new Error(`install-provider failed:\n${inst.stdout}\n${inst.stderr}`);
+  installProvider(work, rc);
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   fs.mkdirSync(tfDir, { recursive: true });
   await startAgent('a');

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AgentClient } from '../../agent/src/client';
-import { TerraformDir, expectOk, terraformBinary as terraform } from '../helpers/terraform';
+import { TerraformDir, expectOk, installProvider, terraformBinary as terraform } from '../helpers/terraform';
 
 const root = path.resolve(__dirname, '..', '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-provider-it-'));
@@ -121,8 +121,7 @@ ${opts.extra ?? ''}
 beforeAll(async () => {
   const ver = spawnSync(terraform, ['version'], { encoding: 'utf8' });
   if (ver.error) throw new Error(`terraform binary "${terraform}" not found on PATH (set TERRAFORM_BINARY_NAME): ${ver.error.message}`);
-  const inst = spawnSync(process.execPath, [path.join(root, 'scripts', 'install-provider.js'), '--mirror', path.join(work, 'mirror'), '--cli-config', rc], { encoding: 'utf8' });
-  if (!fs.existsSync(rc)) throw new Error(`install-provider failed:\n${inst.stdout}\n${inst.stderr}`);
+  installProvider(work, rc);
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   fs.mkdirSync(tfDir, { recursive: true });
   await startAgent('a');
