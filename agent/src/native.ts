@@ -124,16 +124,16 @@ const CONTROL_PROTOS: Record<string, string> = {
   dp_nbd_export_connections: 'int dp_nbd_export_connections(const char *export_name)',
   dp_nbd_shutdown: 'void dp_nbd_shutdown(void)',
   // nexus
-  dp_nexus_create: 'int dp_nexus_create(const char *uuid, uint64_t size, const char **children, uint32_t nchildren)',
+  dp_nexus_create: 'int dp_nexus_create(const char *uuid, uint64_t size, const char **children, uint32_t nchildren, uint32_t flags)',
   dp_nexus_open: 'int dp_nexus_open(const char *uuid, uint64_t size, const char **children, uint32_t nchildren)',
-  dp_nexus_destroy: 'int dp_nexus_destroy(const char *uuid)',
+  dp_nexus_destroy: 'int dp_nexus_destroy(const char *uuid, uint32_t flags)',
   dp_nexus_stat: 'int dp_nexus_stat(const char *uuid, _Out_ dp_nexus_info *out)',
   dp_nexus_at: 'int dp_nexus_at(uint32_t index, _Out_ dp_nexus_info *out)',
   dp_nexus_child_at: 'int dp_nexus_child_at(const char *uuid, uint32_t index, _Out_ dp_nexus_child_info *out)',
-  dp_nexus_add_child: 'int dp_nexus_add_child(const char *uuid, const char *uri)',
+  dp_nexus_add_child: 'int dp_nexus_add_child(const char *uuid, const char *uri, uint32_t flags)',
   dp_nexus_remove_child: 'int dp_nexus_remove_child(const char *uuid, const char *uri)',
   dp_nexus_child_offline: 'int dp_nexus_child_offline(const char *uuid, const char *uri)',
-  dp_nexus_child_online: 'int dp_nexus_child_online(const char *uuid, const char *uri)',
+  dp_nexus_child_online: 'int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t flags)',
   dp_nexus_child_fault: 'int dp_nexus_child_fault(const char *uuid, const char *uri)',
   dp_nexus_resize: 'int dp_nexus_resize(const char *uuid, uint64_t new_size)',
 };
@@ -154,6 +154,9 @@ const MAIN_PROTOS: Record<string, string> = {
 
 export const DP_UUID_STR_LEN = 37;
 export const DP_NAME_MAX = 128;
+/** datapath.h: dp_nexus_create/add_child/child_online flag; dp_nexus_destroy flag. */
+export const DP_NEXUS_FORCE = 0x1;
+export const DP_NEXUS_RELEASE = 0x1;
 
 export enum IoOp {
   READ = 0,
@@ -737,16 +740,18 @@ export class Datapath {
 
   // nexus
 
-  async nexusCreate(uuid: string, sizeBytes: number, children: string[]): Promise<void> {
-    await this.control('dp_nexus_create', [uuid, sizeBytes, children, children.length]);
+  /** `force`: take children labelled by another nexus that did not release them (DP_NEXUS_FORCE). */
+  async nexusCreate(uuid: string, sizeBytes: number, children: string[], force = false): Promise<void> {
+    await this.control('dp_nexus_create', [uuid, sizeBytes, children, children.length, force ? DP_NEXUS_FORCE : 0]);
   }
 
   async nexusOpen(uuid: string, sizeBytes: number, children: string[]): Promise<void> {
     await this.control('dp_nexus_open', [uuid, sizeBytes, children, children.length]);
   }
 
-  async nexusDestroy(uuid: string): Promise<void> {
-    await this.control('dp_nexus_destroy', [uuid]);
+  /** `release`: the nexus is deleted for good, its children are free for another owner (DP_NEXUS_RELEASE); else a shutdown. */
+  async nexusDestroy(uuid: string, release = false): Promise<void> {
+    await this.control('dp_nexus_destroy', [uuid, release ? DP_NEXUS_RELEASE : 0]);
   }
 
   async nexusStat(uuid: string): Promise<NexusInfo> {
@@ -781,8 +786,8 @@ export class Datapath {
     return out;
   }
 
-  async nexusAddChild(uuid: string, uri: string): Promise<void> {
-    await this.control('dp_nexus_add_child', [uuid, uri]);
+  async nexusAddChild(uuid: string, uri: string, force = false): Promise<void> {
+    await this.control('dp_nexus_add_child', [uuid, uri, force ? DP_NEXUS_FORCE : 0]);
   }
 
   async nexusRemoveChild(uuid: string, uri: string): Promise<void> {
@@ -793,8 +798,9 @@ export class Datapath {
     await this.control('dp_nexus_child_offline', [uuid, uri]);
   }
 
-  async nexusChildOnline(uuid: string, uri: string): Promise<void> {
-    await this.control('dp_nexus_child_online', [uuid, uri]);
+  /** `force`: with no healthy child, accept this one as the source although it is not the newest (DP_NEXUS_FORCE). */
+  async nexusChildOnline(uuid: string, uri: string, force = false): Promise<void> {
+    await this.control('dp_nexus_child_online', [uuid, uri, force ? DP_NEXUS_FORCE : 0]);
   }
 
   async nexusChildFault(uuid: string, uri: string): Promise<void> {

@@ -21,7 +21,7 @@ import { NativeError } from './native';
 import type { ReplicaService } from './replicas';
 import type { ShareService } from './shares';
 import type { NexusRecord } from './state';
-import { MAX_NEXUS_CHILDREN, validateChildUri, validateNexusPatch, validateNexusSpec, validateUuid } from './validation';
+import { MAX_NEXUS_CHILDREN, validateChildUri, validateFlag, validateNexusPatch, validateNexusSpec, validateUuid } from './validation';
 
 interface Entry {
   rec: NexusRecord;
@@ -322,16 +322,17 @@ export class NexusService {
     return out;
   }
 
-  /** Local checks the data path cannot phrase as well: bdev:/// children must be replicas here, unused. */
-  private checkLocalChildren(uuid: string, children: string[]): void {
-    const local = new Set(this.replicas.uuids());
-    children.forEach((uri, i) => {
-      if (!uri.startsWith('bdev:///')) return;
-      const r = uri.slice('bdev:///'.length);
-      if (!local.has(r)) throw unprocessable(`children[${i}]`, `children[${i}] '${uri}': replica '${r}' does not exist on this node`);
-      const other = this.usedBy(r);
-      if (other && other !== uuid) throw conflict(`children[${i}] '${uri}' is already a child of nexus '${other}'`, `children[${i}]`);
-    });
+  /**
+   * Local checks the data path cannot phrase as well: bdev:/// children must be replicas here, and not
+   * exported over NBD (a child has one writer: the nexus; an export would let a client write behind it).
+   * Children already owned by another nexus or a pool are refused by the data path's claims (409).
+   */
+  private checkLocalChild(field: string, uri: string): void {
+    if (!uri.startsWith('bdev:///')) return;
+    const r = uri.slice('bdev:///'.length);
+    if (!this.replicas.uuids().includes(r)) throw unprocessable(field, `${field} '${uri}': replica '${r}' does not exist on this node`);
+    if (this.shares?.isShared(r))
+      throw conflict(`${field} '${uri}': replica '${r}' is exported over NBD; a nexus child has one writer, set the replica's share to none first`, field);
   }
 
   async put(uuidParam: string, body: unknown): Promise<{ status: number; nexus: Nexus }> {
@@ -369,10 +370,10 @@ export class NexusService {
         }
         return { status: 200, nexus: await this.toObject(existing) };
       }
-      this.checkLocalChildren(uuid, spec.children);
+      spec.children.forEach((uri, i) => this.checkLocalChild(`children[${i}]`, uri));
       if (spec.share !== 'none' && !this.shares) throw unprocessable('share', `share '${spec.share}': this agent has no NBD target`);
       try {
-        await this.ctx.dp.nexusCreate(uuid, spec.sizeBytes, spec.children);
+        await this.ctx.dp.nexusCreate(uuid, spec.sizeBytes, spec.children, spec.force);
       } catch (e) {
         throw nexusError(e, `nexus '${uuid}'`);
       }
@@ -421,7 +422,7 @@ export class NexusService {
             throw nexusError(err, `nexus '${uuid}': unshare`);
           });
         try {
-          await this.ctx.dp.nexusDestroy(uuid);
+          await this.ctx.dp.nexusDestroy(uuid, true); // deleted for good: the children are released
         } catch (err) {
           if (!(err instanceof NativeError && err.code === 'ENOENT')) {
             if (e.rec.share === 'nbd' && this.shares) await this.shares.share(uuid, uuid, []).catch(() => undefined);
@@ -489,12 +490,13 @@ export class NexusService {
     return validateChildUri(field, v, this.ctx.config.allowDisks);
   }
 
-  /** POST /v1/nexuses/{uuid}/children {uri}: add a child and start its rebuild. */
+  /** POST /v1/nexuses/{uuid}/children {uri, force?}: add a child and start its rebuild. */
   async addChild(uuidParam: string, body: unknown): Promise<Nexus> {
     if (body === null || typeof body !== 'object' || Array.isArray(body))
       throw badRequest('body', 'the request body must be a JSON object {"uri": ...}');
-    for (const k of Object.keys(body)) if (k !== 'uri') throw badRequest(k, `unknown field '${k}' (allowed: uri)`);
+    for (const k of Object.keys(body)) if (k !== 'uri' && k !== 'force') throw badRequest(k, `unknown field '${k}' (allowed: uri, force)`);
     const uri = this.childUriParam((body as Record<string, unknown>).uri);
+    const force = validateFlag('force', (body as Record<string, unknown>).force);
     this.entry(uuidParam);
     return this.ctx.lock.run(async () => {
       const e = this.openEntry(uuidParam);
@@ -502,14 +504,9 @@ export class NexusService {
       if (e.rec.children.includes(uri)) throw conflict(`uri '${uri}' is already a child of nexus '${uuid}'`, 'uri');
       if (e.rec.children.length >= MAX_NEXUS_CHILDREN)
         throw unprocessable('uri', `nexus '${uuid}' already has ${MAX_NEXUS_CHILDREN} children`);
-      if (uri.startsWith('bdev:///')) {
-        const r = uri.slice('bdev:///'.length);
-        if (!this.replicas.uuids().includes(r)) throw unprocessable('uri', `uri '${uri}': replica '${r}' does not exist on this node`);
-        const other = this.usedBy(r);
-        if (other) throw conflict(`uri '${uri}' is already a child of nexus '${other}'`, 'uri');
-      }
+      this.checkLocalChild('uri', uri);
       try {
-        await this.ctx.dp.nexusAddChild(uuid, uri);
+        await this.ctx.dp.nexusAddChild(uuid, uri, force);
       } catch (err) {
         throw nexusError(err, `nexus '${uuid}': add child '${uri}'`);
       }
@@ -539,17 +536,22 @@ export class NexusService {
     });
   }
 
-  /** POST /v1/nexuses/{uuid}/children/online|offline|fault?uri=... */
-  async childAction(uuidParam: string, action: string, uriParam: unknown): Promise<Nexus> {
+  /**
+   * POST /v1/nexuses/{uuid}/children/online|offline|fault?uri=...[&force=true]. A failed call changes no label;
+   * `force` (online only) accepts a child that does not hold the newest generation as the source of a faulted nexus.
+   */
+  async childAction(uuidParam: string, action: string, uriParam: unknown, forceParam?: unknown): Promise<Nexus> {
     if (!['online', 'offline', 'fault'].includes(action)) throw notFound(`no child action '${action}' (online, offline, fault)`);
     const uri = this.childUriParam(uriParam);
+    const force = validateFlag('force', forceParam);
+    if (force && action !== 'online') throw badRequest('force', `force applies to online only, not ${action}`);
     this.entry(uuidParam);
     return this.ctx.lock.run(async () => {
       const e = this.openEntry(uuidParam);
       const uuid = e.rec.uuid;
       if (!e.rec.children.includes(uri)) throw notFound(`uri '${uri}' is not a child of nexus '${uuid}'`);
       try {
-        if (action === 'online') await this.ctx.dp.nexusChildOnline(uuid, uri);
+        if (action === 'online') await this.ctx.dp.nexusChildOnline(uuid, uri, force);
         else if (action === 'offline') await this.ctx.dp.nexusChildOffline(uuid, uri);
         else await this.ctx.dp.nexusChildFault(uuid, uri);
       } catch (err) {

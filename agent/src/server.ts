@@ -174,9 +174,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       await nexuses.removeChild(req.params.uuid, req.query.uri);
       return reply.code(204).send();
     });
-    app.post<{ Params: { uuid: string; action: string }; Querystring: { uri?: string } }>(
+    app.post<{ Params: { uuid: string; action: string }; Querystring: { uri?: string; force?: string } }>(
       '/v1/nexuses/:uuid/children/:action',
-      async (req) => nexuses.childAction(req.params.uuid, req.params.action, req.query.uri),
+      async (req) => nexuses.childAction(req.params.uuid, req.params.action, req.query.uri, req.query.force),
     );
   }
 

@@ -289,6 +289,16 @@ export interface NexusSpecIn {
   sizeBytes: number;
   children: string[];
   share: Share;
+  /** Take children labelled by another nexus that did not release them (never part of the spec). */
+  force: boolean;
+}
+
+/** An optional boolean flag, in a JSON body (true/false) or a query string ("true"/"false"). */
+export function validateFlag(field: string, v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw badRequest(field, `${field} must be true or false`);
 }
 
 export const MAX_NEXUS_CHILDREN = 8; // DP_NEXUS_MAX_CHILDREN
@@ -348,7 +358,7 @@ export function validateChildUri(field: string, v: unknown, allowDisks: string[]
 }
 
 export function validateNexusSpec(body: unknown, allowDisks: string[]): NexusSpecIn {
-  const o = requireObject(body, ['sizeBytes', 'children', 'share']);
+  const o = requireObject(body, ['sizeBytes', 'children', 'share', 'force']);
   if (!('sizeBytes' in o)) throw badRequest('sizeBytes', 'sizeBytes is required');
   if (!('children' in o)) throw badRequest('children', 'children is required (an array of child URIs)');
   const sizeBytes = validateSize('sizeBytes', o.sizeBytes);
@@ -364,5 +374,5 @@ export function validateNexusSpec(body: unknown, allowDisks: string[]): NexusSpe
     return uri;
   });
   const share = o.share === undefined || o.share === null ? 'none' : validateShare('share', o.share);
-  return { sizeBytes, children, share };
+  return { sizeBytes, children, share, force: validateFlag('force', o.force) };
 }

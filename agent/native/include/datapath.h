@@ -241,14 +241,34 @@ typedef struct dp_nexus_child_info {
 } dp_nexus_child_info;
 
 /*
+ * Flags of create, add child and online child.
+ * DP_NEXUS_FORCE: take a child whose label belongs to another nexus that did
+ * not release it (the other nexus is gone for good: its data is overwritten
+ * by a rebuild); online: accept a child as the source although it does not
+ * hold the newest generation (writes acknowledged after its generation are
+ * lost). Never needed in normal operation: see LABEL.md, "Ownership".
+ */
+#define DP_NEXUS_FORCE 0x1u
+/* dp_nexus_destroy: mark the children's labels released (the volume is
+ * deleted; another nexus or a pool may take them without force). */
+#define DP_NEXUS_RELEASE 0x1u
+
+/*
  * Create a nexus. Children without a label of this nexus are new; if every
  * child is new the nexus is fresh (generation 1, all children in sync). If
  * some children carry labels of this nexus uuid, create behaves like
- * dp_nexus_open(). Errors (-EINVAL/-ENODEV/-EEXIST/...) name the field:
- * uuid, size, children[i] (duplicate, unknown scheme, unreachable, too
- * small, sizes differ). Nothing is left behind on failure.
+ * dp_nexus_open(). Each child is claimed (one writer-owner): a child in use
+ * by a pool or another nexus here, locked by another process, carrying a pool
+ * label, or carrying the label of another nexus that did not release it is
+ * refused with -EBUSY naming the owner (the last one is taken with
+ * DP_NEXUS_FORCE). Two URIs that reach the same device or replica (bdev:///R
+ * and nbd://host:port/R) are duplicates. Errors (-EINVAL/-ENODEV/-EEXIST/
+ * -EBUSY...) name the field: uuid, size, children[i] (duplicate, unknown
+ * scheme, unreachable, too small, sizes differ, owned). Nothing is left
+ * behind on failure.
  */
-int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren);
+int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren,
+                    uint32_t flags);
 /*
  * Recover a nexus after a restart from its children's labels: only children
  * of the newest generation serve; the others are rebuilt. Unreachable
@@ -260,22 +280,32 @@ int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children
  * dp_nexus_stat. A smaller recorded size is -EINVAL.
  */
 int dp_nexus_open(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren);
-/* Close the nexus (labels marked clean), keeping the children's data. -EBUSY while shared/open. */
-int dp_nexus_destroy(const char *uuid);
+/* Close the nexus (labels marked clean), keeping the children's data. -EBUSY while shared/open.
+ * flags: DP_NEXUS_RELEASE (deleted for good) or 0 (shutdown: reopened later). */
+int dp_nexus_destroy(const char *uuid, uint32_t flags);
 int dp_nexus_stat(const char *uuid, dp_nexus_info *out);
 /* Nexuses by index: 0..n-1, -ENOENT past the end. */
 int dp_nexus_at(uint32_t index, dp_nexus_info *out);
 /* Children by index: 0..n-1, -ENOENT past the end. */
 int dp_nexus_child_at(const char *uuid, uint32_t index, dp_nexus_child_info *out);
-/* Add a child and start its full rebuild (returns once it started). */
-int dp_nexus_add_child(const char *uuid, const char *uri);
+/* Add a child and start its full rebuild (returns once it started). Claimed
+ * as for create (flags: DP_NEXUS_FORCE). */
+int dp_nexus_add_child(const char *uuid, const char *uri, uint32_t flags);
 /* Remove a child (-EBUSY for the last healthy one). Waits for the child's
  * outstanding I/O; its label is then marked out of sync (never trusted again). */
 int dp_nexus_remove_child(const char *uuid, const char *uri);
 /* Take a child offline (closed; -EBUSY for the last healthy one). */
 int dp_nexus_child_offline(const char *uuid, const char *uri);
-/* Bring an offline or faulted child back: reopened and fully rebuilt. */
-int dp_nexus_child_online(const char *uuid, const char *uri);
+/*
+ * Bring an offline or faulted child back: reopened and fully rebuilt from a
+ * healthy child. When no child is healthy (the nexus is faulted), the child
+ * that holds the newest generation is accepted as the source instead (its
+ * label is SYNCED at the nexus's generation: it has every acknowledged
+ * write); any other child is refused with -ENODEV naming the generations,
+ * and no label is changed (DP_NEXUS_FORCE accepts it anyway). A failed call
+ * changes no label.
+ */
+int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t flags);
 /* Fault a child on request (even the last one: the nexus then faults).
  * Returns once the new label generation is on the remaining children; the
  * child's own outstanding I/O (maybe to a dead peer) is not waited for. */

@@ -308,7 +308,7 @@ TEST(fanout_writes_and_balanced_reads)
     struct tb *t[3] = { tb_new("tb-a", CHSIZE, false, 0), tb_new("tb-b", CHSIZE, false, 1),
                         tb_new("tb-c", CHSIZE, false, 0) };
     const char *ch[] = { "bdev:///tb-a", "bdev:///tb-b", "bdev:///tb-c" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
     dp_nexus_info ni = info(U1);
     CHECK_EQ(ni.state, DP_NEXUS_ONLINE);
     CHECK_EQ(ni.nchildren, 3);
@@ -343,10 +343,10 @@ TEST(fanout_writes_and_balanced_reads)
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0), 0);
     CHECK(t[0]->bdev.stats.flushes > f0);
     /* destroy refuses while the nexus is open */
-    CHECK_EQ(dp_nexus_destroy(U1), -EBUSY);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), -EBUSY);
     CHECK(strstr(dp_last_error(), "in use"));
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     CHECK_EQ(dp_nexus_stat(U1, &ni), -ENOENT);
     /* labels say clean after an orderly close */
     struct nx_label l;
@@ -363,7 +363,7 @@ TEST(faults_api_and_injected)
     struct tb *t[3] = { tb_new("tf-a", CHSIZE, false, 0), tb_new("tf-b", CHSIZE, false, 1),
                         tb_new("tf-c", CHSIZE, false, 1) };
     const char *ch[] = { "bdev:///tf-a", "bdev:///tf-b", "bdev:///tf-c" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 8192, 7), 0);
 
@@ -405,9 +405,9 @@ TEST(faults_api_and_injected)
     CHECK_EQ(nx_write(b, 0, 4096, 9), -EIO);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0), -EIO);
     /* nothing to rebuild from */
-    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tf-a"), -ENODEV);
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tf-a", 0), -ENODEV);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         tb_free(t[i]);
 }
@@ -416,7 +416,7 @@ TEST(read_error_retried_on_another_child)
 {
     struct tb *t[2] = { tb_new("tr-a", CHSIZE, false, 0), tb_new("tr-b", CHSIZE, false, 1) };
     const char *ch[] = { "bdev:///tr-a", "bdev:///tr-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 65536, 3), 0);
     atomic_store(&t[0]->fail_reads, 1);
@@ -432,12 +432,12 @@ TEST(read_error_retried_on_another_child)
     CHECK_EQ(dp_nexus_child_offline(U1, "bdev:///tr-b"), -EBUSY);
     /* bring the faulted one back: rebuilt, then serving again */
     atomic_store(&t[0]->fail_reads, 0);
-    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tr-a"), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tr-a", 0), 0);
     wait_online(U1, 0);
     CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
     CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[1]->data + NX_HDR_SIZE, NXSIZE));
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 2; i++)
         tb_free(t[i]);
 }
@@ -449,7 +449,7 @@ TEST(labels_offline_restart_and_stale_only)
     file_uri(ua, sizeof ua, pa);
     file_uri(ub, sizeof ub, pb);
     const char *ch[] = { ua, ub };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, MiB, 100), 0); /* old data */
     CHECK_EQ(dp_nexus_child_offline(U1, ub), 0);
@@ -470,13 +470,13 @@ TEST(labels_offline_restart_and_stale_only)
     CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
     CHECK_EQ(nx_write(b, 0, MiB, 200), 0); /* new data, only on a */
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
 
     /* only the stale child: refused, not served */
     const char *only_b[] = { ub };
     CHECK_EQ(dp_nexus_open(U1, NXSIZE, only_b, 1), -ENODEV);
     CHECK(strstr(dp_last_error(), "stale"));
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, only_b, 1), -ENODEV);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, only_b, 1, 0), -ENODEV);
     dp_nexus_info ni;
     CHECK_EQ(dp_nexus_stat(U1, &ni), -ENOENT);
 
@@ -493,7 +493,7 @@ TEST(labels_offline_restart_and_stale_only)
     CHECK_EQ(dp_nexus_child_fault(U1, ub), 0);
     CHECK_EQ(nx_write(b, 0, MiB, 300), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     /* b alone: its label names a that is missing, which may hold newer data */
     CHECK_EQ(dp_nexus_open(U1, NXSIZE, only_b, 1), -ENODEV);
     CHECK(strstr(dp_last_error(), "missing"));
@@ -511,7 +511,7 @@ TEST(labels_offline_restart_and_stale_only)
     b = nx_get(U1);
     CHECK_EQ(nx_check(b, 0, MiB, 300), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     /* a and b again, b is stale (older generation) and rebuilt */
     CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 2), 0);
     CHECK(child(U1, 1).state != DP_CHILD_FAULTED);
@@ -520,7 +520,7 @@ TEST(labels_offline_restart_and_stale_only)
     b = nx_get(U1);
     CHECK_EQ(nx_check(b, 0, MiB, 300), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
 
     /* a size larger than the labels record: refused */
     CHECK_EQ(dp_nexus_open(U1, NXSIZE + MiB, ch, 2), -EINVAL);
@@ -528,7 +528,7 @@ TEST(labels_offline_restart_and_stale_only)
     /* a smaller one: the labels' size wins (a growth the caller did not record) */
     CHECK_EQ(dp_nexus_open(U1, NXSIZE - MiB, ch, 2), 0);
     CHECK_EQ(info(U1).size_bytes, NXSIZE);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     /* open of children that never were in this nexus */
     char *pc = mkfile("lab-c", CHSIZE);
     char uc[600];
@@ -576,7 +576,7 @@ TEST(rebuild_under_writes)
     struct tb *t[3] = { tb_new("tw-a", CHSIZE, false, 0), tb_new("tw-b", CHSIZE, false, 1),
                         tb_new("tw-c", CHSIZE, false, 1) };
     const char *ch[] = { "bdev:///tw-a", "bdev:///tw-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     uint32_t seeds[NXSIZE / BLK];
     for (uint32_t i = 0; i < NXSIZE / BLK; i++) {
@@ -592,9 +592,9 @@ TEST(rebuild_under_writes)
         w[i] = (struct writer){ .b = b, .id = i, .stop = &stop, .seeds = seeds };
         CHECK_EQ(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
     }
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tw-c"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tw-c", 0), 0);
     /* duplicate add is refused */
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tw-c"), -EEXIST);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tw-c", 0), -EEXIST);
     bool saw_progress = false;
     for (;;) {
         dp_nexus_child_info ci = child(U1, 2);
@@ -636,7 +636,7 @@ TEST(rebuild_under_writes)
     CHECK_EQ(nx_label_read_slots(t[1]->data, &l, why, sizeof why), 0);
     CHECK(!(l.flags & NX_LABEL_SYNCED));
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         tb_free(t[i]);
 }
@@ -666,7 +666,7 @@ TEST(rebuild_range_lock)
     struct tb *t[3] = { tb_new("tl-a", CHSIZE, false, 0), tb_new("tl-b", CHSIZE, false, 1),
                         tb_new("tl-c", CHSIZE, false, 1) };
     const char *ch[] = { "bdev:///tl-a", "bdev:///tl-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, NXSIZE / 2, 1), 0);
 
@@ -674,7 +674,7 @@ TEST(rebuild_range_lock)
      * application write to that segment waits for the copy, then lands */
     atomic_store(&t[0]->park_reads, 1);
     atomic_store(&t[1]->park_reads, 1);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tl-c"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tl-c", 0), 0);
     while (atomic_load(&t[0]->nparked) + atomic_load(&t[1]->nparked) < (int)NX_RB_DEPTH)
         usleep(1000);
     struct bg_write w = { b, 4096, 8192, 77, -1 };
@@ -701,7 +701,7 @@ TEST(rebuild_range_lock)
     CHECK_EQ(pthread_create(&th, NULL, bg_write_main, &w2), 0);
     while (atomic_load(&t[0]->nparked) + atomic_load(&t[1]->nparked) < 2)
         usleep(1000);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tl-c"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tl-c", 0), 0);
     while (nx_counter(b, offsetof(struct nexus, seg_waits)) == 0)
         usleep(1000);
     tb_release(t[0]);
@@ -713,7 +713,7 @@ TEST(rebuild_range_lock)
         CHECK(!memcmp(t[0]->data + NX_HDR_SIZE, t[i]->data + NX_HDR_SIZE, NXSIZE));
     CHECK_EQ(nx_check(b, 2 * MiB, 65536, 88), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         tb_free(t[i]);
 }
@@ -724,13 +724,13 @@ TEST(faults_during_rebuild)
     struct tb *t[4] = { tb_new("td-a", CHSIZE, false, 0), tb_new("td-b", CHSIZE, false, 1),
                         tb_new("td-c", CHSIZE, false, 1), tb_new("td-d", CHSIZE, false, 0) };
     const char *ch[] = { "bdev:///td-a", "bdev:///td-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     for (uint64_t o = 0; o < NXSIZE; o += MiB)
         CHECK_EQ(nx_write(b, o, MiB, 40 + (uint32_t)(o >> 20)), 0);
     atomic_store(&t[0]->park_reads, 1);
     atomic_store(&t[1]->park_reads, 1);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///td-c"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///td-c", 0), 0);
     while (atomic_load(&t[0]->nparked) + atomic_load(&t[1]->nparked) < (int)NX_RB_DEPTH)
         usleep(1000);
     CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///td-a"), 0); /* its reads are still held */
@@ -743,11 +743,11 @@ TEST(faults_during_rebuild)
         CHECK_EQ(nx_check(b, o, MiB, 40 + (uint32_t)(o >> 20)), 0);
     /* a target that cannot be written: faulted, the rebuild ends, I/O goes on */
     atomic_store(&t[3]->fail_writes, 1);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///td-d"), -EIO); /* its label cannot even be written */
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///td-d", 0), -EIO); /* its label cannot even be written */
     CHECK(strstr(dp_last_error(), "td-d"));
     CHECK_EQ(info(U1).nchildren, 3);
     atomic_store(&t[3]->fail_writes, 2);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///td-d"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///td-d", 0), 0);
     while (child(U1, 3).state == DP_CHILD_DEGRADED)
         usleep(1000);
     CHECK_EQ(child(U1, 3).state, DP_CHILD_FAULTED);
@@ -758,7 +758,7 @@ TEST(faults_during_rebuild)
     CHECK_EQ(nx_write(b, 0, 4096, 99), 0);
     CHECK_EQ(nx_check(b, 0, 4096, 99), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 4; i++)
         tb_free(t[i]);
 }
@@ -819,7 +819,7 @@ TEST(unclean_shutdown_resync)
     struct tb *t[3] = { tb_new("tu-a", CHSIZE, false, 0), tb_new("tu-b", CHSIZE, false, 1),
                         tb_new("tu-c", CHSIZE, false, 0) };
     const char *ch[] = { "bdev:///tu-a", "bdev:///tu-b", "bdev:///tu-c" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
     /* clean until the first write; then dirty, marked once (not per write) */
     for (int i = 0; i < 3; i++)
         CHECK(label_clean(t[i]));
@@ -895,7 +895,7 @@ TEST(unclean_shutdown_resync)
     CHECK_EQ(nx_check(b, 6 * MiB, 8192, 77), 0);
     dp_bdev_put(b);
     /* orderly close: clean; the next open needs no resync */
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         CHECK(label_clean(t[i]));
     CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 3), 0);
@@ -906,7 +906,7 @@ TEST(unclean_shutdown_resync)
     CHECK_EQ(nx_test_drop_unclean(U1), 0);
     CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 3), 0);
     CHECK_EQ(info(U1).rebuilds, 0);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         tb_free(t[i]);
 }
@@ -917,7 +917,7 @@ TEST(unclean_shutdown_source_lost)
     struct tb *t[3] = { tb_new("tv-a", CHSIZE, false, 1), tb_new("tv-b", CHSIZE, false, 0),
                         tb_new("tv-c", CHSIZE, false, 1) };
     const char *ch[] = { "bdev:///tv-a", "bdev:///tv-b", "bdev:///tv-c" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, MiB, 9), 0);
     dp_bdev_put(b);
@@ -957,7 +957,7 @@ TEST(unclean_shutdown_source_lost)
     CHECK_EQ(nx_check(b, 0, MiB, 9), 0);
     CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         tb_free(t[i]);
 }
@@ -980,7 +980,7 @@ TEST(fanout_on_tmpfs_files)
         snprintf(u[i], sizeof u[i], "uring://%s", p[i]);
         ch[i] = u[i];
     }
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     /* concurrent writers, small and large */
     pthread_t th[4];
@@ -997,7 +997,7 @@ TEST(fanout_on_tmpfs_files)
     for (int i = 1; i < 3; i++)
         CHECK_EQ(file_cmp_data(p[0], p[i], NXSIZE), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 3; i++)
         unlink(p[i]);
 }
@@ -1007,14 +1007,14 @@ TEST(thin_rebuild_copies_only_allocated)
     struct tb *src = tb_new("tt-src", CHSIZE, true, 0), *dst = tb_new("tt-dst", CHSIZE, true, 1);
     struct tb *old = tb_new("tt-old", CHSIZE, false, 1);
     const char *ch[] = { "bdev:///tt-src" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 128 * 1024, 5), 0);
     CHECK_EQ(nx_write(b, 3 * MiB, 64 * 1024, 6), 0);
     CHECK_EQ(nx_write(b, NXSIZE - 64 * 1024, 64 * 1024, 7), 0);
     uint64_t alloc = tb_allocated(src, NX_HDR_SIZE);
     CHECK_EQ(alloc, 256 * 1024);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tt-dst"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tt-dst", 0), 0);
     wait_online(U1, 1);
     dp_nexus_child_info ci = child(U1, 1);
     CHECK_EQ(ci.rebuild_bytes_copied, alloc);
@@ -1023,7 +1023,7 @@ TEST(thin_rebuild_copies_only_allocated)
     CHECK(!memcmp(src->data + NX_HDR_SIZE, dst->data + NX_HDR_SIZE, NXSIZE));
     /* a thick child full of old data: the source's holes are zeroed on it */
     memset(old->data, 0x5A, CHSIZE);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tt-old"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tt-old", 0), 0);
     wait_online(U1, 2);
     CHECK(!memcmp(src->data + NX_HDR_SIZE, old->data + NX_HDR_SIZE, NXSIZE));
     /* the nexus reports the holes of its children */
@@ -1032,7 +1032,7 @@ TEST(thin_rebuild_copies_only_allocated)
     CHECK_EQ(b->ops->block_status(b, MiB, MiB, &len, &st), 0);
     CHECK(len > 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     tb_free(src);
     tb_free(dst);
     tb_free(old);
@@ -1060,14 +1060,14 @@ TEST(thin_rebuild_on_pool_replicas)
     char ua[64], ub[64];
     pool_with_two_replicas("nxpool", ra, rb, ua, ub);
     const char *ch[] = { ua };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 64 * 1024, 21), 0);
     CHECK_EQ(nx_write(b, 5 * MiB, 64 * 1024, 22), 0);
     dp_replica_info ia, ib;
     CHECK_EQ(dp_replica_stat(ra, &ia), 0);
     CHECK_EQ(ia.allocated_bytes, 3 * MiB); /* label cluster + two data clusters */
-    CHECK_EQ(dp_nexus_add_child(U1, ub), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, ub, 0), 0);
     wait_online(U1, 1);
     CHECK_EQ(dp_replica_stat(rb, &ib), 0);
     CHECK_EQ(ib.allocated_bytes, ia.allocated_bytes);
@@ -1077,7 +1077,7 @@ TEST(thin_rebuild_on_pool_replicas)
     CHECK_EQ(nx_check(b, 0, 64 * 1024, 21), 0);
     CHECK_EQ(nx_check(b, 5 * MiB, 64 * 1024, 22), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     CHECK_EQ(dp_replica_destroy(ra), 0);
     CHECK_EQ(dp_replica_destroy(rb), 0);
     CHECK_EQ(dp_pool_destroy("nxpool"), 0);
@@ -1091,13 +1091,13 @@ TEST(offline_online_remove_on_files)
     file_uri(ub, sizeof ub, pb);
     file_uri(uc, sizeof uc, pc);
     const char *ch[] = { ua, ub, uc };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 2 * MiB, 11), 0);
     CHECK_EQ(dp_nexus_child_offline(U1, ub), 0);
     CHECK_EQ(dp_nexus_child_offline(U1, ub), 0); /* idempotent */
     CHECK_EQ(nx_write(b, MiB, MiB, 12), 0);
-    CHECK_EQ(dp_nexus_child_online(U1, ub), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, ub, 0), 0);
     wait_online(U1, 1);
     CHECK_EQ(file_cmp_data(pa, pb, NXSIZE), 0);
     CHECK_EQ(dp_nexus_remove_child(U1, uc), 0);
@@ -1108,8 +1108,8 @@ TEST(offline_online_remove_on_files)
     CHECK_EQ(nx_check(b, 0, MiB, 11), 0);
     CHECK_EQ(nx_check(b, MiB, MiB, 12), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
-    CHECK_EQ(dp_nexus_destroy(U1), -ENOENT);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), -ENOENT);
 }
 
 /* A remote child over NBD (served by this process), and the nexus shared over NBD. */
@@ -1123,7 +1123,7 @@ TEST(nbd_child_and_nexus_share)
     char ur[128];
     snprintf(ur, sizeof ur, "nbd://127.0.0.1:%d/remote", port);
     const char *ch[] = { "bdev:///tn-local", ur };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, MiB, 65536, 31), 0);
@@ -1143,9 +1143,9 @@ TEST(nbd_child_and_nexus_share)
     CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
     CHECK_EQ(nx_check(b, MiB, 65536, 31), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), -EBUSY);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), -EBUSY);
     CHECK_EQ(dp_nbd_unshare("nx"), 0);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     dp_nbd_shutdown();
     tb_free(loc);
     tb_free(rem);
@@ -1192,32 +1192,32 @@ TEST(bad_specs)
     const char *unreach[] = { ua, gone };
     const char *empty[] = { ua, "" };
     const char *noreplica[] = { ua, "bdev:///99999999-2222-4333-8444-555555555555" };
-    expect_fail(dp_nexus_create("not-a-uuid", NXSIZE, one, 1), -EINVAL, "uuid", one, 1);
-    expect_fail(dp_nexus_create(U1, 0, one, 1), -EINVAL, "size", one, 1);
-    expect_fail(dp_nexus_create(U1, 1000, one, 1), -EINVAL, "size", one, 1);
-    expect_fail(dp_nexus_create(U1, NXSIZE, one, 0), -EINVAL, "children", one, 1);
-    expect_fail(dp_nexus_create(U1, NXSIZE, dup, 2), -EINVAL, "children[1]", one, 1);
-    expect_fail(dp_nexus_create(U1, NXSIZE, diff, 2), -EINVAL, "same size", diff, 2);
-    expect_fail(dp_nexus_create(U1, NXSIZE, small, 2), -EINVAL, "too small", small, 2);
-    expect_fail(dp_nexus_create(U1, NXSIZE, unknown, 2), -EINVAL, "unknown URI scheme", one, 1);
-    expect_fail(dp_nexus_create(U1, NXSIZE, unreach, 2), -ENOENT, "children[1]", one, 1);
-    expect_fail(dp_nexus_create(U1, NXSIZE, empty, 2), -EINVAL, "children[1]", one, 1);
-    expect_fail(dp_nexus_create(U1, NXSIZE, noreplica, 2), -ENOENT, "no replica", one, 1);
+    expect_fail(dp_nexus_create("not-a-uuid", NXSIZE, one, 1, 0), -EINVAL, "uuid", one, 1);
+    expect_fail(dp_nexus_create(U1, 0, one, 1, 0), -EINVAL, "size", one, 1);
+    expect_fail(dp_nexus_create(U1, 1000, one, 1, 0), -EINVAL, "size", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, one, 0, 0), -EINVAL, "children", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, dup, 2, 0), -EINVAL, "children[1]", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, diff, 2, 0), -EINVAL, "same size", diff, 2);
+    expect_fail(dp_nexus_create(U1, NXSIZE, small, 2, 0), -EINVAL, "too small", small, 2);
+    expect_fail(dp_nexus_create(U1, NXSIZE, unknown, 2, 0), -EINVAL, "unknown URI scheme", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, unreach, 2, 0), -ENOENT, "children[1]", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, empty, 2, 0), -EINVAL, "children[1]", one, 1);
+    expect_fail(dp_nexus_create(U1, NXSIZE, noreplica, 2, 0), -ENOENT, "no replica", one, 1);
     /* a clash with an existing nexus or device */
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, one, 1), 0);
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, one, 1), -EEXIST);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, one, 1, 0), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, one, 1, 0), -EEXIST);
     CHECK(strstr(dp_last_error(), "already exists"));
     /* nexuses do not nest */
     char nested[64];
     snprintf(nested, sizeof nested, "bdev:///%s", U1);
-    CHECK_EQ(dp_nexus_add_child(U1, nested), -EINVAL);
+    CHECK_EQ(dp_nexus_add_child(U1, nested, 0), -EINVAL);
     CHECK(strstr(dp_last_error(), "nest"));
-    CHECK_EQ(dp_nexus_add_child(U1, us), -EINVAL);
+    CHECK_EQ(dp_nexus_add_child(U1, us, 0), -EINVAL);
     CHECK(strstr(dp_last_error(), "too small"));
-    CHECK_EQ(dp_nexus_add_child("22222222-2222-4333-8444-555555555555", ub), -ENOENT);
+    CHECK_EQ(dp_nexus_add_child("22222222-2222-4333-8444-555555555555", ub, 0), -ENOENT);
     CHECK_EQ(dp_nexus_child_fault(U1, "nope"), -ENOENT);
     CHECK_EQ(info(U1).nchildren, 1);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
 }
 
 /* ---- growing a nexus (dp_nexus_resize) ------------------------------------------------- */
@@ -1271,7 +1271,7 @@ TEST(grow_keeps_data_and_zeroes_new_range)
         memset(t[i]->data + NX_HDR_SIZE + NXSIZE, 0xA5 + i, GSIZE - NXSIZE);
     atomic_store(&t[1]->no_zeroes, 1); /* zeroed with zero buffers instead */
     const char *ch[] = { "bdev:///tg-a", "bdev:///tg-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     uint32_t seeds[NXSIZE / BLK];
     for (uint32_t i = 0; i < NXSIZE / BLK; i++) {
@@ -1319,7 +1319,7 @@ TEST(grow_keeps_data_and_zeroes_new_range)
     CHECK_EQ(nx_check(b, GSIZE - 65536, 65536, 12), 0);
     CHECK_EQ(nx_write(b, GSIZE, 4096, 1), -ERANGE);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     /* reopened with the new size */
     CHECK_EQ(dp_nexus_open(U1, GSIZE, ch, 2), 0);
     CHECK_EQ(info(U1).size_bytes, GSIZE);
@@ -1327,7 +1327,7 @@ TEST(grow_keeps_data_and_zeroes_new_range)
     CHECK_EQ(nx_check(b, NXSIZE, 65536, 11), 0);
     CHECK_EQ(nx_check(b, 0, BLK, seeds[0]), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     for (int i = 0; i < 2; i++)
         tb_free(t[i]);
 }
@@ -1338,8 +1338,8 @@ TEST(grow_refusals)
     struct tb *c = tb_new("tq-c", GCHSIZE, false, 1);
     memset(a->data + NX_HDR_SIZE + NXSIZE, 0x5A, GSIZE - NXSIZE);
     const char *ch[] = { "bdev:///tq-a" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tq-s"), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1, 0), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tq-s", 0), 0);
     wait_online(U1, 1);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, MiB, 3), 0);
@@ -1384,7 +1384,7 @@ TEST(grow_refusals)
     CHECK_EQ(label_size_of(s), NXSIZE + MiB);
     /* while a child rebuilds: busy, naming it */
     atomic_store(&c->park_writes, 2);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tq-c"), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tq-c", 0), 0);
     CHECK_EQ(dp_nexus_resize(U1, NXSIZE + 2 * MiB), -EBUSY);
     CHECK(strstr(dp_last_error(), "bdev:///tq-c"));
     CHECK(strstr(dp_last_error(), "rebuilding"));
@@ -1399,7 +1399,7 @@ TEST(grow_refusals)
     CHECK_EQ(dp_nexus_resize(U1, NXSIZE + 2 * MiB), -ENODEV);
     CHECK(strstr(dp_last_error(), "faulted"));
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     tb_free(a);
     tb_free(s);
     tb_free(c);
@@ -1411,8 +1411,8 @@ TEST(grow_with_faulted_and_offline_children)
     struct tb *a = tb_new("tx-a", GCHSIZE, false, 0), *f = tb_new("tx-f", GCHSIZE, false, 1);
     struct tb *s = tb_new("tx-s", CHSIZE, false, 1), *d = tb_new("tx-d", CHSIZE, false, 0);
     const char *ch[] = { "bdev:///tx-a", "bdev:///tx-f" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tx-s"), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tx-s", 0), 0);
     wait_online(U1, 2);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 2 * MiB, 51), 0);
@@ -1424,14 +1424,14 @@ TEST(grow_with_faulted_and_offline_children)
     CHECK_EQ(info(U1).size_bytes, GSIZE);
     CHECK_EQ(nx_write(b, GSIZE - MiB, MiB, 53), 0);
     /* too small for the new size: refused cleanly, stays out */
-    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tx-s"), -EINVAL);
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tx-s", 0), -EINVAL);
     CHECK(strstr(dp_last_error(), "too small"));
     CHECK_EQ(child(U1, 2).state, DP_CHILD_OFFLINE);
-    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tx-d"), -EINVAL);
+    CHECK_EQ(dp_nexus_add_child(U1, "bdev:///tx-d", 0), -EINVAL);
     CHECK(strstr(dp_last_error(), "too small"));
     CHECK_EQ(info(U1).nchildren, 3);
     /* large enough: rebuilt over the whole new size */
-    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tx-f"), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, "bdev:///tx-f", 0), 0);
     wait_online(U1, 1);
     CHECK_EQ(child(U1, 1).rebuild_bytes_total, GSIZE);
     CHECK_EQ(child(U1, 1).rebuild_bytes_done, GSIZE);
@@ -1444,7 +1444,7 @@ TEST(grow_with_faulted_and_offline_children)
     CHECK_EQ(nx_check(b, GSIZE - MiB, MiB, 53), 0);
     CHECK_EQ(nx_check_zero(b, NXSIZE, MiB), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     /* reopen: a is stale and rebuilt; the small one is left out, saying why */
     const char *all[] = { "bdev:///tx-a", "bdev:///tx-f", "bdev:///tx-s" };
     CHECK_EQ(dp_nexus_open(U1, GSIZE, all, 3), 0);
@@ -1452,7 +1452,7 @@ TEST(grow_with_faulted_and_offline_children)
     CHECK(strstr(child(U1, 2).reason, "too small"));
     wait_online(U1, 0);
     CHECK(!memcmp(a->data + NX_HDR_SIZE, f->data + NX_HDR_SIZE, GSIZE));
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     tb_free(a);
     tb_free(f);
     tb_free(s);
@@ -1472,7 +1472,7 @@ TEST(grow_crash_points)
         for (int i = 0; i < 2; i++)
             memset(t[i]->data + NX_HDR_SIZE + NXSIZE, 0xA5, GSIZE - NXSIZE);
         const char *ch[] = { ua, ub };
-        CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+        CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
         struct dp_bdev *b = nx_get(U1);
         CHECK_EQ(nx_write(b, 0, 2 * MiB, 60 + (uint32_t)k), 0);
         CHECK_EQ(nx_write(b, NXSIZE - MiB, MiB, 70 + (uint32_t)k), 0);
@@ -1521,7 +1521,7 @@ TEST(grow_crash_points)
         CHECK_EQ(nx_write(b, NXSIZE, MiB, 80), 0);
         CHECK(tb_has(t[0], NXSIZE, MiB, 80) && tb_has(t[1], NXSIZE, MiB, 80));
         dp_bdev_put(b);
-        CHECK_EQ(dp_nexus_destroy(U1), 0);
+        CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
         tb_free(t[0]);
         tb_free(t[1]);
     }
@@ -1534,7 +1534,7 @@ TEST(grow_on_pool_replicas)
     char ua[64], ub[64];
     pool_with_two_replicas("gpool", ra, rb, ua, ub);
     const char *ch[] = { ua, ub };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
     struct dp_bdev *b = nx_get(U1);
     CHECK_EQ(nx_write(b, 0, 64 * 1024, 91), 0);
     CHECK_EQ(nx_write(b, NXSIZE - 64 * 1024, 64 * 1024, 92), 0);
@@ -1562,7 +1562,7 @@ TEST(grow_on_pool_replicas)
     CHECK_EQ(dp_nexus_child_fault(U1, ua), 0);
     CHECK_EQ(nx_check(b, GSIZE - 64 * 1024, 64 * 1024, 93), 0);
     dp_bdev_put(b);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     CHECK_EQ(dp_replica_destroy(ra), 0);
     CHECK_EQ(dp_replica_destroy(rb), 0);
     CHECK_EQ(dp_pool_destroy("gpool"), 0);
@@ -1573,7 +1573,7 @@ TEST(grow_nbd_export)
 {
     struct tb *t = tb_new("te-a", GCHSIZE, false, 0);
     const char *ch[] = { "bdev:///te-a" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1), 0);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 1, 0), 0);
     CHECK_EQ(dp_nbd_listen("127.0.0.1", 0), 0);
     CHECK_EQ(dp_nbd_share(U1, "grown", NULL), 0);
     char uri[128];
@@ -1594,7 +1594,7 @@ TEST(grow_nbd_export)
     CHECK(tb_has(t, GSIZE - 65536, 65536, 102));
     dp_bdev_put(c2);
     CHECK_EQ(dp_nbd_unshare("grown"), 0);
-    CHECK_EQ(dp_nexus_destroy(U1), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     dp_nbd_shutdown();
     tb_free(t);
 }

@@ -366,7 +366,7 @@ TEST(two_disks)
     CHECK(pi.capacity_bytes > 40 * MiB); /* more than either disk */
     /* A disk of a live pool cannot join another. */
     const char *d1[] = { disk[1] };
-    expect_err(dp_pool_create("three", d1, 1, CS, u2), -EEXIST, "already belongs to pool 'two'");
+    expect_err(dp_pool_create("three", d1, 1, CS, u2), -EBUSY, "in use by pool 'two'");
     const char *d2[] = { disk[2] };
     CHECK_EQ(dp_pool_create("solo", d2, 1, CS, u2), 0);
 
@@ -390,7 +390,11 @@ TEST(two_disks)
     expect_err(dp_pool_import("two", only0, 1, uuid), -ENODEV, "member disk 1 of 2");
     CHECK(strstr(dp_last_error(), "missing"));
     const char *foreign[] = { disk[0], disk[2] };
+    /* a disk of a live pool is claimed; once that pool is exported, its label still says whose it is */
+    expect_err(dp_pool_import("two", foreign, 2, uuid), -EBUSY, "in use by pool 'solo'");
+    CHECK_EQ(dp_pool_export("solo"), 0);
     expect_err(dp_pool_import("two", foreign, 2, uuid), -EINVAL, "belongs to another pool 'solo'");
+    CHECK_EQ(dp_pool_import("solo", d2, 1, u2), 0);
     const char *dup[] = { disk[0], disk[0] };
     expect_err(dp_pool_import("two", dup, 2, uuid), -EINVAL, "same disk");
     /* Any order of the disks imports. */

@@ -206,7 +206,7 @@ int main(int argc, char **argv)
         ch[i] = uris[i];
     }
     const char *uuid = "0b0b0b0b-0000-4000-8000-000000000001";
-    if (dp_nexus_create(uuid, size, ch, nchildren) < 0) {
+    if (dp_nexus_create(uuid, size, ch, nchildren, 0) < 0) {
         fprintf(stderr, "dp-nexus-bench: nexus: %s\n", dp_last_error());
         return 1;
     }
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
         }
     }
     printf("ratio nexus/single (mean IOPS): %.2f\n", n_sum / s_sum);
-    dp_nexus_destroy(uuid);
+    dp_nexus_destroy(uuid, 0);
     dp_fini();
     unlink(single);
     for (uint32_t i = 0; i < nchildren; i++)

@@ -304,6 +304,46 @@ void dp_bdev_put(struct dp_bdev *bdev)
         bdev_destroy(bdev);
 }
 
+int dp_bdev_claim(struct dp_bdev *bdev, const void *holder, const char *owner)
+{
+    pthread_mutex_lock(&reg_lock);
+    if (bdev->claim_holder && bdev->claim_holder != holder) {
+        char cur[sizeof bdev->claim_owner];
+        memcpy(cur, bdev->claim_owner, sizeof cur);
+        pthread_mutex_unlock(&reg_lock);
+        dp_set_error("'%s' is already in use by %s", bdev->name, cur);
+        return -EBUSY;
+    }
+    bdev->claim_holder = holder;
+    snprintf(bdev->claim_owner, sizeof bdev->claim_owner, "%s", owner);
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+}
+
+void dp_bdev_unclaim(struct dp_bdev *bdev, const void *holder)
+{
+    if (!bdev)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    if (bdev->claim_holder == holder) {
+        bdev->claim_holder = NULL;
+        bdev->claim_owner[0] = 0;
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void dp_bdev_claim_owner(struct dp_bdev *bdev, char *buf, size_t len)
+{
+    pthread_mutex_lock(&reg_lock);
+    snprintf(buf, len, "%s", bdev->claim_holder ? bdev->claim_owner : "");
+    pthread_mutex_unlock(&reg_lock);
+}
+
+const char *dp_bdev_ident(const struct dp_bdev *bdev)
+{
+    return bdev->ident[0] ? bdev->ident : bdev->name;
+}
+
 /* Unregister every bdev (dp_fini). Those still open by someone stay alive. */
 void dp_bdev_unregister_all(void)
 {

@@ -112,8 +112,16 @@ struct dp_bdev {
     struct dp_reactor *reactor;
     int refs;                /* registry + open handles; under the registry lock */
     struct dp_io_counters stats; /* atomic (relaxed) updates */
+    /*
+     * What the device is, whatever URI reached it: a replica or export uuid
+     * ("R" for bdev:///R and nbd://host:port/R alike), "file:DEV:INO" for a
+     * file. Empty: only the name identifies it. Set by the module at create.
+     */
+    char ident[64];
     /* private to bdev.c */
     struct dp_bdev *reg_next;
+    const void *claim_holder; /* the one writer-owner (dp_bdev_claim), under the registry lock */
+    char claim_owner[96];
     bool registered;
     bool auto_release;       /* opened by URI: unregistered when the last opener puts it */
 };
@@ -136,6 +144,21 @@ void dp_bdev_unregister(struct dp_bdev *bdev);
 /* Look up by name and take a reference, or NULL. Thread-safe. */
 struct dp_bdev *dp_bdev_get(const char *name);
 void dp_bdev_put(struct dp_bdev *bdev);
+
+/*
+ * Claims (one writer-owner per device, as SPDK's bdev claims): a pool claims
+ * its disks, a nexus its children. `holder` identifies the claimer (any
+ * pointer), `owner` names it for errors ("pool 'p0'", "nexus 'UUID'").
+ * Claiming again with the same holder is a no-op. Another holder gets
+ * -EBUSY with dp_set_error naming the device and its current owner.
+ */
+int dp_bdev_claim(struct dp_bdev *bdev, const void *holder, const char *owner);
+/* Drop the claim if `holder` has it (safe to call when it does not). */
+void dp_bdev_unclaim(struct dp_bdev *bdev, const void *holder);
+/* The current owner's name into buf ("" when unclaimed). */
+void dp_bdev_claim_owner(struct dp_bdev *bdev, char *buf, size_t len);
+/* The identity of a device (bdev->ident, else its name). */
+const char *dp_bdev_ident(const struct dp_bdev *bdev);
 
 /*
  * Open (create if needed) a base bdev from a URI: uring:///path,

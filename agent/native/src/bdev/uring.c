@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -536,6 +537,22 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
             }
         }
     }
+    /*
+     * One writer-owner across processes too: an exclusive lock on the file
+     * (a second agent, or this one through another path or a hard link,
+     * fails here rather than both writing). flock locks belong to the open
+     * file, so they go away with the process, however it ends.
+     */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            dp_set_error("'%s': '%s' is in use by another process or opener (locked): a device has one owner",
+                         uri, real);
+        else
+            dp_set_error("'%s': cannot lock '%s': %s", uri, real, strerror(e));
+        close(fd);
+        return e == EWOULDBLOCK ? -EBUSY : -e;
+    }
     size -= size % bs;
     if (size == 0) {
         dp_set_error("'%s': '%s' is smaller than one block (%u bytes)", uri, real, bs);
@@ -557,6 +574,8 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
     u->nowait_write = !direct && !memfs;
     snprintf(u->path, sizeof u->path, "%s", real);
     memcpy(u->bdev.name, name, sizeof name);
+    snprintf(u->bdev.ident, sizeof u->bdev.ident, "file:%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
     u->bdev.size = size;
     u->bdev.block_size = bs;
     u->bdev.ops = &uring_ops;

@@ -29,6 +29,7 @@
 
 #include "bdev/bdev.h"
 #include "reactor/reactor.h"
+#include "util/uuid.h"
 
 #define NBDC_CMDS 256
 #define TICK_MS 250
@@ -684,6 +685,11 @@ static int nbdc_create(const char *uri, struct dp_bdev **out)
         return rc;
     }
     snprintf(n->bdev.name, sizeof n->bdev.name, "%s", uri);
+    /* Exports of replicas and nexuses are named by their uuid: that is what the
+     * child is, whichever host alias or options reached it. */
+    uint8_t ub[16];
+    if (dp_uuid_parse(n->export, ub) == 0)
+        dp_uuid_format(ub, n->bdev.ident);
     n->bdev.ops = &nbdc_ops;
     n->bdev.ctx = n;
     n->bdev.reactor = dp_reactor_next();

@@ -213,11 +213,37 @@ static void read_next(struct nx_io *nio, bool deferred)
 static void complete_write(struct nx_io *nio)
 {
     /* acknowledged only if a child that is still online has it */
-    bool ok = false;
-    for (uint32_t k = 0; k < nio->tried; k++)
+    bool ok = false, nospace = false;
+    for (uint32_t k = 0; k < nio->tried; k++) {
         if (nio->legs[k].status == 0 && nio->legs[k].child->state == NXC_ONLINE)
             ok = true;
-    finish(nio, ok ? 0 : -EIO, false);
+        nospace |= nio->legs[k].status == -ENOSPC;
+    }
+    finish(nio, ok ? 0 : nospace ? -ENOSPC : -EIO, false);
+}
+
+/*
+ * A leg that failed with ENOSPC (a thin child whose pool is full) holds what
+ * it held before, as far as acknowledged data goes. If no online child took
+ * the write, nothing was acknowledged that it lacks: the writer gets ENOSPC
+ * and the child stays current for reads, ready once space returns. If
+ * another online child took it, this child missed a write the nexus
+ * acknowledges: it is faulted like any failed leg. Decided when every leg is
+ * done, before the write completes.
+ */
+static void fault_failed_legs(struct nx_io *nio)
+{
+    bool taken = false;
+    for (uint32_t k = 0; k < nio->tried; k++)
+        if (nio->legs[k].status == 0 && nio->legs[k].child->state == NXC_ONLINE)
+            taken = true;
+    for (uint32_t k = 0; k < nio->tried; k++) {
+        struct nx_leg *leg = &nio->legs[k];
+        if (leg->status != -ENOSPC || !taken)
+            continue;
+        nx_child_fault(leg->child, "%s error: %s", leg->io.type == DP_IO_FLUSH ? "flush" : "write",
+                       strerror(-leg->status));
+    }
 }
 
 static void write_leg_done(struct nx_leg *leg)
@@ -226,11 +252,13 @@ static void write_leg_done(struct nx_leg *leg)
     struct nexus *nx = nio->nx;
     if (leg->status < 0) {
         leg->child->errors++;
-        nx_child_fault(leg->child, "%s error: %s", leg->io.type == DP_IO_FLUSH ? "flush" : "write",
-                       strerror(-leg->status));
+        if (leg->status != -ENOSPC)
+            nx_child_fault(leg->child, "%s error: %s", leg->io.type == DP_IO_FLUSH ? "flush" : "write",
+                           strerror(-leg->status));
     }
     if (--nio->pending)
         return;
+    fault_failed_legs(nio);
     if (nio->inflight_listed) {
         q_del(&nx->inflight_writes, nio);
         nio->inflight_listed = false;

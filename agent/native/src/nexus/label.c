@@ -97,7 +97,7 @@ int nx_label_decode(const uint8_t *block, struct nx_label *out, char *why, size_
                  (unsigned long long)out->data_size, out->block_size);
         return -EINVAL;
     }
-    if (out->flags & ~(NX_LABEL_SYNCED | NX_LABEL_CLEAN)) {
+    if (out->flags & ~(NX_LABEL_SYNCED | NX_LABEL_CLEAN | NX_LABEL_RELEASED)) {
         snprintf(why, whylen, "unknown label flags 0x%x", out->flags);
         return -EINVAL;
     }

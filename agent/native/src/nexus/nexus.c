@@ -18,6 +18,7 @@
 #include "api/export.h"
 #include "datapath.h"
 #include "nexus/nexus.h"
+#include "pool/format.h"
 
 /* messages and reasons are truncated on purpose where they would not fit */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -240,7 +241,8 @@ static void label_round(struct nexus *nx)
     uint32_t ntodo = 0;
     nx->label_again = false;
     nx->label_busy = true;
-    if (nx->label_newgen) {
+    bool bumped = nx->label_newgen;
+    if (bumped) {
         nx->generation++;
         nx->label_newgen = false;
     }
@@ -269,6 +271,13 @@ static void label_round(struct nexus *nx)
     /* count all before submitting any: completions never run inline, but be explicit */
     nx->label_pending = ntodo;
     if (ntodo == 0) {
+        /*
+         * No child to carry it (the last one left): the generation is not
+         * counted, so the child that left last still holds the newest one
+         * and may be accepted as the source when it comes back.
+         */
+        if (bumped)
+            nx->generation--;
         label_finish(nx);
         return;
     }
@@ -336,21 +345,15 @@ static int child_write_label_sync(struct nexus *nx, struct nx_child *c, uint32_t
 }
 
 /* Continue the child's label seq from what is on it (any nexus), so our next label wins. */
-static void child_adopt_seq(struct nx_child *c)
+static void child_adopt_seq(struct nx_child *c, const uint8_t *two)
 {
-    uint8_t *two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
-    if (!two)
-        return;
-    if (dp_bdev_rw_sync(c->bdev, DP_IO_READ, two, 0, 2 * NX_LABEL_BLOCK) == 0) {
-        for (int i = 0; i < 2; i++) {
-            struct nx_label l;
-            char why[96];
-            if (nx_label_decode(two + i * NX_LABEL_BLOCK, &l, why, sizeof why) == 0 && l.seq > c->label_seq &&
-                l.seq < UINT64_MAX / 2)
-                c->label_seq = l.seq;
-        }
+    for (int i = 0; i < 2; i++) {
+        struct nx_label l;
+        char why[96];
+        if (nx_label_decode(two + i * NX_LABEL_BLOCK, &l, why, sizeof why) == 0 && l.seq > c->label_seq &&
+            l.seq < UINT64_MAX / 2)
+            c->label_seq = l.seq;
     }
-    dp_buf_free(two);
 }
 
 /* ---- registry ----------------------------------------------------------------- */
@@ -396,18 +399,29 @@ static struct nx_child *child_new(struct nexus *nx, const char *uri)
     return c;
 }
 
+/* Drop a child's device: its claim first, then the reference. */
+static void child_bdev_put(struct nexus *nx, struct dp_bdev *b)
+{
+    dp_bdev_unclaim(b, nx);
+    dp_bdev_put(b);
+}
+
 static void child_free(struct nx_child *c)
 {
     if (!c)
         return;
     if (c->bdev)
-        dp_bdev_put(c->bdev);
+        child_bdev_put(c->nx, c->bdev);
     dp_buf_free(c->label_buf);
     free(c);
 }
 
-/* Open a child URI; on failure *err gets the reason (without the URI). */
-static int open_child(const char *uri, struct dp_bdev **out, char *err, size_t errlen)
+/*
+ * Open a child URI and claim it for the nexus (one writer-owner: a second
+ * nexus or a pool here gets -EBUSY naming the owner). On failure *err gets
+ * the reason (without the URI).
+ */
+static int open_child(struct nexus *nx, const char *uri, struct dp_bdev **out, char *err, size_t errlen)
 {
     *out = NULL;
     int rc = dp_bdev_open_uri(uri, out);
@@ -421,7 +435,54 @@ static int open_child(const char *uri, struct dp_bdev **out, char *err, size_t e
         snprintf(err, errlen, "is a nexus (nexuses cannot be nested)");
         return -EINVAL;
     }
+    char owner[64];
+    snprintf(owner, sizeof owner, "nexus '%s'", nx->uuid);
+    rc = dp_bdev_claim(*out, nx, owner);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", dp_get_error());
+        dp_bdev_put(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/*
+ * Is this child ours to write? `two` holds its first two label blocks. A pool
+ * disk never is; a child labelled by another nexus is not unless that nexus
+ * released it (deleted) or the caller forces it (the other nexus is gone for
+ * good). -EBUSY with the reason in why.
+ */
+static int child_owner_check(struct nexus *nx, const uint8_t *two, uint32_t flags, char *why, size_t len)
+{
+    if (!memcmp(two, PF_LABEL_MAGIC, 8)) {
+        struct pf_label pl;
+        char e[128];
+        if (pf_label_decode(two, &pl, e, sizeof e) == 0)
+            snprintf(why, len, "is a disk of pool '%s' (a device has one owner)", pl.pool_name);
+        else
+            snprintf(why, len, "carries a pool label (%s): a pool disk is never a nexus child", e);
+        return -EBUSY;
+    }
+    struct nx_label l;
+    char e[128];
+    if (nx_label_read_slots(two, &l, e, sizeof e) == 0 && memcmp(l.nexus_uuid, nx->uuid_bin, 16) &&
+        !(l.flags & NX_LABEL_RELEASED) && !(flags & DP_NEXUS_FORCE)) {
+        char u[37];
+        dp_uuid_format(l.nexus_uuid, u);
+        snprintf(why, len, "belongs to nexus '%s' (its label, generation %llu); if that nexus is gone for "
+                 "good, force takes it (its data is then rebuilt over)", u, (unsigned long long)l.generation);
+        return -EBUSY;
+    }
     return 0;
+}
+
+/* Is `b` the same device or replica as a child of nx other than `self`? */
+static struct nx_child *same_as_child(struct nexus *nx, struct dp_bdev *b, struct nx_child *self)
+{
+    for (uint32_t i = 0; i < nx->nchildren; i++)
+        if (nx->children[i] != self && !strcmp(nx->children[i]->ident, dp_bdev_ident(b)))
+            return nx->children[i];
+    return NULL;
 }
 
 static bool valid_uri(const char *uri)
@@ -478,7 +539,8 @@ const struct dp_bdev_ops nx_bdev_ops = {
     .destroy = nx_bdev_destroy,
 };
 
-static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris, uint32_t n, bool open_mode)
+static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris, uint32_t n, bool open_mode,
+                       uint32_t flags)
 {
     const char *what = open_mode ? "open" : "create";
     uint8_t uuid_bin[16];
@@ -545,7 +607,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
     uint32_t reachable = 0;
     for (uint32_t i = 0; i < n; i++) {
         char err[256];
-        rc = open_child(uris[i], &pr[i].bdev, err, sizeof err);
+        rc = open_child(nx, uris[i], &pr[i].bdev, err, sizeof err);
         if (rc < 0) {
             if (!open_mode) {
                 dp_set_error("nexus '%s': children[%u] '%s': %s", uuid, i, uris[i], err);
@@ -557,9 +619,9 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             continue;
         }
         for (uint32_t j = 0; j < i; j++)
-            if (pr[j].bdev == pr[i].bdev) {
-                dp_set_error("nexus '%s': children[%u] '%s' is the same device as children[%u] '%s'", uuid,
-                             i, uris[i], j, uris[j]);
+            if (pr[j].bdev && !strcmp(dp_bdev_ident(pr[j].bdev), dp_bdev_ident(pr[i].bdev))) {
+                dp_set_error("nexus '%s': children[%u] '%s' is the same device as children[%u] '%s' (%s)",
+                             uuid, i, uris[i], j, uris[j], dp_bdev_ident(pr[i].bdev));
                 rc = -EINVAL;
                 goto fail;
             }
@@ -618,6 +680,19 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
             continue;
         }
         char why[128];
+        rc = child_owner_check(nx, lbuf, flags, pr[i].why, sizeof pr[i].why);
+        if (rc < 0) {
+            if (!open_mode) {
+                dp_set_error("nexus '%s': children[%u] '%s' %s", uuid, i, uris[i], pr[i].why);
+                goto fail;
+            }
+            /* never written: its owner may still need it */
+            pr[i].cls = P_DOWN;
+            child_bdev_put(nx, pr[i].bdev);
+            pr[i].bdev = NULL;
+            rc = 0;
+            continue;
+        }
         int lr = nx_label_read_slots(lbuf, &pr[i].label, why, sizeof why);
         if (lr < 0 || memcmp(pr[i].label.nexus_uuid, uuid_bin, 16) != 0) {
             pr[i].cls = P_NEW; /* blank, damaged, or another nexus's: a new child */
@@ -790,6 +865,7 @@ static int nexus_setup(const char *uuid, uint64_t size, const char *const *uris,
         nx->children[nx->nchildren++] = c;
         c->bdev = pr[i].bdev;
         pr[i].bdev = NULL;
+        snprintf(c->ident, sizeof c->ident, "%s", c->bdev ? dp_bdev_ident(c->bdev) : uris[i]);
         c->label_seq = pr[i].label.seq;
         if (pr[i].cls == P_SYNCED || pr[i].cls == P_STALE)
             memcpy(c->id, pr[i].label.child_id, 16);
@@ -961,7 +1037,7 @@ fail:
         snprintf(e, sizeof e, "%s", dp_get_error());
         for (uint32_t i = 0; i < n; i++)
             if (pr[i].bdev)
-                dp_bdev_put(pr[i].bdev);
+                child_bdev_put(nx, pr[i].bdev);
         nexus_free(nx);
         free(pr);
         dp_buf_free(lbuf);
@@ -970,11 +1046,12 @@ fail:
     return rc;
 }
 
-DP_EXPORT int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren)
+DP_EXPORT int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren,
+                              uint32_t flags)
 {
     dp_clear_error();
     pthread_mutex_lock(&ctl_lock);
-    int rc = nexus_setup(uuid, size, children, nchildren, false);
+    int rc = nexus_setup(uuid, size, children, nchildren, false, flags);
     pthread_mutex_unlock(&ctl_lock);
     return rc;
 }
@@ -983,7 +1060,7 @@ DP_EXPORT int dp_nexus_open(const char *uuid, uint64_t size, const char *const *
 {
     dp_clear_error();
     pthread_mutex_lock(&ctl_lock);
-    int rc = nexus_setup(uuid, size, children, nchildren, true);
+    int rc = nexus_setup(uuid, size, children, nchildren, true, 0);
     pthread_mutex_unlock(&ctl_lock);
     return rc;
 }
@@ -1010,7 +1087,7 @@ static void destroy_begin_msg(void *a)
             nx_rebuild_stop(nx->children[i]);
 }
 
-static void nexus_close(struct nexus *nx, bool unregister, bool clean)
+static void nexus_close(struct nexus *nx, bool unregister, bool clean, bool release)
 {
     struct dp_bdev *self = dp_bdev_get(nx->uuid); /* keeps nx alive until the end */
     if (unregister)
@@ -1031,13 +1108,14 @@ static void nexus_close(struct nexus *nx, bool unregister, bool clean)
         for (uint32_t i = 0; i < nx->nchildren; i++) {
             struct nx_child *c = nx->children[i];
             if (c->state == NXC_ONLINE && c->bdev)
-                child_write_label_sync(nx, c, NX_LABEL_SYNCED | NX_LABEL_CLEAN, nx->generation, &members);
+                child_write_label_sync(nx, c, NX_LABEL_SYNCED | NX_LABEL_CLEAN | (release ? NX_LABEL_RELEASED : 0),
+                                       nx->generation, &members);
         }
     }
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
         if (c->bdev) {
-            dp_bdev_put(c->bdev);
+            child_bdev_put(nx, c->bdev);
             c->bdev = NULL;
         }
     }
@@ -1057,7 +1135,7 @@ static void nx_unlist(struct nexus *nx)
     pthread_mutex_unlock(&reg_lock);
 }
 
-DP_EXPORT int dp_nexus_destroy(const char *uuid)
+DP_EXPORT int dp_nexus_destroy(const char *uuid, uint32_t flags)
 {
     dp_clear_error();
     pthread_mutex_lock(&ctl_lock);
@@ -1076,7 +1154,7 @@ DP_EXPORT int dp_nexus_destroy(const char *uuid)
         return -EBUSY;
     }
     nx_unlist(nx);
-    nexus_close(nx, true, true);
+    nexus_close(nx, true, true, flags & DP_NEXUS_RELEASE);
     pthread_mutex_unlock(&ctl_lock);
     return 0;
 }
@@ -1091,7 +1169,7 @@ int nx_test_drop_unclean(const char *uuid)
         return -ENOENT;
     }
     nx_unlist(nx);
-    nexus_close(nx, true, false);
+    nexus_close(nx, true, false, false);
     pthread_mutex_unlock(&ctl_lock);
     return 0;
 }
@@ -1108,7 +1186,7 @@ void dp_nexus_close_all(void)
         pthread_mutex_unlock(&reg_lock);
         if (!nx)
             break;
-        nexus_close(nx, true, true);
+        nexus_close(nx, true, true, false);
     }
     pthread_mutex_unlock(&ctl_lock);
 }
@@ -1343,7 +1421,7 @@ static int child_leave(struct nexus *nx, struct nx_child *c, const char *op)
         child_write_label_sync(nx, c, 0, nx->generation, NULL); /* best effort: never trusted again */
     dp_reactor_call(nx->reactor, close_bdev_msg, &o);
     if (b)
-        dp_bdev_put(b);
+        child_bdev_put(nx, b);
     return 0;
 }
 
@@ -1450,22 +1528,58 @@ static int check_child_bdev(struct nexus *nx, const char *op, const char *uri, s
                      uri, b->block_size, nx->block_size);
         return -EINVAL;
     }
-    for (uint32_t i = 0; i < nx->nchildren; i++)
-        if (nx->children[i] != self && nx->children[i]->bdev == b) {
-            dp_set_error("nexus '%s': %s '%s' is the same device as child '%s'", nx->uuid, op, uri,
-                         nx->children[i]->uri);
-            return -EINVAL;
-        }
+    struct nx_child *twin = same_as_child(nx, b, self);
+    if (twin) {
+        dp_set_error("nexus '%s': %s '%s' is the same device as child '%s' (%s)", nx->uuid, op, uri, twin->uri,
+                     twin->ident);
+        return -EINVAL;
+    }
     return 0;
 }
 
-DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri)
+/*
+ * The checks a child passes before the nexus writes anything to it: size and
+ * identity (check_child_bdev), then ownership by its label (read into `two`,
+ * 2 * NX_LABEL_BLOCK bytes). Sets c->ident; continues the child's label seq
+ * so that our next label wins.
+ */
+static int child_attach_checks(struct nexus *nx, struct nx_child *c, struct dp_bdev *b, const char *op,
+                               uint32_t flags, uint8_t *two)
+{
+    int rc = check_child_bdev(nx, op, c->uri, b, c);
+    if (rc < 0)
+        return rc;
+    rc = dp_bdev_rw_sync(b, DP_IO_READ, two, 0, 2 * NX_LABEL_BLOCK);
+    if (rc < 0) {
+        dp_set_error("nexus '%s': %s '%s': reading the label failed: %s", nx->uuid, op, c->uri, strerror(-rc));
+        return rc;
+    }
+    char why[256];
+    rc = child_owner_check(nx, two, flags, why, sizeof why);
+    if (rc < 0) {
+        dp_set_error("nexus '%s': %s '%s' %s", nx->uuid, op, c->uri, why);
+        return rc;
+    }
+    snprintf(c->ident, sizeof c->ident, "%s", dp_bdev_ident(b));
+    child_adopt_seq(c, two);
+    return 0;
+}
+
+/* Can a child be rebuilt now? Checked before any label is written. */
+static void healthy_msg(void *a)
+{
+    struct child_op *o = a;
+    o->rc = o->nx->state != NX_FAULTED && online_count(o->nx) > 0;
+}
+
+DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri, uint32_t flags)
 {
     dp_clear_error();
     pthread_mutex_lock(&ctl_lock);
     struct nexus *nx;
     int rc = lookup(uuid, uri, "add child", &nx, NULL);
     struct nx_child *c = NULL;
+    uint8_t *two = NULL;
     if (rc < 0)
         goto out;
     if (find_child(nx, uri)) {
@@ -1479,29 +1593,37 @@ DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri)
         rc = -ENOSPC;
         goto out;
     }
+    struct child_op o = { .nx = nx };
+    dp_reactor_call(nx->reactor, healthy_msg, &o);
+    if (!o.rc) {
+        dp_set_error("nexus '%s': add child '%s': no healthy child to rebuild from", uuid, uri);
+        rc = -ENODEV;
+        goto out;
+    }
     c = child_new(nx, uri);
-    if (!c) {
+    two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
+    if (!c || !two) {
         dp_set_error("nexus '%s': add child '%s': out of memory", uuid, uri);
         rc = -ENOMEM;
         goto out;
     }
     char err[256];
-    rc = open_child(uri, &c->bdev, err, sizeof err);
+    rc = open_child(nx, uri, &c->bdev, err, sizeof err);
     if (rc < 0) {
         dp_set_error("nexus '%s': add child '%s': %s", uuid, uri, err);
         goto out;
     }
-    rc = check_child_bdev(nx, "add child", uri, c->bdev, c);
+    rc = child_attach_checks(nx, c, c->bdev, "add child", flags, two);
     if (rc < 0)
         goto out;
     dp_uuid_generate(c->id);
-    child_adopt_seq(c);
     rc = child_write_label_sync(nx, c, 0, nx->generation, NULL);
     if (rc < 0) {
         dp_set_error("nexus '%s': add child '%s': writing the label failed: %s", uuid, uri, strerror(-rc));
         goto out;
     }
-    struct child_op o = { .nx = nx, .c = c };
+    o.c = c;
+    o.rc = 0;
     dp_reactor_call(nx->reactor, join_msg, &o);
     if (o.rc < 0) {
         rc = o.rc;
@@ -1517,6 +1639,7 @@ DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri)
 out:
     if (c)
         child_free(c);
+    dp_buf_free(two);
     pthread_mutex_unlock(&ctl_lock);
     return rc;
 }
@@ -1527,12 +1650,65 @@ static void state_msg(void *a)
     o->prev = o->c->state;
 }
 
-DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri)
+/*
+ * The nexus has no healthy child and this one holds the newest data (or the
+ * operator forced it): it serves again, a new generation names it, and the
+ * children waiting for a rebuild start theirs from it.
+ */
+static void accept_source_msg(void *a)
+{
+    struct child_op *o = a;
+    struct nexus *nx = o->nx;
+    struct nx_child *c = o->c;
+    c->state = NXC_ONLINE;
+    c->resync = false;
+    c->reason[0] = 0;
+    nx_label_bump(nx);
+    nx_update_state(nx);
+    start_rebuilds_msg(nx);
+}
+
+static bool pred_label_idle(struct nexus *nx, void *arg)
+{
+    (void)arg;
+    return nx_label_idle(nx);
+}
+
+/*
+ * Does the child hold every acknowledged write? Its label is this nexus's,
+ * SYNCED, with its own id, at the nexus's generation (a generation no child
+ * could be given is never counted: label_round). Else *why says what it holds.
+ */
+static bool child_is_newest(struct nexus *nx, struct nx_child *c, const uint8_t *two, char *why, size_t len)
+{
+    struct nx_label l;
+    char e[128];
+    if (nx_label_read_slots(two, &l, e, sizeof e) < 0) {
+        snprintf(why, len, "its label is missing or damaged (%s): it was re-created or wiped", e);
+        return false;
+    }
+    if (memcmp(l.nexus_uuid, nx->uuid_bin, 16) || memcmp(l.child_id, c->id, 16)) {
+        snprintf(why, len, "its label is not the one this nexus gave it (re-created or taken over)");
+        return false;
+    }
+    if (!(l.flags & NX_LABEL_SYNCED) || l.generation != nx->generation) {
+        snprintf(why, len, "it holds generation %llu%s, the newest is %llu: bring the child that holds "
+                 "generation %llu online first", (unsigned long long)l.generation,
+                 l.flags & NX_LABEL_SYNCED ? "" : " (out of sync)", (unsigned long long)nx->generation,
+                 (unsigned long long)nx->generation);
+        return false;
+    }
+    return true;
+}
+
+DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t flags)
 {
     dp_clear_error();
     pthread_mutex_lock(&ctl_lock);
     struct nexus *nx;
     struct nx_child *c;
+    struct dp_bdev *b = NULL;
+    uint8_t *two = NULL;
     int rc = lookup(uuid, uri, "online child", &nx, &c);
     if (rc < 0)
         goto out;
@@ -1540,26 +1716,52 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri)
     dp_reactor_call(nx->reactor, state_msg, &o);
     if (o.prev == NXC_ONLINE || o.prev == NXC_DEGRADED)
         goto out; /* already serving or rebuilding */
+    two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
+    if (!two) {
+        dp_set_error("nexus '%s': online child '%s': out of memory", uuid, uri);
+        rc = -ENOMEM;
+        goto out;
+    }
     /* faulted: its bdev may still be open (a dead connection); start afresh */
     nx_wait_until(nx, pred_child_quiet, c);
     struct dp_bdev *old = c->bdev;
     dp_reactor_call(nx->reactor, close_bdev_msg, &o);
     if (old)
-        dp_bdev_put(old);
+        child_bdev_put(nx, old);
     char err[256];
-    struct dp_bdev *b;
-    rc = open_child(uri, &b, err, sizeof err);
+    rc = open_child(nx, uri, &b, err, sizeof err);
     if (rc < 0) {
         dp_set_error("nexus '%s': online child '%s': %s", uuid, uri, err);
         goto out;
     }
-    rc = check_child_bdev(nx, "online child", uri, b, c);
-    if (rc < 0) {
-        dp_bdev_put(b);
+    rc = child_attach_checks(nx, c, b, "online child", flags, two);
+    if (rc < 0)
+        goto out;
+    dp_reactor_call(nx->reactor, healthy_msg, &o);
+    if (!o.rc) {
+        /* No child to rebuild from: nothing may be written unless this child is the newest. */
+        char why[256];
+        if (!child_is_newest(nx, c, two, why, sizeof why) && !(flags & DP_NEXUS_FORCE)) {
+            dp_set_error("nexus '%s': online child '%s': no healthy child to rebuild from, and this child cannot "
+                         "be the source: %s; force accepts it as the source (writes acknowledged after its "
+                         "generation are lost). No label was changed", uuid, uri, why);
+            rc = -ENODEV;
+            goto out;
+        }
+        c->bdev = b; /* no I/O reaches a faulted/offline child, so no race */
+        b = NULL;
+        dp_reactor_call(nx->reactor, accept_source_msg, &o);
+        nx_wait_until(nx, pred_label_idle, NULL);
+        dp_reactor_call(nx->reactor, state_msg, &o);
+        if (o.prev != NXC_ONLINE) {
+            dp_set_error("nexus '%s': online child '%s': writing the new generation failed: %s", uuid, uri,
+                         c->reason);
+            rc = -EIO;
+        }
         goto out;
     }
     c->bdev = b; /* no I/O reaches a faulted/offline child, so no race */
-    child_adopt_seq(c);
+    b = NULL;
     rc = child_write_label_sync(nx, c, 0, nx->generation, NULL);
     if (rc < 0) {
         dp_set_error("nexus '%s': online child '%s': writing the label failed: %s", uuid, uri, strerror(-rc));
@@ -1571,6 +1773,9 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri)
         dp_set_error("nexus '%s': online child '%s': %s", uuid, uri, o.err);
     }
 out:
+    if (b)
+        child_bdev_put(nx, b);
+    dp_buf_free(two);
     pthread_mutex_unlock(&ctl_lock);
     return rc;
 }

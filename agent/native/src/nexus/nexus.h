@@ -41,6 +41,7 @@
 #define NX_LABEL_VERSION 1u
 #define NX_LABEL_SYNCED  0x1u /* holds every write up to `generation` */
 #define NX_LABEL_CLEAN   0x2u /* nexus closed orderly (no write in flight) */
+#define NX_LABEL_RELEASED 0x4u /* the nexus was deleted: the child is free for another owner */
 
 struct nx_label {
     uint8_t nexus_uuid[16];
@@ -115,6 +116,7 @@ struct nx_child {
     struct nexus *nx;
     char uri[NX_URI_MAX];
     struct dp_bdev *bdev;         /* NULL while closed (offline, unreachable) */
+    char ident[64];               /* what the child is (dp_bdev_ident), kept while closed */
     enum nx_child_state state;
     char reason[NX_REASON_MAX];
     uint8_t id[16];

@@ -21,6 +21,7 @@
 
 #include "api/export.h"
 #include "datapath.h"
+#include "nexus/nexus.h"
 #include "pool/pool.h"
 
 int dp_pool_fault_after_writes = -1;
@@ -769,8 +770,10 @@ static void pool_free(struct pool *p)
             replica_free(r);
     }
     for (uint32_t d = 0; d < p->ndisks; d++)
-        if (p->disks[d].bdev)
+        if (p->disks[d].bdev) {
+            dp_bdev_unclaim(p->disks[d].bdev, p);
             dp_bdev_put(p->disks[d].bdev);
+        }
     lvol_reqs_free(p);
     free(p->replicas);
     free(p->used);
@@ -836,6 +839,14 @@ static int open_disks(struct pool *p, const char *what, const char *const *disks
         p->disks[i].bdev = b;
         p->ndisks = i + 1;
         snprintf(p->disks[i].uri, sizeof p->disks[i].uri, "%s", disks[i]);
+        /* a disk has one owner: not a nexus child, not another pool's disk */
+        char owner[DP_NAME_MAX + 16];
+        snprintf(owner, sizeof owner, "pool '%s'", p->name);
+        ret = dp_bdev_claim(b, p, owner);
+        if (ret < 0) {
+            error_wrap("pool '%s': %s disk '%s'", p->name, what, disks[i]);
+            return ret;
+        }
         if (b->size < PF_LABEL_SIZE || b->block_size == 0 || b->block_size > PF_LABEL_SIZE) {
             dp_set_error("pool '%s': disk '%s': too small (%" PRIu64 " bytes) or block size %u unsupported",
                          p->name, disks[i], b->size, b->block_size);
@@ -853,6 +864,35 @@ static int read_label(struct dp_bdev *b, uint8_t *buf, struct pf_label *l, char 
         return ret;
     }
     return pf_label_decode(buf, l, err, errlen);
+}
+
+/*
+ * A disk that carries a nexus child label holds a volume's data (a child
+ * whose nexus is down, or another agent's): a pool must not format it.
+ * Labels of a nexus that released its children (DELETE) do not count.
+ */
+static int refuse_nexus_child(struct pool *p, struct dp_bdev *b, const char *disk)
+{
+    uint8_t *two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
+    if (!two) {
+        dp_set_error("pool '%s': out of memory", p->name);
+        return -ENOMEM;
+    }
+    struct nx_label l;
+    char why[128];
+    int rc = b->size >= 2 * NX_LABEL_BLOCK ? dp_bdev_rw_sync(b, DP_IO_READ, two, 0, 2 * NX_LABEL_BLOCK) : -1;
+    if (rc == 0 && nx_label_read_slots(two, &l, why, sizeof why) == 0 && !(l.flags & NX_LABEL_RELEASED)) {
+        char u[37];
+        dp_uuid_format(l.nexus_uuid, u);
+        dp_set_error("pool '%s': disk '%s' holds the label of a child of nexus '%s' (its data would be "
+                     "destroyed); remove it from that nexus, or wipe its first 8 KiB if the volume is gone",
+                     p->name, disk, u);
+        rc = -EBUSY;
+    } else {
+        rc = 0;
+    }
+    dp_buf_free(two);
+    return rc;
 }
 
 /* Allocate the in-memory state sized for p->total_clusters. */
@@ -968,6 +1008,9 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
             dp_set_error("pool '%s': disk '%s': %s", name, disks[i], err);
             goto fail;
         }
+        ret = refuse_nexus_child(p, p->disks[i].bdev, disks[i]);
+        if (ret < 0)
+            goto fail;
     }
 
     /* Geometry. The slot is sized for an upper bound of the cluster count
