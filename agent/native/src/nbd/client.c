@@ -16,6 +16,16 @@
  * off from 100 ms to 5 s. Every message names the peer (nbd://host:port/export).
  * The host name is resolved once, by the first connect on the control thread;
  * reconnects run on the reactor and reuse that address (no blocking DNS there).
+ *
+ * Identity across reconnects: the export may have been deleted and created
+ * again (an empty replica under the same uuid) while we were away. Its first
+ * IDENT_BYTES hold the nexus label (or a pool label), so the client keeps a
+ * copy of them, read at the first connect and updated by every write that
+ * succeeds there; after a reconnect it reads them again before any I/O
+ * passes, and a device whose bytes differ (or whose bytes it could not
+ * track: a write there failed) is "replaced": every I/O fails with -ENODEV
+ * and it never reconnects. Its owner (a nexus faults the child) must open it
+ * afresh, where the label rules treat it as new and rebuild it.
  */
 #include <errno.h>
 #include <libnbd.h>
@@ -35,8 +45,10 @@
 #define TICK_MS 250
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define IDENT_BYTES 8192u /* the two nexus label slots; the pool label is in the first 4 KiB */
 
-enum nbdc_state { ST_UP, ST_CONNECTING, ST_CLOSING, ST_DOWN };
+/* ST_VERIFY: connected again, reading the identity bytes before any I/O. */
+enum nbdc_state { ST_UP, ST_CONNECTING, ST_VERIFY, ST_CLOSING, ST_DOWN };
 
 struct nbdc_cmd {
     struct nbdc *n;
@@ -74,6 +86,11 @@ struct nbdc {
     struct nbdc_cmd cmds[NBDC_CMDS];
     struct nbdc_cmd *free_cmds;
     struct dp_bdev_io *wait_head, *wait_tail;
+    /* identity (see the top): ident NULL when the export is too small to carry a label */
+    uint8_t *ident, *verify_buf;
+    bool ident_lost;   /* a write to the identity bytes failed: they cannot be vouched for */
+    int verify_result; /* ST_VERIFY: 0 pending, 1 same device, -1 not */
+    bool replaced;
 };
 
 static void nbdc_drive(struct nbdc *n);
@@ -159,6 +176,38 @@ static void cmd_free(struct nbdc *n, struct nbdc_cmd *c)
     n->active--;
 }
 
+/* A write, zeroing or trim reached the identity bytes: keep the copy equal to the device. */
+static void ident_track(struct nbdc *n, const struct dp_bdev_io *io, const void *bounce, int status)
+{
+    if (status < 0) {
+        n->ident_lost = true;
+        return;
+    }
+    uint64_t len = io->length < IDENT_BYTES - io->offset ? io->length : IDENT_BYTES - io->offset;
+    uint8_t *dst = n->ident + io->offset;
+    if (io->type != DP_IO_WRITE) {
+        memset(dst, 0, len);
+        return;
+    }
+    if (bounce) {
+        memcpy(dst, bounce, len);
+        return;
+    }
+    for (int i = 0; i < io->iovcnt && len; i++) {
+        uint64_t take = io->iov[i].iov_len < len ? io->iov[i].iov_len : len;
+        memcpy(dst, io->iov[i].iov_base, take);
+        dst += take;
+        len -= take;
+    }
+}
+
+static int verify_cb(void *user_data, int *error)
+{
+    struct nbdc *n = user_data;
+    n->verify_result = !*error && !memcmp(n->verify_buf, n->ident, IDENT_BYTES) ? 1 : -1;
+    return 1;
+}
+
 static int cmd_cb(void *user_data, int *error)
 {
     struct nbdc_cmd *c = user_data;
@@ -175,6 +224,8 @@ static int cmd_cb(void *user_data, int *error)
                 off += io->iov[i].iov_len;
             }
         }
+        if (n->ident && io->offset < IDENT_BYTES && io->type != DP_IO_READ && io->type != DP_IO_FLUSH)
+            ident_track(n, io, c->bounce, st);
         c->io = NULL;
         complete(n, io, st);
     }
@@ -242,7 +293,7 @@ static void nbdc_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct nbdc *n = bdev->ctx;
     if (n->state != ST_UP) {
-        dp_bdev_io_complete_deferred(io, -ENOTCONN);
+        dp_bdev_io_complete_deferred(io, n->replaced ? -ENODEV : -ENOTCONN);
         return;
     }
     if (!n->free_cmds) {
@@ -294,6 +345,8 @@ static void finish_destroy(struct nbdc *n)
         run_done(n, true);
         return;
     }
+    free(n->ident);
+    free(n->verify_buf);
     free(n);
 }
 
@@ -347,6 +400,26 @@ static void start_connect(struct nbdc *n)
     n->deadline_ms = now_ms() + n->connect_timeout_ms;
 }
 
+static void go_down(struct nbdc *n, const char *why, int status);
+
+/* Connected again: read the identity bytes before any I/O passes (ST_VERIFY). */
+static void verify_start(struct nbdc *n)
+{
+    n->verify_result = 0;
+    n->state = ST_VERIFY;
+    if (!n->ident)
+        n->verify_result = 1; /* too small to carry a label: nothing to tell devices apart by */
+    else if (n->ident_lost)
+        n->verify_result = -1; /* what is there now cannot be vouched for */
+    else {
+        nbd_completion_callback cb = { .callback = verify_cb, .user_data = n };
+        n->in_call = true;
+        if (nbd_aio_pread(n->h, n->verify_buf, IDENT_BYTES, 0, cb, 0) < 0)
+            n->verify_result = -1;
+        n->in_call = false;
+    }
+}
+
 /* Re-evaluate state and (re)arm polls and the tick. */
 static void nbdc_drive(struct nbdc *n)
 {
@@ -373,18 +446,30 @@ static void nbdc_drive(struct nbdc *n)
         finish_destroy(n);
         return;
     }
-    if (n->state == ST_UP || n->state == ST_CONNECTING) {
+    if (n->replaced)
+        return; /* down for good: no reconnect, no timer */
+    if (n->state == ST_UP || n->state == ST_CONNECTING || n->state == ST_VERIFY) {
         if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
             char why[512];
             snprintf(why, sizeof why, "connection lost: %s", nbd_get_error() ? nbd_get_error() : "closed");
             go_down(n, why, -ENOTCONN);
             return;
         }
-        if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h)) {
+        if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h))
+            verify_start(n);
+        if (n->state == ST_VERIFY && n->verify_result) {
+            if (n->verify_result < 0) {
+                n->replaced = true;
+                n->logged_down = false; /* say why, even after "connection lost" */
+                go_down(n, "reconnected, but the device behind the export was replaced (re-created or "
+                        "rewritten while we were away): failing its I/O for good; open it afresh to rebuild it",
+                        -ENODEV);
+                return;
+            }
             n->state = ST_UP;
             n->backoff_ms = BACKOFF_MIN_MS;
             if (n->logged_down)
-                fprintf(stderr, "%s: reconnected\n", n->peer);
+                fprintf(stderr, "%s: reconnected (same device)\n", n->peer);
             n->logged_down = false;
         }
         while (n->state == ST_UP && n->wait_head && n->free_cmds) {
@@ -407,7 +492,7 @@ static void pin_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
     struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, pin_op));
     n->pin = false;
-    if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING))
+    if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING || n->state == ST_VERIFY))
         nbd_aio_notify_read(n->h);
     if (!n->destroying)
         nbdc_drive(n);
@@ -418,7 +503,7 @@ static void pout_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
     struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, pout_op));
     n->pout = false;
-    if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING))
+    if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING || n->state == ST_VERIFY))
         nbd_aio_notify_write(n->h);
     if (!n->destroying)
         nbdc_drive(n);
@@ -429,8 +514,8 @@ static void nbdc_arm_tick(struct nbdc *n)
 {
     if (n->tick || n->destroying)
         return;
-    if (n->active == 0 && !n->wait_head && n->state == ST_UP)
-        return; /* idle: no timer */
+    if (n->active == 0 && !n->wait_head && (n->state == ST_UP || (n->state == ST_DOWN && n->replaced)))
+        return; /* idle (or replaced for good): no timer */
     n->tick_ts.tv_sec = 0;
     n->tick_ts.tv_nsec = TICK_MS * 1000000L;
     struct io_uring_sqe *sqe = dp_reactor_sqe(n->bdev.reactor);
@@ -460,11 +545,11 @@ static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
                 return;
             }
         }
-    } else if (n->state == ST_CONNECTING && now > n->deadline_ms) {
+    } else if ((n->state == ST_CONNECTING || n->state == ST_VERIFY) && now > n->deadline_ms) {
         go_down(n, "connect timed out", -ETIMEDOUT);
         run_done(n, true);
         return;
-    } else if (n->state == ST_DOWN && now >= n->deadline_ms) {
+    } else if (n->state == ST_DOWN && now >= n->deadline_ms && !n->replaced) {
         start_connect(n);
     }
     nbdc_drive(n);
@@ -661,6 +746,18 @@ static int connect_sync(struct nbdc *n, const char *uri)
     int64_t minb = nbd_get_block_size(n->h, LIBNBD_SIZE_MINIMUM);
     n->bdev.size = (uint64_t)size;
     n->bdev.block_size = minb > 512 && minb <= 65536 ? (uint32_t)minb : 512;
+    if (n->bdev.size >= IDENT_BYTES) {
+        n->ident = malloc(IDENT_BYTES);
+        n->verify_buf = malloc(IDENT_BYTES);
+        if (!n->ident || !n->verify_buf) {
+            dp_set_error("%s: out of memory", n->peer);
+            return -ENOMEM;
+        }
+        if (nbd_pread(n->h, n->ident, IDENT_BYTES, 0, 0) < 0) {
+            dp_set_error("%s: reading the first %u bytes failed: %s", n->peer, IDENT_BYTES, nbd_get_error());
+            return -EIO;
+        }
+    }
     n->fd = nbd_aio_get_fd(n->h);
     n->addrlen = sizeof n->addr;
     if (getpeername(n->fd, (struct sockaddr *)&n->addr, &n->addrlen) < 0 || n->addrlen > sizeof n->addr)
@@ -681,6 +778,8 @@ static int nbdc_create(const char *uri, struct dp_bdev **out)
     if (rc < 0) {
         if (n->h)
             nbd_close(n->h);
+        free(n->ident);
+        free(n->verify_buf);
         free(n);
         return rc;
     }
