@@ -97,6 +97,8 @@ export interface NexusSpec {
   sizeBytes: number;
   children: string[];
   share?: Share;
+  /** Take children labelled by another nexus that did not release them (it is gone for good). Not part of the spec. */
+  force?: boolean;
 }
 
 export interface Health {

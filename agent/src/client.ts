@@ -205,16 +205,18 @@ export class AgentClient {
     return this.deleteOrFalse(`/v1/nexuses/${enc(uuid)}`);
   }
 
-  addNexusChild(uuid: string, uri: string): Promise<Nexus> {
-    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children`, { uri }).then((r) => r.body);
+  addNexusChild(uuid: string, uri: string, opts: { force?: boolean } = {}): Promise<Nexus> {
+    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children`, { uri, ...(opts.force ? { force: true } : {}) }).then((r) => r.body);
   }
 
   removeNexusChild(uuid: string, uri: string): Promise<boolean> {
     return this.deleteOrFalse(`/v1/nexuses/${enc(uuid)}/children?uri=${encodeURIComponent(uri)}`);
   }
 
-  setNexusChildState(uuid: string, uri: string, action: 'online' | 'offline' | 'fault'): Promise<Nexus> {
-    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children/${action}?uri=${encodeURIComponent(uri)}`).then(
+  /** `force` (online only): accept a child that does not hold the newest generation as the source of a faulted nexus. */
+  setNexusChildState(uuid: string, uri: string, action: 'online' | 'offline' | 'fault', opts: { force?: boolean } = {}): Promise<Nexus> {
+    const force = opts.force ? '&force=true' : '';
+    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children/${action}?uri=${encodeURIComponent(uri)}${force}`).then(
       (r) => r.body,
     );
   }
@@ -230,8 +232,8 @@ export class AgentClient {
   }
 
   /** Bring an offline or faulted child back (it is rebuilt). */
-  childOnline(uuid: string, uri: string): Promise<Nexus> {
-    return this.setNexusChildState(uuid, uri, 'online');
+  childOnline(uuid: string, uri: string, opts: { force?: boolean } = {}): Promise<Nexus> {
+    return this.setNexusChildState(uuid, uri, 'online', opts);
   }
 
   childOffline(uuid: string, uri: string): Promise<Nexus> {

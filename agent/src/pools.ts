@@ -154,6 +154,8 @@ export class PoolService {
           labels.push(await this.ctx.dp.diskProbe(dev));
         } catch (e) {
           const msg = e instanceof NativeError ? e.message : String(e);
+          // EBUSY: another owner holds it (a nexus here, or another process's lock): a conflict, not a bad disk
+          if (e instanceof NativeError && e.code === 'EBUSY') throw conflict(`disks[${i}] '${spec.disks[i]}': ${msg}`, `disks[${i}]`);
           throw new ApiError(422, 'unprocessable', `disks[${i}] '${spec.disks[i]}' cannot be read: ${msg}`, `disks[${i}]`);
         }
       }
