@@ -53,6 +53,9 @@ export class ReplicaService {
       if (share !== 'none') throw unprocessable('share', `share '${share}': this agent has no NBD target`);
       return;
     }
+    const nexus = share === 'nbd' ? this.usedBy(uuid) : undefined;
+    if (nexus)
+      throw conflict(`replica '${uuid}' is a child of nexus '${nexus}' on this node; exporting it would let clients write behind the nexus (one writer per device)`, 'share');
     try {
       if (share === 'nbd') await this.shares.share(uuid, uuid, allowedHosts);
       else await this.shares.unshare(uuid);

@@ -108,6 +108,11 @@ test('1d: one replica given twice (two host aliases of its export, or bdev:/// a
   await expectAgentError(a.client().putNexus(nx(5), { sizeBytes: SIZE, children: both }), 409, 'children[0]');
   await a.client().putReplica(u(5), { pool: 'p', sizeBytes: REPLICA, thin: true, share: 'nbd' }); // still there, unchanged
   expect(await a.client().listNexuses()).toEqual([]);
+  // and the other way round: a local child is not exported behind its nexus's back
+  await a.client().putReplica(u(6), { pool: 'p', sizeBytes: REPLICA, thin: true });
+  await a.client().putNexus(nx(11), { sizeBytes: SIZE, children: [`bdev:///${u(6)}`] });
+  await expectAgentError(a.client().patchReplica(u(6), { share: 'nbd' }), 409, nx(11));
+  await a.client().deleteNexus(nx(11));
 });
 
 test('1b/1c: pool disks and nexus children never share a device, in one agent or across two', async () => {
