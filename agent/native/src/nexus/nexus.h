@@ -200,13 +200,47 @@ struct nexus {
     struct nexus *reg_next;
 };
 
-/* nexus.c */
+/* nexus.c: core */
+/* One control operation at a time (every dp_nexus_* that changes a nexus). */
+extern pthread_mutex_t nx_ctl_lock;
 void nx_notify(struct nexus *nx);
+/* Control thread: wait until pred (evaluated on the nexus reactor) holds. */
+void nx_wait_until(struct nexus *nx, bool (*pred)(struct nexus *, void *), void *arg);
 void nx_update_state(struct nexus *nx);
 void nx_child_fault(struct nx_child *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nx_resync_check(struct nexus *nx);
+/* Registry of live nexuses (under its own lock). */
+void nx_list_add(struct nexus *nx);
+struct nexus *nx_find(const char *uuid);
+struct nx_child *nx_find_child(struct nexus *nx, const char *uri);
+bool nx_valid_uri(const char *uri);
+struct nx_child *nx_child_new(struct nexus *nx, const char *uri);
+void nx_child_free(struct nx_child *c);
+/* Open a child URI and claim it for nx (one writer-owner); *err gets the reason. */
+int nx_open_child(struct nexus *nx, const char *uri, struct dp_bdev **out, char *err, size_t errlen);
+/* Drop a child's device: its claim, then the reference. */
+void nx_child_bdev_put(struct nexus *nx, struct dp_bdev *b);
+/* Is the child (its first two label blocks in `two`) ours to write? -EBUSY with why (LABEL.md, "Ownership"). */
+int nx_child_owner_check(struct nexus *nx, const uint8_t *two, uint32_t flags, char *why, size_t len);
+/* The child of nx other than self that is the same device or replica as b, or NULL. */
+struct nx_child *nx_same_as_child(struct nexus *nx, struct dp_bdev *b, struct nx_child *self);
+/* Reactor message: start the rebuilds of children that wait for one. */
+void nx_start_rebuilds_msg(void *nexus);
+void nx_free(struct nexus *nx);
+
+/* child.c */
+uint32_t nx_online_count(struct nexus *nx);
+
+/* label_io.c */
+/* A label round for every online child (same generation), now or after the one in progress. */
+void nx_label_request(struct nexus *nx);
 void nx_label_bump(struct nexus *nx);
 void nx_label_mark_dirty(struct nexus *nx);
-void nx_resync_check(struct nexus *nx);
+/* Control thread, no I/O to the child: write its label (both slots unless SYNCED), then flush. */
+int nx_child_write_label_sync(struct nexus *nx, struct nx_child *c, uint32_t flags, uint64_t gen,
+                              const struct nx_label *members_from);
+/* Continue the child's label seq from the labels in `two` (any nexus), so our next label wins. */
+void nx_child_adopt_seq(struct nx_child *c, const uint8_t *two);
 /* Tests: drop a nexus as a crash would (no clean labels written). */
 int nx_test_drop_unclean(const char *uuid);
 /*
@@ -216,7 +250,7 @@ int nx_test_drop_unclean(const char *uuid);
  * Then drop the nexus with nx_test_drop_unclean. 0: off.
  */
 extern int nx_test_resize_stop;
-bool nx_label_idle(const struct nexus *nx);
+bool nx_label_idle(const struct nexus *nx); /* label_io.c */
 extern const struct dp_bdev_ops nx_bdev_ops;
 void dp_nexus_close_all(void); /* dp_fini */
 
