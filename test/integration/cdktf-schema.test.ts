@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Testing } from 'cdktf';
 import { cleanup, tempDir } from '../helpers/agent';
 import { installProvider } from '../../examples/runner';
-import { ProviderSchemaJson, checkBindings } from '../../constructs/l1/schema-check';
+import { ProviderSchemaJson, checkBindings } from '../helpers/constructs-schema-check';
 import { QuickstartStack } from '../../examples/quickstart/stack';
 
 Testing.setupJest();

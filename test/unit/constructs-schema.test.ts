@@ -4,7 +4,7 @@
  */
 import { ProviderService } from '../../provider/protocol/framework';
 import { makeProvider } from '../../provider/provider';
-import { BINDINGS, ProviderSchemaJson, checkBindings, fromGetProviderSchema, propertyName } from '../../constructs/l1/schema-check';
+import { BINDINGS, ProviderSchemaJson, checkBindings, fromGetProviderSchema, propertyName } from '../helpers/constructs-schema-check';
 
 function realSchema(): ProviderSchemaJson {
   return fromGetProviderSchema(new ProviderService(makeProvider()).getProviderSchema() as Record<string, unknown>);

@@ -6,18 +6,22 @@
  * keys. Used by the unit test (against the provider's GetProviderSchema handler) and the integration test
  * (against the real terraform binary's view of the installed provider).
  *
- * Dev-only: it loads `typescript` to read the config interfaces and class members from the sources.
+ * Dev-only (a test helper, not shipped with the constructs): it loads `typescript` to read the config
+ * interfaces and class members from the sources.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Construct } from 'constructs';
 import { App, TerraformOutput, TerraformStack, Testing } from 'cdktf';
-import { MayastorProvider } from './provider';
-import { Pool } from './pool';
-import { Replica } from './replica';
-import { Nexus } from './nexus';
-import { DataMayastorNode } from './data-mayastor-node';
-import { DataMayastorPools } from './data-mayastor-pools';
+import { MayastorProvider } from '../../constructs/l1/provider';
+import { Pool } from '../../constructs/l1/pool';
+import { Replica } from '../../constructs/l1/replica';
+import { Nexus } from '../../constructs/l1/nexus';
+import { DataMayastorNode } from '../../constructs/l1/data-mayastor-node';
+import { DataMayastorPools } from '../../constructs/l1/data-mayastor-pools';
+
+/** The L1 sources (read as TypeScript, also when this runs compiled). */
+const L1_SOURCES = path.resolve(__dirname, '../../constructs/l1');
 
 export type SchemaType = string | [string, SchemaType] | [string, Record<string, SchemaType>] | unknown[];
 
@@ -148,9 +152,9 @@ const PROVIDER_META = new Set(['alias']);
  * Every divergence between the bindings and the schema, as readable lines ("mayastor_replica.size_bytes:
  * config property sizeBytes is optional, but the attribute is required"). Empty when they match.
  */
-export function checkBindings(schema: ProviderSchemaJson, sourceDir = __dirname): string[] {
+export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES): string[] {
   const problems: string[] = [];
-  const srcDir = fs.existsSync(path.join(sourceDir, 'pool.ts')) ? sourceDir : path.resolve(sourceDir, '../../../constructs/l1');
+  const srcDir = sourceDir;
   const schemaTypes = new Map<string, { kind: Binding['kind']; block: SchemaBlock }>();
   schemaTypes.set('mayastor', { kind: 'provider', block: schema.provider });
   for (const [k, v] of Object.entries(schema.resource_schemas ?? {})) schemaTypes.set(k, { kind: 'resource', block: v });

@@ -1,0 +1,94 @@
+/**
+ * The rules a ReplicatedVolume's props must pass, as a table (in the manner of aws-cdk's validate-*-props.ts):
+ * each rule looks at the props and returns the problem it finds, naming the prop and the value given, or
+ * nothing. The constructor throws the first problem. Placement (which can fail too) is placement.ts.
+ */
+import { NEXUS_MAX_CHILDREN } from './placement';
+import { NAME_RE, UUID_RE, describe } from './errors';
+import { StorageNode } from './storage-node';
+import type { ReplicatedVolumeProps } from './replicated-volume';
+
+export type VolumeProtocol = 'nbd';
+export const VOLUME_PROTOCOLS: readonly VolumeProtocol[] = ['nbd'];
+
+/** A prop and what is wrong with it. */
+export interface PropProblem {
+  readonly prop: string;
+  readonly detail: string;
+}
+
+type Rule = (p: ReplicatedVolumeProps) => PropProblem | undefined;
+const problem = (prop: string, detail: string): PropProblem => ({ prop, detail });
+const isWhole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+const names = (nodes: StorageNode[]) => nodes.map((n) => n.name).join(', ');
+
+/** "POOL" or "NODE/POOL" split, or undefined when it is neither. */
+export function parsePoolRef(p: unknown): { node?: string; pool: string } | undefined {
+  if (typeof p !== 'string') return undefined;
+  const parts = p.split('/');
+  if (parts.length > 2 || !parts.every((s) => NAME_RE.test(s))) return undefined;
+  return parts.length === 2 ? { node: parts[0], pool: parts[1] } : { pool: parts[0] };
+}
+
+const RULES: readonly Rule[] = [
+  (p) => (p === null || typeof p !== 'object' ? problem('config', 'a configuration object is required') : undefined),
+  (p) => (!Array.isArray(p.nodes) || p.nodes.length === 0 ? problem('nodes', 'give at least one StorageNode') : undefined),
+  (p) => {
+    const i = p.nodes.findIndex((n) => !StorageNode.isStorageNode(n));
+    return i >= 0 ? problem(`nodes[${i}]`, `${describe(p.nodes[i])} is not a StorageNode`) : undefined;
+  },
+  (p) => {
+    const i = p.nodes.findIndex((n, k) => p.nodes.findIndex((m) => m.name === n.name) < k);
+    return i >= 0 ? problem(`nodes[${i}]`, `node "${p.nodes[i].name}" is given twice`) : undefined;
+  },
+  (p) => {
+    const zoned = p.nodes.filter((n) => n.zone !== undefined);
+    if (zoned.length === 0 || zoned.length === p.nodes.length) return undefined;
+    const missing = p.nodes.filter((n) => n.zone === undefined);
+    return problem('nodes', `node(s) ${names(missing)} carry no zone while ${names(zoned)} do: give every node a zone, or none`);
+  },
+  (p) => (!isWhole(p.sizeBytes) || p.sizeBytes <= 0 ? problem('sizeBytes', `${describe(p.sizeBytes)} must be a positive whole number of bytes`) : undefined),
+  (p) => (p.sizeBytes % 512 !== 0 ? problem('sizeBytes', `${p.sizeBytes} is not a multiple of 512`) : undefined),
+  (p) => {
+    const count = p.replicas ?? 3;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) return problem('replicas', `${describe(p.replicas)} must be a whole number of at least 1`);
+    return count > NEXUS_MAX_CHILDREN ? problem('replicas', `${count} is more than a nexus can mirror (at most ${NEXUS_MAX_CHILDREN} children)`) : undefined;
+  },
+  (p) => (p.thin !== undefined && typeof p.thin !== 'boolean' ? problem('thin', `${describe(p.thin)} must be true or false`) : undefined),
+  (p) =>
+    !VOLUME_PROTOCOLS.includes(p.protocol ?? 'nbd')
+      ? problem('protocol', `${describe(p.protocol)} is not supported; use one of: ${VOLUME_PROTOCOLS.join(', ')}`)
+      : undefined,
+  (p) =>
+    p.uuid !== undefined && (typeof p.uuid !== 'string' || !UUID_RE.test(p.uuid))
+      ? problem('uuid', `${describe(p.uuid)} is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`)
+      : undefined,
+  (p) =>
+    p.outputName !== undefined && (typeof p.outputName !== 'string' || !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(p.outputName))
+      ? problem('outputName', `${describe(p.outputName)} must start with a letter or "_" and hold only letters, digits, "_" and "-"`)
+      : undefined,
+  (p) =>
+    p.nexusNode !== undefined && !p.nodes.some((n) => n.name === p.nexusNode)
+      ? problem('nexusNode', `${describe(p.nexusNode)} is not one of the volume's nodes (${names(p.nodes)})`)
+      : undefined,
+  (p) => (p.pools !== undefined && (!Array.isArray(p.pools) || p.pools.length === 0) ? problem('pools', 'give at least one pool, or leave pools out to use every pool') : undefined),
+  (p) => {
+    for (const [i, ref] of (p.pools ?? []).entries()) {
+      const w = parsePoolRef(ref);
+      if (!w) return problem(`pools[${i}]`, `${describe(ref)} must be "POOL" or "NODE/POOL"`);
+      if (!p.nodes.some((n) => (w.node === undefined || n.name === w.node) && n.hasPool(w.pool))) {
+        return problem(`pools[${i}]`, `no node among ${names(p.nodes)} has a pool ${describe(ref)}`);
+      }
+    }
+    return undefined;
+  },
+];
+
+/** The first problem of the props, or undefined when every rule passes. */
+export function validateReplicatedVolumeProps(props: ReplicatedVolumeProps): PropProblem | undefined {
+  for (const rule of RULES) {
+    const found = rule(props);
+    if (found) return found;
+  }
+  return undefined;
+}
