@@ -190,6 +190,44 @@ int dp_nbd_export_connections(const char *export_name);
  * dp_fini(); safe when nothing was started. */
 void dp_nbd_shutdown(void);
 
+/* ---- target limits (every target protocol) -------------------------------- */
+
+/*
+ * Limits against unauthenticated clients, for every target protocol (NBD).
+ * A refused connection is closed at once (a client asking for an export
+ * that is full gets NBD_REP_ERR_POLICY naming the limit first).
+ */
+typedef struct dp_target_limits {
+    uint32_t max_connections;            /* per agent (default 1024) */
+    uint32_t max_connections_per_export; /* per export (default 128) */
+    uint32_t handshake_timeout_ms;       /* accept to end of negotiation (default 10000) */
+    uint32_t fd_headroom;                /* fds kept free below RLIMIT_NOFILE (default 64) */
+    uint64_t conn_memory_budget;         /* slot and payload bytes per connection (default 64 MiB, >= 1 MiB);
+                                            the advertised maximum payload is min(32 MiB, half of it) */
+    uint64_t memory_budget;              /* across all connections (default 1 GiB, >= conn_memory_budget) */
+} dp_target_limits;
+
+/* Set the limits (any time; new values apply to new charges and connections).
+ * -EINVAL naming the field for a value out of range. */
+int dp_target_set_limits(const dp_target_limits *limits);
+/* The limits in force. */
+int dp_target_get_limits(dp_target_limits *out);
+
+typedef struct dp_target_stats {
+    uint64_t connections;                /* open now, handshake included */
+    uint64_t handshakes;                 /* in the handshake now */
+    uint64_t accepted;                   /* connections admitted, total */
+    uint64_t refused_max_connections;    /* refused: per-agent cap */
+    uint64_t refused_max_connections_per_export; /* refused: per-export cap */
+    uint64_t refused_fd_headroom;        /* refused: open fds within fd_headroom of the limit */
+    uint64_t handshake_timeouts;         /* dropped at the handshake deadline */
+    uint64_t accept_backoffs;            /* accepting paused on EMFILE/ENFILE/ENOBUFS/ENOMEM */
+    uint64_t memory_bytes;               /* slot and payload bytes held now */
+    uint64_t memory_waits;               /* requests that waited for memory (back-pressure) */
+} dp_target_stats;
+
+int dp_target_stats_get(dp_target_stats *out);
+
 /* ---- nexus (RAID-1 over children) ---------------------------------------- */
 
 /*

@@ -10,8 +10,16 @@
  *  - one io_uring RECV at a time into a 64 KiB staging buffer; request
  *    headers are parsed from it, small write payloads copied out of it, the
  *    rest of a large payload received directly into the request's buffer;
- *  - NBD_SLOTS preallocated request slots (buffer of SLOT_BUF bytes each,
- *    allocated on first use; only requests above SLOT_BUF allocate);
+ *  - up to NBD_SLOTS request slots, allocated on first need and kept (each
+ *    with a buffer of SLOT_BUF bytes, allocated on first use and kept; only
+ *    requests above SLOT_BUF allocate, with mmap, so the memory goes back to
+ *    the system when the reply has gone out);
+ *  - every slot and buffer is charged to the connection's and the agent's
+ *    memory budget (target/limits.h) before it is allocated. A request whose
+ *    memory does not fit is not read further: the connection stops receiving
+ *    until its own replies have gone out (back-pressure), or, when it holds
+ *    nothing the others could wait on, retries on a short timer. A client
+ *    that never reads its replies therefore pins at most its budget;
  *  - replies complete out of order and are batched: one SENDMSG carries
  *    every reply ready at the time (header + data iovecs, zero-copy from the
  *    buffer the bdev read into). One send in flight keeps the stream ordered.
@@ -20,6 +28,12 @@
  * complete, outstanding bdev I/O completes, and only then is the connection
  * freed (conn_maybe_free), so a client vanishing mid-request leaks nothing
  * and nothing is touched after free.
+ *
+ * Limits against abuse (target/limits.h): connections are admitted against
+ * the per-agent cap and the fd headroom at accept, against the per-export
+ * cap when they pick an export (NBD_REP_ERR_POLICY naming the limit), and the
+ * whole handshake runs under one deadline; accept errors for lack of fds or
+ * memory back off on a timer.
  *
  * Cross-thread control (share/unshare/shutdown) goes through g_lock: a
  * connection is killed by a message to its reactor, counted in msg_refs so
@@ -34,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,13 +57,14 @@
 #include "datapath.h"
 #include "nbd/proto.h"
 #include "reactor/reactor.h"
+#include "target/limits.h"
 
 #define NBD_SLOTS 64
 #define SLOT_BUF (128u * 1024)
 #define RBUF_SIZE (64u * 1024)
 #define SEND_BATCH 32
 #define BS_MAX_EXTENTS 1024
-#define HS_TIMEOUT_S 30
+#define MEM_RETRY_MS 20 /* a connection waiting on the global budget, holding nothing: retry */
 #define MAX_ALLOWED 64
 
 struct nbd_export {
@@ -69,8 +85,9 @@ struct nbd_slot {
     struct nbd_conn *c;
     struct nbd_slot *next;
     struct nbd_request req;
-    uint8_t *buf; /* SLOT_BUF, lazily allocated, kept */
-    uint8_t *big; /* this request only, when above SLOT_BUF */
+    uint8_t *buf; /* SLOT_BUF, lazily allocated, kept (charged while kept) */
+    uint8_t *big; /* this request only, when above SLOT_BUF (mmap, charged) */
+    size_t biglen;
     uint8_t *data;
     struct iovec iov;
     uint32_t err;
@@ -88,6 +105,7 @@ struct nbd_conn {
     char peer_str[64];
     struct nbd_export *exp;
     struct dp_bdev *bdev;
+    struct dp_target_conn tc; /* admission, handshake deadline, memory charged */
 
     bool closing, disc, transmission;
     bool migrating, kill_pending; /* under g_lock */
@@ -105,6 +123,7 @@ struct nbd_conn {
     uint8_t *hs_ptr;
     uint32_t hs_left;
     struct nbd_opt_hdr opt;
+    struct __kernel_timespec hs_ts; /* time left to the handshake deadline */
 
     /* transmission */
     struct nbd_limits lim;
@@ -113,7 +132,12 @@ struct nbd_conn {
     struct nbd_slot *cur_write;
     uint32_t cur_got;
     bool recv_direct, stalled;
+    bool mem_wait; /* stalled for memory (counted once per wait) */
+    bool mem_timer_inflight;
+    struct dp_uring_op mem_timer_op;
+    struct __kernel_timespec mem_ts;
     int io_inflight;
+    int nslots;
     struct nbd_slot *free_slots;
     struct nbd_slot *sq_head, *sq_tail;
     struct nbd_slot *sending[SEND_BATCH];
@@ -121,7 +145,7 @@ struct nbd_conn {
     struct iovec siov[2 * SEND_BATCH];
     int siov_n, siov_i;
     struct msghdr smsg;
-    struct nbd_slot slots[NBD_SLOTS];
+    struct nbd_slot *slots[NBD_SLOTS]; /* [0, nslots) allocated */
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -135,14 +159,14 @@ static struct {
     uint16_t port;
     struct dp_reactor *r;
     struct dp_uring_op op;
-    bool inflight, stopping;
+    bool inflight, stopping; /* inflight: an accept or the backoff timer */
+    struct dp_target_listener tl;
     char host[128];
 } g_lis = { .fd = -1 };
 
 static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) { }
 /* user_data for link timeouts and cancels: their CQEs never touch a conn */
 static struct dp_uring_op g_noop = { noop_cb };
-static struct __kernel_timespec g_hs_timeout = { .tv_sec = HS_TIMEOUT_S };
 
 static void conn_close(struct nbd_conn *c);
 static void conn_maybe_free(struct nbd_conn *c);
@@ -259,6 +283,22 @@ static int parse_allowed(const char *csv, struct nbd_export *e, const char *expo
     return 0;
 }
 
+/*
+ * The advertised maximum payload: 32 MiB, or half the per-connection memory
+ * budget when that is smaller (a power of two, >= 512 KiB as the budget is
+ * >= 1 MiB), so one request always fits in the budget with its slots.
+ * Reads above it are refused with EOVERFLOW; writes above it close the
+ * connection (their payload cannot be skipped safely).
+ */
+static uint32_t nbd_max_payload(void)
+{
+    uint64_t half = dp_target_conn_budget() / 2;
+    uint32_t p = NBD_MAX_PAYLOAD;
+    while (p > NBD_PREF_BLOCK && p > half)
+        p >>= 1;
+    return p;
+}
+
 static void export_view(const struct nbd_export *e, struct nbd_export_view *v)
 {
     struct dp_bdev *b = e->bdev;
@@ -270,7 +310,7 @@ static void export_view(const struct nbd_export *e, struct nbd_export_view *v)
                 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_DF | NBD_FLAG_CAN_MULTI_CONN;
     v->min_block = b->block_size ? b->block_size : 512;
     v->pref_block = v->min_block > NBD_PREF_BLOCK ? v->min_block : NBD_PREF_BLOCK;
-    v->max_payload = NBD_MAX_PAYLOAD;
+    v->max_payload = nbd_max_payload();
 }
 
 static int neg_lookup(void *ctx, const char *name, struct nbd_export_view *v)
@@ -315,12 +355,19 @@ static const struct nbd_neg_ops neg_ops = { neg_lookup, neg_list };
 
 /* ---- connection lifetime ------------------------------------------------ */
 
+static void big_free(struct nbd_conn *c, struct nbd_slot *s)
+{
+    if (!s->big)
+        return;
+    munmap(s->big, s->biglen);
+    dp_target_mem_release(&c->tc, s->biglen);
+    s->big = NULL;
+    s->biglen = 0;
+}
+
 static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
 {
-    if (s->big) {
-        dp_buf_free(s->big);
-        s->big = NULL;
-    }
+    big_free(c, s);
     s->next = c->free_slots;
     c->free_slots = s;
 }
@@ -329,10 +376,12 @@ static void conn_free(struct nbd_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
-    for (int i = 0; i < NBD_SLOTS; i++) {
-        dp_buf_free(c->slots[i].buf);
-        dp_buf_free(c->slots[i].big);
+    for (int i = 0; i < c->nslots; i++) {
+        dp_buf_free(c->slots[i]->buf);
+        big_free(c, c->slots[i]);
+        free(c->slots[i]);
     }
+    dp_target_conn_release(&c->tc); /* every charge, and the connection itself */
     free(c->rbuf);
     free(c->hbuf);
     free(c->neg);
@@ -341,7 +390,8 @@ static void conn_free(struct nbd_conn *c)
 
 static void conn_maybe_free(struct nbd_conn *c)
 {
-    if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight || c->kick_queued)
+    if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight || c->kick_queued ||
+        c->mem_timer_inflight)
         return;
     pthread_mutex_lock(&g_lock);
     if (c->msg_refs > 0) { /* a kill message is on its way: it frees */
@@ -427,9 +477,23 @@ static struct nbd_conn *op_conn(struct dp_uring_op *op, bool recv)
     return c;
 }
 
-/* Receive or send the rest of c->hs_ptr/hs_left (MSG_WAITALL, timed). */
+static void hs_expired(struct nbd_conn *c)
+{
+    dp_target_handshake_expired(&c->tc, "nbd", c->peer_str);
+    conn_drop(c);
+}
+
+/*
+ * Receive or send the rest of c->hs_ptr/hs_left (MSG_WAITALL), linked to a
+ * timeout of the time left to the handshake deadline: the deadline holds for
+ * the whole handshake, however the client spreads its bytes.
+ */
 static void hs_post(struct nbd_conn *c, bool recv)
 {
+    if (!dp_target_handshake_left(&c->tc, &c->hs_ts)) {
+        hs_expired(c);
+        return;
+    }
     struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
     if (recv) {
         io_uring_prep_recv(sqe, c->fd, c->hs_ptr, c->hs_left, MSG_WAITALL);
@@ -440,10 +504,9 @@ static void hs_post(struct nbd_conn *c, bool recv)
         io_uring_sqe_set_data(sqe, &c->send_op);
         c->send_inflight = true;
     }
-    /* A client that stalls in the handshake is dropped after HS_TIMEOUT_S. */
     sqe->flags |= IOSQE_IO_LINK;
     struct io_uring_sqe *t = dp_reactor_sqe(c->r);
-    io_uring_prep_link_timeout(t, &g_hs_timeout, 0);
+    io_uring_prep_link_timeout(t, &c->hs_ts, 0);
     io_uring_sqe_set_data(t, &g_noop);
 }
 
@@ -467,10 +530,10 @@ static void hs_io_done(struct dp_uring_op *op, int res, bool recv)
     if (!c)
         return;
     if (res <= 0) {
-        if (!recv)
-            hs_fail(c, res == -ECANCELED ? "handshake send timed out" : "handshake send failed");
-        else if (res == -ECANCELED)
-            hs_fail(c, "handshake timed out");
+        if (res == -ECANCELED) /* the linked timeout: the deadline passed */
+            hs_expired(c);
+        else if (!recv)
+            hs_fail(c, "handshake send failed");
         else if (res == 0)
             hs_fail(c, "disconnected during the handshake");
         else
@@ -542,15 +605,32 @@ static void hs_step(struct nbd_conn *c)
         c->hs_result = nbd_neg_option(c->neg, c->opt.opt, data, c->opt.len, &neg_ops, c, out,
                                       NBD_NEG_OUT_MAX, &outlen);
         if (c->hs_result == NBD_NEG_GO) {
-            /* Attach to the export before saying yes. */
+            /* Attach to the export before saying yes, within its connection cap. */
+            bool full = false;
             pthread_mutex_lock(&g_lock);
             struct nbd_export *e = export_find_locked(c->neg->export_name);
             if (e && !e->dead) {
-                c->exp = e;
-                e->nconns++;
+                full = dp_target_export_full(e->nconns, "nbd", c->peer_str, e->name);
+                if (!full) {
+                    c->exp = e;
+                    e->nconns++;
+                }
             }
             pthread_mutex_unlock(&g_lock);
-            if (!c->exp) {
+            if (full) {
+                /* GO can say why; EXPORT_NAME can only close. */
+                c->hs_result = NBD_NEG_CLOSE;
+                outlen = 0;
+                if (c->opt.opt == NBD_OPT_GO) {
+                    dp_target_limits l;
+                    dp_target_limits_now(&l);
+                    char *msg = (char *)out + NBD_OPT_REPLY_HDR_LEN;
+                    int n = snprintf(msg, 256, "export has reached its limit of %u connections "
+                                     "(--max-connections-per-export)", l.max_connections_per_export);
+                    nbd_enc_opt_reply(out, c->opt.opt, NBD_REP_ERR_POLICY, (uint32_t)n);
+                    outlen = NBD_OPT_REPLY_HDR_LEN + (size_t)n;
+                }
+            } else if (!c->exp) {
                 hs_fail(c, "export went away during the handshake");
                 return;
             }
@@ -602,6 +682,17 @@ static void tx_fail(struct nbd_conn *c, const char *why)
     conn_drop(c);
 }
 
+static void mem_timer_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, mem_timer_op));
+    c->mem_timer_inflight = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    process_input(c);
+}
+
 static void tx_start(void *arg)
 {
     struct nbd_conn *c = arg;
@@ -616,6 +707,7 @@ static void tx_start(void *arg)
         conn_drop(c);
         return;
     }
+    dp_target_handshake_done(&c->tc);
     nbd_neg_limits(c->neg, &c->lim);
     free(c->hbuf);
     c->hbuf = NULL;
@@ -623,10 +715,7 @@ static void tx_start(void *arg)
     c->neg = NULL;
     c->recv_op.cb = recv_cb;
     c->send_op.cb = send_cb;
-    for (int i = NBD_SLOTS - 1; i >= 0; i--) {
-        c->slots[i].c = c;
-        slot_put(c, &c->slots[i]);
-    }
+    c->mem_timer_op.cb = mem_timer_cb;
     c->transmission = true;
     process_input(c);
 }
@@ -696,27 +785,82 @@ static void reply_ok(struct nbd_conn *c, struct nbd_slot *s)
     enqueue_reply(c, s);
 }
 
-static uint8_t *slot_data(struct nbd_slot *s, uint32_t len)
+/* ---- request memory (charged before it is allocated) ---- */
+
+static size_t page_round(uint32_t len)
 {
-    if (len <= SLOT_BUF) {
-        if (!s->buf)
-            s->buf = dp_buf_alloc(SLOT_BUF);
-        return s->data = s->buf;
+    return ((size_t)len + DP_BUF_ALIGN - 1) & ~(size_t)(DP_BUF_ALIGN - 1);
+}
+
+/* Payload bytes request q needs a buffer for (0: none). */
+static uint32_t req_payload(const struct nbd_request *q, int rc)
+{
+    if (q->type == NBD_CMD_WRITE)
+        return q->length; /* consumed even when refused */
+    if (rc)
+        return 0;
+    if (q->type == NBD_CMD_READ)
+        return q->length;
+    if (q->type == NBD_CMD_BLOCK_STATUS)
+        return SLOT_BUF;
+    return 0;
+}
+
+/* Bytes to charge for a request of `len` payload bytes on slot s (NULL: a new slot). */
+static uint64_t req_charge(const struct nbd_slot *s, uint32_t len)
+{
+    uint64_t n = s ? 0 : sizeof(struct nbd_slot);
+    if (len == 0)
+        return n;
+    if (len <= SLOT_BUF)
+        return n + (s && s->buf ? 0 : SLOT_BUF);
+    return n + page_round(len);
+}
+
+/* Give the kept buffers of idle slots (except `keep`) back to the budget. */
+static void trim_idle(struct nbd_conn *c, struct nbd_slot *keep)
+{
+    for (struct nbd_slot *s = c->free_slots; s; s = s->next) {
+        if (s == keep || !s->buf)
+            continue;
+        dp_buf_free(s->buf);
+        s->buf = NULL;
+        dp_target_mem_release(&c->tc, SLOT_BUF);
     }
-    /* Slow path: requests above SLOT_BUF (up to NBD_MAX_PAYLOAD). */
-    s->big = dp_buf_alloc(len);
-    return s->data = s->big;
+}
+
+/* Allocate what req_charge(s, len) charged; s->data is the payload buffer. */
+static int slot_fill(struct nbd_conn *c, struct nbd_slot *s, uint32_t len)
+{
+    s->data = NULL;
+    if (len == 0)
+        return 0;
+    if (len <= SLOT_BUF) {
+        if (!s->buf && !(s->buf = dp_buf_alloc(SLOT_BUF))) {
+            dp_target_mem_release(&c->tc, SLOT_BUF);
+            return -ENOMEM;
+        }
+        s->data = s->buf;
+        return 0;
+    }
+    /* Requests above SLOT_BUF (up to the maximum payload): their own mapping,
+     * unmapped when the reply has gone out. */
+    size_t n = page_round(len);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        dp_target_mem_release(&c->tc, n);
+        return -ENOMEM;
+    }
+    s->big = s->data = p;
+    s->biglen = n;
+    return 0;
 }
 
 /* base:allocation from the bdev's block_status; synchronous on this reactor. */
 static void do_block_status(struct nbd_conn *c, struct nbd_slot *s)
 {
     struct dp_bdev *b = c->bdev;
-    uint8_t *p = slot_data(s, SLOT_BUF);
-    if (!p) {
-        reply_err(c, s, NBD_ENOMEM);
-        return;
-    }
+    uint8_t *p = s->data; /* SLOT_BUF bytes (slot_fill) */
     uint64_t off = s->req.offset, end = off + s->req.length;
     uint32_t n = 0, max = (s->req.flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : BS_MAX_EXTENTS;
     nbd_put32(p, NBD_META_ID_BASE_ALLOCATION);
@@ -768,11 +912,6 @@ static void exec(struct nbd_conn *c, struct nbd_slot *s)
     io->cb_arg = s;
     switch (q->type) {
     case NBD_CMD_READ:
-        if (!slot_data(s, q->length)) {
-            reply_err(c, s, NBD_ENOMEM);
-            return;
-        }
-        /* fall through */
     case NBD_CMD_WRITE:
         s->iov.iov_base = s->data;
         s->iov.iov_len = q->length;
@@ -863,7 +1002,7 @@ static void process_input(struct nbd_conn *c)
             post_recv(c);
             break;
         }
-        if (!c->free_slots) {
+        if (!c->free_slots && c->nslots == NBD_SLOTS) {
             c->stalled = true; /* resumes when a reply has gone out */
             break;
         }
@@ -874,7 +1013,6 @@ static void process_input(struct nbd_conn *c)
             tx_fail(c, why);
             return;
         }
-        c->rpos += NBD_REQ_LEN;
         /* The export may have grown since this client negotiated (a nexus or
          * replica resized): a request past the old end is judged by the size
          * now. Sizes only grow, so nothing valid before becomes invalid. */
@@ -889,19 +1027,81 @@ static void process_input(struct nbd_conn *c)
             return;
         }
         if (q.type == NBD_CMD_DISC) {
+            c->rpos += NBD_REQ_LEN;
             c->disc = true;
             break;
         }
+        /* The request's memory, charged before anything is allocated; the
+         * header stays unread until it fits. */
         struct nbd_slot *s = c->free_slots;
-        c->free_slots = s->next;
+        uint32_t plen = req_payload(&q, rc);
+        int mrc = dp_target_mem_charge(&c->tc, req_charge(s, plen));
+        if (mrc == -EAGAIN || mrc == -ENOBUFS) {
+            trim_idle(c, plen <= SLOT_BUF ? s : NULL);
+            mrc = dp_target_mem_charge(&c->tc, req_charge(s, plen));
+        }
+        if (mrc == -EAGAIN || mrc == -ENOBUFS) {
+            bool own = c->io_inflight || c->sq_head || c->nsending; /* replies of ours to wait for */
+            if (own || mrc == -ENOBUFS) {
+                if (!c->mem_wait) {
+                    c->mem_wait = true;
+                    dp_target_mem_waited();
+                }
+                if (own) {
+                    c->stalled = true; /* back-pressure: resumes when a reply has gone out */
+                } else if (!c->mem_timer_inflight) {
+                    /* The agent's budget is held by other connections. */
+                    c->mem_ts.tv_sec = 0;
+                    c->mem_ts.tv_nsec = MEM_RETRY_MS * 1000000ll;
+                    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+                    io_uring_prep_timeout(sqe, &c->mem_ts, 0, 0);
+                    io_uring_sqe_set_data(sqe, &c->mem_timer_op);
+                    c->mem_timer_inflight = true;
+                }
+                break;
+            }
+            mrc = -EOVERFLOW; /* holds nothing else, and still does not fit */
+        }
+        if (mrc == -EOVERFLOW) {
+            /* Larger than the connection's budget (lowered since the client
+             * negotiated its maximum payload). */
+            if (q.type == NBD_CMD_WRITE) {
+                tx_fail(c, "write payload above the connection's memory budget");
+                return;
+            }
+            rc = NBD_EOVERFLOW;
+            plen = 0;
+            if (dp_target_mem_charge(&c->tc, req_charge(s, 0)) < 0) {
+                c->stalled = true; /* not even a slot: wait for ours */
+                break;
+            }
+        }
+        c->mem_wait = false;
+        if (!s) {
+            s = calloc(1, sizeof *s);
+            if (!s) {
+                dp_target_mem_release(&c->tc, req_charge(NULL, plen));
+                tx_fail(c, "out of memory for a request slot");
+                return;
+            }
+            s->c = c;
+            c->slots[c->nslots++] = s;
+        } else {
+            c->free_slots = s->next;
+        }
+        c->rpos += NBD_REQ_LEN;
         s->req = q;
         s->err = (uint32_t)rc;
-        if (q.type == NBD_CMD_WRITE) {
-            if (!slot_data(s, q.length)) {
+        if (slot_fill(c, s, plen) < 0) {
+            if (q.type == NBD_CMD_WRITE) {
                 slot_put(c, s);
                 tx_fail(c, "out of memory for a write payload");
                 return;
             }
+            reply_err(c, s, NBD_ENOMEM);
+            continue;
+        }
+        if (q.type == NBD_CMD_WRITE) {
             c->cur_write = s;
             c->cur_got = 0;
             continue;
@@ -1022,24 +1222,8 @@ static void post_accept(void)
 
 static void new_conn(int fd)
 {
-    struct nbd_conn *c = calloc(1, sizeof *c);
-    uint8_t *hbuf = malloc(NBD_MAX_OPT_LEN + NBD_NEG_OUT_MAX);
-    struct nbd_neg *neg = malloc(sizeof *neg);
-    if (!c || !hbuf || !neg) {
-        free(c);
-        free(hbuf);
-        free(neg);
-        close(fd);
-        return;
-    }
-    c->fd = fd;
-    c->r = g_lis.r;
-    c->hbuf = hbuf;
-    c->neg = neg;
-    c->recv_op.cb = hs_recv_cb;
-    c->send_op.cb = hs_send_cb;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct in6_addr peer = { 0 };
+    char peer_str[64];
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
@@ -1047,18 +1231,47 @@ static void new_conn(int fd)
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            c->peer.s6_addr[10] = c->peer.s6_addr[11] = 0xff;
-            memcpy(&c->peer.s6_addr[12], &s4->sin_addr, 4);
+            peer.s6_addr[10] = peer.s6_addr[11] = 0xff;
+            memcpy(&peer.s6_addr[12], &s4->sin_addr, 4);
             inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
             port = ntohs(s4->sin_port);
         } else if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            c->peer = s6->sin6_addr;
+            peer = s6->sin6_addr;
             inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
             port = ntohs(s6->sin6_port);
         }
     }
-    snprintf(c->peer_str, sizeof c->peer_str, "%s:%d", host, port);
+    snprintf(peer_str, sizeof peer_str, "%s:%d", host, port);
+    /* Connection cap and fd headroom: a refused client is closed at once,
+     * before anything is allocated for it. */
+    struct dp_target_conn tc;
+    if (dp_target_conn_admit(&tc, fd, "nbd", peer_str) != 0) {
+        close(fd);
+        return;
+    }
+    struct nbd_conn *c = calloc(1, sizeof *c);
+    uint8_t *hbuf = malloc(NBD_MAX_OPT_LEN + NBD_NEG_OUT_MAX);
+    struct nbd_neg *neg = malloc(sizeof *neg);
+    if (!c || !hbuf || !neg) {
+        free(c);
+        free(hbuf);
+        free(neg);
+        dp_target_conn_release(&tc);
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->r = g_lis.r;
+    c->tc = tc;
+    c->peer = peer;
+    memcpy(c->peer_str, peer_str, sizeof peer_str);
+    c->hbuf = hbuf;
+    c->neg = neg;
+    c->recv_op.cb = hs_recv_cb;
+    c->send_op.cb = hs_send_cb;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock(&g_lock);
     c->next = g_conns;
     if (g_conns)
@@ -1071,19 +1284,41 @@ static void new_conn(int fd)
     hs_xfer(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN, false);
 }
 
+static void accept_stopped(void)
+{
+    pthread_mutex_lock(&g_lock);
+    pthread_cond_broadcast(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+}
+
 static void accept_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
     g_lis.inflight = false;
     if (res >= 0) {
+        dp_target_accept_ok(&g_lis.tl);
         if (g_lis.stopping)
             close(res);
         else
             new_conn(res);
     }
     if (g_lis.stopping || res == -ECANCELED || res == -EBADF || res == -EINVAL) {
-        pthread_mutex_lock(&g_lock);
-        pthread_cond_broadcast(&g_cond);
-        pthread_mutex_unlock(&g_lock);
+        accept_stopped();
+        return;
+    }
+    /* Out of fds or memory: stop accepting for a while (never a spin). */
+    if (res < 0 && dp_target_accept_failed(&g_lis.tl, res)) {
+        g_lis.inflight = true; /* the backoff timer: accept_resume runs */
+        return;
+    }
+    post_accept();
+}
+
+/* The backoff timer fired (or was cancelled at shutdown). */
+static void accept_resume(struct dp_target_listener *l)
+{
+    g_lis.inflight = false;
+    if (g_lis.stopping) {
+        accept_stopped();
         return;
     }
     post_accept();
@@ -1099,6 +1334,10 @@ static void accept_cancel_msg(void *arg)
     g_lis.stopping = true;
     if (!g_lis.inflight)
         return;
+    if (g_lis.tl.timer_inflight) {
+        dp_target_listener_cancel(&g_lis.tl);
+        return;
+    }
     struct io_uring_sqe *sqe = dp_reactor_sqe(g_lis.r);
     io_uring_prep_cancel(sqe, &g_lis.op, 0);
     io_uring_sqe_set_data(sqe, &g_noop);
@@ -1158,6 +1397,7 @@ DP_EXPORT int dp_nbd_listen(const char *host, uint16_t port)
     g_lis.r = dp_reactor_get(0);
     g_lis.op.cb = accept_cb;
     g_lis.stopping = false;
+    dp_target_listener_init(&g_lis.tl, g_lis.r, "nbd", accept_resume);
     snprintf(g_lis.host, sizeof g_lis.host, "%s", host);
     pthread_mutex_unlock(&g_lock);
     dp_reactor_call(g_lis.r, accept_start_msg, NULL);
