@@ -3,11 +3,15 @@
  *   mayastor-agent --node NAME --listen HOST:PORT --data-dir DIR [--token-file F]
  *     [--nbd-listen HOST:PORT] [--advertise-host HOST] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
  *     [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level LEVEL]
- * Flags take `--flag value` or `--flag=value`. Errors name the flag (ConfigError).
+ *     [--max-connections N] [--max-connections-per-export N] [--handshake-timeout-ms MS]
+ *     [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N]
+ * The last six are the limits every target protocol applies to its (unauthenticated) clients
+ * (README "Limits"; dp_target_set_limits). Flags take `--flag value` or `--flag=value`. Errors name the flag (ConfigError).
  * Port 0 asks the kernel for a free port (tests); the agent logs the address it got.
  */
 import os from 'node:os';
 import path from 'node:path';
+import { parseSize } from './ctl/format';
 
 export interface HostPort {
   host: string;
@@ -32,7 +36,33 @@ export interface AgentConfig {
   /** Cluster size of new pools in bytes (0: the data path's 4 MiB default). */
   clusterSize: number;
   logLevel: LogLevel;
+  /** Limits against abuse, for every target protocol (dp_target_limits). */
+  limits: TargetLimitsConfig;
 }
+
+export interface TargetLimitsConfig {
+  /** Connections to all targets of the agent (--max-connections). */
+  maxConnections: number;
+  /** Connections to one export (--max-connections-per-export). */
+  maxConnectionsPerExport: number;
+  /** From accept to the end of the negotiation (--handshake-timeout-ms). */
+  handshakeTimeoutMs: number;
+  /** Request slots and payload buffers one connection may hold (--conn-memory-budget). */
+  connMemoryBudget: number;
+  /** The same across every connection (--memory-budget). */
+  memoryBudget: number;
+  /** File descriptors below RLIMIT_NOFILE that targets leave to the control plane (--fd-headroom). */
+  fdHeadroom: number;
+}
+
+export const DEFAULT_LIMITS: TargetLimitsConfig = {
+  maxConnections: 1024,
+  maxConnectionsPerExport: 128,
+  handshakeTimeoutMs: 10_000,
+  connMemoryBudget: 64 * 2 ** 20,
+  memoryBudget: 2 ** 30,
+  fdHeadroom: 64,
+};
 
 export class ConfigError extends Error {
   constructor(
@@ -47,7 +77,11 @@ export class ConfigError extends Error {
 export const USAGE = `usage: mayastor-agent --node NAME --listen HOST:PORT --data-dir DIR [--token-file F]
        [--nbd-listen HOST:PORT] [--advertise-host HOST] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
        [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level debug|info|warn|error|silent]
-defaults: --node $(hostname) --listen 127.0.0.1:9500 --nbd-listen 127.0.0.1:10809 --allow-disk DIR/disks/ --reactors 1`;
+       [--max-connections N] [--max-connections-per-export N] [--handshake-timeout-ms MS]
+       [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N]
+defaults: --node $(hostname) --listen 127.0.0.1:9500 --nbd-listen 127.0.0.1:10809 --allow-disk DIR/disks/ --reactors 1
+          --max-connections 1024 --max-connections-per-export 128 --handshake-timeout-ms 10000
+          --conn-memory-budget 64MiB --memory-budget 1GiB --fd-headroom 64   (SIZE: bytes, or 512KiB, 64MiB, 1GiB)`;
 
 export function parseHostPort(flag: string, v: string): HostPort {
   let host: string;
@@ -93,7 +127,50 @@ const VALUE_FLAGS = new Set([
   '--reactors',
   '--cluster-size',
   '--log-level',
+  '--max-connections',
+  '--max-connections-per-export',
+  '--handshake-timeout-ms',
+  '--conn-memory-budget',
+  '--memory-budget',
+  '--fd-headroom',
 ]);
+
+function intFlag(flag: string, raw: string | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined) return def;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(flag, `'${raw}' must be an integer from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
+function sizeFlag(flag: string, raw: string | undefined, def: number, min: number, minText: string): number {
+  if (raw === undefined) return def;
+  const v = parseSize(raw);
+  if (!Number.isSafeInteger(v)) throw new ConfigError(flag, `'${raw}' must be a size in bytes, or with a unit (512KiB, 64MiB, 1GiB)`);
+  if (v < min) throw new ConfigError(flag, `'${raw}' is below the minimum of ${minText}`);
+  return v;
+}
+
+/** The limits flags (defaults: DEFAULT_LIMITS). */
+function parseLimits(one: (f: string) => string | undefined): TargetLimitsConfig {
+  const d = DEFAULT_LIMITS;
+  const U32 = 2 ** 32 - 1;
+  const limits: TargetLimitsConfig = {
+    maxConnections: intFlag('--max-connections', one('--max-connections'), d.maxConnections, 1, U32),
+    maxConnectionsPerExport: intFlag('--max-connections-per-export', one('--max-connections-per-export'), d.maxConnectionsPerExport, 1, U32),
+    handshakeTimeoutMs: intFlag('--handshake-timeout-ms', one('--handshake-timeout-ms'), d.handshakeTimeoutMs, 1, U32),
+    connMemoryBudget: sizeFlag('--conn-memory-budget', one('--conn-memory-budget'), d.connMemoryBudget, 2 ** 20, '1MiB'),
+    memoryBudget: sizeFlag('--memory-budget', one('--memory-budget'), d.memoryBudget, 2 ** 20, '1MiB'),
+    fdHeadroom: intFlag('--fd-headroom', one('--fd-headroom'), d.fdHeadroom, 0, 1 << 20),
+  };
+  if (limits.memoryBudget < limits.connMemoryBudget) {
+    throw new ConfigError(
+      '--memory-budget',
+      `${limits.memoryBudget} bytes is below --conn-memory-budget (${limits.connMemoryBudget} bytes): one connection could never use its budget`,
+    );
+  }
+  return limits;
+}
 
 /** Parse argv (without node and script). Throws ConfigError; `--help` throws ConfigError('--help', USAGE). */
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
@@ -159,6 +236,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     throw new ConfigError('--log-level', `'${logLevel}' must be debug, info, warn, error or silent`);
   }
   const tokenFile = one('--token-file');
+  const limits = parseLimits(one);
   return {
     node,
     listen,
@@ -172,5 +250,6 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     reactors: Number(reactorsRaw),
     clusterSize,
     logLevel,
+    limits,
   };
 }

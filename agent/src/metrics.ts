@@ -1,7 +1,9 @@
 /**
  * metrics.ts - Prometheus text exposition (version 0.0.4) for GET /metrics:
  * pool capacity/used/online, replica size/allocated, replica I/O counters (dp_io_stat),
- * HTTP request counts, and process metrics (CPU, RSS, heap, start time).
+ * HTTP request counts, process metrics (CPU, RSS, heap, start time), and the target limits against
+ * abuse (issue 10): the configured limits, connections, refusals by reason, handshake timeouts,
+ * accept backoffs and the slot/payload memory held (dp_target_stats).
  */
 import type { Context } from './context';
 import type { PoolService } from './pools';
@@ -79,6 +81,30 @@ export async function renderMetrics(
     for (const [name, n] of await more.shares.connections().catch(() => new Map<string, number>())) {
       o.add('mayastor_nbd_export_connections', 'gauge', 'NBD clients connected to an export', { node, export: name }, n);
     }
+  }
+  try {
+    const lim = await ctx.dp.targetLimits();
+    const st = await ctx.dp.targetStats();
+    const limit = (name: string, help: string, v: number) => o.add(`mayastor_target_limit_${name}`, 'gauge', help, { node }, v);
+    limit('max_connections', 'Configured --max-connections (all target connections of the agent)', lim.maxConnections);
+    limit('max_connections_per_export', 'Configured --max-connections-per-export', lim.maxConnectionsPerExport);
+    limit('handshake_timeout_seconds', 'Configured --handshake-timeout-ms, in seconds', lim.handshakeTimeoutMs / 1000);
+    limit('conn_memory_budget_bytes', 'Configured --conn-memory-budget', lim.connMemoryBudget);
+    limit('memory_budget_bytes', 'Configured --memory-budget', lim.memoryBudget);
+    limit('fd_headroom', 'Configured --fd-headroom', lim.fdHeadroom);
+    o.add('mayastor_target_connections', 'gauge', 'Target connections open now (handshake included)', { node }, st.connections);
+    o.add('mayastor_target_handshakes', 'gauge', 'Target connections in their handshake now', { node }, st.handshakes);
+    o.add('mayastor_target_accepted_total', 'counter', 'Target connections admitted', { node }, st.accepted);
+    const refused = 'Target connections refused (closed at once) by reason';
+    o.add('mayastor_target_connections_refused_total', 'counter', refused, { node, reason: 'max_connections' }, st.refusedMaxConnections);
+    o.add('mayastor_target_connections_refused_total', 'counter', refused, { node, reason: 'max_connections_per_export' }, st.refusedMaxConnectionsPerExport);
+    o.add('mayastor_target_connections_refused_total', 'counter', refused, { node, reason: 'fd_headroom' }, st.refusedFdHeadroom);
+    o.add('mayastor_target_handshake_timeouts_total', 'counter', 'Connections dropped at the handshake deadline', { node }, st.handshakeTimeouts);
+    o.add('mayastor_target_accept_backoffs_total', 'counter', 'Times accepting paused for lack of fds or memory (EMFILE/ENFILE/ENOBUFS/ENOMEM)', { node }, st.acceptBackoffs);
+    o.add('mayastor_target_memory_bytes', 'gauge', 'Request slot and payload bytes held by target connections', { node }, st.memoryBytes);
+    o.add('mayastor_target_memory_waits_total', 'counter', 'Requests that waited for memory (back-pressure)', { node }, st.memoryWaits);
+  } catch {
+    /* the data path is stopping */
   }
   if (more.nexuses) {
     for (const { nexus, io } of await more.nexuses.metricsData().catch(() => [])) {

@@ -88,6 +88,27 @@ const STRUCTS: Record<string, Record<string, string>> = {
     writes: 'uint64_t',
     errors: 'uint64_t',
   },
+  // target limits (issue 10)
+  dp_target_limits: {
+    max_connections: 'uint32_t',
+    max_connections_per_export: 'uint32_t',
+    handshake_timeout_ms: 'uint32_t',
+    fd_headroom: 'uint32_t',
+    conn_memory_budget: 'uint64_t',
+    memory_budget: 'uint64_t',
+  },
+  dp_target_stats: {
+    connections: 'uint64_t',
+    handshakes: 'uint64_t',
+    accepted: 'uint64_t',
+    refused_max_connections: 'uint64_t',
+    refused_max_connections_per_export: 'uint64_t',
+    refused_fd_headroom: 'uint64_t',
+    handshake_timeouts: 'uint64_t',
+    accept_backoffs: 'uint64_t',
+    memory_bytes: 'uint64_t',
+    memory_waits: 'uint64_t',
+  },
 };
 /** Opaque handle types. */
 const OPAQUES = ['dp_desc', 'dp_cq'];
@@ -123,6 +144,10 @@ const CONTROL_PROTOS: Record<string, string> = {
   dp_nbd_unshare: 'int dp_nbd_unshare(const char *export_name)',
   dp_nbd_export_connections: 'int dp_nbd_export_connections(const char *export_name)',
   dp_nbd_shutdown: 'void dp_nbd_shutdown(void)',
+  // target limits (issue 10)
+  dp_target_set_limits: 'int dp_target_set_limits(const dp_target_limits *limits)',
+  dp_target_get_limits: 'int dp_target_get_limits(_Out_ dp_target_limits *out)',
+  dp_target_stats_get: 'int dp_target_stats_get(_Out_ dp_target_stats *out)',
   // nexus
   dp_nexus_create: 'int dp_nexus_create(const char *uuid, uint64_t size, const char **children, uint32_t nchildren, uint32_t flags)',
   dp_nexus_open: 'int dp_nexus_open(const char *uuid, uint64_t size, const char **children, uint32_t nchildren)',
@@ -230,6 +255,30 @@ export interface NexusChildInfo {
   reads: number;
   writes: number;
   errors: number;
+}
+
+/** dp_target_limits (issue 10): what every target protocol allows its clients. */
+export interface TargetLimits {
+  maxConnections: number;
+  maxConnectionsPerExport: number;
+  handshakeTimeoutMs: number;
+  fdHeadroom: number;
+  connMemoryBudget: number;
+  memoryBudget: number;
+}
+
+/** dp_target_stats (issue 10). */
+export interface TargetStats {
+  connections: number;
+  handshakes: number;
+  accepted: number;
+  refusedMaxConnections: number;
+  refusedMaxConnectionsPerExport: number;
+  refusedFdHeadroom: number;
+  handshakeTimeouts: number;
+  acceptBackoffs: number;
+  memoryBytes: number;
+  memoryWaits: number;
 }
 
 /** Handle of an open descriptor (a koffi 3 pointer). */
@@ -736,6 +785,54 @@ export class Datapath {
 
   async nbdShutdown(): Promise<void> {
     await this.ctl.call('dp_nbd_shutdown', []);
+  }
+
+  // target limits (issue 10)
+
+  /** dp_target_set_limits: the limits every target protocol applies to its clients. */
+  async targetSetLimits(l: TargetLimits): Promise<void> {
+    await this.control('dp_target_set_limits', [
+      {
+        max_connections: l.maxConnections,
+        max_connections_per_export: l.maxConnectionsPerExport,
+        handshake_timeout_ms: l.handshakeTimeoutMs,
+        fd_headroom: l.fdHeadroom,
+        conn_memory_budget: l.connMemoryBudget,
+        memory_budget: l.memoryBudget,
+      },
+    ]);
+  }
+
+  /** The limits in force in the data path. */
+  async targetLimits(): Promise<TargetLimits> {
+    const r = await this.control('dp_target_get_limits', [{ out: 'struct' } as OutMarker]);
+    const o = r.outs[0] as Record<string, unknown>;
+    return {
+      maxConnections: num(o.max_connections),
+      maxConnectionsPerExport: num(o.max_connections_per_export),
+      handshakeTimeoutMs: num(o.handshake_timeout_ms),
+      fdHeadroom: num(o.fd_headroom),
+      connMemoryBudget: num(o.conn_memory_budget),
+      memoryBudget: num(o.memory_budget),
+    };
+  }
+
+  /** Connections, refusals by reason, handshake timeouts, accept backoffs, memory held (dp_target_stats_get). */
+  async targetStats(): Promise<TargetStats> {
+    const r = await this.control('dp_target_stats_get', [{ out: 'struct' } as OutMarker]);
+    const o = r.outs[0] as Record<string, unknown>;
+    return {
+      connections: num(o.connections),
+      handshakes: num(o.handshakes),
+      accepted: num(o.accepted),
+      refusedMaxConnections: num(o.refused_max_connections),
+      refusedMaxConnectionsPerExport: num(o.refused_max_connections_per_export),
+      refusedFdHeadroom: num(o.refused_fd_headroom),
+      handshakeTimeouts: num(o.handshake_timeouts),
+      acceptBackoffs: num(o.accept_backoffs),
+      memoryBytes: num(o.memory_bytes),
+      memoryWaits: num(o.memory_waits),
+    };
   }
 
   // nexus

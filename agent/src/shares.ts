@@ -6,6 +6,9 @@
  *   nbd://<advertise-host>:<port>/<uuid>
  * Unsharing disconnects the export's clients cleanly (dp_nbd_unshare waits for outstanding I/O).
  *
+ * Before listening, the limits every target applies to its clients (--max-connections and the
+ * rest, README "Limits") go to the data path (dp_target_set_limits).
+ *
  * Several agents inside one process (tests) share the process-wide listener: the first one starts
  * it, later ones reuse its port (dp_nbd_listen -> -EALREADY), and the listener stops with the last.
  */
@@ -26,6 +29,7 @@ export class ShareService {
   /** Start (or join) the process's NBD listener. */
   async listen(): Promise<void> {
     const { host, port } = this.ctx.config.nbdListen;
+    await this.ctx.dp.targetSetLimits(this.ctx.config.limits);
     try {
       await this.ctx.dp.nbdListen(host, port);
     } catch (e) {
@@ -39,7 +43,7 @@ export class ShareService {
     this.port = await this.ctx.dp.nbdPort();
     this.listening = true;
     listenerOwners++;
-    this.ctx.log.info('nbd.listening', { address: this.address() });
+    this.ctx.log.info('nbd.listening', { address: this.address(), limits: this.ctx.config.limits });
   }
 
   /** "host:port" of the listener (the real port when --nbd-listen asked for 0). */
