@@ -64,7 +64,10 @@
 #define RBUF_SIZE (64u * 1024)
 #define SEND_BATCH 32
 #define BS_MAX_EXTENTS 1024
-#define MEM_RETRY_MS 20 /* a connection waiting on the global budget, holding nothing: retry */
+/* A connection waiting on the agent's budget while holding nothing of its own
+ * retries after 10 ms, doubling to 1 s while it keeps waiting. */
+#define MEM_RETRY_MIN_MS 10u
+#define MEM_RETRY_MAX_MS 1000u
 #define MAX_ALLOWED 64
 
 struct nbd_export {
@@ -134,6 +137,7 @@ struct nbd_conn {
     bool recv_direct, stalled;
     bool mem_wait; /* stalled for memory (counted once per wait) */
     bool mem_timer_inflight;
+    uint32_t mem_retry_ms;
     struct dp_uring_op mem_timer_op;
     struct __kernel_timespec mem_ts;
     int io_inflight;
@@ -1051,8 +1055,11 @@ static void process_input(struct nbd_conn *c)
                     c->stalled = true; /* back-pressure: resumes when a reply has gone out */
                 } else if (!c->mem_timer_inflight) {
                     /* The agent's budget is held by other connections. */
-                    c->mem_ts.tv_sec = 0;
-                    c->mem_ts.tv_nsec = MEM_RETRY_MS * 1000000ll;
+                    c->mem_retry_ms = c->mem_retry_ms ? c->mem_retry_ms * 2 : MEM_RETRY_MIN_MS;
+                    if (c->mem_retry_ms > MEM_RETRY_MAX_MS)
+                        c->mem_retry_ms = MEM_RETRY_MAX_MS;
+                    c->mem_ts.tv_sec = c->mem_retry_ms / 1000;
+                    c->mem_ts.tv_nsec = (long long)(c->mem_retry_ms % 1000) * 1000000ll;
                     struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
                     io_uring_prep_timeout(sqe, &c->mem_ts, 0, 0);
                     io_uring_sqe_set_data(sqe, &c->mem_timer_op);
@@ -1077,6 +1084,7 @@ static void process_input(struct nbd_conn *c)
             }
         }
         c->mem_wait = false;
+        c->mem_retry_ms = 0;
         if (!s) {
             s = calloc(1, sizeof *s);
             if (!s) {
