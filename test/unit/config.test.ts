@@ -79,3 +79,77 @@ describe('agent command line', () => {
     expect(() => parseHostPort('--x', '::1:80')).toThrow(/--x/);
   });
 });
+
+describe('limits against abuse (issue 10)', () => {
+  test('defaults', () => {
+    expect(parseArgs(['--data-dir', '/d'], {}).limits).toEqual({
+      maxConnections: 1024,
+      maxConnectionsPerExport: 128,
+      handshakeTimeoutMs: 10000,
+      connMemoryBudget: 64 * 2 ** 20,
+      memoryBudget: 2 ** 30,
+      fdHeadroom: 64,
+    });
+  });
+  test('every flag, sizes with units', () => {
+    const c = parseArgs(
+      [
+        '--data-dir=/d',
+        '--max-connections',
+        '10',
+        '--max-connections-per-export=2',
+        '--handshake-timeout-ms',
+        '500',
+        '--conn-memory-budget',
+        '8MiB',
+        '--memory-budget=1G',
+        '--fd-headroom',
+        '0',
+      ],
+      {},
+    );
+    expect(c.limits).toEqual({
+      maxConnections: 10,
+      maxConnectionsPerExport: 2,
+      handshakeTimeoutMs: 500,
+      connMemoryBudget: 8 * 2 ** 20,
+      memoryBudget: 2 ** 30,
+      fdHeadroom: 0,
+    });
+    expect(parseArgs(['--data-dir=/d', '--conn-memory-budget', '2097152'], {}).limits.connMemoryBudget).toBe(2097152);
+  });
+  const bad: [string[], string, RegExp][] = [
+    [['--max-connections', '0'], '--max-connections', /integer from 1/],
+    [['--max-connections', 'many'], '--max-connections', /integer/],
+    [['--max-connections-per-export', '-1'], '--max-connections-per-export', /integer/],
+    [['--handshake-timeout-ms', '1.5'], '--handshake-timeout-ms', /integer/],
+    [['--handshake-timeout-ms', '0'], '--handshake-timeout-ms', /from 1/],
+    [['--fd-headroom', 'x'], '--fd-headroom', /integer/],
+    [['--conn-memory-budget', '64 parsecs'], '--conn-memory-budget', /size/],
+    [['--conn-memory-budget', '512KiB'], '--conn-memory-budget', /minimum of 1MiB/],
+    [['--memory-budget', '32MiB'], '--memory-budget', /below --conn-memory-budget/],
+    [['--memory-budget', '2MiB', '--conn-memory-budget', '4MiB'], '--memory-budget', /below --conn-memory-budget/],
+  ];
+  test.each(bad)('%p fails naming %s', (argv, flag, why) => {
+    let err: unknown;
+    try {
+      parseArgs(['--data-dir', '/d', ...argv], {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).flag).toBe(flag);
+    expect((err as Error).message).toMatch(why);
+  });
+  test('usage names the flags and their defaults', () => {
+    let err: unknown;
+    try {
+      parseArgs(['--help'], {});
+    } catch (e) {
+      err = e;
+    }
+    for (const f of ['--max-connections 1024', '--max-connections-per-export 128', '--handshake-timeout-ms 10000', '--conn-memory-budget 64MiB', '--memory-budget 1GiB', '--fd-headroom 64']) {
+      expect((err as Error).message).toContain(f);
+    }
+  });
+});
