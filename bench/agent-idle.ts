@@ -4,14 +4,11 @@
  * of one core and its RSS. Targets: < 1% of one core, < 150 MiB RSS.
  *   npm run build && node dist/bench/agent-idle.js
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { AgentClient } from '../agent/src/client';
+import { AgentProcess } from '../scripts/lib/agent-process';
 
-const ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../package.json')) ? '..' : '../..');
 const TICK = 100; // USER_HZ on Linux
 
 function cpuTicks(pid: number): number {
@@ -36,18 +33,10 @@ async function main(): Promise<void> {
     fs.truncateSync(f, 1024 * 1024 * 1024);
     return f;
   });
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/mayastor-agent'), '--node', 'bench', '--listen', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'info'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const agent = await new AgentProcess({ node: 'bench', dataDir: dir }).start();
+  const pid = agent.pid!;
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      proc.once('exit', (c) => reject(new Error(`agent exited ${c}`)));
-      readline.createInterface({ input: proc.stderr! }).on('line', (l) => {
-        if (l.includes('"agent.listening"')) resolve((JSON.parse(l) as { url: string }).url);
-      });
-    });
-    const token = fs.readFileSync(path.join(dir, 'token'), 'utf8').trim();
-    const c = new AgentClient({ url, token, node: 'bench' });
+    const c = agent.client();
     await c.putPool('pool-1', { disks: [files[0]] });
     await c.putPool('pool-2', { disks: [files[1], files[2]] });
     for (let i = 0; i < 20; i++) {
@@ -55,12 +44,12 @@ async function main(): Promise<void> {
       await c.putReplica(uuid, { pool: i % 2 ? 'pool-2' : 'pool-1', sizeBytes: 32 * 1024 * 1024, thin: i % 3 === 0 });
     }
     await new Promise((r) => setTimeout(r, 2000)); // settle
-    const t0 = cpuTicks(proc.pid!);
+    const t0 = cpuTicks(pid);
     const w0 = Date.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
-    const cpuSec = (cpuTicks(proc.pid!) - t0) / TICK;
+    const cpuSec = (cpuTicks(pid) - t0) / TICK;
     const wall = (Date.now() - w0) / 1000;
-    const rss = rssBytes(proc.pid!);
+    const rss = rssBytes(pid);
     const pct = (100 * cpuSec) / wall;
     process.stdout.write(
       `agent idle with 2 pools and 20 replicas over ${wall.toFixed(1)} s: CPU ${pct.toFixed(3)}% of one core (target < 1%), ` +
@@ -68,8 +57,7 @@ async function main(): Promise<void> {
     );
     process.stdout.write(JSON.stringify({ bench: 'agent-idle', seconds: wall, cpuPercent: pct, rssBytes: rss }) + '\n');
   } finally {
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await agent.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

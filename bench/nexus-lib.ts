@@ -3,11 +3,11 @@
  * backing (tmpfs or disk), preallocated disk files, fio runs with the nbd engine, /proc counters.
  * Not a test helper: benches print figures, they never assert timings.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { AgentClient } from '../agent/src/client';
+import { AgentProcess } from '../scripts/lib/agent-process';
 
 export const ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../package.json')) ? '..' : '../..');
 export const MiB = 1024 * 1024;
@@ -60,53 +60,30 @@ export function have(tool: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 }
 
-/** A real mayastor-agent process (bin/mayastor-agent on dist/). */
-export class BenchAgent {
-  proc!: ChildProcess;
-  url = '';
-  token = '';
-  nbd = '';
-  stderr = '';
-  constructor(readonly node: string, readonly dataDir: string, readonly extra: string[] = []) {}
-
-  async start(): Promise<this> {
-    fs.mkdirSync(this.dataDir, { recursive: true });
-    const args = [path.join(ROOT, 'bin/mayastor-agent'), '--node', this.node, '--listen', '127.0.0.1:0', '--nbd-listen', '127.0.0.1:0'];
-    args.push('--data-dir', this.dataDir, '--log-level', 'info', ...this.extra);
-    this.proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      this.proc.once('exit', (c, s) => reject(new Error(`agent ${this.node} exited ${c ?? s}:\n${this.stderr}`)));
-      readline.createInterface({ input: this.proc.stderr! }).on('line', (l) => {
-        if (this.stderr.length < 65536) this.stderr += l + '\n';
-        if (l.includes('"agent.listening"')) {
-          try {
-            this.url = (JSON.parse(l) as { url: string }).url;
-            resolve();
-          } catch {
-            /* not JSON */
-          }
-        }
-      });
-    });
-    this.token = fs.readFileSync(path.join(this.dataDir, 'token'), 'utf8').trim();
-    return this;
+/** A real mayastor-agent process (scripts/lib/agent-process.ts): control calls may take long under load. */
+export class BenchAgent extends AgentProcess {
+  constructor(node: string, dataDir: string, extra: string[] = []) {
+    super({ node, dataDir, extraArgs: extra, stderrLimit: 65536 });
   }
 
-  get pid(): number {
-    return this.proc.pid!;
+  get dataDir(): string {
+    return this.opts.dataDir;
   }
 
-  client(): AgentClient {
-    return new AgentClient({ url: this.url, token: this.token, node: this.node, retries: 0, timeoutMs: 120000 });
+  get node(): string {
+    return this.opts.node!;
   }
 
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
-    await exited;
-    clearTimeout(t);
+  override get pid(): number {
+    return this.proc!.pid!;
+  }
+
+  override client(): AgentClient {
+    return super.client({ timeoutMs: 120000 });
+  }
+
+  override async stop(): Promise<number | null> {
+    return super.stop(10000);
   }
 }
 

@@ -11,23 +11,13 @@
  * Environment: MAYASTOR_QUICKSTART_DIR (default ./.tmp/quickstart), MAYASTOR_QUICKSTART_PORT (first agent's
  * HTTP port, default 9501; NBD ports start at PORT+1310, i.e. 10811), MAYASTOR_QUICKSTART_DISK_MB (default 256).
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { AgentProcess, ROOT, healthy } from './lib/agent-process';
 
-function findRoot(): string {
-  let d = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(d, 'bin', 'mayastor-agent')) && fs.existsSync(path.join(d, 'package.json'))) return d;
-    const up = path.dirname(d);
-    if (up === d) throw new Error(`quickstart: cannot find the repository root above ${__dirname}`);
-    d = up;
-  }
-}
-
-const ROOT = findRoot();
 const DIR = path.resolve(process.env.MAYASTOR_QUICKSTART_DIR ?? path.join(ROOT, '.tmp', 'quickstart'));
 const BASE_PORT = Number(process.env.MAYASTOR_QUICKSTART_PORT ?? 9501);
 const DISK_MB = Number(process.env.MAYASTOR_QUICKSTART_DISK_MB ?? 256);
@@ -126,15 +116,6 @@ function agentPid(n: NodeInfo): number | undefined {
   return pid;
 }
 
-async function healthy(url: string): Promise<boolean> {
-  try {
-    const r = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(2000) });
-    return r.ok;
-  } catch {
-    return false;
-  }
-}
-
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -163,7 +144,6 @@ async function startAgents(): Promise<NodeInfo[]> {
     fs.writeFileSync(TOKEN_FILE, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
     info(`token written to ${TOKEN_FILE} (mode 0600), shared by the three agents`);
   }
-  const started: { n: NodeInfo; child: ChildProcess }[] = [];
   for (const n of ns) {
     fs.mkdirSync(path.dirname(n.disk), { recursive: true });
     if (!fs.existsSync(n.disk)) {
@@ -180,38 +160,20 @@ async function startAgents(): Promise<NodeInfo[]> {
     for (const port of [n.httpPort, n.nbdPort]) {
       if (!(await portFree(port))) die(`${n.name}: port ${port} on 127.0.0.1 is in use; free it or set MAYASTOR_QUICKSTART_PORT to another base port`);
     }
-    const log = fs.openSync(n.logFile, 'a');
-    const args = [
-      path.join(ROOT, 'bin', 'mayastor-agent'),
-      '--node', n.name,
-      '--listen', `127.0.0.1:${n.httpPort}`,
-      '--nbd-listen', `127.0.0.1:${n.nbdPort}`,
-      '--data-dir', n.dataDir,
-      '--token-file', TOKEN_FILE,
-      '--log-level', 'info',
-    ];
-    // detached, own session, output to a log file: the agent outlives this script
-    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], cwd: ROOT });
-    fs.closeSync(log);
-    if (child.pid === undefined) die(`${n.name}: could not start ${args.join(' ')}`);
-    fs.writeFileSync(n.pidFile, `${child.pid}\n`);
-    child.unref();
-    started.push({ n, child });
-    info(`${n.name}: started pid ${child.pid}, HTTP ${n.url}, NBD 127.0.0.1:${n.nbdPort}, log ${n.logFile}`);
-  }
-  for (const { n, child } of started) {
-    let exited: number | null = null;
-    child.once('exit', (code) => (exited = code ?? -1));
-    const deadline = Date.now() + 60_000;
-    while (!(await healthy(n.url))) {
-      if (exited !== null || !alive(child.pid!)) {
-        const tail = fs.readFileSync(n.logFile, 'utf8').split('\n').slice(-15).join('\n');
-        die(`${n.name}: the agent exited during start-up; last lines of ${n.logFile}:\n${tail}`);
-      }
-      if (Date.now() > deadline) die(`${n.name}: ${n.url}/v1/health did not answer within 60 s; see ${n.logFile}`);
-      await sleep(200);
+    const agent = new AgentProcess({
+      node: n.name,
+      dataDir: n.dataDir,
+      listen: `127.0.0.1:${n.httpPort}`,
+      extraArgs: ['--nbd-listen', `127.0.0.1:${n.nbdPort}`, '--token-file', TOKEN_FILE],
+      logFile: n.logFile,
+    });
+    try {
+      await agent.start();
+    } catch (e) {
+      die(`${n.name}: ${(e as Error).message}`);
     }
-    info(`${n.name}: healthy`);
+    fs.writeFileSync(n.pidFile, `${agent.pid}\n`);
+    info(`${n.name}: started pid ${agent.pid}, HTTP ${n.url}, NBD 127.0.0.1:${n.nbdPort}, log ${n.logFile}; healthy`);
   }
   const cluster = {
     nodes: ns.map((n) => ({ name: n.name, url: n.url, zone: n.zone, disks: { data: n.disk } })),

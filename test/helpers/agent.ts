@@ -2,15 +2,14 @@
  * Test helpers: temp dirs and sparse disk files, real agent processes (spawned from the compiled
  * dist/ code: run `npm run build:ts` first; `npm test` does), in-process agents, and patterns.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { AgentClient } from '../../agent/src/client';
 import { parseArgs } from '../../agent/src/config';
 import { Agent, startAgent } from '../../agent/src/main';
+import { AgentProcess as LocalAgentProcess, AgentProcessOptions } from '../../scripts/lib/agent-process';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const MiB = 1024 * 1024;
@@ -80,14 +79,7 @@ export function distBuilt(): boolean {
   return fs.existsSync(path.join(ROOT, 'dist/agent/src/main.js'));
 }
 
-function requireDist(): void {
-  if (!distBuilt()) throw new Error('dist/ is not built: run `npm run build:ts` (npm test does it) before the process tests');
-}
-
-export interface AgentProcOptions {
-  node?: string;
-  dataDir: string;
-  extraArgs?: string[];
+export interface AgentProcOptions extends AgentProcessOptions {
   /** Spawn test/helpers/embedded-agent.js (an agent with an embedded-I/O hook on stdin) instead of bin/mayastor-agent. */
   embedded?: boolean;
 }
@@ -97,103 +89,21 @@ function nbdDefault(extra: string[] = []): string[] {
   return extra.some((a) => a === '--nbd-listen' || a.startsWith('--nbd-listen=')) ? [] : ['--nbd-listen', '127.0.0.1:0'];
 }
 
-/** A real agent process: start, wait for health, kill -9, stop (SIGTERM), restart. */
-export class AgentProcess {
-  proc: ChildProcess | undefined;
-  url = '';
-  port = 0;
-  token = '';
-  stderr = '';
+/** A real agent process (scripts/lib/agent-process.ts), with the embedded agent's I/O hook for the tests that use it. */
+export class AgentProcess extends LocalAgentProcess {
   private replies = new Map<number, (m: Record<string, unknown>) => void>();
   private nextId = 1;
-  private exited: Promise<number | null> = Promise.resolve(null);
 
-  constructor(readonly opts: AgentProcOptions) {}
+  declare readonly opts: AgentProcOptions;
 
-  args(): string[] {
-    return [
-      '--node',
-      this.opts.node ?? 'test-node',
-      '--listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      this.opts.dataDir,
-      '--log-level',
-      'info',
-      ...nbdDefault(this.opts.extraArgs),
-      ...(this.opts.extraArgs ?? []),
-    ];
+  constructor(opts: AgentProcOptions) {
+    super(opts.embedded ? { ...opts, script: path.join(ROOT, 'test/helpers/embedded-agent.js'), readyOnStdout: true } : opts);
   }
 
-  async start(): Promise<this> {
-    requireDist();
-    const script = this.opts.embedded ? path.join(ROOT, 'test/helpers/embedded-agent.js') : path.join(ROOT, 'bin/mayastor-agent');
-    const proc = spawn(process.execPath, [script, ...this.args()], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
-    this.proc = proc;
-    this.stderr = '';
-    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
-    const ready = new Promise<void>((resolve, reject) => {
-      const fail = (why: string) => reject(new Error(`agent did not start: ${why}\n--- stderr ---\n${this.stderr}`));
-      proc.once('exit', (code, sig) => fail(`exited with ${code ?? sig}`));
-      proc.stderr!.setEncoding('utf8');
-      readline.createInterface({ input: proc.stderr! }).on('line', (line) => {
-        this.stderr += line + '\n';
-        if (!this.opts.embedded && line.includes('"agent.listening"')) {
-          try {
-            const rec = JSON.parse(line) as { url: string; port: number };
-            this.url = rec.url;
-            this.port = rec.port;
-            resolve();
-          } catch {
-            /* not JSON */
-          }
-        }
-      });
-      readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
-        let m: Record<string, unknown>;
-        try {
-          m = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          return;
-        }
-        if (m.event === 'ready') {
-          this.url = m.url as string;
-          this.port = m.port as number;
-          resolve();
-        } else if (typeof m.id === 'number') {
-          this.replies.get(m.id)?.(m);
-          this.replies.delete(m.id);
-        }
-      });
-    });
-    await ready;
-    this.token = fs.readFileSync(path.join(this.opts.dataDir, 'token'), 'utf8').trim();
-    const c = this.client();
-    await c.health();
-    return this;
-  }
-
-  client(token = this.token): AgentClient {
-    return new AgentClient({ url: this.url, token, node: this.opts.node ?? 'test-node', retries: 0 });
-  }
-
-  /** SIGKILL and wait for the exit. */
-  async kill9(): Promise<void> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** SIGTERM (graceful: pools exported) and wait; returns the exit code. */
-  async stop(): Promise<number | null> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;
-    this.proc.kill('SIGTERM');
-    return this.exited;
-  }
-
-  async restart(): Promise<this> {
-    await this.kill9();
-    return this.start();
+  protected override onStdoutMessage(m: Record<string, unknown>): void {
+    if (typeof m.id !== 'number') return;
+    this.replies.get(m.id)?.(m);
+    this.replies.delete(m.id);
   }
 
   /** Embedded-I/O hook (embedded: true only). */
