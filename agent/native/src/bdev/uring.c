@@ -405,59 +405,134 @@ static uint32_t probe_direct(int fd)
     return result;
 }
 
-int dp_uring_create(const char *uri, struct dp_bdev **out)
+/*
+ * The path of a uring:///, aio:/// or plain-path URI into pbuf, and its
+ * cache option (-1 default (direct), 0 direct, 1 buffered). Options are for
+ * URIs only: a plain path may contain '?'.
+ */
+static int parse_file_uri(const char *uri, char *pbuf, size_t plen, int *cache)
 {
-    const char *path = uri;
-    char real[PATH_MAX], name[sizeof(((struct dp_bdev *)0)->name)];
-    char pbuf[PATH_MAX];
-    struct stat st;
-    int cache = -1; /* -1 default (direct), 0 direct, 1 buffered */
-
-    if (uri[0] != '/') {
-        const char *sep = strstr(uri, "://");
-        path = sep ? sep + 3 : uri;
-        /* Options (URIs only: a plain path may contain '?'). */
-        const char *qm = strchr(path, '?');
-        if (qm) {
-            if ((size_t)(qm - path) >= sizeof pbuf) {
-                dp_set_error("'%.64s...': path too long", uri);
-                return -ENAMETOOLONG;
-            }
-            memcpy(pbuf, path, (size_t)(qm - path));
-            pbuf[qm - path] = 0;
-            path = pbuf;
-            for (const char *o = qm + 1; *o;) {
-                size_t n = strcspn(o, "&");
-                if (n == 12 && !strncmp(o, "cache=direct", n))
-                    cache = 0;
-                else if (n == 14 && !strncmp(o, "cache=buffered", n))
-                    cache = 1;
-                else if (n >= 6 && !strncmp(o, "cache=", 6)) {
-                    dp_set_error("'%s': option cache='%.*s': expected 'direct' or 'buffered'", uri,
-                                 (int)(n - 6 > 32 ? 32 : n - 6), o + 6);
-                    return -EINVAL;
-                } else if (n) {
-                    dp_set_error("'%s': unknown option '%.*s' (known: cache=direct|buffered)", uri,
-                                 (int)(n > 32 ? 32 : n), o);
-                    return -EINVAL;
-                }
-                o += n;
-                if (*o == '&')
-                    o++;
-            }
+    *cache = -1;
+    if (uri[0] == '/') {
+        if (snprintf(pbuf, plen, "%s", uri) >= (int)plen) {
+            dp_set_error("'%.64s...': path too long", uri);
+            return -ENAMETOOLONG;
         }
-        if (path[0] != '/') {
-            dp_set_error("'%s': expected %.*s:///absolute/path (an absolute path, empty host)", uri,
-                         sep ? (int)(sep - uri) : 5, sep ? uri : "uring");
+        return 0;
+    }
+    const char *sep = strstr(uri, "://");
+    const char *path = sep ? sep + 3 : uri;
+    size_t plen_uri = strcspn(path, "?");
+    if (plen_uri >= plen) {
+        dp_set_error("'%.64s...': path too long", uri);
+        return -ENAMETOOLONG;
+    }
+    memcpy(pbuf, path, plen_uri);
+    pbuf[plen_uri] = 0;
+    for (const char *o = path[plen_uri] ? path + plen_uri + 1 : path + plen_uri; *o;) {
+        size_t n = strcspn(o, "&");
+        if (n == 12 && !strncmp(o, "cache=direct", n))
+            *cache = 0;
+        else if (n == 14 && !strncmp(o, "cache=buffered", n))
+            *cache = 1;
+        else if (n >= 6 && !strncmp(o, "cache=", 6)) {
+            dp_set_error("'%s': option cache='%.*s': expected 'direct' or 'buffered'", uri,
+                         (int)(n - 6 > 32 ? 32 : n - 6), o + 6);
+            return -EINVAL;
+        } else if (n) {
+            dp_set_error("'%s': unknown option '%.*s' (known: cache=direct|buffered)", uri, (int)(n > 32 ? 32 : n),
+                         o);
             return -EINVAL;
         }
+        o += n;
+        if (*o == '&')
+            o++;
     }
-    if (!realpath(path, real)) {
+    if (pbuf[0] != '/') {
+        dp_set_error("'%s': expected %.*s:///absolute/path (an absolute path, empty host)", uri,
+                     sep ? (int)(sep - uri) : 5, sep ? uri : "uring");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * Open the file or block device for I/O: O_DIRECT where the filesystem
+ * allows it (memory filesystems never: it would only add bounce copies),
+ * O_EXCL on block devices (refuses one that is mounted or claimed), and an
+ * exclusive flock: one writer-owner across processes too (a second agent, or
+ * this one through a hard link, fails here rather than both writing). flock
+ * locks belong to the open file, so they go away with the process, however
+ * it ends. *fd_out, *direct and *bs (the block size) on success.
+ */
+static int open_locked(const char *uri, const char *real, const struct stat *st, int cache, bool memfs, int *fd_out,
+                       bool *direct_out, uint32_t *bs)
+{
+    bool blk = S_ISBLK(st->st_mode);
+    int base = O_RDWR | O_CLOEXEC | (blk ? O_EXCL : 0);
+    bool direct = cache != 1 && !memfs;
+    int fd = open(real, base | (direct ? O_DIRECT : 0));
+    if (fd < 0 && direct && errno == EINVAL) {
+        direct = false;
+        fd = open(real, base);
+    }
+    *bs = 512;
+    if (fd >= 0 && !blk && direct) {
+        *bs = probe_direct(fd);
+        if (!*bs) {
+            /* Opened with O_DIRECT but reads refuse it: go buffered. */
+            close(fd);
+            direct = false;
+            *bs = 512;
+            fd = open(real, base);
+        }
+    }
+    if (fd < 0) {
+        int e = errno;
+        dp_set_error("'%s': cannot open '%s': %s", uri, real, strerror(e));
+        return -e;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            dp_set_error("'%s': '%s' is in use by another process or opener (locked): a device has one owner",
+                         uri, real);
+        else
+            dp_set_error("'%s': cannot lock '%s': %s", uri, real, strerror(e));
+        close(fd);
+        return e == EWOULDBLOCK ? -EBUSY : -e;
+    }
+    *fd_out = fd;
+    *direct_out = direct;
+    return 0;
+}
+
+/* Size and block size of a block device (its logical sector size, at least 512). */
+static int blockdev_geometry(const char *uri, const char *real, int fd, uint64_t *size, uint32_t *bs)
+{
+    int ssz = 0;
+    if (ioctl(fd, BLKGETSIZE64, size) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
+        int e = errno;
+        dp_set_error("'%s': cannot get the size of block device '%s': %s", uri, real, strerror(e));
+        return -e;
+    }
+    *bs = ssz > 512 ? (uint32_t)ssz : 512;
+    return 0;
+}
+
+int dp_uring_create(const char *uri, struct dp_bdev **out)
+{
+    char pbuf[PATH_MAX], real[PATH_MAX], name[sizeof(((struct dp_bdev *)0)->name)];
+    int cache;
+    int rc = parse_file_uri(uri, pbuf, sizeof pbuf, &cache);
+    if (rc < 0)
+        return rc;
+    if (!realpath(pbuf, real)) {
         int e = errno;
         if (e == ENOENT)
-            dp_set_error("'%s': no such file or device: '%s'", uri, path);
+            dp_set_error("'%s': no such file or device: '%s'", uri, pbuf);
         else
-            dp_set_error("'%s': cannot resolve '%s': %s", uri, path, strerror(e));
+            dp_set_error("'%s': cannot resolve '%s': %s", uri, pbuf, strerror(e));
         return -e;
     }
     if ((size_t)snprintf(name, sizeof name, "uring://%s", real) >= sizeof name) {
@@ -469,14 +544,14 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
     struct dp_bdev *b = dp_bdev_get(name);
     if (b) {
         if (cache >= 0 && b->ops == &uring_ops && ((struct uring_bdev *)b->ctx)->buffered != cache) {
-            dp_set_error("'%s': '%s' is already open with cache=%s", uri, real,
-                         cache ? "direct" : "buffered");
+            dp_set_error("'%s': '%s' is already open with cache=%s", uri, real, cache ? "direct" : "buffered");
             dp_bdev_put(b);
             return -EBUSY;
         }
         *out = b;
         return 0;
     }
+    struct stat st;
     if (stat(real, &st) < 0) {
         int e = errno;
         dp_set_error("'%s': cannot stat '%s': %s", uri, real, strerror(e));
@@ -487,71 +562,19 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
         dp_set_error("'%s': '%s' is not a regular file or block device", uri, real);
         return -EINVAL;
     }
-
-    /* O_EXCL on a block device refuses one that is mounted or claimed. */
-    int base = O_RDWR | O_CLOEXEC | (blk ? O_EXCL : 0);
-    /* tmpfs/ramfs: memory is the store, O_DIRECT would only add copies
-     * through a bounce buffer; I/O runs inline (see the top). */
+    /* tmpfs/ramfs: memory is the store; I/O runs inline (see the top). */
     struct statfs sfs;
-    bool memfs = !blk && statfs(real, &sfs) == 0 &&
-                 (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
-    bool direct = cache != 1 && !memfs;
-    int fd = open(real, base | (direct ? O_DIRECT : 0));
-    if (fd < 0 && direct && errno == EINVAL) {
-        direct = false;
-        fd = open(real, base);
-    }
-    if (fd < 0) {
-        int e = errno;
-        dp_set_error("'%s': cannot open '%s': %s", uri, real, strerror(e));
-        return -e;
-    }
-
-    uint64_t size;
+    bool memfs = !blk && statfs(real, &sfs) == 0 && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+    int fd = -1;
+    bool direct = false;
     uint32_t bs = 512;
-    if (blk) {
-        int ssz = 0;
-        if (ioctl(fd, BLKGETSIZE64, &size) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
-            int e = errno;
-            dp_set_error("'%s': cannot get the size of block device '%s': %s", uri, real, strerror(e));
-            close(fd);
-            return -e;
-        }
-        if (ssz > 512)
-            bs = (uint32_t)ssz;
-    } else {
-        size = (uint64_t)st.st_size;
-        if (direct) {
-            bs = probe_direct(fd);
-            if (!bs) {
-                /* Opened with O_DIRECT but reads refuse it: go buffered. */
-                close(fd);
-                direct = false;
-                bs = 512;
-                fd = open(real, base);
-                if (fd < 0) {
-                    int e = errno;
-                    dp_set_error("'%s': cannot open '%s': %s", uri, real, strerror(e));
-                    return -e;
-                }
-            }
-        }
-    }
-    /*
-     * One writer-owner across processes too: an exclusive lock on the file
-     * (a second agent, or this one through another path or a hard link,
-     * fails here rather than both writing). flock locks belong to the open
-     * file, so they go away with the process, however it ends.
-     */
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        if (e == EWOULDBLOCK)
-            dp_set_error("'%s': '%s' is in use by another process or opener (locked): a device has one owner",
-                         uri, real);
-        else
-            dp_set_error("'%s': cannot lock '%s': %s", uri, real, strerror(e));
+    rc = open_locked(uri, real, &st, cache, memfs, &fd, &direct, &bs);
+    if (rc < 0)
+        return rc;
+    uint64_t size = (uint64_t)st.st_size;
+    if (blk && (rc = blockdev_geometry(uri, real, fd, &size, &bs)) < 0) {
         close(fd);
-        return e == EWOULDBLOCK ? -EBUSY : -e;
+        return rc;
     }
     size -= size % bs;
     if (size == 0) {
