@@ -1112,6 +1112,122 @@ TEST(offline_online_remove_on_files)
     CHECK_EQ(dp_nexus_destroy(U1, 0), -ENOENT);
 }
 
+/* rc and a message containing needle */
+static void expect_err(int rc, int want, const char *needle)
+{
+    if (rc != want || !strstr(dp_last_error(), needle)) {
+        fprintf(stderr, "got %d '%s', wanted %d and '%s'\n", rc, dp_last_error(), want, needle);
+        exit(1);
+    }
+}
+
+/* The first 8 KiB (both label slots) of a file, for "no label was changed". */
+static void file_head(const char *path, uint8_t out[2 * NX_LABEL_BLOCK])
+{
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(pread(fd, out, 2 * NX_LABEL_BLOCK, 0), 2 * NX_LABEL_BLOCK);
+    close(fd);
+}
+
+static const char *U2 = "22222222-2222-4333-8444-555555555555";
+
+/*
+ * Ownership (LABEL.md): a child has one writer-owner. A second nexus cannot
+ * claim a live child (in this process: the claim; a file: also its lock) nor
+ * a child labelled by a nexus that did not release it (unless forced); the
+ * same file through an alias is one child; a released child is free.
+ */
+TEST(ownership_claims_labels_force_release)
+{
+    char *pa = mkfile("own-a", CHSIZE), *pb = mkfile("own-b", CHSIZE);
+    char ua[600], ub[600], alias[600];
+    file_uri(ua, sizeof ua, pa);
+    file_uri(ub, sizeof ub, pb);
+    snprintf(alias, sizeof alias, "aio://%s", pa);
+    const char *ch[] = { ua, ub };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 21), 0);
+
+    const char *one[] = { ua };
+    expect_err(dp_nexus_create(U2, NXSIZE, one, 1, 0), -EBUSY, "in use by nexus");
+    const char *twice[] = { ub, alias };
+    CHECK_EQ(dp_nexus_create(U2, NXSIZE, twice, 2, 0), -EBUSY); /* ub is U1's */
+    const char *dup[] = { ua, alias };
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0); /* a shutdown: the labels stay U1's */
+    expect_err(dp_nexus_create(U2, NXSIZE, dup, 2, 0), -EINVAL, "same device");
+    expect_err(dp_nexus_create(U2, NXSIZE, one, 1, 0), -EBUSY, "belongs to nexus");
+    CHECK(strstr(dp_last_error(), U1));
+    /* dp_nexus_open of another nexus leaves such a child out, untouched */
+    uint8_t before[2 * NX_LABEL_BLOCK], after[2 * NX_LABEL_BLOCK];
+    file_head(pa, before);
+    CHECK_EQ(dp_nexus_open(U2, NXSIZE, one, 1), -ENOENT);
+    file_head(pa, after);
+    CHECK(!memcmp(before, after, sizeof before));
+
+    /* U1 reopens with its data; deleted for good (release), its children are free */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 2), 0);
+    b = nx_get(U1);
+    CHECK_EQ(nx_check(b, 0, MiB, 21), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, DP_NEXUS_RELEASE), 0);
+    CHECK_EQ(dp_nexus_create(U2, NXSIZE, one, 1, 0), 0);
+    CHECK_EQ(dp_nexus_destroy(U2, 0), 0);
+    /* forced: a child still labelled by U2 (not released) joins U1 as new */
+    const char *onlyb[] = { ub };
+    CHECK_EQ(dp_nexus_create(U2, NXSIZE, onlyb, 1, 0), 0);
+    CHECK_EQ(dp_nexus_destroy(U2, 0), 0);
+    expect_err(dp_nexus_create(U1, NXSIZE, onlyb, 1, 0), -EBUSY, "belongs to nexus");
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, onlyb, 1, DP_NEXUS_FORCE), 0);
+    CHECK_EQ(dp_nexus_destroy(U1, DP_NEXUS_RELEASE), 0);
+}
+
+/*
+ * The last healthy child leaves and comes back: the child holding the
+ * newest durable generation is accepted as the source; an older one is
+ * refused and its label is not touched (then rebuilt once a source exists).
+ */
+TEST(online_without_healthy_child_keeps_the_fence)
+{
+    char *pa = mkfile("src-a", CHSIZE), *pb = mkfile("src-b", CHSIZE);
+    char ua[600], ub[600];
+    file_uri(ua, sizeof ua, pa);
+    file_uri(ub, sizeof ub, pb);
+    const char *ch[] = { ua, ub };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 31), 0);
+    CHECK_EQ(dp_nexus_child_fault(U1, ub), 0);
+    CHECK_EQ(nx_write(b, MiB, MiB, 32), 0); /* only a has it */
+    CHECK_EQ(dp_nexus_child_fault(U1, ua), 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_FAULTED);
+    CHECK(nx_write(b, 2 * MiB, MiB, 33) < 0); /* nothing acknowledged */
+
+    uint8_t before[2 * NX_LABEL_BLOCK], after[2 * NX_LABEL_BLOCK];
+    file_head(pb, before);
+    CHECK_EQ(dp_nexus_child_online(U1, ub, 0), -ENODEV);
+    CHECK(strstr(dp_last_error(), "No label was changed"));
+    file_head(pb, after);
+    CHECK(!memcmp(before, after, sizeof before));
+    CHECK_EQ(dp_nexus_add_child(U1, mkfile("src-c", CHSIZE), 0), -ENODEV); /* no source to rebuild from */
+
+    CHECK_EQ(dp_nexus_child_online(U1, ua, 0), 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    CHECK_EQ(nx_check(b, 0, MiB, 31), 0);
+    CHECK_EQ(nx_check(b, MiB, MiB, 32), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, ub, 0), 0);
+    wait_online(U1, 1);
+    CHECK_EQ(file_cmp_data(pa, pb, NXSIZE), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    /* a restart agrees: both current */
+    CHECK_EQ(dp_nexus_open(U1, NXSIZE, ch, 2), 0);
+    CHECK_EQ(info(U1).state, DP_NEXUS_ONLINE);
+    CHECK_EQ(dp_nexus_destroy(U1, DP_NEXUS_RELEASE), 0);
+}
+
 /* A remote child over NBD (served by this process), and the nexus shared over NBD. */
 TEST(nbd_child_and_nexus_share)
 {
@@ -1616,6 +1732,8 @@ int main(void)
     RUN(thin_rebuild_copies_only_allocated);
     RUN(thin_rebuild_on_pool_replicas);
     RUN(offline_online_remove_on_files);
+    RUN(ownership_claims_labels_force_release);
+    RUN(online_without_healthy_child_keeps_the_fence);
     /* valgrind does not see io_uring fill socket buffers: the NBD server's
      * handshake parsing then looks uninitialised. It runs under ASan. */
     if (!RUNNING_ON_VALGRIND)

@@ -373,8 +373,10 @@ static bool pred_label_idle(struct nexus *nx, void *arg)
 
 /*
  * Does the child hold every acknowledged write? Its label is this nexus's,
- * SYNCED, with its own id, at the nexus's generation (a generation no child
- * could be given is never counted: label_round). Else *why says what it holds.
+ * SYNCED, with its own id, at the newest generation stable on any child or
+ * a newer one (a label round to it alone whose flush failed: the writes
+ * waiting for that round were never acknowledged). Else *why says what it
+ * holds.
  */
 static bool child_is_newest(struct nexus *nx, struct nx_child *c, const uint8_t *two, char *why, size_t len)
 {
@@ -388,11 +390,11 @@ static bool child_is_newest(struct nexus *nx, struct nx_child *c, const uint8_t 
         snprintf(why, len, "its label is not the one this nexus gave it (re-created or taken over)");
         return false;
     }
-    if (!(l.flags & NX_LABEL_SYNCED) || l.generation != nx->generation) {
+    if (!(l.flags & NX_LABEL_SYNCED) || l.generation < nx->gen_durable) {
         snprintf(why, len, "it holds generation %llu%s, the newest is %llu: bring the child that holds "
                  "generation %llu online first", (unsigned long long)l.generation,
-                 l.flags & NX_LABEL_SYNCED ? "" : " (out of sync)", (unsigned long long)nx->generation,
-                 (unsigned long long)nx->generation);
+                 l.flags & NX_LABEL_SYNCED ? "" : " (out of sync)", (unsigned long long)nx->gen_durable,
+                 (unsigned long long)nx->gen_durable);
         return false;
     }
     return true;

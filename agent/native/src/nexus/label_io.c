@@ -80,6 +80,8 @@ static void label_leg_done(struct nx_leg *leg)
         leg->io.iovcnt = 0;
         nx_leg_submit(nx, leg);
         return;
+    } else if (leg->io.type == DP_IO_FLUSH && nx->generation > nx->gen_durable) {
+        nx->gen_durable = nx->generation; /* this round's labels are stable on this child */
     }
     if (--nx->label_pending == 0)
         label_finish(nx);
@@ -91,8 +93,7 @@ static void label_round(struct nexus *nx)
     uint32_t ntodo = 0;
     nx->label_again = false;
     nx->label_busy = true;
-    bool bumped = nx->label_newgen;
-    if (bumped) {
+    if (nx->label_newgen) {
         nx->generation++;
         nx->label_newgen = false;
     }
@@ -121,13 +122,6 @@ static void label_round(struct nexus *nx)
     /* count all before submitting any: completions never run inline, but be explicit */
     nx->label_pending = ntodo;
     if (ntodo == 0) {
-        /*
-         * No child to carry it (the last one left): the generation is not
-         * counted, so the child that left last still holds the newest one
-         * and may be accepted as the source when it comes back.
-         */
-        if (bumped)
-            nx->generation--;
         label_finish(nx);
         return;
     }

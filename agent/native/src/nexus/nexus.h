@@ -150,6 +150,13 @@ struct nexus {
     enum nx_state state;
     char reason[NX_REASON_MAX];
     uint64_t generation;
+    /*
+     * The newest generation whose labels are stable on some child. A child
+     * that left last (no child was there to take a newer generation) holds
+     * it, or a newer one whose write did not complete: such a child has
+     * every acknowledged write and may come back as the source (child.c).
+     */
+    uint64_t gen_durable;
     bool was_dirty;               /* opened over labels not marked clean */
     /*
      * Clean/dirty in the labels of the members: CLEAN on disk until the first

@@ -484,6 +484,7 @@ static int setup_write_labels(struct setup *st, bool *resync)
             }
         }
     }
+    nx->gen_durable = nx->generation; /* on every member now */
     for (uint32_t i = 0; i < nx->nchildren; i++) {
         struct nx_child *c = nx->children[i];
         if (c->state != NXC_DEGRADED)
