@@ -19,7 +19,7 @@
 static void check_accepted(const struct nx_label *l)
 {
     REQUIRE(l->data_offset == NX_HDR_SIZE && l->nmembers <= NX_MAX_CHILDREN);
-    REQUIRE(!(l->flags & ~(NX_LABEL_SYNCED | NX_LABEL_CLEAN)));
+    REQUIRE(!(l->flags & ~(NX_LABEL_SYNCED | NX_LABEL_CLEAN | NX_LABEL_RELEASED)));
     uint8_t *b = malloc(NX_LABEL_BLOCK);
     struct nx_label again;
     char why[128];

@@ -9,10 +9,6 @@
 
 #define DP_VERSION "0.1.0"
 
-/* Provided by src/pool/pool.c; weak so the core links without it. */
-__attribute__((weak)) void dp_pools_close_all(void);
-/* Provided by src/nexus/nexus.c: nexuses close (labels clean) before their children. */
-__attribute__((weak)) void dp_nexus_close_all(void);
 
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool running;
@@ -40,10 +36,8 @@ DP_EXPORT void dp_fini(void)
     if (running) {
         /* Targets first: no client may issue I/O into devices being closed. */
         dp_nbd_shutdown();
-        if (dp_nexus_close_all)
-            dp_nexus_close_all();
-        if (dp_pools_close_all)
-            dp_pools_close_all();
+        /* Then volumes over their children, stores over their disks (struct dp_module). */
+        dp_modules_fini();
         /* Devices nobody holds open close now; the reactors then drain. */
         dp_bdev_unregister_all();
         dp_reactors_stop();

@@ -1,7 +1,7 @@
 /*
  * bdev.c - the generic block-device layer: request validation, counters,
- * the name registry, URI schemes, synchronous I/O for control paths,
- * aligned buffers and the thread-local error message.
+ * the name registry, claims, the module list and its URI schemes,
+ * synchronous I/O for control paths, aligned buffers.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,62 +11,6 @@
 #include <string.h>
 
 #include "bdev/bdev.h"
-
-/* Built-in modules (bdev/uring.c, bdev/malloc.c). */
-int dp_uring_create(const char *uri, struct dp_bdev **out);
-int dp_malloc_create(const char *uri, struct dp_bdev **out);
-
-/* ---- errors ---------------------------------------------------------------- */
-
-#define ERR_MAX 512
-
-/*
- * Each thread has its own message. A copy of the latest message from any
- * thread is kept too: the agent calls control functions through koffi's
- * .async, so they fail on a libuv worker while dp_last_error() is then
- * called on the main thread (see dp_error_take).
- */
-static __thread char err_tls[ERR_MAX];
-static __thread char err_out[ERR_MAX];
-static __thread bool err_pending;
-static char err_global[ERR_MAX];
-static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
-
-void dp_set_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err_tls, sizeof err_tls, fmt, ap);
-    va_end(ap);
-    err_pending = true;
-    pthread_mutex_lock(&err_lock);
-    memcpy(err_global, err_tls, sizeof err_global);
-    pthread_mutex_unlock(&err_lock);
-}
-
-const char *dp_get_error(void)
-{
-    return err_tls;
-}
-
-void dp_clear_error(void)
-{
-    err_tls[0] = 0;
-    err_pending = false;
-}
-
-const char *dp_error_take(void)
-{
-    if (err_pending) {
-        memcpy(err_out, err_tls, sizeof err_out);
-        err_pending = false;
-    } else {
-        pthread_mutex_lock(&err_lock);
-        memcpy(err_out, err_global, sizeof err_out);
-        pthread_mutex_unlock(&err_lock);
-    }
-    return err_out;
-}
 
 /* ---- buffers --------------------------------------------------------------- */
 
@@ -359,8 +303,6 @@ void dp_bdev_unregister_all(void)
 
 /* ---- URI schemes ------------------------------------------------------------ */
 
-#define MAX_SCHEMES 16
-
 /* bdev:///<name>: a bdev registered under that name (a replica uuid). */
 static int bdev_scheme_create(const char *uri, struct dp_bdev **out)
 {
@@ -378,38 +320,48 @@ static int bdev_scheme_create(const char *uri, struct dp_bdev **out)
     return 0;
 }
 
-static struct scheme {
-    char name[16];
-    dp_bdev_create_fn create;
-} schemes[MAX_SCHEMES] = {
-    { "uring", dp_uring_create },
-    { "aio", dp_uring_create },
-    { "malloc", dp_malloc_create },
-    { "bdev", bdev_scheme_create },
-};
-/* Recursive: a scheme's create function may open other URIs. */
-static pthread_mutex_t open_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static const char *const bdev_schemes[] = { "bdev", NULL };
+static struct dp_module bdev_module = { .name = "bdev", .schemes = bdev_schemes, .create = bdev_scheme_create };
+DP_MODULE_REGISTER(bdev_module)
 
-void dp_bdev_register_scheme(const char *scheme, dp_bdev_create_fn create)
+/* Modules register from constructors (before main): the list is read-only after that. */
+static struct dp_module *modules;
+
+void dp_module_register(struct dp_module *m)
 {
-    pthread_mutex_lock(&open_lock);
-    for (int i = 0; i < MAX_SCHEMES; i++) {
-        if (!schemes[i].create || !strcmp(schemes[i].name, scheme)) {
-            snprintf(schemes[i].name, sizeof schemes[i].name, "%s", scheme);
-            schemes[i].create = create;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&open_lock);
+    m->next = modules;
+    modules = m;
+}
+
+void dp_modules_fini(void)
+{
+    for (int stage = DP_FINI_TARGETS; stage <= DP_FINI_STORES; stage++)
+        for (struct dp_module *m = modules; m; m = m->next)
+            if (m->fini && (int)m->fini_stage == stage)
+                m->fini();
+}
+
+/* The create function for a scheme of n characters, or NULL. */
+static dp_bdev_create_fn scheme_create(const char *scheme, size_t n)
+{
+    for (struct dp_module *m = modules; m; m = m->next)
+        for (const char *const *sc = m->schemes; sc && *sc; sc++)
+            if (strlen(*sc) == n && !strncmp(*sc, scheme, n))
+                return m->create;
+    return NULL;
 }
 
 static void scheme_list(char *buf, size_t len)
 {
     size_t n = 0;
     buf[0] = 0;
-    for (int i = 0; i < MAX_SCHEMES && schemes[i].create && n < len; i++)
-        n += snprintf(buf + n, len - n, "%s%s://", n ? ", " : "", schemes[i].name);
+    for (struct dp_module *m = modules; m; m = m->next)
+        for (const char *const *sc = m->schemes; sc && *sc && n < len; sc++)
+            n += snprintf(buf + n, len - n, "%s%s://", n ? ", " : "", *sc);
 }
+
+/* Recursive: a scheme's create function may open other URIs. */
+static pthread_mutex_t open_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 int dp_bdev_open_uri(const char *uri, struct dp_bdev **out)
 {
@@ -425,22 +377,17 @@ int dp_bdev_open_uri(const char *uri, struct dp_bdev **out)
     dp_bdev_create_fn create = NULL;
     const char *sep = strstr(uri, "://");
     if (uri[0] == '/') {
-        create = dp_uring_create;
+        create = scheme_create("uring", 5); /* a plain path is a file or block device */
     } else if (sep) {
         size_t n = (size_t)(sep - uri);
-        pthread_mutex_lock(&open_lock);
-        for (int i = 0; i < MAX_SCHEMES && schemes[i].create; i++)
-            if (strlen(schemes[i].name) == n && !strncmp(schemes[i].name, uri, n))
-                create = schemes[i].create;
+        create = scheme_create(uri, n);
         if (!create) {
             char list[256];
             scheme_list(list, sizeof list);
-            pthread_mutex_unlock(&open_lock);
             dp_set_error("'%s': unknown URI scheme '%.*s' (known: %s)", uri, (int)(n > 32 ? 32 : n),
                          uri, list);
             return -EINVAL;
         }
-        pthread_mutex_unlock(&open_lock);
     } else {
         dp_set_error("'%s' is neither a device URI (scheme://...) nor an absolute path", uri);
         return -EINVAL;

@@ -26,6 +26,8 @@
 #include <sys/uio.h>
 
 #include "reactor/reactor.h"
+#include "util/container.h"
+#include "util/error.h"
 
 #define DP_BUF_ALIGN 4096
 #define DP_IO_MAX_IOV 64
@@ -163,7 +165,7 @@ const char *dp_bdev_ident(const struct dp_bdev *bdev);
 /*
  * Open (create if needed) a base bdev from a URI: uring:///path,
  * aio:///path, malloc:///name?size_mb=N, an absolute path (= uring://), and
- * the schemes modules register with dp_bdev_register_scheme(). Returns a
+ * the schemes every registered module opens (struct dp_module). Returns a
  * reference. Errors go to dp_set_error() naming the URI.
  */
 int dp_bdev_open_uri(const char *uri, struct dp_bdev **out);
@@ -179,8 +181,32 @@ int dp_bdev_open_uri(const char *uri, struct dp_bdev **out);
  * so the same URI opened twice gives the same bdev.
  */
 typedef int (*dp_bdev_create_fn)(const char *uri, struct dp_bdev **out);
-/* Modules (nbd://, iscsi://, nvmf://) register their scheme ("nbd") here. */
-void dp_bdev_register_scheme(const char *scheme, dp_bdev_create_fn create);
+
+/*
+ * A module of the data path (as SPDK's bdev modules): the URI schemes it
+ * opens, and what dp_fini must close, in stages (targets stop first, then
+ * volumes close over their children, then stores over their disks, then the
+ * devices). Each module fills one static table and registers it with
+ * DP_MODULE_REGISTER: the core keeps the list, never a table of every module.
+ */
+enum dp_fini_stage { DP_FINI_TARGETS = 0, DP_FINI_VOLUMES = 1, DP_FINI_STORES = 2 };
+
+struct dp_module {
+    const char *name;
+    /* URI schemes ("uring", "aio"), NULL-terminated, opened by `create`; or NULL */
+    const char *const *schemes;
+    dp_bdev_create_fn create;
+    /* dp_fini: close what the module holds, at its stage; or NULL */
+    void (*fini)(void);
+    enum dp_fini_stage fini_stage;
+    struct dp_module *next; /* the core's list */
+};
+
+void dp_module_register(struct dp_module *m);
+#define DP_MODULE_REGISTER(m) \
+    __attribute__((constructor)) static void dp_module_register_##m(void) { dp_module_register(&(m)); }
+/* dp_fini: every module's fini, stage by stage. */
+void dp_modules_fini(void);
 
 /*
  * Synchronous I/O for control paths (pool create/import, labels), from a
@@ -191,15 +217,6 @@ int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf,
 
 void *dp_buf_alloc(size_t len);  /* DP_BUF_ALIGN-aligned, zeroed */
 void dp_buf_free(void *buf);
-
-/* Thread-local error message (dp_last_error() in the public API). */
-void dp_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *dp_get_error(void);
-void dp_clear_error(void);
-/* For dp_last_error(): this thread's message if one was set since the last
- * take, else the latest message of any thread (control calls made through
- * koffi's .async fail on a worker thread). */
-const char *dp_error_take(void);
 
 /* dp_fini: drop the registry's reference of every bdev. */
 void dp_bdev_unregister_all(void);

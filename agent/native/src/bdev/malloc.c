@@ -123,7 +123,7 @@ static int parse_query(const char *uri, const char *q, uint64_t *size_mb)
     return 0;
 }
 
-int dp_malloc_create(const char *uri, struct dp_bdev **out)
+static int malloc_create(const char *uri, struct dp_bdev **out)
 {
     const char *p = uri + strlen("malloc://");
     if (*p != '/') {
@@ -185,3 +185,7 @@ int dp_malloc_create(const char *uri, struct dp_bdev **out)
     *out = &m->bdev;
     return 0;
 }
+
+static const char *const malloc_schemes[] = { "malloc", NULL };
+static struct dp_module malloc_module = { .name = "malloc", .schemes = malloc_schemes, .create = malloc_create };
+DP_MODULE_REGISTER(malloc_module)

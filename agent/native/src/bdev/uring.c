@@ -520,7 +520,7 @@ static int blockdev_geometry(const char *uri, const char *real, int fd, uint64_t
     return 0;
 }
 
-int dp_uring_create(const char *uri, struct dp_bdev **out)
+static int uring_create(const char *uri, struct dp_bdev **out)
 {
     char pbuf[PATH_MAX], real[PATH_MAX], name[sizeof(((struct dp_bdev *)0)->name)];
     int cache;
@@ -607,3 +607,7 @@ int dp_uring_create(const char *uri, struct dp_bdev **out)
     *out = &u->bdev;
     return 0;
 }
+
+static const char *const uring_schemes[] = { "uring", "aio", NULL };
+static struct dp_module uring_module = { .name = "uring", .schemes = uring_schemes, .create = uring_create };
+DP_MODULE_REGISTER(uring_module)

@@ -808,7 +808,6 @@ static int nbdc_create(const char *uri, struct dp_bdev **out)
     return 0;
 }
 
-__attribute__((constructor)) static void nbdc_register(void)
-{
-    dp_bdev_register_scheme("nbd", nbdc_create);
-}
+static const char *const nbdc_schemes[] = { "nbd", NULL };
+static struct dp_module nbdc_module = { .name = "nbd-client", .schemes = nbdc_schemes, .create = nbdc_create };
+DP_MODULE_REGISTER(nbdc_module)

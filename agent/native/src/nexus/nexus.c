@@ -463,7 +463,7 @@ int nx_test_drop_unclean(const char *uuid)
 }
 
 /* dp_fini: close every nexus (labels clean) before the devices go. */
-void dp_nexus_close_all(void)
+static void nexus_fini(void)
 {
     pthread_mutex_lock(&nx_ctl_lock);
     for (;;) {
@@ -606,3 +606,7 @@ DP_EXPORT int dp_nexus_child_at(const char *uuid, uint32_t index, dp_nexus_child
     return s.rc;
 }
 
+
+/* dp_fini: nexuses close (labels clean) before their children go. */
+static struct dp_module nexus_module = { .name = "nexus", .fini = nexus_fini, .fini_stage = DP_FINI_VOLUMES };
+DP_MODULE_REGISTER(nexus_module)

@@ -259,7 +259,6 @@ int nx_test_drop_unclean(const char *uuid);
 extern int nx_test_resize_stop;
 bool nx_label_idle(const struct nexus *nx); /* label_io.c */
 extern const struct dp_bdev_ops nx_bdev_ops;
-void dp_nexus_close_all(void); /* dp_fini */
 
 /* io.c */
 void nx_leg_submit(struct nexus *nx, struct nx_leg *leg);

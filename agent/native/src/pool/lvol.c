@@ -23,7 +23,6 @@
 
 #include "pool/pool.h"
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
 int lvol_reqs_init(struct pool *p)
 {

@@ -37,7 +37,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#include "bdev/bdev.h"
+#include "util/error.h"
 #include "reactor/reactor.h"
 
 #define RING_ENTRIES 512
