@@ -31,8 +31,6 @@ int dp_pool_fault_hit;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *g_pools;
 
-#define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
-
 /* ---- validation ---------------------------------------------------------- */
 
 static int check_name(const char *what, const char *name)
@@ -1615,7 +1613,7 @@ DP_EXPORT int dp_pool_replica_at(const char *pool, uint32_t index, dp_replica_in
     return ret;
 }
 
-void dp_pools_close_all(void)
+static void pools_fini(void)
 {
     pthread_mutex_lock(&g_mu);
     while (g_pools) {
@@ -1625,3 +1623,7 @@ void dp_pools_close_all(void)
     }
     pthread_mutex_unlock(&g_mu);
 }
+
+/* dp_fini: pools close (metadata committed) after the volumes over their replicas. */
+static struct dp_module pool_module = { .name = "pool", .fini = pools_fini, .fini_stage = DP_FINI_STORES };
+DP_MODULE_REGISTER(pool_module)

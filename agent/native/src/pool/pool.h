@@ -19,9 +19,6 @@
 #include "bdev/bdev.h"
 #include "pool/format.h"
 
-/* Closes every pool without touching its disks (dp_fini). */
-void dp_pools_close_all(void);
-
 /*
  * Test hooks (tests/test_pool_crash.c). When dp_pool_fault_after_writes is
  * >= 0, that many metadata slot writes succeed; the next one "crashes":
