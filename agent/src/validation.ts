@@ -9,13 +9,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { CHILD_SCHEMES, FUTURE_CHILD_SCHEMES, FUTURE_SHARES, REPLICA_SHARES, Share } from './api-types';
+import { Problem, Share, childUriProblem, diskProblem, poolNameProblem, shareProblem, uuidProblem } from '../api/grammar';
+import { MAX_ALLOWED_HOSTS, MAX_SIZE_BYTES, NEXUS_MAX_CHILDREN, POOL_MAX_DISKS, SECTOR_BYTES } from '../api/limits';
 import { badRequest, unprocessable } from './errors';
 
-export const MAX_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1: beyond it JSON numbers lose bytes
-export const SECTOR = 512;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+export const MAX_SIZE = MAX_SIZE_BYTES;
+export const SECTOR = SECTOR_BYTES;
 
 const show = (v: unknown) => {
   if (typeof v === 'string') return `'${v.length > 80 ? v.slice(0, 80) + '...' : v}'`;
@@ -37,23 +36,29 @@ export function requireObject(body: unknown, allowed: readonly string[]): Record
   return body as Record<string, unknown>;
 }
 
-/** Pool names: 1-127 bytes of letters, digits, '.', '_', ':', '-'; never '/'. */
-export function validateName(field: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty string`);
-  if (v.includes('/')) throw badRequest(field, `${field} ${show(v)} must not contain '/'`);
-  if (Buffer.byteLength(v) > 127) throw badRequest(field, `${field} ${show(v)} is longer than 127 bytes`);
-  if (!NAME_RE.test(v) || v === '.' || v === '..') {
-    throw badRequest(field, `${field} ${show(v)} must start with a letter or digit and hold only letters, digits, '.', '_', ':' or '-'`);
-  }
+/** A grammar problem (agent/api/grammar.ts) as the API's error: 400 malformed, 422 not supported yet. */
+export function grammarError(field: string, v: string, p: Problem): Error {
+  const msg = `${field} ${show(v)} ${p.message}`;
+  return p.kind === 'unsupported' ? unprocessable(field, msg) : badRequest(field, msg);
+}
+
+/** Check a string against a grammar rule; returns it. */
+function follow(field: string, v: unknown, rule: (s: string) => Problem | undefined, what: string): string {
+  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty ${what}`);
+  const p = rule(v);
+  if (p) throw grammarError(field, v, p);
   return v;
+}
+
+/** Pool names (grammar.ts: poolNameProblem). */
+export function validateName(field: string, v: unknown): string {
+  return follow(field, v, poolNameProblem, 'string');
 }
 
 /** UUIDs 8-4-4-4-12 hex; returned lower-case. */
 export function validateUuid(field: string, v: unknown): string {
-  if (typeof v !== 'string' || !UUID_RE.test(v)) {
-    throw badRequest(field, `${field} ${show(v)} is not a uuid (8-4-4-4-12 hexadecimal digits)`);
-  }
-  return v.toLowerCase();
+  if (typeof v !== 'string') throw badRequest(field, `${field} ${show(v)} is not a uuid (8-4-4-4-12 hexadecimal digits)`);
+  return follow(field, v, uuidProblem, 'uuid').toLowerCase();
 }
 
 /** Sizes in bytes: integer numbers, > 0, multiples of 512, at most 2^53-1. */
@@ -72,13 +77,8 @@ export function validateBool(field: string, v: unknown): boolean {
 }
 
 export function validateShare(field: string, v: unknown): Share {
-  if (typeof v === 'string' && (FUTURE_SHARES as readonly string[]).includes(v)) {
-    throw unprocessable(field, `${field} '${v}' is not supported yet (supported: ${REPLICA_SHARES.join(', ')})`);
-  }
-  if (typeof v !== 'string' || !(REPLICA_SHARES as readonly string[]).includes(v)) {
-    throw badRequest(field, `${field} ${show(v)} must be one of: ${REPLICA_SHARES.join(', ')}`);
-  }
-  return v as Share;
+  if (typeof v !== 'string') throw badRequest(field, `${field} ${show(v)} ${shareProblem('')!.message}`);
+  return follow(field, v, shareProblem, 'share') as Share;
 }
 
 /** One allowed peer: an IPv4/IPv6 address, a CIDR prefix (10.0.0.0/8, fd00::/8), or '*' (everyone). */
@@ -96,7 +96,7 @@ export function isHostPattern(h: string): boolean {
 /** allowedHosts: IP addresses or CIDR prefixes of the peers that may connect ([] or ['*']: everyone). */
 export function validateHosts(field: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw badRequest(field, `${field} must be an array of IP addresses or CIDR prefixes`);
-  if (v.length > 64) throw badRequest(field, `${field} holds more than 64 entries`);
+  if (v.length > MAX_ALLOWED_HOSTS) throw badRequest(field, `${field} holds more than ${MAX_ALLOWED_HOSTS} entries`);
   const seen = new Set<string>();
   return v.map((h, i) => {
     if (typeof h !== 'string' || h === '' || h.length > 64 || !isHostPattern(h)) {
@@ -121,7 +121,7 @@ export function validatePoolSpec(body: unknown): PoolSpecIn {
   if (!('disks' in o)) throw badRequest('disks', 'disks is required (an array of disk paths)');
   const d = o.disks;
   if (!Array.isArray(d) || d.length === 0) throw badRequest('disks', 'disks must be a non-empty array of disk paths');
-  if (d.length > 64) throw badRequest('disks', 'disks holds more than 64 entries');
+  if (d.length > POOL_MAX_DISKS) throw badRequest('disks', `disks holds more than ${POOL_MAX_DISKS} entries`);
   const seen = new Set<string>();
   const disks = d.map((v, i) => {
     const field = `disks[${i}]`;
@@ -141,25 +141,11 @@ export function validatePoolSpec(body: unknown): PoolSpecIn {
 export type DiskSpec = { kind: 'local'; path: string; cache?: string } | { kind: 'nbd'; uri: string };
 
 export function parseDiskSpec(field: string, v: unknown): DiskSpec {
-  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty string`);
-  if (v.includes('\0')) throw badRequest(field, `${field} must not contain NUL`);
-  if (/^nbd:\/\//i.test(v)) return { kind: 'nbd', uri: validateNbdUri(field, v) };
-  let p = v;
-  let cache: string | undefined;
-  const m = /^(uring|aio):\/\/([^?]*)(\?.*)?$/.exec(v);
-  if (m) {
-    p = m[2];
-    if (m[3] !== undefined) {
-      const c = /^\?cache=(direct|buffered)$/.exec(m[3]);
-      if (!c) throw badRequest(field, `${field} ${show(v)}: the only disk option is ?cache=direct or ?cache=buffered`);
-      cache = c[1];
-    }
-  } else if (/^[a-z]+:\/\//i.test(v)) {
-    throw badRequest(field, `${field} ${show(v)}: only uring://, aio:// and nbd:// disks or absolute paths are accepted`);
-  }
-  if (!path.isAbsolute(p)) throw badRequest(field, `${field} ${show(v)} must be an absolute path`);
-  if (p.split('/').includes('..')) throw badRequest(field, `${field} ${show(v)} must not contain '..'`);
-  return { kind: 'local', path: p, cache };
+  follow(field, v, diskProblem, 'string');
+  const s = v as string;
+  if (/^nbd:\/\//i.test(s)) return { kind: 'nbd', uri: s };
+  const m = /^(?:uring|aio):\/\/([^?]*)(?:\?cache=(direct|buffered))?$/.exec(s);
+  return m ? { kind: 'local', path: m[1], cache: m[2] } : { kind: 'local', path: s };
 }
 
 function realOrResolved(p: string): string {
@@ -301,60 +287,21 @@ export function validateFlag(field: string, v: unknown): boolean {
   throw badRequest(field, `${field} must be true or false`);
 }
 
-export const MAX_NEXUS_CHILDREN = 8; // DP_NEXUS_MAX_CHILDREN
-const URI_MAX = 255; // DP_URI_MAX - 1
+export const MAX_NEXUS_CHILDREN = NEXUS_MAX_CHILDREN;
 
 /**
- * A child URI: bdev:///<replica-uuid>, nbd://host:port/export, uring:///abs/path, aio:///abs/path,
- * malloc:///name?size_mb=N. iscsi:// and nvmf:// -> 422 "not supported yet"; other schemes -> 400.
+ * A child URI (grammar.ts: childUriProblem): bdev:///<replica-uuid>, nbd://host[:port]/export, uring:///abs/path,
+ * aio:///abs/path, malloc:///name?size_mb=N. iscsi:// and nvmf:// -> 422 "not supported yet"; other schemes -> 400.
  * uring/aio paths must lie inside the --allow-disk prefixes (the nexus writes a label on them).
  * Returns the URI unchanged (bdev:/// uuids lower-cased).
  */
-/** nbd://host[:port]/<export>[?options]: a remote export (a nexus child, or a pool disk). */
-export function validateNbdUri(field: string, v: string): string {
-  const u = /^nbd:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?\/([^/?#][^?#]*)(\?[A-Za-z0-9_=&]*)?$/i.exec(v);
-  if (!u || (u[3] !== undefined && (Number(u[3]) < 1 || Number(u[3]) > 65535))) {
-    throw badRequest(field, `${field} ${show(v)} must be nbd://host:port/<export>`);
-  }
-  return v;
-}
-
 export function validateChildUri(field: string, v: unknown, allowDisks: string[]): string {
-  if (typeof v !== 'string' || v === '') throw badRequest(field, `${field} must be a non-empty URI string`);
-  if (v.length > URI_MAX) throw badRequest(field, `${field} is longer than ${URI_MAX} bytes`);
-  if (/[\s\0]/.test(v)) throw badRequest(field, `${field} ${show(v)} must not contain spaces or NUL`);
-  const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(v);
-  if (!m) throw badRequest(field, `${field} ${show(v)} is not a URI (expected scheme://...: ${CHILD_SCHEMES.join(', ')})`);
-  const scheme = m[1].toLowerCase();
-  const rest = m[2];
-  if ((FUTURE_CHILD_SCHEMES as readonly string[]).includes(scheme)) {
-    throw unprocessable(field, `${field} ${show(v)}: ${scheme}:// children are not supported yet (supported: ${CHILD_SCHEMES.join(', ')})`);
-  }
-  if (!(CHILD_SCHEMES as readonly string[]).includes(scheme)) {
-    throw badRequest(field, `${field} ${show(v)}: unknown scheme '${scheme}' (supported: ${CHILD_SCHEMES.join(', ')})`);
-  }
-  switch (scheme) {
-    case 'bdev': {
-      const u = /^\/([^/?#]+)$/.exec(rest);
-      if (!u) throw badRequest(field, `${field} ${show(v)} must be bdev:///<replica-uuid>`);
-      return `bdev:///${validateUuid(field, u[1])}`;
-    }
-    case 'nbd':
-      return validateNbdUri(field, v);
-    case 'uring':
-    case 'aio': {
-      if (!rest.startsWith('/')) throw badRequest(field, `${field} ${show(v)} must be ${scheme}:///<absolute path>`);
-      checkDisk(field, v, allowDisks);
-      return v;
-    }
-    case 'malloc': {
-      if (!/^\/[A-Za-z0-9._:-]+\?size_mb=\d{1,7}$/.test(rest)) {
-        throw badRequest(field, `${field} ${show(v)} must be malloc:///<name>?size_mb=N`);
-      }
-      return v;
-    }
-  }
-  return v;
+  follow(field, v, childUriProblem, 'URI string');
+  const uri = v as string;
+  const scheme = uri.slice(0, uri.indexOf(':')).toLowerCase();
+  if (scheme === 'bdev') return `bdev:///${uri.slice('bdev:///'.length).toLowerCase()}`;
+  if (scheme === 'uring' || scheme === 'aio') checkDisk(field, uri, allowDisks); // inside the allowlist, there
+  return uri;
 }
 
 export function validateNexusSpec(body: unknown, allowDisks: string[]): NexusSpecIn {

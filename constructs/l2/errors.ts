@@ -16,10 +16,6 @@ export function fail(scope: Construct, kind: string, property: string, detail: s
   throw new MayastorConstructError(`${kind} '${scope.node.path}'`, property, detail);
 }
 
-/** Same rule as the provider and the agent: 1-63 letters, digits, ".", "_", "-", starting with a letter or digit. */
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-
 export function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);

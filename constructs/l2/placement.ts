@@ -4,15 +4,11 @@
  * (re-synthesizing never moves data).
  */
 
-/** Every nexus child reserves this much at its start for the nexus label (DP_NEXUS_HEADER_BYTES). */
-export const NEXUS_CHILD_HEADER_BYTES = 1024 * 1024;
-/** A nexus has at most this many children (DP_NEXUS_MAX_CHILDREN). */
-export const NEXUS_MAX_CHILDREN = 8;
+import { NEXUS_LABEL_BYTES, NEXUS_MAX_CHILDREN, replicaSizeFor } from '../../agent/api/limits';
 
-/** Size of a replica that can back a nexus child of a `sizeBytes` volume. */
-export function replicaSizeFor(sizeBytes: number): number {
-  return sizeBytes + NEXUS_CHILD_HEADER_BYTES;
-}
+/** Every nexus child reserves this much at its start for the nexus label (agent/api/limits.ts). */
+export const NEXUS_CHILD_HEADER_BYTES = NEXUS_LABEL_BYTES;
+export { NEXUS_MAX_CHILDREN, replicaSizeFor };
 
 export interface PlacementNode {
   readonly name: string;

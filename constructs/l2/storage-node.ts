@@ -5,7 +5,10 @@
 import { Construct } from 'constructs';
 import { TerraformProvider, Token } from 'cdktf';
 import { Pool } from '../l1/pool';
-import { NAME_RE, describe, fail } from './errors';
+import { diskProblem, nodeNameProblem, poolNameProblem } from '../../agent/api/grammar';
+import { describe, fail } from './errors';
+
+const NOT_A_NAME = { kind: 'malformed', message: 'must be a string' } as const;
 
 export interface StoragePoolSpec {
   /** Pool name, unique on the node. */
@@ -32,8 +35,6 @@ export interface StorageNodeConfig {
   readonly provider?: TerraformProvider;
 }
 
-const DISK_RE = /^(\/|uring:\/\/\/|aio:\/\/\/)/;
-
 export class StorageNode extends Construct {
   /** The provider's `nodes` map for a set of nodes: `{ NAME: agentUrl }`. */
   public static providerNodes(nodes: StorageNode[]): { [name: string]: string } {
@@ -58,9 +59,8 @@ export class StorageNode extends Construct {
     const bad = (prop: string, detail: string): never => fail(this, 'StorageNode', prop, detail);
     if (config === null || typeof config !== 'object') bad('config', 'a configuration object is required');
 
-    if (typeof config.name !== 'string' || !NAME_RE.test(config.name)) {
-      bad('name', `${describe(config.name)} must be 1-63 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`);
-    }
+    const nameProblem = nodeNameProblem(typeof config.name === 'string' ? config.name : '');
+    if (nameProblem) bad('name', `${describe(config.name)} ${nameProblem.message}`);
     if (typeof config.agentUrl !== 'string' || config.agentUrl === '') bad('agentUrl', `${describe(config.agentUrl)} must be the agent's URL, e.g. "http://10.0.0.1:9500"`);
     if (!Token.isUnresolved(config.agentUrl)) {
       let u: URL = new URL('http://placeholder');
@@ -73,22 +73,21 @@ export class StorageNode extends Construct {
       if (!ok || (u.protocol !== 'http:' && u.protocol !== 'https:')) bad('agentUrl', `${describe(config.agentUrl)} is not an http:// or https:// URL`);
       if (u.pathname !== '/' && u.pathname !== '') bad('agentUrl', `${describe(config.agentUrl)} must not have a path: give the agent's base URL`);
     }
-    if (config.zone !== undefined && (typeof config.zone !== 'string' || !NAME_RE.test(config.zone))) {
-      bad('zone', `${describe(config.zone)} must be 1-63 characters of letters, digits, ".", "_" or "-" (or leave zone out)`);
-    }
+    const zoneProblem = config.zone === undefined ? undefined : nodeNameProblem(typeof config.zone === 'string' ? config.zone : '');
+    if (zoneProblem) bad('zone', `${describe(config.zone)} ${zoneProblem.message} (or leave zone out)`);
     if (!Array.isArray(config.pools)) bad('pools', 'must be an array of { name, disks } (it may be empty)');
 
     const claimed = new Map<string, string>();
     config.pools.forEach((p, i) => {
       const where = `pools[${i}]`;
       if (p === null || typeof p !== 'object') bad(where, 'must be an object { name, disks }');
-      if (typeof p.name !== 'string' || !NAME_RE.test(p.name)) bad(`${where}.name`, `${describe(p.name)} must be 1-63 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`);
+      const poolProblem = typeof p.name === 'string' ? poolNameProblem(p.name) : NOT_A_NAME;
+      if (poolProblem) bad(`${where}.name`, `${describe(p.name)} ${poolProblem.message}`);
       if (this.poolResources.has(p.name)) bad(`${where}.name`, `pool "${p.name}" is given twice on node "${config.name}"`);
       if (!Array.isArray(p.disks) || p.disks.length === 0) bad(`${where}.disks`, `pool "${p.name}" needs at least one disk`);
       p.disks.forEach((d, j) => {
-        if (typeof d !== 'string' || (!Token.isUnresolved(d) && !DISK_RE.test(d))) {
-          bad(`${where}.disks[${j}]`, `${describe(d)} must be an absolute path or a uring:///path or aio:///path URI`);
-        }
+        const dp = typeof d !== 'string' ? NOT_A_NAME : Token.isUnresolved(d) ? undefined : diskProblem(d);
+        if (dp) bad(`${where}.disks[${j}]`, `${describe(d)} ${dp.message}`);
         const other = claimed.get(d);
         if (other !== undefined && !Token.isUnresolved(d)) bad(`${where}.disks[${j}]`, `disk ${describe(d)} is already claimed by pool "${other}"`);
         claimed.set(d, p.name);

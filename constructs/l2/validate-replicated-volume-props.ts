@@ -3,8 +3,9 @@
  * each rule looks at the props and returns the problem it finds, naming the prop and the value given, or
  * nothing. The constructor throws the first problem. Placement (which can fail too) is placement.ts.
  */
-import { NEXUS_MAX_CHILDREN } from './placement';
-import { NAME_RE, UUID_RE, describe } from './errors';
+import { nodeNameProblem, poolNameProblem, uuidProblem } from '../../agent/api/grammar';
+import { NEXUS_MAX_CHILDREN } from '../../agent/api/limits';
+import { describe } from './errors';
 import { StorageNode } from './storage-node';
 import type { ReplicatedVolumeProps } from './replicated-volume';
 
@@ -26,7 +27,7 @@ const names = (nodes: StorageNode[]) => nodes.map((n) => n.name).join(', ');
 export function parsePoolRef(p: unknown): { node?: string; pool: string } | undefined {
   if (typeof p !== 'string') return undefined;
   const parts = p.split('/');
-  if (parts.length > 2 || !parts.every((s) => NAME_RE.test(s))) return undefined;
+  if (parts.length > 2 || poolNameProblem(parts[parts.length - 1]) || (parts.length === 2 && nodeNameProblem(parts[0]))) return undefined;
   return parts.length === 2 ? { node: parts[0], pool: parts[1] } : { pool: parts[0] };
 }
 
@@ -60,7 +61,7 @@ const RULES: readonly Rule[] = [
       ? problem('protocol', `${describe(p.protocol)} is not supported; use one of: ${VOLUME_PROTOCOLS.join(', ')}`)
       : undefined,
   (p) =>
-    p.uuid !== undefined && (typeof p.uuid !== 'string' || !UUID_RE.test(p.uuid))
+    p.uuid !== undefined && (typeof p.uuid !== 'string' || uuidProblem(p.uuid))
       ? problem('uuid', `${describe(p.uuid)} is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`)
       : undefined,
   (p) =>
