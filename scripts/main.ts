@@ -11,7 +11,7 @@ import path from 'node:path';
 import { BlockDevice } from '../agent/src/blockdev';
 import { AgentClient } from '../agent/src/client';
 import { parseArgs } from '../agent/src/config';
-import { humanBytes as ctlHumanBytes } from '../agent/src/ctl/format';
+import { humanBytes as ctlHumanBytes } from '../agent/ctl/format';
 import { startAgent } from '../agent/src/main';
 
 const REPLICA = '0d3e5a7c-1f2b-4c6d-8e9f-a0b1c2d3e4f5';

@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { parseSize } from './ctl/format';
+import { parseSize } from '../api/sizes';
 
 export interface HostPort {
   host: string;

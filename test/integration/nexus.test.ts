@@ -5,7 +5,7 @@
  * nothing behind. Needs dist/ (`npx tsc -p tsconfig.json`).
  */
 import path from 'node:path';
-import { runCtl } from '../../agent/src/ctl/main';
+import { runCtl } from '../../agent/ctl/main';
 import type { Nexus } from '../../agent/src/client';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
 import { freePort, metric, nbdinfo, qemuIo, qemuIoOk, until } from '../helpers/nbd';

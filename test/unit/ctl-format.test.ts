@@ -1,4 +1,4 @@
-import { humanBytes, parseSize, table } from '../../agent/src/ctl/format';
+import { humanBytes, parseSize, table } from '../../agent/ctl/format';
 
 test('parseSize', () => {
   expect(parseSize('4096')).toBe(4096);

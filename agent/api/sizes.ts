@@ -1,4 +1,4 @@
-/** Human output of mayastorctl: aligned tables and binary size units. */
+/** sizes.ts - byte counts as people write and read them ("64MiB", "1.5 GiB"): the agent's flags, mayastorctl. */
 
 export function humanBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -19,21 +19,4 @@ export function parseSize(s: string): number {
   if (m[2] === '' && m[3] !== '' && m[3].toUpperCase() !== 'B') return NaN;
   const v = Number(m[1]) * (mult ?? NaN);
   return Number.isInteger(v) ? v : NaN;
-}
-
-export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
-}
-
-/** A text progress bar of `width` cells for 0..100 percent: [#######.......] */
-export function progressBar(percent: number, width = 30): string {
-  const p = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
-  const full = Math.round((p / 100) * width);
-  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
 }
