@@ -261,6 +261,8 @@ uint64_t dp_target_conn_budget(void)
 
 int dp_target_mem_charge(struct dp_target_conn *tc, uint64_t n)
 {
+    if (n == 0)
+        return 0; /* nothing new (a kept slot and buffer): no shared counter touched */
     uint64_t cb = LOAD(g_lim.conn_budget);
     if (n > cb)
         return -EOVERFLOW;
