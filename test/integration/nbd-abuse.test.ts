@@ -286,8 +286,15 @@ test('DoS: 1,000 trickling and 10 non-reading clients at once; a normal client i
     }
     return out;
   };
+  /** One connection, 50 reads of 4 KiB in a row, each checked against the pattern: round trips in ms. */
+  const roundTrips = async (): Promise<number[]> => {
+    const ev = await new Abuser(['latency', String(port), R2, '50', '0x6d']).event('latency');
+    expect(ev.ok).toBe(true);
+    return (ev.ms as number[]).slice().sort((x, y) => x - y);
+  };
   await qemuIoOk(uri(R1), ['read 0 32M']); // warm
   const idle = await latency(5);
+  const idleRt = await roundTrips();
   const before = rss(pid);
   const trickle = new Abuser(['trickle', String(port), R1, '1000', '--interval', '1', '--reconnect']);
   await trickle.event('connected');
@@ -295,6 +302,7 @@ test('DoS: 1,000 trickling and 10 non-reading clients at once; a normal client i
   await hogs.event('sent');
   await until(async () => (metric(await metrics(agent), 'mayastor_target_handshakes', {}) ?? 0) >= 900, 'the trickling clients to be in their handshakes');
   const busy = await latency(5);
+  const busyRt = await roundTrips();
   const t0 = Date.now();
   const r4 = 'abab0004-0000-4000-8000-000000000004';
   expect((await c.call('PUT', `/v1/replicas/${r4}`, { pool: 'p', sizeBytes: 16 * MiB, thin: true, share: 'nbd' })).status).toBe(201);
@@ -309,11 +317,13 @@ test('DoS: 1,000 trickling and 10 non-reading clients at once; a normal client i
   // plus the handshake buffers of 1,024 connections (--max-connections) at 96 KiB, plus 128 MiB slack
   const budget = budgetFlag + 10 * 256 * 1024 + 1024 * 96 * 1024 + 128 * MiB;
   const fmt = (a: number[]) => a.map((v) => v.toFixed(1)).join(', ');
+  const pct = (a: number[]) => `p50 ${a[Math.floor(a.length / 2)].toFixed(3)} ms, p99 ${a[Math.floor(a.length * 0.99)].toFixed(3)} ms, max ${a[a.length - 1].toFixed(3)} ms`;
   console.log(
     [
       `DoS: 1,000 trickling + 10 non-reading clients (64 reads of 32 MiB each), --memory-budget 256MiB`,
       `  connections ${conns}, in handshake ${handshakes}, target memory ${(held / MiB).toFixed(1)} MiB`,
-      `  normal client (qemu-io read -P 4k, process start + connect + read) idle: ${fmt(idle)} ms; under attack: ${fmt(busy)} ms`,
+      `  normal client, 4 KiB read round trip on one connection (50 reads, data checked): idle ${pct(idleRt)}; under attack ${pct(busyRt)}`,
+      `  normal client, qemu-io read -P 4k (process start + connect + read) idle: ${fmt(idle)} ms; under attack: ${fmt(busy)} ms`,
       `  RSS ${(before / MiB).toFixed(0)} -> ${(after / MiB).toFixed(0)} MiB (+${((after - before) / MiB).toFixed(0)}; budget +${(budget / MiB).toFixed(0)})`,
       `  PUT replica ${putMs} ms (201); agent CPU ${(share * 100).toFixed(1)}% of one core`,
     ].join('\n'),

@@ -18,6 +18,10 @@ them until stdin closes (the test's way of saying "stop"), then closes everythin
       64 x 32 MiB) and never read a reply. Prints {"event":"sent"} when every request is written.
   nbd_abuse.py go PORT EXPORT
       One GO; prints {"event":"go","reply":TYPE,"message":TEXT} (1 is ACK) and exits.
+  nbd_abuse.py latency PORT EXPORT K BYTE
+      A normal client: one connection, K reads of 4 KiB one after the other (offsets 0, 4 KiB, ...),
+      each checked to hold BYTE (a pattern written before); prints {"event":"latency","ms":[...],
+      "ok":true} with each read's round trip in ms, and exits.
 """
 import json, os, selectors, socket, struct, sys, threading, time
 
@@ -223,6 +227,20 @@ def main(argv):
         hold(port, int(args[1]))
     elif mode == "noread":
         noread(port, args[1], int(args[2]), int(opts.get("reads", 64)), int(opts.get("size", 32 << 20)))
+    elif mode == "latency":
+        s, t, msg = negotiate(port, args[1])
+        assert t == 1, "GO refused: %s" % msg
+        want = bytes([int(args[3], 0)]) * 4096
+        ms, ok = [], True
+        for k in range(int(args[2])):
+            t0 = time.perf_counter()
+            s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, k, (k % 256) * 4096, 4096))
+            m, fl, typ, cookie, ln = struct.unpack(">IHHQI", recvn(s, 20))
+            d = recvn(s, ln)
+            ms.append(round((time.perf_counter() - t0) * 1000, 3))
+            ok = ok and typ == 1 and cookie == k and d[8:] == want
+        out(event="latency", ms=ms, ok=ok)
+        s.close()
     elif mode == "go":
         s, t, msg = negotiate(port, args[1])
         out(event="go", reply=t, message=msg)
