@@ -430,6 +430,11 @@ static void conn_close(struct nbd_conn *c)
     c->closing = true;
     /* Wakes the pending recv (returns 0) and fails a blocked send. */
     shutdown(c->fd, SHUT_RDWR);
+    if (c->mem_timer_inflight) { /* its completion (-ECANCELED) frees c */
+        struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+        io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&c->mem_timer_op, 0);
+        io_uring_sqe_set_data(sqe, NULL);
+    }
     while (c->sq_head) {
         struct nbd_slot *s = c->sq_head;
         c->sq_head = s->next;
