@@ -15,7 +15,11 @@ export const FUTURE_CHILD_SCHEMES = ['iscsi', 'nvmf'] as const;
 /** Every share value the API knows (future protocols included), for typing clients. */
 export type Share = 'none' | 'nbd' | 'iscsi' | 'nvmf';
 
-export type PoolState = 'online' | 'faulted';
+/**
+ * online; failed: imported but a metadata write failed (allocations fail with EIO until the pool is
+ * re-imported by a PUT of its spec); faulted: not imported (its disks could not be opened).
+ */
+export type PoolState = 'online' | 'failed' | 'faulted';
 
 export interface Pool {
   name: string;
@@ -24,7 +28,7 @@ export interface Pool {
   state: PoolState;
   capacityBytes: number;
   usedBytes: number;
-  /** Why the pool is faulted (only when state is "faulted"). */
+  /** Why the pool is failed or faulted (only then). */
   reason?: string;
 }
 
@@ -42,6 +46,8 @@ export interface Replica {
   /** bdev:///<uuid> for share "none"; a protocol URI once shared. */
   uri: string;
   allocatedBytes: number;
+  /** Set when the share asked for is not in effect (share then reads "none"): why, and the way back. */
+  reason?: string;
 }
 
 export interface ReplicaSpec {

@@ -2,12 +2,15 @@
  * main.ts - agent start-up and shutdown.
  *
  * startAgent(config) (also used in-process by tests and scripts/main.ts):
- *   1. data dir (0700), the default allowlist dir DATA_DIR/disks/, the token, a pid lock;
+ *   1. data dir (0700), the default allowlist dir DATA_DIR/disks/, the token, the pid lock
+ *      (DATA_DIR/agent.pid under an flock: a stale file never blocks, a live agent is refused);
  *   2. dp_init(reactors);
- *   3. recovery from state.json: pools re-imported (a pool whose disks cannot be opened is
- *      "faulted" with the reason; the others serve), replicas rebuilt from the pool metadata;
- *   4. the NBD listener (--nbd-listen), nexuses reopened (dp_nexus_open, label rules), then the
- *      NBD shares of nexuses and replicas restored;
+ *   3. the NBD listener (--nbd-listen): before recovery, so pools and nexus children on nbd://
+ *      exports of this agent can be opened;
+ *   4. recovery from state.json: pools re-imported (a pool whose disks cannot be opened is
+ *      "faulted" with the reason; the others serve), replicas rebuilt from the pool metadata,
+ *      nexuses reopened (dp_nexus_open, label rules), then the NBD shares of nexuses and replicas
+ *      restored;
  *   5. listen. Logs {"event":"agent.listening","url":...} once ready.
  * close(): stop HTTP, export pools (disks untouched), free the completion queue, dp_fini.
  * runCli(): parses the command line, and closes on SIGTERM/SIGINT before exiting.
@@ -21,7 +24,7 @@ import { shutdownBlockIo } from './blockdev';
 import { AgentConfig, ConfigError, formatHostPort, parseArgs } from './config';
 import { Context, Mutex } from './context';
 import { Logger } from './log';
-import { Datapath } from './native';
+import { Datapath, NativeError } from './native';
 import { PoolService } from './pools';
 import { NexusService } from './nexuses';
 import { ReplicaService } from './replicas';
@@ -60,27 +63,41 @@ export interface Agent {
 const activeDirs = new Set<string>();
 let activeAgents = 0;
 
-function takePidLock(dataDir: string): string {
+/**
+ * DATA_DIR/agent.pid held under an exclusive flock for the agent's life (dp_lock_file): the kernel
+ * drops the lock when the process dies, so a stale file (kill -9, a reboot, a reused pid) never
+ * blocks a start, and a live agent on the same data dir is refused naming its pid.
+ */
+interface PidLock {
+  file: string;
+  fd: number;
+}
+
+function takePidLock(dp: Datapath, dataDir: string): PidLock {
   const file = path.join(dataDir, 'agent.pid');
-  if (activeDirs.has(dataDir)) throw new Error(`data dir ${dataDir} is in use by another agent in this process`);
+  if (activeDirs.has(dataDir)) throw new Error(`data dir ${dataDir} is in use by another agent in this process (pid ${process.pid})`);
+  let fd: number;
   try {
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    if (pid > 0 && pid !== process.pid) {
-      let alive = false;
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (alive) throw new Error(`data dir ${dataDir} is in use by agent pid ${pid} (${file})`);
-    }
+    fd = dp.lockFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if (e instanceof NativeError && e.code === 'EBUSY') {
+      const pid = /pid (\d+)/.exec(e.message)?.[1];
+      throw new Error(`data dir ${dataDir} is in use by ${pid ? `agent pid ${pid}` : 'another agent'} (${file} is locked); stop it first`);
+    }
+    throw new Error(`data dir ${dataDir}: cannot lock ${file}: ${(e as Error).message}`);
   }
-  fs.writeFileSync(file, `${process.pid}\n`, { mode: 0o644 });
   activeDirs.add(dataDir);
-  return file;
+  return { file, fd };
+}
+
+function releasePidLock(dp: Datapath, dataDir: string, lock: PidLock | undefined): void {
+  if (!lock) return;
+  activeDirs.delete(dataDir);
+  try {
+    dp.unlockFile(lock.fd, lock.file);
+  } catch {
+    /* already gone */
+  }
 }
 
 export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {}): Promise<Agent> {
@@ -89,8 +106,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
   const defaultDisks = path.join(config.dataDir, 'disks') + path.sep;
   if (config.allowDisks.includes(defaultDisks)) fs.mkdirSync(defaultDisks, { recursive: true, mode: 0o700 });
   const { token, file: tokenFile } = loadOrCreateToken(config.dataDir, config.tokenFile);
-  const pidFile = takePidLock(config.dataDir);
-  let dp: Datapath | undefined;
+  let dp: Datapath | undefined = Datapath.load();
+  const pidLock = takePidLock(dp, config.dataDir);
   try {
     const store = new StateStore(config.dataDir);
     const state = store.load(config.node);
@@ -98,7 +115,6 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       log.warn('agent.renamed', { was: state.node, now: config.node });
       state.node = config.node;
     }
-    dp = Datapath.load();
     await dp.init(config.reactors);
     activeAgents++;
     log.info('agent.starting', {
@@ -119,14 +135,18 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
     const shares = new ShareService(ctx);
     const replicas = new ReplicaService(ctx, pools, shares);
     const nexuses = new NexusService(ctx, replicas, shares);
-    await pools.recover();
-    await replicas.recover();
     const listeners: Record<string, string> = {};
     try {
+      // The NBD listener first: a pool on an nbd:// export of this agent (or a nexus child on one)
+      // can only be opened once the listener answers.
       await shares.listen();
+      await pools.recover();
+      await replicas.recover();
       await nexuses.recover();
       await nexuses.restoreShares();
       await replicas.restoreShares();
+      // a pool on an nbd:// export of this agent: its export exists only now
+      await pools.retryFaulted();
     } catch (e) {
       await shares.close().catch(() => undefined);
       await nexuses.closeAll().catch(() => undefined);
@@ -166,28 +186,18 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
           await shutdownBlockIo();
           await dp!.fini();
         }
-        activeDirs.delete(config.dataDir);
-        try {
-          fs.unlinkSync(pidFile);
-        } catch {
-          /* already gone */
-        }
+        releasePidLock(dp!, config.dataDir, pidLock);
         log.info('agent.stopped', {});
       })();
       return closing;
     };
     return { config, url, port: addr.port, token, ctx, pools, replicas, nexuses, shares, server, close };
   } catch (e) {
-    activeDirs.delete(config.dataDir);
-    try {
-      fs.unlinkSync(pidFile);
-    } catch {
-      /* ignore */
-    }
     if (dp?.isInitialised && activeAgents <= 1) {
       activeAgents = Math.max(0, activeAgents - 1);
       if (activeAgents === 0) await dp.fini().catch(() => undefined);
     }
+    releasePidLock(dp, config.dataDir, pidLock);
     throw e;
   }
 }

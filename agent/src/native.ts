@@ -41,6 +41,8 @@ const STRUCTS: Record<string, Record<string, string>> = {
     cluster_size: 'uint64_t',
     capacity_bytes: 'uint64_t',
     used_bytes: 'uint64_t',
+    state: 'uint32_t', // enum dp_pool_state
+    reason: 'char[128]', // DP_POOL_REASON_MAX
   },
   dp_replica_info: {
     uuid: 'char[37]',
@@ -167,6 +169,9 @@ const CONTROL_PROTOS: Record<string, string> = {
 const MAIN_PROTOS: Record<string, string> = {
   dp_last_error: 'const char *dp_last_error(void)',
   dp_version: 'const char *dp_version(void)',
+  // the agent's pid file lock (flock; never blocks)
+  dp_lock_file: 'int dp_lock_file(const char *path)',
+  dp_unlock_file: 'int dp_unlock_file(int fd, const char *path)',
   dp_desc_size: 'uint64_t dp_desc_size(dp_desc *desc)',
   dp_desc_block_size: 'uint32_t dp_desc_block_size(dp_desc *desc)',
   dp_cq_create: 'dp_cq *dp_cq_create(void)',
@@ -201,6 +206,10 @@ export interface PoolInfo {
   clusterSize: number;
   capacityBytes: number;
   usedBytes: number;
+  /** The pool's state in the data path: "failed" after a metadata write error (dp_pool_state). */
+  state: 'online' | 'failed';
+  /** Why it failed ("" when online). */
+  reason: string;
 }
 
 export interface ReplicaInfo {
@@ -521,6 +530,8 @@ function poolInfo(o: Record<string, unknown>): PoolInfo {
     clusterSize: num(o.cluster_size),
     capacityBytes: num(o.capacity_bytes),
     usedBytes: num(o.used_bytes),
+    state: num(o.state) === 1 ? 'failed' : 'online',
+    reason: String(o.reason ?? ''),
   };
 }
 
@@ -639,6 +650,21 @@ export class Datapath {
 
   version(): string {
     return String(this.main.dp_version());
+  }
+
+  /**
+   * Hold `file` under an exclusive flock for the life of the process (dp_lock_file) and write our pid
+   * into it. Returns the fd; a NativeError EBUSY naming the holder's pid when another process holds it.
+   */
+  lockFile(file: string): number {
+    const fd = Number(this.main.dp_lock_file(file));
+    if (fd < 0) throw new NativeError('dp_lock_file', fd, this.lastError());
+    return fd;
+  }
+
+  /** Release a dp_lock_file lock, unlinking `file` first (undefined: keep it). */
+  unlockFile(fd: number, file?: string): void {
+    this.main.dp_unlock_file(fd, file ?? null);
   }
 
   /** dp_last_error() of the main thread (after a main-thread call such as dp_io_submit). */

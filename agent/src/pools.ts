@@ -10,6 +10,13 @@
  * Start-up recovery re-imports every pool of state.json; a pool whose disks cannot be opened is kept
  * as state "faulted" with the reason, and the others keep serving. PUT of the same spec retries the
  * import; DELETE of a faulted pool forgets it (its disks are not touched).
+ *
+ * The state GET reports is read from the data path (dp_pool_stat): "online", "failed" (a metadata
+ * write failed: the data path allocates nothing more; the reason says what failed) or "faulted"
+ * (not imported). PUT of the same spec of a failed pool re-imports it (export + import: the
+ * metadata on disk is the last durable commit); whenever a pool comes (back) online through PUT,
+ * the replica service is told (`hooks.online`): the pool's replicas are listed at once and their
+ * NBD shares re-created.
  */
 import type { Pool } from './api-types';
 import type { Context } from './context';
@@ -20,14 +27,77 @@ import { checkDisk, validateName, validatePoolSpec } from './validation';
 
 interface PoolEntry {
   record: PoolRecord;
+  /** Imported in the data path ("online": it may still be failed there; see dataPathState) or not. */
   state: 'online' | 'faulted';
   reason?: string;
 }
 
+/** What the replica service does when a pool goes away and comes back (set by ReplicaService). */
+export interface PoolHooks {
+  /** Before a pool is exported to be re-imported: close what holds its replicas open (NBD shares). */
+  closing(pool: string): Promise<void>;
+  /** A pool came (back) online: list its replicas from the data path, re-create their shares. */
+  online(pool: string): Promise<void>;
+}
+
 export class PoolService {
   private readonly pools = new Map<string, PoolEntry>();
+  hooks: PoolHooks | undefined;
 
   constructor(private readonly ctx: Context) {}
+
+  /**
+   * Retry the pools that are faulted (start-up, after every share was restored: a pool on an nbd://
+   * export of this agent can only be opened once that export exists), as long as one comes back.
+   */
+  async retryFaulted(): Promise<void> {
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const entry of this.pools.values()) {
+        if (entry.state !== 'faulted') continue;
+        await this.ctx.lock.run(async () => {
+          if (entry.state !== 'faulted' || this.pools.get(entry.record.name) !== entry) return;
+          if (!(await this.tryImport(entry))) return;
+          progress = true;
+          await this.cameOnline(entry.record.name);
+        });
+      }
+    }
+  }
+
+  private async cameOnline(name: string): Promise<void> {
+    try {
+      await this.hooks?.online(name);
+    } catch (e) {
+      this.ctx.log.error('pool.online_hook_failed', { pool: name, error: (e as Error).message });
+    }
+  }
+
+  /** The state in the data path of an imported pool: failed after a metadata write error. */
+  async dataPathState(name: string): Promise<{ state: 'online' | 'failed' | 'faulted'; reason?: string }> {
+    const entry = this.pools.get(name);
+    if (!entry) return { state: 'faulted', reason: 'unknown pool' };
+    if (entry.state !== 'online') return { state: 'faulted', reason: entry.reason };
+    const st = await this.ctx.dp.poolStat(name);
+    return st.state === 'failed' ? { state: 'failed', reason: st.reason } : { state: 'online' };
+  }
+
+  /** Export a failed pool and import it again (its replicas come back; shares are re-created). */
+  private async reimport(entry: PoolEntry, why: string): Promise<void> {
+    const name = entry.record.name;
+    this.ctx.log.warn('pool.reimporting', { pool: name, reason: why });
+    await this.hooks?.closing(name);
+    try {
+      await this.ctx.dp.poolExport(name);
+    } catch (e) {
+      await this.cameOnline(name); // still imported (failed): put the shares back
+      const err = fromNative(e, `pool '${name}'`);
+      throw new ApiError(err.status, err.code, `pool '${name}' is failed (${why}) and cannot be re-imported: ${err.message}`);
+    }
+    entry.state = 'faulted';
+    entry.reason = `re-importing after: ${why}`;
+    if (await this.tryImport(entry)) await this.cameOnline(name);
+  }
 
   /** Re-import the pools of state.json (start-up). Never throws: failures fault the pool. */
   async recover(): Promise<void> {
@@ -38,7 +108,8 @@ export class PoolService {
     }
   }
 
-  private async tryImport(entry: PoolEntry): Promise<void> {
+  /** Import a faulted pool; true once it is online. */
+  private async tryImport(entry: PoolEntry): Promise<boolean> {
     const { record } = entry;
     try {
       const uuid = await this.ctx.dp.poolImport(record.name, record.devices);
@@ -49,10 +120,12 @@ export class PoolService {
       entry.state = 'online';
       entry.reason = undefined;
       this.ctx.log.info('pool.imported', { pool: record.name, uuid, disks: record.disks });
+      return true;
     } catch (e) {
       entry.state = 'faulted';
       entry.reason = (e as Error).message || String(e);
       this.ctx.log.error('pool.faulted', { pool: record.name, disks: record.disks, reason: entry.reason });
+      return false;
     }
   }
 
@@ -82,9 +155,12 @@ export class PoolService {
           name: record.name,
           uuid: st.uuid || record.uuid,
           disks: [...record.disks],
-          state: 'online',
+          state: st.state,
           capacityBytes: st.capacityBytes,
           usedBytes: st.usedBytes,
+          ...(st.state === 'failed'
+            ? { reason: `${st.reason || 'metadata write failed'}; allocations fail with EIO until it is re-imported (PUT the pool again)` }
+            : {}),
         };
       } catch (e) {
         entry.state = 'faulted';
@@ -130,7 +206,17 @@ export class PoolService {
             'disks',
           );
         }
-        if (existing.state === 'faulted') await this.tryImport(existing);
+        if (existing.state === 'faulted') {
+          if (await this.tryImport(existing)) await this.cameOnline(name);
+        } else {
+          let st: PoolInfo | undefined;
+          try {
+            st = await this.ctx.dp.poolStat(name);
+          } catch (e) {
+            throw fromNative(e, `pool '${name}'`);
+          }
+          if (st.state === 'failed') await this.reimport(existing, st.reason || 'metadata write failed');
+        }
         return { status: 200, pool: await this.toObject(existing) };
       }
 
@@ -201,6 +287,7 @@ export class PoolService {
       }
       this.pools.set(name, entry);
       this.ctx.log.info(adopted ? 'pool.adopted' : 'pool.created', { pool: name, uuid, disks: spec.disks });
+      if (adopted) await this.cameOnline(name); // its replicas are listed at once
       return { status: 201, pool: await this.toObject(entry) };
     });
   }

@@ -10,7 +10,13 @@
  * Sizes, thinness and allocation come from the pool metadata on disk; state.json only keeps the
  * share settings. On start-up, replicas are rebuilt from the imported pools: a replica on disk but not
  * in state.json (a crash right after create) is adopted with share "none"; a record whose replica is
- * gone from an online pool is dropped.
+ * gone from an online pool is dropped. The same happens whenever a pool comes (back) online through
+ * PUT (imported after a fault, re-imported after a failure, adopted over a disk holding replicas):
+ * its replicas are listed at once and their NBD shares re-created.
+ *
+ * The share and uri a replica reports are what is in effect: a replica whose spec says "nbd" but
+ * whose export does not exist (its pool is faulted, re-sharing failed) reports share "none", its
+ * bdev:/// uri and a `reason`; a PATCH or PUT asking for "nbd" then creates the export.
  */
 import type { Replica } from './api-types';
 import type { Context } from './context';
@@ -30,7 +36,73 @@ export class ReplicaService {
     private readonly ctx: Context,
     private readonly pools: PoolService,
     private readonly shares?: ShareService,
-  ) {}
+  ) {
+    pools.hooks = {
+      closing: (pool) => this.poolClosing(pool),
+      online: (pool) => this.poolOnline(pool),
+    };
+  }
+
+  /** The NBD export of a replica exists. */
+  private exported(uuid: string): boolean {
+    return !!this.shares && this.shares.isShared(uuid);
+  }
+
+  /** A pool is about to be exported (re-import): remove its replicas' exports (the records keep the share). */
+  private async poolClosing(pool: string): Promise<void> {
+    for (const rec of this.records.values()) {
+      if (rec.pool !== pool || !this.exported(rec.uuid)) continue;
+      await this.shares!.unshare(rec.uuid).catch((e) =>
+        this.ctx.log.error('replica.unshare_failed', { replica: rec.uuid, error: (e as Error).message }),
+      );
+    }
+  }
+
+  /**
+   * A pool came (back) online: its replicas as the data path lists them (dp_pool_replica_at) become
+   * the records at once (new ones adopted with share "none", sizes and thinness from the metadata,
+   * records gone from the pool dropped), and the NBD shares of its replicas are re-created.
+   */
+  private async poolOnline(pool: string): Promise<void> {
+    const infos = await this.ctx.dp.poolReplicas(pool);
+    const seen = new Set<string>();
+    let changed = false;
+    for (const info of infos) {
+      seen.add(info.uuid);
+      let rec = this.records.get(info.uuid);
+      if (rec && rec.pool !== pool) {
+        this.ctx.log.error('replica.duplicate', { replica: info.uuid, pool, alsoIn: rec.pool });
+        continue;
+      }
+      if (!rec) {
+        rec = { uuid: info.uuid, pool, share: 'none', allowedHosts: [], sizeBytes: info.sizeBytes, thin: info.thin };
+        this.records.set(rec.uuid, rec);
+        this.ctx.state.replicas.push(rec);
+        this.ctx.log.warn('replica.adopted', { replica: info.uuid, pool });
+        changed = true;
+      }
+      if (rec.sizeBytes !== info.sizeBytes || rec.thin !== info.thin) changed = true;
+      rec.sizeBytes = info.sizeBytes;
+      rec.thin = info.thin;
+    }
+    for (const rec of [...this.records.values()]) {
+      if (rec.pool !== pool || seen.has(rec.uuid)) continue;
+      this.ctx.log.warn('replica.vanished', { replica: rec.uuid, pool });
+      this.records.delete(rec.uuid);
+      this.ctx.state.replicas = this.ctx.state.replicas.filter((r) => r !== rec);
+      changed = true;
+    }
+    if (changed) await this.ctx.store.save(this.ctx.state);
+    for (const rec of this.records.values()) {
+      if (rec.pool !== pool || rec.share !== 'nbd' || this.exported(rec.uuid)) continue;
+      try {
+        await this.applyShare(rec.uuid, 'nbd', rec.allowedHosts);
+        this.ctx.log.info('replica.share_restored', { replica: rec.uuid, pool });
+      } catch (e) {
+        this.ctx.log.error('replica.share_restore_failed', { replica: rec.uuid, error: (e as Error).message });
+      }
+    }
+  }
 
   /** Re-export the NBD-shared replicas after a restart (after nexuses are reopened). */
   async restoreShares(): Promise<void> {
@@ -65,7 +137,7 @@ export class ReplicaService {
   }
 
   private uriOf(rec: ReplicaRecord): string {
-    return rec.share === 'nbd' && this.shares ? this.shares.uri(rec.uuid) : `bdev:///${rec.uuid}`;
+    return rec.share === 'nbd' && this.exported(rec.uuid) ? this.shares!.uri(rec.uuid) : `bdev:///${rec.uuid}`;
   }
 
   async recover(): Promise<void> {
@@ -128,15 +200,22 @@ export class ReplicaService {
         throw fromNative(e, `replica '${rec.uuid}'`);
       }
     }
+    // share and uri: what is in effect (the export exists), not only what was asked for
+    const inEffect = rec.share === 'nbd' && !this.exported(rec.uuid) ? 'none' : rec.share;
     return {
       uuid: rec.uuid,
       pool: rec.pool,
       sizeBytes,
       thin,
-      share: rec.share,
+      share: inEffect,
       allowedHosts: [...rec.allowedHosts],
       uri: this.uriOf(rec),
       allocatedBytes,
+      ...(inEffect !== rec.share
+        ? {
+            reason: `share '${rec.share}' is not in effect (no export)${this.pools.isOnline(rec.pool) ? '' : `: pool '${rec.pool}' is faulted`}; PUT or PATCH the share to re-create it`,
+          }
+        : {}),
     };
   }
 
@@ -162,7 +241,7 @@ export class ReplicaService {
     return this.ctx.lock.run(async () => {
       const existing = this.records.get(uuid);
       if (existing) {
-        const cur = await this.toObject(existing);
+        const cur = { ...(await this.toObject(existing)), share: existing.share };
         const diff =
           cur.pool !== spec.pool
             ? 'pool'
@@ -184,7 +263,13 @@ export class ReplicaService {
             diff,
           );
         }
-        return { status: 200, replica: cur };
+        if (existing.share === 'nbd' && !this.exported(uuid)) {
+          // the spec asks for an export that does not exist (its pool came back, a share failed): converge
+          if (!this.pools.isOnline(existing.pool)) throw unprocessable('share', `pool '${existing.pool}' is faulted`);
+          await this.applyShare(uuid, 'nbd', existing.allowedHosts);
+          this.ctx.log.info('replica.share_restored', { replica: uuid });
+        }
+        return { status: 200, replica: await this.toObject(existing) };
       }
       const pool = this.pools.entry(spec.pool);
       if (!pool) throw unprocessable('pool', `pool '${spec.pool}' does not exist`);
@@ -249,7 +334,8 @@ export class ReplicaService {
       }
       const share = patch.share ?? rec.share;
       const hosts = patch.allowedHosts ?? rec.allowedHosts;
-      if (share !== rec.share || (share !== 'none' && JSON.stringify(hosts) !== JSON.stringify(rec.allowedHosts))) {
+      const missing = share === 'nbd' && !this.exported(uuid); // asked for, not in effect: re-create it
+      if (share !== rec.share || missing || (share !== 'none' && JSON.stringify(hosts) !== JSON.stringify(rec.allowedHosts))) {
         if (share !== 'none' && !this.pools.isOnline(rec.pool)) throw unprocessable('share', `pool '${rec.pool}' is faulted`);
         await this.applyShare(uuid, share, hosts);
         this.ctx.log.info('replica.share_changed', { replica: uuid, share, allowedHosts: hosts });

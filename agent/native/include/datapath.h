@@ -39,6 +39,16 @@ void dp_fini(void);
 const char *dp_last_error(void);
 /* Library version string. */
 const char *dp_version(void);
+/*
+ * Take an exclusive flock on `path` (created 0644 if missing) and write this
+ * process's pid into it. Returns the fd that holds the lock for the life of
+ * the process (or until dp_unlock_file): the kernel drops the lock when the
+ * process dies, so a stale file never blocks. -EBUSY (the message names the
+ * pid in the file) when another process holds it. Needs no dp_init.
+ */
+int dp_lock_file(const char *path);
+/* Unlink `path` (NULL: keep it) and close the fd of dp_lock_file. */
+int dp_unlock_file(int fd, const char *path);
 
 /* ---- pools --------------------------------------------------------------- */
 
@@ -63,6 +73,16 @@ int dp_pool_export(const char *name);
 /* Destroy a pool: -EBUSY while it holds replicas; wipes the labels. */
 int dp_pool_destroy(const char *name);
 
+/*
+ * A pool's state in the data path. FAILED: a metadata write (or flush) failed;
+ * nothing reaches its metadata any more and every operation that needs a
+ * commit (allocation, create, resize, destroy) fails with -EIO. Data already
+ * allocated still reads and writes. The way back is export + import (the
+ * metadata on disk is the last durable commit).
+ */
+enum dp_pool_state { DP_POOL_ONLINE = 0, DP_POOL_FAILED = 1 };
+#define DP_POOL_REASON_MAX 128
+
 typedef struct dp_pool_info {
     char name[DP_NAME_MAX];
     char uuid[DP_UUID_STR_LEN];
@@ -71,6 +91,8 @@ typedef struct dp_pool_info {
     uint64_t cluster_size;
     uint64_t capacity_bytes; /* data clusters * cluster size */
     uint64_t used_bytes;     /* allocated clusters * cluster size */
+    uint32_t state;          /* enum dp_pool_state */
+    char reason[DP_POOL_REASON_MAX]; /* why it failed ("" when online) */
 } dp_pool_info;
 
 int dp_pool_stat(const char *name, dp_pool_info *out);

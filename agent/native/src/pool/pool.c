@@ -238,6 +238,8 @@ static void commit_finish(struct pool *p, int rc)
         /* The pool is failed from now on: nothing reaches its metadata.
          * Clusters in flight stay counted as used (a failed pool allocates
          * nothing more). */
+        if (!p->fail_reason[0])
+            snprintf(p->fail_reason, sizeof p->fail_reason, "metadata commit failed: %s", strerror(-rc));
         p->failed = true;
         memset(p->committing, 0, words * 8);
         p->ncommitting = 0;
@@ -261,6 +263,9 @@ static void commit_io_done(struct base_io *b, int status)
     if (status < 0) {
         fprintf(stderr, "pool '%s': metadata %s failed: %s\n", p->name,
                 p->cstage == 1 ? "write" : "flush", strerror(-status));
+        if (!p->failed)
+            snprintf(p->fail_reason, sizeof p->fail_reason, "metadata %s failed: %s",
+                     p->cstage == 1 ? "write" : "flush", strerror(-status));
         commit_finish(p, -EIO);
         return;
     }
@@ -668,6 +673,10 @@ static void pool_fill_info(struct pool *p, dp_pool_info *out)
     out->cluster_size = p->cluster_size;
     out->capacity_bytes = p->total_clusters << p->cl_shift;
     out->used_bytes = p->nused << p->cl_shift;
+    out->state = p->failed ? DP_POOL_FAILED : DP_POOL_ONLINE;
+    if (p->failed)
+        snprintf(out->reason, sizeof out->reason, "%s",
+                 p->fail_reason[0] ? p->fail_reason : "metadata write failed");
 }
 
 static int replica_open_count(struct replica *r)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "bdev/bdev.h"
+#include "datapath.h"
 #include "pool/format.h"
 
 /*
@@ -134,6 +135,7 @@ struct pool {
     /* Commit engine: one commit in flight; waiters that arrive meanwhile
      * share the next one. */
     bool commit_busy, failed;
+    char fail_reason[DP_POOL_REASON_MAX]; /* why `failed` (dp_pool_info.reason) */
     struct pool_waiter *w_next, *w_cur;
     struct base_io cio;
     int cstage;
