@@ -385,6 +385,85 @@ int dp_nexus_child_fault(const char *uuid, const char *uri);
  */
 int dp_nexus_resize(const char *uuid, uint64_t new_size);
 
+/* ---- layout pins ----------------------------------------------------------
+ * The agent reads these structs through koffi (agent/src/native/declarations.ts),
+ * which cannot see this header: a field added or moved here without it would be
+ * misread silently. test/unit/native-layout.test.ts checks koffi's view against
+ * these same numbers, so a change must update both sides.
+ */
+#ifndef __cplusplus
+_Static_assert(sizeof(dp_pool_info) == 336, "dp_pool_info size");
+_Static_assert(offsetof(dp_pool_info, name) == 0, "dp_pool_info.name");
+_Static_assert(offsetof(dp_pool_info, uuid) == 128, "dp_pool_info.uuid");
+_Static_assert(offsetof(dp_pool_info, ndisks) == 168, "dp_pool_info.ndisks");
+_Static_assert(offsetof(dp_pool_info, replicas) == 172, "dp_pool_info.replicas");
+_Static_assert(offsetof(dp_pool_info, cluster_size) == 176, "dp_pool_info.cluster_size");
+_Static_assert(offsetof(dp_pool_info, capacity_bytes) == 184, "dp_pool_info.capacity_bytes");
+_Static_assert(offsetof(dp_pool_info, used_bytes) == 192, "dp_pool_info.used_bytes");
+_Static_assert(offsetof(dp_pool_info, state) == 200, "dp_pool_info.state");
+_Static_assert(offsetof(dp_pool_info, reason) == 204, "dp_pool_info.reason");
+_Static_assert(sizeof(dp_replica_info) == 192, "dp_replica_info size");
+_Static_assert(offsetof(dp_replica_info, uuid) == 0, "dp_replica_info.uuid");
+_Static_assert(offsetof(dp_replica_info, pool) == 37, "dp_replica_info.pool");
+_Static_assert(offsetof(dp_replica_info, size_bytes) == 168, "dp_replica_info.size_bytes");
+_Static_assert(offsetof(dp_replica_info, allocated_bytes) == 176, "dp_replica_info.allocated_bytes");
+_Static_assert(offsetof(dp_replica_info, thin) == 184, "dp_replica_info.thin");
+_Static_assert(offsetof(dp_replica_info, open_count) == 188, "dp_replica_info.open_count");
+_Static_assert(sizeof(dp_io_stats) == 56, "dp_io_stats size");
+_Static_assert(offsetof(dp_io_stats, reads) == 0, "dp_io_stats.reads");
+_Static_assert(offsetof(dp_io_stats, writes) == 8, "dp_io_stats.writes");
+_Static_assert(offsetof(dp_io_stats, flushes) == 16, "dp_io_stats.flushes");
+_Static_assert(offsetof(dp_io_stats, unmaps) == 24, "dp_io_stats.unmaps");
+_Static_assert(offsetof(dp_io_stats, bytes_read) == 32, "dp_io_stats.bytes_read");
+_Static_assert(offsetof(dp_io_stats, bytes_written) == 40, "dp_io_stats.bytes_written");
+_Static_assert(offsetof(dp_io_stats, errors) == 48, "dp_io_stats.errors");
+_Static_assert(sizeof(dp_nexus_info) == 232, "dp_nexus_info size");
+_Static_assert(offsetof(dp_nexus_info, uuid) == 0, "dp_nexus_info.uuid");
+_Static_assert(offsetof(dp_nexus_info, size_bytes) == 40, "dp_nexus_info.size_bytes");
+_Static_assert(offsetof(dp_nexus_info, state) == 48, "dp_nexus_info.state");
+_Static_assert(offsetof(dp_nexus_info, nchildren) == 52, "dp_nexus_info.nchildren");
+_Static_assert(offsetof(dp_nexus_info, block_size) == 56, "dp_nexus_info.block_size");
+_Static_assert(offsetof(dp_nexus_info, rebuilds) == 60, "dp_nexus_info.rebuilds");
+_Static_assert(offsetof(dp_nexus_info, generation) == 64, "dp_nexus_info.generation");
+_Static_assert(offsetof(dp_nexus_info, reason) == 72, "dp_nexus_info.reason");
+_Static_assert(offsetof(dp_nexus_info, reads) == 200, "dp_nexus_info.reads");
+_Static_assert(offsetof(dp_nexus_info, writes) == 208, "dp_nexus_info.writes");
+_Static_assert(offsetof(dp_nexus_info, flushes) == 216, "dp_nexus_info.flushes");
+_Static_assert(offsetof(dp_nexus_info, errors) == 224, "dp_nexus_info.errors");
+_Static_assert(sizeof(dp_nexus_child_info) == 456, "dp_nexus_child_info size");
+_Static_assert(offsetof(dp_nexus_child_info, uri) == 0, "dp_nexus_child_info.uri");
+_Static_assert(offsetof(dp_nexus_child_info, state) == 256, "dp_nexus_child_info.state");
+_Static_assert(offsetof(dp_nexus_child_info, rebuild_percent) == 260, "dp_nexus_child_info.rebuild_percent");
+_Static_assert(offsetof(dp_nexus_child_info, reason) == 264, "dp_nexus_child_info.reason");
+_Static_assert(offsetof(dp_nexus_child_info, rebuild_bytes_done) == 392, "dp_nexus_child_info.rebuild_bytes_done");
+_Static_assert(offsetof(dp_nexus_child_info, rebuild_bytes_total) == 400, "dp_nexus_child_info.rebuild_bytes_total");
+_Static_assert(offsetof(dp_nexus_child_info, rebuild_bytes_copied) == 408, "dp_nexus_child_info.rebuild_bytes_copied");
+_Static_assert(offsetof(dp_nexus_child_info, rebuild_rate) == 416, "dp_nexus_child_info.rebuild_rate");
+_Static_assert(offsetof(dp_nexus_child_info, rebuilding) == 424, "dp_nexus_child_info.rebuilding");
+_Static_assert(offsetof(dp_nexus_child_info, pad) == 428, "dp_nexus_child_info.pad");
+_Static_assert(offsetof(dp_nexus_child_info, reads) == 432, "dp_nexus_child_info.reads");
+_Static_assert(offsetof(dp_nexus_child_info, writes) == 440, "dp_nexus_child_info.writes");
+_Static_assert(offsetof(dp_nexus_child_info, errors) == 448, "dp_nexus_child_info.errors");
+_Static_assert(sizeof(dp_target_limits) == 32, "dp_target_limits size");
+_Static_assert(offsetof(dp_target_limits, max_connections) == 0, "dp_target_limits.max_connections");
+_Static_assert(offsetof(dp_target_limits, max_connections_per_export) == 4, "dp_target_limits.max_connections_per_export");
+_Static_assert(offsetof(dp_target_limits, handshake_timeout_ms) == 8, "dp_target_limits.handshake_timeout_ms");
+_Static_assert(offsetof(dp_target_limits, fd_headroom) == 12, "dp_target_limits.fd_headroom");
+_Static_assert(offsetof(dp_target_limits, conn_memory_budget) == 16, "dp_target_limits.conn_memory_budget");
+_Static_assert(offsetof(dp_target_limits, memory_budget) == 24, "dp_target_limits.memory_budget");
+_Static_assert(sizeof(dp_target_stats) == 80, "dp_target_stats size");
+_Static_assert(offsetof(dp_target_stats, connections) == 0, "dp_target_stats.connections");
+_Static_assert(offsetof(dp_target_stats, handshakes) == 8, "dp_target_stats.handshakes");
+_Static_assert(offsetof(dp_target_stats, accepted) == 16, "dp_target_stats.accepted");
+_Static_assert(offsetof(dp_target_stats, refused_max_connections) == 24, "dp_target_stats.refused_max_connections");
+_Static_assert(offsetof(dp_target_stats, refused_max_connections_per_export) == 32, "dp_target_stats.refused_max_connections_per_export");
+_Static_assert(offsetof(dp_target_stats, refused_fd_headroom) == 40, "dp_target_stats.refused_fd_headroom");
+_Static_assert(offsetof(dp_target_stats, handshake_timeouts) == 48, "dp_target_stats.handshake_timeouts");
+_Static_assert(offsetof(dp_target_stats, accept_backoffs) == 56, "dp_target_stats.accept_backoffs");
+_Static_assert(offsetof(dp_target_stats, memory_bytes) == 64, "dp_target_stats.memory_bytes");
+_Static_assert(offsetof(dp_target_stats, memory_waits) == 72, "dp_target_stats.memory_waits");
+#endif
+
 #ifdef __cplusplus
 }
 #endif
