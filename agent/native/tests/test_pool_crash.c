@@ -155,6 +155,10 @@ TEST(reference_run)
     }
     /* The recorded states are what import finds, too. */
     reimport();
+    dp_pool_info oi;
+    CHECK_EQ(dp_pool_stat("crash", &oi), 0);
+    CHECK_EQ(oi.state, DP_POOL_ONLINE);
+    CHECK_EQ(oi.reason[0], 0);
     char s[2048];
     state(s, sizeof s);
     CHECK(!strcmp(s, ref_state[NOPS]));
@@ -181,6 +185,11 @@ static void crash_at(int mode, int n, bool *done)
     }
     CHECK(j < NOPS);
     CHECK(strlen(dp_last_error()) > 0);
+    /* The failure is the pool's state in the data path, with the reason. */
+    dp_pool_info fi;
+    CHECK_EQ(dp_pool_stat("crash", &fi), 0);
+    CHECK_EQ(fi.state, DP_POOL_FAILED);
+    CHECK(strstr(fi.reason, "metadata"));
     reimport();
     char s[2048];
     state(s, sizeof s);
