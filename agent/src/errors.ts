@@ -33,32 +33,40 @@ export function fromStuck(e: unknown, context: string): ApiError | undefined {
 }
 
 /**
- * Map a data-path failure: -ENOSPC -> 507, -EEXIST/-EBUSY -> 409, -ENOENT -> 404,
- * -EINVAL/-ERANGE -> 422 (the request was well-formed; the data path refused it), else 500.
+ * Map a data-path failure (the one mapping): -ENOSPC -> 507, -EEXIST/-EBUSY/-EALREADY -> 409,
+ * -EINVAL/-ERANGE/-ENOTBLK/-EFBIG -> 422 (the request was well-formed; the data path refused it),
+ * -ENOMEM -> 500. Then by what the call was about:
+ *  - 'object' (a pool or replica the path names): -ENOENT -> 404, anything else 500;
+ *  - 'spec' (a nexus spec naming devices: unreachable, too small, not a replica here...): the caller's
+ *    problem, -ENOENT and anything else 422, and the message always starts with `context`.
  * `context` prefixes the message when the data path left none.
  */
-export function fromNative(e: unknown, context: string): ApiError {
+export function fromNative(e: unknown, context: string, about: 'object' | 'spec' = 'object'): ApiError {
   if (e instanceof ApiError) return e;
   const stuck = fromStuck(e, context);
   if (stuck) return stuck;
   if (!(e instanceof NativeError)) {
     return new ApiError(500, 'internal', `${context}: ${(e as Error)?.message ?? String(e)}`);
   }
-  const msg = e.message.startsWith(e.fn) || !e.message ? `${context}: ${e.code}` : e.message;
+  const bare = !e.message || e.message.startsWith(e.fn);
+  const msg = bare ? `${context}: ${e.code}` : about === 'spec' ? `${context}: ${e.message}` : e.message;
   switch (e.code) {
     case 'ENOSPC':
       return new ApiError(507, 'no_space', msg);
     case 'EEXIST':
     case 'EBUSY':
+    case 'EALREADY':
       return new ApiError(409, 'conflict', msg);
-    case 'ENOENT':
-      return new ApiError(404, 'not_found', msg);
     case 'EINVAL':
     case 'ERANGE':
     case 'ENOTBLK':
     case 'EFBIG':
       return new ApiError(422, 'unprocessable', msg);
-    default:
+    case 'ENOMEM':
       return new ApiError(500, 'internal', `${msg} (${e.code})`);
+    case 'ENOENT':
+      return about === 'spec' ? new ApiError(422, 'unprocessable', msg) : new ApiError(404, 'not_found', msg);
+    default:
+      return about === 'spec' ? new ApiError(422, 'unprocessable', msg) : new ApiError(500, 'internal', `${msg} (${e.code})`);
   }
 }

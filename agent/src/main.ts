@@ -133,8 +133,8 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
     const ctx: Context = { config, dp, store, state, log, lock: new Mutex() };
     const pools = new PoolService(ctx);
     const shares = new ShareService(ctx);
-    const replicas = new ReplicaService(ctx, pools, shares);
-    const nexuses = new NexusService(ctx, replicas, shares);
+    const replicas: ReplicaService = new ReplicaService(ctx, pools, shares, (uuid): string | undefined => nexuses.usedBy(uuid));
+    const nexuses: NexusService = new NexusService(ctx, replicas, shares);
     const listeners: Record<string, string> = {};
     try {
       // The NBD listener first: a pool on an nbd:// export of this agent (or a nexus child on one)

@@ -16,7 +16,7 @@
  */
 import type { Nexus, NexusChild } from './api-types';
 import type { Context } from './context';
-import { ApiError, badRequest, conflict, fromStuck, notFound, unprocessable } from './errors';
+import { badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
 import { NativeError } from './native';
 import type { ReplicaService } from './replicas';
 import type { ShareService } from './shares';
@@ -35,37 +35,14 @@ interface Entry {
 
 export type ChildAction = 'online' | 'offline' | 'fault';
 
-/**
- * Map a data-path failure of a nexus operation. Spec problems (bad, unreachable, too small or
- * mismatched children) are the caller's: 422, or 409 for a conflict; only ENOMEM and unknown
- * failures are 500.
- */
-function nexusError(e: unknown, context: string): ApiError {
-  if (e instanceof ApiError) return e;
-  const stuck = fromStuck(e, context);
-  if (stuck) return stuck;
-  if (!(e instanceof NativeError)) return new ApiError(500, 'internal', `${context}: ${(e as Error)?.message ?? String(e)}`);
-  const msg = !e.message || e.message.startsWith(e.fn) ? `${context}: ${e.code}` : `${context}: ${e.message}`;
-  switch (e.code) {
-    case 'EEXIST':
-    case 'EBUSY':
-    case 'EALREADY':
-      return new ApiError(409, 'conflict', msg);
-    case 'ENOSPC':
-      return new ApiError(507, 'no_space', msg);
-    case 'ENOMEM':
-      return new ApiError(500, 'internal', `${msg} (${e.code})`);
-    default:
-      return new ApiError(422, 'unprocessable', msg);
-  }
-}
-
 export class NexusService {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly ctx: Context, private readonly replicas: ReplicaService, private readonly shares?: ShareService) {
-    replicas.usedBy = (uuid) => this.usedBy(uuid);
-  }
+  constructor(
+    private readonly ctx: Context,
+    private readonly replicas: ReplicaService,
+    private readonly shares: ShareService,
+  ) {}
 
   /**
    * dp_nexus_open with the recorded spec. A growth that the data path finished (or began: its labels roll it
@@ -158,7 +135,7 @@ export class NexusService {
             }
             e.error = undefined;
             this.ctx.log.info('nexus.reopened', { nexus: uuid, retried: true });
-            if (e.rec.share === 'nbd' && this.shares && !this.shares.isShared(uuid)) {
+            if (e.rec.share === 'nbd' && !this.shares.isShared(uuid)) {
               await this.shares.share(uuid, uuid, []).catch((err) =>
                 this.ctx.log.error('nexus.share_restore_failed', { nexus: uuid, error: (err as Error).message }),
               );
@@ -192,7 +169,7 @@ export class NexusService {
   /** Re-export the NBD-shared nexuses (after recover()). */
   async restoreShares(): Promise<void> {
     for (const e of this.entries.values()) {
-      if (!e.open || e.rec.share !== 'nbd' || !this.shares) continue;
+      if (!e.open || e.rec.share !== 'nbd') continue;
       try {
         await this.shares.share(e.rec.uuid, e.rec.uuid, []);
       } catch (err) {
@@ -216,7 +193,7 @@ export class NexusService {
   }
 
   private deviceUri(rec: NexusRecord): string {
-    return rec.share === 'nbd' && this.shares ? this.shares.uri(rec.uuid) : `bdev:///${rec.uuid}`;
+    return this.shares.deviceUri(rec.uuid, rec.share);
   }
 
   private async toObject(e: Entry): Promise<Nexus> {
@@ -255,7 +232,7 @@ export class NexusService {
         }
       }
     } catch (err) {
-      throw nexusError(err, `nexus '${e.rec.uuid}'`);
+      throw fromNative(err, `nexus '${e.rec.uuid}'`, 'spec');
     }
     const children: NexusChild[] = kids.map((c) => {
       const o: NexusChild = {
@@ -331,7 +308,7 @@ export class NexusService {
     if (!uri.startsWith('bdev:///')) return;
     const r = uri.slice('bdev:///'.length);
     if (!this.replicas.uuids().includes(r)) throw unprocessable(field, `${field} '${uri}': replica '${r}' does not exist on this node`);
-    if (this.shares?.isShared(r))
+    if (this.shares.isShared(r))
       throw conflict(`${field} '${uri}': replica '${r}' is exported over NBD; a nexus child has one writer, set the replica's share to none first`, field);
   }
 
@@ -358,28 +335,27 @@ export class NexusService {
             await this.open(existing);
           } catch (e) {
             existing.error = (e as Error).message || String(e);
-            throw nexusError(e, `nexus '${uuid}' cannot be reopened`);
+            throw fromNative(e, `nexus '${uuid}' cannot be reopened`, 'spec');
           }
           existing.error = undefined;
           this.ctx.log.info('nexus.reopened', { nexus: uuid });
         }
-        if (rec.share === 'nbd' && this.shares && !this.shares.isShared(uuid)) {
+        if (rec.share === 'nbd' && !this.shares.isShared(uuid)) {
           await this.shares.share(uuid, uuid, []).catch((e) => {
-            throw nexusError(e, `nexus '${uuid}': share nbd`);
+            throw fromNative(e, `nexus '${uuid}': share nbd`, 'spec');
           });
         }
         return { status: 200, nexus: await this.toObject(existing) };
       }
       spec.children.forEach((uri, i) => this.checkLocalChild(`children[${i}]`, uri));
-      if (spec.share !== 'none' && !this.shares) throw unprocessable('share', `share '${spec.share}': this agent has no NBD target`);
       try {
         await this.ctx.dp.nexusCreate(uuid, spec.sizeBytes, spec.children, spec.force);
       } catch (e) {
-        throw nexusError(e, `nexus '${uuid}'`);
+        throw fromNative(e, `nexus '${uuid}'`, 'spec');
       }
       if (spec.share === 'nbd') {
         try {
-          await this.shares!.share(uuid, uuid, []);
+          await this.shares.share(uuid, uuid, []);
         } catch (e) {
           await this.ctx.dp.nexusDestroy(uuid).catch((d) =>
             this.ctx.log.error('nexus.rollback_failed', {
@@ -387,7 +363,7 @@ export class NexusService {
               error: d as Error,
             })
           );
-          throw nexusError(e, `nexus '${uuid}': share nbd`);
+          throw fromNative(e, `nexus '${uuid}': share nbd`, 'spec');
         }
       }
       const rec: NexusRecord = {
@@ -417,16 +393,15 @@ export class NexusService {
       const e = this.entries.get(uuid);
       if (!e) throw notFound(`nexus '${uuid}' does not exist`);
       if (e.open) {
-        if (this.shares)
-          await this.shares.unshare(uuid).catch((err) => {
-            throw nexusError(err, `nexus '${uuid}': unshare`);
+        await this.shares.unshare(uuid).catch((err) => {
+            throw fromNative(err, `nexus '${uuid}': unshare`, 'spec');
           });
         try {
           await this.ctx.dp.nexusDestroy(uuid, true); // deleted for good: the children are released
         } catch (err) {
           if (!(err instanceof NativeError && err.code === 'ENOENT')) {
-            if (e.rec.share === 'nbd' && this.shares) await this.shares.share(uuid, uuid, []).catch(() => undefined);
-            throw nexusError(err, `nexus '${uuid}'`);
+            if (e.rec.share === 'nbd') await this.shares.share(uuid, uuid, []).catch(() => undefined);
+            throw fromNative(err, `nexus '${uuid}'`, 'spec');
           }
         }
       }
@@ -453,7 +428,7 @@ export class NexusService {
         try {
           await this.ctx.dp.nexusResize(uuid, patch.sizeBytes);
         } catch (err) {
-          throw nexusError(err, `sizeBytes ${patch.sizeBytes}`);
+          throw fromNative(err, `sizeBytes ${patch.sizeBytes}`, 'spec');
         }
         // the data path has the new size (and a restart adopts it from the labels even if this save is lost)
         e.rec.sizeBytes = patch.sizeBytes;
@@ -462,12 +437,11 @@ export class NexusService {
       }
       const share = patch.share ?? e.rec.share;
       if (share !== e.rec.share) {
-        if (share !== 'none' && !this.shares) throw unprocessable('share', `share '${share}': this agent has no NBD target`);
         try {
-          if (share === 'nbd') await this.shares!.share(uuid, uuid, []);
-          else await this.shares?.unshare(uuid);
+          if (share === 'nbd') await this.shares.share(uuid, uuid, []);
+          else await this.shares.unshare(uuid);
         } catch (err) {
-          throw nexusError(err, `nexus '${uuid}': share ${share}`);
+          throw fromNative(err, `nexus '${uuid}': share ${share}`, 'spec');
         }
         e.rec.share = share;
         await this.ctx.store.save(this.ctx.state);
@@ -508,7 +482,7 @@ export class NexusService {
       try {
         await this.ctx.dp.nexusAddChild(uuid, uri, force);
       } catch (err) {
-        throw nexusError(err, `nexus '${uuid}': add child '${uri}'`);
+        throw fromNative(err, `nexus '${uuid}': add child '${uri}'`, 'spec');
       }
       e.rec.children.push(uri);
       await this.ctx.store.save(this.ctx.state);
@@ -528,7 +502,7 @@ export class NexusService {
       try {
         await this.ctx.dp.nexusRemoveChild(uuid, uri);
       } catch (err) {
-        if (!(err instanceof NativeError && err.code === 'ENOENT')) throw nexusError(err, `nexus '${uuid}': remove child '${uri}'`);
+        if (!(err instanceof NativeError && err.code === 'ENOENT')) throw fromNative(err, `nexus '${uuid}': remove child '${uri}'`, 'spec');
       }
       e.rec.children = e.rec.children.filter((c) => c !== uri);
       await this.ctx.store.save(this.ctx.state);
@@ -555,7 +529,7 @@ export class NexusService {
         else if (action === 'offline') await this.ctx.dp.nexusChildOffline(uuid, uri);
         else await this.ctx.dp.nexusChildFault(uuid, uri);
       } catch (err) {
-        throw nexusError(err, `nexus '${uuid}': ${action} child '${uri}'`);
+        throw fromNative(err, `nexus '${uuid}': ${action} child '${uri}'`, 'spec');
       }
       this.ctx.log.info(`nexus.child_${action}`, { nexus: uuid, child: uri });
       return this.toObject(e);

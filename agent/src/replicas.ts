@@ -29,13 +29,15 @@ import { validateReplicaPatch, validateReplicaSpec, validateUuid } from './valid
 export class ReplicaService {
   private readonly records = new Map<string, ReplicaRecord>();
 
-  /** Set by the nexus service: the nexus using a replica as a child, if any. */
-  usedBy: (uuid: string) => string | undefined = () => undefined;
-
+  /**
+   * `usedBy`: the nexus on this node that has a replica as a child, if any (the nexus service answers; it is
+   * built after this one, hence a function).
+   */
   constructor(
     private readonly ctx: Context,
     private readonly pools: PoolService,
-    private readonly shares?: ShareService,
+    private readonly shares: ShareService,
+    private readonly usedBy: (uuid: string) => string | undefined,
   ) {
     pools.hooks = {
       closing: (pool) => this.poolClosing(pool),
@@ -45,7 +47,7 @@ export class ReplicaService {
 
   /** The NBD export of a replica exists. */
   private exported(uuid: string): boolean {
-    return !!this.shares && this.shares.isShared(uuid);
+    return this.shares.isShared(uuid);
   }
 
   /** A pool is about to be exported (re-import): remove its replicas' exports (the records keep the share). */
@@ -121,10 +123,6 @@ export class ReplicaService {
   }
 
   private async applyShare(uuid: string, share: string, allowedHosts: string[]): Promise<void> {
-    if (!this.shares) {
-      if (share !== 'none') throw unprocessable('share', `share '${share}': this agent has no NBD target`);
-      return;
-    }
     const nexus = share === 'nbd' ? this.usedBy(uuid) : undefined;
     if (nexus)
       throw conflict(`replica '${uuid}' is a child of nexus '${nexus}' on this node; exporting it would let clients write behind the nexus (one writer per device)`, 'share');
@@ -137,7 +135,7 @@ export class ReplicaService {
   }
 
   private uriOf(rec: ReplicaRecord): string {
-    return rec.share === 'nbd' && this.exported(rec.uuid) ? this.shares!.uri(rec.uuid) : `bdev:///${rec.uuid}`;
+    return this.shares.deviceUri(rec.uuid, rec.share);
   }
 
   async recover(): Promise<void> {

@@ -62,6 +62,11 @@ export class ShareService {
     return `nbd://${h}:${this.port ?? this.ctx.config.nbdListen.port}/${exportName}`;
   }
 
+  /** The URI of a replica or nexus with `share`: its export when it is shared and exported, else bdev:///UUID. */
+  deviceUri(uuid: string, share: string): string {
+    return share === 'nbd' && this.isShared(uuid) ? this.uri(uuid) : `bdev:///${uuid}`;
+  }
+
   isShared(exportName: string): boolean {
     return this.exports.has(exportName);
   }
