@@ -505,7 +505,8 @@ static bool ctl_pool_failed(struct ctl *c)
 {
     if (!c->p->failed)
         return false;
-    ctl_fail(c, -EIO, "pool '%s': failed after a metadata write error; re-import it", c->p->name);
+    ctl_fail(c, -EIO, "pool '%s' is failed (%s): re-import it (PUT the pool again)", c->p->name,
+             c->p->fail_reason[0] ? c->p->fail_reason : "metadata write error");
     return true;
 }
 
