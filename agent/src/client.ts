@@ -11,7 +11,8 @@
  * Retries: only idempotent calls (GET, PUT, DELETE) are retried, with exponential backoff, and only
  * on connection errors, timeouts and 5xx answers; 4xx answers are final. POST/PATCH never retry.
  * Because PUT is idempotent on the agent (same spec -> 200), a retried PUT whose first attempt
- * succeeded answers 200 with the object. A retried DELETE whose first attempt succeeded sees 404:
+ * succeeded answers 200 with the object; create() counts such a 200 as created (RawResponse.afterUnknownOutcome).
+ * A retried DELETE whose first attempt succeeded sees 404:
  * delete* methods therefore report "already absent" as `false` instead of throwing.
  */
 import type {
@@ -77,6 +78,18 @@ const IDEMPOTENT: ReadonlySet<Method> = new Set<Method>(['GET', 'PUT', 'DELETE']
 export interface RawResponse<T> {
   status: number;
   body: T;
+  /**
+   * This answer came to a retry after an attempt whose outcome is unknown (timed out, connection lost
+   * after sending, 5xx): that attempt may have done the change. Absent when every earlier attempt
+   * surely never reached the agent (connection refused) or there was none.
+   */
+  afterUnknownOutcome?: boolean;
+}
+
+/** What create() reports: the object, and whether this call made it (see create()). */
+export interface Created<T> {
+  object: T;
+  created: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -244,6 +257,18 @@ export class AgentClient {
     return this.setNexusChildState(uuid, uri, 'fault');
   }
 
+  // ---- create (ownership) ------------------------------------------------------------------
+
+  /**
+   * PUT of a spec that tells a create from a confirmation: `created` is true on 201, and on a 200 that
+   * answers a retry after an attempt whose outcome is unknown (that attempt created it: the PUT is
+   * idempotent, so the retry only confirms). A 200 otherwise means the object existed before this call.
+   */
+  async create<T>(kind: 'pools' | 'replicas' | 'nexuses', key: string, spec: PoolSpec | ReplicaSpec | NexusSpec): Promise<Created<T>> {
+    const r = await this.call<T>('PUT', `/v1/${kind}/${enc(key)}`, spec);
+    return { object: r.body, created: r.status === 201 || (r.status === 200 && r.afterUnknownOutcome === true) };
+  }
+
   // ---- transport ----------------------------------------------------------------------------
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {
@@ -269,15 +294,19 @@ export class AgentClient {
   async call<T>(method: Method, path: string, body?: unknown, text = false): Promise<RawResponse<T>> {
     const attempts = IDEMPOTENT.has(method) ? this.retries + 1 : 1;
     let last: AgentError | undefined;
+    let unknownOutcome = false;
     for (let i = 0; i < attempts; i++) {
       if (i > 0) await sleep(this.backoffMs * 2 ** (i - 1) * (0.75 + Math.random() * 0.5));
       try {
-        return await this.once<T>(method, path, body, text);
+        const r = await this.once<T>(method, path, body, text);
+        return unknownOutcome ? { ...r, afterUnknownOutcome: true } : r;
       } catch (e) {
         if (!(e instanceof AgentError)) throw e;
         last = e;
         const retryable = (e.status === 0 && e.code !== 'cancelled') || e.status >= 500;
         if (!retryable) throw e;
+        // a refused connection never carried the request; anything else may have been acted on
+        if (!(e.code === 'unreachable' && /\bECONNREFUSED\b/.test(e.agentMessage))) unknownOutcome = true;
       }
     }
     throw last!;

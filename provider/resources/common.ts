@@ -185,6 +185,41 @@ export function agentDiag(diags: Diagnostics, e: unknown, what: string, node: st
   diags.error(`${what} failed on node "${node}"`, `${e.message}`, [attr]);
 }
 
+export type CreateKind = 'pools' | 'replicas' | 'nexuses';
+type CreateSpec = Parameters<AgentClient['create']>[2];
+
+const KIND: Record<CreateKind, { resource: string; noun: string; keyAttr: string; importKey: string }> = {
+  pools: { resource: 'mayastor_pool', noun: 'pool', keyAttr: 'name', importKey: 'NAME' },
+  replicas: { resource: 'mayastor_replica', noun: 'replica', keyAttr: 'uuid', importKey: 'UUID' },
+  nexuses: { resource: 'mayastor_nexus', noun: 'nexus', keyAttr: 'uuid', importKey: 'UUID' },
+};
+
+/**
+ * CreateResource's PUT, with the ownership rule every resource follows: only an object this call created
+ * (the agent answered 201) belongs to this state. A 200 means the object was already there with the same
+ * spec (made by another Terraform state or by hand): taking it would let this state's destroy delete data
+ * someone else uses, so it is an error that says to import it. A 200 to the client's own retry of a PUT
+ * whose first attempt got no answer counts as created (AgentClient.create). Returns the agent's object,
+ * or undefined with a diagnostic.
+ */
+export async function createOnNode<T>(
+  c: AgentClient, diags: Diagnostics, node: string, kind: CreateKind, key: string, spec: CreateSpec,
+): Promise<T | undefined> {
+  const r = await c.create<T>(kind, key, spec);
+  if (r.created) return r.object;
+  const k = KIND[kind];
+  const id = `${node}/${key}`;
+  diags.error(
+    `${k.resource} already exists`,
+    `Node "${node}" already has ${k.noun} ${kind === 'pools' ? `"${key}"` : key} with this spec, and this Terraform state did not create it ` +
+      '(another state or a tool did). Terraform does not take over an object it did not create: destroying it from here would delete data its owner uses. ' +
+      `To manage it from this configuration, import it: terraform import ${k.resource}.NAME ${id} ` +
+      `(NAME: the resource's name in your configuration; or an import block with id = "${id}"), and remove it from the state that owns it.`,
+    [k.keyAttr],
+  );
+  return undefined;
+}
+
 /** "NODE/REST" import ids. */
 export function parseImportId(id: string, what: string, diags: Diagnostics): [string, string] | undefined {
   const i = id.indexOf('/');

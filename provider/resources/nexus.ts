@@ -9,7 +9,7 @@ import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
 import { logger } from '../protocol/log';
-import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, deleteOnNode, nodeOf, UUID_RE } from './common';
+import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, createOnNode, importFromNode, deleteOnNode, nodeOf, UUID_RE } from './common';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
 const MEMBER_STATES = new Set(['online', 'degraded', 'rebuilding']);
@@ -184,7 +184,8 @@ export const nexusResource: ResourceType<Mayastor> = {
     if (!c) return null;
     const children = strList(planned.children) ?? [];
     try {
-      await c.putNexus(uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
+      const made = await createOnNode<Nexus>(c, diags, node, 'nexuses', uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
+      if (!made) return null;
       const n = await waitRebuilt(m, c, node, uuid, diags);
       return n ? toState(node, n) : null;
     } catch (e) {

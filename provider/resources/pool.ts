@@ -3,7 +3,7 @@ import type { Pool } from '../../agent/src/client';
 import { ObjectValue } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, importFromNode, deleteOnNode, nodeOf } from './common';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, createOnNode, importFromNode, deleteOnNode, nodeOf } from './common';
 
 export const poolSchema: BlockSchema = {
   description:
@@ -69,7 +69,8 @@ export const poolResource: ResourceType<Mayastor> = {
     const c = m.client(node, diags);
     if (!c) return null;
     try {
-      return toState(node, await c.putPool(name, { disks: strList(planned.disks) ?? [] }));
+      const p = await createOnNode<Pool>(c, diags, node, 'pools', name, { disks: strList(planned.disks) ?? [] });
+      return p ? toState(node, p) : null;
     } catch (e) {
       agentDiag(diags, e, `Create pool "${name}"`, node, 'disks', ['disks', 'name']);
       return null;

@@ -6,7 +6,7 @@ import type { Replica, ReplicaPatch, Share } from '../../agent/src/client';
 import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, importFromNode, deleteOnNode, nodeOf } from './common';
+import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, createOnNode, importFromNode, deleteOnNode, nodeOf } from './common';
 
 const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 
@@ -90,14 +90,14 @@ export const replicaResource: ResourceType<Mayastor> = {
     const c = m.client(node, diags);
     if (!c) return null;
     try {
-      const r = await c.putReplica(uuid, {
+      const r = await createOnNode<Replica>(c, diags, node, 'replicas', uuid, {
         pool: str(planned.pool)!,
         sizeBytes: numOf(planned.size_bytes)!,
         thin: bool(planned.thin) ?? false,
         share: (str(planned.share) ?? 'none') as Share,
         allowedHosts: strList(planned.allowed_hosts) ?? [],
       });
-      return toState(node, r);
+      return r ? toState(node, r) : null;
     } catch (e) {
       agentDiag(diags, e, `Create replica ${uuid}`, node, 'uuid', REPLICA_FIELDS);
       return null;
