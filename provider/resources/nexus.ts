@@ -18,7 +18,8 @@ export const nexusSchema: BlockSchema = {
   description:
     'A nexus: one volume mirrored (RAID-1) onto several children, exported over a block protocol. ' +
     'Adding a child starts a rebuild and apply waits for it (provider `rebuild_timeout_seconds`). ' +
-    'A child removed or faulted outside Terraform shows up as a diff on `children`, and apply re-adds and rebuilds it.',
+    'A child removed or faulted outside Terraform shows up as a diff on `children`, and apply re-adds and rebuilds it. ' +
+    'Creating a nexus that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
     node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent runs the nexus.', example: '"node-a"' },

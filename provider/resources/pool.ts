@@ -8,7 +8,8 @@ import { Mayastor, agentDiag, checkName, checkNodeAtPlan, createOnNode, importFr
 export const poolSchema: BlockSchema = {
   description:
     'A storage pool on one node: a crash-safe logical-volume store on the given disks, from which replicas are carved. ' +
-    'Destroying a pool that still holds replicas fails.',
+    'Destroying a pool that still holds replicas fails. ' +
+    'Creating a pool that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The import id, `NODE/NAME`.' },
     node: { type: 'string', required: true, requiresReplace: true, description: 'Name of the node (a key of the provider\'s `nodes` map) whose agent owns the pool.', example: '"node-a"' },

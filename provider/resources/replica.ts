@@ -13,7 +13,8 @@ const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 export const replicaSchema: BlockSchema = {
   description:
     'A replica: a volume carved out of a pool, thin or thick, optionally shared over a block protocol so that a ' +
-    'nexus on another node can use it. It grows in place; it never shrinks.',
+    'nexus on another node can use it. It grows in place; it never shrinks. ' +
+    'Creating a replica that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
     node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent holds the pool (a key of the provider\'s `nodes` map).', example: '"node-a"' },
