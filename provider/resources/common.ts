@@ -2,7 +2,7 @@
  * What every resource and data source shares: the configured provider (node → agent client), agent errors as
  * diagnostics naming the attribute and the node, import id parsing and common validation.
  */
-import type { AgentClient, AgentError } from '../../agent/src/client';
+import type { AgentClient, AgentError, Created } from '../../agent/src/client';
 import { ObjectValue, Value, isUnknown } from '../protocol/cty';
 import { Diagnostics, PathStep, numOf, str } from '../protocol/schema';
 
@@ -205,10 +205,25 @@ const KIND: Record<CreateKind, { resource: string; noun: string; keyAttr: string
 export async function createOnNode<T>(
   c: AgentClient, diags: Diagnostics, node: string, kind: CreateKind, key: string, spec: CreateSpec,
 ): Promise<T | undefined> {
-  const r = await c.create<T>(kind, key, spec);
-  if (r.created) return r.object;
   const k = KIND[kind];
   const id = `${node}/${key}`;
+  let r: Created<T>;
+  try {
+    r = await c.create<T>(kind, key, spec);
+  } catch (e) {
+    // every attempt failed, and the last one may still have been carried out by the agent
+    const unknown = isAgentError(e) && ((e.status === 0 && e.code === 'timeout') || e.status >= 500);
+    if (unknown) {
+      diags.warn(
+        `${k.resource} may have been created`,
+        `The create on node "${node}" got no clear answer, so the agent may have made ${k.noun} ${key} anyway. ` +
+          `If the next apply reports that it already exists, it is this one: import it with terraform import ${k.resource}.NAME ${id}.`,
+        [k.keyAttr],
+      );
+    }
+    throw e;
+  }
+  if (r.created) return r.object;
   diags.error(
     `${k.resource} already exists`,
     `Node "${node}" already has ${k.noun} ${kind === 'pools' ? `"${key}"` : key} with this spec, and this Terraform state did not create it ` +

@@ -184,14 +184,16 @@ export const nexusResource: ResourceType<Mayastor> = {
     const c = m.client(node, diags);
     if (!c) return null;
     const children = strList(planned.children) ?? [];
+    let made: Nexus | undefined;
     try {
-      const made = await createOnNode<Nexus>(c, diags, node, 'nexuses', uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
+      made = await createOnNode<Nexus>(c, diags, node, 'nexuses', uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
       if (!made) return null;
       const n = await waitRebuilt(m, c, node, uuid, diags);
       return n ? toState(node, n) : null;
     } catch (e) {
       agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'share', 'children']);
-      return null;
+      // created here but the wait failed: keep it in state (tainted), or the next apply would call it foreign
+      return made ? toState(node, made) : null;
     }
   },
 
