@@ -34,6 +34,12 @@ function fakeClient(node: string) {
     async listPools() { guard(); return [...pools.values()]; },
     async getPool(n: string) { guard(); return pools.get(n); },
     async putPool(n: string, s: any) { guard(); const p = { name: n, uuid: 'u-' + n, disks: s.disks, state: 'online', capacityBytes: 1 << 30, usedBytes: 0 }; pools.set(n, p); return p; },
+    // AgentClient.create: 201 (created) for a new key, 200 (created: false) when it already existed
+    async create(kind: string, key: string, spec: any) {
+      const had = (kind === 'pools' ? pools : replicas).has(key);
+      const object = kind === 'pools' ? await this.putPool(key, spec) : await this.putReplica(key, spec);
+      return { object, created: !had };
+    },
     async deletePool(n: string) {
       guard();
       if ([...replicas.values()].some((r) => r.pool === n)) throw new FakeAgentError(409, 'conflict', node, `pool '${n}' still has 1 replica`);
