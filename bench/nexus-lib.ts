@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AgentClient } from '../agent/src/client';
+import { AgentClient } from '../agent/api/client';
 import { AgentProcess } from '../scripts/lib/agent-process';
 
 export const ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../package.json')) ? '..' : '../..');

@@ -24,7 +24,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AgentClient } from '../agent/src/client';
+import type { AgentClient } from '../agent/api/client';
 import { BenchAgent, MiB, allocFile, envList, envNum, fio, fmt, median, mkBenchDir, runMain, sh, sleep, table, uuid } from './nexus-lib';
 
 const TARGET = 0.7;

@@ -126,7 +126,7 @@ export interface DaemonOptions {
 
 export function runDaemon(opts: DaemonOptions): void {
   // Load now what sessions need (the agent client pulls in undici): the first session then starts warm.
-  require('../agent/src/client');
+  require('../agent/api/client');
   require('undici');
   // node itself and every module loaded so far (the ones loaded later come from the same packages)
   const codeFiles = [process.execPath, ...Object.keys(require.cache)];

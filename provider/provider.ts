@@ -2,7 +2,8 @@
 import { ProviderDef } from './protocol/framework';
 import { BlockSchema, numOf, str, strMap } from './protocol/schema';
 import { isUnknown } from './protocol/cty';
-import { Mayastor, NAME_RE } from './resources/common';
+import { nodeNameProblem } from '../agent/api/grammar';
+import { Mayastor } from './resources/common';
 import { poolResource } from './resources/pool';
 import { replicaResource } from './resources/replica';
 import { nexusResource } from './resources/nexus';
@@ -40,7 +41,8 @@ export function makeProvider(env: Readonly<Record<string, string | undefined>> =
       const nodes = strMap(config.nodes ?? null);
       if (nodes) {
         for (const [name, url] of Object.entries(nodes)) {
-          if (!NAME_RE.test(name)) diags.error('Invalid nodes', `node name "${name}" must be letters, digits, ".", "_" or "-"`, ['nodes', { key: name }]);
+          const p = nodeNameProblem(name);
+          if (p) diags.error('Invalid nodes', `node name "${name}" ${p.message}`, ['nodes', { key: name }]);
           let ok = false;
           try { const u = new URL(url); ok = u.protocol === 'http:' || u.protocol === 'https:'; } catch { ok = false; }
           if (!ok) diags.error('Invalid nodes', `node "${name}": "${url}" is not an http:// or https:// URL`, ['nodes', { key: name }]);

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BlockDevice } from '../agent/src/blockdev';
-import { AgentClient } from '../agent/src/client';
+import { AgentClient } from '../agent/api/client';
 import { parseArgs } from '../agent/src/config';
 import { humanBytes as ctlHumanBytes } from '../agent/ctl/format';
 import { startAgent } from '../agent/src/main';

@@ -20,7 +20,6 @@ const byteLength = (s: string) => new TextEncoder().encode(s).length;
 /** Shares a replica or nexus may have today, and those known but not built yet. */
 export const SHARES = ['none', 'nbd'] as const;
 export const FUTURE_SHARES = ['iscsi', 'nvmf'] as const;
-export type Share = (typeof SHARES)[number];
 /** Child URI schemes the data path opens, and those known but not built yet. */
 export const CHILD_SCHEMES = ['bdev', 'nbd', 'uring', 'aio', 'malloc'] as const;
 export const FUTURE_CHILD_SCHEMES = ['iscsi', 'nvmf'] as const;

@@ -20,7 +20,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { AgentClient, AgentError, Nexus, Pool, Replica, Share } from '../src/client';
+import { AgentClient, AgentError, Nexus, Pool, Replica, Share } from '../api/client';
 import { humanBytes, parseSize, progressBar, table } from './format';
 
 export const CTL_USAGE = `usage: mayastorctl [--url URL] [--token TOKEN | --token-file FILE] [--json] COMMAND

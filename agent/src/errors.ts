@@ -3,7 +3,7 @@
  * Body: {"error":{"code","message"}}; the message names the field or object.
  */
 import { DatapathBusyError, DatapathTimeoutError, NativeError } from './native';
-import type { ErrorCode } from './api-types';
+import type { ErrorCode } from '../api/types';
 
 export class ApiError extends Error {
   constructor(

@@ -14,7 +14,7 @@
  * rules pick the children that serve). A nexus that cannot be reopened (e.g. only stale children
  * left) stays listed as "faulted" with the reason; a PUT of its spec retries the open, DELETE forgets it.
  */
-import type { Nexus, NexusChild } from './api-types';
+import type { Nexus, NexusChild } from '../api/types';
 import type { Context } from './context';
 import { badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
 import { NativeError } from './native';

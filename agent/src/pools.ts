@@ -18,7 +18,7 @@
  * the replica service is told (`hooks.online`): the pool's replicas are listed at once and their
  * NBD shares re-created.
  */
-import type { Pool } from './api-types';
+import type { Pool } from '../api/types';
 import type { Context } from './context';
 import { ApiError, badRequest, conflict, fromNative, notFound } from './errors';
 import { NativeError, PoolInfo } from './native';

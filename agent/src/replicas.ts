@@ -18,7 +18,7 @@
  * whose export does not exist (its pool is faulted, re-sharing failed) reports share "none", its
  * bdev:/// uri and a `reason`; a PATCH or PUT asking for "nbd" then creates the export.
  */
-import type { Replica } from './api-types';
+import type { Replica } from '../api/types';
 import type { Context } from './context';
 import { ApiError, badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
 import type { PoolService } from './pools';

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Share } from './api-types';
+import type { Share } from '../api/types';
 
 export interface PoolRecord {
   name: string;

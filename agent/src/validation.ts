@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Problem, Share, childUriProblem, diskProblem, poolNameProblem, shareProblem, uuidProblem } from '../api/grammar';
+import { Problem, childUriProblem, diskProblem, poolNameProblem, shareProblem, uuidProblem } from '../api/grammar';
+import type { Share } from '../api/types';
 import { MAX_ALLOWED_HOSTS, MAX_SIZE_BYTES, NEXUS_MAX_CHILDREN, POOL_MAX_DISKS, SECTOR_BYTES } from '../api/limits';
 import { badRequest, unprocessable } from './errors';
 

@@ -2,17 +2,18 @@
  * What every resource and data source shares: the configured provider (node → agent client), agent errors as
  * diagnostics naming the attribute and the node, import id parsing and common validation.
  */
-import type { AgentClient, AgentError, Created } from '../../agent/src/client';
+import type { AgentClient, AgentError, Created } from '../../agent/api/client';
+import { Problem, poolNameProblem, shareProblem, uuidProblem } from '../../agent/api/grammar';
 import { ObjectValue, Value, isUnknown } from '../protocol/cty';
 import { Diagnostics, PathStep, numOf, str } from '../protocol/schema';
 
 export type { AgentClient };
 
-let clientModule: typeof import('../../agent/src/client') | undefined;
+let clientModule: typeof import('../../agent/api/client') | undefined;
 /** The agent client loads undici (~30 ms): load it only once a resource actually talks to an agent. */
-function agentModule(): typeof import('../../agent/src/client') {
+function agentModule(): typeof import('../../agent/api/client') {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return (clientModule ??= require('../../agent/src/client') as typeof import('../../agent/src/client'));
+  return (clientModule ??= require('../../agent/api/client') as typeof import('../../agent/api/client'));
 }
 
 export interface MayastorOptions {
@@ -301,22 +302,22 @@ export async function deleteOnNode(
   }
 }
 
-export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-export const SHARES = ['none', 'nbd', 'iscsi', 'nvmf'];
-
-/** Validation helpers: each checks a known value and names the attribute. Unknown values pass. */
-export function checkName(diags: Diagnostics, v: Value, attr: string, what: string): void {
+/**
+ * Validation helpers: each checks a known value against the agent's grammar (agent/api/grammar.ts: the same
+ * rule the agent applies) and names the attribute. Unknown values pass.
+ */
+export function checkGrammar(diags: Diagnostics, v: Value, attr: string, what: string, rule: (s: string) => Problem | undefined): void {
   const s = str(v);
-  if (s === undefined) return;
-  if (!NAME_RE.test(s)) {
-    diags.error(`Invalid ${attr}`, `${what} "${s}" must be 1-63 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`, [attr]);
-  }
+  const p = s === undefined ? undefined : rule(s);
+  if (p) diags.error(`Invalid ${attr}`, `${what} "${s}" ${p.message}`, [attr]);
+}
+
+export function checkName(diags: Diagnostics, v: Value, attr: string, what: string): void {
+  checkGrammar(diags, v, attr, what, poolNameProblem);
 }
 
 export function checkUuid(diags: Diagnostics, v: Value, attr: string): void {
-  const s = str(v);
-  if (s !== undefined && !UUID_RE.test(s)) diags.error(`Invalid ${attr}`, `"${s}" is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`, [attr]);
+  checkGrammar(diags, v, attr, attr, uuidProblem);
 }
 
 export function checkSize(diags: Diagnostics, v: Value, attr = 'size_bytes'): void {
@@ -332,10 +333,7 @@ export function checkSize(diags: Diagnostics, v: Value, attr = 'size_bytes'): vo
 }
 
 export function checkShare(diags: Diagnostics, v: Value, attr = 'share'): void {
-  const s = str(v);
-  if (s !== undefined && !SHARES.includes(s)) {
-    diags.error(`Invalid ${attr}`, `share must be one of ${SHARES.map((x) => `"${x}"`).join(', ')}, got "${s}"`, [attr]);
-  }
+  checkGrammar(diags, v, attr, attr, shareProblem);
 }
 
 /** Plan-time: the node must be in the provider's nodes map. */

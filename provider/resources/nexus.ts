@@ -4,15 +4,16 @@
  * A child removed, faulted or offlined out of band drops out of `children` on refresh, so plan shows it and
  * apply re-adds (and rebuilds) it.
  */
-import type { AgentClient, Nexus, NexusPatch, Share } from '../../agent/src/client';
+import type { AgentClient, Nexus, NexusChildState, NexusPatch, Share } from '../../agent/api/client';
+import { childUriProblem } from '../../agent/api/grammar';
 import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
 import { logger } from '../protocol/log';
-import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, createOnNode, importFromNode, deleteOnNode, nodeOf, UUID_RE } from './common';
+import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, createOnNode, importFromNode, deleteOnNode, nodeOf } from './common';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
-const MEMBER_STATES = new Set(['online', 'degraded', 'rebuilding']);
+const MEMBER_STATES: ReadonlySet<NexusChildState> = new Set<NexusChildState>(['online', 'degraded']);
 
 export const nexusSchema: BlockSchema = {
   description:
@@ -47,33 +48,6 @@ export const nexusSchema: BlockSchema = {
     },
   },
 };
-
-/** Why a child URI is malformed, or undefined when it is fine. */
-export function childUriError(uri: string): string | undefined {
-  const m = /^([a-z]+):\/\/(.*)$/.exec(uri);
-  if (!m) return 'is not a URI (scheme://...)';
-  const [, scheme, rest] = m;
-  switch (scheme) {
-    case 'bdev':
-      return rest.startsWith('/') && UUID_RE.test(rest.slice(1)) ? undefined : 'must be bdev:///REPLICA-UUID';
-    case 'uring': case 'aio':
-      return /^\/\/?[^?#]+$/.test(rest) && rest.startsWith('/') && !rest.split('/').includes('..') ? undefined : `must be ${scheme}:///absolute/path`;
-    case 'malloc':
-      return /^\/[A-Za-z0-9._-]+\?size_mb=[1-9]\d*$/.test(rest) ? undefined : 'must be malloc:///NAME?size_mb=N';
-    case 'nbd': case 'iscsi': case 'nvmf': {
-      let u: URL;
-      try { u = new URL(uri); } catch { return 'is not a valid URI'; }
-      if (!u.hostname) return 'needs a host';
-      if (!u.port) return 'needs a port (host:port)';
-      const path = u.pathname.replace(/^\//, '');
-      if (!path) return scheme === 'nbd' ? 'needs an export name (nbd://host:port/EXPORT)' : scheme === 'iscsi' ? 'needs a target and LUN (iscsi://host:port/IQN/LUN)' : 'needs a subsystem NQN (nvmf://host:port/NQN)';
-      if (scheme === 'iscsi' && !/^[^/]+\/\d+$/.test(path)) return 'must be iscsi://host:port/IQN/LUN';
-      return undefined;
-    }
-    default:
-      return `has unknown scheme "${scheme}" (bdev, nbd, iscsi, nvmf, uring, aio, malloc)`;
-  }
-}
 
 function childStates(n: Nexus): ObjectValue {
   const out: ObjectValue = {};
@@ -153,8 +127,8 @@ export const nexusResource: ResourceType<Mayastor> = {
       const seen = new Set<string>();
       children.forEach((ch) => {
         if (typeof ch !== 'string') return;
-        const err = childUriError(ch);
-        if (err) diags.error('Invalid child URI', `child "${ch}" ${err}`, ['children']);
+        const p = childUriProblem(ch);
+        if (p) diags.error('Invalid child URI', `child "${ch}" ${p.message}`, ['children']);
         if (seen.has(ch)) diags.error('Duplicate child', `child "${ch}" is listed twice`, ['children']);
         seen.add(ch);
       });

@@ -1,5 +1,5 @@
 /** mayastor_pool: a pool on one node's disks. Every input is fixed for the pool's life (RequiresReplace). */
-import type { Pool } from '../../agent/src/client';
+import type { Pool } from '../../agent/api/client';
 import { ObjectValue } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, Diagnostics, str, strList } from '../protocol/schema';

@@ -2,7 +2,7 @@
  * mayastor_replica: a logical volume carved from a pool. node, pool, uuid and thin are fixed (RequiresReplace);
  * size_bytes grows in place (a shrink is rejected at plan); share and allowed_hosts change in place.
  */
-import type { Replica, ReplicaPatch, Share } from '../../agent/src/client';
+import type { Replica, ReplicaPatch, Share } from '../../agent/api/client';
 import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';

@@ -10,7 +10,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { AgentClient } from '../../agent/src/client';
+import { AgentClient } from '../../agent/api/client';
 
 /** The repository root (this file is scripts/lib/ in the sources and dist/scripts/lib/ once built). */
 export const ROOT = (() => {

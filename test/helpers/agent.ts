@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentClient } from '../../agent/src/client';
+import { AgentClient } from '../../agent/api/client';
 import { parseArgs } from '../../agent/src/config';
 import { Agent, startAgent } from '../../agent/src/main';
 import { AgentProcess as LocalAgentProcess, AgentProcessOptions } from '../../scripts/lib/agent-process';

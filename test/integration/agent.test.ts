@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BlockDevice } from '../../agent/src/blockdev';
-import { AgentClient } from '../../agent/src/client';
+import { AgentClient } from '../../agent/api/client';
 import type { Agent } from '../../agent/src/main';
 import { MiB, cleanup, expectAgentError, fingerprint, makeDisk, pattern, rng, startInProcess, tempDir } from '../helpers/agent';
 

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { runCtl } from '../../agent/ctl/main';
-import type { Nexus } from '../../agent/src/client';
+import type { Nexus } from '../../agent/api/client';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
 import { freePort, metric, nbdinfo, qemuIo, qemuIoOk, until } from '../helpers/nbd';
 

@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { AgentClient } from '../../agent/src/client';
+import { AgentClient } from '../../agent/api/client';
 import { AgentProcess, MiB, cleanup, makeDisk, tempDir } from '../helpers/agent';
 import { freePort, mustRun, qemuIoOk, until } from '../helpers/nbd';
 import { TerraformDir, expectOk, installProvider } from '../helpers/terraform';

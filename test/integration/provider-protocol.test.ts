@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AgentClient } from '../../agent/src/client';
+import { AgentClient } from '../../agent/api/client';
 import { TerraformDir, expectOk, installProvider, terraformBinary as terraform } from '../helpers/terraform';
 
 const root = path.resolve(__dirname, '..', '..');

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Pool, Replica } from '../../agent/src/client';
+import type { Pool, Replica } from '../../agent/api/client';
 import { AgentProcess, MiB, ROOT, cleanup, expectAgentError, makeDisk, pattern, rng, tempDir } from '../helpers/agent';
 
 const run = promisify(execFile);

@@ -19,7 +19,7 @@
  * Needs dist/ (`npx tsc -p tsconfig.json`).
  */
 import path from 'node:path';
-import { AgentClient, Nexus } from '../../agent/src/client';
+import { AgentClient, Nexus } from '../../agent/api/client';
 import { AgentProcess, MiB, cleanup, makeDisk, tempDir } from '../helpers/agent';
 import { ToolResult, freePort, qemuIo, qemuIoOk, startFio } from '../helpers/nbd';
 

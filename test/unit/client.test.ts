@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { AgentClient, AgentError } from '../../agent/src/client';
+import { AgentClient, AgentError } from '../../agent/api/client';
 
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import type { Agent } from '../../agent/src/main';
-import type { AgentClient } from '../../agent/src/client';
+import type { AgentClient } from '../../agent/api/client';
 import { MiB, ROOT, cleanup, makeDisk, startInProcess, tempDir } from '../helpers/agent';
 
 type Json = Record<string, unknown>;

@@ -1,6 +1,6 @@
 /** GET /v1/health (no token), GET /v1/node, GET /metrics. */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Health, NodeInfo } from '../api-types';
+import type { Health, NodeInfo } from '../../api/types';
 import { renderMetrics } from '../metrics';
 import type { ServerDeps } from '../server';
 import type { HttpCounters } from '../metrics';

@@ -26,9 +26,9 @@ import type {
   Replica,
   ReplicaPatch,
   ReplicaSpec,
-} from './api-types';
+} from './types';
 
-export * from './api-types';
+export * from './types';
 
 export interface AgentClientOptions {
   /** Base URL of the agent, e.g. http://127.0.0.1:9500 */

@@ -4,14 +4,6 @@
  * Terraform provider. JSON is camelCase; sizes are bytes as numbers (<= 2^53).
  */
 
-/** How a replica or nexus is exported today; iscsi/nvmf are known but refused ("not supported yet"). */
-export const REPLICA_SHARES = ['none', 'nbd'] as const;
-/** Share protocols the API knows but this agent does not serve yet. */
-export const FUTURE_SHARES = ['iscsi', 'nvmf'] as const;
-/** Child URI schemes a nexus accepts today. */
-export const CHILD_SCHEMES = ['bdev', 'nbd', 'uring', 'aio', 'malloc'] as const;
-/** Child URI schemes known but not supported yet. */
-export const FUTURE_CHILD_SCHEMES = ['iscsi', 'nvmf'] as const;
 /** Every share value the API knows (future protocols included), for typing clients. */
 export type Share = 'none' | 'nbd' | 'iscsi' | 'nvmf';
 
@@ -76,7 +68,7 @@ export type NexusChildState = 'online' | 'degraded' | 'faulted' | 'offline';
 export interface NexusChild {
   uri: string;
   /** online (in sync), degraded (rebuilding: takes writes, never read), faulted, offline. */
-  state: NexusChildState | string;
+  state: NexusChildState;
   /** Why the child is not online ("" when it is). */
   reason?: string;
   /** 0..100; 100 once in sync. */
@@ -90,7 +82,7 @@ export interface NexusChild {
 export interface Nexus {
   uuid: string;
   sizeBytes: number;
-  state: NexusState | string;
+  state: NexusState;
   /** Why the nexus is degraded or faulted ("" when online). */
   reason?: string;
   share: Share;
