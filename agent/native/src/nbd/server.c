@@ -57,6 +57,7 @@
 #include "datapath.h"
 #include "nbd/proto.h"
 #include "reactor/reactor.h"
+#include "target/allowlist.h"
 #include "target/limits.h"
 
 #define NBD_SLOTS 64
@@ -68,15 +69,12 @@
  * retries after 10 ms, doubling to 1 s while it keeps waiting. */
 #define MEM_RETRY_MIN_MS 10u
 #define MEM_RETRY_MAX_MS 1000u
-#define MAX_ALLOWED 64
 
 struct nbd_export {
     struct nbd_export *next;
     char name[NBD_MAX_NAME + 1];
     struct dp_bdev *bdev;
-    int nallowed; /* 0: everyone */
-    struct in6_addr allowed[MAX_ALLOWED];
-    uint8_t allowed_prefix[MAX_ALLOWED];
+    struct dp_allowlist allowed;
     bool dead;
     int nconns; /* connections holding exp (attached or migrating) */
 };
@@ -179,7 +177,7 @@ static void hs_step(struct nbd_conn *c);
 static void process_input(struct nbd_conn *c);
 static void kick_send(struct nbd_conn *c);
 
-/* ---- exports and allowed hosts ------------------------------------------ */
+/* ---- exports ------------------------------------------------------------ */
 
 static struct nbd_export *export_named_locked(const char *name)
 {
@@ -196,95 +194,6 @@ static struct nbd_export *export_find_locked(const char *name)
     if (!*name)
         return g_exports && !g_exports->next ? g_exports : NULL;
     return export_named_locked(name);
-}
-
-static bool prefix_match(const struct in6_addr *a, const struct in6_addr *b, int bits)
-{
-    int bytes = bits / 8, rem = bits % 8;
-    if (memcmp(a, b, (size_t)bytes))
-        return false;
-    if (!rem)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rem));
-    return (a->s6_addr[bytes] & mask) == (b->s6_addr[bytes] & mask);
-}
-
-static bool export_allows(const struct nbd_export *e, const struct in6_addr *peer)
-{
-    if (e->nallowed == 0)
-        return true;
-    for (int i = 0; i < e->nallowed; i++)
-        if (prefix_match(&e->allowed[i], peer, e->allowed_prefix[i]))
-            return true;
-    return false;
-}
-
-/* "1.2.3.4, 10.0.0.0/8, ::1" -> addresses (IPv4 as v4-mapped). */
-static int parse_allowed(const char *csv, struct nbd_export *e, const char *export_name)
-{
-    e->nallowed = 0;
-    if (!csv)
-        return 0;
-    const char *p = csv;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        size_t n = strcspn(p, ", ");
-        char tok[80];
-        if (n >= sizeof tok) {
-            dp_set_error("nbd export '%s': allowedHosts entry '%.40s...' is too long", export_name, p);
-            return -EINVAL;
-        }
-        memcpy(tok, p, n);
-        tok[n] = 0;
-        p += n;
-        if (!strcmp(tok, "*")) {
-            e->nallowed = 0;
-            return 0;
-        }
-        if (e->nallowed == MAX_ALLOWED) {
-            dp_set_error("nbd export '%s': more than %d allowedHosts entries", export_name, MAX_ALLOWED);
-            return -EINVAL;
-        }
-        int prefix = -1;
-        char *slash = strchr(tok, '/');
-        if (slash) {
-            char *end;
-            *slash = 0;
-            long v = strtol(slash + 1, &end, 10);
-            if (*end || end == slash + 1 || v < 0 || v > 128) {
-                dp_set_error("nbd export '%s': allowedHosts entry '%s/%s': bad prefix length",
-                             export_name, tok, slash + 1);
-                return -EINVAL;
-            }
-            prefix = (int)v;
-        }
-        struct in6_addr a;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, tok, &a4) == 1) {
-            if (prefix > 32) {
-                dp_set_error("nbd export '%s': allowedHosts entry '%s/%d': prefix above 32",
-                             export_name, tok, prefix);
-                return -EINVAL;
-            }
-            memset(&a, 0, sizeof a);
-            a.s6_addr[10] = a.s6_addr[11] = 0xff;
-            memcpy(&a.s6_addr[12], &a4, 4);
-            prefix = prefix < 0 ? 128 : prefix + 96;
-        } else if (inet_pton(AF_INET6, tok, &a) == 1) {
-            prefix = prefix < 0 ? 128 : prefix;
-        } else {
-            dp_set_error("nbd export '%s': allowedHosts entry '%s' is not an IP address or CIDR",
-                         export_name, tok);
-            return -EINVAL;
-        }
-        e->allowed[e->nallowed] = a;
-        e->allowed_prefix[e->nallowed] = (uint8_t)prefix;
-        e->nallowed++;
-    }
-    return 0;
 }
 
 /*
@@ -325,7 +234,7 @@ static int neg_lookup(void *ctx, const char *name, struct nbd_export_view *v)
     struct nbd_export *e = export_find_locked(name);
     if (!e || e->dead)
         rc = -ENOENT;
-    else if (!export_allows(e, &c->peer))
+    else if (!dp_allowlist_allows_addr(&e->allowed, &c->peer))
         rc = -EACCES;
     else
         export_view(e, v);
@@ -340,7 +249,7 @@ static int neg_list(void *ctx, uint32_t index, char *name, size_t cap)
     uint32_t i = 0;
     pthread_mutex_lock(&g_lock);
     for (struct nbd_export *e = g_exports; e; e = e->next) {
-        if (e->dead || !export_allows(e, &c->peer))
+        if (e->dead || !dp_allowlist_allows_addr(&e->allowed, &c->peer))
             continue;
         if (i++ == index) {
             size_t n = strlen(e->name);
@@ -1244,8 +1153,7 @@ static void new_conn(int fd)
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            peer.s6_addr[10] = peer.s6_addr[11] = 0xff;
-            memcpy(&peer.s6_addr[12], &s4->sin_addr, 4);
+            dp_in6_from_v4(&peer, &s4->sin_addr);
             inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
             port = ntohs(s4->sin_port);
         } else if (ss.ss_family == AF_INET6) {
@@ -1458,7 +1366,7 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
         return -ENOMEM;
     }
     snprintf(e->name, sizeof e->name, "%s", export_name);
-    int rc = parse_allowed(allowed_hosts, e, export_name);
+    int rc = dp_allowlist_parse(&e->allowed, allowed_hosts, "nbd", export_name);
     if (rc < 0) {
         free(e);
         return rc;
@@ -1469,9 +1377,7 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
         /* Same device again: update allowed hosts (idempotent share). */
         bool same = !strcmp(old->bdev->name, bdev_name);
         if (same) {
-            old->nallowed = e->nallowed;
-            memcpy(old->allowed, e->allowed, sizeof e->allowed);
-            memcpy(old->allowed_prefix, e->allowed_prefix, sizeof e->allowed_prefix);
+            old->allowed = e->allowed;
         }
         pthread_mutex_unlock(&g_lock);
         free(e);
