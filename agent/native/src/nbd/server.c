@@ -39,9 +39,7 @@
  * connection is killed by a message to its reactor, counted in msg_refs so
  * the connection outlives the message.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -59,6 +57,7 @@
 #include "reactor/reactor.h"
 #include "target/allowlist.h"
 #include "target/limits.h"
+#include "target/listener.h"
 
 #define NBD_SLOTS 64
 #define SLOT_BUF (128u * 1024)
@@ -155,16 +154,6 @@ static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 static struct nbd_export *g_exports;
 static struct nbd_conn *g_conns;
 static int g_nconns;
-
-static struct {
-    int fd;
-    uint16_t port;
-    struct dp_reactor *r;
-    struct dp_uring_op op;
-    bool inflight, stopping; /* inflight: an accept or the backoff timer */
-    struct dp_target_listener tl;
-    char host[128];
-} g_lis = { .fd = -1 };
 
 static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) { }
 /* user_data for link timeouts and cancels: their CQEs never touch a conn */
@@ -1132,45 +1121,13 @@ static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
     }
 }
 
-/* ---- listener ----------------------------------------------------------- */
+/* ---- accepting ----------------------------------------------------------- */
 
-static void post_accept(void)
-{
-    struct io_uring_sqe *sqe = dp_reactor_sqe(g_lis.r);
-    io_uring_prep_accept(sqe, g_lis.fd, NULL, NULL, SOCK_CLOEXEC);
-    io_uring_sqe_set_data(sqe, &g_lis.op);
-    g_lis.inflight = true;
-}
+static struct dp_listener g_lis = DP_LISTENER_INIT;
 
-static void new_conn(int fd)
+/* An admitted connection (target/listener.h): the handshake starts on l->r. */
+static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, const struct dp_target_conn *tc)
 {
-    struct in6_addr peer = { 0 };
-    char peer_str[64];
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            dp_in6_from_v4(&peer, &s4->sin_addr);
-            inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-            port = ntohs(s4->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            peer = s6->sin6_addr;
-            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-            port = ntohs(s6->sin6_port);
-        }
-    }
-    snprintf(peer_str, sizeof peer_str, "%s:%d", host, port);
-    /* Connection cap and fd headroom: a refused client is closed at once,
-     * before anything is allocated for it. */
-    struct dp_target_conn tc;
-    if (dp_target_conn_admit(&tc, fd, "nbd", peer_str) != 0) {
-        close(fd);
-        return;
-    }
     struct nbd_conn *c = calloc(1, sizeof *c);
     uint8_t *hbuf = malloc(NBD_MAX_OPT_LEN + NBD_NEG_OUT_MAX);
     struct nbd_neg *neg = malloc(sizeof *neg);
@@ -1178,15 +1135,16 @@ static void new_conn(int fd)
         free(c);
         free(hbuf);
         free(neg);
-        dp_target_conn_release(&tc);
+        struct dp_target_conn t = *tc;
+        dp_target_conn_release(&t);
         close(fd);
         return;
     }
     c->fd = fd;
-    c->r = g_lis.r;
-    c->tc = tc;
-    c->peer = peer;
-    memcpy(c->peer_str, peer_str, sizeof peer_str);
+    c->r = l->r;
+    c->tc = *tc;
+    c->peer = peer->addr;
+    memcpy(c->peer_str, peer->str, sizeof c->peer_str);
     c->hbuf = hbuf;
     c->neg = neg;
     c->recv_op.cb = hs_recv_cb;
@@ -1205,132 +1163,15 @@ static void new_conn(int fd)
     hs_xfer(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN, false);
 }
 
-static void accept_stopped(void)
-{
-    pthread_mutex_lock(&g_lock);
-    pthread_cond_broadcast(&g_cond);
-    pthread_mutex_unlock(&g_lock);
-}
-
-static void accept_cb(struct dp_uring_op *op, int res, uint32_t flags)
-{
-    g_lis.inflight = false;
-    if (res >= 0) {
-        dp_target_accept_ok(&g_lis.tl);
-        if (g_lis.stopping)
-            close(res);
-        else
-            new_conn(res);
-    }
-    if (g_lis.stopping || res == -ECANCELED || res == -EBADF || res == -EINVAL) {
-        accept_stopped();
-        return;
-    }
-    /* Out of fds or memory: stop accepting for a while (never a spin). */
-    if (res < 0 && dp_target_accept_failed(&g_lis.tl, res)) {
-        g_lis.inflight = true; /* the backoff timer: accept_resume runs */
-        return;
-    }
-    post_accept();
-}
-
-/* The backoff timer fired (or was cancelled at shutdown). */
-static void accept_resume(struct dp_target_listener *l)
-{
-    g_lis.inflight = false;
-    if (g_lis.stopping) {
-        accept_stopped();
-        return;
-    }
-    post_accept();
-}
-
-static void accept_start_msg(void *arg)
-{
-    post_accept();
-}
-
-static void accept_cancel_msg(void *arg)
-{
-    g_lis.stopping = true;
-    if (!g_lis.inflight)
-        return;
-    if (g_lis.tl.timer_inflight) {
-        dp_target_listener_cancel(&g_lis.tl);
-        return;
-    }
-    struct io_uring_sqe *sqe = dp_reactor_sqe(g_lis.r);
-    io_uring_prep_cancel(sqe, &g_lis.op, 0);
-    io_uring_sqe_set_data(sqe, &g_noop);
-}
-
 DP_EXPORT int dp_nbd_listen(const char *host, uint16_t port)
 {
     dp_clear_error();
-    if (!host || !*host)
-        host = "127.0.0.1";
-    if (dp_reactor_count() == 0) {
-        dp_set_error("nbd listen %s:%u: the data path is not initialised (dp_init)", host, port);
-        return -ENODEV;
-    }
-    pthread_mutex_lock(&g_lock);
-    bool busy = g_lis.fd >= 0;
-    pthread_mutex_unlock(&g_lock);
-    if (busy) {
-        dp_set_error("nbd listen %s:%u: already listening on %s:%u", host, port, g_lis.host, g_lis.port);
-        return -EALREADY;
-    }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *ai = NULL;
-    char ps[8];
-    snprintf(ps, sizeof ps, "%u", port);
-    int rc = getaddrinfo(host, ps, &hints, &ai);
-    if (rc) {
-        dp_set_error("nbd listen %s:%u: cannot resolve host: %s", host, port, gai_strerror(rc));
-        return -EINVAL;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = -errno;
-        freeaddrinfo(ai);
-        dp_set_error("nbd listen %s:%u: socket: %s", host, port, strerror(-rc));
-        return rc;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-        rc = -errno;
-        freeaddrinfo(ai);
-        close(fd);
-        dp_set_error("nbd listen %s:%u: %s", host, port, strerror(-rc));
-        return rc;
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    uint16_t bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                    : ((struct sockaddr_in *)&ss)->sin_port);
-    pthread_mutex_lock(&g_lock);
-    g_lis.fd = fd;
-    g_lis.port = bound;
-    g_lis.r = dp_reactor_get(0);
-    g_lis.op.cb = accept_cb;
-    g_lis.stopping = false;
-    dp_target_listener_init(&g_lis.tl, g_lis.r, "nbd", accept_resume);
-    snprintf(g_lis.host, sizeof g_lis.host, "%s", host);
-    pthread_mutex_unlock(&g_lock);
-    dp_reactor_call(g_lis.r, accept_start_msg, NULL);
-    return 0;
+    return dp_listener_start(&g_lis, "nbd", host, port, new_conn);
 }
 
 DP_EXPORT int dp_nbd_port(void)
 {
-    pthread_mutex_lock(&g_lock);
-    int p = g_lis.fd >= 0 ? g_lis.port : -ENOTCONN;
-    pthread_mutex_unlock(&g_lock);
-    return p;
+    return dp_listener_port(&g_lis);
 }
 
 /* ---- shares -------------------------------------------------------------- */
@@ -1471,18 +1312,7 @@ DP_EXPORT int dp_nbd_export_connections(const char *export_name)
 
 DP_EXPORT void dp_nbd_shutdown(void)
 {
-    pthread_mutex_lock(&g_lock);
-    int lfd = g_lis.fd;
-    pthread_mutex_unlock(&g_lock);
-    if (lfd >= 0 && dp_reactor_count() > 0) {
-        dp_reactor_call(g_lis.r, accept_cancel_msg, NULL);
-        pthread_mutex_lock(&g_lock);
-        while (g_lis.inflight)
-            pthread_cond_wait(&g_cond, &g_lock);
-        close(g_lis.fd);
-        g_lis.fd = -1;
-        pthread_mutex_unlock(&g_lock);
-    }
+    dp_listener_stop(&g_lis);
     for (;;) {
         pthread_mutex_lock(&g_lock);
         struct nbd_export *e = g_exports;
