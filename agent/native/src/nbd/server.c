@@ -35,7 +35,7 @@
  * whole handshake runs under one deadline; accept errors for lack of fds or
  * memory back off on a timer.
  *
- * Cross-thread control (share/unshare/shutdown) goes through g_lock: a
+ * Cross-thread control (share/unshare/shutdown) goes through g_reg.lock: a
  * connection is killed by a message to its reactor, counted in msg_refs so
  * the connection outlives the message.
  */
@@ -56,6 +56,7 @@
 #include "nbd/proto.h"
 #include "reactor/reactor.h"
 #include "target/allowlist.h"
+#include "target/export.h"
 #include "target/limits.h"
 #include "target/listener.h"
 
@@ -68,15 +69,6 @@
  * retries after 10 ms, doubling to 1 s while it keeps waiting. */
 #define MEM_RETRY_MIN_MS 10u
 #define MEM_RETRY_MAX_MS 1000u
-
-struct nbd_export {
-    struct nbd_export *next;
-    char name[NBD_MAX_NAME + 1];
-    struct dp_bdev *bdev;
-    struct dp_allowlist allowed;
-    bool dead;
-    int nconns; /* connections holding exp (attached or migrating) */
-};
 
 struct nbd_conn;
 
@@ -103,13 +95,13 @@ struct nbd_conn {
     struct dp_reactor *r;
     struct in6_addr peer; /* IPv4 as v4-mapped */
     char peer_str[64];
-    struct nbd_export *exp;
+    struct dp_export *exp;
     struct dp_bdev *bdev;
     struct dp_target_conn tc; /* admission, handshake deadline, memory charged */
 
     bool closing, disc, transmission;
-    bool migrating, kill_pending; /* under g_lock */
-    int msg_refs;                 /* under g_lock */
+    bool migrating, kill_pending; /* under g_reg.lock */
+    int msg_refs;                 /* under g_reg.lock */
 
     struct dp_uring_op recv_op, send_op;
     bool recv_inflight, send_inflight;
@@ -149,9 +141,10 @@ struct nbd_conn {
     struct nbd_slot *slots[NBD_SLOTS]; /* [0, nslots) allocated */
 };
 
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-static struct nbd_export *g_exports;
+static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e);
+/* The exports; its lock also guards g_conns, g_nconns and the connections'
+ * cross-thread fields, and its cond wakes waiters on any of their counts. */
+static struct dp_export_registry g_reg = DP_EXPORT_REGISTRY_INIT("nbd", kill_export_conns_locked);
 static struct nbd_conn *g_conns;
 static int g_nconns;
 
@@ -168,21 +161,13 @@ static void kick_send(struct nbd_conn *c);
 
 /* ---- exports ------------------------------------------------------------ */
 
-static struct nbd_export *export_named_locked(const char *name)
-{
-    for (struct nbd_export *e = g_exports; e; e = e->next)
-        if (!strcmp(e->name, name))
-            return e;
-    return NULL;
-}
-
 /* What a client asking for `name` gets. */
-static struct nbd_export *export_find_locked(const char *name)
+static struct dp_export *export_find_locked(const char *name)
 {
     /* "" is the default export: the only one, if there is exactly one. */
     if (!*name)
-        return g_exports && !g_exports->next ? g_exports : NULL;
-    return export_named_locked(name);
+        return g_reg.head && !g_reg.head->next ? g_reg.head : NULL;
+    return dp_export_named_locked(&g_reg, name);
 }
 
 /*
@@ -201,7 +186,7 @@ static uint32_t nbd_max_payload(void)
     return p;
 }
 
-static void export_view(const struct nbd_export *e, struct nbd_export_view *v)
+static void export_view(const struct dp_export *e, struct nbd_export_view *v)
 {
     struct dp_bdev *b = e->bdev;
     v->size = __atomic_load_n(&b->size, __ATOMIC_RELAXED);
@@ -219,15 +204,15 @@ static int neg_lookup(void *ctx, const char *name, struct nbd_export_view *v)
 {
     struct nbd_conn *c = ctx;
     int rc = 0;
-    pthread_mutex_lock(&g_lock);
-    struct nbd_export *e = export_find_locked(name);
+    pthread_mutex_lock(&g_reg.lock);
+    struct dp_export *e = export_find_locked(name);
     if (!e || e->dead)
         rc = -ENOENT;
     else if (!dp_allowlist_allows_addr(&e->allowed, &c->peer))
         rc = -EACCES;
     else
         export_view(e, v);
-    pthread_mutex_unlock(&g_lock);
+    pthread_mutex_unlock(&g_reg.lock);
     return rc;
 }
 
@@ -236,8 +221,8 @@ static int neg_list(void *ctx, uint32_t index, char *name, size_t cap)
     struct nbd_conn *c = ctx;
     int rc = -ENOENT;
     uint32_t i = 0;
-    pthread_mutex_lock(&g_lock);
-    for (struct nbd_export *e = g_exports; e; e = e->next) {
+    pthread_mutex_lock(&g_reg.lock);
+    for (struct dp_export *e = g_reg.head; e; e = e->next) {
         if (e->dead || !dp_allowlist_allows_addr(&e->allowed, &c->peer))
             continue;
         if (i++ == index) {
@@ -249,7 +234,7 @@ static int neg_list(void *ctx, uint32_t index, char *name, size_t cap)
             break;
         }
     }
-    pthread_mutex_unlock(&g_lock);
+    pthread_mutex_unlock(&g_reg.lock);
     return rc;
 }
 
@@ -295,9 +280,9 @@ static void conn_maybe_free(struct nbd_conn *c)
     if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight || c->kick_queued ||
         c->mem_timer_inflight)
         return;
-    pthread_mutex_lock(&g_lock);
+    pthread_mutex_lock(&g_reg.lock);
     if (c->msg_refs > 0) { /* a kill message is on its way: it frees */
-        pthread_mutex_unlock(&g_lock);
+        pthread_mutex_unlock(&g_reg.lock);
         return;
     }
     if (c->prev)
@@ -308,9 +293,9 @@ static void conn_maybe_free(struct nbd_conn *c)
         c->next->prev = c->prev;
     g_nconns--;
     if (c->exp)
-        c->exp->nconns--;
-    pthread_cond_broadcast(&g_cond);
-    pthread_mutex_unlock(&g_lock);
+        dp_export_detach_locked(&g_reg, c->exp);
+    pthread_cond_broadcast(&g_reg.cond);
+    pthread_mutex_unlock(&g_reg.lock);
     conn_free(c);
 }
 
@@ -346,13 +331,13 @@ static void conn_close(struct nbd_conn *c)
 static void kill_msg(void *arg)
 {
     struct nbd_conn *c = arg;
-    pthread_mutex_lock(&g_lock);
+    pthread_mutex_lock(&g_reg.lock);
     c->msg_refs--;
-    pthread_mutex_unlock(&g_lock);
+    pthread_mutex_unlock(&g_reg.lock);
     conn_drop(c);
 }
 
-/* Under g_lock: make c close on its own reactor. */
+/* Under g_reg.lock: make c close on its own reactor. */
 static void conn_kill_locked(struct nbd_conn *c)
 {
     if (c->migrating) {
@@ -514,16 +499,14 @@ static void hs_step(struct nbd_conn *c)
         if (c->hs_result == NBD_NEG_GO) {
             /* Attach to the export before saying yes, within its connection cap. */
             bool full = false;
-            pthread_mutex_lock(&g_lock);
-            struct nbd_export *e = export_find_locked(c->neg->export_name);
+            pthread_mutex_lock(&g_reg.lock);
+            struct dp_export *e = export_find_locked(c->neg->export_name);
             if (e && !e->dead) {
-                full = dp_target_export_full(e->nconns, "nbd", c->peer_str, e->name);
-                if (!full) {
+                full = !dp_export_attach_locked(&g_reg, e, c->peer_str);
+                if (!full)
                     c->exp = e;
-                    e->nconns++;
-                }
             }
-            pthread_mutex_unlock(&g_lock);
+            pthread_mutex_unlock(&g_reg.lock);
             if (full) {
                 /* GO can say why; EXPORT_NAME can only close. */
                 c->hs_result = NBD_NEG_CLOSE;
@@ -560,11 +543,11 @@ static void hs_step(struct nbd_conn *c)
             return;
         }
         /* GO: move to the bdev's reactor unless a kill came meanwhile. */
-        pthread_mutex_lock(&g_lock);
+        pthread_mutex_lock(&g_reg.lock);
         bool dead = c->exp->dead || c->msg_refs > 0;
         if (!dead)
             c->migrating = true;
-        pthread_mutex_unlock(&g_lock);
+        pthread_mutex_unlock(&g_reg.lock);
         if (dead) {
             conn_drop(c);
             return;
@@ -603,11 +586,11 @@ static void mem_timer_cb(struct dp_uring_op *op, int res, uint32_t flags)
 static void tx_start(void *arg)
 {
     struct nbd_conn *c = arg;
-    pthread_mutex_lock(&g_lock);
+    pthread_mutex_lock(&g_reg.lock);
     c->r = dp_reactor_self();
     c->migrating = false;
     bool dead = c->kill_pending || c->exp->dead;
-    pthread_mutex_unlock(&g_lock);
+    pthread_mutex_unlock(&g_reg.lock);
     c->bdev = c->exp->bdev;
     c->rbuf = malloc(RBUF_SIZE);
     if (dead || !c->rbuf) {
@@ -1151,13 +1134,13 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
     c->send_op.cb = hs_send_cb;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    pthread_mutex_lock(&g_lock);
+    pthread_mutex_lock(&g_reg.lock);
     c->next = g_conns;
     if (g_conns)
         g_conns->prev = c;
     g_conns = c;
     g_nconns++;
-    pthread_mutex_unlock(&g_lock);
+    pthread_mutex_unlock(&g_reg.lock);
     c->hs = HS_GREETING;
     nbd_enc_greeting(c->hbuf + NBD_MAX_OPT_LEN);
     hs_xfer(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN, false);
@@ -1201,135 +1184,37 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
                      NBD_MAX_NAME);
         return -EINVAL;
     }
-    struct nbd_export *e = calloc(1, sizeof *e);
-    if (!e) {
-        dp_set_error("nbd share '%s': out of memory", export_name);
-        return -ENOMEM;
-    }
-    snprintf(e->name, sizeof e->name, "%s", export_name);
-    int rc = dp_allowlist_parse(&e->allowed, allowed_hosts, "nbd", export_name);
-    if (rc < 0) {
-        free(e);
-        return rc;
-    }
-    pthread_mutex_lock(&g_lock);
-    struct nbd_export *old = export_named_locked(export_name);
-    if (old) {
-        /* Same device again: update allowed hosts (idempotent share). */
-        bool same = !strcmp(old->bdev->name, bdev_name);
-        if (same) {
-            old->allowed = e->allowed;
-        }
-        pthread_mutex_unlock(&g_lock);
-        free(e);
-        if (!same) {
-            dp_set_error("nbd share '%s': export already serves device '%s'", export_name, old->bdev->name);
-            return -EEXIST;
-        }
-        return 0;
-    }
-    pthread_mutex_unlock(&g_lock);
-    struct dp_bdev *b = dp_bdev_get(bdev_name);
-    if (!b && strstr(bdev_name, "://")) {
-        rc = dp_bdev_open_uri(bdev_name, &b);
-        if (rc < 0) {
-            free(e);
-            return rc;
-        }
-    }
-    if (!b) {
-        free(e);
-        dp_set_error("nbd share '%s': no replica or device named '%s'", export_name, bdev_name);
-        return -ENOENT;
-    }
-    e->bdev = b;
-    pthread_mutex_lock(&g_lock);
-    if (export_named_locked(export_name)) { /* raced with another share */
-        pthread_mutex_unlock(&g_lock);
-        dp_bdev_put(b);
-        free(e);
-        dp_set_error("nbd share '%s': shared concurrently", export_name);
-        return -EBUSY;
-    }
-    e->next = g_exports;
-    g_exports = e;
-    pthread_mutex_unlock(&g_lock);
-    return 0;
+    return dp_export_share(&g_reg, bdev_name, export_name, allowed_hosts);
 }
 
-/* Remove e (already unlinked, marked dead) once its connections are gone. */
-static void export_drain_and_free(struct nbd_export *e)
+/* Registry callback (dp_export_unshare): close every connection attached to e. */
+static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e)
 {
-    pthread_mutex_lock(&g_lock);
     for (struct nbd_conn *c = g_conns; c; c = c->next)
         if (c->exp == e)
             conn_kill_locked(c);
-    while (e->nconns > 0)
-        pthread_cond_wait(&g_cond, &g_lock);
-    pthread_mutex_unlock(&g_lock);
-    dp_bdev_put(e->bdev);
-    free(e);
 }
 
 DP_EXPORT int dp_nbd_unshare(const char *export_name)
 {
     dp_clear_error();
-    if (!export_name) {
-        dp_set_error("nbd unshare: export name is empty");
-        return -EINVAL;
-    }
-    pthread_mutex_lock(&g_lock);
-    struct nbd_export **p = &g_exports, *e = NULL;
-    for (; *p; p = &(*p)->next)
-        if (!strcmp((*p)->name, export_name)) {
-            e = *p;
-            *p = e->next;
-            break;
-        }
-    if (e)
-        e->dead = true;
-    pthread_mutex_unlock(&g_lock);
-    if (!e) {
-        dp_set_error("nbd unshare '%s': no such export", export_name);
-        return -ENOENT;
-    }
-    export_drain_and_free(e);
-    return 0;
+    return dp_export_unshare(&g_reg, export_name);
 }
 
 DP_EXPORT int dp_nbd_export_connections(const char *export_name)
 {
-    int n = -ENOENT;
-    pthread_mutex_lock(&g_lock);
-    for (struct nbd_export *e = g_exports; e; e = e->next)
-        if (export_name && !strcmp(e->name, export_name))
-            n = e->nconns;
-    pthread_mutex_unlock(&g_lock);
-    if (n < 0)
-        dp_set_error("nbd export '%s': no such export", export_name ? export_name : "");
-    return n;
+    return dp_export_connections(&g_reg, export_name);
 }
 
 DP_EXPORT void dp_nbd_shutdown(void)
 {
     dp_listener_stop(&g_lis);
-    for (;;) {
-        pthread_mutex_lock(&g_lock);
-        struct nbd_export *e = g_exports;
-        if (e) {
-            g_exports = e->next;
-            e->dead = true;
-        }
-        pthread_mutex_unlock(&g_lock);
-        if (!e)
-            break;
-        export_drain_and_free(e);
-    }
+    dp_export_unshare_all(&g_reg);
     /* Connections still in the handshake. */
-    pthread_mutex_lock(&g_lock);
+    pthread_mutex_lock(&g_reg.lock);
     for (struct nbd_conn *c = g_conns; c; c = c->next)
         conn_kill_locked(c);
     while (g_nconns > 0)
-        pthread_cond_wait(&g_cond, &g_lock);
-    pthread_mutex_unlock(&g_lock);
+        pthread_cond_wait(&g_reg.cond, &g_reg.lock);
+    pthread_mutex_unlock(&g_reg.lock);
 }

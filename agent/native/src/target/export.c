@@ -1,0 +1,165 @@
+/*
+ * export.c - the export registry of a target protocol (export.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datapath.h"
+#include "target/export.h"
+#include "target/limits.h"
+#include "util/error.h"
+
+struct dp_export *dp_export_named_locked(struct dp_export_registry *reg, const char *name)
+{
+    for (struct dp_export *e = reg->head; e; e = e->next)
+        if (!strcmp(e->name, name))
+            return e;
+    return NULL;
+}
+
+/* Under lock: true when name is shared; a re-share of the same device takes the new allowlist. */
+static int reshare_locked(struct dp_export_registry *reg, struct dp_export *old, const char *bdev_name,
+                          const struct dp_allowlist *al)
+{
+    if (strcmp(old->bdev->name, bdev_name)) {
+        dp_set_error("%s share '%s': export already serves device '%s'", reg->proto, old->name,
+                     old->bdev->name);
+        return -EEXIST;
+    }
+    old->allowed = *al;
+    return 0;
+}
+
+int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const char *export_name,
+                    const char *allowed_hosts)
+{
+    size_t nlen = strlen(export_name);
+    struct dp_export *e = calloc(1, sizeof *e + nlen + 1);
+    if (!e) {
+        dp_set_error("%s share '%s': out of memory", reg->proto, export_name);
+        return -ENOMEM;
+    }
+    memcpy(e->name, export_name, nlen + 1);
+    int rc = dp_allowlist_parse(&e->allowed, allowed_hosts, reg->proto, export_name);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    pthread_mutex_lock(&reg->lock);
+    struct dp_export *old = dp_export_named_locked(reg, export_name);
+    if (old) {
+        rc = reshare_locked(reg, old, bdev_name, &e->allowed);
+        pthread_mutex_unlock(&reg->lock);
+        free(e);
+        return rc;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    /* Opening the device may block (a bdev URI): not under the lock. */
+    struct dp_bdev *b = dp_bdev_get(bdev_name);
+    if (!b && strstr(bdev_name, "://")) {
+        rc = dp_bdev_open_uri(bdev_name, &b);
+        if (rc < 0) {
+            free(e);
+            return rc;
+        }
+    }
+    if (!b) {
+        free(e);
+        dp_set_error("%s share '%s': no replica or device named '%s'", reg->proto, export_name, bdev_name);
+        return -ENOENT;
+    }
+    e->bdev = b;
+    pthread_mutex_lock(&reg->lock);
+    if (dp_export_named_locked(reg, export_name)) { /* raced with another share */
+        pthread_mutex_unlock(&reg->lock);
+        dp_bdev_put(b);
+        free(e);
+        dp_set_error("%s share '%s': shared concurrently", reg->proto, export_name);
+        return -EBUSY;
+    }
+    e->next = reg->head;
+    reg->head = e;
+    pthread_mutex_unlock(&reg->lock);
+    return 0;
+}
+
+/* Free e (already unlinked and marked dead) once its connections are gone. */
+static void drain_and_free(struct dp_export_registry *reg, struct dp_export *e)
+{
+    pthread_mutex_lock(&reg->lock);
+    reg->kill_conns_locked(reg, e);
+    while (e->nconns > 0)
+        pthread_cond_wait(&reg->cond, &reg->lock);
+    pthread_mutex_unlock(&reg->lock);
+    dp_bdev_put(e->bdev);
+    free(e);
+}
+
+int dp_export_unshare(struct dp_export_registry *reg, const char *export_name)
+{
+    if (!export_name) {
+        dp_set_error("%s unshare: export name is empty", reg->proto);
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&reg->lock);
+    struct dp_export **p = &reg->head, *e = NULL;
+    for (; *p; p = &(*p)->next)
+        if (!strcmp((*p)->name, export_name)) {
+            e = *p;
+            *p = e->next;
+            break;
+        }
+    if (e)
+        e->dead = true;
+    pthread_mutex_unlock(&reg->lock);
+    if (!e) {
+        dp_set_error("%s unshare '%s': no such export", reg->proto, export_name);
+        return -ENOENT;
+    }
+    drain_and_free(reg, e);
+    return 0;
+}
+
+void dp_export_unshare_all(struct dp_export_registry *reg)
+{
+    for (;;) {
+        pthread_mutex_lock(&reg->lock);
+        struct dp_export *e = reg->head;
+        if (e) {
+            reg->head = e->next;
+            e->dead = true;
+        }
+        pthread_mutex_unlock(&reg->lock);
+        if (!e)
+            break;
+        drain_and_free(reg, e);
+    }
+}
+
+int dp_export_connections(struct dp_export_registry *reg, const char *export_name)
+{
+    int n = -ENOENT;
+    pthread_mutex_lock(&reg->lock);
+    for (struct dp_export *e = reg->head; e; e = e->next)
+        if (export_name && !strcmp(e->name, export_name))
+            n = e->nconns;
+    pthread_mutex_unlock(&reg->lock);
+    if (n < 0)
+        dp_set_error("%s export '%s': no such export", reg->proto, export_name ? export_name : "");
+    return n;
+}
+
+bool dp_export_attach_locked(struct dp_export_registry *reg, struct dp_export *e, const char *peer)
+{
+    if (dp_target_export_full(e->nconns, reg->proto, peer, e->name))
+        return false;
+    e->nconns++;
+    return true;
+}
+
+void dp_export_detach_locked(struct dp_export_registry *reg, struct dp_export *e)
+{
+    e->nconns--;
+    pthread_cond_broadcast(&reg->cond);
+}
