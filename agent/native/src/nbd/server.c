@@ -1,5 +1,8 @@
 /*
- * server.c - the NBD target.
+ * server.c - the NBD target: connections and the transmission phase, and
+ * the public dp_nbd_* API. The target framework (target/) provides the
+ * listener, the export registry, allowlists and limits; the fixed-newstyle
+ * negotiation lives in handshake.c.
  *
  * One listener (on reactor 0) accepts connections and runs the fixed-newstyle
  * handshake there. After NBD_OPT_GO / EXPORT_NAME the connection migrates to
@@ -26,7 +29,7 @@
  *
  * Teardown: conn_close() shuts the socket down; the pending recv/send
  * complete, outstanding bdev I/O completes, and only then is the connection
- * freed (conn_maybe_free), so a client vanishing mid-request leaks nothing
+ * freed (nbd_conn_maybe_free), so a client vanishing mid-request leaks nothing
  * and nothing is touched after free.
  *
  * Limits against abuse (target/limits.h): connections are admitted against
@@ -35,9 +38,9 @@
  * whole handshake runs under one deadline; accept errors for lack of fds or
  * memory back off on a timer.
  *
- * Cross-thread control (share/unshare/shutdown) goes through g_reg.lock: a
- * connection is killed by a message to its reactor, counted in msg_refs so
- * the connection outlives the message.
+ * Cross-thread control (share/unshare/shutdown) goes through the export
+ * registry's lock (g_nbd_exports.lock): a connection is killed by a message
+ * to its reactor, counted in msg_refs so the connection outlives the message.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -54,191 +57,25 @@
 #include "bdev/bdev.h"
 #include "datapath.h"
 #include "nbd/proto.h"
+#include "nbd/server.h"
 #include "reactor/reactor.h"
 #include "target/allowlist.h"
 #include "target/export.h"
 #include "target/limits.h"
 #include "target/listener.h"
 
-#define NBD_SLOTS 64
-#define SLOT_BUF (128u * 1024)
-#define RBUF_SIZE (64u * 1024)
-#define SEND_BATCH 32
-#define BS_MAX_EXTENTS 1024
-/* A connection waiting on the agent's budget while holding nothing of its own
- * retries after 10 ms, doubling to 1 s while it keeps waiting. */
-#define MEM_RETRY_MIN_MS 10u
-#define MEM_RETRY_MAX_MS 1000u
-
-struct nbd_conn;
-
-struct nbd_slot {
-    struct dp_bdev_io io;
-    struct nbd_conn *c;
-    struct nbd_slot *next;
-    struct nbd_request req;
-    uint8_t *buf; /* SLOT_BUF, lazily allocated, kept (charged while kept) */
-    uint8_t *big; /* this request only, when above SLOT_BUF (mmap, charged) */
-    size_t biglen;
-    uint8_t *data;
-    struct iovec iov;
-    uint32_t err;
-    uint32_t hdrlen, datalen;
-    uint8_t hdr[NBD_READ_CHUNK_HDR_LEN + 8];
-};
-
-enum hs_state { HS_GREETING, HS_FLAGS, HS_OPTHDR, HS_OPTDATA, HS_REPLY, HS_DONE };
-
-struct nbd_conn {
-    struct nbd_conn *prev, *next; /* g_conns */
-    int fd;
-    struct dp_reactor *r;
-    struct in6_addr peer; /* IPv4 as v4-mapped */
-    char peer_str[64];
-    struct dp_export *exp;
-    struct dp_bdev *bdev;
-    struct dp_target_conn tc; /* admission, handshake deadline, memory charged */
-
-    bool closing, disc, transmission;
-    bool migrating, kill_pending; /* under g_reg.lock */
-    int msg_refs;                 /* under g_reg.lock */
-
-    struct dp_uring_op recv_op, send_op;
-    bool recv_inflight, send_inflight;
-    bool kick_queued; /* a kick_msg is on the reactor's queue */
-
-    /* handshake (freed when transmission starts) */
-    enum hs_state hs;
-    enum nbd_neg_result hs_result;
-    struct nbd_neg *neg;
-    uint8_t *hbuf; /* option data, then reply */
-    uint8_t *hs_ptr;
-    uint32_t hs_left;
-    struct nbd_opt_hdr opt;
-    struct __kernel_timespec hs_ts; /* time left to the handshake deadline */
-
-    /* transmission */
-    struct nbd_limits lim;
-    uint8_t *rbuf;
-    uint32_t rpos, rlen;
-    struct nbd_slot *cur_write;
-    uint32_t cur_got;
-    bool recv_direct, stalled;
-    bool mem_wait; /* stalled for memory (counted once per wait) */
-    bool mem_timer_inflight;
-    uint32_t mem_retry_ms;
-    struct dp_uring_op mem_timer_op;
-    struct __kernel_timespec mem_ts;
-    int io_inflight;
-    int nslots;
-    struct nbd_slot *free_slots;
-    struct nbd_slot *sq_head, *sq_tail;
-    struct nbd_slot *sending[SEND_BATCH];
-    int nsending;
-    struct iovec siov[2 * SEND_BATCH];
-    int siov_n, siov_i;
-    struct msghdr smsg;
-    struct nbd_slot *slots[NBD_SLOTS]; /* [0, nslots) allocated */
-};
-
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e);
-/* The exports; its lock also guards g_conns, g_nconns and the connections'
- * cross-thread fields, and its cond wakes waiters on any of their counts. */
-static struct dp_export_registry g_reg = DP_EXPORT_REGISTRY_INIT("nbd", kill_export_conns_locked);
+struct dp_export_registry g_nbd_exports = DP_EXPORT_REGISTRY_INIT("nbd", kill_export_conns_locked);
+/* Every connection, handshake included (under g_nbd_exports.lock). */
 static struct nbd_conn *g_conns;
 static int g_nconns;
 
 static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) { }
-/* user_data for link timeouts and cancels: their CQEs never touch a conn */
-static struct dp_uring_op g_noop = { noop_cb };
+struct dp_uring_op g_nbd_noop = { noop_cb };
 
 static void conn_close(struct nbd_conn *c);
-static void conn_maybe_free(struct nbd_conn *c);
-static void conn_drop(struct nbd_conn *c);
-static void hs_step(struct nbd_conn *c);
 static void process_input(struct nbd_conn *c);
 static void kick_send(struct nbd_conn *c);
-
-/* ---- exports ------------------------------------------------------------ */
-
-/* What a client asking for `name` gets. */
-static struct dp_export *export_find_locked(const char *name)
-{
-    /* "" is the default export: the only one, if there is exactly one. */
-    if (!*name)
-        return g_reg.head && !g_reg.head->next ? g_reg.head : NULL;
-    return dp_export_named_locked(&g_reg, name);
-}
-
-/*
- * The advertised maximum payload: 32 MiB, or half the per-connection memory
- * budget when that is smaller (a power of two, >= 512 KiB as the budget is
- * >= 1 MiB), so one request always fits in the budget with its slots.
- * Reads above it are refused with EOVERFLOW; writes above it close the
- * connection (their payload cannot be skipped safely).
- */
-static uint32_t nbd_max_payload(void)
-{
-    uint64_t half = dp_target_conn_budget() / 2;
-    uint32_t p = NBD_MAX_PAYLOAD;
-    while (p > NBD_PREF_BLOCK && p > half)
-        p >>= 1;
-    return p;
-}
-
-static void export_view(const struct dp_export *e, struct nbd_export_view *v)
-{
-    struct dp_bdev *b = e->bdev;
-    v->size = __atomic_load_n(&b->size, __ATOMIC_RELAXED);
-    /* Every connection of an export goes to the same bdev and FLUSH reaches
-     * its backing store, so a flush on one covers writes done on all:
-     * multi-conn is safe. */
-    v->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
-                NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_DF | NBD_FLAG_CAN_MULTI_CONN;
-    v->min_block = b->block_size ? b->block_size : 512;
-    v->pref_block = v->min_block > NBD_PREF_BLOCK ? v->min_block : NBD_PREF_BLOCK;
-    v->max_payload = nbd_max_payload();
-}
-
-static int neg_lookup(void *ctx, const char *name, struct nbd_export_view *v)
-{
-    struct nbd_conn *c = ctx;
-    int rc = 0;
-    pthread_mutex_lock(&g_reg.lock);
-    struct dp_export *e = export_find_locked(name);
-    if (!e || e->dead)
-        rc = -ENOENT;
-    else if (!dp_allowlist_allows_addr(&e->allowed, &c->peer))
-        rc = -EACCES;
-    else
-        export_view(e, v);
-    pthread_mutex_unlock(&g_reg.lock);
-    return rc;
-}
-
-static int neg_list(void *ctx, uint32_t index, char *name, size_t cap)
-{
-    struct nbd_conn *c = ctx;
-    int rc = -ENOENT;
-    uint32_t i = 0;
-    pthread_mutex_lock(&g_reg.lock);
-    for (struct dp_export *e = g_reg.head; e; e = e->next) {
-        if (e->dead || !dp_allowlist_allows_addr(&e->allowed, &c->peer))
-            continue;
-        if (i++ == index) {
-            size_t n = strlen(e->name);
-            if (n < cap) {
-                memcpy(name, e->name, n + 1);
-                rc = (int)n;
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&g_reg.lock);
-    return rc;
-}
-
-static const struct nbd_neg_ops neg_ops = { neg_lookup, neg_list };
 
 /* ---- connection lifetime ------------------------------------------------ */
 
@@ -275,14 +112,14 @@ static void conn_free(struct nbd_conn *c)
     free(c);
 }
 
-static void conn_maybe_free(struct nbd_conn *c)
+void nbd_conn_maybe_free(struct nbd_conn *c)
 {
     if (!c->closing || c->recv_inflight || c->send_inflight || c->io_inflight || c->kick_queued ||
         c->mem_timer_inflight)
         return;
-    pthread_mutex_lock(&g_reg.lock);
+    pthread_mutex_lock(&g_nbd_exports.lock);
     if (c->msg_refs > 0) { /* a kill message is on its way: it frees */
-        pthread_mutex_unlock(&g_reg.lock);
+        pthread_mutex_unlock(&g_nbd_exports.lock);
         return;
     }
     if (c->prev)
@@ -293,17 +130,16 @@ static void conn_maybe_free(struct nbd_conn *c)
         c->next->prev = c->prev;
     g_nconns--;
     if (c->exp)
-        dp_export_detach_locked(&g_reg, c->exp);
-    pthread_cond_broadcast(&g_reg.cond);
-    pthread_mutex_unlock(&g_reg.lock);
+        dp_export_detach_locked(&g_nbd_exports, c->exp);
+    pthread_cond_broadcast(&g_nbd_exports.cond);
+    pthread_mutex_unlock(&g_nbd_exports.lock);
     conn_free(c);
 }
 
-/* Close c and free it as soon as nothing refers to it any more. */
-static void conn_drop(struct nbd_conn *c)
+void nbd_conn_drop(struct nbd_conn *c)
 {
     conn_close(c);
-    conn_maybe_free(c);
+    nbd_conn_maybe_free(c);
 }
 
 static void conn_close(struct nbd_conn *c)
@@ -331,30 +167,24 @@ static void conn_close(struct nbd_conn *c)
 static void kill_msg(void *arg)
 {
     struct nbd_conn *c = arg;
-    pthread_mutex_lock(&g_reg.lock);
+    pthread_mutex_lock(&g_nbd_exports.lock);
     c->msg_refs--;
-    pthread_mutex_unlock(&g_reg.lock);
-    conn_drop(c);
+    pthread_mutex_unlock(&g_nbd_exports.lock);
+    nbd_conn_drop(c);
 }
 
-/* Under g_reg.lock: make c close on its own reactor. */
+/* Under g_nbd_exports.lock: make c close on its own reactor. */
 static void conn_kill_locked(struct nbd_conn *c)
 {
     if (c->migrating) {
-        c->kill_pending = true; /* tx_start sees it */
+        c->kill_pending = true; /* nbd_tx_start sees it */
         return;
     }
     c->msg_refs++;
     dp_reactor_send(c->r, kill_msg, c);
 }
 
-/* ---- handshake ---------------------------------------------------------- */
-
-/*
- * The recv (or send) op of c completed: c, or NULL when c is closing (it is
- * then freed if that was the last thing it waited for).
- */
-static struct nbd_conn *op_conn(struct dp_uring_op *op, bool recv)
+struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
 {
     struct nbd_conn *c = (struct nbd_conn *)((char *)op - (recv ? offsetof(struct nbd_conn, recv_op)
                                                                  : offsetof(struct nbd_conn, send_op)));
@@ -363,201 +193,10 @@ static struct nbd_conn *op_conn(struct dp_uring_op *op, bool recv)
     else
         c->send_inflight = false;
     if (c->closing) {
-        conn_maybe_free(c);
+        nbd_conn_maybe_free(c);
         return NULL;
     }
     return c;
-}
-
-static void hs_expired(struct nbd_conn *c)
-{
-    dp_target_handshake_expired(&c->tc, "nbd", c->peer_str);
-    conn_drop(c);
-}
-
-/*
- * Receive or send the rest of c->hs_ptr/hs_left (MSG_WAITALL), linked to a
- * timeout of the time left to the handshake deadline: the deadline holds for
- * the whole handshake, however the client spreads its bytes.
- */
-static void hs_post(struct nbd_conn *c, bool recv)
-{
-    if (!dp_target_handshake_left(&c->tc, &c->hs_ts)) {
-        hs_expired(c);
-        return;
-    }
-    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
-    if (recv) {
-        io_uring_prep_recv(sqe, c->fd, c->hs_ptr, c->hs_left, MSG_WAITALL);
-        io_uring_sqe_set_data(sqe, &c->recv_op);
-        c->recv_inflight = true;
-    } else {
-        io_uring_prep_send(sqe, c->fd, c->hs_ptr, c->hs_left, MSG_NOSIGNAL | MSG_WAITALL);
-        io_uring_sqe_set_data(sqe, &c->send_op);
-        c->send_inflight = true;
-    }
-    sqe->flags |= IOSQE_IO_LINK;
-    struct io_uring_sqe *t = dp_reactor_sqe(c->r);
-    io_uring_prep_link_timeout(t, &c->hs_ts, 0);
-    io_uring_sqe_set_data(t, &g_noop);
-}
-
-/* Handshake transfer of len bytes; hs_step runs when all of them are done. */
-static void hs_xfer(struct nbd_conn *c, void *buf, uint32_t len, bool recv)
-{
-    c->hs_ptr = buf;
-    c->hs_left = len;
-    hs_post(c, recv);
-}
-
-static void hs_fail(struct nbd_conn *c, const char *why)
-{
-    fprintf(stderr, "nbd: peer %s: %s; closing\n", c->peer_str, why);
-    conn_drop(c);
-}
-
-static void hs_io_done(struct dp_uring_op *op, int res, bool recv)
-{
-    struct nbd_conn *c = op_conn(op, recv);
-    if (!c)
-        return;
-    if (res <= 0) {
-        if (res == -ECANCELED) /* the linked timeout: the deadline passed */
-            hs_expired(c);
-        else if (!recv)
-            hs_fail(c, "handshake send failed");
-        else if (res == 0)
-            hs_fail(c, "disconnected during the handshake");
-        else
-            hs_fail(c, strerror(-res));
-        return;
-    }
-    c->hs_ptr += res;
-    c->hs_left -= (uint32_t)res;
-    if (c->hs_left)
-        hs_post(c, recv);
-    else
-        hs_step(c);
-}
-
-static void hs_recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
-{
-    hs_io_done(op, res, true);
-}
-
-static void hs_send_cb(struct dp_uring_op *op, int res, uint32_t flags)
-{
-    hs_io_done(op, res, false);
-}
-
-static void tx_start(void *arg);
-
-/* Advance the handshake after the previous recv/send finished. */
-static void hs_step(struct nbd_conn *c)
-{
-    uint8_t *data = c->hbuf, *out = c->hbuf + NBD_MAX_OPT_LEN;
-    switch (c->hs) {
-    case HS_GREETING: /* greeting sent: read client flags */
-        c->hs = HS_FLAGS;
-        hs_xfer(c, data, 4, true);
-        return;
-    case HS_FLAGS: {
-        uint32_t fl;
-        if (nbd_parse_client_flags(data, &fl) < 0) {
-            hs_fail(c, "unsupported client flags");
-            return;
-        }
-        nbd_neg_init(c->neg, fl);
-        c->hs = HS_OPTHDR;
-        hs_xfer(c, data, NBD_OPT_HDR_LEN, true);
-        return;
-    }
-    case HS_OPTHDR: {
-        int rc = nbd_parse_opt_hdr(data, &c->opt);
-        if (rc == -EPROTO) {
-            hs_fail(c, "bad option magic");
-            return;
-        }
-        if (rc == -E2BIG) {
-            char why[96];
-            snprintf(why, sizeof why, "option %u length %u above the %u-byte limit", c->opt.opt,
-                     c->opt.len, NBD_MAX_OPT_LEN);
-            hs_fail(c, why);
-            return;
-        }
-        c->hs = HS_OPTDATA;
-        if (c->opt.len) {
-            hs_xfer(c, data, c->opt.len, true);
-            return;
-        }
-    }
-    /* fall through */
-    case HS_OPTDATA: {
-        size_t outlen = 0;
-        c->hs_result = nbd_neg_option(c->neg, c->opt.opt, data, c->opt.len, &neg_ops, c, out,
-                                      NBD_NEG_OUT_MAX, &outlen);
-        if (c->hs_result == NBD_NEG_GO) {
-            /* Attach to the export before saying yes, within its connection cap. */
-            bool full = false;
-            pthread_mutex_lock(&g_reg.lock);
-            struct dp_export *e = export_find_locked(c->neg->export_name);
-            if (e && !e->dead) {
-                full = !dp_export_attach_locked(&g_reg, e, c->peer_str);
-                if (!full)
-                    c->exp = e;
-            }
-            pthread_mutex_unlock(&g_reg.lock);
-            if (full) {
-                /* GO can say why; EXPORT_NAME can only close. */
-                c->hs_result = NBD_NEG_CLOSE;
-                outlen = 0;
-                if (c->opt.opt == NBD_OPT_GO) {
-                    dp_target_limits l;
-                    dp_target_limits_now(&l);
-                    char *msg = (char *)out + NBD_OPT_REPLY_HDR_LEN;
-                    int n = snprintf(msg, 256, "export has reached its limit of %u connections "
-                                     "(--max-connections-per-export)", l.max_connections_per_export);
-                    nbd_enc_opt_reply(out, c->opt.opt, NBD_REP_ERR_POLICY, (uint32_t)n);
-                    outlen = NBD_OPT_REPLY_HDR_LEN + (size_t)n;
-                }
-            } else if (!c->exp) {
-                hs_fail(c, "export went away during the handshake");
-                return;
-            }
-        }
-        c->hs = HS_REPLY;
-        if (outlen) {
-            hs_xfer(c, out, (uint32_t)outlen, false);
-            return;
-        }
-    }
-    /* fall through */
-    case HS_REPLY:
-        if (c->hs_result == NBD_NEG_CONTINUE) {
-            c->hs = HS_OPTHDR;
-            hs_xfer(c, data, NBD_OPT_HDR_LEN, true);
-            return;
-        }
-        if (c->hs_result == NBD_NEG_CLOSE) {
-            conn_drop(c);
-            return;
-        }
-        /* GO: move to the bdev's reactor unless a kill came meanwhile. */
-        pthread_mutex_lock(&g_reg.lock);
-        bool dead = c->exp->dead || c->msg_refs > 0;
-        if (!dead)
-            c->migrating = true;
-        pthread_mutex_unlock(&g_reg.lock);
-        if (dead) {
-            conn_drop(c);
-            return;
-        }
-        c->hs = HS_DONE;
-        dp_reactor_send(c->exp->bdev->reactor, tx_start, c);
-        return;
-    case HS_DONE:
-        return;
-    }
 }
 
 /* ---- transmission ------------------------------------------------------- */
@@ -569,7 +208,7 @@ static void io_done(struct dp_bdev_io *io, int status);
 static void tx_fail(struct nbd_conn *c, const char *why)
 {
     fprintf(stderr, "nbd: peer %s, export '%s': %s; closing\n", c->peer_str, c->exp->name, why);
-    conn_drop(c);
+    nbd_conn_drop(c);
 }
 
 static void mem_timer_cb(struct dp_uring_op *op, int res, uint32_t flags)
@@ -577,24 +216,24 @@ static void mem_timer_cb(struct dp_uring_op *op, int res, uint32_t flags)
     struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, mem_timer_op));
     c->mem_timer_inflight = false;
     if (c->closing) {
-        conn_maybe_free(c);
+        nbd_conn_maybe_free(c);
         return;
     }
     process_input(c);
 }
 
-static void tx_start(void *arg)
+void nbd_tx_start(void *arg)
 {
     struct nbd_conn *c = arg;
-    pthread_mutex_lock(&g_reg.lock);
+    pthread_mutex_lock(&g_nbd_exports.lock);
     c->r = dp_reactor_self();
     c->migrating = false;
     bool dead = c->kill_pending || c->exp->dead;
-    pthread_mutex_unlock(&g_reg.lock);
+    pthread_mutex_unlock(&g_nbd_exports.lock);
     c->bdev = c->exp->bdev;
     c->rbuf = malloc(RBUF_SIZE);
     if (dead || !c->rbuf) {
-        conn_drop(c);
+        nbd_conn_drop(c);
         return;
     }
     dp_target_handshake_done(&c->tc);
@@ -636,7 +275,7 @@ static void post_recv(struct nbd_conn *c)
 static void maybe_disc_done(struct nbd_conn *c)
 {
     if (c->disc && !c->closing && !c->io_inflight && !c->send_inflight && !c->sq_head) {
-        conn_drop(c);
+        nbd_conn_drop(c);
     }
 }
 
@@ -839,7 +478,7 @@ static void kick_msg(void *arg)
     struct nbd_conn *c = arg;
     c->kick_queued = false;
     if (c->closing) {
-        conn_maybe_free(c);
+        nbd_conn_maybe_free(c);
         return;
     }
     kick_send(c);
@@ -853,7 +492,7 @@ static void io_done(struct dp_bdev_io *io, int status)
     c->io_inflight--;
     if (c->closing) {
         slot_put(c, s);
-        conn_maybe_free(c);
+        nbd_conn_maybe_free(c);
         return;
     }
     if (status < 0)
@@ -1011,16 +650,16 @@ static void process_input(struct nbd_conn *c)
 
 static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbd_conn *c = op_conn(op, true);
+    struct nbd_conn *c = nbd_op_conn(op, true);
     if (!c)
         return;
     if (res <= 0) {
         /* EOF without NBD_CMD_DISC, or a socket error: outstanding I/O
-         * still completes (conn_maybe_free waits for it). */
+         * still completes (nbd_conn_maybe_free waits for it). */
         if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
             fprintf(stderr, "nbd: peer %s, export '%s': recv: %s; closing\n", c->peer_str,
                     c->exp->name, strerror(-res));
-        conn_drop(c);
+        nbd_conn_drop(c);
         return;
     }
     if (c->recv_direct)
@@ -1092,7 +731,7 @@ static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
         slot_put(c, c->sending[i]);
     c->nsending = 0;
     if (c->closing || res <= 0) {
-        conn_drop(c);
+        nbd_conn_drop(c);
         return;
     }
     if (c->stalled) {
@@ -1130,20 +769,16 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
     memcpy(c->peer_str, peer->str, sizeof c->peer_str);
     c->hbuf = hbuf;
     c->neg = neg;
-    c->recv_op.cb = hs_recv_cb;
-    c->send_op.cb = hs_send_cb;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    pthread_mutex_lock(&g_reg.lock);
+    pthread_mutex_lock(&g_nbd_exports.lock);
     c->next = g_conns;
     if (g_conns)
         g_conns->prev = c;
     g_conns = c;
     g_nconns++;
-    pthread_mutex_unlock(&g_reg.lock);
-    c->hs = HS_GREETING;
-    nbd_enc_greeting(c->hbuf + NBD_MAX_OPT_LEN);
-    hs_xfer(c, c->hbuf + NBD_MAX_OPT_LEN, NBD_GREETING_LEN, false);
+    pthread_mutex_unlock(&g_nbd_exports.lock);
+    nbd_hs_start(c);
 }
 
 DP_EXPORT int dp_nbd_listen(const char *host, uint16_t port)
@@ -1184,7 +819,7 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
                      NBD_MAX_NAME);
         return -EINVAL;
     }
-    return dp_export_share(&g_reg, bdev_name, export_name, allowed_hosts);
+    return dp_export_share(&g_nbd_exports, bdev_name, export_name, allowed_hosts);
 }
 
 /* Registry callback (dp_export_unshare): close every connection attached to e. */
@@ -1198,23 +833,23 @@ static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_e
 DP_EXPORT int dp_nbd_unshare(const char *export_name)
 {
     dp_clear_error();
-    return dp_export_unshare(&g_reg, export_name);
+    return dp_export_unshare(&g_nbd_exports, export_name);
 }
 
 DP_EXPORT int dp_nbd_export_connections(const char *export_name)
 {
-    return dp_export_connections(&g_reg, export_name);
+    return dp_export_connections(&g_nbd_exports, export_name);
 }
 
 DP_EXPORT void dp_nbd_shutdown(void)
 {
     dp_listener_stop(&g_lis);
-    dp_export_unshare_all(&g_reg);
+    dp_export_unshare_all(&g_nbd_exports);
     /* Connections still in the handshake. */
-    pthread_mutex_lock(&g_reg.lock);
+    pthread_mutex_lock(&g_nbd_exports.lock);
     for (struct nbd_conn *c = g_conns; c; c = c->next)
         conn_kill_locked(c);
     while (g_nconns > 0)
-        pthread_cond_wait(&g_reg.cond, &g_reg.lock);
-    pthread_mutex_unlock(&g_reg.lock);
+        pthread_cond_wait(&g_nbd_exports.cond, &g_nbd_exports.lock);
+    pthread_mutex_unlock(&g_nbd_exports.lock);
 }
