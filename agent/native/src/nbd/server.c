@@ -506,25 +506,134 @@ static void io_done(struct dp_bdev_io *io, int status)
 }
 
 /* Parse and start requests from the staging buffer until it runs dry. */
+/*
+ * Copy what rbuf holds of the current write's payload into its slot. True
+ * when the payload is complete (the request went on to the bdev, or its
+ * refusal was queued); false when more must come (a recv is posted).
+ */
+static bool write_payload_take(struct nbd_conn *c)
+{
+    struct nbd_slot *s = c->cur_write;
+    uint32_t need = s->req.length - c->cur_got, avail = c->rlen - c->rpos;
+    uint32_t take = avail < need ? avail : need;
+    memcpy(s->data + c->cur_got, c->rbuf + c->rpos, take);
+    c->rpos += take;
+    c->cur_got += take;
+    if (c->cur_got < s->req.length) {
+        post_recv(c);
+        return false;
+    }
+    c->cur_write = NULL;
+    if (s->err)
+        reply_err(c, s, s->err); /* payload consumed, request refused */
+    else
+        exec(c, s);
+    return true;
+}
+
+/*
+ * A request does not fit in memory now: stop reading until it may. With
+ * replies of our own outstanding (own), their going out resumes us
+ * (back-pressure); holding nothing, the agent's budget is held by other
+ * connections and we retry on a growing timer.
+ */
+static void mem_wait(struct nbd_conn *c, bool own)
+{
+    if (!c->mem_wait) {
+        c->mem_wait = true;
+        dp_target_mem_waited();
+    }
+    if (own) {
+        c->stalled = true; /* back-pressure: resumes when a reply has gone out */
+        return;
+    }
+    if (c->mem_timer_inflight)
+        return;
+    c->mem_retry_ms = c->mem_retry_ms ? c->mem_retry_ms * 2 : MEM_RETRY_MIN_MS;
+    if (c->mem_retry_ms > MEM_RETRY_MAX_MS)
+        c->mem_retry_ms = MEM_RETRY_MAX_MS;
+    c->mem_ts.tv_sec = c->mem_retry_ms / 1000;
+    c->mem_ts.tv_nsec = (long long)(c->mem_retry_ms % 1000) * 1000000ll;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
+    io_uring_prep_timeout(sqe, &c->mem_ts, 0, 0);
+    io_uring_sqe_set_data(sqe, &c->mem_timer_op);
+    c->mem_timer_inflight = true;
+}
+
+enum charge_result { CHARGED, CHARGE_WAIT, CHARGE_CLOSED };
+
+/*
+ * Charge request q's memory (a slot unless s is a kept one, and *plen
+ * payload bytes) before anything is allocated; the header stays unread
+ * until it fits. A read that can never fit becomes an EOVERFLOW reply
+ * (*rc, *plen = 0); a write that can never fit closes the connection (its
+ * payload cannot be skipped safely).
+ */
+static enum charge_result charge_request(struct nbd_conn *c, struct nbd_slot *s, const struct nbd_request *q,
+                                         int *rc, uint32_t *plen)
+{
+    int mrc = dp_target_mem_charge(&c->tc, req_charge(s, *plen));
+    if (mrc == -EAGAIN || mrc == -ENOBUFS) {
+        trim_idle(c, *plen <= SLOT_BUF ? s : NULL);
+        mrc = dp_target_mem_charge(&c->tc, req_charge(s, *plen));
+    }
+    if (mrc == -EAGAIN || mrc == -ENOBUFS) {
+        bool own = c->io_inflight || c->sq_head || c->nsending; /* replies of ours to wait for */
+        if (own || mrc == -ENOBUFS) {
+            mem_wait(c, own);
+            return CHARGE_WAIT;
+        }
+        mrc = -EOVERFLOW; /* holds nothing else, and still does not fit */
+    }
+    if (mrc == -EOVERFLOW) {
+        /* Larger than the connection's budget (lowered since the client
+         * negotiated its maximum payload). */
+        if (q->type == NBD_CMD_WRITE) {
+            tx_fail(c, "write payload above the connection's memory budget");
+            return CHARGE_CLOSED;
+        }
+        *rc = NBD_EOVERFLOW;
+        *plen = 0;
+        if (dp_target_mem_charge(&c->tc, req_charge(s, 0)) < 0) {
+            c->stalled = true; /* not even a slot: wait for ours */
+            return CHARGE_WAIT;
+        }
+    }
+    c->mem_wait = false;
+    c->mem_retry_ms = 0;
+    return CHARGED;
+}
+
+/* The slot for a charged request: s (a free one) or a new one; NULL when
+ * out of memory (the connection is then closing). */
+static struct nbd_slot *slot_take(struct nbd_conn *c, struct nbd_slot *s, uint32_t plen)
+{
+    if (s) {
+        c->free_slots = s->next;
+        return s;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        dp_target_mem_release(&c->tc, req_charge(NULL, plen));
+        tx_fail(c, "out of memory for a request slot");
+        return NULL;
+    }
+    s->c = c;
+    c->slots[c->nslots++] = s;
+    return s;
+}
+
+/*
+ * Parse and start every request rbuf holds, until it runs dry (a recv is
+ * posted), memory or slots run out (stalled, or a timer), the client
+ * disconnects or the connection fails. Then send what replies are ready.
+ */
 static void process_input(struct nbd_conn *c)
 {
     while (!c->closing && !c->disc) {
         if (c->cur_write) {
-            struct nbd_slot *s = c->cur_write;
-            uint32_t need = s->req.length - c->cur_got, avail = c->rlen - c->rpos;
-            uint32_t take = avail < need ? avail : need;
-            memcpy(s->data + c->cur_got, c->rbuf + c->rpos, take);
-            c->rpos += take;
-            c->cur_got += take;
-            if (c->cur_got < s->req.length) {
-                post_recv(c);
+            if (!write_payload_take(c))
                 break;
-            }
-            c->cur_write = NULL;
-            if (s->err)
-                reply_err(c, s, s->err); /* payload consumed, request refused */
-            else
-                exec(c, s);
             continue;
         }
         if (c->rlen - c->rpos < NBD_REQ_LEN) {
@@ -560,68 +669,16 @@ static void process_input(struct nbd_conn *c)
             c->disc = true;
             break;
         }
-        /* The request's memory, charged before anything is allocated; the
-         * header stays unread until it fits. */
-        struct nbd_slot *s = c->free_slots;
+        struct nbd_slot *s = c->free_slots; /* NULL: a new slot is charged too */
         uint32_t plen = req_payload(&q, rc);
-        int mrc = dp_target_mem_charge(&c->tc, req_charge(s, plen));
-        if (mrc == -EAGAIN || mrc == -ENOBUFS) {
-            trim_idle(c, plen <= SLOT_BUF ? s : NULL);
-            mrc = dp_target_mem_charge(&c->tc, req_charge(s, plen));
-        }
-        if (mrc == -EAGAIN || mrc == -ENOBUFS) {
-            bool own = c->io_inflight || c->sq_head || c->nsending; /* replies of ours to wait for */
-            if (own || mrc == -ENOBUFS) {
-                if (!c->mem_wait) {
-                    c->mem_wait = true;
-                    dp_target_mem_waited();
-                }
-                if (own) {
-                    c->stalled = true; /* back-pressure: resumes when a reply has gone out */
-                } else if (!c->mem_timer_inflight) {
-                    /* The agent's budget is held by other connections. */
-                    c->mem_retry_ms = c->mem_retry_ms ? c->mem_retry_ms * 2 : MEM_RETRY_MIN_MS;
-                    if (c->mem_retry_ms > MEM_RETRY_MAX_MS)
-                        c->mem_retry_ms = MEM_RETRY_MAX_MS;
-                    c->mem_ts.tv_sec = c->mem_retry_ms / 1000;
-                    c->mem_ts.tv_nsec = (long long)(c->mem_retry_ms % 1000) * 1000000ll;
-                    struct io_uring_sqe *sqe = dp_reactor_sqe(c->r);
-                    io_uring_prep_timeout(sqe, &c->mem_ts, 0, 0);
-                    io_uring_sqe_set_data(sqe, &c->mem_timer_op);
-                    c->mem_timer_inflight = true;
-                }
-                break;
-            }
-            mrc = -EOVERFLOW; /* holds nothing else, and still does not fit */
-        }
-        if (mrc == -EOVERFLOW) {
-            /* Larger than the connection's budget (lowered since the client
-             * negotiated its maximum payload). */
-            if (q.type == NBD_CMD_WRITE) {
-                tx_fail(c, "write payload above the connection's memory budget");
-                return;
-            }
-            rc = NBD_EOVERFLOW;
-            plen = 0;
-            if (dp_target_mem_charge(&c->tc, req_charge(s, 0)) < 0) {
-                c->stalled = true; /* not even a slot: wait for ours */
-                break;
-            }
-        }
-        c->mem_wait = false;
-        c->mem_retry_ms = 0;
-        if (!s) {
-            s = calloc(1, sizeof *s);
-            if (!s) {
-                dp_target_mem_release(&c->tc, req_charge(NULL, plen));
-                tx_fail(c, "out of memory for a request slot");
-                return;
-            }
-            s->c = c;
-            c->slots[c->nslots++] = s;
-        } else {
-            c->free_slots = s->next;
-        }
+        enum charge_result cr = charge_request(c, s, &q, &rc, &plen);
+        if (cr == CHARGE_CLOSED)
+            return;
+        if (cr == CHARGE_WAIT)
+            break;
+        s = slot_take(c, s, plen);
+        if (!s)
+            return;
         c->rpos += NBD_REQ_LEN;
         s->req = q;
         s->err = (uint32_t)rc;
