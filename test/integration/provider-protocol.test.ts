@@ -169,7 +169,7 @@ resource "mayastor_nexus" "bad" {
   node       = "a"
   uuid       = "99999999-2222-4333-8444-000000000000"
   size_bytes = 1048576
-  children   = ["nbd://nohost/x", "bdev:///${R1}"]
+  children   = ["nbd://nohost:1/", "bdev:///${R1}"]
 }
 `,
   });
@@ -177,7 +177,7 @@ resource "mayastor_nexus" "bad" {
   expect(r.code).toBe(1);
   expect(r.out).toMatch(/Error: Invalid size_bytes[\s\S]*size_bytes = 1000[\s\S]*multiple of 512/);
   expect(r.out).toMatch(/Error: Invalid share[\s\S]*share\s+= "smb"/);
-  expect(r.out).toMatch(/Error: Invalid child URI[\s\S]*children\s+= \["nbd:\/\/nohost\/x"[\s\S]*needs a port/);
+  expect(r.out).toMatch(/Error: Invalid child URI[\s\S]*children\s+= \["nbd:\/\/nohost:1\/"[\s\S]*must be nbd:\/\/host\[:port\]\/<export>/);
   writeConfig();
   expectOk(tf('validate', '-no-color'));
 });
