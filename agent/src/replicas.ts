@@ -272,6 +272,8 @@ export class ReplicaService {
       const pool = this.pools.entry(spec.pool);
       if (!pool) throw unprocessable('pool', `pool '${spec.pool}' does not exist`);
       if (pool.state !== 'online') throw unprocessable('pool', `pool '${spec.pool}' is faulted: ${pool.reason}`);
+      const dps = await this.pools.dataPathState(spec.pool).catch(() => undefined);
+      if (dps?.state === 'failed') throw unprocessable('pool', `pool '${spec.pool}' is failed (${dps.reason}); PUT the pool again to re-import it`);
       try {
         await this.ctx.dp.replicaCreate(spec.pool, uuid, spec.sizeBytes, spec.thin);
       } catch (e) {

@@ -103,7 +103,7 @@ test('a metadata write error: GET says failed with the reason; PUT of the same s
   expect(failed.reason).toMatch(/metadata (write|flush|commit) failed/);
   expect(failed.reason).toMatch(/PUT the pool again/);
   // every allocation fails until it is re-imported, with the pool's state in the message
-  await expect(c.putReplica(R3, { pool: 'pf', sizeBytes: 8 * MiB, thin: false })).rejects.toThrow(/fail/);
+  await expectAgentError(c.putReplica(R3, { pool: 'pf', sizeBytes: 8 * MiB, thin: false }), 422, /pool 'pf' is failed \(metadata/);
 
   // PUT of the same spec re-imports it: online, the replica back, re-shared, its data intact
   const again = await c.putPool('pf', { disks: [disk] });
@@ -140,6 +140,8 @@ test('a pool faulted at start and brought back by PUT re-creates its shares; mea
   expect(gone.share).toBe('none'); // no export exists: the replica does not claim one
   expect(gone.uri).toBe(`bdev:///${S1}`);
   expect(gone.reason).toMatch(/not in effect/);
+  // asking for the share is not a silent no-op: the pool is faulted, say so
+  await expectAgentError(c.patchReplica(S1, { share: 'nbd' }), 422, /pool 'pb' is faulted/);
   const here = `nbd://${(await c.node()).listeners.nbd}/${S1}`;
   expect((await runTool('nbdinfo', ['--size', here], { timeoutMs: 10000 })).code).not.toBe(0);
 
