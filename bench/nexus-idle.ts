@@ -9,7 +9,24 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BenchAgent, MiB, TICK, allocFile, ctxSwitches, envList, envNum, fmt, mkBenchDir, rssBytes, runMain, sleep, table, threadTicks, cpuTicks, uuid } from './nexus-lib';
+import {
+  BenchAgent,
+  MiB,
+  TICK,
+  allocFile,
+  ctxSwitches,
+  envList,
+  envNum,
+  fmt,
+  mkBenchDir,
+  rssBytes,
+  runMain,
+  sleep,
+  table,
+  threadTicks,
+  cpuTicks,
+  uuid,
+} from './nexus-lib';
 
 const TARGET_PCT = 1;
 
@@ -61,7 +78,16 @@ runMain('nexus-idle', async () => {
     }
     const after = await measure(a.pid, seconds);
     const rows = [
-      [`${count * 2} replicas, no nexus`, before.wall.toFixed(1), before.pct.toFixed(3), fmt(before.rss / MiB, 1), fmt(before.switches, 1), before.threads, '-', '-'],
+      [
+        `${count * 2} replicas, no nexus`,
+        before.wall.toFixed(1),
+        before.pct.toFixed(3),
+        fmt(before.rss / MiB, 1),
+        fmt(before.switches, 1),
+        before.threads,
+        '-',
+        '-',
+      ],
       [
         `${count} nexuses x 2 replicas, NBD-shared`,
         after.wall.toFixed(1),

@@ -13,8 +13,7 @@ export const ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname
 export const MiB = 1024 * 1024;
 export const TICK = 100; // USER_HZ on Linux
 
-export const uuid = (group: number, n: number): string =>
-  `${String(group).padStart(8, '0')}-0000-4000-8000-${String(n).padStart(12, '0')}`;
+export const uuid = (group: number, n: number): string => `${String(group).padStart(8, '0')}-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 export function envNum(name: string, dflt: number): number {
   const v = process.env[name];
@@ -94,7 +93,12 @@ export interface FioResult {
 }
 
 /** One fio job with the nbd engine (libnbd), one connection, as bench/nbd.sh runs it. */
-export function fio(uri: string, rw: string, bs: string, opts: { iodepth?: number; runtime?: number; ramp?: number; size?: string; extra?: string[] } = {}): FioResult {
+export function fio(
+  uri: string,
+  rw: string,
+  bs: string,
+  opts: { iodepth?: number; runtime?: number; ramp?: number; size?: string; extra?: string[] } = {},
+): FioResult {
   const args = [
     `--name=${rw}-${bs}`,
     '--ioengine=nbd',
@@ -111,7 +115,9 @@ export function fio(uri: string, rw: string, bs: string, opts: { iodepth?: numbe
   if (opts.size) args.push(`--size=${opts.size}`);
   args.push(...(opts.extra ?? []));
   const out = sh('fio', args);
-  const d = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<Record<string, { iops: number; bw: number; io_bytes: number; lat_ns?: { mean: number } }>> };
+  const d = JSON.parse(out.slice(out.indexOf('{'))) as {
+    jobs: Array<Record<string, { iops: number; bw: number; io_bytes: number; lat_ns?: { mean: number } }>>;
+  };
   const j = d.jobs[0];
   const x = j.write.io_bytes > 0 ? j.write : j.read;
   return { iops: x.iops, mibs: x.bw / 1024, latUsMean: (x.lat_ns?.mean ?? 0) / 1000 };

@@ -145,7 +145,24 @@ runMain('nexus-rebuild', async () => {
       `rate = data bytes / seconds; "agent rate" = the highest rebuildRate GET reported while rebuilding (nexus range processed per s, holes included)\n\n`,
   );
   process.stdout.write(
-    table(['backing', 'case', 'volume', 'data written', 'allocated MiB src / new child', 'rebuild s', 'rebuild MiB/s', 'agent rate MiB/s', 'raw copy s', 'raw MiB/s', 'ratio', 'target', 'met'], rows),
+    table(
+      [
+        'backing',
+        'case',
+        'volume',
+        'data written',
+        'allocated MiB src / new child',
+        'rebuild s',
+        'rebuild MiB/s',
+        'agent rate MiB/s',
+        'raw copy s',
+        'raw MiB/s',
+        'ratio',
+        'target',
+        'met',
+      ],
+      rows,
+    ),
   );
   process.stdout.write(allMet ? 'all targets met\n' : 'some targets missed\n');
   process.stdout.write(JSON.stringify({ bench: 'nexus-rebuild', rows }) + '\n');

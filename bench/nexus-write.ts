@@ -95,12 +95,17 @@ runMain('nexus-write', async () => {
             };
             const perfDir = process.env.BENCH_PERF;
             const runOurs = async () => {
-              const perfs = perfDir && r === 0 ? [a, ...(b.proc ? [b] : [])].map((ag) => {
-                fs.mkdirSync(perfDir, { recursive: true });
-                const out = path.join(perfDir, `${backing}.${t.layout.split(' ')[0]}.${j.rw}-${j.bs}.${ag.node}.data`);
-                const p = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-g', '-p', String(ag.pid), '-o', out, '--', 'sleep', String(runtime)], { stdio: 'ignore' });
-                return new Promise((res) => p.once('close', res));
-              }) : [];
+              const perfs =
+                perfDir && r === 0
+                  ? [a, ...(b.proc ? [b] : [])].map((ag) => {
+                      fs.mkdirSync(perfDir, { recursive: true });
+                      const out = path.join(perfDir, `${backing}.${t.layout.split(' ')[0]}.${j.rw}-${j.bs}.${ag.node}.data`);
+                      const p = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-g', '-p', String(ag.pid), '-o', out, '--', 'sleep', String(runtime)], {
+                        stdio: 'ignore',
+                      });
+                      return new Promise((res) => p.once('close', res));
+                    })
+                  : [];
               ours.push(runOne(t.uri));
               await Promise.all(perfs);
             };

@@ -39,8 +39,11 @@ const killDaemon = () => spawnSync('pkill', ['-KILL', '-f', `[-]-daemon ${runtim
 // BREAKDOWN=1: every provider process appends "<ms alive> <ms cpu>" at exit (Terraform passes NODE_OPTIONS on)
 const breakdownLog = path.join(work, 'breakdown.log');
 const hook = path.join(work, 'breakdown-hook.js');
-fs.writeFileSync(hook, `process.on('exit', () => { const u = process.cpuUsage(); require('fs').appendFileSync(${JSON.stringify(breakdownLog)}, ` +
-  "`${performance.now().toFixed(1)} ${((u.user + u.system) / 1000).toFixed(1)}\\n`); });\n");
+fs.writeFileSync(
+  hook,
+  `process.on('exit', () => { const u = process.cpuUsage(); require('fs').appendFileSync(${JSON.stringify(breakdownLog)}, ` +
+    '`${performance.now().toFixed(1)} ${((u.user + u.system) / 1000).toFixed(1)}\\n`); });\n',
+);
 function tf(dir, extraEnv, ...args) {
   const r = spawnSync(terraform, args, { cwd: dir, env: { ...env, ...extraEnv }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${r.stdout}\n${r.stderr}`);
@@ -50,29 +53,46 @@ function timePlan(dir, extraEnv = {}) {
   tf(dir, extraEnv, 'plan', '-input=false', '-no-color', '-detailed-exitcode');
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
-const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 (async () => {
   let agent;
   try {
-    const inst = spawnSync(process.execPath, [path.join(root, 'scripts', 'install-provider.js'), '--no-build', '--mirror', path.join(work, 'mirror'), '--cli-config', rc], { encoding: 'utf8' });
+    const inst = spawnSync(
+      process.execPath,
+      [path.join(root, 'scripts', 'install-provider.js'), '--no-build', '--mirror', path.join(work, 'mirror'), '--cli-config', rc],
+      { encoding: 'utf8' },
+    );
     if (inst.status !== 0) throw new Error(inst.stderr);
     const dataDir = path.join(work, 'agent');
     fs.mkdirSync(path.join(dataDir, 'disks'), { recursive: true });
     const disk = path.join(dataDir, 'disks', 'd0.img');
     fs.writeFileSync(disk, '');
     fs.truncateSync(disk, 1024 * 1024 * 1024);
-    agent = spawn(path.join(root, 'bin', 'mayastor-agent'), ['--node', 'a', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token-file', path.join(work, 'token'), '--nbd-listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    agent = spawn(
+      path.join(root, 'bin', 'mayastor-agent'),
+      ['--node', 'a', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token-file', path.join(work, 'token'), '--nbd-listen', '127.0.0.1:0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const url = await new Promise((resolve, reject) => {
       let log = '';
-      const on = (d) => { log += d; const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log); if (m) resolve(m[1]); };
-      agent.stdout.on('data', on); agent.stderr.on('data', on);
+      const on = (d) => {
+        log += d;
+        const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log);
+        if (m) resolve(m[1]);
+      };
+      agent.stdout.on('data', on);
+      agent.stderr.on('data', on);
       agent.on('exit', (c) => reject(new Error(`agent exited ${c}: ${log}`)));
     });
 
     const mdir = path.join(work, 'mayastor');
     fs.mkdirSync(mdir);
-    let hcl = `terraform {\n  required_providers {\n    mayastor = { source = "mayastor/mayastor" }\n  }\n}\nprovider "mayastor" {\n  nodes = { a = "${url}" }\n}\n` +
+    let hcl =
+      `terraform {\n  required_providers {\n    mayastor = { source = "mayastor/mayastor" }\n  }\n}\nprovider "mayastor" {\n  nodes = { a = "${url}" }\n}\n` +
       `resource "mayastor_pool" "p" {\n  node  = "a"\n  name  = "bench"\n  disks = ["${disk}"]\n}\n`;
     for (let i = 1; i < N; i++) {
       const uuid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
@@ -85,15 +105,26 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
     for (let i = 0; i < N; i++) dhcl += `resource "terraform_data" "d${i}" {\n  input = { size_bytes = 1048576, index = ${i} }\n}\n`;
     fs.writeFileSync(path.join(ddir, 'main.tf'), dhcl);
 
-    for (const d of [mdir, ddir]) { tf(d, {}, 'init', '-input=false', '-no-color'); tf(d, {}, 'apply', '-input=false', '-no-color', '-auto-approve'); }
+    for (const d of [mdir, ddir]) {
+      tf(d, {}, 'init', '-input=false', '-no-color');
+      tf(d, {}, 'apply', '-input=false', '-no-color', '-auto-approve');
+    }
     const direct = { MAYASTOR_PROVIDER_DAEMON: 'off', ...(process.env.BREAKDOWN ? { NODE_OPTIONS: `--require ${hook}` } : {}) };
     const modes = [
       ['daemon', 'warm provider daemon (default)', () => ({})],
-      ['daemon-cold', 'daemon started by this plan', () => { killDaemon(); return {}; }],
+      [
+        'daemon-cold',
+        'daemon started by this plan',
+        () => {
+          killDaemon();
+          return {};
+        },
+      ],
       ['direct', 'no daemon (MAYASTOR_PROVIDER_DAEMON=off)', () => direct],
     ];
     const times = Object.fromEntries(modes.map(([k]) => [k, []]));
-    const b = [], procs = [];
+    const b = [],
+      procs = [];
     timePlan(ddir);
     // each mode's runs back to back (the warm daemon has served the plans before it, as in a work session),
     // every run followed by a terraform_data plan so both see the same machine
@@ -103,7 +134,14 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
         const extra = prep();
         fs.rmSync(breakdownLog, { force: true });
         times[k].push(timePlan(mdir, extra));
-        if (k === 'direct' && process.env.BREAKDOWN && fs.existsSync(breakdownLog)) procs.push(fs.readFileSync(breakdownLog, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number)));
+        if (k === 'direct' && process.env.BREAKDOWN && fs.existsSync(breakdownLog))
+          procs.push(
+            fs
+              .readFileSync(breakdownLog, 'utf8')
+              .trim()
+              .split('\n')
+              .map((l) => l.split(' ').map(Number)),
+          );
         b.push(timePlan(ddir));
       }
     }
@@ -119,7 +157,9 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
       const names = ['schema', 'validate', 'plan'];
       const n = Math.min(...procs.map((p) => p.length));
       for (let k = 0; k < n; k++) {
-        console.log(`  direct: provider process ${k + 1} (${names[k] ?? '?'}): alive ${median(procs.map((p) => p[k][0])).toFixed(0)} ms, cpu ${median(procs.map((p) => p[k][1])).toFixed(0)} ms (all threads)`);
+        console.log(
+          `  direct: provider process ${k + 1} (${names[k] ?? '?'}): alive ${median(procs.map((p) => p[k][0])).toFixed(0)} ms, cpu ${median(procs.map((p) => p[k][1])).toFixed(0)} ms (all threads)`,
+        );
       }
     }
     if (!process.env.KEEP) tf(mdir, {}, 'destroy', '-input=false', '-no-color', '-auto-approve');
@@ -129,4 +169,7 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length 
     if (agent && agent.exitCode === null && !process.env.KEEP) agent.kill('SIGTERM');
     if (!process.env.KEEP) fs.rmSync(work, { recursive: true, force: true });
   }
-})().catch((e) => { console.error(e); process.exit(1); });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

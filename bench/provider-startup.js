@@ -42,7 +42,10 @@ function once(cmd, args, env, waitLine) {
   });
 }
 
-const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const pct = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * p))];
 
 (async () => {
@@ -73,9 +76,15 @@ const pct = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.f
     fs.rmSync(runtimeDir, { recursive: true, force: true });
   }
   const m = median(provider);
-  console.log(`provider start-up to handshake (node, direct): median ${m.toFixed(1)} ms, p90 ${pct(provider, 0.9).toFixed(1)} ms, min ${Math.min(...provider).toFixed(1)} ms over ${runs} runs`);
-  if (daemon.length) console.log(`launcher + warm provider daemon:               median ${median(daemon).toFixed(1)} ms, p90 ${pct(daemon, 0.9).toFixed(1)} ms`);
+  console.log(
+    `provider start-up to handshake (node, direct): median ${m.toFixed(1)} ms, p90 ${pct(provider, 0.9).toFixed(1)} ms, min ${Math.min(...provider).toFixed(1)} ms over ${runs} runs`,
+  );
+  if (daemon.length)
+    console.log(`launcher + warm provider daemon:               median ${median(daemon).toFixed(1)} ms, p90 ${pct(daemon, 0.9).toFixed(1)} ms`);
   else console.log('launcher not built (npm run build:native): daemon start-up not measured');
   console.log(`bare node start-up (floor):                    median ${median(bare).toFixed(1)} ms`);
   console.log(`target < 300 ms: ${m < 300 ? 'met' : 'NOT met'}`);
-})().catch((e) => { console.error(e); process.exit(1); });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

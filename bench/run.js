@@ -133,10 +133,11 @@ async function runOne(b) {
 (async () => {
   ensureBuilt();
   const only = (process.env.BENCH_ONLY || '').split(/[\s,]+/).filter(Boolean);
-  for (const o of only) if (!BENCHES.some((b) => b.name === o)) {
-    console.error(`run.js: BENCH_ONLY names '${o}'; the benches are ${BENCHES.map((b) => b.name).join(', ')}`);
-    process.exit(2);
-  }
+  for (const o of only)
+    if (!BENCHES.some((b) => b.name === o)) {
+      console.error(`run.js: BENCH_ONLY names '${o}'; the benches are ${BENCHES.map((b) => b.name).join(', ')}`);
+      process.exit(2);
+    }
   const results = [];
   for (const b of BENCHES) if (!only.length || only.includes(b.name)) results.push(await runOne(b));
   process.stdout.write('\n=== summary\n');

@@ -27,9 +27,13 @@ export interface CommandResult {
 /** Installs the provider (already built in dist/) into workDir/mirror and returns the CLI config path. */
 export function installProvider(workDir: string): string {
   const cliConfig = path.join(workDir, 'terraformrc');
-  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'install-provider.js'), '--no-build', '--mirror', path.join(workDir, 'mirror'), '--cli-config', cliConfig], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(REPO_ROOT, 'scripts', 'install-provider.js'), '--no-build', '--mirror', path.join(workDir, 'mirror'), '--cli-config', cliConfig],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`install-provider failed (${r.status}): ${r.stdout}${r.stderr}`);
   return cliConfig;
 }
@@ -74,7 +78,15 @@ export function cdktf(run: ExampleRun, args: string[]): Promise<CommandResult> {
 /** deploy; throws with the CLI's output when it fails; returns the stack's outputs (nested by construct path). */
 export async function deploy(run: ExampleRun): Promise<{ outputs: Record<string, unknown>; output: string }> {
   const outputsFile = path.join(run.workDir, `outputs-${Date.now()}.json`);
-  const r = await cdktf(run, ['deploy', run.stack, '--auto-approve', '--skip-provider-lock', '--outputs-file', outputsFile, '--outputs-file-include-sensitive-outputs']);
+  const r = await cdktf(run, [
+    'deploy',
+    run.stack,
+    '--auto-approve',
+    '--skip-provider-lock',
+    '--outputs-file',
+    outputsFile,
+    '--outputs-file-include-sensitive-outputs',
+  ]);
   if (r.code !== 0) throw new Error(`cdktf deploy of examples/${run.example} failed (exit ${r.code}):\n${r.output}`);
   const all = JSON.parse(fs.readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, unknown>>;
   return { outputs: all[run.stack] ?? {}, output: r.output };
@@ -89,6 +101,10 @@ export async function destroy(run: ExampleRun): Promise<string> {
 /** `terraform plan -detailed-exitcode` in the synthesized stack dir: 0 = no changes, 2 = changes. */
 export function planExitCode(run: ExampleRun): CommandResult {
   const dir = path.join(run.workDir, 'cdktf.out', 'stacks', run.stack);
-  const r = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['plan', '-detailed-exitcode', '-input=false', '-no-color'], { cwd: dir, env: env(run), encoding: 'utf8' });
+  const r = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['plan', '-detailed-exitcode', '-input=false', '-no-color'], {
+    cwd: dir,
+    env: env(run),
+    encoding: 'utf8',
+  });
   return { code: r.status, output: `${r.stdout}${r.stderr}` };
 }

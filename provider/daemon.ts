@@ -20,7 +20,12 @@ import { makeProvider } from './provider';
 export const REQUEST_MAGIC = Buffer.from('MSTRPL1\n', 'latin1');
 /** Largest request (cwd, args and environment) and largest frame payload; the launcher enforces the same. */
 export const MAX_PAYLOAD = 1 << 20;
-export const enum FrameType { Stdout = 1, Stderr = 2, Exit = 3, Retry = 4 }
+export const enum FrameType {
+  Stdout = 1,
+  Stderr = 2,
+  Exit = 3,
+  Retry = 4,
+}
 
 export interface SessionRequest {
   cwd: string;
@@ -31,7 +36,10 @@ export interface SessionRequest {
 /** Parses the request body (after magic and length): NUL-terminated cwd, argc, args, then K=V environment entries. */
 export function parseRequest(body: Buffer): SessionRequest {
   if (body.length === 0 || body[body.length - 1] !== 0) throw new Error('request is not a sequence of NUL-terminated strings');
-  const parts = body.subarray(0, body.length - 1).toString('utf8').split('\0');
+  const parts = body
+    .subarray(0, body.length - 1)
+    .toString('utf8')
+    .split('\0');
   if (parts.length < 2) throw new Error('request lacks cwd and argument count');
   const [cwd, argcText] = parts;
   if (!/^\d{1,4}$/.test(argcText)) throw new Error(`request argument count "${argcText.slice(0, 20)}" is not a number`);
@@ -70,7 +78,8 @@ function readRequest(sock: net.Socket, timeoutMs: number): Promise<SessionReques
       clearTimeout(timer);
       sock.off('data', onData);
       sock.off('end', onEnd);
-      if (err) reject(err); else resolve(req!);
+      if (err) reject(err);
+      else resolve(req!);
     };
     const timer = setTimeout(() => done(new Error(`no complete request within ${timeoutMs} ms`)), timeoutMs);
     const onEnd = () => done(new Error(`connection closed after ${buf.length} bytes of the request`));
@@ -106,14 +115,16 @@ function daemonLog(event: string, fields: Record<string, unknown> = {}): void {
 
 /** mtime, size and inode of each file: a change means an upgrade landed on disk. */
 function fingerprint(files: readonly string[]): string {
-  return files.map((f) => {
-    try {
-      const st = fs.statSync(f);
-      return `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch {
-      return 'gone';
-    }
-  }).join(' ');
+  return files
+    .map((f) => {
+      try {
+        const st = fs.statSync(f);
+        return `${st.mtimeMs}:${st.size}:${st.ino}`;
+      } catch {
+        return 'gone';
+      }
+    })
+    .join(' ');
 }
 
 export interface DaemonOptions {
@@ -126,7 +137,9 @@ export interface DaemonOptions {
 
 export function runDaemon(opts: DaemonOptions): void {
   // Load now what sessions need (the agent client pulls in undici): the first session then starts warm.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('../agent/api/client');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('undici');
   // node itself and every module loaded so far (the ones loaded later come from the same packages)
   const codeFiles = [process.execPath, ...Object.keys(require.cache)];
@@ -176,33 +189,38 @@ export function runDaemon(opts: DaemonOptions): void {
       if (session) daemonLog('session.end', { session: id, how: exited ? 'exited' : 'launcher gone' });
       session?.abandon();
       sessions--;
-      if (retiring) { if (sessions === 0) leave('retired'); } else armIdle();
+      if (retiring) {
+        if (sessions === 0) leave('retired');
+      } else armIdle();
     });
-    readRequest(sock, opts.requestTimeoutMs ?? 5000).then((req) => {
-      if (retiring || fingerprint(codeFiles) !== loadedCode) {
-        daemonLog('session.retry', { why: retiring ? 'daemon is leaving' : 'code changed on disk' });
-        send(FrameType.Retry, Buffer.alloc(0));
-        sock.end();
-        retire('code changed on disk');
-        return;
-      }
-      const host: PluginHost = {
-        env: req.env,
-        stdout: (text) => send(FrameType.Stdout, Buffer.from(text)),
-        stderr: (text) => send(FrameType.Stderr, Buffer.from(text)),
-        exit: (code) => {
-          send(FrameType.Exit, Buffer.from([code & 0xff]));
-          exited = true;
+    readRequest(sock, opts.requestTimeoutMs ?? 5000).then(
+      (req) => {
+        if (retiring || fingerprint(codeFiles) !== loadedCode) {
+          daemonLog('session.retry', { why: retiring ? 'daemon is leaving' : 'code changed on disk' });
+          send(FrameType.Retry, Buffer.alloc(0));
           sock.end();
-        },
-      };
-      id = ++started;
-      daemonLog('session.start', { session: id, active: sessions, cwd: req.cwd });
-      session = serve(new ProviderService(makeProvider(req.env)), { host, debug: req.args.includes('--debug') });
-    }, (e: Error) => {
-      daemonLog('session.bad_request', { error: e.message });
-      sock.destroy();
-    });
+          retire('code changed on disk');
+          return;
+        }
+        const host: PluginHost = {
+          env: req.env,
+          stdout: (text) => send(FrameType.Stdout, Buffer.from(text)),
+          stderr: (text) => send(FrameType.Stderr, Buffer.from(text)),
+          exit: (code) => {
+            send(FrameType.Exit, Buffer.from([code & 0xff]));
+            exited = true;
+            sock.end();
+          },
+        };
+        id = ++started;
+        daemonLog('session.start', { session: id, active: sessions, cwd: req.cwd });
+        session = serve(new ProviderService(makeProvider(req.env)), { host, debug: req.args.includes('--debug') });
+      },
+      (e: Error) => {
+        daemonLog('session.bad_request', { error: e.message });
+        sock.destroy();
+      },
+    );
   });
 
   const listen = (retried: boolean) => {
@@ -213,9 +231,16 @@ export function runDaemon(opts: DaemonOptions): void {
       }
       // a live daemon owns the path (we lost a race): leave; a stale file: remove it and listen again
       const probe = net.connect(opts.socketPath);
-      probe.once('connect', () => { probe.destroy(); leave('another daemon serves this socket'); });
+      probe.once('connect', () => {
+        probe.destroy();
+        leave('another daemon serves this socket');
+      });
       probe.once('error', () => {
-        try { fs.unlinkSync(opts.socketPath); } catch { /* gone meanwhile */ }
+        try {
+          fs.unlinkSync(opts.socketPath);
+        } catch {
+          /* gone meanwhile */
+        }
         listen(true);
       });
     });

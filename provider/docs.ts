@@ -13,11 +13,16 @@ import { makeProvider, providerSchema } from './provider';
 function typeName(t: CtyType): string {
   if (typeof t === 'string') return t === 'bool' ? 'Boolean' : t[0].toUpperCase() + t.slice(1);
   switch (t[0]) {
-    case 'list': return `List of ${typeName(t[1])}`;
-    case 'set': return `Set of ${typeName(t[1])}`;
-    case 'map': return `Map of ${typeName(t[1])}`;
-    case 'object': return 'Object';
-    case 'tuple': return 'Tuple';
+    case 'list':
+      return `List of ${typeName(t[1])}`;
+    case 'set':
+      return `Set of ${typeName(t[1])}`;
+    case 'map':
+      return `Map of ${typeName(t[1])}`;
+    case 'object':
+      return 'Object';
+    case 'tuple':
+      return 'Tuple';
   }
   return 'Dynamic';
 }
@@ -38,7 +43,9 @@ function sections(b: BlockSchema): string {
   ];
   let s = '';
   for (const [title, pick] of groups) {
-    const names = Object.keys(b.attributes).filter((k) => pick(b.attributes[k])).sort();
+    const names = Object.keys(b.attributes)
+      .filter((k) => pick(b.attributes[k]))
+      .sort();
     if (!names.length) continue;
     s += `### ${title}\n\n${names.map((k) => attrLine(k, b.attributes[k])).join('\n')}\n\n`;
   }
@@ -73,9 +80,14 @@ export function generateDocs(): Record<string, string> {
     '`/tmp/mayastor-provider-UID/`), each as its own session with its own environment, port and certificate. The daemon leaves ' +
     'after `MAYASTOR_PROVIDER_DAEMON_IDLE_SECONDS` (default 300) without a session; `MAYASTOR_PROVIDER_DAEMON=off` starts the ' +
     'provider directly for every launch.\n\n' +
-    '## Schema\n\n' + sections(providerSchema) +
-    '## Resources\n\n' + def.resources.map((r) => `- [${r.typeName}](resources/${r.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') + '\n\n' +
-    '## Data Sources\n\n' + def.dataSources.map((d) => `- [${d.typeName}](data-sources/${d.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') + '\n';
+    '## Schema\n\n' +
+    sections(providerSchema) +
+    '## Resources\n\n' +
+    def.resources.map((r) => `- [${r.typeName}](resources/${r.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') +
+    '\n\n' +
+    '## Data Sources\n\n' +
+    def.dataSources.map((d) => `- [${d.typeName}](data-sources/${d.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') +
+    '\n';
 
   for (const r of def.resources) {
     const short = r.typeName.replace(/^mayastor_/, '');
@@ -85,7 +97,8 @@ export function generateDocs(): Record<string, string> {
       frontMatter(`${r.typeName} Resource - mayastor`, '', r.schema.description) +
       `# ${r.typeName} (Resource)\n\n${r.schema.description}\n\n` +
       `## Example Usage\n\n\`\`\`terraform\nresource "${r.typeName}" "example" {\n${hclBody(r.schema)}\n}\n\`\`\`\n\n` +
-      '## Schema\n\n' + sections(r.schema) +
+      '## Schema\n\n' +
+      sections(r.schema) +
       `## Import\n\nImport by \`${importId}\`:\n\n\`\`\`shell\nterraform import ${r.typeName}.example ${exampleId}\n\`\`\`\n\n` +
       `or with an import block:\n\n\`\`\`terraform\nimport {\n  to = ${r.typeName}.example\n  id = "${exampleId}"\n}\n\`\`\`\n`;
   }
@@ -95,7 +108,8 @@ export function generateDocs(): Record<string, string> {
       frontMatter(`${d.typeName} Data Source - mayastor`, '', d.schema.description) +
       `# ${d.typeName} (Data Source)\n\n${d.schema.description}\n\n` +
       `## Example Usage\n\n\`\`\`terraform\ndata "${d.typeName}" "example" {\n${hclBody(d.schema)}\n}\n\`\`\`\n\n` +
-      '## Schema\n\n' + sections(d.schema);
+      '## Schema\n\n' +
+      sections(d.schema);
   }
   return files;
 }

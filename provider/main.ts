@@ -10,7 +10,7 @@ import { makeProvider } from './provider';
 
 const daemonAt = process.argv.indexOf('--daemon');
 if (daemonAt >= 0) {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('./daemon') as typeof import('./daemon')).daemonMain(process.argv[daemonAt + 1]);
 } else {
   // go-plugin servers ignore interrupts: Terraform sends StopProvider and then Shutdown.

@@ -16,16 +16,23 @@ export const providerSchema: BlockSchema = {
   description: 'Talks to the mayastor agents of your storage nodes over their HTTP API.',
   attributes: {
     nodes: {
-      type: ['map', 'string'], optional: true,
+      type: ['map', 'string'],
+      optional: true,
       description: 'Agents by node name: `{ NAME = "http://HOST:PORT" }`. Every resource names one of these nodes.',
       example: '{ node-a = "http://10.0.0.1:9500", node-b = "http://10.0.0.2:9500" }',
     },
     token: {
-      type: 'string', optional: true, sensitive: true,
-      description: 'Bearer token of the agents (the contents of the agent\'s `DATA_DIR/token`). Falls back to the `MAYASTOR_TOKEN` environment variable.',
+      type: 'string',
+      optional: true,
+      sensitive: true,
+      description: "Bearer token of the agents (the contents of the agent's `DATA_DIR/token`). Falls back to the `MAYASTOR_TOKEN` environment variable.",
     },
     request_timeout_seconds: { type: 'number', optional: true, description: 'Timeout of one agent request, in seconds. Default 30.' },
-    retries: { type: 'number', optional: true, description: 'Extra attempts for idempotent agent requests (GET, PUT, DELETE) after a connection failure, timeout or 5xx. Default 3.' },
+    retries: {
+      type: 'number',
+      optional: true,
+      description: 'Extra attempts for idempotent agent requests (GET, PUT, DELETE) after a connection failure, timeout or 5xx. Default 3.',
+    },
     rebuild_timeout_seconds: { type: 'number', optional: true, description: 'How long apply waits for a nexus child rebuild to finish. Default 3600.' },
   },
 };
@@ -44,13 +51,19 @@ export function makeProvider(env: Readonly<Record<string, string | undefined>> =
           const p = nodeNameProblem(name);
           if (p) diags.error('Invalid nodes', `node name "${name}" ${p.message}`, ['nodes', { key: name }]);
           let ok = false;
-          try { const u = new URL(url); ok = u.protocol === 'http:' || u.protocol === 'https:'; } catch { ok = false; }
+          try {
+            const u = new URL(url);
+            ok = u.protocol === 'http:' || u.protocol === 'https:';
+          } catch {
+            ok = false;
+          }
           if (!ok) diags.error('Invalid nodes', `node "${name}": "${url}" is not an http:// or https:// URL`, ['nodes', { key: name }]);
         }
       }
       for (const k of ['request_timeout_seconds', 'retries', 'rebuild_timeout_seconds']) {
         const n = numOf(config[k] ?? null);
-        if (n !== undefined && (n < 0 || (k !== 'retries' && n === 0) || !Number.isFinite(n))) diags.error(`Invalid ${k}`, `${k} must be a positive number, got ${n}`, [k]);
+        if (n !== undefined && (n < 0 || (k !== 'retries' && n === 0) || !Number.isFinite(n)))
+          diags.error(`Invalid ${k}`, `${k} must be a positive number, got ${n}`, [k]);
       }
     },
 

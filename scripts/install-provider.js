@@ -23,7 +23,10 @@ function arg(name, dflt) {
   const i = process.argv.indexOf(name);
   if (i === -1) return dflt;
   const v = process.argv[i + 1];
-  if (!v || v.startsWith('--')) { console.error(`install-provider: ${name} needs a value`); process.exit(2); }
+  if (!v || v.startsWith('--')) {
+    console.error(`install-provider: ${name} needs a value`);
+    process.exit(2);
+  }
   return path.resolve(v);
 }
 

@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     say(`6. embedded API: read it back: ${same ? 'identical' : 'DIFFERENT'} (sha256 ${digest}...)`);
     await dev.close();
     const after = (await c.getReplica(REPLICA))!;
-    say(`7. replica allocated ${ctlHumanBytes(after.allocatedBytes)} of ${ctlHumanBytes(after.sizeBytes)}; pool used ${ctlHumanBytes((await c.getPool('demo'))!.usedBytes)}`);
+    say(
+      `7. replica allocated ${ctlHumanBytes(after.allocatedBytes)} of ${ctlHumanBytes(after.sizeBytes)}; pool used ${ctlHumanBytes((await c.getPool('demo'))!.usedBytes)}`,
+    );
     if (!same) throw new Error('read-back mismatch');
   } finally {
     await agent.close();

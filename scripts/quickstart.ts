@@ -232,7 +232,10 @@ function cdktf(args: string[], what: string): void {
 function deploy(): string {
   step('cdktf deploy of examples/quickstart (terraform init + apply: 3 pools, 3 replicas, 1 nexus)');
   fs.rmSync(OUTPUTS_FILE, { force: true });
-  cdktf(['deploy', STACK, '--auto-approve', '--skip-provider-lock', '--outputs-file', OUTPUTS_FILE, '--outputs-file-include-sensitive-outputs'], 'cdktf deploy');
+  cdktf(
+    ['deploy', STACK, '--auto-approve', '--skip-provider-lock', '--outputs-file', OUTPUTS_FILE, '--outputs-file-include-sensitive-outputs'],
+    'cdktf deploy',
+  );
   let outputs: Record<string, unknown>;
   try {
     outputs = JSON.parse(fs.readFileSync(OUTPUTS_FILE, 'utf8')) as Record<string, unknown>;
@@ -341,7 +344,8 @@ async function down(): Promise<void> {
 
 async function main(): Promise<void> {
   const cmd = process.argv[2] ?? 'up';
-  if (!Number.isInteger(BASE_PORT) || BASE_PORT < 1 || BASE_PORT + 1312 > 65535) die(`MAYASTOR_QUICKSTART_PORT: ${process.env.MAYASTOR_QUICKSTART_PORT} is not a usable port`);
+  if (!Number.isInteger(BASE_PORT) || BASE_PORT < 1 || BASE_PORT + 1312 > 65535)
+    die(`MAYASTOR_QUICKSTART_PORT: ${process.env.MAYASTOR_QUICKSTART_PORT} is not a usable port`);
   if (!Number.isInteger(DISK_MB) || DISK_MB < 64) die(`MAYASTOR_QUICKSTART_DISK_MB: ${process.env.MAYASTOR_QUICKSTART_DISK_MB} must be a whole number >= 64`);
   if (cmd === 'up') await up();
   else if (cmd === 'down') await down();

@@ -15,18 +15,7 @@
  * A retried DELETE whose first attempt succeeded sees 404:
  * delete* methods therefore report "already absent" as `false` instead of throwing.
  */
-import type {
-  Health,
-  Nexus,
-  NexusPatch,
-  NexusSpec,
-  NodeInfo,
-  Pool,
-  PoolSpec,
-  Replica,
-  ReplicaPatch,
-  ReplicaSpec,
-} from './types';
+import type { Health, Nexus, NexusPatch, NexusSpec, NodeInfo, Pool, PoolSpec, Replica, ReplicaPatch, ReplicaSpec } from './types';
 
 export * from './types';
 
@@ -103,7 +92,7 @@ let requester: Requester | undefined;
  * several times per command) do not pay for loading it.
  */
 function undiciRequest(): Requester {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   requester ??= (require('undici') as typeof import('undici')).request;
   return requester;
 }
@@ -229,9 +218,7 @@ export class AgentClient {
   /** `force` (online only): accept a child that does not hold the newest generation as the source of a faulted nexus. */
   setNexusChildState(uuid: string, uri: string, action: 'online' | 'offline' | 'fault', opts: { force?: boolean } = {}): Promise<Nexus> {
     const force = opts.force ? '&force=true' : '';
-    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children/${action}?uri=${encodeURIComponent(uri)}${force}`).then(
-      (r) => r.body,
-    );
+    return this.call<Nexus>('POST', `/v1/nexuses/${enc(uuid)}/children/${action}?uri=${encodeURIComponent(uri)}${force}`).then((r) => r.body);
   }
 
   /** POST /v1/nexuses/{uuid}/children {uri}: add a child and start its rebuild. */
@@ -344,11 +331,7 @@ export class AgentClient {
     } catch (e) {
       if (cancel?.aborted) throw this.cancelled(method, url);
       const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
-      const timeout =
-        err.name === 'TimeoutError' ||
-        err.name === 'AbortError' ||
-        err.code === 'UND_ERR_HEADERS_TIMEOUT' ||
-        err.code === 'UND_ERR_BODY_TIMEOUT';
+      const timeout = err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT';
       const detail = err.cause?.message ?? err.message;
       throw new AgentError({
         status: 0,

@@ -88,14 +88,7 @@ function parse(argv: string[]): Parsed {
 function poolRows(pools: Pool[]): string {
   return table(
     ['NAME', 'STATE', 'CAPACITY', 'USED', 'DISKS', 'UUID'],
-    pools.map((p) => [
-      p.name,
-      p.state + (p.reason ? ` (${p.reason})` : ''),
-      humanBytes(p.capacityBytes),
-      humanBytes(p.usedBytes),
-      p.disks.join(','),
-      p.uuid,
-    ]),
+    pools.map((p) => [p.name, p.state + (p.reason ? ` (${p.reason})` : ''), humanBytes(p.capacityBytes), humanBytes(p.usedBytes), p.disks.join(','), p.uuid]),
   );
 }
 
@@ -267,7 +260,13 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         if (typeof pool !== 'string') throw new UsageError('replica create: --pool POOL is required');
         const sizeBytes = sizeFlag(p, 'replica create', true)!;
         const allowedHosts = hostsFlag(p);
-        const r = await client.putReplica(uuid, { pool, sizeBytes, thin: p.flags.has('--thin'), share: shareFlag(p), ...(allowedHosts?.length ? { allowedHosts } : {}) });
+        const r = await client.putReplica(uuid, {
+          pool,
+          sizeBytes,
+          thin: p.flags.has('--thin'),
+          share: shareFlag(p),
+          ...(allowedHosts?.length ? { allowedHosts } : {}),
+        });
         print(replicaRows([r]), r);
         return 0;
       }
@@ -303,7 +302,8 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         const isUri = (a: string) => a.includes('://');
         const ids = rest.filter((a) => !isUri(a));
         const children = rest.filter(isUri);
-        if (ids.length > 1) throw new UsageError(`nexus create: unexpected argument '${ids[1]}' (children are URIs such as bdev:///UUID, nbd://host:port/export)`);
+        if (ids.length > 1)
+          throw new UsageError(`nexus create: unexpected argument '${ids[1]}' (children are URIs such as bdev:///UUID, nbd://host:port/export)`);
         if (children.length === 0) throw new UsageError('nexus create: at least one CHILD_URI is required');
         const sizeBytes = sizeFlag(p, 'nexus create', true)!;
         const n = await client.putNexus(ids[0] ?? crypto.randomUUID(), { sizeBytes, children, share: shareFlag(p)! });
@@ -341,7 +341,13 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         need(2, 'UUID and CHILD_URI');
         const existed = await client.removeChild(rest[0], rest[1]);
         if (!existed) {
-          throw new AgentError({ status: 404, code: 'not_found', node: client.nodeName, url, message: `nexus '${rest[0]}' or its child '${rest[1]}' does not exist` });
+          throw new AgentError({
+            status: 404,
+            code: 'not_found',
+            node: client.nodeName,
+            url,
+            message: `nexus '${rest[0]}' or its child '${rest[1]}' does not exist`,
+          });
         }
         print(`child '${rest[1]}' removed from nexus '${rest[0]}'\n`, { nexus: rest[0], removed: rest[1] });
         return 0;

@@ -259,11 +259,7 @@ export class BlockDevice {
       );
     }
     if (offset + length > this.size) {
-      throw new BlockDeviceError(
-        `${what} on '${this.target}': range ${offset}+${length} is beyond the device size ${this.size}`,
-        'ERANGE',
-        34,
-      );
+      throw new BlockDeviceError(`${what} on '${this.target}': range ${offset}+${length} is beyond the device size ${this.size}`, 'ERANGE', 34);
     }
   }
 

@@ -106,7 +106,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
   const defaultDisks = path.join(config.dataDir, 'disks') + path.sep;
   if (config.allowDisks.includes(defaultDisks)) fs.mkdirSync(defaultDisks, { recursive: true, mode: 0o700 });
   const { token, file: tokenFile } = loadOrCreateToken(config.dataDir, config.tokenFile);
-  let dp: Datapath | undefined = Datapath.load();
+  const dp: Datapath | undefined = Datapath.load();
   const pidLock = takePidLock(dp, config.dataDir);
   try {
     const store = new StateStore(config.dataDir);

@@ -100,7 +100,13 @@ export async function renderMetrics(
     o.add('mayastor_target_connections_refused_total', 'counter', refused, { node, reason: 'max_connections_per_export' }, st.refusedMaxConnectionsPerExport);
     o.add('mayastor_target_connections_refused_total', 'counter', refused, { node, reason: 'fd_headroom' }, st.refusedFdHeadroom);
     o.add('mayastor_target_handshake_timeouts_total', 'counter', 'Connections dropped at the handshake deadline', { node }, st.handshakeTimeouts);
-    o.add('mayastor_target_accept_backoffs_total', 'counter', 'Times accepting paused for lack of fds or memory (EMFILE/ENFILE/ENOBUFS/ENOMEM)', { node }, st.acceptBackoffs);
+    o.add(
+      'mayastor_target_accept_backoffs_total',
+      'counter',
+      'Times accepting paused for lack of fds or memory (EMFILE/ENFILE/ENOBUFS/ENOMEM)',
+      { node },
+      st.acceptBackoffs,
+    );
     o.add('mayastor_target_memory_bytes', 'gauge', 'Request slot and payload bytes held by target connections', { node }, st.memoryBytes);
     o.add('mayastor_target_memory_waits_total', 'counter', 'Requests that waited for memory (back-pressure)', { node }, st.memoryWaits);
   } catch {
@@ -120,7 +126,13 @@ export async function renderMetrics(
       }
       for (const c of nexus.children) {
         const cl = { node, nexus: nexus.uuid, child: c.uri };
-        o.add('mayastor_nexus_child_state', 'gauge', 'Child state: 0 online, 1 degraded (rebuilding), 2 faulted, 3 offline', cl, CHILD_STATE_CODE[c.state] ?? 2);
+        o.add(
+          'mayastor_nexus_child_state',
+          'gauge',
+          'Child state: 0 online, 1 degraded (rebuilding), 2 faulted, 3 offline',
+          cl,
+          CHILD_STATE_CODE[c.state] ?? 2,
+        );
         o.add('mayastor_nexus_child_rebuild_progress_percent', 'gauge', 'Rebuild progress of a child (100 once in sync)', cl, c.rebuildProgress ?? 0);
         o.add('mayastor_nexus_child_rebuilding', 'gauge', '1 while a rebuild of the child runs', cl, c.rebuildBytesTotal !== undefined ? 1 : 0);
         o.add('mayastor_nexus_child_rebuild_bytes_done', 'gauge', 'Bytes of the nexus range the running rebuild has processed', cl, c.rebuildBytesDone ?? 0);

@@ -136,9 +136,9 @@ export class NexusService {
             e.error = undefined;
             this.ctx.log.info('nexus.reopened', { nexus: uuid, retried: true });
             if (e.rec.share === 'nbd' && !this.shares.isShared(uuid)) {
-              await this.shares.share(uuid, uuid, []).catch((err) =>
-                this.ctx.log.error('nexus.share_restore_failed', { nexus: uuid, error: (err as Error).message }),
-              );
+              await this.shares
+                .share(uuid, uuid, [])
+                .catch((err) => this.ctx.log.error('nexus.share_restore_failed', { nexus: uuid, error: (err as Error).message }));
             }
           })
           .catch(() => undefined);
@@ -361,7 +361,7 @@ export class NexusService {
             this.ctx.log.error('nexus.rollback_failed', {
               nexus: uuid,
               error: d as Error,
-            })
+            }),
           );
           throw fromNative(e, `nexus '${uuid}': share nbd`, 'spec');
         }
@@ -394,8 +394,8 @@ export class NexusService {
       if (!e) throw notFound(`nexus '${uuid}' does not exist`);
       if (e.open) {
         await this.shares.unshare(uuid).catch((err) => {
-            throw fromNative(err, `nexus '${uuid}': unshare`, 'spec');
-          });
+          throw fromNative(err, `nexus '${uuid}': unshare`, 'spec');
+        });
         try {
           await this.ctx.dp.nexusDestroy(uuid, true); // deleted for good: the children are released
         } catch (err) {
@@ -453,8 +453,7 @@ export class NexusService {
 
   private openEntry(uuidParam: string): Entry {
     const e = this.entry(uuidParam);
-    if (!e.open)
-      throw conflict(`nexus '${e.rec.uuid}' is faulted and not open (${e.error ?? 'unknown'}); PUT its spec again to retry, or DELETE it`);
+    if (!e.open) throw conflict(`nexus '${e.rec.uuid}' is faulted and not open (${e.error ?? 'unknown'}); PUT its spec again to retry, or DELETE it`);
     return e;
   }
 
@@ -466,8 +465,7 @@ export class NexusService {
 
   /** POST /v1/nexuses/{uuid}/children {uri, force?}: add a child and start its rebuild. */
   async addChild(uuidParam: string, body: unknown): Promise<Nexus> {
-    if (body === null || typeof body !== 'object' || Array.isArray(body))
-      throw badRequest('body', 'the request body must be a JSON object {"uri": ...}');
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('body', 'the request body must be a JSON object {"uri": ...}');
     for (const k of Object.keys(body)) if (k !== 'uri' && k !== 'force') throw badRequest(k, `unknown field '${k}' (allowed: uri, force)`);
     const uri = this.childUriParam((body as Record<string, unknown>).uri);
     const force = validateFlag('force', (body as Record<string, unknown>).force);
@@ -476,8 +474,7 @@ export class NexusService {
       const e = this.openEntry(uuidParam);
       const uuid = e.rec.uuid;
       if (e.rec.children.includes(uri)) throw conflict(`uri '${uri}' is already a child of nexus '${uuid}'`, 'uri');
-      if (e.rec.children.length >= MAX_NEXUS_CHILDREN)
-        throw unprocessable('uri', `nexus '${uuid}' already has ${MAX_NEXUS_CHILDREN} children`);
+      if (e.rec.children.length >= MAX_NEXUS_CHILDREN) throw unprocessable('uri', `nexus '${uuid}' already has ${MAX_NEXUS_CHILDREN} children`);
       this.checkLocalChild('uri', uri);
       try {
         await this.ctx.dp.nexusAddChild(uuid, uri, force);

@@ -51,7 +51,7 @@ export class PoolService {
    * export of this agent can only be opened once that export exists), as long as one comes back.
    */
   async retryFaulted(): Promise<void> {
-    for (let progress = true; progress; ) {
+    for (let progress = true; progress;) {
       progress = false;
       for (const entry of this.pools.values()) {
         if (entry.state !== 'faulted') continue;
@@ -198,13 +198,9 @@ export class PoolService {
     return this.ctx.lock.run(async () => {
       const existing = this.pools.get(name);
       if (existing) {
-        const same =
-          existing.record.disks.length === spec.disks.length && existing.record.disks.every((d, i) => d === spec.disks[i]);
+        const same = existing.record.disks.length === spec.disks.length && existing.record.disks.every((d, i) => d === spec.disks[i]);
         if (!same) {
-          throw conflict(
-            `pool '${name}' already exists with disks ${JSON.stringify(existing.record.disks)}; requested ${JSON.stringify(spec.disks)}`,
-            'disks',
-          );
+          throw conflict(`pool '${name}' already exists with disks ${JSON.stringify(existing.record.disks)}; requested ${JSON.stringify(spec.disks)}`, 'disks');
         }
         if (existing.state === 'faulted') {
           if (await this.tryImport(existing)) await this.cameOnline(name);
@@ -307,9 +303,7 @@ export class PoolService {
           /* stat failure: fall through to destroy, which reports it */
         }
         if (count > 0) {
-          throw conflict(
-            `pool '${name}' still holds ${count} replica(s)${held.length ? ` (${held.join(', ')})` : ''}; destroy them first`,
-          );
+          throw conflict(`pool '${name}' still holds ${count} replica(s)${held.length ? ` (${held.join(', ')})` : ''}; destroy them first`);
         }
         try {
           await this.ctx.dp.poolDestroy(name);

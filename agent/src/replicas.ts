@@ -54,9 +54,7 @@ export class ReplicaService {
   private async poolClosing(pool: string): Promise<void> {
     for (const rec of this.records.values()) {
       if (rec.pool !== pool || !this.exported(rec.uuid)) continue;
-      await this.shares!.unshare(rec.uuid).catch((e) =>
-        this.ctx.log.error('replica.unshare_failed', { replica: rec.uuid, error: (e as Error).message }),
-      );
+      await this.shares!.unshare(rec.uuid).catch((e) => this.ctx.log.error('replica.unshare_failed', { replica: rec.uuid, error: (e as Error).message }));
     }
   }
 
@@ -125,7 +123,10 @@ export class ReplicaService {
   private async applyShare(uuid: string, share: string, allowedHosts: string[]): Promise<void> {
     const nexus = share === 'nbd' ? this.usedBy(uuid) : undefined;
     if (nexus)
-      throw conflict(`replica '${uuid}' is a child of nexus '${nexus}' on this node; exporting it would let clients write behind the nexus (one writer per device)`, 'share');
+      throw conflict(
+        `replica '${uuid}' is a child of nexus '${nexus}' on this node; exporting it would let clients write behind the nexus (one writer per device)`,
+        'share',
+      );
     try {
       if (share === 'nbd') await this.shares.share(uuid, uuid, allowedHosts);
       else await this.shares.unshare(uuid);
@@ -166,7 +167,8 @@ export class ReplicaService {
     }
     for (const r of this.ctx.state.replicas) {
       if (seenOnDisk.has(r.uuid)) continue;
-      if (this.pools.entry(r.pool) && !this.pools.isOnline(r.pool)) keep.push(r); // faulted pool: keep the record
+      if (this.pools.entry(r.pool) && !this.pools.isOnline(r.pool))
+        keep.push(r); // faulted pool: keep the record
       else this.ctx.log.warn('replica.vanished', { replica: r.uuid, pool: r.pool });
     }
     this.ctx.state.replicas = keep;

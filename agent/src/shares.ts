@@ -111,7 +111,7 @@ export class ShareService {
         this.ctx.log.error('nbd.unshare_failed', {
           export: name,
           error: e as Error,
-        })
+        }),
       );
     }
     if (this.listening) {

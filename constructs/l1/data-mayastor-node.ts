@@ -17,17 +17,35 @@ export class DataMayastorNode extends cdktf.TerraformDataSource {
   }
 
   private _nodeAttribute?: string;
-  public get nodeAttribute(): string { return this.getStringAttribute('node'); }
-  public set nodeAttribute(value: string) { this._nodeAttribute = value; }
-  public get nodeAttributeInput(): string | undefined { return this._nodeAttribute; }
+  public get nodeAttribute(): string {
+    return this.getStringAttribute('node');
+  }
+  public set nodeAttribute(value: string) {
+    this._nodeAttribute = value;
+  }
+  public get nodeAttributeInput(): string | undefined {
+    return this._nodeAttribute;
+  }
 
-  public get url(): string { return this.getStringAttribute('url'); }
-  public get name(): string { return this.getStringAttribute('name'); }
-  public get version(): string { return this.getStringAttribute('version'); }
-  public get datapathVersion(): string { return this.getStringAttribute('datapath_version'); }
+  public get url(): string {
+    return this.getStringAttribute('url');
+  }
+  public get name(): string {
+    return this.getStringAttribute('name');
+  }
+  public get version(): string {
+    return this.getStringAttribute('version');
+  }
+  public get datapathVersion(): string {
+    return this.getStringAttribute('datapath_version');
+  }
   private _listeners = new cdktf.StringMap(this, 'listeners');
-  public get listeners(): cdktf.StringMap { return this._listeners; }
-  public get capabilities(): string[] { return this.getListAttribute('capabilities'); }
+  public get listeners(): cdktf.StringMap {
+    return this._listeners;
+  }
+  public get capabilities(): string[] {
+    return this.getListAttribute('capabilities');
+  }
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {

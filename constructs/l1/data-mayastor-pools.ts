@@ -13,16 +13,32 @@ export class DataMayastorPoolsPoolsOutputReference extends cdktf.ComplexObject {
   public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
     super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
   }
-  public get name(): string { return this.getStringAttribute('name'); }
-  public get uuid(): string { return this.getStringAttribute('uuid'); }
-  public get disks(): string[] { return this.getListAttribute('disks'); }
-  public get state(): string { return this.getStringAttribute('state'); }
-  public get capacityBytes(): number { return this.getNumberAttribute('capacity_bytes'); }
-  public get usedBytes(): number { return this.getNumberAttribute('used_bytes'); }
+  public get name(): string {
+    return this.getStringAttribute('name');
+  }
+  public get uuid(): string {
+    return this.getStringAttribute('uuid');
+  }
+  public get disks(): string[] {
+    return this.getListAttribute('disks');
+  }
+  public get state(): string {
+    return this.getStringAttribute('state');
+  }
+  public get capacityBytes(): number {
+    return this.getNumberAttribute('capacity_bytes');
+  }
+  public get usedBytes(): number {
+    return this.getNumberAttribute('used_bytes');
+  }
 }
 
 export class DataMayastorPoolsPoolsList extends cdktf.ComplexList {
-  public constructor(protected override terraformResource: cdktf.IInterpolatingParent, protected override terraformAttribute: string, protected override wrapsSet: boolean) {
+  public constructor(
+    protected override terraformResource: cdktf.IInterpolatingParent,
+    protected override terraformAttribute: string,
+    protected override wrapsSet: boolean,
+  ) {
     super(terraformResource, terraformAttribute, wrapsSet);
   }
   public get(index: number): DataMayastorPoolsPoolsOutputReference {
@@ -39,12 +55,20 @@ export class DataMayastorPools extends cdktf.TerraformDataSource {
   }
 
   private _nodeAttribute?: string;
-  public get nodeAttribute(): string { return this.getStringAttribute('node'); }
-  public set nodeAttribute(value: string) { this._nodeAttribute = value; }
-  public get nodeAttributeInput(): string | undefined { return this._nodeAttribute; }
+  public get nodeAttribute(): string {
+    return this.getStringAttribute('node');
+  }
+  public set nodeAttribute(value: string) {
+    this._nodeAttribute = value;
+  }
+  public get nodeAttributeInput(): string | undefined {
+    return this._nodeAttribute;
+  }
 
   private _pools = new DataMayastorPoolsPoolsList(this, 'pools', false);
-  public get pools(): DataMayastorPoolsPoolsList { return this._pools; }
+  public get pools(): DataMayastorPoolsPoolsList {
+    return this._pools;
+  }
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {

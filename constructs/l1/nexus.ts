@@ -21,12 +21,19 @@ export class NexusChildStatesOutputReference extends cdktf.ComplexObject {
   public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectKey: string) {
     super(terraformResource, terraformAttribute, false, complexObjectKey);
   }
-  public get state(): string { return this.getStringAttribute('state'); }
-  public get rebuildProgress(): number { return this.getNumberAttribute('rebuild_progress'); }
+  public get state(): string {
+    return this.getStringAttribute('state');
+  }
+  public get rebuildProgress(): number {
+    return this.getNumberAttribute('rebuild_progress');
+  }
 }
 
 export class NexusChildStatesMap extends cdktf.ComplexMap {
-  public constructor(protected override terraformResource: cdktf.IInterpolatingParent, protected override terraformAttribute: string) {
+  public constructor(
+    protected override terraformResource: cdktf.IInterpolatingParent,
+    protected override terraformAttribute: string,
+  ) {
     super(terraformResource, terraformAttribute);
   }
   public get(key: string): NexusChildStatesOutputReference {
@@ -38,7 +45,12 @@ export class Nexus extends cdktf.TerraformResource {
   public static readonly tfResourceType = 'mayastor_nexus';
 
   /** An `import` block for an existing nexus; `importFromId` is `NODE/UUID`. */
-  public static generateConfigForImport(scope: Construct, importToId: string, importFromId: string, provider?: cdktf.TerraformProvider): cdktf.ImportableResource {
+  public static generateConfigForImport(
+    scope: Construct,
+    importToId: string,
+    importFromId: string,
+    provider?: cdktf.TerraformProvider,
+  ): cdktf.ImportableResource {
     return new cdktf.ImportableResource(scope, importToId, { terraformResourceType: 'mayastor_nexus', importId: importFromId, provider });
   }
 
@@ -51,41 +63,81 @@ export class Nexus extends cdktf.TerraformResource {
     this._share = config.share;
   }
 
-  public get id(): string { return this.getStringAttribute('id'); }
+  public get id(): string {
+    return this.getStringAttribute('id');
+  }
 
   private _nodeAttribute?: string;
-  public get nodeAttribute(): string { return this.getStringAttribute('node'); }
-  public set nodeAttribute(value: string) { this._nodeAttribute = value; }
-  public get nodeAttributeInput(): string | undefined { return this._nodeAttribute; }
+  public get nodeAttribute(): string {
+    return this.getStringAttribute('node');
+  }
+  public set nodeAttribute(value: string) {
+    this._nodeAttribute = value;
+  }
+  public get nodeAttributeInput(): string | undefined {
+    return this._nodeAttribute;
+  }
 
   private _uuid?: string;
-  public get uuid(): string { return this.getStringAttribute('uuid'); }
-  public set uuid(value: string) { this._uuid = value; }
-  public get uuidInput(): string | undefined { return this._uuid; }
+  public get uuid(): string {
+    return this.getStringAttribute('uuid');
+  }
+  public set uuid(value: string) {
+    this._uuid = value;
+  }
+  public get uuidInput(): string | undefined {
+    return this._uuid;
+  }
 
   private _sizeBytes?: number;
-  public get sizeBytes(): number { return this.getNumberAttribute('size_bytes'); }
-  public set sizeBytes(value: number) { this._sizeBytes = value; }
-  public get sizeBytesInput(): number | undefined { return this._sizeBytes; }
+  public get sizeBytes(): number {
+    return this.getNumberAttribute('size_bytes');
+  }
+  public set sizeBytes(value: number) {
+    this._sizeBytes = value;
+  }
+  public get sizeBytesInput(): number | undefined {
+    return this._sizeBytes;
+  }
 
   private _children?: string[];
-  public get children(): string[] { return this.getListAttribute('children'); }
-  public set children(value: string[]) { this._children = value; }
-  public get childrenInput(): string[] | undefined { return this._children; }
+  public get children(): string[] {
+    return this.getListAttribute('children');
+  }
+  public set children(value: string[]) {
+    this._children = value;
+  }
+  public get childrenInput(): string[] | undefined {
+    return this._children;
+  }
 
   private _share?: string;
-  public get share(): string { return this.getStringAttribute('share'); }
-  public set share(value: string) { this._share = value; }
-  public resetShare(): void { this._share = undefined; }
-  public get shareInput(): string | undefined { return this._share; }
+  public get share(): string {
+    return this.getStringAttribute('share');
+  }
+  public set share(value: string) {
+    this._share = value;
+  }
+  public resetShare(): void {
+    this._share = undefined;
+  }
+  public get shareInput(): string | undefined {
+    return this._share;
+  }
 
   /** `online`, `degraded` or `faulted`. */
-  public get state(): string { return this.getStringAttribute('state'); }
+  public get state(): string {
+    return this.getStringAttribute('state');
+  }
   /** URI consumers connect to, e.g. `nbd://127.0.0.1:10809/NEXUS-UUID`. */
-  public get deviceUri(): string { return this.getStringAttribute('device_uri'); }
+  public get deviceUri(): string {
+    return this.getStringAttribute('device_uri');
+  }
 
   private _childStates = new NexusChildStatesMap(this, 'child_states');
-  public get childStates(): NexusChildStatesMap { return this._childStates; }
+  public get childStates(): NexusChildStatesMap {
+    return this._childStates;
+  }
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {

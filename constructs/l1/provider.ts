@@ -46,40 +46,88 @@ export class MayastorProvider extends cdktf.TerraformProvider {
   }
 
   private _nodes?: { [key: string]: string };
-  public get nodes(): { [key: string]: string } | undefined { return this._nodes; }
-  public set nodes(value: { [key: string]: string } | undefined) { this._nodes = value; }
-  public resetNodes(): void { this._nodes = undefined; }
-  public get nodesInput(): { [key: string]: string } | undefined { return this._nodes; }
+  public get nodes(): { [key: string]: string } | undefined {
+    return this._nodes;
+  }
+  public set nodes(value: { [key: string]: string } | undefined) {
+    this._nodes = value;
+  }
+  public resetNodes(): void {
+    this._nodes = undefined;
+  }
+  public get nodesInput(): { [key: string]: string } | undefined {
+    return this._nodes;
+  }
 
   private _token?: string;
-  public get token(): string | undefined { return this._token; }
-  public set token(value: string | undefined) { this._token = value; }
-  public resetToken(): void { this._token = undefined; }
-  public get tokenInput(): string | undefined { return this._token; }
+  public get token(): string | undefined {
+    return this._token;
+  }
+  public set token(value: string | undefined) {
+    this._token = value;
+  }
+  public resetToken(): void {
+    this._token = undefined;
+  }
+  public get tokenInput(): string | undefined {
+    return this._token;
+  }
 
   private _requestTimeoutSeconds?: number;
-  public get requestTimeoutSeconds(): number | undefined { return this._requestTimeoutSeconds; }
-  public set requestTimeoutSeconds(value: number | undefined) { this._requestTimeoutSeconds = value; }
-  public resetRequestTimeoutSeconds(): void { this._requestTimeoutSeconds = undefined; }
-  public get requestTimeoutSecondsInput(): number | undefined { return this._requestTimeoutSeconds; }
+  public get requestTimeoutSeconds(): number | undefined {
+    return this._requestTimeoutSeconds;
+  }
+  public set requestTimeoutSeconds(value: number | undefined) {
+    this._requestTimeoutSeconds = value;
+  }
+  public resetRequestTimeoutSeconds(): void {
+    this._requestTimeoutSeconds = undefined;
+  }
+  public get requestTimeoutSecondsInput(): number | undefined {
+    return this._requestTimeoutSeconds;
+  }
 
   private _retries?: number;
-  public get retries(): number | undefined { return this._retries; }
-  public set retries(value: number | undefined) { this._retries = value; }
-  public resetRetries(): void { this._retries = undefined; }
-  public get retriesInput(): number | undefined { return this._retries; }
+  public get retries(): number | undefined {
+    return this._retries;
+  }
+  public set retries(value: number | undefined) {
+    this._retries = value;
+  }
+  public resetRetries(): void {
+    this._retries = undefined;
+  }
+  public get retriesInput(): number | undefined {
+    return this._retries;
+  }
 
   private _rebuildTimeoutSeconds?: number;
-  public get rebuildTimeoutSeconds(): number | undefined { return this._rebuildTimeoutSeconds; }
-  public set rebuildTimeoutSeconds(value: number | undefined) { this._rebuildTimeoutSeconds = value; }
-  public resetRebuildTimeoutSeconds(): void { this._rebuildTimeoutSeconds = undefined; }
-  public get rebuildTimeoutSecondsInput(): number | undefined { return this._rebuildTimeoutSeconds; }
+  public get rebuildTimeoutSeconds(): number | undefined {
+    return this._rebuildTimeoutSeconds;
+  }
+  public set rebuildTimeoutSeconds(value: number | undefined) {
+    this._rebuildTimeoutSeconds = value;
+  }
+  public resetRebuildTimeoutSeconds(): void {
+    this._rebuildTimeoutSeconds = undefined;
+  }
+  public get rebuildTimeoutSecondsInput(): number | undefined {
+    return this._rebuildTimeoutSeconds;
+  }
 
   private _alias?: string;
-  public override get alias(): string | undefined { return this._alias; }
-  public override set alias(value: string | undefined) { this._alias = value; }
-  public resetAlias(): void { this._alias = undefined; }
-  public get aliasInput(): string | undefined { return this._alias; }
+  public override get alias(): string | undefined {
+    return this._alias;
+  }
+  public override set alias(value: string | undefined) {
+    this._alias = value;
+  }
+  public resetAlias(): void {
+    this._alias = undefined;
+  }
+  public get aliasInput(): string | undefined {
+    return this._alias;
+  }
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {

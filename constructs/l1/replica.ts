@@ -24,7 +24,12 @@ export class Replica extends cdktf.TerraformResource {
   public static readonly tfResourceType = 'mayastor_replica';
 
   /** An `import` block for an existing replica; `importFromId` is `NODE/UUID`. */
-  public static generateConfigForImport(scope: Construct, importToId: string, importFromId: string, provider?: cdktf.TerraformProvider): cdktf.ImportableResource {
+  public static generateConfigForImport(
+    scope: Construct,
+    importToId: string,
+    importFromId: string,
+    provider?: cdktf.TerraformProvider,
+  ): cdktf.ImportableResource {
     return new cdktf.ImportableResource(scope, importToId, { terraformResourceType: 'mayastor_replica', importId: importFromId, provider });
   }
 
@@ -39,49 +44,103 @@ export class Replica extends cdktf.TerraformResource {
     this._allowedHosts = config.allowedHosts;
   }
 
-  public get id(): string { return this.getStringAttribute('id'); }
+  public get id(): string {
+    return this.getStringAttribute('id');
+  }
 
   private _nodeAttribute?: string;
-  public get nodeAttribute(): string { return this.getStringAttribute('node'); }
-  public set nodeAttribute(value: string) { this._nodeAttribute = value; }
-  public get nodeAttributeInput(): string | undefined { return this._nodeAttribute; }
+  public get nodeAttribute(): string {
+    return this.getStringAttribute('node');
+  }
+  public set nodeAttribute(value: string) {
+    this._nodeAttribute = value;
+  }
+  public get nodeAttributeInput(): string | undefined {
+    return this._nodeAttribute;
+  }
 
   private _pool?: string;
-  public get pool(): string { return this.getStringAttribute('pool'); }
-  public set pool(value: string) { this._pool = value; }
-  public get poolInput(): string | undefined { return this._pool; }
+  public get pool(): string {
+    return this.getStringAttribute('pool');
+  }
+  public set pool(value: string) {
+    this._pool = value;
+  }
+  public get poolInput(): string | undefined {
+    return this._pool;
+  }
 
   private _uuid?: string;
-  public get uuid(): string { return this.getStringAttribute('uuid'); }
-  public set uuid(value: string) { this._uuid = value; }
-  public get uuidInput(): string | undefined { return this._uuid; }
+  public get uuid(): string {
+    return this.getStringAttribute('uuid');
+  }
+  public set uuid(value: string) {
+    this._uuid = value;
+  }
+  public get uuidInput(): string | undefined {
+    return this._uuid;
+  }
 
   private _sizeBytes?: number;
-  public get sizeBytes(): number { return this.getNumberAttribute('size_bytes'); }
-  public set sizeBytes(value: number) { this._sizeBytes = value; }
-  public get sizeBytesInput(): number | undefined { return this._sizeBytes; }
+  public get sizeBytes(): number {
+    return this.getNumberAttribute('size_bytes');
+  }
+  public set sizeBytes(value: number) {
+    this._sizeBytes = value;
+  }
+  public get sizeBytesInput(): number | undefined {
+    return this._sizeBytes;
+  }
 
   private _thin?: boolean | cdktf.IResolvable;
-  public get thin(): boolean | cdktf.IResolvable { return this.getBooleanAttribute('thin'); }
-  public set thin(value: boolean | cdktf.IResolvable) { this._thin = value; }
-  public resetThin(): void { this._thin = undefined; }
-  public get thinInput(): boolean | cdktf.IResolvable | undefined { return this._thin; }
+  public get thin(): boolean | cdktf.IResolvable {
+    return this.getBooleanAttribute('thin');
+  }
+  public set thin(value: boolean | cdktf.IResolvable) {
+    this._thin = value;
+  }
+  public resetThin(): void {
+    this._thin = undefined;
+  }
+  public get thinInput(): boolean | cdktf.IResolvable | undefined {
+    return this._thin;
+  }
 
   private _share?: string;
-  public get share(): string { return this.getStringAttribute('share'); }
-  public set share(value: string) { this._share = value; }
-  public resetShare(): void { this._share = undefined; }
-  public get shareInput(): string | undefined { return this._share; }
+  public get share(): string {
+    return this.getStringAttribute('share');
+  }
+  public set share(value: string) {
+    this._share = value;
+  }
+  public resetShare(): void {
+    this._share = undefined;
+  }
+  public get shareInput(): string | undefined {
+    return this._share;
+  }
 
   private _allowedHosts?: string[];
-  public get allowedHosts(): string[] { return this.getListAttribute('allowed_hosts'); }
-  public set allowedHosts(value: string[]) { this._allowedHosts = value; }
-  public resetAllowedHosts(): void { this._allowedHosts = undefined; }
-  public get allowedHostsInput(): string[] | undefined { return this._allowedHosts; }
+  public get allowedHosts(): string[] {
+    return this.getListAttribute('allowed_hosts');
+  }
+  public set allowedHosts(value: string[]) {
+    this._allowedHosts = value;
+  }
+  public resetAllowedHosts(): void {
+    this._allowedHosts = undefined;
+  }
+  public get allowedHostsInput(): string[] | undefined {
+    return this._allowedHosts;
+  }
 
   /** `bdev:///UUID` when not shared, else the protocol URI a nexus on another node uses. */
-  public get uri(): string { return this.getStringAttribute('uri'); }
-  public get allocatedBytes(): number { return this.getNumberAttribute('allocated_bytes'); }
+  public get uri(): string {
+    return this.getStringAttribute('uri');
+  }
+  public get allocatedBytes(): number {
+    return this.getNumberAttribute('allocated_bytes');
+  }
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {

@@ -85,7 +85,10 @@ export interface ReplicaPlacement {
 
 /** A name-based (v5-style, SHA-1) UUID: the same name always gives the same UUID. */
 export function stableUuid(name: string): string {
-  const h = crypto.createHash('sha1').update('mayastor:' + name).digest();
+  const h = crypto
+    .createHash('sha1')
+    .update('mayastor:' + name)
+    .digest();
   h[6] = (h[6] & 0x0f) | 0x50;
   h[8] = (h[8] & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');

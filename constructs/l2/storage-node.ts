@@ -61,7 +61,8 @@ export class StorageNode extends Construct {
 
     const nameProblem = nodeNameProblem(typeof config.name === 'string' ? config.name : '');
     if (nameProblem) bad('name', `${describe(config.name)} ${nameProblem.message}`);
-    if (typeof config.agentUrl !== 'string' || config.agentUrl === '') bad('agentUrl', `${describe(config.agentUrl)} must be the agent's URL, e.g. "http://10.0.0.1:9500"`);
+    if (typeof config.agentUrl !== 'string' || config.agentUrl === '')
+      bad('agentUrl', `${describe(config.agentUrl)} must be the agent's URL, e.g. "http://10.0.0.1:9500"`);
     if (!Token.isUnresolved(config.agentUrl)) {
       let u: URL = new URL('http://placeholder');
       let ok = true;

@@ -52,7 +52,8 @@ const RULES: readonly Rule[] = [
   (p) => (p.sizeBytes % 512 !== 0 ? problem('sizeBytes', `${p.sizeBytes} is not a multiple of 512`) : undefined),
   (p) => {
     const count = p.replicas ?? 3;
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) return problem('replicas', `${describe(p.replicas)} must be a whole number of at least 1`);
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1)
+      return problem('replicas', `${describe(p.replicas)} must be a whole number of at least 1`);
     return count > NEXUS_MAX_CHILDREN ? problem('replicas', `${count} is more than a nexus can mirror (at most ${NEXUS_MAX_CHILDREN} children)`) : undefined;
   },
   (p) => (p.thin !== undefined && typeof p.thin !== 'boolean' ? problem('thin', `${describe(p.thin)} must be true or false`) : undefined),
@@ -72,7 +73,10 @@ const RULES: readonly Rule[] = [
     p.nexusNode !== undefined && !p.nodes.some((n) => n.name === p.nexusNode)
       ? problem('nexusNode', `${describe(p.nexusNode)} is not one of the volume's nodes (${names(p.nodes)})`)
       : undefined,
-  (p) => (p.pools !== undefined && (!Array.isArray(p.pools) || p.pools.length === 0) ? problem('pools', 'give at least one pool, or leave pools out to use every pool') : undefined),
+  (p) =>
+    p.pools !== undefined && (!Array.isArray(p.pools) || p.pools.length === 0)
+      ? problem('pools', 'give at least one pool, or leave pools out to use every pool')
+      : undefined,
   (p) => {
     for (const [i, ref] of (p.pools ?? []).entries()) {
       const w = parsePoolRef(ref);

@@ -51,12 +51,24 @@ export class MigrationStack extends TerraformStack {
     const children: string[] = [];
     const replicas: Replica[] = [];
     if (phase !== 'fresh') {
-      const r = new Replica(this, 'legacy-replica', { nodeAttribute: node.name, pool: legacyPool.name, uuid: LEGACY_REPLICA_UUID, sizeBytes: replicaSizeFor(VOLUME_SIZE), lifecycle });
+      const r = new Replica(this, 'legacy-replica', {
+        nodeAttribute: node.name,
+        pool: legacyPool.name,
+        uuid: LEGACY_REPLICA_UUID,
+        sizeBytes: replicaSizeFor(VOLUME_SIZE),
+        lifecycle,
+      });
       replicas.push(r);
       children.push(r.uri); // bdev:///UUID: the replica is on the nexus's node
     }
     if (phase !== 'legacy') {
-      const r = new Replica(this, 'fresh-replica', { nodeAttribute: node.name, pool: freshPool.name, uuid: FRESH_REPLICA_UUID, sizeBytes: replicaSizeFor(VOLUME_SIZE), lifecycle });
+      const r = new Replica(this, 'fresh-replica', {
+        nodeAttribute: node.name,
+        pool: freshPool.name,
+        uuid: FRESH_REPLICA_UUID,
+        sizeBytes: replicaSizeFor(VOLUME_SIZE),
+        lifecycle,
+      });
       replicas.push(r);
       children.push(r.uri);
     }

@@ -9,7 +9,10 @@ import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:cr
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];
-  while (n > 0) { bytes.unshift(n & 0xff); n >>>= 8; }
+  while (n > 0) {
+    bytes.unshift(n & 0xff);
+    n >>>= 8;
+  }
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 function tlv(tag: number, ...content: Buffer[]): Buffer {
@@ -26,7 +29,10 @@ function oid(dotted: string): Buffer {
   for (const p of parts.slice(2)) {
     const enc: number[] = [p & 0x7f];
     let v = Math.floor(p / 128);
-    while (v > 0) { enc.unshift((v & 0x7f) | 0x80); v = Math.floor(v / 128); }
+    while (v > 0) {
+      enc.unshift((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
     out.push(...enc);
   }
   return tlv(0x06, Buffer.from(out));
@@ -58,18 +64,18 @@ export function generateServerCert(now = new Date()): ServerCert {
   serial[0] &= 0x7f; // positive INTEGER
   if (serial[0] === 0) serial[0] = 1;
   const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
-  const name = seq(
-    set(seq(oid('2.5.4.10'), tlv(0x0c, Buffer.from('HashiCorp')))),
-    set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from('localhost')))),
-  );
+  const name = seq(set(seq(oid('2.5.4.10'), tlv(0x0c, Buffer.from('HashiCorp')))), set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from('localhost')))));
   const notBefore = new Date(now.getTime() - 60_000);
   const notAfter = new Date(now.getTime() + 10 * 365 * 24 * 3600_000);
-  const extensions = tlv(0xa3, seq(
-    extension('2.5.29.19', true, seq(tlv(0x01, Buffer.from([0xff])))), // basicConstraints CA:TRUE
-    extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x02, 0xac]))), // keyUsage
-    extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2'))), // EKU
-    extension('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')), tlv(0x87, Buffer.from([127, 0, 0, 1])))),
-  ));
+  const extensions = tlv(
+    0xa3,
+    seq(
+      extension('2.5.29.19', true, seq(tlv(0x01, Buffer.from([0xff])))), // basicConstraints CA:TRUE
+      extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x02, 0xac]))), // keyUsage
+      extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2'))), // EKU
+      extension('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')), tlv(0x87, Buffer.from([127, 0, 0, 1])))),
+    ),
+  );
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // v3
     tlv(0x02, serial),

@@ -10,9 +10,15 @@
 import { Encoder, Decoder, ExtensionCodec, ExtData } from '@msgpack/msgpack';
 
 export type CtyType =
-  | 'string' | 'number' | 'bool' | 'dynamic'
-  | ['list', CtyType] | ['set', CtyType] | ['map', CtyType]
-  | ['object', { [name: string]: CtyType }] | ['tuple', CtyType[]];
+  | 'string'
+  | 'number'
+  | 'bool'
+  | 'dynamic'
+  | ['list', CtyType]
+  | ['set', CtyType]
+  | ['map', CtyType]
+  | ['object', { [name: string]: CtyType }]
+  | ['tuple', CtyType[]];
 
 /** The unknown value. Compare with `isUnknown(v)`. */
 export const UNKNOWN: unique symbol = Symbol.for('cty.unknown');
@@ -21,12 +27,17 @@ export type Unknown = typeof UNKNOWN;
 /** A decimal number that is neither a safe JS number nor an integer: kept as its decimal text. */
 export class CtyDecimal {
   constructor(readonly text: string) {}
-  toString(): string { return this.text; }
+  toString(): string {
+    return this.text;
+  }
 }
 
 /** A value of type `dynamic` carries its concrete type. */
 export class CtyDynamic {
-  constructor(readonly type: CtyType, readonly value: Value) {}
+  constructor(
+    readonly type: CtyType,
+    readonly value: Value,
+  ) {}
 }
 
 export type Value = null | Unknown | string | boolean | number | bigint | CtyDecimal | CtyDynamic | Value[] | { [k: string]: Value };
@@ -46,7 +57,10 @@ export function isWhollyKnown(v: Value): boolean {
 }
 
 export class CtyError extends Error {
-  constructor(readonly path: (string | number)[], message: string) {
+  constructor(
+    readonly path: (string | number)[],
+    message: string,
+  ) {
     super(path.length ? `${formatPath(path)}: ${message}` : message);
   }
 }
@@ -140,7 +154,8 @@ function toWire(t: CtyType, v: Value, path: (string | number)[]): unknown {
   }
   if (t === 'number') return numberToWire(v, path);
   switch (t[0]) {
-    case 'list': case 'set': {
+    case 'list':
+    case 'set': {
       if (!Array.isArray(v)) throw new CtyError(path, `${t[0]} required, got ${describe(v)}`);
       return v.map((e, i) => toWire(t[1], e, [...path, i]));
     }
@@ -187,7 +202,8 @@ function fromWire(t: CtyType, raw: unknown, path: (string | number)[]): Value {
   }
   if (t === 'number') return numberFromWire(raw, path);
   switch (t[0]) {
-    case 'list': case 'set': {
+    case 'list':
+    case 'set': {
       if (!Array.isArray(raw)) throw new CtyError(path, `${t[0]} required, got ${describe(raw)}`);
       const out = raw.map((e, i) => fromWire(t[1], e, [...path, i]));
       return t[0] === 'set' ? dedupe(out) : out;
@@ -221,9 +237,15 @@ function dedupe(items: Value[]): Value[] {
   const seen = new Set<string>();
   const out: Value[] = [];
   for (const it of items) {
-    if (it === UNKNOWN) { out.push(it); continue; }
+    if (it === UNKNOWN) {
+      out.push(it);
+      continue;
+    }
     const key = stableKey(it);
-    if (!seen.has(key)) { seen.add(key); out.push(it); }
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(it);
+    }
   }
   return out;
 }
@@ -256,7 +278,11 @@ export function decodeMsgpack(t: CtyType, bytes: Uint8Array | undefined | null):
 
 export function parseType(text: string, path: (string | number)[] = []): CtyType {
   let j: unknown;
-  try { j = JSON.parse(text); } catch { throw new CtyError(path, `invalid type JSON ${text}`); }
+  try {
+    j = JSON.parse(text);
+  } catch {
+    throw new CtyError(path, `invalid type JSON ${text}`);
+  }
   return checkType(j, path);
 }
 
@@ -298,7 +324,8 @@ export function fromJson(t: CtyType, j: unknown, lenient = false, path: (string 
     throw new CtyError(path, `number required, got ${describe(j)}`);
   }
   switch (t[0]) {
-    case 'list': case 'set': {
+    case 'list':
+    case 'set': {
       if (!Array.isArray(j)) throw new CtyError(path, `${t[0]} required, got ${describe(j)}`);
       const out = j.map((e, i) => fromJson(t[1], e, lenient, [...path, i]));
       return t[0] === 'set' ? dedupe(out) : out;
@@ -329,7 +356,9 @@ export function parseJsonExact(text: string): unknown {
   if (!/\d{16}/.test(text)) return JSON.parse(text);
   // Whole number tokens only (a long fraction such as 0.30000000000000004 must not be split); fromJson turns the
   // quoted text back into an exact number, bigint or decimal.
-  const quoted = text.replace(/("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/g, (m, str) => (str || !/\d{16}/.test(m.replace('.', '')) ? m : `"${m}"`));
+  const quoted = text.replace(/("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/g, (m, str) =>
+    str || !/\d{16}/.test(m.replace('.', '')) ? m : `"${m}"`,
+  );
   return JSON.parse(quoted);
 }
 
@@ -346,10 +375,15 @@ export function toJson(t: CtyType, v: Value, path: (string | number)[] = []): un
   }
   if (t === 'string' || t === 'bool') return v;
   switch (t[0]) {
-    case 'list': case 'set': return (v as Value[]).map((e, i) => toJson(t[1], e, [...path, i]));
-    case 'tuple': return (v as Value[]).map((e, i) => toJson(t[1][i], e, [...path, i]));
-    case 'map': return Object.fromEntries(Object.entries(v as ObjectValue).map(([k, e]) => [k, toJson(t[1], e, [...path, k])]));
-    case 'object': return Object.fromEntries(Object.entries(t[1]).map(([k, at]) => [k, toJson(at, (v as ObjectValue)[k] ?? null, [...path, k])]));
+    case 'list':
+    case 'set':
+      return (v as Value[]).map((e, i) => toJson(t[1], e, [...path, i]));
+    case 'tuple':
+      return (v as Value[]).map((e, i) => toJson(t[1][i], e, [...path, i]));
+    case 'map':
+      return Object.fromEntries(Object.entries(v as ObjectValue).map(([k, e]) => [k, toJson(t[1], e, [...path, k])]));
+    case 'object':
+      return Object.fromEntries(Object.entries(t[1]).map(([k, at]) => [k, toJson(at, (v as ObjectValue)[k] ?? null, [...path, k])]));
   }
   return v;
 }
@@ -360,11 +394,13 @@ export function typedEqual(t: CtyType, a: Value, b: Value): boolean {
   if (typeof t !== 'string') {
     if (t[0] === 'set' && Array.isArray(a) && Array.isArray(b)) {
       if (a.length !== b.length) return false;
-      const ka = a.map(stableKey).sort(), kb = b.map(stableKey).sort();
+      const ka = a.map(stableKey).sort(),
+        kb = b.map(stableKey).sort();
       return ka.every((k, i) => k === kb[i]);
     }
     if (t[0] === 'object' && typeof a === 'object' && typeof b === 'object') {
-      const ao = a as ObjectValue, bo = b as ObjectValue;
+      const ao = a as ObjectValue,
+        bo = b as ObjectValue;
       return Object.entries(t[1]).every(([k, at]) => typedEqual(at, ao[k] ?? null, bo[k] ?? null));
     }
   }

@@ -4,8 +4,18 @@
  * Resource code sees plain cty values (ObjectValue) and a Diagnostics collector; it never sees msgpack.
  */
 import {
-  CtyError, CtyType, ObjectValue, UNKNOWN, Value, decodeMsgpack, encodeMsgpack, fromJson, isUnknown, parseJsonExact,
-  typedEqual, isWhollyKnown,
+  CtyError,
+  CtyType,
+  ObjectValue,
+  UNKNOWN,
+  Value,
+  decodeMsgpack,
+  encodeMsgpack,
+  fromJson,
+  isUnknown,
+  parseJsonExact,
+  typedEqual,
+  isWhollyKnown,
 } from './cty';
 import { BlockSchema, Diagnostics, PathStep, objectType, pathToProto, toProtoSchema } from './schema';
 import { logger } from './log';
@@ -83,8 +93,14 @@ export class ProviderService<C> {
   private readonly providerType: CtyType;
 
   constructor(private readonly def: ProviderDef<C>) {
-    for (const r of def.resources) { this.resources.set(r.typeName, r); this.types.set(r.typeName, objectType(r.schema)); }
-    for (const d of def.dataSources) { this.dataSources.set(d.typeName, d); this.types.set(`data.${d.typeName}`, objectType(d.schema)); }
+    for (const r of def.resources) {
+      this.resources.set(r.typeName, r);
+      this.types.set(r.typeName, objectType(r.schema));
+    }
+    for (const d of def.dataSources) {
+      this.dataSources.set(d.typeName, d);
+      this.types.set(`data.${d.typeName}`, objectType(d.schema));
+    }
     this.providerType = objectType(def.schema);
   }
 
@@ -149,7 +165,10 @@ export class ProviderService<C> {
     const t = objectType(r.schema);
     const version = Number(req.version ?? 0);
     if (version > (r.schema.version ?? 0)) {
-      diags.error('Unsupported state version', `${r.typeName} state has version ${version}; this provider knows up to ${r.schema.version ?? 0}. Upgrade the provider.`);
+      diags.error(
+        'Unsupported state version',
+        `${r.typeName} state has version ${version}; this provider knows up to ${r.schema.version ?? 0}. Upgrade the provider.`,
+      );
       return { diagnostics: diags.toProto() };
     }
     const raw = req.raw_state as { json?: Uint8Array; flatmap?: Record<string, string> } | undefined;
@@ -310,7 +329,11 @@ export class ProviderService<C> {
   }
 
   stopProvider(): Req {
-    try { this.def.stop?.(); } catch (e) { return { Error: (e as Error).message }; }
+    try {
+      this.def.stop?.();
+    } catch (e) {
+      return { Error: (e as Error).message };
+    }
     return {};
   }
 

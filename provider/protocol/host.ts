@@ -17,7 +17,9 @@ export interface PluginHost {
 
 export const processHost: PluginHost = {
   env: process.env,
-  stdout: (text) => { process.stdout.write(text); },
+  stdout: (text) => {
+    process.stdout.write(text);
+  },
   stderr: (text) => {
     try {
       process.stderr.write(text);

@@ -7,7 +7,11 @@
 export type Scalar = 'string' | 'bytes' | 'bool' | 'int64' | 'uint32' | 'enum';
 /** [field number, name, kind, label] — kind is a scalar or a message descriptor; label 'rep' or 'map' (string keys). */
 export type Field = [number, string, Scalar | MessageDesc | (() => MessageDesc), ('rep' | 'map')?, Scalar?];
-export interface MessageDesc { name: string; fields: Field[]; byNo?: Map<number, Field> }
+export interface MessageDesc {
+  name: string;
+  fields: Field[];
+  byNo?: Map<number, Field>;
+}
 
 export function msg(name: string, fields: Field[]): MessageDesc {
   return { name, fields };
@@ -32,12 +36,18 @@ class Writer {
   varint(v: number | bigint): void {
     this.ensure(10);
     if (typeof v === 'number' && v >= 0 && v <= 0x7fffffff) {
-      while (v > 0x7f) { this.buf[this.pos++] = (v & 0x7f) | 0x80; v >>>= 7; }
+      while (v > 0x7f) {
+        this.buf[this.pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
       this.buf[this.pos++] = v;
       return;
     }
     let b = BigInt.asUintN(64, BigInt(v));
-    while (b > 0x7fn) { this.buf[this.pos++] = Number(b & 0x7fn) | 0x80; b >>= 7n; }
+    while (b > 0x7fn) {
+      this.buf[this.pos++] = Number(b & 0x7fn) | 0x80;
+      b >>= 7n;
+    }
     this.buf[this.pos++] = Number(b);
   }
   bytes(b: Uint8Array): void {
@@ -55,19 +65,35 @@ class Writer {
 function isDefault(kind: Scalar, v: unknown): boolean {
   if (v === undefined || v === null) return true;
   switch (kind) {
-    case 'string': return v === '';
-    case 'bytes': return (v as Uint8Array).length === 0;
-    case 'bool': return v === false;
-    default: return v === 0 || v === 0n;
+    case 'string':
+      return v === '';
+    case 'bytes':
+      return (v as Uint8Array).length === 0;
+    case 'bool':
+      return v === false;
+    default:
+      return v === 0 || v === 0n;
   }
 }
 
 function writeScalar(w: Writer, no: number, kind: Scalar, v: unknown): void {
   switch (kind) {
-    case 'string': w.varint((no << 3) | 2); w.bytes(Buffer.from(v as string, 'utf8')); break;
-    case 'bytes': w.varint((no << 3) | 2); w.bytes(v as Uint8Array); break;
-    case 'bool': w.varint(no << 3); w.varint(v ? 1 : 0); break;
-    default: w.varint(no << 3); w.varint(v as number | bigint); break;
+    case 'string':
+      w.varint((no << 3) | 2);
+      w.bytes(Buffer.from(v as string, 'utf8'));
+      break;
+    case 'bytes':
+      w.varint((no << 3) | 2);
+      w.bytes(v as Uint8Array);
+      break;
+    case 'bool':
+      w.varint(no << 3);
+      w.varint(v ? 1 : 0);
+      break;
+    default:
+      w.varint(no << 3);
+      w.varint(v as number | bigint);
+      break;
   }
 }
 
@@ -81,8 +107,12 @@ function writeMessage(w: Writer, desc: MessageDesc, obj: Record<string, unknown>
       for (const [key, val] of Object.entries(v as Record<string, unknown>)) {
         const entry = new Writer();
         writeScalar(entry, 1, 'string', key);
-        if (typeof kind === 'object') { const sub = new Writer(); writeMessage(sub, kind, val as Record<string, unknown>); entry.varint((2 << 3) | 2); entry.bytes(sub.finish()); }
-        else writeScalar(entry, 2, valueKind ?? kind, val);
+        if (typeof kind === 'object') {
+          const sub = new Writer();
+          writeMessage(sub, kind, val as Record<string, unknown>);
+          entry.varint((2 << 3) | 2);
+          entry.bytes(sub.finish());
+        } else writeScalar(entry, 2, valueKind ?? kind, val);
         w.varint((no << 3) | 2);
         w.bytes(entry.finish());
       }
@@ -114,8 +144,16 @@ export function encode(desc: MessageDesc, obj: Record<string, unknown>): Buffer 
 // ---------------------------------------------------------------------------------------------- reader
 class Reader {
   pos: number;
-  constructor(private buf: Uint8Array, start: number, private end: number) { this.pos = start; }
-  more(): boolean { return this.pos < this.end; }
+  constructor(
+    private buf: Uint8Array,
+    start: number,
+    private end: number,
+  ) {
+    this.pos = start;
+  }
+  more(): boolean {
+    return this.pos < this.end;
+  }
   varint(): bigint | number {
     let result = 0;
     let shift = 0;
@@ -147,11 +185,20 @@ class Reader {
   }
   skip(wt: number): void {
     switch (wt) {
-      case 0: this.varint(); break;
-      case 1: this.pos += 8; break;
-      case 2: this.len(); break;
-      case 5: this.pos += 4; break;
-      default: throw new Error(`protobuf: unsupported wire type ${wt}`);
+      case 0:
+        this.varint();
+        break;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.len();
+        break;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw new Error(`protobuf: unsupported wire type ${wt}`);
     }
     if (this.pos > this.end) throw new Error('protobuf: truncated field');
   }
@@ -187,7 +234,10 @@ function readMessage(desc: MessageDesc, buf: Uint8Array, start: number, end: num
     const no = tag >>> 3;
     const wt = tag & 7;
     const f = desc.byNo.get(no);
-    if (!f) { r.skip(wt); continue; }
+    if (!f) {
+      r.skip(wt);
+      continue;
+    }
     const [, name, , label, valueKind] = f;
     const kind = kindOf(f);
     if (label === 'map') {
@@ -199,8 +249,10 @@ function readMessage(desc: MessageDesc, buf: Uint8Array, start: number, end: num
         const t = Number(er.varint());
         if (t >>> 3 === 1) key = readScalar(er, buf, t & 7, 'string') as string;
         else if (t >>> 3 === 2) {
-          if (typeof kind === 'object') { const [ss, ee] = er.len(); val = readMessage(kind, buf, ss, ee); }
-          else val = readScalar(er, buf, t & 7, valueKind ?? kind);
+          if (typeof kind === 'object') {
+            const [ss, ee] = er.len();
+            val = readMessage(kind, buf, ss, ee);
+          } else val = readScalar(er, buf, t & 7, valueKind ?? kind);
         } else er.skip(t & 7);
       }
       const m = (out[name] ??= {}) as Record<string, unknown>;

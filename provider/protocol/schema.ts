@@ -110,8 +110,7 @@ export class Diagnostics {
 
 export function pathToProto(path: PathStep[]): Record<string, unknown> {
   return {
-    steps: path.map((s) =>
-      typeof s === 'number' ? { element_key_int: s } : typeof s === 'string' ? { attribute_name: s } : { element_key_string: s.key }),
+    steps: path.map((s) => (typeof s === 'number' ? { element_key_int: s } : typeof s === 'string' ? { attribute_name: s } : { element_key_string: s.key })),
   };
 }
 

@@ -28,22 +28,23 @@ function unary(service: string, name: string, req: MessageDesc, res: MessageDesc
 }
 
 function wrap(host: PluginHost, name: string, fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> {
-  return (call, callback) => withHost(host, () => {
-    const started = Date.now();
-    logger.trace(`${name} received`, { tf_rpc: name });
-    Promise.resolve()
-      .then(() => fn(call.request))
-      .then(
-        (res) => {
-          logger.trace(`${name} done`, { tf_rpc: name, ms: Date.now() - started });
-          callback(null, res);
-        },
-        (e: Error) => {
-          logger.error(`${name} failed`, { tf_rpc: name, error: e?.stack ?? String(e) });
-          callback({ code: grpc.status.INTERNAL, details: e?.message ?? String(e) } as grpc.ServiceError, null);
-        },
-      );
-  });
+  return (call, callback) =>
+    withHost(host, () => {
+      const started = Date.now();
+      logger.trace(`${name} received`, { tf_rpc: name });
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then(
+          (res) => {
+            logger.trace(`${name} done`, { tf_rpc: name, ms: Date.now() - started });
+            callback(null, res);
+          },
+          (e: Error) => {
+            logger.error(`${name} failed`, { tf_rpc: name, error: e?.stack ?? String(e) });
+            callback({ code: grpc.status.INTERNAL, details: e?.message ?? String(e) } as grpc.ServiceError, null);
+          },
+        );
+    });
 }
 
 export interface ServeOptions {
@@ -57,9 +58,11 @@ export interface ServeOptions {
 /** Why this environment is not a go-plugin host we can serve, as the message to print; undefined when it is. */
 export function handshakeProblem(env: PluginHost['env']): string | undefined {
   if (env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
-    return 'This binary is a plugin. These are not meant to be executed directly.\n' +
+    return (
+      'This binary is a plugin. These are not meant to be executed directly.\n' +
       'Please execute the program that consumes these plugins, which will\n' +
-      'load any plugins automatically\n';
+      'load any plugins automatically\n'
+    );
   }
   const versions = (env.PLUGIN_PROTOCOL_VERSIONS ?? '6').split(',').map((s) => s.trim());
   if (!versions.includes('6')) return `terraform-provider-mayastor speaks plugin protocol 6 only; the host offers ${versions.join(',')}\n`;
@@ -122,8 +125,14 @@ export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): 
         // Reply first, then exit as soon as the host has the reply: tryShutdown completes once this call is done
         // and the connection is closed (Terraform waits for our exit before its next step, so no fixed delay).
         setImmediate(() => {
-          const fallback = setTimeout(() => { server.forceShutdown(); finish(0); }, 250);
-          server.tryShutdown(() => { clearTimeout(fallback); finish(0); });
+          const fallback = setTimeout(() => {
+            server.forceShutdown();
+            finish(0);
+          }, 250);
+          server.tryShutdown(() => {
+            clearTimeout(fallback);
+            finish(0);
+          });
         });
         return {};
       }),
@@ -148,34 +157,41 @@ export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): 
     }
     const cert = generateServerCert();
     // checkClientCertificate=true: the host must present the certificate it handed us (RequireAndVerifyClientCert)
-    creds = grpc.ServerCredentials.createSsl(Buffer.from(clientCert), [
-      { private_key: Buffer.from(cert.keyPem), cert_chain: Buffer.from(cert.certPem) },
-    ], true);
+    creds = grpc.ServerCredentials.createSsl(Buffer.from(clientCert), [{ private_key: Buffer.from(cert.keyPem), cert_chain: Buffer.from(cert.certPem) }], true);
     certField = cert.der.toString('base64').replace(/=+$/, '');
   } else {
     creds = grpc.ServerCredentials.createInsecure();
   }
 
-  server.bindAsync('127.0.0.1:0', creds, (err, port) => withHost(host, () => {
-    if (err) {
-      host.stderr(`terraform-provider-mayastor: cannot listen: ${err.message}\n`);
-      finish(1);
-      return;
-    }
-    if (finished) { server.forceShutdown(); return; }
-    const addr = `127.0.0.1:${port}`;
-    if (opts.debug) {
-      const reattach = {
-        [opts.providerAddress ?? 'registry.terraform.io/mayastor/mayastor']: {
-          Protocol: 'grpc', ProtocolVersion: 6, Pid: process.pid, Test: true, Addr: { Network: 'tcp', String: addr },
-        },
-      };
-      host.stdout(`Provider started. To attach Terraform, set:\nTF_REATTACH_PROVIDERS='${JSON.stringify(reattach)}'\n`);
-      return;
-    }
-    host.stdout(`1|6|tcp|${addr}|grpc${certField ? `|${certField}` : ''}\n`);
-    logger.debug('plugin started', { address: addr, tls: !!certField });
-  }));
+  server.bindAsync('127.0.0.1:0', creds, (err, port) =>
+    withHost(host, () => {
+      if (err) {
+        host.stderr(`terraform-provider-mayastor: cannot listen: ${err.message}\n`);
+        finish(1);
+        return;
+      }
+      if (finished) {
+        server.forceShutdown();
+        return;
+      }
+      const addr = `127.0.0.1:${port}`;
+      if (opts.debug) {
+        const reattach = {
+          [opts.providerAddress ?? 'registry.terraform.io/mayastor/mayastor']: {
+            Protocol: 'grpc',
+            ProtocolVersion: 6,
+            Pid: process.pid,
+            Test: true,
+            Addr: { Network: 'tcp', String: addr },
+          },
+        };
+        host.stdout(`Provider started. To attach Terraform, set:\nTF_REATTACH_PROVIDERS='${JSON.stringify(reattach)}'\n`);
+        return;
+      }
+      host.stdout(`1|6|tcp|${addr}|grpc${certField ? `|${certField}` : ''}\n`);
+      logger.debug('plugin started', { address: addr, tls: !!certField });
+    }),
+  );
 
   return {
     abandon() {

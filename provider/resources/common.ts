@@ -12,7 +12,7 @@ export type { AgentClient };
 let clientModule: typeof import('../../agent/api/client') | undefined;
 /** The agent client loads undici (~30 ms): load it only once a resource actually talks to an agent. */
 function agentModule(): typeof import('../../agent/api/client') {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (clientModule ??= require('../../agent/api/client') as typeof import('../../agent/api/client'));
 }
 
@@ -60,7 +60,9 @@ export class Mayastor {
     diags.error(
       `Unknown node "${node}"`,
       `Node "${node}" is not in the provider's nodes map (${known.length ? `known nodes: ${known.join(', ')}` : 'the map is empty'}). ` +
-        'Add it to the provider block: nodes = { ' + `${node} = "http://HOST:9500"` + ' }.',
+        'Add it to the provider block: nodes = { ' +
+        `${node} = "http://HOST:9500"` +
+        ' }.',
       path,
     );
   }
@@ -100,9 +102,7 @@ export class Mayastor {
    * LISTING_TTL_MS). undefined (with a diagnostic) when the node is unknown; agent errors are thrown, as from
    * the client, and are not cached. An object missing from the listing does not exist on the node.
    */
-  async listing<T>(
-    node: string, kind: 'pools' | 'replicas', diags: Diagnostics, key: (o: T) => string,
-  ): Promise<Map<string, T> | undefined> {
+  async listing<T>(node: string, kind: 'pools' | 'replicas', diags: Diagnostics, key: (o: T) => string): Promise<Map<string, T> | undefined> {
     const c = this.reader(node, diags);
     if (!c) return undefined;
     const id = `${kind}\0${node}`;
@@ -176,12 +176,19 @@ export function agentDiag(diags: Diagnostics, e: unknown, what: string, node: st
     return;
   }
   if (e.status === 401) {
-    diags.error(`Agent on node "${node}" rejected the token`, `${what}: ${e.message}. Set the provider's token (or MAYASTOR_TOKEN) to the contents of the agent's token file.`, ['node']);
+    diags.error(
+      `Agent on node "${node}" rejected the token`,
+      `${what}: ${e.message}. Set the provider's token (or MAYASTOR_TOKEN) to the contents of the agent's token file.`,
+      ['node'],
+    );
     return;
   }
   let attr = fallback;
   for (const [re, a] of FIELD_TO_ATTR) {
-    if ((!allowed || allowed.includes(a)) && re.test(e.agentMessage)) { attr = a; break; }
+    if ((!allowed || allowed.includes(a)) && re.test(e.agentMessage)) {
+      attr = a;
+      break;
+    }
   }
   diags.error(`${what} failed on node "${node}"`, `${e.message}`, [attr]);
 }
@@ -204,7 +211,12 @@ const KIND: Record<CreateKind, { resource: string; noun: string; keyAttr: string
  * or undefined with a diagnostic.
  */
 export async function createOnNode<T>(
-  c: AgentClient, diags: Diagnostics, node: string, kind: CreateKind, key: string, spec: CreateSpec,
+  c: AgentClient,
+  diags: Diagnostics,
+  node: string,
+  kind: CreateKind,
+  key: string,
+  spec: CreateSpec,
 ): Promise<T | undefined> {
   const k = KIND[kind];
   const id = `${node}/${key}`;

@@ -26,25 +26,35 @@ export const nexusSchema: BlockSchema = {
     node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent runs the nexus.', example: '"node-a"' },
     uuid: { type: 'string', required: true, requiresReplace: true, description: 'UUID of the nexus.', example: '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"' },
     size_bytes: {
-      type: 'number', required: true,
-      description: 'Size of the volume in bytes, a multiple of 512; every child must hold it plus 1 MiB for the nexus label. Grows in place (grow the replicas in the same apply); a nexus cannot shrink. Consumers see the new size when they reconnect.',
+      type: 'number',
+      required: true,
+      description:
+        'Size of the volume in bytes, a multiple of 512; every child must hold it plus 1 MiB for the nexus label. Grows in place (grow the replicas in the same apply); a nexus cannot shrink. Consumers see the new size when they reconnect.',
       example: '1073741824',
     },
     children: {
-      type: ['set', 'string'], required: true,
-      description: 'Child URIs: `bdev:///REPLICA-UUID` for a replica on the same node, `nbd://host:port/export`, `iscsi://host:port/iqn/lun`, `nvmf://host:port/nqn`, or `uring:///path`, `aio:///path`, `malloc:///name?size_mb=N`. Use a replica\'s `uri`. Added and removed in place.',
+      type: ['set', 'string'],
+      required: true,
+      description:
+        "Child URIs: `bdev:///REPLICA-UUID` for a replica on the same node, `nbd://host:port/export`, `iscsi://host:port/iqn/lun`, `nvmf://host:port/nqn`, or `uring:///path`, `aio:///path`, `malloc:///name?size_mb=N`. Use a replica's `uri`. Added and removed in place.",
       example: '[mayastor_replica.a.uri, mayastor_replica.b.uri]',
     },
     share: {
-      type: 'string', optional: true, computed: true, default: 'none',
-      description: 'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
+      type: 'string',
+      optional: true,
+      computed: true,
+      default: 'none',
+      description:
+        'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
       example: '"nbd"',
     },
     state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
     device_uri: { type: 'string', computed: true, useStateForUnknown: true, description: 'URI consumers connect to, e.g. `nbd://127.0.0.1:10809/NEXUS-UUID`.' },
     child_states: {
-      type: ['map', ['object', { state: 'string', rebuild_progress: 'number' }]], computed: true,
-      description: 'State of every child the agent reports, by URI: `state` (`online`, `degraded` while rebuilding, `faulted`, `offline`) and `rebuild_progress` (percent).',
+      type: ['map', ['object', { state: 'string', rebuild_progress: 'number' }]],
+      computed: true,
+      description:
+        'State of every child the agent reports, by URI: `state` (`online`, `degraded` while rebuilding, `faulted`, `offline`) and `rebuild_progress` (percent).',
     },
   },
 };
@@ -58,7 +68,10 @@ function childStates(n: Nexus): ObjectValue {
 /** State from the agent's object. Only member children (online, or degraded while rebuilding) are listed. */
 function toState(node: string, n: Nexus): ObjectValue {
   // children is a set: order carries no meaning (the agent's order changes as children are re-added)
-  const ordered = n.children.filter((c) => MEMBER_STATES.has(c.state)).map((c) => c.uri).sort();
+  const ordered = n.children
+    .filter((c) => MEMBER_STATES.has(c.state))
+    .map((c) => c.uri)
+    .sort();
   return {
     id: `${node}/${n.uuid}`,
     node,
@@ -87,20 +100,19 @@ async function waitRebuilt(m: Mayastor, c: AgentClient, node: string, uuid: stri
     const rebuilding = n.children.filter((ch) => ch.state !== 'online' && MEMBER_STATES.has(ch.state));
     const failed = n.children.filter((ch) => !MEMBER_STATES.has(ch.state));
     if (failed.length) {
-      diags.error(
-        `Nexus ${uuid} child failed on node "${node}"`,
-        failed.map((f) => `child ${f.uri} is ${f.state}`).join('; '),
-        ['children'],
-      );
+      diags.error(`Nexus ${uuid} child failed on node "${node}"`, failed.map((f) => `child ${f.uri} is ${f.state}`).join('; '), ['children']);
       return n;
     }
     if (rebuilding.length === 0) return n;
     if (Date.now() - lastLog > 2000) {
       lastLog = Date.now();
-      for (const ch of rebuilding) logger.info(`nexus ${uuid}: rebuilding ${ch.uri} ${ch.rebuildProgress ?? 0}%`, { node, nexus: uuid, child: ch.uri, progress: ch.rebuildProgress ?? 0 });
+      for (const ch of rebuilding)
+        logger.info(`nexus ${uuid}: rebuilding ${ch.uri} ${ch.rebuildProgress ?? 0}%`, { node, nexus: uuid, child: ch.uri, progress: ch.rebuildProgress ?? 0 });
     }
     if (Date.now() > deadline || m.isStopped) {
-      const why = m.isStopped ? 'when Terraform asked the provider to stop' : `after ${Math.round(m.opts.rebuildTimeoutMs / 1000)} s (provider rebuild_timeout_seconds)`;
+      const why = m.isStopped
+        ? 'when Terraform asked the provider to stop'
+        : `after ${Math.round(m.opts.rebuildTimeoutMs / 1000)} s (provider rebuild_timeout_seconds)`;
       diags.error(
         `Nexus ${uuid} rebuild did not finish on node "${node}"`,
         `${rebuilding.map((ch) => `${ch.uri} at ${ch.rebuildProgress ?? 0}%`).join(', ')} ${why}. ` +
@@ -137,11 +149,17 @@ export const nexusResource: ResourceType<Mayastor> = {
 
   modifyPlan(m, { prior, planned, requiresReplace }, diags) {
     checkNodeAtPlan(m, planned, diags);
-    const was = prior ? numOf(prior.size_bytes) : undefined, want = numOf(planned.size_bytes);
+    const was = prior ? numOf(prior.size_bytes) : undefined,
+      want = numOf(planned.size_bytes);
     if (was !== undefined && want !== undefined && want < was && requiresReplace.size === 0) {
-      diags.error('A nexus cannot shrink', `size_bytes ${want} is smaller than the current ${was}: the data beyond it would be lost. Create a new nexus for a smaller volume.`, ['size_bytes']);
+      diags.error(
+        'A nexus cannot shrink',
+        `size_bytes ${want} is smaller than the current ${was}: the data beyond it would be lost. Create a new nexus for a smaller volume.`,
+        ['size_bytes'],
+      );
     }
-    const node = str(planned.node), uuid = str(planned.uuid);
+    const node = str(planned.node),
+      uuid = str(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
     if (prior && requiresReplace.size === 0 && !typedEqual(['set', 'string'], prior.children, planned.children)) {
       // after apply every child is rebuilt and online
@@ -160,7 +178,11 @@ export const nexusResource: ResourceType<Mayastor> = {
     const children = strList(planned.children) ?? [];
     let made: Nexus | undefined;
     try {
-      made = await createOnNode<Nexus>(c, diags, node, 'nexuses', uuid, { sizeBytes: numOf(planned.size_bytes)!, children, share: (str(planned.share) ?? 'none') as Share });
+      made = await createOnNode<Nexus>(c, diags, node, 'nexuses', uuid, {
+        sizeBytes: numOf(planned.size_bytes)!,
+        children,
+        share: (str(planned.share) ?? 'none') as Share,
+      });
       if (!made) return null;
       const n = await waitRebuilt(m, c, node, uuid, diags);
       return n ? toState(node, n) : null;
@@ -218,7 +240,8 @@ export const nexusResource: ResourceType<Mayastor> = {
       }
       // one PATCH: the agent grows first (the children hold the size now), then re-shares
       const patch: NexusPatch = {};
-      const size = numOf(planned.size_bytes)!, share = (str(planned.share) ?? 'none') as Share;
+      const size = numOf(planned.size_bytes)!,
+        share = (str(planned.share) ?? 'none') as Share;
       if (size !== rebuilt.sizeBytes) patch.sizeBytes = size;
       if (share !== rebuilt.share) patch.share = share;
       if (patch.sizeBytes !== undefined || patch.share !== undefined) {
@@ -232,13 +255,14 @@ export const nexusResource: ResourceType<Mayastor> = {
       try {
         const n = await c.getNexus(uuid);
         if (n) return toState(node, n);
-      } catch { /* fall back to prior */ }
+      } catch {
+        /* fall back to prior */
+      }
       return prior;
     }
   },
 
   delete: (m, prior, diags) => deleteOnNode(m, prior, diags, 'nexus', 'uuid', (c, uuid) => c.deleteNexus(uuid)),
 
-  importState: (m, id, diags) =>
-    importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toState),
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toState),
 };

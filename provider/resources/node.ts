@@ -4,14 +4,19 @@ import { BlockSchema, str } from '../protocol/schema';
 import { Mayastor, agentDiag } from './common';
 
 export const nodeSchema: BlockSchema = {
-  description: 'Reads a node\'s agent: its name, versions, listeners and capabilities. Handy to check a node is up and to find the address of its NBD/iSCSI/NVMe-oF targets.',
+  description:
+    "Reads a node's agent: its name, versions, listeners and capabilities. Handy to check a node is up and to find the address of its NBD/iSCSI/NVMe-oF targets.",
   attributes: {
-    node: { type: 'string', required: true, description: 'Node name (a key of the provider\'s `nodes` map).', example: '"node-a"' },
-    url: { type: 'string', computed: true, description: 'Agent URL from the provider\'s `nodes` map.' },
+    node: { type: 'string', required: true, description: "Node name (a key of the provider's `nodes` map).", example: '"node-a"' },
+    url: { type: 'string', computed: true, description: "Agent URL from the provider's `nodes` map." },
     name: { type: 'string', computed: true, description: 'Name the agent reports (its `--node`).' },
     version: { type: 'string', computed: true, description: 'Agent version.' },
     datapath_version: { type: 'string', computed: true, description: 'Version of the native data path library.' },
-    listeners: { type: ['map', 'string'], computed: true, description: 'Listener addresses by protocol, e.g. `{ http = "127.0.0.1:9500", nbd = "127.0.0.1:10809" }`.' },
+    listeners: {
+      type: ['map', 'string'],
+      computed: true,
+      description: 'Listener addresses by protocol, e.g. `{ http = "127.0.0.1:9500", nbd = "127.0.0.1:10809" }`.',
+    },
     capabilities: { type: ['list', 'string'], computed: true, description: 'Capabilities of the agent, e.g. `nbd`, `nexus`.' },
   },
 };

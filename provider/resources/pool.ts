@@ -12,11 +12,20 @@ export const poolSchema: BlockSchema = {
     'Creating a pool that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The import id, `NODE/NAME`.' },
-    node: { type: 'string', required: true, requiresReplace: true, description: 'Name of the node (a key of the provider\'s `nodes` map) whose agent owns the pool.', example: '"node-a"' },
+    node: {
+      type: 'string',
+      required: true,
+      requiresReplace: true,
+      description: "Name of the node (a key of the provider's `nodes` map) whose agent owns the pool.",
+      example: '"node-a"',
+    },
     name: { type: 'string', required: true, requiresReplace: true, description: 'Pool name, unique on its node.', example: '"pool-a"' },
     disks: {
-      type: ['list', 'string'], required: true, requiresReplace: true,
-      description: 'Disks the pool claims: absolute paths of files or block devices, or `uring:///path` / `aio:///path` URIs. They must lie under one of the agent\'s `--allow-disk` prefixes. Changing them replaces the pool.',
+      type: ['list', 'string'],
+      required: true,
+      requiresReplace: true,
+      description:
+        "Disks the pool claims: absolute paths of files or block devices, or `uring:///path` / `aio:///path` URIs. They must lie under one of the agent's `--allow-disk` prefixes. Changing them replaces the pool.",
       example: '["/var/lib/mayastor/disks/a.img"]',
     },
     uuid: { type: 'string', computed: true, description: 'UUID the agent gave the pool.' },
@@ -60,7 +69,8 @@ export const poolResource: ResourceType<Mayastor> = {
 
   modifyPlan(m, { planned }, diags) {
     checkNodeAtPlan(m, planned, diags);
-    const node = str(planned.node), name = str(planned.name);
+    const node = str(planned.node),
+      name = str(planned.name);
     if (node !== undefined && name !== undefined) planned.id = `${node}/${name}`;
   },
 
@@ -99,17 +109,24 @@ export const poolResource: ResourceType<Mayastor> = {
   },
 
   delete: (m, prior, diags) =>
-    deleteOnNode(m, prior, diags, 'pool', 'name', (c, name) => c.deletePool(name), (e, node, name) => {
-      const ae = e as { status?: number; message?: string };
-      if (ae?.status !== 409) return false;
-      diags.error(
-        `Pool "${name}" on node "${node}" still holds replicas`,
-        `${ae.message}. Destroy the replicas in this pool first (or remove them from the agent) before destroying the pool.`,
-        ['name'],
-      );
-      return true;
-    }),
+    deleteOnNode(
+      m,
+      prior,
+      diags,
+      'pool',
+      'name',
+      (c, name) => c.deletePool(name),
+      (e, node, name) => {
+        const ae = e as { status?: number; message?: string };
+        if (ae?.status !== 409) return false;
+        diags.error(
+          `Pool "${name}" on node "${node}" still holds replicas`,
+          `${ae.message}. Destroy the replicas in this pool first (or remove them from the agent) before destroying the pool.`,
+          ['name'],
+        );
+        return true;
+      },
+    ),
 
-  importState: (m, id, diags) =>
-    importFromNode(m, id, diags, 'mayastor_pool', 'pool', 'name', (c, key) => c.getPool(key), toState),
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_pool', 'pool', 'name', (c, key) => c.getPool(key), toState),
 };

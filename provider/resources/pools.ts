@@ -6,11 +6,22 @@ import { Mayastor, agentDiag } from './common';
 export const poolsSchema: BlockSchema = {
   description: 'Lists the pools of one node, whether Terraform manages them or not.',
   attributes: {
-    node: { type: 'string', required: true, description: 'Node name (a key of the provider\'s `nodes` map).', example: '"node-a"' },
+    node: { type: 'string', required: true, description: "Node name (a key of the provider's `nodes` map).", example: '"node-a"' },
     pools: {
-      type: ['list', ['object', {
-        name: 'string', uuid: 'string', disks: ['list', 'string'], state: 'string', capacity_bytes: 'number', used_bytes: 'number',
-      }]],
+      type: [
+        'list',
+        [
+          'object',
+          {
+            name: 'string',
+            uuid: 'string',
+            disks: ['list', 'string'],
+            state: 'string',
+            capacity_bytes: 'number',
+            used_bytes: 'number',
+          },
+        ],
+      ],
       computed: true,
       description: 'The pools, sorted by name: `name`, `uuid`, `disks`, `state`, `capacity_bytes`, `used_bytes`.',
     },
@@ -29,7 +40,12 @@ export const poolsDataSource: DataSourceType<Mayastor> = {
       return {
         node,
         pools: pools.map((p) => ({
-          name: p.name, uuid: p.uuid, disks: [...p.disks], state: p.state, capacity_bytes: p.capacityBytes, used_bytes: p.usedBytes,
+          name: p.name,
+          uuid: p.uuid,
+          disks: [...p.disks],
+          state: p.state,
+          capacity_bytes: p.capacityBytes,
+          used_bytes: p.usedBytes,
         })),
       };
     } catch (e) {

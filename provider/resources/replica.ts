@@ -6,7 +6,19 @@ import type { Replica, ReplicaPatch, Share } from '../../agent/api/client';
 import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid, createOnNode, importFromNode, deleteOnNode, nodeOf } from './common';
+import {
+  Mayastor,
+  agentDiag,
+  checkName,
+  checkNodeAtPlan,
+  checkShare,
+  checkSize,
+  checkUuid,
+  createOnNode,
+  importFromNode,
+  deleteOnNode,
+  nodeOf,
+} from './common';
 
 const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 
@@ -17,26 +29,63 @@ export const replicaSchema: BlockSchema = {
     'Creating a replica that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
     id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
-    node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent holds the pool (a key of the provider\'s `nodes` map).', example: '"node-a"' },
+    node: {
+      type: 'string',
+      required: true,
+      requiresReplace: true,
+      description: "Node whose agent holds the pool (a key of the provider's `nodes` map).",
+      example: '"node-a"',
+    },
     pool: { type: 'string', required: true, requiresReplace: true, description: 'Name of the pool on that node.', example: 'mayastor_pool.a.name' },
-    uuid: { type: 'string', required: true, requiresReplace: true, description: 'UUID of the replica (you choose it, e.g. with the `random_uuid` resource or `uuidv5()`).', example: '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"' },
+    uuid: {
+      type: 'string',
+      required: true,
+      requiresReplace: true,
+      description: 'UUID of the replica (you choose it, e.g. with the `random_uuid` resource or `uuidv5()`).',
+      example: '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"',
+    },
     size_bytes: {
-      type: 'number', required: true,
+      type: 'number',
+      required: true,
       description: 'Size in bytes, a multiple of 512. Growing it resizes the replica in place; shrinking is rejected at plan time.',
       example: '1073741824',
     },
-    thin: { type: 'bool', optional: true, computed: true, default: false, requiresReplace: true, description: 'Thin provisioning: space is allocated on first write. Changing it replaces the replica. Default `false`.', example: 'true' },
+    thin: {
+      type: 'bool',
+      optional: true,
+      computed: true,
+      default: false,
+      requiresReplace: true,
+      description: 'Thin provisioning: space is allocated on first write. Changing it replaces the replica. Default `false`.',
+      example: 'true',
+    },
     share: {
-      type: 'string', optional: true, computed: true, default: 'none',
-      description: 'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, `iscsi` or `nvmf`. Changes in place. Default `none`.',
+      type: 'string',
+      optional: true,
+      computed: true,
+      default: 'none',
+      description:
+        'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, `iscsi` or `nvmf`. Changes in place. Default `none`.',
       example: '"nbd"',
     },
     allowed_hosts: {
-      type: ['list', 'string'], optional: true, computed: true, default: [],
+      type: ['list', 'string'],
+      optional: true,
+      computed: true,
+      default: [],
       description: 'Hosts (NQNs, IQNs or addresses, per protocol) allowed to connect when shared; empty allows any. Changes in place.',
     },
-    uri: { type: 'string', computed: true, useStateForUnknown: true, description: 'URI a nexus uses to reach the replica: `bdev:///UUID` when not shared, else the protocol URI (e.g. `nbd://host:port/export`).' },
-    allocated_bytes: { type: 'number', computed: true, description: 'Bytes actually allocated in the pool (less than size_bytes for a thin replica until written).' },
+    uri: {
+      type: 'string',
+      computed: true,
+      useStateForUnknown: true,
+      description: 'URI a nexus uses to reach the replica: `bdev:///UUID` when not shared, else the protocol URI (e.g. `nbd://host:port/export`).',
+    },
+    allocated_bytes: {
+      type: 'number',
+      computed: true,
+      description: 'Bytes actually allocated in the pool (less than size_bytes for a thin replica until written).',
+    },
   },
 };
 
@@ -68,10 +117,12 @@ export const replicaResource: ResourceType<Mayastor> = {
 
   modifyPlan(m, { prior, planned, requiresReplace }, diags) {
     checkNodeAtPlan(m, planned, diags);
-    const node = str(planned.node), uuid = str(planned.uuid);
+    const node = str(planned.node),
+      uuid = str(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
     if (!prior || requiresReplace.size > 0) return;
-    const before = numOf(prior.size_bytes), after = numOf(planned.size_bytes);
+    const before = numOf(prior.size_bytes),
+      after = numOf(planned.size_bytes);
     if (before !== undefined && after !== undefined && after < before) {
       diags.error(
         'Replica cannot shrink',
@@ -133,7 +184,9 @@ export const replicaResource: ResourceType<Mayastor> = {
     try {
       const r = Object.keys(patch).length ? await c.patchReplica(uuid, patch) : await c.getReplica(uuid);
       if (!r) {
-        diags.error(`Replica ${uuid} disappeared on node "${node}"`, 'the replica was deleted while it was being updated; run plan again to re-create it', ['uuid']);
+        diags.error(`Replica ${uuid} disappeared on node "${node}"`, 'the replica was deleted while it was being updated; run plan again to re-create it', [
+          'uuid',
+        ]);
         return prior;
       }
       return toState(node, r);
@@ -145,6 +198,5 @@ export const replicaResource: ResourceType<Mayastor> = {
 
   delete: (m, prior, diags) => deleteOnNode(m, prior, diags, 'replica', 'uuid', (c, uuid) => c.deleteReplica(uuid)),
 
-  importState: (m, id, diags) =>
-    importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toState),
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toState),
 };

@@ -60,10 +60,14 @@ export class AgentProcess {
     const extra = this.opts.extraArgs ?? [];
     const nbd = extra.some((a) => a === '--nbd-listen' || a.startsWith('--nbd-listen=')) ? [] : ['--nbd-listen', '127.0.0.1:0'];
     return [
-      '--node', this.opts.node ?? 'test-node',
-      '--listen', this.opts.listen ?? '127.0.0.1:0',
-      '--data-dir', this.opts.dataDir,
-      '--log-level', this.opts.logLevel ?? 'info',
+      '--node',
+      this.opts.node ?? 'test-node',
+      '--listen',
+      this.opts.listen ?? '127.0.0.1:0',
+      '--data-dir',
+      this.opts.dataDir,
+      '--log-level',
+      this.opts.logLevel ?? 'info',
       ...nbd,
       ...extra,
     ];

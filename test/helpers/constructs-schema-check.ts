@@ -10,6 +10,7 @@
  * interfaces and class members from the sources.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Construct } from 'constructs';
 import { App, TerraformOutput, TerraformStack, Testing } from 'cdktf';
@@ -54,12 +55,33 @@ interface Binding {
 }
 
 export const BINDINGS: Binding[] = [
-  { kind: 'provider', tfType: 'mayastor', file: 'provider.ts', className: 'MayastorProvider', configName: 'MayastorProviderConfig', ctor: MayastorProvider as unknown as Ctor },
+  {
+    kind: 'provider',
+    tfType: 'mayastor',
+    file: 'provider.ts',
+    className: 'MayastorProvider',
+    configName: 'MayastorProviderConfig',
+    ctor: MayastorProvider as unknown as Ctor,
+  },
   { kind: 'resource', tfType: 'mayastor_pool', file: 'pool.ts', className: 'Pool', configName: 'PoolConfig', ctor: Pool as unknown as Ctor },
   { kind: 'resource', tfType: 'mayastor_replica', file: 'replica.ts', className: 'Replica', configName: 'ReplicaConfig', ctor: Replica as unknown as Ctor },
   { kind: 'resource', tfType: 'mayastor_nexus', file: 'nexus.ts', className: 'Nexus', configName: 'NexusConfig', ctor: Nexus as unknown as Ctor },
-  { kind: 'data', tfType: 'mayastor_node', file: 'data-mayastor-node.ts', className: 'DataMayastorNode', configName: 'DataMayastorNodeConfig', ctor: DataMayastorNode as unknown as Ctor },
-  { kind: 'data', tfType: 'mayastor_pools', file: 'data-mayastor-pools.ts', className: 'DataMayastorPools', configName: 'DataMayastorPoolsConfig', ctor: DataMayastorPools as unknown as Ctor },
+  {
+    kind: 'data',
+    tfType: 'mayastor_node',
+    file: 'data-mayastor-node.ts',
+    className: 'DataMayastorNode',
+    configName: 'DataMayastorNodeConfig',
+    ctor: DataMayastorNode as unknown as Ctor,
+  },
+  {
+    kind: 'data',
+    tfType: 'mayastor_pools',
+    file: 'data-mayastor-pools.ts',
+    className: 'DataMayastorPools',
+    configName: 'DataMayastorPoolsConfig',
+    ctor: DataMayastorPools as unknown as Ctor,
+  },
 ];
 
 /** The generator's property name of an attribute: camelCase, then its escapes (`node` → `nodeAttribute`). */
@@ -68,7 +90,7 @@ export function propertyName(tfName: string): string {
   let escape: (n: string) => string;
   try {
     // the real generator's rule, when cdktf-cli's generator is installed
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     escape = require('@cdktf/provider-generator/lib/get/generator/models/attribute-model').escapeAttributeName as (n: string) => string;
   } catch {
     escape = (n) => (n === 'node' ? 'nodeAttribute' : n);
@@ -80,28 +102,43 @@ export function propertyName(tfName: string): string {
 export function configTypeText(t: SchemaType): string | undefined {
   const j = JSON.stringify(t);
   switch (j) {
-    case '"string"': return 'string';
-    case '"number"': return 'number';
-    case '"bool"': return 'boolean|cdktf.IResolvable';
-    case '["list","string"]': return 'string[]';
-    case '["set","string"]': return 'string[]';
-    case '["list","number"]': return 'number[]';
-    case '["map","string"]': return '{[key:string]:string}';
-    default: return undefined;
+    case '"string"':
+      return 'string';
+    case '"number"':
+      return 'number';
+    case '"bool"':
+      return 'boolean|cdktf.IResolvable';
+    case '["list","string"]':
+      return 'string[]';
+    case '["set","string"]':
+      return 'string[]';
+    case '["list","number"]':
+      return 'number[]';
+    case '["map","string"]':
+      return '{[key:string]:string}';
+    default:
+      return undefined;
   }
 }
 
 function sample(t: SchemaType): unknown {
   switch (JSON.stringify(t)) {
-    case '"string"': return 's';
-    case '"number"': return 512;
-    case '"bool"': return true;
+    case '"string"':
+      return 's';
+    case '"number"':
+      return 512;
+    case '"bool"':
+      return true;
     case '["list","string"]':
-    case '["set","string"]': return ['a', 'b'];
-    case '["list","number"]': return [1, 2];
+    case '["set","string"]':
+      return ['a', 'b'];
+    case '["list","number"]':
+      return [1, 2];
     // a key that snake-casing would change: map keys must reach Terraform verbatim
-    case '["map","string"]': return { 'node-a': 'v', nodeB: 'w' };
-    default: return undefined;
+    case '["map","string"]':
+      return { 'node-a': 'v', nodeB: 'w' };
+    default:
+      return undefined;
   }
 }
 
@@ -112,7 +149,7 @@ interface ParsedClass {
 }
 
 function parseSource(file: string, className: string, configName: string): ParsedClass {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ts = require('typescript') as typeof import('typescript');
   const src = fs.readFileSync(file, 'utf8');
   const sf = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
@@ -173,7 +210,9 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
       continue;
     }
     if (entry.block.block.block_types && Object.keys(entry.block.block.block_types).length) {
-      problems.push(`${where}: the schema has nested blocks (${Object.keys(entry.block.block.block_types).join(', ')}); the binding check does not model them yet`);
+      problems.push(
+        `${where}: the schema has nested blocks (${Object.keys(entry.block.block.block_types).join(', ')}); the binding check does not model them yet`,
+      );
     }
     const attrs = entry.block.block.attributes ?? {};
     const parsed = parseSource(path.join(srcDir, b.file), b.className, b.configName);
@@ -192,17 +231,21 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
         } else {
           const wantOptional = !a.required;
           if (cfg.optional !== wantOptional) {
-            problems.push(`${where}.${name}: config property ${prop} is ${cfg.optional ? 'optional' : 'required'}, but the attribute is ${a.required ? 'required' : 'optional'}`);
+            problems.push(
+              `${where}.${name}: config property ${prop} is ${cfg.optional ? 'optional' : 'required'}, but the attribute is ${a.required ? 'required' : 'optional'}`,
+            );
           }
           const want = configTypeText(a.type);
           if (want === undefined) problems.push(`${where}.${name}: type ${JSON.stringify(a.type)} is not modelled by the binding check`);
-          else if (cfg.type !== want) problems.push(`${where}.${name}: config property ${prop} has type ${cfg.type}, the schema type ${JSON.stringify(a.type)} needs ${want}`);
+          else if (cfg.type !== want)
+            problems.push(`${where}.${name}: config property ${prop} has type ${cfg.type}, the schema type ${JSON.stringify(a.type)} needs ${want}`);
         }
       } else if (cfg) {
         problems.push(`${where}.${name}: computed-only attribute must not be a config property (${prop} in ${b.configName})`);
       }
       if (!parsed.getters.has(prop)) problems.push(`${where}.${name}: ${b.className} has no getter ${prop}`);
-      if (a.sensitive && b.kind !== 'provider') problems.push(`${where}.${name}: sensitive attribute (the binding check expects none outside the provider block)`);
+      if (a.sensitive && b.kind !== 'provider')
+        problems.push(`${where}.${name}: sensitive attribute (the binding check expects none outside the provider block)`);
     }
     for (const prop of parsed.configProps.keys()) {
       if (!expectedProps.has(prop) && !(b.kind === 'provider' && PROVIDER_META.has(prop))) {
@@ -211,7 +254,7 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
     }
 
     // runtime: synthesized keys and getter tokens
-    const app = new App({ outdir: fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'l1-check-')) });
+    const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'l1-check-')) });
     const stack = new TerraformStack(app, 'check');
     if (b.kind !== 'provider') new MayastorProvider(stack, 'p', {});
     const config: Record<string, unknown> = {};
@@ -249,8 +292,13 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
       continue;
     }
     const meta = new Set(['//', 'provider', 'depends_on', 'count', 'for_each', 'lifecycle', 'provisioner', 'connection', 'alias']);
-    const synthKeys = Object.keys(body).filter((k) => !meta.has(k)).sort();
-    const wantKeys = Object.entries(attrs).filter(([, a]) => a.required || a.optional).map(([n]) => n).sort();
+    const synthKeys = Object.keys(body)
+      .filter((k) => !meta.has(k))
+      .sort();
+    const wantKeys = Object.entries(attrs)
+      .filter(([, a]) => a.required || a.optional)
+      .map(([n]) => n)
+      .sort();
     if (JSON.stringify(synthKeys) !== JSON.stringify(wantKeys)) {
       problems.push(`${where}: synthesizeAttributes emits [${synthKeys.join(', ')}], the configurable attributes are [${wantKeys.join(', ')}]`);
     }
@@ -284,7 +332,9 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
 /** The GetProviderSchema handler's answer (tfplugin6 objects, types as JSON bytes) in `providers schema -json` form. */
 export function fromGetProviderSchema(resp: Record<string, unknown>): ProviderSchemaJson {
   const conv = (s: unknown): SchemaBlock => {
-    const block = (s as { block: { attributes: { name: string; type: Uint8Array | string; required: boolean; optional: boolean; computed: boolean; sensitive: boolean }[] } }).block;
+    const block = (
+      s as { block: { attributes: { name: string; type: Uint8Array | string; required: boolean; optional: boolean; computed: boolean; sensitive: boolean }[] } }
+    ).block;
     const attributes: Record<string, SchemaAttribute> = {};
     for (const a of block.attributes) {
       attributes[a.name] = {
@@ -297,6 +347,7 @@ export function fromGetProviderSchema(resp: Record<string, unknown>): ProviderSc
     }
     return { block: { attributes } };
   };
-  const map = (m: unknown): Record<string, SchemaBlock> => Object.fromEntries(Object.entries((m ?? {}) as Record<string, unknown>).map(([k, v]) => [k, conv(v)]));
+  const map = (m: unknown): Record<string, SchemaBlock> =>
+    Object.fromEntries(Object.entries((m ?? {}) as Record<string, unknown>).map(([k, v]) => [k, conv(v)]));
   return { provider: conv(resp.provider), resource_schemas: map(resp.resource_schemas), data_source_schemas: map(resp.data_source_schemas) };
 }

@@ -57,14 +57,19 @@ test('a blocking data-path call answers 504 naming it, later calls 503 until it 
   expect((await c.health()).status).toBeDefined();
 
   // When the native call returns (connect timed out), the API answers again; nothing was added.
-  const n = await until(async () => {
-    try {
-      return await c.getNexus(NX);
-    } catch (err) {
-      if ((err as { status?: number }).status === 503) return undefined;
-      throw err;
-    }
-  }, 'the stuck call to return', 200, 60000);
+  const n = await until(
+    async () => {
+      try {
+        return await c.getNexus(NX);
+      } catch (err) {
+        if ((err as { status?: number }).status === 503) return undefined;
+        throw err;
+      }
+    },
+    'the stuck call to return',
+    200,
+    60000,
+  );
   expect(n!.children.map((x) => x.uri)).toEqual([`bdev:///${R}`]);
   expect(n!.state).toBe('online');
   await until(async () => agent!.stderr.includes('datapath.late_result'), 'the late result to be logged');

@@ -63,7 +63,12 @@ class Abuser {
     abusers.push(this);
   }
   event(name: string): Promise<Record<string, unknown>> {
-    return until(async () => this.events.find((e) => e.event === name) ?? (this.proc.exitCode !== null ? fail(this, name) : undefined), `abuser event ${name}`, 50, 120_000);
+    return until(
+      async () => this.events.find((e) => e.event === name) ?? (this.proc.exitCode !== null ? fail(this, name) : undefined),
+      `abuser event ${name}`,
+      50,
+      120_000,
+    );
   }
   async stop(): Promise<void> {
     this.proc.stdin!.end();
@@ -260,7 +265,9 @@ test('clients that never read their replies pin at most their budget; another cl
   const after = rss(pid);
   // budget: 3 connections x --conn-memory-budget (64 MiB), plus 64 MiB for everything else
   const budget = 3 * 64 * MiB + 64 * MiB;
-  console.log(`3 non-reading clients x 64 reads of 32 MiB: RSS ${(before / MiB).toFixed(0)} -> ${(after / MiB).toFixed(0)} MiB (+${((after - before) / MiB).toFixed(0)}, budget +${budget / MiB}); target memory ${(held / MiB).toFixed(1)} MiB`);
+  console.log(
+    `3 non-reading clients x 64 reads of 32 MiB: RSS ${(before / MiB).toFixed(0)} -> ${(after / MiB).toFixed(0)} MiB (+${((after - before) / MiB).toFixed(0)}, budget +${budget / MiB}); target memory ${(held / MiB).toFixed(1)} MiB`,
+  );
   expect(held).toBeLessThanOrEqual(3 * 64 * MiB);
   expect(after - before).toBeLessThanOrEqual(budget);
   const t0 = Date.now();
@@ -317,7 +324,8 @@ test('DoS: 1,000 trickling and 10 non-reading clients at once; a normal client i
   // plus the handshake buffers of 1,024 connections (--max-connections) at 96 KiB, plus 128 MiB slack
   const budget = budgetFlag + 10 * 256 * 1024 + 1024 * 96 * 1024 + 128 * MiB;
   const fmt = (a: number[]) => a.map((v) => v.toFixed(1)).join(', ');
-  const pct = (a: number[]) => `p50 ${a[Math.floor(a.length / 2)].toFixed(3)} ms, p99 ${a[Math.floor(a.length * 0.99)].toFixed(3)} ms, max ${a[a.length - 1].toFixed(3)} ms`;
+  const pct = (a: number[]) =>
+    `p50 ${a[Math.floor(a.length / 2)].toFixed(3)} ms, p99 ${a[Math.floor(a.length * 0.99)].toFixed(3)} ms, max ${a[a.length - 1].toFixed(3)} ms`;
   console.log(
     [
       `DoS: 1,000 trickling + 10 non-reading clients (64 reads of 32 MiB each), --memory-budget 256MiB`,

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, pattern, tempDir } from '../helpers/agent';
+import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
 import { freePort, metric, mustRun, nbdinfo, nbdmap, qemuIo, qemuIoOk, runTool, until } from '../helpers/nbd';
 
 const R64 = '11111111-0000-4000-8000-000000000064';
@@ -67,7 +67,7 @@ test('GET /v1/node reports the NBD listener; a shared replica reports nbd://host
         thin: false,
         share: 'nbd',
       })
-    ).status
+    ).status,
   ).toBe(200);
   await expectAgentError(
     c.putReplica(R64, {
@@ -77,7 +77,7 @@ test('GET /v1/node reports the NBD listener; a shared replica reports nbd://host
       share: 'none',
     }),
     409,
-    'share'
+    'share',
   );
 });
 
@@ -142,7 +142,7 @@ test('fio --ioengine=nbd --verify=crc32c passes on a 64 MiB replica', async () =
       '--do_verify=1',
       '--output-format=json',
     ],
-    { timeoutMs: 120000 }
+    { timeoutMs: 120000 },
   );
   if (r.code !== 0) throw new Error(`fio failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
   const job = (
@@ -205,7 +205,7 @@ test('allowedHosts: bad entries are 400; a list without 127.0.0.1 refuses the cl
       allowedHosts: ['not a host'],
     }),
     400,
-    'allowedHosts[0]'
+    'allowedHosts[0]',
   );
   await expectAgentError(
     c.putReplica(GUARDED, {
@@ -215,7 +215,7 @@ test('allowedHosts: bad entries are 400; a list without 127.0.0.1 refuses the cl
       allowedHosts: ['10.0.0.1/33'],
     }),
     400,
-    'allowedHosts[0]'
+    'allowedHosts[0]',
   );
   await expectAgentError(c.putReplica(GUARDED, { pool: 'p1', sizeBytes: 4 * MiB, share: 'iscsi' }), 422, 'not supported yet');
   expect(await c.getReplica(GUARDED)).toBeUndefined();
@@ -255,14 +255,14 @@ test('share none closes the export and its clients; the uri goes back to bdev://
         metric(await c.metrics(), 'mayastor_nbd_export_connections', {
           export: GUARDED,
         }) === 1,
-      'one connection in /metrics'
+      'one connection in /metrics',
     );
     const r = await c.patchReplica(GUARDED, { share: 'none' });
     expect(r.uri).toBe(`bdev:///${GUARDED}`);
     expect(
       metric(await c.metrics(), 'mayastor_nbd_export_connections', {
         export: GUARDED,
-      })
+      }),
     ).toBeUndefined();
     out = '';
     q.stdin.write('read 0 4k\n');

@@ -15,8 +15,7 @@ describe('NBD target (real clients)', () => {
     // BUILD relative to the Makefile, as `npm run build` gives it: the .d files name their targets by it, and
     // an absolute spelling would leave later relative builds blind to header changes
     const rel = path.relative(path.join(root, 'agent/native'), build);
-    const r = spawnSync('make', ['-C', path.join(root, 'agent/native'), `BUILD=${rel}`, 'all',
-      `${rel}/dp-nbd-serve-asan`], { encoding: 'utf8' });
+    const r = spawnSync('make', ['-C', path.join(root, 'agent/native'), `BUILD=${rel}`, 'all', `${rel}/dp-nbd-serve-asan`], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`native build failed:\n${r.stdout}\n${r.stderr}`);
   }, 600_000);
 

@@ -114,11 +114,9 @@ test('faults under load: fault, kill the remote agent, rebuild a replacement whi
     expect(res.error).toBe(0);
     expect(res.write.io_bytes).toBe(SIZE);
     // Every block again, read only from the rebuilt child (the only one online now).
-    const v = await runTool(
-      'fio',
-      ['--name=load', '--ioengine=nbd', `--uri=${nx.deviceUri}`, ...job, '--verify_only', '--output-format=json'],
-      { timeoutMs: 120000 }
-    );
+    const v = await runTool('fio', ['--name=load', '--ioengine=nbd', `--uri=${nx.deviceUri}`, ...job, '--verify_only', '--output-format=json'], {
+      timeoutMs: 120000,
+    });
     if (v.code !== 0) throw new Error(`verify-only fio failed (${v.code}):\n${v.stdout}\n${v.stderr}`);
     expect(fioJson(v.stdout).jobs[0].error).toBe(0);
     expect(fioJson(v.stdout).jobs[0].read.io_bytes).toBe(SIZE);

@@ -144,7 +144,7 @@ describe('nexus lifecycle', () => {
           ...spec,
           children: [b(R2), b(R1)],
         })
-      ).status
+      ).status,
     ).toBe(200);
     await expectAgentError(c.putNexus(NX, { ...spec, sizeBytes: 8 * MiB }), 409, 'sizeBytes');
     await expectAgentError(c.putNexus(NX, { ...spec, children: [b(R1)] }), 409, 'children');
@@ -201,7 +201,7 @@ describe('nexus lifecycle', () => {
           ...spec,
           children: [b(R1), b(R2), b(R3)],
         })
-      ).status
+      ).status,
     ).toBe(200);
     await expectAgentError(c.putNexus(NX, spec), 409, 'children');
   });
@@ -225,7 +225,7 @@ describe('nexus lifecycle', () => {
       metric(text, 'mayastor_nexus_child_rebuild_progress_percent', {
         nexus: NX,
         child: b(R1),
-      })
+      }),
     ).toBe(100);
     expect(await c.removeChild(NX, b(R3))).toBe(true);
     expect(await c.removeChild(NX, b(R3))).toBe(false); // not a child any more: 404

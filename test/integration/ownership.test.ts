@@ -52,7 +52,16 @@ beforeAll(async () => {
   b = new AgentProcess({
     node: 'b',
     dataDir: path.join(dir, 'b'),
-    extraArgs: ['--cluster-size', String(MiB), '--nbd-listen', `127.0.0.1:${nbdB}`, '--allow-disk', path.join(dir, 'b', 'disks') + '/', '--allow-disk', path.join(dir, 'a', 'disks') + '/'],
+    extraArgs: [
+      '--cluster-size',
+      String(MiB),
+      '--nbd-listen',
+      `127.0.0.1:${nbdB}`,
+      '--allow-disk',
+      path.join(dir, 'b', 'disks') + '/',
+      '--allow-disk',
+      path.join(dir, 'a', 'disks') + '/',
+    ],
   });
   await a.start();
   await b.start();
@@ -219,10 +228,15 @@ test('15: a replica deleted and re-created under the same uuid is never trusted 
   await until(async () => verdict.test(a.stderr.slice(mark)), 'the child reconnected', 100, 30_000);
   // the volume keeps working; the re-created child must not count as a member
   await qemuIoOk(n10.deviceUri, ['write -P 0xe3 6M 1M', 'flush', 'read -P 0xe1 0 1M']);
-  const faulted = await until(async () => {
-    const c = (await a.client().getNexus(nx(10)))!.children.find((x) => x.uri === r)!;
-    return c.state === 'faulted' ? c : undefined;
-  }, 'the re-created child faulted', 200, 60_000);
+  const faulted = await until(
+    async () => {
+      const c = (await a.client().getNexus(nx(10)))!.children.find((x) => x.uri === r)!;
+      return c.state === 'faulted' ? c : undefined;
+    },
+    'the re-created child faulted',
+    200,
+    60_000,
+  );
   expect(faulted.reason).toMatch(/No such device/); // ENODEV: the replaced device fails its I/O for good
 
   await a.client().childOnline(nx(10), r);

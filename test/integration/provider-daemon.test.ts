@@ -32,8 +32,12 @@ function tfAsync(extra: NodeJS.ProcessEnv, ...args: string[]): Promise<TfResult>
   return new Promise((resolve) => {
     const p = spawn(terraformBinary, args, { cwd: tfd.dir, env: tfEnv(extra) });
     let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { out += d; });
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      out += d;
+    });
     p.on('exit', (code) => resolve({ code: code ?? -1, out }));
   });
 }
@@ -48,7 +52,9 @@ function events(name?: string): Array<Record<string, unknown>> {
       try {
         const e = JSON.parse(line);
         if (!name || e.event === name) out.push(e);
-      } catch { /* a partial line */ }
+      } catch {
+        /* a partial line */
+      }
     }
   }
   return out;
@@ -72,7 +78,9 @@ beforeAll(async () => {
   await agent.start();
   tfd = new TerraformDir(path.join(work, 'tf'), rc, agent.token);
   fs.mkdirSync(tfd.dir);
-  fs.writeFileSync(path.join(tfd.dir, 'main.tf'), `
+  fs.writeFileSync(
+    path.join(tfd.dir, 'main.tf'),
+    `
 terraform {
   required_providers {
     mayastor = { source = "mayastor/mayastor" }
@@ -95,7 +103,8 @@ resource "mayastor_replica" "r" {
   size_bytes = 4194304
   thin       = true
 }
-`);
+`,
+  );
   expectOk(tf({}, 'init', '-no-color', '-input=false'));
   expectOk(tf({}, 'apply', '-no-color', '-input=false', '-auto-approve'));
 }, 180_000);
@@ -120,7 +129,10 @@ test('one daemon serves every launch of every plan', () => {
 });
 
 test('sessions see only their own environment, even at the same time', async () => {
-  const [good, bad] = await Promise.all([tfAsync({}, 'plan', '-no-color', '-input=false', '-lock=false', '-detailed-exitcode'), tfAsync({ MAYASTOR_TOKEN: 'wrong' }, 'plan', '-no-color', '-input=false', '-lock=false')]);
+  const [good, bad] = await Promise.all([
+    tfAsync({}, 'plan', '-no-color', '-input=false', '-lock=false', '-detailed-exitcode'),
+    tfAsync({ MAYASTOR_TOKEN: 'wrong' }, 'plan', '-no-color', '-input=false', '-lock=false'),
+  ]);
   expect(good.code).toBe(0);
   expect(bad.code).toBe(1);
   expect(bad.out).toMatch(/Agent on node "a" rejected the token/);
@@ -135,7 +147,11 @@ test('a session logs to its own Terraform run (TF_LOG), not to the daemon log', 
   expect(r.code).toBe(0);
   expect(fs.readFileSync(path.join(work, 'tf.log'), 'utf8')).toMatch(/ReadResource received/);
   // the daemon's own log (its stderr) holds none of the session's lines, JSON or not
-  const daemonLog = fs.readdirSync(daemonDir).filter((n) => n.endsWith('.log')).map((n) => fs.readFileSync(path.join(daemonDir, n), 'utf8')).join('');
+  const daemonLog = fs
+    .readdirSync(daemonDir)
+    .filter((n) => n.endsWith('.log'))
+    .map((n) => fs.readFileSync(path.join(daemonDir, n), 'utf8'))
+    .join('');
   expect(daemonLog).toMatch(/session\.start/);
   expect(daemonLog).not.toMatch(/ReadResource/);
 });
@@ -194,19 +210,26 @@ test('MAYASTOR_PROVIDER_DAEMON=off runs the provider directly', () => {
 test('hostile bytes on the daemon socket are refused and the daemon keeps serving', async () => {
   expect(plan().code).toBe(0);
   const sock = path.join(daemonDir, socketFiles()[0]);
-  const send = (bytes: Buffer) => new Promise<void>((resolve) => {
-    const c = net.connect(sock, () => c.end(bytes));
-    c.on('error', () => resolve());
-    c.on('close', () => resolve());
-    c.resume();
-  });
-  const len = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  const send = (bytes: Buffer) =>
+    new Promise<void>((resolve) => {
+      const c = net.connect(sock, () => c.end(bytes));
+      c.on('error', () => resolve());
+      c.on('close', () => resolve());
+      c.resume();
+    });
+  const len = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
   const before = events('session.bad_request').length;
   await send(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
   await send(Buffer.concat([Buffer.from('MSTRPL1\n'), len(0xffffffff)]));
   await send(Buffer.concat([Buffer.from('MSTRPL1\n'), len(5), Buffer.from('/\0x\0\0')]));
   await send(Buffer.concat([Buffer.from('MSTRPL1\n'), len(4), Buffer.from('/\0')])); // ends early
-  const bad = events('session.bad_request').slice(before).map((e) => String(e.error));
+  const bad = events('session.bad_request')
+    .slice(before)
+    .map((e) => String(e.error));
   expect(bad).toEqual([
     expect.stringMatching(/launcher magic/),
     expect.stringMatching(/exceeds/),

@@ -18,7 +18,9 @@ const launcher = path.join(root, 'provider', 'launcher', 'build', 'mayastor-prov
 const launcherArgs = [process.execPath, path.join(root, 'dist', 'provider', 'main.js')];
 
 beforeAll(() => {
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0 && !/error TS/.test(r.stdout)) throw new Error(r.stdout + r.stderr);
 }, 120_000);
 
@@ -34,8 +36,6 @@ function run(env: NodeJS.ProcessEnv, [, exe, args, extra]: (typeof modes)[number
 }
 
 describe.each(modes)('%s', (...mode) => {
-  const [, exe, args, extra] = mode;
-
   test('without the magic cookie it refuses to run, like go-plugin', () => {
     const r = run({}, mode);
     expect(r.code).toBe(1);
@@ -51,7 +51,14 @@ describe.each(modes)('%s', (...mode) => {
   });
 
   test('a malformed PLUGIN_CLIENT_CERT is refused naming it', () => {
-    const r = run({ TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '5,6', PLUGIN_CLIENT_CERT: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, mode);
+    const r = run(
+      {
+        TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE,
+        PLUGIN_PROTOCOL_VERSIONS: '5,6',
+        PLUGIN_CLIENT_CERT: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+      },
+      mode,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/PLUGIN_CLIENT_CERT/);
   });
@@ -69,10 +76,16 @@ describe.each(modes)('%s', (...mode) => {
         env: { PATH: process.env.PATH, TF_PLUGIN_MAGIC_COOKIE: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '6,5', PLUGIN_CLIENT_CERT: clientCert.certPem },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      proc.stderr!.on('data', (d) => { stderr += d; });
+      proc.stderr!.on('data', (d) => {
+        stderr += d;
+      });
       const line = await new Promise<string>((resolve, reject) => {
         let buf = '';
-        proc.stdout!.on('data', (d) => { buf += d; const i = buf.indexOf('\n'); if (i >= 0) resolve(buf.slice(0, i)); });
+        proc.stdout!.on('data', (d) => {
+          buf += d;
+          const i = buf.indexOf('\n');
+          if (i >= 0) resolve(buf.slice(0, i));
+        });
         proc.on('exit', (c) => reject(new Error(`provider exited ${c}`)));
       });
       const parts = line.split('|');
@@ -88,15 +101,29 @@ describe.each(modes)('%s', (...mode) => {
       if (proc.exitCode === null) proc.kill('SIGKILL');
     });
 
-    const pemOf = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+    const pemOf = (der: Buffer) =>
+      `-----BEGIN CERTIFICATE-----\n${der
+        .toString('base64')
+        .match(/.{1,64}/g)!
+        .join('\n')}\n-----END CERTIFICATE-----\n`;
 
     function call(creds: grpc.ChannelCredentials, method: string, req: MessageDesc, res: MessageDesc): Promise<Record<string, unknown>> {
       const client = new grpc.Client(addr, creds, { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' });
       return new Promise((resolve, reject) => {
-        client.makeUnaryRequest(method, (o: Record<string, unknown>) => encode(req, o), (b: Buffer) => decode(res, b), {}, { deadline: Date.now() + 10_000 }, (err, value) => {
-          client.close();
-          if (err) { err.message += ` [provider exit=${proc.exitCode} stderr=${stderr.slice(-500)}]`; reject(err); } else resolve(value!);
-        });
+        client.makeUnaryRequest(
+          method,
+          (o: Record<string, unknown>) => encode(req, o),
+          (b: Buffer) => decode(res, b),
+          {},
+          { deadline: Date.now() + 10_000 },
+          (err, value) => {
+            client.close();
+            if (err) {
+              err.message += ` [provider exit=${proc.exitCode} stderr=${stderr.slice(-500)}]`;
+              reject(err);
+            } else resolve(value!);
+          },
+        );
       });
     }
 
@@ -109,14 +136,20 @@ describe.each(modes)('%s', (...mode) => {
     test('a client presenting another certificate, or none, is rejected', async () => {
       const other = generateServerCert();
       const wrong = grpc.credentials.createSsl(Buffer.from(pemOf(serverDer)), Buffer.from(other.keyPem), Buffer.from(other.certPem));
-      await expect(call(wrong, '/tfplugin6.Provider/GetProviderSchema', pb.Empty, pb.GetProviderSchemaResponse)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      await expect(call(wrong, '/tfplugin6.Provider/GetProviderSchema', pb.Empty, pb.GetProviderSchemaResponse)).rejects.toMatchObject({
+        code: grpc.status.UNAVAILABLE,
+      });
       const none = grpc.credentials.createSsl(Buffer.from(pemOf(serverDer)));
-      await expect(call(none, '/tfplugin6.Provider/GetProviderSchema', pb.Empty, pb.GetProviderSchemaResponse)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      await expect(call(none, '/tfplugin6.Provider/GetProviderSchema', pb.Empty, pb.GetProviderSchemaResponse)).rejects.toMatchObject({
+        code: grpc.status.UNAVAILABLE,
+      });
     });
 
     test('optional newer RPCs answer UNIMPLEMENTED; Shutdown exits the process', async () => {
       const creds = grpc.credentials.createSsl(Buffer.from(pemOf(serverDer)), Buffer.from(clientCert.keyPem), Buffer.from(clientCert.certPem));
-      await expect(call(creds, '/tfplugin6.Provider/GetResourceIdentitySchemas', pb.Empty, pb.Empty)).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+      await expect(call(creds, '/tfplugin6.Provider/GetResourceIdentitySchemas', pb.Empty, pb.Empty)).rejects.toMatchObject({
+        code: grpc.status.UNIMPLEMENTED,
+      });
       await expect(call(creds, '/tfplugin6.Provider/GetFunctions', pb.Empty, pb.Empty)).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
       const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
       await call(creds, '/plugin.GRPCController/Shutdown', pb.Empty, pb.Empty);

@@ -116,7 +116,15 @@ function daemonKey(node: string, ent: string, nodeOptions = '', ca = ''): string
   return h.toString(16).padStart(16, '0');
 }
 
-interface Case { xdg: string; runDir: string; sock: string; log: string; record: string; spawns: string; env: NodeJS.ProcessEnv }
+interface Case {
+  xdg: string;
+  runDir: string;
+  sock: string;
+  log: string;
+  record: string;
+  spawns: string;
+  env: NodeJS.ProcessEnv;
+}
 
 /** A fresh XDG_RUNTIME_DIR and record directory, and the environment Terraform would give the provider. */
 function newCase(extra: NodeJS.ProcessEnv = {}): Case {
@@ -130,7 +138,10 @@ function newCase(extra: NodeJS.ProcessEnv = {}): Case {
   const spawns = path.join(record, 'spawns');
   spawnLogs.push(spawns);
   return {
-    xdg, runDir, record, spawns,
+    xdg,
+    runDir,
+    record,
+    spawns,
     sock: path.join(runDir, `${key}.sock`),
     log: path.join(runDir, `${key}.log`),
     env: {
@@ -167,16 +178,25 @@ async function startDaemon(c: Case, behaviour: string): Promise<ChildProcess> {
   return p;
 }
 
-interface Result { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 function launch(env: NodeJS.ProcessEnv, args: string[] = [], opts: { cwd?: string; node?: string; onSpawn?: (p: ChildProcess) => void } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
     const p = spawn(launcher, [opts.node ?? fakeNode, entry, ...args], { env, cwd: opts.cwd ?? work, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout!.on('data', (d) => { stdout += d; });
+    p.stdout!.on('data', (d) => {
+      stdout += d;
+    });
     p.stdout!.on('error', () => {});
-    p.stderr!.on('data', (d) => { stderr += d; });
+    p.stderr!.on('data', (d) => {
+      stderr += d;
+    });
     p.on('error', reject);
     p.on('close', (code, signal) => {
       // The sanitizers abort with a report on stderr; any report fails the test whatever else happened.
@@ -188,10 +208,19 @@ function launch(env: NodeJS.ProcessEnv, args: string[] = [], opts: { cwd?: strin
 }
 
 const spawnCount = (c: Case) => (fs.existsSync(c.spawns) ? fs.readFileSync(c.spawns, 'utf8').trim().split('\n').filter(Boolean).length : 0);
-const requests = (c: Case) => fs.readFileSync(path.join(c.record, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const requests = (c: Case) =>
+  fs
+    .readFileSync(path.join(c.record, 'requests.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 const directOut = (...args: string[]) => `direct ${[entry, ...args].join(' ')}\n`;
 
-function expectGoodSession(r: Result, c: Case, exitCode = 0): { daemon: number; cwd: string; argc: string; args: string[]; terminated: boolean; env: Record<string, string> } {
+function expectGoodSession(
+  r: Result,
+  c: Case,
+  exitCode = 0,
+): { daemon: number; cwd: string; argc: string; args: string[]; terminated: boolean; env: Record<string, string> } {
   expect(r.signal).toBeNull();
   expect(r.code).toBe(exitCode);
   const lines = r.stdout.split('\n');
@@ -212,22 +241,26 @@ beforeAll(() => {
   fs.writeFileSync(path.join(work, 'daemon.js'), DAEMON_JS);
   fakeNode = path.join(work, 'node');
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  fs.writeFileSync(fakeNode, [
-    '#!/bin/sh',
-    'if [ "$2" = "--daemon" ]; then',
-    '  echo $$ >> "$FAKE_SPAWNS"',
-    // The shell's own fds as exec'd.  dash applies `>` in the shell itself (fd 1 is then the listing, the
-    // original saved above fd 9), so fd 1 is read separately through a command substitution.
-    '  ls -l /proc/$$/fd > "$FAKE_RECORD/fds.$$"',
-    '  one=$(readlink /proc/$$/fd/1)',
-    '  echo "$one" > "$FAKE_RECORD/fd1.$$"',
-    '  grep SigIgn /proc/$$/status > "$FAKE_RECORD/sig.$$"',
-    `  exec ${q(process.execPath)} ${q(path.join(work, 'daemon.js'))} "$3"`,
-    'fi',
-    'printf direct; for a in "$@"; do printf " %s" "$a"; done; printf "\\n"',
-    'grep SigIgn /proc/$$/status >&2',
-    '',
-  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(
+    fakeNode,
+    [
+      '#!/bin/sh',
+      'if [ "$2" = "--daemon" ]; then',
+      '  echo $$ >> "$FAKE_SPAWNS"',
+      // The shell's own fds as exec'd.  dash applies `>` in the shell itself (fd 1 is then the listing, the
+      // original saved above fd 9), so fd 1 is read separately through a command substitution.
+      '  ls -l /proc/$$/fd > "$FAKE_RECORD/fds.$$"',
+      '  one=$(readlink /proc/$$/fd/1)',
+      '  echo "$one" > "$FAKE_RECORD/fd1.$$"',
+      '  grep SigIgn /proc/$$/status > "$FAKE_RECORD/sig.$$"',
+      `  exec ${q(process.execPath)} ${q(path.join(work, 'daemon.js'))} "$3"`,
+      'fi',
+      'printf direct; for a in "$@"; do printf " %s" "$a"; done; printf "\\n"',
+      'grep SigIgn /proc/$$/status >&2',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
 }, 120_000);
 
 afterAll(() => {
@@ -235,7 +268,11 @@ afterAll(() => {
   for (const f of spawnLogs) {
     if (!fs.existsSync(f)) continue;
     for (const pid of fs.readFileSync(f, 'utf8').split('\n').filter(Boolean)) {
-      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   }
   if (work) fs.rmSync(work, { recursive: true, force: true });
@@ -247,7 +284,9 @@ describe('direct mode without touching the daemon', () => {
       const r = await new Promise<Result>((resolve) => {
         const p = spawn(launcher, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         let stderr = '';
-        p.stderr!.on('data', (d) => { stderr += d; });
+        p.stderr!.on('data', (d) => {
+          stderr += d;
+        });
         p.on('close', (code, signal) => resolve({ code, signal, stdout: '', stderr }));
       });
       expect(r.code).toBe(2);
@@ -351,7 +390,11 @@ describe('sessions served by a running daemon', () => {
     const r = await launch(c.env, [], { cwd });
     const info = expectGoodSession(r, c, 7);
     expect(info).toMatchObject({ cwd, argc: '0', args: [], terminated: true });
-    expect(info.env).toMatchObject({ PLUGIN_CLIENT_CERT: c.env.PLUGIN_CLIENT_CERT, MAYASTOR_TOKEN: 'session-secret', TF_PLUGIN_MAGIC_COOKIE: c.env.TF_PLUGIN_MAGIC_COOKIE });
+    expect(info.env).toMatchObject({
+      PLUGIN_CLIENT_CERT: c.env.PLUGIN_CLIENT_CERT,
+      MAYASTOR_TOKEN: 'session-secret',
+      TF_PLUGIN_MAGIC_COOKIE: c.env.TF_PLUGIN_MAGIC_COOKIE,
+    });
     const [req] = requests(c);
     for (const [k, v] of Object.entries(c.env)) expect(req.env[k]).toBe(v);
     expect(spawnCount(c)).toBe(0);
@@ -361,10 +404,11 @@ describe('sessions served by a running daemon', () => {
     const c = newCase();
     await startDaemon(c, 'hold');
     const r = await launch(c.env, [], {
-      onSpawn: (p) => p.stdout!.once('data', () => {
-        p.kill('SIGINT');
-        setTimeout(() => fs.writeFileSync(path.join(c.record, 'release'), ''), 50);
-      }),
+      onSpawn: (p) =>
+        p.stdout!.once('data', () => {
+          p.kill('SIGINT');
+          setTimeout(() => fs.writeFileSync(path.join(c.record, 'release'), ''), 50);
+        }),
     });
     expect(r.signal).toBeNull();
     expect(r.code).toBe(5);

@@ -23,7 +23,13 @@ const RB = 'bbbbbbbb-0000-4000-8000-000000000002';
 const NX = 'cccccccc-0000-4000-8000-000000000003';
 const SIZE = 16 * 1024 * 1024;
 
-interface Agent { node: string; dir: string; url: string; proc: ChildProcess; client: AgentClient }
+interface Agent {
+  node: string;
+  dir: string;
+  url: string;
+  proc: ChildProcess;
+  client: AgentClient;
+}
 const agents: Record<string, Agent> = {};
 
 const tfd = new TerraformDir(tfDir, rc, token);
@@ -34,10 +40,18 @@ const expectNoChanges = () => tfd.expectNoChanges();
 async function startAgent(node: string): Promise<Agent> {
   const dir = path.join(work, `agent-${node}`);
   fs.mkdirSync(path.join(dir, 'disks'), { recursive: true });
-  const proc = spawn(path.join(root, 'bin', 'mayastor-agent'), ['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dir, '--token-file', tokenFile, '--nbd-listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    path.join(root, 'bin', 'mayastor-agent'),
+    ['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dir, '--token-file', tokenFile, '--nbd-listen', '127.0.0.1:0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let log = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const on = (d: Buffer) => { log += d.toString(); const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log); if (m) resolve(m[1]); };
+    const on = (d: Buffer) => {
+      log += d.toString();
+      const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log);
+      if (m) resolve(m[1]);
+    };
     proc.stdout!.on('data', on);
     proc.stderr!.on('data', on);
     proc.on('exit', (c) => reject(new Error(`agent ${node} exited (${c}):\n${log}`)));
@@ -49,7 +63,9 @@ async function startAgent(node: string): Promise<Agent> {
 }
 
 function writeConfig(nexusShare = 'nbd', size = SIZE, nexusSize = size - 1024 * 1024): void {
-  fs.writeFileSync(path.join(tfDir, 'main.tf'), `
+  fs.writeFileSync(
+    path.join(tfDir, 'main.tf'),
+    `
 terraform {
   required_providers {
     mayastor = { source = "mayastor/mayastor" }
@@ -93,7 +109,8 @@ resource "mayastor_nexus" "v" {
   share      = "${nexusShare}"
 }
 output "device_uri" { value = mayastor_nexus.v.device_uri }
-`);
+`,
+  );
 }
 
 function qemuIo(uri: string, cmd: string): string {
@@ -119,7 +136,10 @@ afterAll(async () => {
     if (a.proc.exitCode !== null) continue;
     await new Promise<void>((r) => {
       const t = setTimeout(() => a.proc.kill('SIGKILL'), 10_000);
-      a.proc.once('exit', () => { clearTimeout(t); r(); });
+      a.proc.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
       a.proc.kill('SIGTERM');
     });
   }
@@ -156,7 +176,10 @@ test('a child removed out of band shows as a diff; apply re-adds and rebuilds it
   expect(plan.out).toContain(remote);
   ok(tf('apply', '-no-color', '-input=false', '-auto-approve'));
   const after = (await agents.a.client.getNexus(NX))!;
-  expect(after.children.map((c) => [c.uri, c.state])).toEqual([[n.children[0].uri, 'online'], [remote, 'online']]);
+  expect(after.children.map((c) => [c.uri, c.state])).toEqual([
+    [n.children[0].uri, 'online'],
+    [remote, 'online'],
+  ]);
   expectNoChanges();
   // the rebuilt child holds the data: fault the local one and read through the remote only
   await agents.a.client.setNexusChildState(NX, n.children[0].uri, 'offline');

@@ -24,7 +24,14 @@ const tokenFile = path.join(work, 'token');
 const R1 = '11111111-2222-4333-8444-555555555555'; // thin, node a
 const R2 = '66666666-7777-4888-9999-aaaaaaaaaaaa'; // thick, node b
 
-interface Agent { node: string; dir: string; url: string; port: number; proc?: ChildProcess; client: AgentClient }
+interface Agent {
+  node: string;
+  dir: string;
+  url: string;
+  port: number;
+  proc?: ChildProcess;
+  client: AgentClient;
+}
 const agents: Record<string, Agent> = {};
 
 const tfd = new TerraformDir(tfDir, rc, token);
@@ -34,9 +41,14 @@ const expectNoChanges = () => tfd.expectNoChanges();
 async function startAgent(node: string, port = 0): Promise<Agent> {
   const dir = agents[node]?.dir ?? path.join(work, `agent-${node}`);
   fs.mkdirSync(path.join(dir, 'disks'), { recursive: true });
-  const proc = spawn(path.join(root, 'bin', 'mayastor-agent'), ['--node', node, '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--token-file', tokenFile, '--nbd-listen', '127.0.0.1:0'], {
-    env: process.env, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    path.join(root, 'bin', 'mayastor-agent'),
+    ['--node', node, '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--token-file', tokenFile, '--nbd-listen', '127.0.0.1:0'],
+    {
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let log = '';
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -58,7 +70,10 @@ async function stopAgent(node: string): Promise<void> {
   if (!p || p.exitCode !== null) return;
   await new Promise<void>((resolve) => {
     const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    p.once('exit', () => { clearTimeout(t); resolve(); });
+    p.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
     p.kill('SIGTERM');
   });
 }
@@ -66,7 +81,10 @@ async function stopAgent(node: string): Promise<void> {
 function writeConfig(opts: { aSize?: number; extra?: string; replicas?: boolean } = {}): void {
   const aDisk = path.join(agents.a.dir, 'disks', 'a0.img');
   const bDisk = path.join(agents.b.dir, 'disks', 'b0.img');
-  const replicas = opts.replicas === false ? '' : `
+  const replicas =
+    opts.replicas === false
+      ? ''
+      : `
 resource "mayastor_replica" "thin" {
   node       = "a"
   pool       = mayastor_pool.a.name
@@ -82,7 +100,9 @@ resource "mayastor_replica" "thick" {
   size_bytes = ${8 * 1024 * 1024}
 }
 `;
-  fs.writeFileSync(path.join(tfDir, 'main.tf'), `
+  fs.writeFileSync(
+    path.join(tfDir, 'main.tf'),
+    `
 terraform {
   required_providers {
     mayastor = { source = "mayastor/mayastor" }
@@ -115,7 +135,8 @@ data "mayastor_pools" "a" {
   depends_on = [mayastor_pool.a]
 }
 ${opts.extra ?? ''}
-`);
+`,
+  );
 }
 
 beforeAll(async () => {
@@ -146,7 +167,11 @@ test('terraform init works offline from the filesystem mirror', () => {
 });
 
 test('providers schema -json shows every resource and data source', () => {
-  const schema = JSON.parse(expectOk(tf('providers', 'schema', '-json')).trim().split('\n')[0]);
+  const schema = JSON.parse(
+    expectOk(tf('providers', 'schema', '-json'))
+      .trim()
+      .split('\n')[0],
+  );
   const p = schema.provider_schemas['registry.terraform.io/mayastor/mayastor'];
   expect(Object.keys(p.resource_schemas).sort()).toEqual(['mayastor_nexus', 'mayastor_pool', 'mayastor_replica']);
   expect(Object.keys(p.data_source_schemas).sort()).toEqual(['mayastor_node', 'mayastor_pools']);
@@ -183,13 +208,15 @@ resource "mayastor_nexus" "bad" {
 });
 
 test('plan: an unknown node is diagnosed naming it', () => {
-  writeConfig({ extra: `
+  writeConfig({
+    extra: `
 resource "mayastor_pool" "c" {
   node  = "c"
   name  = "pool-c"
   disks = ["/nonexistent"]
 }
-` });
+`,
+  });
   const r = tf('plan', '-no-color', '-input=false');
   expect(r.code).toBe(1);
   expect(r.out).toMatch(/Error: Unknown node "c"[\s\S]*node\s+= "c"[\s\S]*known nodes: a, b/);

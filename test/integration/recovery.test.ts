@@ -161,7 +161,10 @@ describe('mayastorctl against a real agent', () => {
     const flags = ['--url', a.url, '--token', a.token];
     const env = { MAYASTOR_URL: '', MAYASTOR_TOKEN: '' };
     expect((await ctl([...flags, 'pool', 'create', 'pc', d], env)).stdout).toMatch(/^pc\s+online/m);
-    const created = await ctl([...flags, '--json', 'replica', 'create', 'eeeeeeee-0000-4000-8000-000000000005', '--pool', 'pc', '--size', '8MiB', '--thin'], env);
+    const created = await ctl(
+      [...flags, '--json', 'replica', 'create', 'eeeeeeee-0000-4000-8000-000000000005', '--pool', 'pc', '--size', '8MiB', '--thin'],
+      env,
+    );
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ uuid: 'eeeeeeee-0000-4000-8000-000000000005', sizeBytes: 8 * MiB, thin: true });
     expect((await ctl(['replica', 'list'])).stdout).toMatch(/^eeeeeeee-0000-4000-8000-000000000005\s+pc\s+8 MiB/m);

@@ -62,7 +62,16 @@ test('claims and faults at random: every flushed byte reads back after every rou
   b = new AgentProcess({
     node: 'b',
     dataDir: path.join(dir, 'b'),
-    extraArgs: ['--cluster-size', String(MiB), '--nbd-listen', `127.0.0.1:${nbdB}`, '--allow-disk', path.join(dir, 'b', 'disks') + '/', '--allow-disk', aDisks + '/'],
+    extraArgs: [
+      '--cluster-size',
+      String(MiB),
+      '--nbd-listen',
+      `127.0.0.1:${nbdB}`,
+      '--allow-disk',
+      path.join(dir, 'b', 'disks') + '/',
+      '--allow-disk',
+      aDisks + '/',
+    ],
   });
   await a.start();
   await b.start();
@@ -130,11 +139,15 @@ test('claims and faults at random: every flushed byte reads back after every rou
     },
     offline: async () => {
       const c = pick(children);
-      await ca().childOffline(NX, c).catch(() => undefined); // the last healthy child refuses: fine
+      await ca()
+        .childOffline(NX, c)
+        .catch(() => undefined); // the last healthy child refuses: fine
       await write(dev, flushed, Math.floor(rand() * CHUNKS));
     },
     removeAdd: async () => {
-      await ca().removeChild(NX, pick(children)).catch(() => undefined); // the last healthy one refuses
+      await ca()
+        .removeChild(NX, pick(children))
+        .catch(() => undefined); // the last healthy one refuses
       await write(dev, flushed, Math.floor(rand() * CHUNKS));
     },
     killB: async () => {
@@ -194,6 +207,8 @@ test('claims and faults at random: every flushed byte reads back after every rou
   }
   await verify(thinDev, thinFlushed);
   // the summary the issue asks for (not asserted: the rounds depend on the machine)
-  console.log(`soak-ownership: ${rounds} rounds in ${SOAK_SECONDS}s (seed ${SEED}): ${JSON.stringify(counts)}; ${bytesChecked / MiB} MiB of flushed data checked byte by byte`);
+  console.log(
+    `soak-ownership: ${rounds} rounds in ${SOAK_SECONDS}s (seed ${SEED}): ${JSON.stringify(counts)}; ${bytesChecked / MiB} MiB of flushed data checked byte by byte`,
+  );
   expect(rounds).toBeGreaterThan(0);
 });

@@ -72,8 +72,20 @@ async function nbdkitWithErrors(errorFile: string): Promise<string> {
   const port = await freePort();
   const h = spawn(
     'nbdkit',
-    ['--foreground', '--exit-with-parent', '-i', '127.0.0.1', '-p', String(port), '--filter=error', 'memory', '256M',
-      'error-pwrite=EIO', 'error-pwrite-rate=100%', `error-pwrite-file=${errorFile}`],
+    [
+      '--foreground',
+      '--exit-with-parent',
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '--filter=error',
+      'memory',
+      '256M',
+      'error-pwrite=EIO',
+      'error-pwrite-rate=100%',
+      `error-pwrite-file=${errorFile}`,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   helpers.push(h);

@@ -110,7 +110,12 @@ test.each(childUris)('child %s: agent and provider agree (valid: %s)', (sample, 
 test('the limits mirror datapath.h', () => {
   const h = fs.readFileSync(path.join(ROOT, 'agent/native/include/datapath.h'), 'utf8');
   expect(Number(/#define DP_NEXUS_MAX_CHILDREN (\d+)/.exec(h)![1])).toBe(NEXUS_MAX_CHILDREN);
-  expect(/#define DP_NEXUS_HEADER_BYTES \((\d+) \* (\d+)\)/.exec(h)!.slice(1).reduce((a, b) => a * Number(b), 1)).toBe(NEXUS_LABEL_BYTES);
+  expect(
+    /#define DP_NEXUS_HEADER_BYTES \((\d+) \* (\d+)\)/
+      .exec(h)!
+      .slice(1)
+      .reduce((a, b) => a * Number(b), 1),
+  ).toBe(NEXUS_LABEL_BYTES);
 });
 
 /** Every import of a TypeScript file under `dir`. */
@@ -130,7 +135,8 @@ function importsUnder(dir: string): { file: string; spec: string }[] {
   return out;
 }
 
-const resolved = (i: { file: string; spec: string }) => (i.spec.startsWith('.') ? path.relative(ROOT, path.resolve(ROOT, path.dirname(i.file), i.spec)) : i.spec);
+const resolved = (i: { file: string; spec: string }) =>
+  i.spec.startsWith('.') ? path.relative(ROOT, path.resolve(ROOT, path.dirname(i.file), i.spec)) : i.spec;
 
 test.each(['provider', 'constructs', 'bench', 'agent/ctl', 'agent/api'])('%s never imports agent/src', (dir) => {
   const bad = importsUnder(dir).filter((i) => resolved(i).startsWith('agent/src'));

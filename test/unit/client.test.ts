@@ -145,7 +145,9 @@ describe('AgentClient', () => {
 describe('AgentClient signal (Terraform StopProvider)', () => {
   test('aborts a read in flight, refuses new calls without sending them, and never retries', async () => {
     let held: http.ServerResponse | undefined;
-    const s = await serve((_req, _b, res) => { held = res; }); // never answers
+    const s = await serve((_req, _b, res) => {
+      held = res;
+    }); // never answers
     const stop = new AbortController();
     const c = new AgentClient({ url: s.url, token: 't', node: 'node-a', retries: 3, backoffMs: 1, signal: stop.signal });
     const pending = c.listPools().catch((x) => x);

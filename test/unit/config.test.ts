@@ -148,7 +148,14 @@ describe('limits against abuse (issue 10)', () => {
     } catch (e) {
       err = e;
     }
-    for (const f of ['--max-connections 1024', '--max-connections-per-export 128', '--handshake-timeout-ms 10000', '--conn-memory-budget 64MiB', '--memory-budget 1GiB', '--fd-headroom 64']) {
+    for (const f of [
+      '--max-connections 1024',
+      '--max-connections-per-export 128',
+      '--handshake-timeout-ms 10000',
+      '--conn-memory-budget 64MiB',
+      '--memory-budget 1GiB',
+      '--fd-headroom 64',
+    ]) {
       expect((err as Error).message).toContain(f);
     }
   });

@@ -3,7 +3,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App, TerraformStack, Testing } from 'cdktf';
-import { MayastorConstructError, MayastorProvider, Nexus, Pool, ReplicatedVolume, ReplicatedVolumeConfig, Replica, StorageNode, StorageNodeConfig, stableUuid } from '../../constructs';
+import {
+  MayastorConstructError,
+  MayastorProvider,
+  Nexus,
+  Pool,
+  ReplicatedVolume,
+  ReplicatedVolumeConfig,
+  Replica,
+  StorageNode,
+  StorageNodeConfig,
+  stableUuid,
+} from '../../constructs';
 import { QuickstartStack, VOLUME_UUID } from '../../examples/quickstart/stack';
 import { FRESH_REPLICA_UUID, LEGACY_REPLICA_UUID, MigrationStack, parsePhase } from '../../examples/migration/stack';
 import { loadCluster } from '../../examples/cluster';
@@ -89,12 +100,32 @@ describe('StorageNode', () => {
     ['pools not an array', { pools: undefined }, 'pools', /must be an array/],
     ['pool not an object', { pools: [null] }, 'pools[0]', /must be an object/],
     ['pool name invalid', { pools: [{ name: '-p', disks: ['/d'] }] }, 'pools[0].name', /"-p" must start with a letter or digit/],
-    ['pool given twice', { pools: [{ name: 'p', disks: ['/d1'] }, { name: 'p', disks: ['/d2'] }] }, 'pools[1].name', /pool "p" is given twice on node "node-a"/],
+    [
+      'pool given twice',
+      {
+        pools: [
+          { name: 'p', disks: ['/d1'] },
+          { name: 'p', disks: ['/d2'] },
+        ],
+      },
+      'pools[1].name',
+      /pool "p" is given twice on node "node-a"/,
+    ],
     ['pool without disks', { pools: [{ name: 'p', disks: [] }] }, 'pools[0].disks', /pool "p" needs at least one disk/],
     ['pool disks not an array', { pools: [{ name: 'p' }] }, 'pools[0].disks', /needs at least one disk/],
     ['relative disk', { pools: [{ name: 'p', disks: ['disk0.img'] }] }, 'pools[0].disks[0]', /"disk0.img" must be an absolute path/],
     ['disk URI of another scheme', { pools: [{ name: 'p', disks: ['iscsi://h/x'] }] }, 'pools[0].disks[0]', /only uring:\/\/, aio:\/\/ and nbd:\/\/ disks/],
-    ['disk claimed twice', { pools: [{ name: 'p', disks: ['/d'] }, { name: 'q', disks: ['/d'] }] }, 'pools[1].disks[0]', /disk "\/d" is already claimed by pool "p"/],
+    [
+      'disk claimed twice',
+      {
+        pools: [
+          { name: 'p', disks: ['/d'] },
+          { name: 'q', disks: ['/d'] },
+        ],
+      },
+      'pools[1].disks[0]',
+      /disk "\/d" is already claimed by pool "p"/,
+    ],
     ['capacityBytes zero', { pools: [{ name: 'p', disks: ['/d'], capacityBytes: 0 }] }, 'pools[0].capacityBytes', /must be a positive whole number/],
     ['capacityBytes fractional', { pools: [{ name: 'p', disks: ['/d'], capacityBytes: 1.5 }] }, 'pools[0].capacityBytes', /must be a positive whole number/],
   ];
@@ -232,7 +263,11 @@ describe('ReplicatedVolume', () => {
           { name: 'mid', disks: ['/d/m'], capacityBytes: 50 * MiB },
         ],
       });
-      const b = new StorageNode(s, 'b', { name: 'node-b', agentUrl: 'http://127.0.0.1:9502', pools: [{ name: 'tiny', disks: ['/d/t'], capacityBytes: 8 * MiB }] });
+      const b = new StorageNode(s, 'b', {
+        name: 'node-b',
+        agentUrl: 'http://127.0.0.1:9502',
+        pools: [{ name: 'tiny', disks: ['/d/t'], capacityBytes: 8 * MiB }],
+      });
       thick = new ReplicatedVolume(s, 'thick', { nodes: [a, b], sizeBytes: 20 * MiB, replicas: 1, pools: ['small', 'mid', 'tiny'] });
       thin = new ReplicatedVolume(s, 'thin', { nodes: [b, a], sizeBytes: 20 * MiB, replicas: 2, thin: true });
     });
@@ -253,8 +288,21 @@ describe('ReplicatedVolume', () => {
     ['no nodes', () => ({ nodes: [] }), 'nodes', /give at least one StorageNode/],
     ['nodes not an array', () => ({ nodes: undefined }), 'nodes', /give at least one StorageNode/],
     ['a node that is not a StorageNode', () => ({ nodes: [{ name: 'node-a' }] }), 'nodes[0]', /is not a StorageNode/],
-    ['a node given twice', (s) => { const n = three(s); return { nodes: [n[0], n[1], n[0]] }; }, 'nodes[2]', /node "node-a" is given twice/],
-    ['zones on some nodes only', (s) => ({ nodes: [node(s, 'z1', { zone: 'a' }), node(s, 'z2'), node(s, 'z3', { zone: 'b' })] }), 'nodes', /node\(s\) z2 carry no zone while z1, z3 do/],
+    [
+      'a node given twice',
+      (s) => {
+        const n = three(s);
+        return { nodes: [n[0], n[1], n[0]] };
+      },
+      'nodes[2]',
+      /node "node-a" is given twice/,
+    ],
+    [
+      'zones on some nodes only',
+      (s) => ({ nodes: [node(s, 'z1', { zone: 'a' }), node(s, 'z2'), node(s, 'z3', { zone: 'b' })] }),
+      'nodes',
+      /node\(s\) z2 carry no zone while z1, z3 do/,
+    ],
     ['sizeBytes missing', () => ({ sizeBytes: undefined }), 'sizeBytes', /undefined must be a positive whole number/],
     ['sizeBytes zero', () => ({ sizeBytes: 0 }), 'sizeBytes', /0 must be a positive whole number/],
     ['sizeBytes negative', () => ({ sizeBytes: -512 }), 'sizeBytes', /must be a positive whole number/],
@@ -272,15 +320,45 @@ describe('ReplicatedVolume', () => {
     ['pools empty', () => ({ pools: [] }), 'pools', /give at least one pool/],
     ['pools entry malformed', () => ({ pools: ['a/b/c'] }), 'pools[0]', /"a\/b\/c" must be "POOL" or "NODE\/POOL"/],
     ['pools entry not a string', () => ({ pools: [7] }), 'pools[0]', /7 must be "POOL" or "NODE\/POOL"/],
-    ['pools entry unknown', () => ({ pools: ['pool-node-a', 'node-b/pool-node-a'] }), 'pools[1]', /no node among node-a, node-b, node-c has a pool "node-b\/pool-node-a"/],
-    ['more replicas than nodes', () => ({ replicas: 4 }), 'replicas', /cannot place 4 replica\(s\) on distinct nodes, but only 3 node\(s\) have an eligible pool \(node-a, node-b, node-c\)/],
-    ['more replicas than zones', (s) => ({ nodes: ['a', 'b', 'c'].map((n, i) => node(s, n, { zone: ['z1', 'z1', 'z2'][i] })) }), 'replicas', /cannot place 3 replica\(s\) on distinct zones, but only 2 zone\(s\) have a node with an eligible pool \(z1, z2\)/],
-    ['more replicas than allowed pools', () => ({ pools: ['pool-node-a'] }), 'replicas', /only 1 node\(s\) have an eligible pool \(node-a\); excluded: node-b has no pool allowed by pools; node-c has no pool allowed by pools/],
-    ['pools too small for a thick volume', (s) => ({
-      nodes: [node(s, 'x1'), new StorageNode(s, 'x2', { name: 'x2', agentUrl: 'http://h:1', pools: [{ name: 'small', disks: ['/s'], capacityBytes: MiB }] })],
-      replicas: 2,
-    }), 'replicas', /excluded: x2\/small is too small for a thick replica \(capacityBytes 1048576 < 68157440: sizeBytes 67108864 \+ 1048576 for the nexus label\)/],
-    ['a node without pools', (s) => ({ nodes: [node(s, 'x1'), new StorageNode(s, 'x2', { name: 'x2', agentUrl: 'http://h:1', pools: [] })], replicas: 2 }), 'replicas', /excluded: x2 has no pools/],
+    [
+      'pools entry unknown',
+      () => ({ pools: ['pool-node-a', 'node-b/pool-node-a'] }),
+      'pools[1]',
+      /no node among node-a, node-b, node-c has a pool "node-b\/pool-node-a"/,
+    ],
+    [
+      'more replicas than nodes',
+      () => ({ replicas: 4 }),
+      'replicas',
+      /cannot place 4 replica\(s\) on distinct nodes, but only 3 node\(s\) have an eligible pool \(node-a, node-b, node-c\)/,
+    ],
+    [
+      'more replicas than zones',
+      (s) => ({ nodes: ['a', 'b', 'c'].map((n, i) => node(s, n, { zone: ['z1', 'z1', 'z2'][i] })) }),
+      'replicas',
+      /cannot place 3 replica\(s\) on distinct zones, but only 2 zone\(s\) have a node with an eligible pool \(z1, z2\)/,
+    ],
+    [
+      'more replicas than allowed pools',
+      () => ({ pools: ['pool-node-a'] }),
+      'replicas',
+      /only 1 node\(s\) have an eligible pool \(node-a\); excluded: node-b has no pool allowed by pools; node-c has no pool allowed by pools/,
+    ],
+    [
+      'pools too small for a thick volume',
+      (s) => ({
+        nodes: [node(s, 'x1'), new StorageNode(s, 'x2', { name: 'x2', agentUrl: 'http://h:1', pools: [{ name: 'small', disks: ['/s'], capacityBytes: MiB }] })],
+        replicas: 2,
+      }),
+      'replicas',
+      /excluded: x2\/small is too small for a thick replica \(capacityBytes 1048576 < 68157440: sizeBytes 67108864 \+ 1048576 for the nexus label\)/,
+    ],
+    [
+      'a node without pools',
+      (s) => ({ nodes: [node(s, 'x1'), new StorageNode(s, 'x2', { name: 'x2', agentUrl: 'http://h:1', pools: [] })], replicas: 2 }),
+      'replicas',
+      /excluded: x2 has no pools/,
+    ],
   ];
   test.each(bad)('rejects %s, naming %s', (_what, patch, prop, re) => {
     const s = new TerraformStack(Testing.app(), 'test');
@@ -306,7 +384,12 @@ describe('ReplicatedVolume', () => {
 
 describe('examples', () => {
   const cluster = {
-    nodes: ['node-a', 'node-b', 'node-c'].map((name, i) => ({ name, url: `http://127.0.0.1:${9501 + i}`, zone: `zone-${i}`, disks: { data: `/q/${name}/disks/disk0.img`, legacy: '/q/legacy.img', fresh: '/q/fresh.img' } })),
+    nodes: ['node-a', 'node-b', 'node-c'].map((name, i) => ({
+      name,
+      url: `http://127.0.0.1:${9501 + i}`,
+      zone: `zone-${i}`,
+      disks: { data: `/q/${name}/disks/disk0.img`, legacy: '/q/legacy.img', fresh: '/q/fresh.img' },
+    })),
     stateFile: '/q/terraform.tfstate',
   };
 
@@ -321,7 +404,9 @@ describe('examples', () => {
     expect(Object.keys(tf.output)).toEqual(['device_uri']);
     // the token stays out of the synthesized configuration (MAYASTOR_TOKEN)
     expect(out).toHaveProvider(MayastorProvider);
-    expect(tf.provider.mayastor).toEqual([{ nodes: { 'node-a': 'http://127.0.0.1:9501', 'node-b': 'http://127.0.0.1:9502', 'node-c': 'http://127.0.0.1:9503' } }]);
+    expect(tf.provider.mayastor).toEqual([
+      { nodes: { 'node-a': 'http://127.0.0.1:9501', 'node-b': 'http://127.0.0.1:9502', 'node-c': 'http://127.0.0.1:9503' } },
+    ]);
     expect(JSON.stringify(tf.provider)).not.toMatch(/token/);
   });
 
@@ -332,11 +417,19 @@ describe('examples', () => {
   ])('migration phase %s: nexus children and replicas', (phase, uuids) => {
     const stack = new MigrationStack(Testing.app(), 'migration', cluster, parsePhase(phase));
     const reps = resources(stack, 'mayastor_replica');
-    expect(Object.values(reps).map((r) => r.uuid).sort()).toEqual([...uuids].sort());
+    expect(
+      Object.values(reps)
+        .map((r) => r.uuid)
+        .sort(),
+    ).toEqual([...uuids].sort());
     const nx = Object.values(resources(stack, 'mayastor_nexus'))[0];
     expect(nx.children).toEqual(uuids.map((u) => `\${mayastor_replica.${Object.entries(reps).find(([, r]) => r.uuid === u)![0]}.uri}`));
     // both pools exist in every phase: the legacy one ends up empty, not deleted
-    expect(Object.values(resources(stack, 'mayastor_pool')).map((p) => p.name).sort()).toEqual(['fresh', 'legacy']);
+    expect(
+      Object.values(resources(stack, 'mayastor_pool'))
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['fresh', 'legacy']);
   });
 
   test('migration: the nexus keeps its identity across phases (updated in place, not replaced)', () => {
@@ -381,7 +474,7 @@ describe('examples', () => {
       expect(cfg.language).toBe('typescript');
       expect(cfg.app).toBe('node ../run-ts.js main.ts');
     }
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ts = require('typescript') as typeof import('typescript');
     const cfgPath = path.join(__dirname, '../../examples/tsconfig.json');
     const cfg = ts.getParsedCommandLineOfConfigFile(cfgPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined })!;

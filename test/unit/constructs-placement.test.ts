@@ -30,7 +30,13 @@ test('distinct zones: one replica per zone', () => {
 });
 
 test('thick replicas skip pools declared too small, and the error says which and why', () => {
-  const nodes = [node('a', [{ name: 'small', capacityBytes: 8 * MiB }, { name: 'big', capacityBytes: 1024 * MiB }]), node('b', [{ name: 'small', capacityBytes: 8 * MiB }])];
+  const nodes = [
+    node('a', [
+      { name: 'small', capacityBytes: 8 * MiB },
+      { name: 'big', capacityBytes: 1024 * MiB },
+    ]),
+    node('b', [{ name: 'small', capacityBytes: 8 * MiB }]),
+  ];
   const r = placeReplicas({ nodes, count: 1, sizeBytes: 64 * MiB, thin: false });
   expect(r).toEqual({ placed: [{ node: 'a', zone: undefined, pool: 'big' }] });
   const e = placeReplicas({ nodes, count: 2, sizeBytes: 64 * MiB, thin: false });

@@ -116,7 +116,8 @@ describe('docs/openapi.json', () => {
       const names = [...p.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
       for (const m of Object.keys(item).filter((k) => METHODS.includes(k))) {
         const params = [...((item.parameters as unknown[]) ?? []), ...(((item[m] as Json).parameters as unknown[]) ?? [])].map(deref);
-        for (const n of names) expect({ op: `${m} ${p}`, param: n, declared: params.some((x) => x.name === n && x.in === 'path') }).toMatchObject({ declared: true });
+        for (const n of names)
+          expect({ op: `${m} ${p}`, param: n, declared: params.some((x) => x.name === n && x.in === 'path') }).toMatchObject({ declared: true });
         expect(Object.keys((item[m] as Json).responses as Json).length).toBeGreaterThan(0);
       }
     }
@@ -167,10 +168,7 @@ describe('docs/openapi.json against a live agent', () => {
   test('every operation but GET /v1/health answers 401 without a token, in the documented error format', async () => {
     for (const r of docRoutes()) {
       const [method, p] = r.split(' ');
-      const url = p
-        .replace('{name}', 'p1')
-        .replace('{uuid}', '00000000-0000-4000-8000-000000000001')
-        .replace('{action}', 'online');
+      const url = p.replace('{name}', 'p1').replace('{uuid}', '00000000-0000-4000-8000-000000000001').replace('{action}', 'online');
       const res = await http(method, url);
       const op = doc.paths[p][method.toLowerCase()] as Json;
       if (r === 'GET /v1/health') {

@@ -1,7 +1,19 @@
 import { encode as mpEncode, decode as mpDecode } from '@msgpack/msgpack';
 import {
-  CtyDecimal, CtyDynamic, CtyType, UNKNOWN, Value, decodeMsgpack, encodeMsgpack, fromJson, isWhollyKnown,
-  parseJsonExact, parseType, toJson, typedEqual, valuesEqual,
+  CtyDecimal,
+  CtyDynamic,
+  CtyType,
+  UNKNOWN,
+  Value,
+  decodeMsgpack,
+  encodeMsgpack,
+  fromJson,
+  isWhollyKnown,
+  parseJsonExact,
+  parseType,
+  toJson,
+  typedEqual,
+  valuesEqual,
 } from '../../provider/protocol/cty';
 
 const rt = (t: CtyType, v: Value) => decodeMsgpack(t, encodeMsgpack(t, v));
@@ -65,15 +77,28 @@ describe('cty msgpack: primitives', () => {
 });
 
 describe('cty msgpack: collections and structures', () => {
-  const obj: CtyType = ['object', {
-    name: 'string', size: 'number', tags: ['map', 'string'], hosts: ['list', 'string'], set: ['set', 'number'],
-    nested: ['object', { deep: ['list', ['object', { x: 'bool' }]] }], tup: ['tuple', ['string', 'number']],
-  }];
+  const obj: CtyType = [
+    'object',
+    {
+      name: 'string',
+      size: 'number',
+      tags: ['map', 'string'],
+      hosts: ['list', 'string'],
+      set: ['set', 'number'],
+      nested: ['object', { deep: ['list', ['object', { x: 'bool' }]] }],
+      tup: ['tuple', ['string', 'number']],
+    },
+  ];
 
   test('nested maps, lists, objects, tuples round-trip', () => {
     const v = {
-      name: 'r1', size: 4096, tags: { a: '1', b: '2' }, hosts: ['h1', 'h2'], set: [1, 2],
-      nested: { deep: [{ x: true }, { x: false }] }, tup: ['a', 3],
+      name: 'r1',
+      size: 4096,
+      tags: { a: '1', b: '2' },
+      hosts: ['h1', 'h2'],
+      set: [1, 2],
+      nested: { deep: [{ x: true }, { x: false }] },
+      tup: ['a', 3],
     };
     expect(rt(obj, v)).toEqual(v);
   });

@@ -16,7 +16,9 @@ test.each(Object.entries(generateDocs()))('docs/%s matches the schema', (rel, te
 test('every resource and data source has a page and every attribute a description', () => {
   const def = makeProvider();
   const files = Object.keys(generateDocs());
-  expect(files).toEqual(expect.arrayContaining(['index.md', 'resources/pool.md', 'resources/replica.md', 'resources/nexus.md', 'data-sources/node.md', 'data-sources/pools.md']));
+  expect(files).toEqual(
+    expect.arrayContaining(['index.md', 'resources/pool.md', 'resources/replica.md', 'resources/nexus.md', 'data-sources/node.md', 'data-sources/pools.md']),
+  );
   const errs = [
     ...checkSchema('provider', providerSchema),
     ...def.resources.flatMap((r) => checkSchema(r.typeName, r.schema)),

@@ -16,21 +16,57 @@ function setup() {
     async listReplicas() {
       calls[node]++;
       await new Promise((r) => setTimeout(r, 5));
-      if (down) throw Object.assign(new Error(`agent ${node}: cannot reach`), { name: 'AgentError', status: 0, code: 'unreachable', agentMessage: 'cannot reach' });
+      if (down)
+        throw Object.assign(new Error(`agent ${node}: cannot reach`), { name: 'AgentError', status: 0, code: 'unreachable', agentMessage: 'cannot reach' });
       return [...stores[node].values()];
     },
-    async listPools() { calls[node]++; return [{ name: 'p', uuid: 'x', disks: ['/d'], state: 'online', capacityBytes: 1, usedBytes: 0 }]; },
-    async patchReplica(u: string, p: any) { const r = { ...stores[node].get(u), ...p }; stores[node].set(u, r); return r; },
+    async listPools() {
+      calls[node]++;
+      return [{ name: 'p', uuid: 'x', disks: ['/d'], state: 'online', capacityBytes: 1, usedBytes: 0 }];
+    },
+    async patchReplica(u: string, p: any) {
+      const r = { ...stores[node].get(u), ...p };
+      stores[node].set(u, r);
+      return r;
+    },
   });
   const clients: Record<string, any> = { a: fake('a'), b: fake('b') };
   const origReader = m.reader.bind(m);
   m.reader = (node, d, path) => (origReader(node, d, path) ? clients[node] : undefined);
   for (let i = 0; i < 20; i++) {
     const node = i % 2 ? 'b' : 'a';
-    stores[node].set(U(i), { uuid: U(i), pool: 'p', sizeBytes: 1 << 20, thin: true, share: 'none', allowedHosts: [], uri: `bdev:///${U(i)}`, allocatedBytes: 0 });
+    stores[node].set(U(i), {
+      uuid: U(i),
+      pool: 'p',
+      sizeBytes: 1 << 20,
+      thin: true,
+      share: 'none',
+      allowedHosts: [],
+      uri: `bdev:///${U(i)}`,
+      allocatedBytes: 0,
+    });
   }
-  const state = (i: number): ObjectValue => ({ id: null, node: i % 2 ? 'b' : 'a', pool: 'p', uuid: U(i), size_bytes: 1 << 20, thin: true, share: 'none', allowed_hosts: [], uri: null, allocated_bytes: null });
-  return { m, calls, stores, state, setDown: (d: boolean) => { down = d; } };
+  const state = (i: number): ObjectValue => ({
+    id: null,
+    node: i % 2 ? 'b' : 'a',
+    pool: 'p',
+    uuid: U(i),
+    size_bytes: 1 << 20,
+    thin: true,
+    share: 'none',
+    allowed_hosts: [],
+    uri: null,
+    allocated_bytes: null,
+  });
+  return {
+    m,
+    calls,
+    stores,
+    state,
+    setDown: (d: boolean) => {
+      down = d;
+    },
+  };
 }
 
 test('concurrent and following reads share one GET /v1/replicas per node', async () => {
@@ -69,11 +105,13 @@ test('anything that may change a node drops its cached listing', async () => {
 test('a failed listing gives each read a diagnostic naming the node, keeps state, and is not cached', async () => {
   const { m, calls, state, setDown } = setup();
   setDown(true);
-  const results = await Promise.all([0, 2, 4].map(async (i) => {
-    const d = new Diagnostics();
-    const r = await replicaResource.read(m, state(i), d);
-    return { r, d: d.toProto() as any[] };
-  }));
+  const results = await Promise.all(
+    [0, 2, 4].map(async (i) => {
+      const d = new Diagnostics();
+      const r = await replicaResource.read(m, state(i), d);
+      return { r, d: d.toProto() as any[] };
+    }),
+  );
   for (const [k, { r, d }] of results.entries()) {
     expect(r).toEqual(state([0, 2, 4][k]));
     expect(d[0].summary).toMatch(/node "a" is unreachable/);
@@ -89,9 +127,15 @@ test('a failed listing gives each read a diagnostic naming the node, keeps state
 test('pools read from the pool listing; an unknown node is a diagnostic', async () => {
   const { m, state } = setup();
   const diags = new Diagnostics();
-  const p = await poolResource.read(m, { id: null, node: 'a', name: 'p', disks: ['/d'], uuid: null, state: null, capacity_bytes: null, used_bytes: null }, diags);
+  const p = await poolResource.read(
+    m,
+    { id: null, node: 'a', name: 'p', disks: ['/d'], uuid: null, state: null, capacity_bytes: null, used_bytes: null },
+    diags,
+  );
   expect(p?.uuid).toBe('x');
-  expect(await poolResource.read(m, { id: null, node: 'a', name: 'gone', disks: ['/d'], uuid: null, state: null, capacity_bytes: null, used_bytes: null }, diags)).toBeNull();
+  expect(
+    await poolResource.read(m, { id: null, node: 'a', name: 'gone', disks: ['/d'], uuid: null, state: null, capacity_bytes: null, used_bytes: null }, diags),
+  ).toBeNull();
   const s = { ...state(0), node: 'zz' };
   expect(await replicaResource.read(m, s, diags)).toEqual(s);
   expect((diags.toProto() as any[])[0].summary).toMatch(/Unknown node "zz"/);
@@ -100,7 +144,12 @@ test('pools read from the pool listing; an unknown node is a diagnostic', async 
 test('an answer that is not a list is an error for each read and is not cached', async () => {
   const { m, state } = setup();
   let calls = 0;
-  const bad = { async listReplicas() { calls++; return calls === 1 ? ({ not: 'a list' } as any) : []; } };
+  const bad = {
+    async listReplicas() {
+      calls++;
+      return calls === 1 ? ({ not: 'a list' } as any) : [];
+    },
+  };
   m.reader = () => bad as any;
   await expect(replicaResource.read(m, state(0), new Diagnostics())).rejects.toThrow(/non-list/);
   expect(await replicaResource.read(m, state(0), new Diagnostics())).toBeNull();
@@ -114,7 +163,18 @@ test('StopProvider: a refresh waiting on an agent ends with a "Provider stopped"
   const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
   const m = new Mayastor({ nodes: { a: url }, token: 't', timeoutMs: 60_000, retries: 3, rebuildTimeoutMs: 1000 });
   const diags = new Diagnostics();
-  const state: ObjectValue = { id: null, node: 'a', pool: 'p', uuid: U(1), size_bytes: 1 << 20, thin: true, share: 'none', allowed_hosts: [], uri: null, allocated_bytes: null };
+  const state: ObjectValue = {
+    id: null,
+    node: 'a',
+    pool: 'p',
+    uuid: U(1),
+    size_bytes: 1 << 20,
+    thin: true,
+    share: 'none',
+    allowed_hosts: [],
+    uri: null,
+    allocated_bytes: null,
+  };
   const read = replicaResource.read(m, state, diags);
   await new Promise((r) => setTimeout(r, 50));
   m.stop();

@@ -79,18 +79,27 @@ describe('diagnostics and schema', () => {
     ]);
   });
   test('objectType follows the attributes', () => {
-    expect(objectType({ description: '', attributes: { a: { type: ['list', 'string'], required: true, description: 'x' } } }))
-      .toEqual(['object', { a: ['list', 'string'] }]);
+    expect(objectType({ description: '', attributes: { a: { type: ['list', 'string'], required: true, description: 'x' } } })).toEqual([
+      'object',
+      { a: ['list', 'string'] },
+    ]);
   });
 });
 
 describe('stderr log lines', () => {
   test('are hclog JSON that go-plugin parses (6-digit fraction timestamp, @level, @message)', () => {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { log } = require('../../provider/protocol/log');
     const lines: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s: any) => { lines.push(String(s)); return true; });
-    try { log('error', 'boom', { node: 'a', big: 2n ** 70n }); } finally { spy.mockRestore(); }
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s: any) => {
+      lines.push(String(s));
+      return true;
+    });
+    try {
+      log('error', 'boom', { node: 'a', big: 2n ** 70n });
+    } finally {
+      spy.mockRestore();
+    }
     const j = JSON.parse(lines[0]);
     expect(j['@level']).toBe('error');
     expect(j['@message']).toBe('boom');

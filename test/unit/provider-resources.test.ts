@@ -7,7 +7,12 @@ import { objectType } from '../../provider/protocol/schema';
 
 class FakeAgentError extends Error {
   name = 'AgentError';
-  constructor(public status: number, public code: string, public node: string, public agentMessage: string) {
+  constructor(
+    public status: number,
+    public code: string,
+    public node: string,
+    public agentMessage: string,
+  ) {
     super(`agent ${node}: ${agentMessage}`);
   }
 }
@@ -16,23 +21,63 @@ function fakeClient(node: string) {
   const replicas = new Map<string, any>();
   const pools = new Map<string, any>();
   let down = false;
-  const guard = () => { if (down) throw new FakeAgentError(0, 'unreachable', node, 'cannot reach http://127.0.0.1:1/v1 (GET): ECONNREFUSED'); };
+  const guard = () => {
+    if (down) throw new FakeAgentError(0, 'unreachable', node, 'cannot reach http://127.0.0.1:1/v1 (GET): ECONNREFUSED');
+  };
   return {
-    replicas, pools, setDown: (d: boolean) => { down = d; },
-    async getReplica(u: string) { guard(); return replicas.get(u); },
+    replicas,
+    pools,
+    setDown: (d: boolean) => {
+      down = d;
+    },
+    async getReplica(u: string) {
+      guard();
+      return replicas.get(u);
+    },
     async putReplica(u: string, s: any) {
       guard();
       if (!pools.has(s.pool)) throw new FakeAgentError(404, 'not_found', node, `pool '${s.pool}' not found`);
-      const r = { uuid: u, pool: s.pool, sizeBytes: s.sizeBytes, thin: !!s.thin, share: s.share ?? 'none', allowedHosts: s.allowedHosts ?? [], uri: `bdev:///${u}`, allocatedBytes: s.thin ? 0 : s.sizeBytes };
+      const r = {
+        uuid: u,
+        pool: s.pool,
+        sizeBytes: s.sizeBytes,
+        thin: !!s.thin,
+        share: s.share ?? 'none',
+        allowedHosts: s.allowedHosts ?? [],
+        uri: `bdev:///${u}`,
+        allocatedBytes: s.thin ? 0 : s.sizeBytes,
+      };
       replicas.set(u, r);
       return r;
     },
-    async patchReplica(u: string, p: any) { guard(); const r = { ...replicas.get(u), ...p }; replicas.set(u, r); return r; },
-    async deleteReplica(u: string) { guard(); return replicas.delete(u); },
-    async listReplicas() { guard(); return [...replicas.values()]; },
-    async listPools() { guard(); return [...pools.values()]; },
-    async getPool(n: string) { guard(); return pools.get(n); },
-    async putPool(n: string, s: any) { guard(); const p = { name: n, uuid: 'u-' + n, disks: s.disks, state: 'online', capacityBytes: 1 << 30, usedBytes: 0 }; pools.set(n, p); return p; },
+    async patchReplica(u: string, p: any) {
+      guard();
+      const r = { ...replicas.get(u), ...p };
+      replicas.set(u, r);
+      return r;
+    },
+    async deleteReplica(u: string) {
+      guard();
+      return replicas.delete(u);
+    },
+    async listReplicas() {
+      guard();
+      return [...replicas.values()];
+    },
+    async listPools() {
+      guard();
+      return [...pools.values()];
+    },
+    async getPool(n: string) {
+      guard();
+      return pools.get(n);
+    },
+    async putPool(n: string, s: any) {
+      guard();
+      const p = { name: n, uuid: 'u-' + n, disks: s.disks, state: 'online', capacityBytes: 1 << 30, usedBytes: 0 };
+      pools.set(n, p);
+      return p;
+    },
     // AgentClient.create: 201 (created) for a new key, 200 (created: false) when it already existed
     async create(kind: string, key: string, spec: any) {
       const had = (kind === 'pools' ? pools : replicas).has(key);
@@ -77,20 +122,44 @@ async function configured() {
 }
 
 const U = '0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d';
-const cfg = (o: ObjectValue = {}): ObjectValue => ({ id: null, node: 'a', pool: 'p', uuid: U, size_bytes: 1 << 20, thin: null, share: null, allowed_hosts: null, uri: null, allocated_bytes: null, ...o });
+const cfg = (o: ObjectValue = {}): ObjectValue => ({
+  id: null,
+  node: 'a',
+  pool: 'p',
+  uuid: U,
+  size_bytes: 1 << 20,
+  thin: null,
+  share: null,
+  allowed_hosts: null,
+  uri: null,
+  allocated_bytes: null,
+  ...o,
+});
 
 async function plan(svc: ProviderService<Mayastor>, prior: ObjectValue | null, config: ObjectValue) {
   // proposed new state: config, with computed attributes left null in config taking the prior value
   const proposed: ObjectValue = { ...config };
   if (prior) for (const k of ['id', 'thin', 'share', 'allowed_hosts', 'uri', 'allocated_bytes']) if (config[k] === null) proposed[k] = prior[k];
   const res: any = await svc.planResourceChange({
-    type_name: 'mayastor_replica', prior_state: dv(replicaType, prior), proposed_new_state: dv(replicaType, proposed), config: dv(replicaType, config),
+    type_name: 'mayastor_replica',
+    prior_state: dv(replicaType, prior),
+    proposed_new_state: dv(replicaType, proposed),
+    config: dv(replicaType, config),
   });
-  return { planned: out(replicaType, res.planned_state), replace: (res.requires_replace ?? []).map((p: any) => p.steps[0].attribute_name), diags: res.diagnostics };
+  return {
+    planned: out(replicaType, res.planned_state),
+    replace: (res.requires_replace ?? []).map((p: any) => p.steps[0].attribute_name),
+    diags: res.diagnostics,
+  };
 }
 
 async function apply(svc: ProviderService<Mayastor>, prior: ObjectValue | null, planned: ObjectValue | null) {
-  const res: any = await svc.applyResourceChange({ type_name: 'mayastor_replica', prior_state: dv(replicaType, prior), planned_state: dv(replicaType, planned), config: dv(replicaType, planned) });
+  const res: any = await svc.applyResourceChange({
+    type_name: 'mayastor_replica',
+    prior_state: dv(replicaType, prior),
+    planned_state: dv(replicaType, planned),
+    config: dv(replicaType, planned),
+  });
   return { state: out(replicaType, res.new_state), diags: res.diagnostics };
 }
 
@@ -223,4 +292,3 @@ test('provider config: node URLs are checked, map key named', () => {
   expect(v.diagnostics).toHaveLength(1);
   expect(v.diagnostics[0].attribute.steps).toEqual([{ attribute_name: 'nodes' }, { element_key_string: 'a' }]);
 });
-

@@ -1,15 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError } from '../../agent/src/errors';
-import {
-  checkDisk,
-  validateName,
-  validatePoolSpec,
-  validateReplicaPatch,
-  validateReplicaSpec,
-  validateSize,
-  validateUuid,
-} from '../../agent/src/validation';
+import { checkDisk, validateName, validatePoolSpec, validateReplicaPatch, validateReplicaSpec, validateSize, validateUuid } from '../../agent/src/validation';
 import { cleanup, makeDisk, tempDir } from '../helpers/agent';
 
 function fails(fn: () => unknown, status: number, field: string): ApiError {

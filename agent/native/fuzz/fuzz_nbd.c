@@ -62,8 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(opt, data + pos, h.len);
         pos += h.len;
         size_t outlen = 0;
-        enum nbd_neg_result r = nbd_neg_option(&neg, h.opt, opt, h.len, &ops, NULL, out,
-                                               sizeof out, &outlen);
+        enum nbd_neg_result r = nbd_neg_option(&neg, h.opt, opt, h.len, &ops, NULL, out, sizeof out, &outlen);
         free(opt);
         if (outlen > sizeof out)
             abort();
@@ -82,8 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = nbd_check_request(&rq, &lim);
         if (rc == NBD_CHECK_CLOSE)
             return 0;
-        if (rc == 0 && rq.type != NBD_CMD_WRITE && rq.type != NBD_CMD_DISC &&
-            rq.type != NBD_CMD_FLUSH && (rq.offset + rq.length > lim.size || rq.length == 0))
+        if (rc == 0 && rq.type != NBD_CMD_WRITE && rq.type != NBD_CMD_DISC && rq.type != NBD_CMD_FLUSH &&
+            (rq.offset + rq.length > lim.size || rq.length == 0))
             abort(); /* an accepted request must lie inside the export */
         if (rq.type == NBD_CMD_WRITE) {
             if (size - pos < rq.length)

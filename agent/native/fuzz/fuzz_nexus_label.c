@@ -14,7 +14,11 @@
 
 #include "nexus/nexus.h"
 
-#define REQUIRE(c) do { if (!(c)) abort(); } while (0)
+#define REQUIRE(c) \
+    do { \
+        if (!(c)) \
+            abort(); \
+    } while (0)
 
 static void check_accepted(const struct nx_label *l)
 {

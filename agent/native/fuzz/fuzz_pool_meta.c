@@ -19,12 +19,16 @@
 
 #include "pool/format.h"
 
-#define REQUIRE(c) do { if (!(c)) abort(); } while (0)
+#define REQUIRE(c) \
+    do { \
+        if (!(c)) \
+            abort(); \
+    } while (0)
 
 struct model {
-    uint8_t *out;            /* re-encoding */
+    uint8_t *out; /* re-encoding */
     uint64_t off;
-    uint64_t rec_off;        /* of the record being visited */
+    uint64_t rec_off; /* of the record being visited */
     struct pf_replica_rec rec;
     uint32_t ncl, seen_pairs;
     uint64_t pairs;
@@ -90,13 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(s);
         return 0;
     }
-    REQUIRE(h.used_len >= PF_META_HDR_SIZE && h.used_len <= len && h.seq > 0 &&
-            h.nreplicas <= PF_MAX_REPLICAS);
+    REQUIRE(h.used_len >= PF_META_HDR_SIZE && h.used_len <= len && h.seq > 0 && h.nreplicas <= PF_MAX_REPLICAS);
 
     uint64_t words = (g.total_clusters + 63) / 64;
     uint64_t *used = calloc(words, 8);
-    struct model m = { .out = calloc(1, h.used_len), .off = PF_META_HDR_SIZE,
-                       .total = g.total_clusters };
+    struct model m = { .out = calloc(1, h.used_len), .off = PF_META_HDR_SIZE, .total = g.total_clusters };
     const struct pf_meta_visit v = { v_rec, v_pair, &m };
     rc = pf_meta_walk(s, &h, &g, used, &v, err, sizeof err);
     if (rc == 0) {

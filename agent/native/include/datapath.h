@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define DP_UUID_STR_LEN 37 /* 36 characters and the NUL */
-#define DP_NAME_MAX 128    /* pool and bdev names, NUL included */
+#define DP_NAME_MAX 128 /* pool and bdev names, NUL included */
 
 /* ---- library lifecycle ------------------------------------------------- */
 
@@ -59,15 +59,13 @@ int dp_unlock_file(int fd, const char *path);
  * label (-EEXIST otherwise, naming the disk and its pool). uuid_out receives
  * the new pool's uuid (DP_UUID_STR_LEN bytes).
  */
-int dp_pool_create(const char *name, const char *const *disks, uint32_t ndisks,
-                   uint64_t cluster_size, char *uuid_out);
+int dp_pool_create(const char *name, const char *const *disks, uint32_t ndisks, uint64_t cluster_size, char *uuid_out);
 /*
  * Import an existing pool from its disks (after a restart, or on another
  * agent). `name` must match the on-disk name (-EINVAL otherwise). Replicas
  * come back with it.
  */
-int dp_pool_import(const char *name, const char *const *disks, uint32_t ndisks,
-                   char *uuid_out);
+int dp_pool_import(const char *name, const char *const *disks, uint32_t ndisks, char *uuid_out);
 /* Close a pool without touching its disks (agent shutdown). */
 int dp_pool_export(const char *name);
 /* Destroy a pool: -EBUSY while it holds replicas; wipes the labels. */
@@ -90,8 +88,8 @@ typedef struct dp_pool_info {
     uint32_t replicas;
     uint64_t cluster_size;
     uint64_t capacity_bytes; /* data clusters * cluster size */
-    uint64_t used_bytes;     /* allocated clusters * cluster size */
-    uint32_t state;          /* enum dp_pool_state */
+    uint64_t used_bytes; /* allocated clusters * cluster size */
+    uint32_t state; /* enum dp_pool_state */
     char reason[DP_POOL_REASON_MAX]; /* why it failed ("" when online) */
 } dp_pool_info;
 
@@ -134,7 +132,7 @@ enum dp_io_op {
     DP_OP_READ = 0,
     DP_OP_WRITE = 1,
     DP_OP_FLUSH = 2,
-    DP_OP_UNMAP = 3,        /* discard; reads of the range return zeros after */
+    DP_OP_UNMAP = 3, /* discard; reads of the range return zeros after */
     DP_OP_WRITE_ZEROES = 4,
 };
 
@@ -159,8 +157,7 @@ void dp_cq_destroy(dp_cq *cq);
  * Out-of-range requests: -ERANGE at once. On success the completion
  * (tag, result: 0 or negative errno) is posted to `cq`.
  */
-int dp_io_submit(dp_desc *desc, dp_cq *cq, uint32_t op, void *buf,
-                 uint64_t offset, uint64_t length, uint64_t tag);
+int dp_io_submit(dp_desc *desc, dp_cq *cq, uint32_t op, void *buf, uint64_t offset, uint64_t length, uint64_t tag);
 
 /*
  * Wait up to timeout_ms (-1 forever) for completions and reap up to `max`.
@@ -220,13 +217,13 @@ void dp_nbd_shutdown(void);
  * that is full gets NBD_REP_ERR_POLICY naming the limit first).
  */
 typedef struct dp_target_limits {
-    uint32_t max_connections;            /* per agent (default 1024) */
+    uint32_t max_connections; /* per agent (default 1024) */
     uint32_t max_connections_per_export; /* per export (default 128) */
-    uint32_t handshake_timeout_ms;       /* accept to end of negotiation (default 10000) */
-    uint32_t fd_headroom;                /* fds kept free below RLIMIT_NOFILE (default 64) */
-    uint64_t conn_memory_budget;         /* slot and payload bytes per connection (default 64 MiB, >= 1 MiB);
+    uint32_t handshake_timeout_ms; /* accept to end of negotiation (default 10000) */
+    uint32_t fd_headroom; /* fds kept free below RLIMIT_NOFILE (default 64) */
+    uint64_t conn_memory_budget; /* slot and payload bytes per connection (default 64 MiB, >= 1 MiB);
                                             the advertised maximum payload is min(32 MiB, half of it) */
-    uint64_t memory_budget;              /* across all connections (default 1 GiB, >= conn_memory_budget) */
+    uint64_t memory_budget; /* across all connections (default 1 GiB, >= conn_memory_budget) */
 } dp_target_limits;
 
 /* Set the limits (any time; new values apply to new charges and connections).
@@ -236,16 +233,16 @@ int dp_target_set_limits(const dp_target_limits *limits);
 int dp_target_get_limits(dp_target_limits *out);
 
 typedef struct dp_target_stats {
-    uint64_t connections;                /* open now, handshake included */
-    uint64_t handshakes;                 /* in the handshake now */
-    uint64_t accepted;                   /* connections admitted, total */
-    uint64_t refused_max_connections;    /* refused: per-agent cap */
+    uint64_t connections; /* open now, handshake included */
+    uint64_t handshakes; /* in the handshake now */
+    uint64_t accepted; /* connections admitted, total */
+    uint64_t refused_max_connections; /* refused: per-agent cap */
     uint64_t refused_max_connections_per_export; /* refused: per-export cap */
-    uint64_t refused_fd_headroom;        /* refused: open fds within fd_headroom of the limit */
-    uint64_t handshake_timeouts;         /* dropped at the handshake deadline */
-    uint64_t accept_backoffs;            /* accepting paused on EMFILE/ENFILE/ENOBUFS/ENOMEM */
-    uint64_t memory_bytes;               /* slot and payload bytes held now */
-    uint64_t memory_waits;               /* requests that waited for memory (back-pressure) */
+    uint64_t refused_fd_headroom; /* refused: open fds within fd_headroom of the limit */
+    uint64_t handshake_timeouts; /* dropped at the handshake deadline */
+    uint64_t accept_backoffs; /* accepting paused on EMFILE/ENFILE/ENOBUFS/ENOMEM */
+    uint64_t memory_bytes; /* slot and payload bytes held now */
+    uint64_t memory_waits; /* requests that waited for memory (back-pressure) */
 } dp_target_stats;
 
 int dp_target_stats_get(dp_target_stats *out);
@@ -268,34 +265,34 @@ int dp_target_stats_get(dp_target_stats *out);
 
 enum dp_nexus_state { DP_NEXUS_ONLINE = 0, DP_NEXUS_DEGRADED = 1, DP_NEXUS_FAULTED = 2 };
 enum dp_child_state {
-    DP_CHILD_ONLINE = 0,   /* in sync, serves reads */
+    DP_CHILD_ONLINE = 0, /* in sync, serves reads */
     DP_CHILD_DEGRADED = 1, /* rebuilding: takes writes, never read */
-    DP_CHILD_FAULTED = 2,  /* I/O error, unreachable, or faulted on request */
-    DP_CHILD_OFFLINE = 3,  /* taken offline on request; closed */
+    DP_CHILD_FAULTED = 2, /* I/O error, unreachable, or faulted on request */
+    DP_CHILD_OFFLINE = 3, /* taken offline on request; closed */
 };
 
 typedef struct dp_nexus_info {
     char uuid[DP_UUID_STR_LEN];
     uint64_t size_bytes;
-    uint32_t state;          /* enum dp_nexus_state */
+    uint32_t state; /* enum dp_nexus_state */
     uint32_t nchildren;
     uint32_t block_size;
-    uint32_t rebuilds;       /* children rebuilding now */
-    uint64_t generation;     /* label generation */
+    uint32_t rebuilds; /* children rebuilding now */
+    uint64_t generation; /* label generation */
     char reason[DP_REASON_MAX];
     uint64_t reads, writes, flushes, errors;
 } dp_nexus_info;
 
 typedef struct dp_nexus_child_info {
     char uri[DP_URI_MAX];
-    uint32_t state;          /* enum dp_child_state */
+    uint32_t state; /* enum dp_child_state */
     uint32_t rebuild_percent; /* 0..100; 100 once in sync */
     char reason[DP_REASON_MAX];
-    uint64_t rebuild_bytes_done;   /* of the nexus range processed (copied or skipped holes) */
-    uint64_t rebuild_bytes_total;  /* nexus size */
+    uint64_t rebuild_bytes_done; /* of the nexus range processed (copied or skipped holes) */
+    uint64_t rebuild_bytes_total; /* nexus size */
     uint64_t rebuild_bytes_copied; /* actually copied (allocated ranges only) */
-    uint64_t rebuild_rate;         /* bytes/s processed since the rebuild started */
-    uint32_t rebuilding;           /* 1 while a rebuild runs */
+    uint64_t rebuild_rate; /* bytes/s processed since the rebuild started */
+    uint32_t rebuilding; /* 1 while a rebuild runs */
     uint32_t pad;
     uint64_t reads, writes, errors;
 } dp_nexus_child_info;
@@ -327,8 +324,7 @@ typedef struct dp_nexus_child_info {
  * scheme, unreachable, too small, sizes differ, owned). Nothing is left
  * behind on failure.
  */
-int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren,
-                    uint32_t flags);
+int dp_nexus_create(const char *uuid, uint64_t size, const char *const *children, uint32_t nchildren, uint32_t flags);
 /*
  * Recover a nexus after a restart from its children's labels: only children
  * of the newest generation serve; the others are rebuilt. Unreachable
@@ -446,7 +442,8 @@ _Static_assert(offsetof(dp_nexus_child_info, writes) == 440, "dp_nexus_child_inf
 _Static_assert(offsetof(dp_nexus_child_info, errors) == 448, "dp_nexus_child_info.errors");
 _Static_assert(sizeof(dp_target_limits) == 32, "dp_target_limits size");
 _Static_assert(offsetof(dp_target_limits, max_connections) == 0, "dp_target_limits.max_connections");
-_Static_assert(offsetof(dp_target_limits, max_connections_per_export) == 4, "dp_target_limits.max_connections_per_export");
+_Static_assert(offsetof(dp_target_limits, max_connections_per_export) == 4,
+               "dp_target_limits.max_connections_per_export");
 _Static_assert(offsetof(dp_target_limits, handshake_timeout_ms) == 8, "dp_target_limits.handshake_timeout_ms");
 _Static_assert(offsetof(dp_target_limits, fd_headroom) == 12, "dp_target_limits.fd_headroom");
 _Static_assert(offsetof(dp_target_limits, conn_memory_budget) == 16, "dp_target_limits.conn_memory_budget");
@@ -456,7 +453,8 @@ _Static_assert(offsetof(dp_target_stats, connections) == 0, "dp_target_stats.con
 _Static_assert(offsetof(dp_target_stats, handshakes) == 8, "dp_target_stats.handshakes");
 _Static_assert(offsetof(dp_target_stats, accepted) == 16, "dp_target_stats.accepted");
 _Static_assert(offsetof(dp_target_stats, refused_max_connections) == 24, "dp_target_stats.refused_max_connections");
-_Static_assert(offsetof(dp_target_stats, refused_max_connections_per_export) == 32, "dp_target_stats.refused_max_connections_per_export");
+_Static_assert(offsetof(dp_target_stats, refused_max_connections_per_export) == 32,
+               "dp_target_stats.refused_max_connections_per_export");
 _Static_assert(offsetof(dp_target_stats, refused_fd_headroom) == 40, "dp_target_stats.refused_fd_headroom");
 _Static_assert(offsetof(dp_target_stats, handshake_timeouts) == 48, "dp_target_stats.handshake_timeouts");
 _Static_assert(offsetof(dp_target_stats, accept_backoffs) == 56, "dp_target_stats.accept_backoffs");

@@ -165,9 +165,15 @@ TEST(bad_uris)
     unlink(empty);
 
     static const char *bad_malloc[] = {
-        "malloc:///m", "malloc:///m?size_mb=0", "malloc:///m?size_mb=abc", "malloc:///m?size_mb=",
-        "malloc:///m?size_mb=-1", "malloc:///m?size_mb=99999999999999999999999",
-        "malloc:///m?size_mb=999999999", "malloc:///m?size_mb", "malloc:///m?size_mb=1x",
+        "malloc:///m",
+        "malloc:///m?size_mb=0",
+        "malloc:///m?size_mb=abc",
+        "malloc:///m?size_mb=",
+        "malloc:///m?size_mb=-1",
+        "malloc:///m?size_mb=99999999999999999999999",
+        "malloc:///m?size_mb=999999999",
+        "malloc:///m?size_mb",
+        "malloc:///m?size_mb=1x",
     };
     for (size_t i = 0; i < sizeof bad_malloc / sizeof bad_malloc[0]; i++) {
         CHECK_EQ(dp_bdev_open_uri(bad_malloc[i], &b), -EINVAL);
@@ -222,8 +228,9 @@ static void vectored_and_rejects(const char *uri)
     struct dp_bdev_io ios[8];
     int st[8];
     memset(ios, 0, sizeof ios);
-    ios[0] = (struct dp_bdev_io){ .type = DP_IO_WRITE, .flags = DP_IO_FUA, .offset = off, .length = len,
-                                  .iov = wv, .iovcnt = 3 };
+    ios[0] = (struct dp_bdev_io){
+        .type = DP_IO_WRITE, .flags = DP_IO_FUA, .offset = off, .length = len, .iov = wv, .iovcnt = 3
+    };
     test_run_ios(b, ios, 1, st);
     CHECK_EQ(st[0], 0);
 
@@ -244,8 +251,9 @@ static void vectored_and_rejects(const char *uri)
     ios[2] = (struct dp_bdev_io){ .type = DP_IO_READ, .offset = b->size, .length = 4096, .iov = &one, .iovcnt = 1 };
     ios[3] = (struct dp_bdev_io){ .type = DP_IO_UNMAP, .offset = b->size - 512, .length = 1024 };
     ios[4] = (struct dp_bdev_io){ .type = DP_IO_READ, .offset = 0, .length = 8192, .iov = &one, .iovcnt = 1 };
-    ios[5] = (struct dp_bdev_io){ .type = DP_IO_WRITE, .offset = UINT64_MAX - 511, .length = 4096,
-                                  .iov = &one, .iovcnt = 1 };
+    ios[5] = (struct dp_bdev_io){
+        .type = DP_IO_WRITE, .offset = UINT64_MAX - 511, .length = 4096, .iov = &one, .iovcnt = 1
+    };
     ios[6] = (struct dp_bdev_io){ .type = DP_IO_UNMAP, .offset = 0, .length = 0 };
     ios[7] = (struct dp_bdev_io){ .type = (enum dp_bdev_io_type)42 };
     dp_io_stats before, after;
@@ -309,8 +317,11 @@ static const struct dp_bdev_ops fake_ops = { .submit = fake_submit, .destroy = f
 
 TEST(registry_refcounts)
 {
-    struct dp_bdev fake = { .name = "1b4e28ba-2fa1-11d2-883f-0016d3cca427", .size = MiB, .block_size = 512,
-                            .ops = &fake_ops, .reactor = dp_reactor_get(0) };
+    struct dp_bdev fake = { .name = "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                            .size = MiB,
+                            .block_size = 512,
+                            .ops = &fake_ops,
+                            .reactor = dp_reactor_get(0) };
     CHECK_EQ(dp_bdev_register(&fake), 0);
     struct dp_bdev dup = fake;
     dup.registered = false;

@@ -316,10 +316,13 @@ static int chk(const struct nbd_limits *l, uint16_t flags, uint16_t type, uint64
 TEST(requests)
 {
     struct nbd_limits l = {
-        .size = 1 << 20, .min_block = 512, .max_payload = NBD_MAX_PAYLOAD,
+        .size = 1 << 20,
+        .min_block = 512,
+        .max_payload = NBD_MAX_PAYLOAD,
         .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
                   NBD_FLAG_SEND_WRITE_ZEROES,
-        .structured = true, .meta_alloc = false,
+        .structured = true,
+        .meta_alloc = false,
     };
     uint8_t b[NBD_REQ_LEN];
     struct nbd_request r;

@@ -40,10 +40,10 @@ struct tb {
     uint8_t *map; /* grain allocated? (thin only) */
     bool thin;
     atomic_int fail_reads, fail_writes; /* non-zero: fail with -EIO */
-    atomic_int no_zeroes;               /* WRITE_ZEROES: -EOPNOTSUPP */
+    atomic_int no_zeroes; /* WRITE_ZEROES: -EOPNOTSUPP */
     atomic_int park_reads, park_writes; /* 1: hold until tb_release(); 2: data region only */
     atomic_int nparked;
-    struct dp_bdev_io *parked[64];       /* reactor thread only */
+    struct dp_bdev_io *parked[64]; /* reactor thread only */
     atomic_ulong reads;
 };
 
@@ -66,8 +66,9 @@ static void tb_mark(struct tb *t, uint64_t off, uint64_t len, bool alloc)
 static void tb_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct tb *t = bdev->ctx;
-    int park = io->type == DP_IO_READ ? atomic_load(&t->park_reads)
-               : io->type == DP_IO_WRITE ? atomic_load(&t->park_writes) : 0;
+    int park = io->type == DP_IO_READ    ? atomic_load(&t->park_reads)
+               : io->type == DP_IO_WRITE ? atomic_load(&t->park_writes)
+                                         : 0;
     if (park == 1 || (park == 2 && io->offset >= NX_HDR_SIZE)) {
         int n = atomic_load(&t->nparked);
         CHECK(n < 64);
@@ -140,8 +141,7 @@ static void tb_do(struct tb *t, struct dp_bdev_io *io)
     dp_bdev_io_complete_deferred(io, st);
 }
 
-static int tb_block_status(struct dp_bdev *bdev, uint64_t off, uint64_t len, uint64_t *len_out,
-                           uint32_t *status_out)
+static int tb_block_status(struct dp_bdev *bdev, uint64_t off, uint64_t len, uint64_t *len_out, uint32_t *status_out)
 {
     struct tb *t = bdev->ctx;
     uint64_t g = off / TB_GRAIN;
@@ -163,7 +163,8 @@ static void tb_destroy(struct dp_bdev *bdev)
 }
 
 static const struct dp_bdev_ops tb_ops = { .submit = tb_submit, .destroy = tb_destroy };
-static const struct dp_bdev_ops tb_thin_ops = { .submit = tb_submit, .block_status = tb_block_status,
+static const struct dp_bdev_ops tb_thin_ops = { .submit = tb_submit,
+                                                .block_status = tb_block_status,
                                                 .destroy = tb_destroy };
 
 static struct tb *tb_new(const char *name, uint64_t size, bool thin, uint32_t reactor)
@@ -734,7 +735,7 @@ TEST(faults_during_rebuild)
     while (atomic_load(&t[0]->nparked) + atomic_load(&t[1]->nparked) < (int)NX_RB_DEPTH)
         usleep(1000);
     CHECK_EQ(dp_nexus_child_fault(U1, "bdev:///td-a"), 0); /* its reads are still held */
-    atomic_store(&t[0]->fail_reads, 1);                     /* and fail when released */
+    atomic_store(&t[0]->fail_reads, 1); /* and fail when released */
     tb_release(t[0]);
     tb_release(t[1]);
     wait_online(U1, 2);
@@ -984,8 +985,9 @@ TEST(fanout_on_tmpfs_files)
     struct dp_bdev *b = nx_get(U1);
     /* concurrent writers, small and large */
     pthread_t th[4];
-    struct bg_write w[4] = { { b, 0, 4096, 1, -1 }, { b, MiB, 131072, 2, -1 }, { b, 3 * MiB, MiB, 3, -1 },
-                             { b, NXSIZE - 8192, 8192, 4, -1 } };
+    struct bg_write w[4] = {
+        { b, 0, 4096, 1, -1 }, { b, MiB, 131072, 2, -1 }, { b, 3 * MiB, MiB, 3, -1 }, { b, NXSIZE - 8192, 8192, 4, -1 }
+    };
     for (int i = 0; i < 4; i++)
         CHECK_EQ(pthread_create(&th[i], NULL, bg_write_main, &w[i]), 0);
     for (int i = 0; i < 4; i++) {

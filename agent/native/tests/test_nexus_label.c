@@ -34,10 +34,10 @@ TEST(uuid_parse_and_format)
     CHECK_EQ(dp_uuid_parse("0F8C3F3E-4A1B-4C2D-9E8F-0123456789AB", b), 0);
     dp_uuid_format(b, s);
     CHECK(!strcmp(s, "0f8c3f3e-4a1b-4c2d-9e8f-0123456789ab"));
-    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789a", b), -EINVAL);   /* short */
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789a", b), -EINVAL); /* short */
     CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789abc", b), -EINVAL); /* long */
-    CHECK_EQ(dp_uuid_parse("0f8c3f3e_4a1b-4c2d-9e8f-0123456789ab", b), -EINVAL);  /* separator */
-    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789ag", b), -EINVAL);  /* not hex */
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e_4a1b-4c2d-9e8f-0123456789ab", b), -EINVAL); /* separator */
+    CHECK_EQ(dp_uuid_parse("0f8c3f3e-4a1b-4c2d-9e8f-0123456789ag", b), -EINVAL); /* not hex */
     CHECK_EQ(dp_uuid_parse("", b), -EINVAL);
     CHECK_EQ(dp_uuid_parse(NULL, b), -EINVAL);
     uint8_t a[16], c[16];
@@ -100,7 +100,12 @@ TEST(damage_is_detected)
     CHECK_EQ(nx_label_decode(blk, &out, why, sizeof why), -EINVAL);
     CHECK(strstr(why, "data offset"));
     /* a generation that cannot advance, odd block sizes, empty or ragged data sizes */
-    struct { uint64_t gen; uint32_t bs; uint64_t size; const char *msg; } bad[] = {
+    struct {
+        uint64_t gen;
+        uint32_t bs;
+        uint64_t size;
+        const char *msg;
+    } bad[] = {
         { UINT64_MAX, 512, 64ull << 20, "generation" },
         { 1, 0, 64ull << 20, "block size" },
         { 1, 1000, 64ull << 20, "block size" },

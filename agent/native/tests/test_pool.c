@@ -40,7 +40,8 @@ static void fill_file(int i, uint64_t size)
     CHECK(fd >= 0);
     char *b = malloc(MiB);
     for (uint64_t off = 0; off < size; off += MiB) {
-        for (size_t k = 0; k < MiB; k++) b[k] = (char)(0x80 | (k % 127));
+        for (size_t k = 0; k < MiB; k++)
+            b[k] = (char)(0x80 | (k % 127));
         CHECK(pwrite(fd, b, MiB, (off_t)off) == (ssize_t)MiB);
     }
     free(b);
@@ -94,9 +95,11 @@ static void pattern_writes(struct shadow *s, int n)
     uint8_t *buf = dp_buf_alloc(3 * CS);
     for (int i = 0; i < n; i++) {
         uint64_t len = (1 + rnd() % (3 * CS / 4096)) * 4096;
-        if (len > s->size) len = s->size;
+        if (len > s->size)
+            len = s->size;
         uint64_t off = (rnd() % ((s->size - len) / 4096 + 1)) * 4096;
-        for (uint64_t k = 0; k < len; k++) buf[k] = (uint8_t)rnd();
+        for (uint64_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)rnd();
         CHECK_EQ(rw(s->uuid, DP_IO_WRITE, buf, off, len), 0);
         memcpy(s->data + off, buf, len);
     }
@@ -118,7 +121,8 @@ static void verify(struct shadow *s)
     /* And in random unaligned-to-cluster pieces. */
     for (int i = 0; i < 20; i++) {
         uint64_t len = (1 + rnd() % 64) * 4096;
-        if (len > s->size) len = s->size;
+        if (len > s->size)
+            len = s->size;
         uint64_t off = (rnd() % ((s->size - len) / 4096 + 1)) * 4096;
         CHECK_EQ(rw(s->uuid, DP_IO_READ, buf, off, len), 0);
         CHECK(memcmp(buf, s->data + off, len) == 0);
@@ -442,8 +446,10 @@ static void aio_done(struct dp_bdev_io *io, int status)
 {
     struct aio *a = (struct aio *)io;
     pthread_mutex_lock(&a->ctx->mu);
-    if (status) a->ctx->errors++;
-    if (--a->ctx->pending == 0) pthread_cond_signal(&a->ctx->cv);
+    if (status)
+        a->ctx->errors++;
+    if (--a->ctx->pending == 0)
+        pthread_cond_signal(&a->ctx->cv);
     pthread_mutex_unlock(&a->ctx->mu);
 }
 
@@ -465,7 +471,7 @@ TEST(concurrent_allocation)
     for (int i = 0; i < N; i++) {
         /* Half hit cluster 2 (all racing to allocate it), the rest spread. */
         uint64_t off = i % 2 ? 2 * MiB + (uint64_t)(i / 2) * 4096
-                           : (uint64_t)(i / 2 % 16) * MiB + 512 * 1024 + (uint64_t)(i / 2) * 4096;
+                             : (uint64_t)(i / 2 % 16) * MiB + 512 * 1024 + (uint64_t)(i / 2) * 4096;
         memset(buf + i * 4096, i + 1, 4096);
         memcpy(s.data + off, buf + i * 4096, 4096);
         a[i].ctx = &ctx;
@@ -481,7 +487,8 @@ TEST(concurrent_allocation)
     for (int i = 0; i < N; i++)
         dp_bdev_submit(b, &a[i].io);
     pthread_mutex_lock(&ctx.mu);
-    while (ctx.pending) pthread_cond_wait(&ctx.cv, &ctx.mu);
+    while (ctx.pending)
+        pthread_cond_wait(&ctx.cv, &ctx.mu);
     pthread_mutex_unlock(&ctx.mu);
     CHECK_EQ(ctx.errors, 0);
     CHECK_EQ(rstat(U1).allocated_bytes, 16 * MiB);

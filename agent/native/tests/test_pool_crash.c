@@ -69,12 +69,12 @@ static int run_op(int k)
     switch (k) {
     case 0: return dp_replica_create("crash", UA, 4 * MiB, 1);
     case 1: return dp_replica_create("crash", UB, 80 * MiB, 0); /* slot > 8 KiB: tearable */
-    case 2: return write_pattern(UA, CS, 8 * KiB, 2);             /* thin allocation */
+    case 2: return write_pattern(UA, CS, 8 * KiB, 2); /* thin allocation */
     case 3: return write_pattern(UA, 5 * CS + 4 * KiB, 4 * KiB, 3);
-    case 4: return write_pattern(UB, 0, 16 * KiB, 4);             /* no metadata */
+    case 4: return write_pattern(UB, 0, 16 * KiB, 4); /* no metadata */
     case 5: return dp_replica_resize(UA, 6 * MiB);
-    case 6: return dp_replica_resize(UB, 84 * MiB);              /* thick grow */
-    case 7: return rw(UA, DP_IO_UNMAP, NULL, CS, CS);             /* frees cluster 1 */
+    case 6: return dp_replica_resize(UB, 84 * MiB); /* thick grow */
+    case 7: return rw(UA, DP_IO_UNMAP, NULL, CS, CS); /* frees cluster 1 */
     case 8: return dp_replica_destroy(UB);
     case 9: return dp_replica_create("crash", UC, 1 * MiB, 1);
     case 10: return write_pattern(UC, 0, 4 * KiB, 10);
@@ -204,8 +204,8 @@ static void crash_at(int mode, int n, bool *done)
          * (zeroes): then the data is the old data. */
         CHECK(d == ref_digest[j + 1] || (op_is_write[j] && d == ref_digest[j]));
     } else {
-        fprintf(stderr, "mode %d write %d op %d: state after import is neither\n  %s\nnor\n  %s\nbut\n  %s\n",
-                mode, n, j, ref_state[j], ref_state[j + 1], s);
+        fprintf(stderr, "mode %d write %d op %d: state after import is neither\n  %s\nnor\n  %s\nbut\n  %s\n", mode, n,
+                j, ref_state[j], ref_state[j + 1], s);
         exit(1);
     }
     printf("    mode %d, crash at metadata write %d (op %d): %s state\n", mode, n, j, which);

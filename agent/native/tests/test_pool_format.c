@@ -13,10 +13,12 @@ TEST(crc32c_vectors)
     CHECK_EQ(dp_crc32c(0, buf, 32), 0x8A9136AAu);
     memset(buf, 0xff, 32);
     CHECK_EQ(dp_crc32c(0, buf, 32), 0x62A8AB43u);
-    for (int i = 0; i < 32; i++) buf[i] = (uint8_t)i;
+    for (int i = 0; i < 32; i++)
+        buf[i] = (uint8_t)i;
     CHECK_EQ(dp_crc32c(0, buf, 32), 0x46DD794Eu);
     /* Incremental == one shot, at every split point (exercises the tail loop). */
-    for (int i = 0; i < 48; i++) buf[i] = (uint8_t)(i * 37 + 5);
+    for (int i = 0; i < 48; i++)
+        buf[i] = (uint8_t)(i * 37 + 5);
     uint32_t whole = dp_crc32c(0, buf, 48);
     for (size_t k = 0; k <= 48; k++)
         CHECK_EQ(dp_crc32c(dp_crc32c(0, buf, k), buf + k, 48 - k), whole);
@@ -69,20 +71,25 @@ TEST(label_roundtrip_and_damage)
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "version 99"));
-    bad = l; bad.cluster_size = 3 << 20;
+    bad = l;
+    bad.cluster_size = 3 << 20;
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "cluster size"));
-    bad = l; bad.disk_index = 2;
+    bad = l;
+    bad.disk_index = 2;
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
-    bad = l; bad.data_clusters = 61;
+    bad = l;
+    bad.data_clusters = 61;
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
-    bad = l; bad.ndisks = 0;
+    bad = l;
+    bad.ndisks = 0;
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
-    bad = l; strcpy(bad.pool_name, "a/b");
+    bad = l;
+    strcpy(bad.pool_name, "a/b");
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "pool name"));
@@ -96,7 +103,8 @@ TEST(label_roundtrip_and_damage)
         CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
         CHECK(strstr(err, "pool name"));
     }
-    bad = l; memset(bad.members[1], 0, 16);
+    bad = l;
+    memset(bad.members[1], 0, 16);
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
     /* Layout constants the format document states. */
@@ -163,16 +171,21 @@ TEST(meta_slot)
 }
 
 /* Records and pairs of a sealed slot, as pf_meta_walk sees them. */
-struct walk_count { uint32_t recs, pairs; };
+struct walk_count {
+    uint32_t recs, pairs;
+};
 static int count_rec(void *ctx, const struct pf_replica_rec *r, uint32_t ncl)
 {
     ((struct walk_count *)ctx)->recs++;
     return 0;
 }
-static void count_pair(void *ctx, uint32_t l, uint32_t p) { ((struct walk_count *)ctx)->pairs++; }
+static void count_pair(void *ctx, uint32_t l, uint32_t p)
+{
+    ((struct walk_count *)ctx)->pairs++;
+}
 
-static int walk(const uint8_t pool[16], const struct pf_replica_rec *recs, uint32_t n,
-                const uint32_t (*pairs)[2], size_t extra, struct walk_count *wc, char *err)
+static int walk(const uint8_t pool[16], const struct pf_replica_rec *recs, uint32_t n, const uint32_t (*pairs)[2],
+                size_t extra, struct walk_count *wc, char *err)
 {
     static uint8_t s[8192];
     memset(s, 0, sizeof s);
@@ -212,9 +225,12 @@ TEST(meta_walk_hostile)
     CHECK_EQ(wc.recs, 2);
     CHECK_EQ(wc.pairs, 5);
 
-    const struct { uint32_t pairs[5][2]; const char *why; } bad_pairs[] = {
-        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 0, 3 } }, "duplicated" },  /* logical twice */
-        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 4, 6 } }, "duplicated" },  /* physical twice */
+    const struct {
+        uint32_t pairs[5][2];
+        const char *why;
+    } bad_pairs[] = {
+        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 0, 3 } }, "duplicated" }, /* logical twice */
+        { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 4, 6 } }, "duplicated" }, /* physical twice */
         { { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 10, 3 } }, "out of range" }, /* logical */
         { { { 0, 5 }, { 1, 6 }, { 2, 20 }, { 0, 9 }, { 9, 3 } }, "out of range" }, /* physical */
     };
@@ -223,8 +239,8 @@ TEST(meta_walk_hostile)
         CHECK(strstr(err, bad_pairs[i].why));
     }
     /* The same logical cluster in two replicas is fine (each has its own space). */
-    CHECK_EQ(walk(pool, r, 2, (const uint32_t[5][2]){ { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 1, 3 } },
-                  0, &wc, err), 0);
+    CHECK_EQ(walk(pool, r, 2, (const uint32_t[5][2]){ { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 1, 3 } }, 0, &wc, err),
+             0);
     CHECK_EQ(walk(pool, r, 2, ok, 8, &wc, err), -EINVAL);
     CHECK(strstr(err, "stray bytes"));
 
@@ -232,16 +248,20 @@ TEST(meta_walk_hostile)
     memcpy(b[1].uuid, b[0].uuid, 16);
     CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
     CHECK(strstr(err, "duplicate uuid"));
-    b[1] = r[1]; memset(b[1].uuid, 0, 16);
+    b[1] = r[1];
+    memset(b[1].uuid, 0, 16);
     CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
     CHECK(strstr(err, "nil uuid"));
-    b[1] = r[1]; b[1].size = 1000;
+    b[1] = r[1];
+    b[1].size = 1000;
     CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
     CHECK(strstr(err, "size out of range"));
-    b[1] = r[1]; b[1].flags = 0x4;
+    b[1] = r[1];
+    b[1].flags = 0x4;
     CHECK_EQ(walk(pool, b, 2, ok, 0, &wc, err), -EINVAL);
     CHECK(strstr(err, "unknown flags"));
-    b[0] = r[0]; b[0].nmap = 2; /* thick with a hole */
+    b[0] = r[0];
+    b[0].nmap = 2; /* thick with a hole */
     CHECK_EQ(walk(pool, b, 1, ok, 0, &wc, err), -EINVAL);
     CHECK(strstr(err, "does not match"));
 }
@@ -255,9 +275,13 @@ TEST(uuids)
     CHECK(strcmp(s, "0f8fad5b-d9cb-469f-a165-70867728950e") == 0);
     CHECK_EQ(dp_uuid_parse("0F8FAD5B-D9CB-469F-A165-70867728950E", v), 0);
     CHECK(memcmp(u, v, 16) == 0);
-    const char *bad[] = { "", "0f8fad5b", "0f8fad5b-d9cb-469f-a165-70867728950",
-                          "0f8fad5b-d9cb-469f-a165-70867728950e0", "0f8fad5bad9cb-469f-a165-70867728950e",
-                          "0f8fad5b-d9cb-469f-a165-70867728950g", "../../../../etc/passwd/aaaaaaaaaaaaa",
+    const char *bad[] = { "",
+                          "0f8fad5b",
+                          "0f8fad5b-d9cb-469f-a165-70867728950",
+                          "0f8fad5b-d9cb-469f-a165-70867728950e0",
+                          "0f8fad5bad9cb-469f-a165-70867728950e",
+                          "0f8fad5b-d9cb-469f-a165-70867728950g",
+                          "../../../../etc/passwd/aaaaaaaaaaaaa",
                           "0f8fad5b-d9cb-469f-a165-7086772895 e" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_EQ(dp_uuid_parse(bad[i], u), -EINVAL);

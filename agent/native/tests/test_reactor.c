@@ -31,7 +31,10 @@ static void *sender(void *arg)
     return NULL;
 }
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg)
+{
+    (void)arg;
+}
 
 TEST(messages_across_threads)
 {

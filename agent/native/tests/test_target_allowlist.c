@@ -65,7 +65,8 @@ static void refused(const char *csv, const char *msg)
 
 TEST(errors_name_export_and_entry)
 {
-    refused("1.2.3.4, host.example", "nbd export 'vol1': allowedHosts entry 'host.example' is not an IP address or CIDR");
+    refused("1.2.3.4, host.example",
+            "nbd export 'vol1': allowedHosts entry 'host.example' is not an IP address or CIDR");
     refused("1.2.3.4/33", "nbd export 'vol1': allowedHosts entry '1.2.3.4/33': prefix above 32");
     refused("::1/129", "nbd export 'vol1': allowedHosts entry '::1/129': bad prefix length");
     refused("::1/", "nbd export 'vol1': allowedHosts entry '::1/': bad prefix length");

@@ -36,9 +36,13 @@ TEST(defaults_and_bounds)
     dp_target_limits l, d = defaults();
     CHECK_EQ(dp_target_get_limits(&l), 0);
     CHECK(!memcmp(&l, &d, sizeof l));
-    struct { dp_target_limits l; const char *field; } bad[] = {
-        { d, "max_connections" }, { d, "max_connections_per_export" }, { d, "handshake_timeout_ms" },
-        { d, "conn_memory_budget" }, { d, "memory_budget" },
+    struct {
+        dp_target_limits l;
+        const char *field;
+    } bad[] = {
+        { d, "max_connections" },      { d, "max_connections_per_export" },
+        { d, "handshake_timeout_ms" }, { d, "conn_memory_budget" },
+        { d, "memory_budget" },
     };
     bad[0].l.max_connections = 0;
     bad[1].l.max_connections_per_export = 0;

@@ -36,15 +36,15 @@ static void rw_checks(const char *uri)
     for (int fua = 0; fua < 2; fua++) {
         uint64_t off = (3 + (uint64_t)fua) * MiB + 4096;
         test_fill(pat, len, off, 5 + (uint32_t)fua);
-        struct iovec wv[4] = { { mem + 3, 512 }, { mem + 1000, 8192 }, { mem + 20000, 1536 },
-                               { mem + 30001, 131072 } };
+        struct iovec wv[4] = { { mem + 3, 512 }, { mem + 1000, 8192 }, { mem + 20000, 1536 }, { mem + 30001, 131072 } };
         const uint8_t *p = pat;
         for (int i = 0; i < 4; i++) {
             memcpy(wv[i].iov_base, p, wv[i].iov_len);
             p += wv[i].iov_len;
         }
-        struct dp_bdev_io io = { .type = DP_IO_WRITE, .flags = fua ? DP_IO_FUA : 0, .offset = off,
-                                 .length = len, .iov = wv, .iovcnt = 4 };
+        struct dp_bdev_io io = {
+            .type = DP_IO_WRITE, .flags = fua ? DP_IO_FUA : 0, .offset = off, .length = len, .iov = wv, .iovcnt = 4
+        };
         CHECK_EQ(run_io(b, &io), 0);
         uint8_t *rd = mem + 600001;
         memset(rd, 0xee, len + 7);

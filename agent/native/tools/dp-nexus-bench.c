@@ -183,10 +183,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (bs == 0 || bs % 4096 || size < bs || qd == 0 || qd > MAXQD || nchildren == 0 || nchildren > 8 ||
-        secs <= 0 || reps == 0) {
-        fprintf(stderr, "dp-nexus-bench: bad option value (bs: multiple of 4096, qd 1..%d, children 1..8)\n",
-                MAXQD);
+    if (bs == 0 || bs % 4096 || size < bs || qd == 0 || qd > MAXQD || nchildren == 0 || nchildren > 8 || secs <= 0 ||
+        reps == 0) {
+        fprintf(stderr, "dp-nexus-bench: bad option value (bs: multiple of 4096, qd 1..%d, children 1..8)\n", MAXQD);
         return 2;
     }
     if (dp_init(reactors) < 0) {
@@ -218,8 +217,8 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++) {
             bool nexus = (k + r) % 2 == 1;
             struct result x = run(nexus ? uuid : single_uri, size, bs, qd, secs, seq);
-            printf("%-7s %10.0f %9.1f %16.2f %16.2f\n", nexus ? "nexus" : "single", x.iops, x.mibs,
-                   x.reactor_us, x.proc_us);
+            printf("%-7s %10.0f %9.1f %16.2f %16.2f\n", nexus ? "nexus" : "single", x.iops, x.mibs, x.reactor_us,
+                   x.proc_us);
             fflush(stdout);
             *(nexus ? &n_sum : &s_sum) += x.iops;
         }

@@ -99,8 +99,7 @@ export const CONTROL_PROTOS: Record<string, string> = {
   dp_init: 'int dp_init(uint32_t reactors)',
   dp_fini: 'void dp_fini(void)',
   // pools
-  dp_pool_create:
-    'int dp_pool_create(const char *name, const char **disks, uint32_t ndisks, uint64_t cluster_size, _Out_ uint8_t *uuid_out)',
+  dp_pool_create: 'int dp_pool_create(const char *name, const char **disks, uint32_t ndisks, uint64_t cluster_size, _Out_ uint8_t *uuid_out)',
   dp_pool_import: 'int dp_pool_import(const char *name, const char **disks, uint32_t ndisks, _Out_ uint8_t *uuid_out)',
   dp_pool_export: 'int dp_pool_export(const char *name)',
   dp_pool_destroy: 'int dp_pool_destroy(const char *name)',
@@ -154,8 +153,7 @@ export const MAIN_PROTOS: Record<string, string> = {
   dp_desc_block_size: 'uint32_t dp_desc_block_size(dp_desc *desc)',
   dp_cq_create: 'dp_cq *dp_cq_create(void)',
   dp_cq_destroy: 'void dp_cq_destroy(dp_cq *cq)',
-  dp_io_submit:
-    'int dp_io_submit(dp_desc *desc, dp_cq *cq, uint32_t op, void *buf, uint64_t offset, uint64_t length, uint64_t tag)',
+  dp_io_submit: 'int dp_io_submit(dp_desc *desc, dp_cq *cq, uint32_t op, void *buf, uint64_t offset, uint64_t length, uint64_t tag)',
   dp_cq_wait: 'int dp_cq_wait(dp_cq *cq, _Out_ uint64_t *tags, _Out_ int32_t *results, uint32_t max, int32_t timeout_ms)',
   dp_cq_wake: 'void dp_cq_wake(dp_cq *cq)',
 };

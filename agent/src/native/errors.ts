@@ -39,7 +39,10 @@ export function controlTimeoutMs(): number {
 export class DatapathTimeoutError extends Error {
   readonly status = 504;
   readonly code = 'timeout';
-  constructor(readonly fn: string, readonly timeoutMs: number) {
+  constructor(
+    readonly fn: string,
+    readonly timeoutMs: number,
+  ) {
     super(`data path operation ${fn} did not complete within ${timeoutMs} ms (it may still finish; retry later)`);
     this.name = 'DatapathTimeoutError';
   }
@@ -49,7 +52,11 @@ export class DatapathTimeoutError extends Error {
 export class DatapathBusyError extends Error {
   readonly status = 503;
   readonly code = 'unavailable';
-  constructor(readonly fn: string, readonly stuckFn: string, readonly stuckForMs: number) {
+  constructor(
+    readonly fn: string,
+    readonly stuckFn: string,
+    readonly stuckForMs: number,
+  ) {
     super(`data path busy: ${stuckFn} has not returned for ${Math.round(stuckForMs / 1000)} s, so ${fn} cannot run now; retry later`);
     this.name = 'DatapathBusyError';
   }

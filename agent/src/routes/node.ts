@@ -10,30 +10,27 @@ export const nodeRoutes: FastifyPluginAsync<{ deps: ServerDeps; http: HttpCounte
 
   app.get('/v1/health', async (): Promise<Health> => ({ status: 'ok', node: ctx.config.node, version: deps.version }));
 
-  app.get(
-    '/v1/node',
-    async (): Promise<NodeInfo> => ({
-      name: ctx.config.node,
-      version: deps.version,
-      datapathVersion: ctx.dp.version(),
-      listeners: { ...deps.listeners },
-      capabilities: [
-        'pools',
-        'replicas',
-        'multi-disk-pools',
-        'thin-provisioning',
-        'embedded-block-io',
-        'share:none',
-        'share:nbd',
-        'child:nbd',
-        'nexus',
-        'child:bdev',
-        'child:uring',
-        'child:aio',
-        'child:malloc',
-      ],
-    }),
-  );
+  app.get('/v1/node', async (): Promise<NodeInfo> => ({
+    name: ctx.config.node,
+    version: deps.version,
+    datapathVersion: ctx.dp.version(),
+    listeners: { ...deps.listeners },
+    capabilities: [
+      'pools',
+      'replicas',
+      'multi-disk-pools',
+      'thin-provisioning',
+      'embedded-block-io',
+      'share:none',
+      'share:nbd',
+      'child:nbd',
+      'nexus',
+      'child:bdev',
+      'child:uring',
+      'child:aio',
+      'child:malloc',
+    ],
+  }));
 
   app.get('/metrics', async (_req, reply) => {
     const text = await renderMetrics(ctx, pools, replicas, http, { nexuses, shares });

@@ -26,7 +26,7 @@ struct dp_req {
     struct dp_desc *desc;
     struct dp_cq *cq;
     uint64_t tag;
-    struct dp_req *next;     /* free list */
+    struct dp_req *next; /* free list */
     struct dp_req *all_next; /* every request of the descriptor */
 };
 
@@ -186,9 +186,10 @@ static struct dp_bdev *lookup(const char *target)
         snprintf(name, sizeof name, "%.*s", (int)strcspn(target, "?"), target);
         return dp_bdev_get(name);
     }
-    const char *path = target[0] == '/' ? target
-                     : !strncmp(target, "uring://", 8) ? target + 8
-                     : !strncmp(target, "aio://", 6) ? target + 6 : NULL;
+    const char *path = target[0] == '/'                  ? target
+                       : !strncmp(target, "uring://", 8) ? target + 8
+                       : !strncmp(target, "aio://", 6)   ? target + 6
+                                                         : NULL;
     char real[PATH_MAX];
     if (path && realpath(path, real) && (size_t)snprintf(name, sizeof name, "uring://%s", real) < sizeof name)
         return dp_bdev_get(name);
@@ -277,8 +278,8 @@ static void req_done(struct dp_bdev_io *io, int status)
 
 static const char *op_names[] = { "read", "write", "flush", "unmap", "write-zeroes" };
 
-DP_EXPORT int dp_io_submit(dp_desc *d, dp_cq *cq, uint32_t op, void *buf,
-                           uint64_t offset, uint64_t length, uint64_t tag)
+DP_EXPORT int dp_io_submit(dp_desc *d, dp_cq *cq, uint32_t op, void *buf, uint64_t offset, uint64_t length,
+                           uint64_t tag)
 {
     dp_clear_error();
     if (!d || !cq) {
@@ -306,15 +307,13 @@ DP_EXPORT int dp_io_submit(dp_desc *d, dp_cq *cq, uint32_t op, void *buf,
             return -EINVAL;
         }
         if (offset % bs || length % bs) {
-            dp_set_error("'%s': %s: offset %llu and length %llu must be multiples of the block size %u",
-                         b->name, op_names[op], (unsigned long long)offset,
-                         (unsigned long long)length, bs);
+            dp_set_error("'%s': %s: offset %llu and length %llu must be multiples of the block size %u", b->name,
+                         op_names[op], (unsigned long long)offset, (unsigned long long)length, bs);
             return -EINVAL;
         }
         if (offset > size || length > size - offset) {
-            dp_set_error("'%s': %s: offset %llu + length %llu is beyond the device size %llu", b->name,
-                         op_names[op], (unsigned long long)offset, (unsigned long long)length,
-                         (unsigned long long)size);
+            dp_set_error("'%s': %s: offset %llu + length %llu is beyond the device size %llu", b->name, op_names[op],
+                         (unsigned long long)offset, (unsigned long long)length, (unsigned long long)size);
             return -ERANGE;
         }
     }

@@ -9,7 +9,6 @@
 
 #define DP_VERSION "0.1.0"
 
-
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool running;
 

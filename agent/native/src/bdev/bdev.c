@@ -64,8 +64,7 @@ static int validate(const struct dp_bdev *bdev, const struct dp_bdev_io *io)
     uint32_t bs = bdev->block_size;
 
     switch (io->type) {
-    case DP_IO_FLUSH:
-        return 0;
+    case DP_IO_FLUSH: return 0;
     case DP_IO_READ:
     case DP_IO_WRITE:
         if (io->iovcnt < 1 || io->iovcnt > DP_IO_MAX_IOV || !io->iov)
@@ -112,13 +111,9 @@ static void submit_here(struct dp_bdev *bdev, struct dp_bdev_io *io)
         ctr_add(&s->writes, 1);
         ctr_add(&s->bytes_written, io->length);
         break;
-    case DP_IO_FLUSH:
-        ctr_add(&s->flushes, 1);
-        break;
+    case DP_IO_FLUSH: ctr_add(&s->flushes, 1); break;
     case DP_IO_UNMAP:
-    case DP_IO_WRITE_ZEROES:
-        ctr_add(&s->unmaps, 1);
-        break;
+    case DP_IO_WRITE_ZEROES: ctr_add(&s->unmaps, 1); break;
     }
     bdev->ops->submit(bdev, io);
 }
@@ -384,8 +379,7 @@ int dp_bdev_open_uri(const char *uri, struct dp_bdev **out)
         if (!create) {
             char list[256];
             scheme_list(list, sizeof list);
-            dp_set_error("'%s': unknown URI scheme '%.*s' (known: %s)", uri, (int)(n > 32 ? 32 : n),
-                         uri, list);
+            dp_set_error("'%s': unknown URI scheme '%.*s' (known: %s)", uri, (int)(n > 32 ? 32 : n), uri, list);
             return -EINVAL;
         }
     } else {
@@ -456,8 +450,7 @@ static const char *op_name(enum dp_bdev_io_type t)
     return "unknown op";
 }
 
-int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf,
-                    uint64_t offset, uint64_t length)
+int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf, uint64_t offset, uint64_t length)
 {
     if (dp_reactor_self()) {
         dp_set_error("bdev '%s': synchronous %s called on a reactor thread", bdev->name, op_name(type));
@@ -484,8 +477,7 @@ int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf,
     pthread_cond_destroy(&s.c);
     pthread_mutex_destroy(&s.m);
     if (s.status < 0)
-        dp_set_error("bdev '%s': %s of %llu bytes at offset %llu failed: %s", bdev->name,
-                     op_name(type), (unsigned long long)length, (unsigned long long)offset,
-                     strerror(-s.status));
+        dp_set_error("bdev '%s': %s of %llu bytes at offset %llu failed: %s", bdev->name, op_name(type),
+                     (unsigned long long)length, (unsigned long long)offset, strerror(-s.status));
     return s.status;
 }

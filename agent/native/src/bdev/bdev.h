@@ -86,8 +86,7 @@ struct dp_bdev_ops {
      * (<= len) whose status is *status_out. Runs on the reactor thread;
      * must not block. Bdevs without it are fully allocated.
      */
-    int (*block_status)(struct dp_bdev *bdev, uint64_t offset, uint64_t len,
-                        uint64_t *len_out, uint32_t *status_out);
+    int (*block_status)(struct dp_bdev *bdev, uint64_t offset, uint64_t len, uint64_t *len_out, uint32_t *status_out);
     /* Called (on the reactor) when the last reference goes. Frees the bdev. */
     void (*destroy)(struct dp_bdev *bdev);
     /*
@@ -105,14 +104,14 @@ struct dp_io_counters {
 };
 
 struct dp_bdev {
-    char name[128];          /* registry key: a URI or a replica uuid */
-    uint64_t size;           /* bytes; may grow (lvol resize) */
-    uint32_t block_size;     /* 512 or 4096 */
-    bool thin;               /* block_status may report holes */
+    char name[128]; /* registry key: a URI or a replica uuid */
+    uint64_t size; /* bytes; may grow (lvol resize) */
+    uint32_t block_size; /* 512 or 4096 */
+    bool thin; /* block_status may report holes */
     const struct dp_bdev_ops *ops;
-    void *ctx;               /* module state */
+    void *ctx; /* module state */
     struct dp_reactor *reactor;
-    int refs;                /* registry + open handles; under the registry lock */
+    int refs; /* registry + open handles; under the registry lock */
     struct dp_io_counters stats; /* atomic (relaxed) updates */
     /*
      * What the device is, whatever URI reached it: a replica or export uuid
@@ -125,7 +124,7 @@ struct dp_bdev {
     const void *claim_holder; /* the one writer-owner (dp_bdev_claim), under the registry lock */
     char claim_owner[96];
     bool registered;
-    bool auto_release;       /* opened by URI: unregistered when the last opener puts it */
+    bool auto_release; /* opened by URI: unregistered when the last opener puts it */
 };
 
 /* ---- generic layer (bdev/bdev.c) ---------------------------------------- */
@@ -204,7 +203,10 @@ struct dp_module {
 
 void dp_module_register(struct dp_module *m);
 #define DP_MODULE_REGISTER(m) \
-    __attribute__((constructor)) static void dp_module_register_##m(void) { dp_module_register(&(m)); }
+    __attribute__((constructor)) static void dp_module_register_##m(void) \
+    { \
+        dp_module_register(&(m)); \
+    }
 /* dp_fini: every module's fini, stage by stage. */
 void dp_modules_fini(void);
 
@@ -212,10 +214,9 @@ void dp_modules_fini(void);
  * Synchronous I/O for control paths (pool create/import, labels), from a
  * non-reactor thread: sends the request to the bdev's reactor and waits.
  */
-int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf,
-                    uint64_t offset, uint64_t length);
+int dp_bdev_rw_sync(struct dp_bdev *bdev, enum dp_bdev_io_type type, void *buf, uint64_t offset, uint64_t length);
 
-void *dp_buf_alloc(size_t len);  /* DP_BUF_ALIGN-aligned, zeroed */
+void *dp_buf_alloc(size_t len); /* DP_BUF_ALIGN-aligned, zeroed */
 void dp_buf_free(void *buf);
 
 /* dp_fini: drop the registry's reference of every bdev. */

@@ -49,12 +49,9 @@ static void malloc_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
         for (int i = 0; i < io->iovcnt; p += io->iov[i].iov_len, i++)
             memcpy(p, io->iov[i].iov_base, io->iov[i].iov_len);
         break;
-    case DP_IO_FLUSH:
-        break;
+    case DP_IO_FLUSH: break;
     case DP_IO_UNMAP:
-    case DP_IO_WRITE_ZEROES:
-        zero_range(m, io->offset, io->length);
-        break;
+    case DP_IO_WRITE_ZEROES: zero_range(m, io->offset, io->length); break;
     }
     dp_bdev_io_complete_deferred(io, 0);
 }
@@ -97,8 +94,8 @@ static int parse_query(const char *uri, const char *q, uint64_t *size_mb)
                 return -EINVAL;
             }
             if (v > phys_mb) {
-                dp_set_error("'%s': size_mb: %llu exceeds the physical memory (%llu MiB)", uri,
-                             (unsigned long long)v, (unsigned long long)phys_mb);
+                dp_set_error("'%s': size_mb: %llu exceeds the physical memory (%llu MiB)", uri, (unsigned long long)v,
+                             (unsigned long long)phys_mb);
                 return -EINVAL;
             }
             *size_mb = v;
@@ -110,8 +107,8 @@ static int parse_query(const char *uri, const char *q, uint64_t *size_mb)
             dp_set_error("'%s': size_mb: empty value", uri);
             return -EINVAL;
         } else {
-            dp_set_error("'%s': unknown query parameter '%.*s' (expected size_mb=N)", uri,
-                         (int)(len > 32 ? 32 : len), q);
+            dp_set_error("'%s': unknown query parameter '%.*s' (expected size_mb=N)", uri, (int)(len > 32 ? 32 : len),
+                         q);
             return -EINVAL;
         }
         q = amp ? amp + 1 : NULL;
@@ -138,8 +135,8 @@ static int malloc_create(const char *uri, struct dp_bdev **out)
     }
     for (size_t i = 0; i < nlen; i++) {
         char c = p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.')) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.')) {
             dp_set_error("'%s': name may only hold letters, digits, '-', '_' and '.'", uri);
             return -EINVAL;
         }
@@ -154,8 +151,7 @@ static int malloc_create(const char *uri, struct dp_bdev **out)
     struct dp_bdev *b = dp_bdev_get(name);
     if (b) {
         if (b->size != size_mb << 20) {
-            dp_set_error("'%s': %s already exists with size_mb=%llu", uri, name,
-                         (unsigned long long)(b->size >> 20));
+            dp_set_error("'%s': %s already exists with size_mb=%llu", uri, name, (unsigned long long)(b->size >> 20));
             dp_bdev_put(b);
             return -EEXIST;
         }
@@ -168,8 +164,7 @@ static int malloc_create(const char *uri, struct dp_bdev **out)
         dp_set_error("'%s': out of memory", uri);
         return -ENOMEM;
     }
-    m->data = mmap(NULL, size_mb << 20, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    m->data = mmap(NULL, size_mb << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m->data == MAP_FAILED) {
         int e = errno;
         free(m);

@@ -45,7 +45,7 @@
 
 #include "bdev/bdev.h"
 
-#define MAX_XFER (1u << 30)  /* per SQE; the rest continues */
+#define MAX_XFER (1u << 30) /* per SQE; the rest continues */
 #define ZBUF_SIZE (1u << 20) /* zeros written where fallocate cannot */
 
 struct uring_bdev {
@@ -53,9 +53,9 @@ struct uring_bdev {
     int fd;
     bool direct;
     bool blockdev;
-    bool buffered;       /* cache=buffered asked for */
-    bool inline_rw;      /* tmpfs/ramfs: preadv/pwritev on the reactor */
-    bool nowait_write;   /* buffered: writes inline, RWF_NOWAIT if the fs can */
+    bool buffered; /* cache=buffered asked for */
+    bool inline_rw; /* tmpfs/ramfs: preadv/pwritev on the reactor */
+    bool nowait_write; /* buffered: writes inline, RWF_NOWAIT if the fs can */
     bool nowait_unsupported; /* the fs refuses RWF_NOWAIT writes: plain pwritev */
     bool no_punch, no_zero_range; /* fallocate modes refused: write zeros */
     char path[PATH_MAX];
@@ -65,11 +65,11 @@ struct uring_bdev {
 struct ureq {
     struct dp_uring_op op;
     struct dp_bdev_io *io;
-    uint64_t done;          /* bytes transferred so far */
-    struct iovec *tmp_iov;  /* remainder after a short vectored transfer */
-    void *bounce;           /* aligned copy for O_DIRECT */
-    bool zero_write;        /* UNMAP/WRITE_ZEROES done by writing zeros */
-    bool punch;             /* the fallocate in flight punches a hole */
+    uint64_t done; /* bytes transferred so far */
+    struct iovec *tmp_iov; /* remainder after a short vectored transfer */
+    void *bounce; /* aligned copy for O_DIRECT */
+    bool zero_write; /* UNMAP/WRITE_ZEROES done by writing zeros */
+    bool punch; /* the fallocate in flight punches a hole */
 };
 _Static_assert(sizeof(struct ureq) <= sizeof(((struct dp_bdev_io *)0)->driver), "ureq too big");
 
@@ -212,8 +212,7 @@ static void ureq_issue(struct ureq *q)
 {
     struct dp_bdev_io *io = q->io;
     struct uring_bdev *u = io->bdev->ctx;
-    if ((u->inline_rw || u->nowait_write) && !q->zero_write && !(io->flags & DP_IO_NOINLINE) &&
-        ureq_try_inline(q, u))
+    if ((u->inline_rw || u->nowait_write) && !q->zero_write && !(io->flags & DP_IO_NOINLINE) && ureq_try_inline(q, u))
         return;
     struct io_uring_sqe *sqe = dp_reactor_sqe(io->bdev->reactor);
     uint64_t off = io->offset + q->done;
@@ -222,10 +221,10 @@ static void ureq_issue(struct ureq *q)
 
     if (q->zero_write || q->bounce || io->iovcnt == 1) {
         char *base = q->zero_write ? zbuf
-                   : q->bounce     ? (char *)q->bounce + q->done
+                     : q->bounce   ? (char *)q->bounce + q->done
                                    : (char *)io->iov[0].iov_base + q->done;
-        uint32_t len = left > (q->zero_write ? ZBUF_SIZE : MAX_XFER)
-                           ? (q->zero_write ? ZBUF_SIZE : MAX_XFER) : (uint32_t)left;
+        uint32_t len =
+            left > (q->zero_write ? ZBUF_SIZE : MAX_XFER) ? (q->zero_write ? ZBUF_SIZE : MAX_XFER) : (uint32_t)left;
         if (write)
             io_uring_prep_write(sqe, u->fd, base, len, off);
         else
@@ -363,9 +362,7 @@ static void uring_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
         return;
     }
     case DP_IO_UNMAP:
-    case DP_IO_WRITE_ZEROES:
-        fallocate_issue(q);
-        return;
+    case DP_IO_WRITE_ZEROES: fallocate_issue(q); return;
     }
     dp_bdev_io_complete_deferred(io, -EINVAL);
 }
@@ -440,8 +437,7 @@ static int parse_file_uri(const char *uri, char *pbuf, size_t plen, int *cache)
                          (int)(n - 6 > 32 ? 32 : n - 6), o + 6);
             return -EINVAL;
         } else if (n) {
-            dp_set_error("'%s': unknown option '%.*s' (known: cache=direct|buffered)", uri, (int)(n > 32 ? 32 : n),
-                         o);
+            dp_set_error("'%s': unknown option '%.*s' (known: cache=direct|buffered)", uri, (int)(n > 32 ? 32 : n), o);
             return -EINVAL;
         }
         o += n;
@@ -495,8 +491,8 @@ static int open_locked(const char *uri, const char *real, const struct stat *st,
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         if (e == EWOULDBLOCK)
-            dp_set_error("'%s': '%s' is in use by another process or opener (locked): a device has one owner",
-                         uri, real);
+            dp_set_error("'%s': '%s' is in use by another process or opener (locked): a device has one owner", uri,
+                         real);
         else
             dp_set_error("'%s': cannot lock '%s': %s", uri, real, strerror(e));
         close(fd);

@@ -88,7 +88,7 @@ struct nbdc {
     struct dp_bdev_io *wait_head, *wait_tail;
     /* identity (see the top): ident NULL when the export is too small to carry a label */
     uint8_t *ident, *verify_buf;
-    bool ident_lost;   /* a write to the identity bytes failed: they cannot be vouched for */
+    bool ident_lost; /* a write to the identity bytes failed: they cannot be vouched for */
     int verify_result; /* ST_VERIFY: 0 pending, 1 same device, -1 not */
     bool replaced;
 };
@@ -461,7 +461,8 @@ static void nbdc_drive(struct nbdc *n)
             if (n->verify_result < 0) {
                 n->replaced = true;
                 n->logged_down = false; /* say why, even after "connection lost" */
-                go_down(n, "reconnected, but the device behind the export was replaced (re-created or "
+                go_down(n,
+                        "reconnected, but the device behind the export was replaced (re-created or "
                         "rewritten while we were away): failing its I/O for good; open it afresh to rebuild it",
                         -ENODEV);
                 return;
@@ -538,8 +539,7 @@ static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
             struct nbdc_cmd *c = &n->cmds[i];
             if (c->active && c->io && now - c->start_ms > n->io_timeout_ms) {
                 char why[160];
-                snprintf(why, sizeof why, "I/O timed out after %u ms; dropping the connection",
-                         n->io_timeout_ms);
+                snprintf(why, sizeof why, "I/O timed out after %u ms; dropping the connection", n->io_timeout_ms);
                 go_down(n, why, -ETIMEDOUT);
                 run_done(n, true);
                 return;
@@ -646,8 +646,8 @@ static int parse_uri(const char *uri, struct nbdc *n)
         else if (sscanf(q, "connect_timeout_ms=%lu%n", &v, &used) == 1 && used)
             n->connect_timeout_ms = (uint32_t)(v ? v : 1);
         else {
-            dp_set_error("'%s': unknown option '%.*s' (io_timeout_ms, connect_timeout_ms)", uri,
-                         (int)strcspn(q, "&"), q);
+            dp_set_error("'%s': unknown option '%.*s' (io_timeout_ms, connect_timeout_ms)", uri, (int)strcspn(q, "&"),
+                         q);
             return -EINVAL;
         }
         q = strchr(q, '&');

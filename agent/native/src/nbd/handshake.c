@@ -223,8 +223,8 @@ static void hs_step(struct nbd_conn *c)
         }
         if (rc == -E2BIG) {
             char why[96];
-            snprintf(why, sizeof why, "option %u length %u above the %u-byte limit", c->opt.opt,
-                     c->opt.len, NBD_MAX_OPT_LEN);
+            snprintf(why, sizeof why, "option %u length %u above the %u-byte limit", c->opt.opt, c->opt.len,
+                     NBD_MAX_OPT_LEN);
             hs_fail(c, why);
             return;
         }
@@ -237,8 +237,7 @@ static void hs_step(struct nbd_conn *c)
     /* fall through */
     case HS_OPTDATA: {
         size_t outlen = 0;
-        c->hs_result = nbd_neg_option(c->neg, c->opt.opt, data, c->opt.len, &neg_ops, c, out,
-                                      NBD_NEG_OUT_MAX, &outlen);
+        c->hs_result = nbd_neg_option(c->neg, c->opt.opt, data, c->opt.len, &neg_ops, c, out, NBD_NEG_OUT_MAX, &outlen);
         if (c->hs_result == NBD_NEG_GO) {
             /* Attach to the export before saying yes, within its connection cap. */
             bool full = false;
@@ -258,8 +257,10 @@ static void hs_step(struct nbd_conn *c)
                     dp_target_limits l;
                     dp_target_limits_now(&l);
                     char *msg = (char *)out + NBD_OPT_REPLY_HDR_LEN;
-                    int n = snprintf(msg, 256, "export has reached its limit of %u connections "
-                                     "(--max-connections-per-export)", l.max_connections_per_export);
+                    int n = snprintf(msg, 256,
+                                     "export has reached its limit of %u connections "
+                                     "(--max-connections-per-export)",
+                                     l.max_connections_per_export);
                     nbd_enc_opt_reply(out, c->opt.opt, NBD_REP_ERR_POLICY, (uint32_t)n);
                     outlen = NBD_OPT_REPLY_HDR_LEN + (size_t)n;
                 }
@@ -298,8 +299,7 @@ static void hs_step(struct nbd_conn *c)
         c->hs = HS_DONE;
         dp_reactor_send(c->exp->bdev->reactor, nbd_tx_start, c);
         return;
-    case HS_DONE:
-        return;
+    case HS_DONE: return;
     }
 }
 

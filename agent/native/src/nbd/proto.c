@@ -38,8 +38,7 @@ int nbd_parse_opt_hdr(const uint8_t b[NBD_OPT_HDR_LEN], struct nbd_opt_hdr *h)
  * The export name GO/INFO and META payloads start with (u32 length, bytes),
  * which at least `tail` more bytes must follow.
  */
-static int parse_name(const uint8_t *d, uint32_t len, uint32_t tail, const uint8_t **name,
-                      uint32_t *name_len)
+static int parse_name(const uint8_t *d, uint32_t len, uint32_t tail, const uint8_t **name, uint32_t *name_len)
 {
     if (len < 4 + tail)
         return -EINVAL;
@@ -215,8 +214,7 @@ static enum nbd_neg_result opt_go(struct nbd_neg *n, uint32_t opt, const uint8_t
 }
 
 static enum nbd_neg_result opt_export_name(struct nbd_neg *n, const uint8_t *d, uint32_t len,
-                                           const struct nbd_neg_ops *ops, void *ctx,
-                                           struct outbuf *o)
+                                           const struct nbd_neg_ops *ops, void *ctx, struct outbuf *o)
 {
     char name[NBD_MAX_NAME + 1];
     struct nbd_export_view v;
@@ -284,8 +282,7 @@ static enum nbd_neg_result opt_meta(struct nbd_neg *n, uint32_t opt, const uint8
     return NBD_NEG_CONTINUE;
 }
 
-static enum nbd_neg_result opt_list(uint32_t len, const struct nbd_neg_ops *ops, void *ctx,
-                                    struct outbuf *o)
+static enum nbd_neg_result opt_list(uint32_t len, const struct nbd_neg_ops *ops, void *ctx, struct outbuf *o)
 {
     if (len != 0) {
         put_err(o, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "LIST takes no data");
@@ -309,27 +306,20 @@ static enum nbd_neg_result opt_list(uint32_t len, const struct nbd_neg_ops *ops,
     return NBD_NEG_CONTINUE;
 }
 
-enum nbd_neg_result nbd_neg_option(struct nbd_neg *n, uint32_t opt, const uint8_t *data,
-                                   uint32_t len, const struct nbd_neg_ops *ops, void *ctx,
-                                   uint8_t *out, size_t cap, size_t *outlen)
+enum nbd_neg_result nbd_neg_option(struct nbd_neg *n, uint32_t opt, const uint8_t *data, uint32_t len,
+                                   const struct nbd_neg_ops *ops, void *ctx, uint8_t *out, size_t cap, size_t *outlen)
 {
     struct outbuf o = { out, cap, 0 };
     enum nbd_neg_result r = NBD_NEG_CONTINUE;
     switch (opt) {
-    case NBD_OPT_EXPORT_NAME:
-        r = opt_export_name(n, data, len, ops, ctx, &o);
-        break;
+    case NBD_OPT_EXPORT_NAME: r = opt_export_name(n, data, len, ops, ctx, &o); break;
     case NBD_OPT_ABORT:
         put_reply(&o, opt, NBD_REP_ACK, NULL, 0);
         r = NBD_NEG_CLOSE;
         break;
-    case NBD_OPT_LIST:
-        r = opt_list(len, ops, ctx, &o);
-        break;
+    case NBD_OPT_LIST: r = opt_list(len, ops, ctx, &o); break;
     case NBD_OPT_INFO:
-    case NBD_OPT_GO:
-        r = opt_go(n, opt, data, len, ops, ctx, &o);
-        break;
+    case NBD_OPT_GO: r = opt_go(n, opt, data, len, ops, ctx, &o); break;
     case NBD_OPT_STRUCTURED_REPLY:
         if (len != 0) {
             put_err(&o, opt, NBD_REP_ERR_INVALID, "STRUCTURED_REPLY takes no data");
@@ -339,9 +329,7 @@ enum nbd_neg_result nbd_neg_option(struct nbd_neg *n, uint32_t opt, const uint8_
         }
         break;
     case NBD_OPT_LIST_META_CONTEXT:
-    case NBD_OPT_SET_META_CONTEXT:
-        r = opt_meta(n, opt, data, len, ops, ctx, &o);
-        break;
+    case NBD_OPT_SET_META_CONTEXT: r = opt_meta(n, opt, data, len, ops, ctx, &o); break;
     default: /* STARTTLS, EXTENDED_HEADERS and anything unknown */
         put_err(&o, opt, NBD_REP_ERR_UNSUP, "option not supported");
         break;
@@ -367,9 +355,12 @@ int nbd_parse_request(const uint8_t b[NBD_REQ_LEN], struct nbd_request *r)
 void nbd_neg_limits(const struct nbd_neg *n, struct nbd_limits *l)
 {
     *l = (struct nbd_limits){
-        .size = n->view.size, .min_block = n->view.min_block,
-        .max_payload = n->view.max_payload, .tflags = n->view.tflags,
-        .structured = n->structured, .meta_alloc = n->meta_alloc,
+        .size = n->view.size,
+        .min_block = n->view.min_block,
+        .max_payload = n->view.max_payload,
+        .tflags = n->view.tflags,
+        .structured = n->structured,
+        .meta_alloc = n->meta_alloc,
     };
 }
 
@@ -388,8 +379,7 @@ int nbd_check_request(const struct nbd_request *r, const struct nbd_limits *l)
             return NBD_CHECK_CLOSE;
         allowed = NBD_CMD_FLAG_FUA;
         break;
-    case NBD_CMD_DISC:
-        return 0;
+    case NBD_CMD_DISC: return 0;
     case NBD_CMD_FLUSH:
         if (!(l->tflags & NBD_FLAG_SEND_FLUSH))
             return NBD_EINVAL;
@@ -409,8 +399,7 @@ int nbd_check_request(const struct nbd_request *r, const struct nbd_limits *l)
             return NBD_EINVAL;
         allowed = NBD_CMD_FLAG_REQ_ONE;
         break;
-    default: /* CACHE is not advertised; unknown commands */
-        return NBD_EINVAL;
+    default: /* CACHE is not advertised; unknown commands */ return NBD_EINVAL;
     }
     if (r->flags & ~allowed)
         return NBD_EINVAL;
@@ -429,10 +418,14 @@ uint32_t nbd_errno(int e)
 {
     switch (-e) {
     case 0: return 0;
-    case EPERM: case EROFS: case EACCES: return NBD_EPERM;
+    case EPERM:
+    case EROFS:
+    case EACCES: return NBD_EPERM;
     case ENOMEM: return NBD_ENOMEM;
-    case EINVAL: case ERANGE: return NBD_EINVAL;
-    case ENOSPC: case EDQUOT: return NBD_ENOSPC;
+    case EINVAL:
+    case ERANGE: return NBD_EINVAL;
+    case ENOSPC:
+    case EDQUOT: return NBD_ENOSPC;
     case EOVERFLOW: return NBD_EOVERFLOW;
     case ENOTSUP: return NBD_ENOTSUP;
     case ESHUTDOWN: return NBD_ESHUTDOWN;

@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 /* magics */
-#define NBD_MAGIC 0x4e42444d41474943ULL      /* "NBDMAGIC" */
-#define NBD_IHAVEOPT 0x49484156454F5054ULL   /* "IHAVEOPT" */
+#define NBD_MAGIC 0x4e42444d41474943ULL /* "NBDMAGIC" */
+#define NBD_IHAVEOPT 0x49484156454F5054ULL /* "IHAVEOPT" */
 #define NBD_REP_MAGIC 0x0003e889045565a9ULL
 #define NBD_REQUEST_MAGIC 0x25609513u
 #define NBD_SIMPLE_REPLY_MAGIC 0x67446698u
@@ -112,25 +112,28 @@
 #define NBD_ESHUTDOWN 108u
 
 /* fixed sizes */
-#define NBD_GREETING_LEN 18      /* magic, IHAVEOPT, u16 handshake flags */
+#define NBD_GREETING_LEN 18 /* magic, IHAVEOPT, u16 handshake flags */
 #define NBD_OPT_HDR_LEN 16
 #define NBD_OPT_REPLY_HDR_LEN 20
 #define NBD_REQ_LEN 28
 #define NBD_SIMPLE_REPLY_LEN 16
 #define NBD_CHUNK_HDR_LEN 20
 #define NBD_READ_CHUNK_HDR_LEN 28 /* chunk header + u64 offset */
-#define NBD_ERROR_CHUNK_LEN 26    /* chunk header + u32 error + u16 msg len (0) */
+#define NBD_ERROR_CHUNK_LEN 26 /* chunk header + u32 error + u16 msg len (0) */
 
 /* limits */
-#define NBD_MAX_NAME 4096              /* spec: names are at most 4096 bytes */
-#define NBD_MAX_OPT_LEN 16384          /* longer options: connection closed */
-#define NBD_MAX_PAYLOAD (32u << 20)    /* advertised maximum payload */
+#define NBD_MAX_NAME 4096 /* spec: names are at most 4096 bytes */
+#define NBD_MAX_OPT_LEN 16384 /* longer options: connection closed */
+#define NBD_MAX_PAYLOAD (32u << 20) /* advertised maximum payload */
 #define NBD_PREF_BLOCK 4096u
 #define NBD_MAX_META_QUERIES 128
-#define NBD_NEG_OUT_MAX 65536          /* option reply buffer */
+#define NBD_NEG_OUT_MAX 65536 /* option reply buffer */
 
 /* ---- big-endian helpers ------------------------------------------------ */
-static inline uint16_t nbd_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint16_t nbd_get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
 static inline uint32_t nbd_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -139,14 +142,22 @@ static inline uint64_t nbd_get64(const uint8_t *p)
 {
     return (uint64_t)nbd_get32(p) << 32 | nbd_get32(p + 4);
 }
-static inline void nbd_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static inline void nbd_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = v >> 8;
+    p[1] = (uint8_t)v;
+}
 static inline void nbd_put32(uint8_t *p, uint32_t v)
 {
-    p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+    p[0] = v >> 24;
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 static inline void nbd_put64(uint8_t *p, uint64_t v)
 {
-    nbd_put32(p, (uint32_t)(v >> 32)); nbd_put32(p + 4, (uint32_t)v);
+    nbd_put32(p, (uint32_t)(v >> 32));
+    nbd_put32(p + 4, (uint32_t)v);
 }
 
 /* ---- handshake ------------------------------------------------------------ */
@@ -208,16 +219,16 @@ struct nbd_neg_ops {
 struct nbd_neg {
     uint32_t client_flags;
     bool structured;
-    bool meta_alloc;                       /* base:allocation selected ... */
-    char meta_export[NBD_MAX_NAME + 1];    /* ... for this export */
-    char export_name[NBD_MAX_NAME + 1];    /* after GO / EXPORT_NAME */
-    struct nbd_export_view view;           /* of export_name */
+    bool meta_alloc; /* base:allocation selected ... */
+    char meta_export[NBD_MAX_NAME + 1]; /* ... for this export */
+    char export_name[NBD_MAX_NAME + 1]; /* after GO / EXPORT_NAME */
+    struct nbd_export_view view; /* of export_name */
 };
 
 enum nbd_neg_result {
-    NBD_NEG_CONTINUE,   /* send out, read the next option */
-    NBD_NEG_GO,         /* send out, then transmission phase */
-    NBD_NEG_CLOSE,      /* send out (may be empty), then close */
+    NBD_NEG_CONTINUE, /* send out, read the next option */
+    NBD_NEG_GO, /* send out, then transmission phase */
+    NBD_NEG_CLOSE, /* send out (may be empty), then close */
 };
 
 void nbd_neg_init(struct nbd_neg *n, uint32_t client_flags);
@@ -226,9 +237,8 @@ void nbd_neg_init(struct nbd_neg *n, uint32_t client_flags);
  * were read. Replies are written to out (cap >= NBD_NEG_OUT_MAX recommended);
  * *outlen is set. Pure apart from the callbacks.
  */
-enum nbd_neg_result nbd_neg_option(struct nbd_neg *n, uint32_t opt, const uint8_t *data,
-                                   uint32_t len, const struct nbd_neg_ops *ops, void *ctx,
-                                   uint8_t *out, size_t cap, size_t *outlen);
+enum nbd_neg_result nbd_neg_option(struct nbd_neg *n, uint32_t opt, const uint8_t *data, uint32_t len,
+                                   const struct nbd_neg_ops *ops, void *ctx, uint8_t *out, size_t cap, size_t *outlen);
 
 /* ---- transmission ----------------------------------------------------- */
 

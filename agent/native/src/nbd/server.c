@@ -70,7 +70,7 @@ struct dp_export_registry g_nbd_exports = DP_EXPORT_REGISTRY_INIT("nbd", kill_ex
 static struct nbd_conn *g_conns;
 static int g_nconns;
 
-static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) { }
+static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) {}
 struct dp_uring_op g_nbd_noop = { noop_cb };
 
 static void conn_close(struct nbd_conn *c);
@@ -187,7 +187,7 @@ static void conn_kill_locked(struct nbd_conn *c)
 struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
 {
     struct nbd_conn *c = (struct nbd_conn *)((char *)op - (recv ? offsetof(struct nbd_conn, recv_op)
-                                                                 : offsetof(struct nbd_conn, send_op)));
+                                                                : offsetof(struct nbd_conn, send_op)));
     if (recv)
         c->recv_inflight = false;
     else
@@ -257,8 +257,8 @@ static void post_recv(struct nbd_conn *c)
     if (c->cur_write && c->rpos == c->rlen) {
         /* Rest of a write payload: straight into the request's buffer. */
         c->recv_direct = true;
-        io_uring_prep_recv(sqe, c->fd, c->cur_write->data + c->cur_got,
-                           c->cur_write->req.length - c->cur_got, MSG_WAITALL);
+        io_uring_prep_recv(sqe, c->fd, c->cur_write->data + c->cur_got, c->cur_write->req.length - c->cur_got,
+                           MSG_WAITALL);
     } else {
         if (c->rpos) {
             memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
@@ -423,8 +423,8 @@ static void do_block_status(struct nbd_conn *c, struct nbd_slot *s)
         off += len;
     }
     s->datalen = 4 + 8 * n;
-    s->hdrlen = (uint32_t)nbd_enc_chunk_hdr(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
-                                            s->req.cookie, s->datalen);
+    s->hdrlen = (uint32_t)nbd_enc_chunk_hdr(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, s->req.cookie,
+                                            s->datalen);
     enqueue_reply(c, s);
 }
 
@@ -452,18 +452,10 @@ static void exec(struct nbd_conn *c, struct nbd_slot *s)
         io->type = DP_IO_FLUSH;
         io->offset = io->length = 0;
         break;
-    case NBD_CMD_TRIM:
-        io->type = DP_IO_UNMAP;
-        break;
-    case NBD_CMD_WRITE_ZEROES:
-        io->type = DP_IO_WRITE_ZEROES;
-        break;
-    case NBD_CMD_BLOCK_STATUS:
-        do_block_status(c, s);
-        return;
-    default:
-        reply_err(c, s, NBD_EINVAL);
-        return;
+    case NBD_CMD_TRIM: io->type = DP_IO_UNMAP; break;
+    case NBD_CMD_WRITE_ZEROES: io->type = DP_IO_WRITE_ZEROES; break;
+    case NBD_CMD_BLOCK_STATUS: do_block_status(c, s); return;
+    default: reply_err(c, s, NBD_EINVAL); return;
     }
     c->io_inflight++;
     dp_bdev_submit(c->bdev, io);
@@ -569,8 +561,8 @@ enum charge_result { CHARGED, CHARGE_WAIT, CHARGE_CLOSED };
  * (*rc, *plen = 0); a write that can never fit closes the connection (its
  * payload cannot be skipped safely).
  */
-static enum charge_result charge_request(struct nbd_conn *c, struct nbd_slot *s, const struct nbd_request *q,
-                                         int *rc, uint32_t *plen)
+static enum charge_result charge_request(struct nbd_conn *c, struct nbd_slot *s, const struct nbd_request *q, int *rc,
+                                         uint32_t *plen)
 {
     int mrc = dp_target_mem_charge(&c->tc, req_charge(s, *plen));
     if (mrc == -EAGAIN || mrc == -ENOBUFS) {
@@ -659,8 +651,8 @@ static void process_input(struct nbd_conn *c)
         int rc = nbd_check_request(&q, &c->lim);
         if (rc == NBD_CHECK_CLOSE) {
             char why[96];
-            snprintf(why, sizeof why, "write of %u bytes above the %u-byte maximum payload",
-                     q.length, c->lim.max_payload);
+            snprintf(why, sizeof why, "write of %u bytes above the %u-byte maximum payload", q.length,
+                     c->lim.max_payload);
             tx_fail(c, why);
             return;
         }
@@ -714,8 +706,8 @@ static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
         /* EOF without NBD_CMD_DISC, or a socket error: outstanding I/O
          * still completes (nbd_conn_maybe_free waits for it). */
         if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
-            fprintf(stderr, "nbd: peer %s, export '%s': recv: %s; closing\n", c->peer_str,
-                    c->exp->name, strerror(-res));
+            fprintf(stderr, "nbd: peer %s, export '%s': recv: %s; closing\n", c->peer_str, c->exp->name,
+                    strerror(-res));
         nbd_conn_drop(c);
         return;
     }
@@ -872,8 +864,7 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
     if (!export_name || !*export_name)
         export_name = bdev_name;
     if (!valid_export_name(export_name)) {
-        dp_set_error("nbd share '%.64s': export name must be 1..%d printable bytes", export_name,
-                     NBD_MAX_NAME);
+        dp_set_error("nbd share '%.64s': export name must be 1..%d printable bytes", export_name, NBD_MAX_NAME);
         return -EINVAL;
     }
     return dp_export_share(&g_nbd_exports, bdev_name, export_name, allowed_hosts);

@@ -59,7 +59,7 @@ struct nbd_conn {
 
     bool closing, disc, transmission;
     bool migrating, kill_pending; /* under g_nbd_exports.lock */
-    int msg_refs;                 /* under g_nbd_exports.lock */
+    int msg_refs; /* under g_nbd_exports.lock */
 
     struct dp_uring_op recv_op, send_op;
     bool recv_inflight, send_inflight;

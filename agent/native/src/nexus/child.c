@@ -211,18 +211,18 @@ static void join_msg(void *a)
     nx_update_state(nx);
 }
 
-static int check_child_bdev(struct nexus *nx, const char *op, const char *uri, struct dp_bdev *b,
-                            struct nx_child *self)
+static int check_child_bdev(struct nexus *nx, const char *op, const char *uri, struct dp_bdev *b, struct nx_child *self)
 {
     if (b->size < nx->size + NX_HDR_SIZE) {
         dp_set_error("nexus '%s': %s '%s': size %llu is too small (needs %llu: the nexus size plus %llu "
-                     "bytes for the label)", nx->uuid, op, uri, (unsigned long long)b->size,
-                     (unsigned long long)(nx->size + NX_HDR_SIZE), (unsigned long long)NX_HDR_SIZE);
+                     "bytes for the label)",
+                     nx->uuid, op, uri, (unsigned long long)b->size, (unsigned long long)(nx->size + NX_HDR_SIZE),
+                     (unsigned long long)NX_HDR_SIZE);
         return -EINVAL;
     }
     if (b->block_size > nx->block_size || nx->block_size % b->block_size) {
-        dp_set_error("nexus '%s': %s '%s': block size %u does not fit the nexus block size %u", nx->uuid, op,
-                     uri, b->block_size, nx->block_size);
+        dp_set_error("nexus '%s': %s '%s': block size %u does not fit the nexus block size %u", nx->uuid, op, uri,
+                     b->block_size, nx->block_size);
         return -EINVAL;
     }
     struct nx_child *twin = nx_same_as_child(nx, b, self);
@@ -240,8 +240,8 @@ static int check_child_bdev(struct nexus *nx, const char *op, const char *uri, s
  * 2 * NX_LABEL_BLOCK bytes). Sets c->ident; continues the child's label seq
  * so that our next label wins.
  */
-static int child_attach_checks(struct nexus *nx, struct nx_child *c, struct dp_bdev *b, const char *op,
-                               uint32_t flags, uint8_t *two)
+static int child_attach_checks(struct nexus *nx, struct nx_child *c, struct dp_bdev *b, const char *op, uint32_t flags,
+                               uint8_t *two)
 {
     int rc = check_child_bdev(nx, op, c->uri, b, c);
     if (rc < 0)
@@ -285,8 +285,7 @@ DP_EXPORT int dp_nexus_add_child(const char *uuid, const char *uri, uint32_t fla
         goto out;
     }
     if (nx->nchildren >= NX_MAX_CHILDREN) {
-        dp_set_error("nexus '%s': add child '%s': the nexus has %u children already (max)", uuid, uri,
-                     nx->nchildren);
+        dp_set_error("nexus '%s': add child '%s': the nexus has %u children already (max)", uuid, uri, nx->nchildren);
         rc = -ENOSPC;
         goto out;
     }
@@ -391,10 +390,11 @@ static bool child_is_newest(struct nexus *nx, struct nx_child *c, const uint8_t 
         return false;
     }
     if (!(l.flags & NX_LABEL_SYNCED) || l.generation < nx->gen_durable) {
-        snprintf(why, len, "it holds generation %llu%s, the newest is %llu: bring the child that holds "
-                 "generation %llu online first", (unsigned long long)l.generation,
-                 l.flags & NX_LABEL_SYNCED ? "" : " (out of sync)", (unsigned long long)nx->gen_durable,
-                 (unsigned long long)nx->gen_durable);
+        snprintf(why, len,
+                 "it holds generation %llu%s, the newest is %llu: bring the child that holds "
+                 "generation %llu online first",
+                 (unsigned long long)l.generation, l.flags & NX_LABEL_SYNCED ? "" : " (out of sync)",
+                 (unsigned long long)nx->gen_durable, (unsigned long long)nx->gen_durable);
         return false;
     }
     return true;
@@ -443,7 +443,8 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t 
         if (!child_is_newest(nx, c, two, why, sizeof why) && !(flags & DP_NEXUS_FORCE)) {
             dp_set_error("nexus '%s': online child '%s': no healthy child to rebuild from, and this child cannot "
                          "be the source: %s; force accepts it as the source (writes acknowledged after its "
-                         "generation are lost). No label was changed", uuid, uri, why);
+                         "generation are lost). No label was changed",
+                         uuid, uri, why);
             rc = -ENODEV;
             goto out;
         }
@@ -453,8 +454,7 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t 
         nx_wait_until(nx, pred_label_idle, NULL);
         dp_reactor_call(nx->reactor, state_msg, &o);
         if (o.prev != NXC_ONLINE) {
-            dp_set_error("nexus '%s': online child '%s': writing the new generation failed: %s", uuid, uri,
-                         c->reason);
+            dp_set_error("nexus '%s': online child '%s': writing the new generation failed: %s", uuid, uri, c->reason);
             rc = -EIO;
         }
         goto out;

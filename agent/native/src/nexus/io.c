@@ -453,8 +453,7 @@ void nx_io_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 }
 
 /* Holes of the nexus are those of an online child on this reactor. */
-int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len, uint64_t *len_out,
-                       uint32_t *status_out)
+int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len, uint64_t *len_out, uint32_t *status_out)
 {
     struct nexus *nx = bdev->ctx;
     for (uint32_t i = 0; i < nx->nchildren; i++) {

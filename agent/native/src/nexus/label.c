@@ -16,9 +16,20 @@
 
 /* Field offsets (LABEL.md). */
 enum {
-    O_MAGIC = 0, O_VERSION = 8, O_SIZE = 12, O_NEXUS = 16, O_CHILD = 32,
-    O_SEQ = 48, O_GEN = 56, O_DATA_OFF = 64, O_DATA_SIZE = 72, O_FLAGS = 80,
-    O_BLOCK = 84, O_NMEMBERS = 88, O_RESERVED = 92, O_MEMBERS = 96,
+    O_MAGIC = 0,
+    O_VERSION = 8,
+    O_SIZE = 12,
+    O_NEXUS = 16,
+    O_CHILD = 32,
+    O_SEQ = 48,
+    O_GEN = 56,
+    O_DATA_OFF = 64,
+    O_DATA_SIZE = 72,
+    O_FLAGS = 80,
+    O_BLOCK = 84,
+    O_NMEMBERS = 88,
+    O_RESERVED = 92,
+    O_MEMBERS = 96,
     O_CRC = NX_LABEL_SIZE - 4,
 };
 _Static_assert(O_MEMBERS + NX_MAX_CHILDREN * 16 <= O_CRC, "label members overflow");
@@ -75,8 +86,8 @@ int nx_label_decode(const uint8_t *block, struct nx_label *out, char *why, size_
     out->block_size = dp_get_le32(block + O_BLOCK);
     out->nmembers = dp_get_le32(block + O_NMEMBERS);
     if (out->data_offset != NX_HDR_SIZE) {
-        snprintf(why, whylen, "label data offset %llu is not %llu",
-                 (unsigned long long)out->data_offset, (unsigned long long)NX_HDR_SIZE);
+        snprintf(why, whylen, "label data offset %llu is not %llu", (unsigned long long)out->data_offset,
+                 (unsigned long long)NX_HDR_SIZE);
         return -EINVAL;
     }
     if (out->nmembers > NX_MAX_CHILDREN) {

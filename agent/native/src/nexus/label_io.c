@@ -159,7 +159,7 @@ void nx_label_mark_dirty(struct nexus *nx)
 /* ---- synchronous label I/O from control threads ----------------------------- */
 
 int nx_child_write_label_sync(struct nexus *nx, struct nx_child *c, uint32_t flags, uint64_t gen,
-                                  const struct nx_label *members_from)
+                              const struct nx_label *members_from)
 {
     struct nx_label l;
     memset(&l, 0, sizeof l);

@@ -295,8 +295,10 @@ int nx_child_owner_check(struct nexus *nx, const uint8_t *two, uint32_t flags, c
         !(l.flags & NX_LABEL_RELEASED) && !(flags & DP_NEXUS_FORCE)) {
         char u[37];
         dp_uuid_format(l.nexus_uuid, u);
-        snprintf(why, len, "belongs to nexus '%s' (its label, generation %llu); if that nexus is gone for "
-                 "good, force takes it (its data is then rebuilt over)", u, (unsigned long long)l.generation);
+        snprintf(why, len,
+                 "belongs to nexus '%s' (its label, generation %llu); if that nexus is gone for "
+                 "good, force takes it (its data is then rebuilt over)",
+                 u, (unsigned long long)l.generation);
         return -EBUSY;
     }
     return 0;
@@ -397,7 +399,7 @@ static void nexus_close(struct nexus *nx, bool unregister, bool clean, bool rele
             struct nx_child *c = nx->children[i];
             if (c->state == NXC_ONLINE && c->bdev)
                 nx_child_write_label_sync(nx, c, NX_LABEL_SYNCED | NX_LABEL_CLEAN | (release ? NX_LABEL_RELEASED : 0),
-                                       nx->generation, &members);
+                                          nx->generation, &members);
         }
     }
     for (uint32_t i = 0; i < nx->nchildren; i++) {
@@ -437,8 +439,8 @@ DP_EXPORT int dp_nexus_destroy(const char *uuid, uint32_t flags)
     int refs = __atomic_load_n(&nx->bdev.refs, __ATOMIC_RELAXED);
     if (refs > 1) {
         pthread_mutex_unlock(&nx_ctl_lock);
-        dp_set_error("nexus '%s' is in use (%d open handles: unshare it and close its descriptors first)",
-                     uuid, refs - 1);
+        dp_set_error("nexus '%s' is in use (%d open handles: unshare it and close its descriptors first)", uuid,
+                     refs - 1);
         return -EBUSY;
     }
     nx_unlist(nx);
@@ -605,7 +607,6 @@ DP_EXPORT int dp_nexus_child_at(const char *uuid, uint32_t index, dp_nexus_child
     pthread_mutex_unlock(&reg_lock);
     return s.rc;
 }
-
 
 /* dp_fini: nexuses close (labels clean) before their children go. */
 static struct dp_module nexus_module = { .name = "nexus", .fini = nexus_fini, .fini_stage = DP_FINI_VOLUMES };

@@ -25,28 +25,28 @@
 #include "util/uuid.h"
 #include "reactor/reactor.h"
 
-#define NX_HDR_SIZE      (1ull << 20)  /* reserved at each child's start */
-#define NX_LABEL_BLOCK   4096u         /* one label slot */
-#define NX_LABEL_SIZE    512u          /* encoded bytes in a slot (crc covers them) */
-#define NX_MAX_CHILDREN  8u
-#define NX_URI_MAX       256u
-#define NX_REASON_MAX    128u
-#define NX_IO_POOL       256u          /* nexus I/O contexts, allocated at create */
-#define NX_RB_SEG        (1ull << 20)  /* rebuild segment */
-#define NX_RB_DEPTH      8u            /* segments in flight per rebuild */
+#define NX_HDR_SIZE (1ull << 20) /* reserved at each child's start */
+#define NX_LABEL_BLOCK 4096u /* one label slot */
+#define NX_LABEL_SIZE 512u /* encoded bytes in a slot (crc covers them) */
+#define NX_MAX_CHILDREN 8u
+#define NX_URI_MAX 256u
+#define NX_REASON_MAX 128u
+#define NX_IO_POOL 256u /* nexus I/O contexts, allocated at create */
+#define NX_RB_SEG (1ull << 20) /* rebuild segment */
+#define NX_RB_DEPTH 8u /* segments in flight per rebuild */
 
 /* ---- label (label.c) ----------------------------------------------------- */
 
-#define NX_LABEL_MAGIC   "MAYANXL1"
+#define NX_LABEL_MAGIC "MAYANXL1"
 #define NX_LABEL_VERSION 1u
-#define NX_LABEL_SYNCED  0x1u /* holds every write up to `generation` */
-#define NX_LABEL_CLEAN   0x2u /* nexus closed orderly (no write in flight) */
+#define NX_LABEL_SYNCED 0x1u /* holds every write up to `generation` */
+#define NX_LABEL_CLEAN 0x2u /* nexus closed orderly (no write in flight) */
 #define NX_LABEL_RELEASED 0x4u /* the nexus was deleted: the child is free for another owner */
 
 struct nx_label {
     uint8_t nexus_uuid[16];
     uint8_t child_id[16];
-    uint64_t seq;          /* bumped on every label write; picks the slot */
+    uint64_t seq; /* bumped on every label write; picks the slot */
     uint64_t generation;
     uint64_t data_offset;
     uint64_t data_size;
@@ -66,7 +66,10 @@ int nx_label_decode(const uint8_t *block, struct nx_label *out, char *why, size_
  * all) or -EINVAL (a magic but no valid slot).
  */
 int nx_label_read_slots(const uint8_t *two_blocks, struct nx_label *out, char *why, size_t whylen);
-static inline uint64_t nx_label_slot_offset(uint64_t seq) { return (seq & 1) * NX_LABEL_BLOCK; }
+static inline uint64_t nx_label_slot_offset(uint64_t seq)
+{
+    return (seq & 1) * NX_LABEL_BLOCK;
+}
 
 /* ---- I/O structures ------------------------------------------------------ */
 
@@ -79,9 +82,9 @@ typedef void (*nx_leg_done_fn)(struct nx_leg *leg);
 /* One request to one child. Completion runs `done` on the nexus reactor. */
 struct nx_leg {
     struct dp_bdev_io io;
-    struct iovec iov;          /* for legs that own their buffer */
+    struct iovec iov; /* for legs that own their buffer */
     struct nx_child *child;
-    struct dp_bdev *bdev;      /* the child's bdev when submitted */
+    struct dp_bdev *bdev; /* the child's bdev when submitted */
     int status;
     nx_leg_done_fn done;
     void *ctx;
@@ -92,20 +95,22 @@ struct nx_io {
     struct dp_bdev_io *parent;
     struct nexus *nx;
     struct nx_io *next, *prev; /* in-flight write list, wait and hold queues */
-    uint32_t pending;          /* legs outstanding */
-    uint32_t tried;            /* reads: bitmask of children tried */
+    uint32_t pending; /* legs outstanding */
+    uint32_t tried; /* reads: bitmask of children tried */
     int status;
     bool inflight_listed;
     struct nx_leg legs[NX_MAX_CHILDREN];
 };
 
-struct nx_ioq { struct nx_io *head, *tail; };
+struct nx_ioq {
+    struct nx_io *head, *tail;
+};
 
 enum nx_child_state { /* same values as DP_CHILD_* */
-    NXC_ONLINE = 0,
-    NXC_DEGRADED = 1, /* rebuilding: takes writes, never reads */
-    NXC_FAULTED = 2,
-    NXC_OFFLINE = 3,
+                      NXC_ONLINE = 0,
+                      NXC_DEGRADED = 1, /* rebuilding: takes writes, never reads */
+                      NXC_FAULTED = 2,
+                      NXC_OFFLINE = 3,
 };
 
 enum nx_state { NX_ONLINE = 0, NX_DEGRADED = 1, NX_FAULTED = 2 };
@@ -115,15 +120,15 @@ struct nx_rebuild;
 struct nx_child {
     struct nexus *nx;
     char uri[NX_URI_MAX];
-    struct dp_bdev *bdev;         /* NULL while closed (offline, unreachable) */
-    char ident[64];               /* what the child is (dp_bdev_ident), kept while closed */
+    struct dp_bdev *bdev; /* NULL while closed (offline, unreachable) */
+    char ident[64]; /* what the child is (dp_bdev_ident), kept while closed */
     enum nx_child_state state;
     char reason[NX_REASON_MAX];
     uint8_t id[16];
     uint64_t label_seq;
-    uint8_t *label_buf;           /* NX_LABEL_BLOCK, DMA-able */
+    uint8_t *label_buf; /* NX_LABEL_BLOCK, DMA-able */
     struct nx_leg label_leg;
-    uint32_t inflight;            /* legs outstanding */
+    uint32_t inflight; /* legs outstanding */
     uint64_t reads, writes, errors;
     /*
      * Resync after an unclean shutdown: an online member that holds every
@@ -132,7 +137,7 @@ struct nx_child {
      * reads, until its rebuild from the source has finished.
      */
     bool resync;
-    struct nx_rebuild *rebuild;   /* while rebuilding */
+    struct nx_rebuild *rebuild; /* while rebuilding */
     /* last or current rebuild, for stats */
     uint64_t rb_done, rb_total, rb_copied, rb_rate;
     bool rb_active;
@@ -141,7 +146,7 @@ struct nx_child {
 struct nx_rb_seg;
 
 struct nexus {
-    struct dp_bdev bdev;          /* registered under the uuid */
+    struct dp_bdev bdev; /* registered under the uuid */
     char uuid[37];
     uint8_t uuid_bin[16];
     uint64_t size;
@@ -157,7 +162,7 @@ struct nexus {
      * every acknowledged write and may come back as the source (child.c).
      */
     uint64_t gen_durable;
-    bool was_dirty;               /* opened over labels not marked clean */
+    bool was_dirty; /* opened over labels not marked clean */
     /*
      * Clean/dirty in the labels of the members: CLEAN on disk until the first
      * write after open (or clean close), which waits in dirty_wait until a
@@ -165,8 +170,8 @@ struct nexus {
      * until the orderly close. Never per write.
      */
     enum { NX_LBL_CLEAN, NX_LBL_MARKING, NX_LBL_DIRTY } dirty_state;
-    struct nx_ioq dirty_wait;      /* writes waiting for the dirty mark */
-    uint64_t dirty_marks;          /* times marked dirty (tests) */
+    struct nx_ioq dirty_wait; /* writes waiting for the dirty mark */
+    uint64_t dirty_marks; /* times marked dirty (tests) */
     struct nx_child *children[NX_MAX_CHILDREN];
     uint32_t nchildren;
     uint32_t rr;
@@ -175,24 +180,24 @@ struct nexus {
     struct nx_io *io_free;
     struct dp_bdev_io *wait_head, *wait_tail; /* waiting for a free nx_io */
     struct nx_ioq inflight_writes; /* at children: the rebuild range lock checks them */
-    struct nx_ioq lock_wait;       /* writes waiting for a rebuild segment */
-    struct nx_ioq held;            /* done, waiting for a label update */
-    uint32_t app_inflight;         /* nx_io in use */
-    struct nx_rb_seg *locks;       /* rebuild segments locked or locking */
+    struct nx_ioq lock_wait; /* writes waiting for a rebuild segment */
+    struct nx_ioq held; /* done, waiting for a label update */
+    uint32_t app_inflight; /* nx_io in use */
+    struct nx_rb_seg *locks; /* rebuild segments locked or locking */
 
     /* label updates */
     bool label_busy, label_again;
-    bool label_newgen;             /* the next round bumps the generation */
-    bool round_dirty;              /* the round in progress writes "dirty" */
+    bool label_newgen; /* the next round bumps the generation */
+    bool round_dirty; /* the round in progress writes "dirty" */
     uint32_t label_pending;
-    uint64_t label_rounds;         /* completed updates (tests) */
+    uint64_t label_rounds; /* completed updates (tests) */
     /*
      * Data size written into labels. Equal to `size` except during a resize:
      * the labels get the new size (after the new range was zeroed on every
      * serving child) before `size` lets I/O reach it.
      */
     uint64_t label_size;
-    struct nx_child *label_only;   /* tests: a round writes this child only */
+    struct nx_child *label_only; /* tests: a round writes this child only */
 
     bool destroying;
 
@@ -202,8 +207,8 @@ struct nexus {
     uint64_t ev_seq;
 
     uint64_t reads, writes, flushes, errors;
-    uint64_t lock_waits;           /* writes that waited for a rebuild segment */
-    uint64_t seg_waits;            /* rebuild segments that waited for writes */
+    uint64_t lock_waits; /* writes that waited for a rebuild segment */
+    uint64_t seg_waits; /* rebuild segments that waited for writes */
     struct nexus *reg_next;
 };
 
@@ -263,8 +268,7 @@ extern const struct dp_bdev_ops nx_bdev_ops;
 /* io.c */
 void nx_leg_submit(struct nexus *nx, struct nx_leg *leg);
 void nx_io_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
-int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len,
-                       uint64_t *len_out, uint32_t *status_out);
+int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len, uint64_t *len_out, uint32_t *status_out);
 int nx_io_init(struct nexus *nx);
 void nx_io_fini(struct nexus *nx);
 void nx_io_release_held(struct nexus *nx);
@@ -282,8 +286,8 @@ void nx_rebuild_writes_drained(struct nexus *nx);
 struct nx_rb_seg {
     struct nx_rebuild *rb;
     struct nx_rb_seg *lock_next;
-    uint64_t off, len;            /* nexus-relative */
-    uint64_t pos, run;            /* current run within the segment */
+    uint64_t off, len; /* nexus-relative */
+    uint64_t pos, run; /* current run within the segment */
     uint32_t run_status;
     int step;
     bool listed, locked, waited;

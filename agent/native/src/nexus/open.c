@@ -43,9 +43,9 @@ struct setup {
     uint32_t flags;
     struct probe *pr;
     struct nexus *nx;
-    uint8_t *lbuf;  /* 2 label blocks */
-    bool fresh;     /* every child new: generation 1, all in sync */
-    int newest;     /* index of a child SYNCED at the newest generation, or -1 */
+    uint8_t *lbuf; /* 2 label blocks */
+    bool fresh; /* every child new: generation 1, all in sync */
+    int newest; /* index of a child SYNCED at the newest generation, or -1 */
 };
 
 /* "children[0] 'uri': why; children[1] ..." for the children passing `which` (NULL: all). */
@@ -55,8 +55,7 @@ static void list_children(const struct setup *st, bool (*which)(const struct pro
     list[0] = 0;
     for (uint32_t i = 0; i < st->n && o < len; i++)
         if (!which || which(&st->pr[i]))
-            o += snprintf(list + o, len - o, "%schildren[%u] '%s': %s", o ? "; " : "", i, st->uris[i],
-                          st->pr[i].why);
+            o += snprintf(list + o, len - o, "%schildren[%u] '%s': %s", o ? "; " : "", i, st->uris[i], st->pr[i].why);
 }
 
 /* The arguments, before anything is opened: uuid, size, children (count, URIs, duplicates), free uuid. */
@@ -83,8 +82,7 @@ static int setup_check_args(struct setup *st, uint8_t uuid_bin[16])
     }
     for (uint32_t i = 0; i < st->n; i++) {
         if (!nx_valid_uri(st->uris[i])) {
-            dp_set_error("nexus '%s': children[%u]: URI is empty or longer than %u bytes", uuid, i,
-                         NX_URI_MAX - 1);
+            dp_set_error("nexus '%s': children[%u]: URI is empty or longer than %u bytes", uuid, i, NX_URI_MAX - 1);
             return -EINVAL;
         }
         for (uint32_t j = 0; j < i; j++)
@@ -128,8 +126,8 @@ static int setup_open_children(struct setup *st)
         struct dp_bdev *b = pr[i].bdev;
         for (uint32_t j = 0; j < i; j++)
             if (pr[j].bdev && !strcmp(dp_bdev_ident(pr[j].bdev), dp_bdev_ident(b))) {
-                dp_set_error("nexus '%s': children[%u] '%s' is the same device as children[%u] '%s' (%s)",
-                             st->uuid, i, uri, j, st->uris[j], dp_bdev_ident(b));
+                dp_set_error("nexus '%s': children[%u] '%s' is the same device as children[%u] '%s' (%s)", st->uuid, i,
+                             uri, j, st->uris[j], dp_bdev_ident(b));
                 return -EINVAL;
             }
         /* open: a child too small is left out later (the labels may record a larger size anyway) */
@@ -142,8 +140,9 @@ static int setup_open_children(struct setup *st)
         }
         if (!st->open_mode && reachable && b->size != pr[0].bdev->size) {
             dp_set_error("nexus '%s': children[%u] '%s' has %llu bytes but children[0] '%s' has %llu: "
-                         "children must be the same size", st->uuid, i, uri, (unsigned long long)b->size,
-                         st->uris[0], (unsigned long long)pr[0].bdev->size);
+                         "children must be the same size",
+                         st->uuid, i, uri, (unsigned long long)b->size, st->uris[0],
+                         (unsigned long long)pr[0].bdev->size);
             return -EINVAL;
         }
         if (b->block_size > nx->block_size)
@@ -179,8 +178,8 @@ static int setup_read_labels(struct setup *st)
         int rc = dp_bdev_rw_sync(p->bdev, DP_IO_READ, st->lbuf, 0, 2 * NX_LABEL_BLOCK);
         if (rc < 0) {
             if (!st->open_mode) {
-                dp_set_error("nexus '%s': children[%u] '%s': reading the label failed: %s", st->uuid, i,
-                             st->uris[i], strerror(-rc));
+                dp_set_error("nexus '%s': children[%u] '%s': reading the label failed: %s", st->uuid, i, st->uris[i],
+                             strerror(-rc));
                 return rc;
             }
             p->cls = P_DOWN;
@@ -275,8 +274,9 @@ static int setup_check_members(struct setup *st)
             if (pr[i].cls == P_DOWN)
                 uri = st->uris[i];
         dp_set_error("nexus '%s': child %s, in sync at generation %llu, is missing%s%s%s; it may hold "
-                     "newer data, refusing to serve possibly stale data", st->uuid, idstr,
-                     (unsigned long long)gmax, uri ? " (unreachable: " : "", uri ? uri : "", uri ? ")" : "");
+                     "newer data, refusing to serve possibly stale data",
+                     st->uuid, idstr, (unsigned long long)gmax, uri ? " (unreachable: " : "", uri ? uri : "",
+                     uri ? ")" : "");
         return -ENODEV;
     }
     return 0;
@@ -299,8 +299,9 @@ static int setup_adopt_size(struct setup *st)
             continue;
         if (p->label.data_size < st->size) {
             dp_set_error("nexus '%s': size %llu is larger than the size %llu recorded in the label of "
-                         "children[%u] '%s' (a nexus grows with dp_nexus_resize only)", st->uuid,
-                         (unsigned long long)st->size, (unsigned long long)p->label.data_size, i, st->uris[i]);
+                         "children[%u] '%s' (a nexus grows with dp_nexus_resize only)",
+                         st->uuid, (unsigned long long)st->size, (unsigned long long)p->label.data_size, i,
+                         st->uris[i]);
             return -EINVAL;
         }
         if (p->label.data_size > adopt)
@@ -311,8 +312,8 @@ static int setup_adopt_size(struct setup *st)
     }
     if (adopt % nx->block_size || adopt > UINT64_MAX - NX_HDR_SIZE) {
         dp_set_error("nexus '%s': size %llu recorded in the labels is not usable (not a multiple of the "
-                     "children's block size %u, or too large)", st->uuid, (unsigned long long)adopt,
-                     nx->block_size);
+                     "children's block size %u, or too large)",
+                     st->uuid, (unsigned long long)adopt, nx->block_size);
         return -EINVAL;
     }
     nx->size = nx->label_size = adopt;
@@ -348,14 +349,15 @@ static int setup_leave_out_small(struct setup *st)
         }
         if (!st->open_mode) {
             dp_set_error("nexus '%s': children[%u] '%s': size %llu is too small for the size %llu recorded in "
-                         "the labels (a child needs the size plus %llu bytes)", st->uuid, i, st->uris[i],
-                         (unsigned long long)have, (unsigned long long)nx->size, (unsigned long long)NX_HDR_SIZE);
+                         "the labels (a child needs the size plus %llu bytes)",
+                         st->uuid, i, st->uris[i], (unsigned long long)have, (unsigned long long)nx->size,
+                         (unsigned long long)NX_HDR_SIZE);
             return -EINVAL;
         }
         snprintf(p->why, sizeof p->why,
                  "size %llu is too small for the nexus size %llu plus %llu bytes of label: grow it, then bring "
-                 "it online", (unsigned long long)have, (unsigned long long)nx->size,
-                 (unsigned long long)NX_HDR_SIZE);
+                 "it online",
+                 (unsigned long long)have, (unsigned long long)nx->size, (unsigned long long)NX_HDR_SIZE);
         p->cls = P_DOWN;
     }
     if (!st->fresh && usable == 0) {
@@ -392,9 +394,7 @@ static int setup_build(struct setup *st)
         else
             dp_uuid_generate(c->id);
         switch (p->cls) {
-        case P_SYNCED:
-            c->state = NXC_ONLINE;
-            break;
+        case P_SYNCED: c->state = NXC_ONLINE; break;
         case P_NEW:
             c->state = st->fresh ? NXC_ONLINE : NXC_DEGRADED;
             if (!st->fresh)
@@ -435,8 +435,7 @@ static int label_failed(struct setup *st, uint32_t i, int wr)
 {
     struct nx_child *c = st->nx->children[i];
     if (!st->open_mode) {
-        dp_set_error("nexus '%s': children[%u] '%s': writing the label failed: %s", st->uuid, i, c->uri,
-                     strerror(-wr));
+        dp_set_error("nexus '%s': children[%u] '%s': writing the label failed: %s", st->uuid, i, c->uri, strerror(-wr));
         return wr;
     }
     c->state = NXC_FAULTED;
@@ -474,8 +473,8 @@ static int setup_write_labels(struct setup *st, bool *resync)
             struct nx_child *c = nx->children[i];
             if (c->state != NXC_ONLINE)
                 continue;
-            int wr = nx_child_write_label_sync(nx, c, NX_LABEL_SYNCED | (*resync ? 0 : NX_LABEL_CLEAN),
-                                               nx->generation, &members);
+            int wr = nx_child_write_label_sync(nx, c, NX_LABEL_SYNCED | (*resync ? 0 : NX_LABEL_CLEAN), nx->generation,
+                                               &members);
             if (wr < 0) {
                 int rc = label_failed(st, i, wr);
                 if (rc < 0)
@@ -514,8 +513,8 @@ static void setup_pick_resync_source(struct nexus *nx)
         struct nx_child *c = nx->children[i];
         if (c->state == NXC_ONLINE && c != src) {
             c->resync = true;
-            snprintf(c->reason, sizeof c->reason,
-                     "resyncing from '%s' after an unclean shutdown (no reads until done)", src->uri);
+            snprintf(c->reason, sizeof c->reason, "resyncing from '%s' after an unclean shutdown (no reads until done)",
+                     src->uri);
         }
     }
 }

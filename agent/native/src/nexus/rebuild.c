@@ -26,9 +26,9 @@
 
 enum seg_step {
     S_IDLE,
-    S_LOCKING,   /* on nx->locks, waiting for overlapping writes */
-    S_SRC_BS,    /* block status of the source */
-    S_DST_BS,    /* block status of the target (source had a hole) */
+    S_LOCKING, /* on nx->locks, waiting for overlapping writes */
+    S_SRC_BS, /* block status of the source */
+    S_DST_BS, /* block status of the target (source had a hole) */
     S_READ,
     S_WRITE,
     S_UNMAP,
@@ -44,8 +44,8 @@ struct nx_rebuild {
     uint64_t start_ns;
     uint32_t active;
     bool stopping, finishing, dead;
-    bool restart;           /* start over when stopped (the resync source changed) */
-    uint32_t msgs;          /* messages in flight that point at it */
+    bool restart; /* start over when stopped (the resync source changed) */
+    uint32_t msgs; /* messages in flight that point at it */
     char fail[NX_REASON_MAX];
     struct nx_leg flush_leg;
     struct nx_rb_seg segs[NX_RB_DEPTH];
@@ -382,8 +382,7 @@ static void seg_leg_done(struct nx_leg *leg)
             return;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     /* a write, unmap or zeroing of the target */
     if (st < 0) {

@@ -19,14 +19,14 @@
 int nx_test_resize_stop;
 
 #define NX_ZERO_CHUNK (32ull << 20) /* one write-zeroes request */
-#define NX_ZERO_BUF   (1ull << 20)  /* zero buffer where write-zeroes is not supported */
+#define NX_ZERO_BUF (1ull << 20) /* zero buffer where write-zeroes is not supported */
 
 struct resize_op {
     struct nexus *nx;
     uint64_t new_size;
     int rc;
     char err[256];
-    uint32_t n;                               /* serving children */
+    uint32_t n; /* serving children */
     struct nx_child *serve[NX_MAX_CHILDREN];
     uint64_t rounds;
 };
@@ -146,7 +146,8 @@ DP_EXPORT int dp_nexus_resize(const char *uuid, uint64_t new_size)
     }
     if (new_size < old) {
         dp_set_error("nexus '%s': resize: size %llu is smaller than the current size %llu: a nexus cannot "
-                     "shrink", uuid, (unsigned long long)new_size, (unsigned long long)old);
+                     "shrink",
+                     uuid, (unsigned long long)new_size, (unsigned long long)old);
         rc = -EINVAL;
         goto out;
     }
@@ -168,8 +169,8 @@ DP_EXPORT int dp_nexus_resize(const char *uuid, uint64_t new_size)
             if (err < 0) {
                 char why[512];
                 snprintf(why, sizeof why, "%s", dp_last_error());
-                dp_set_error("nexus '%s': resize to %llu: child '%s': %s", uuid, (unsigned long long)new_size,
-                             c->uri, why);
+                dp_set_error("nexus '%s': resize to %llu: child '%s': %s", uuid, (unsigned long long)new_size, c->uri,
+                             why);
                 rc = err;
                 goto out;
             }
@@ -177,9 +178,9 @@ DP_EXPORT int dp_nexus_resize(const char *uuid, uint64_t new_size)
         }
         if (have < new_size + NX_HDR_SIZE) {
             dp_set_error("nexus '%s': resize to %llu: child '%s' has %llu bytes, needs %llu (the size plus "
-                         "%llu bytes of label): grow it first", uuid, (unsigned long long)new_size, c->uri,
-                         (unsigned long long)have, (unsigned long long)(new_size + NX_HDR_SIZE),
-                         (unsigned long long)NX_HDR_SIZE);
+                         "%llu bytes of label): grow it first",
+                         uuid, (unsigned long long)new_size, c->uri, (unsigned long long)have,
+                         (unsigned long long)(new_size + NX_HDR_SIZE), (unsigned long long)NX_HDR_SIZE);
             rc = -ENOSPC;
             goto out;
         }
@@ -196,8 +197,8 @@ DP_EXPORT int dp_nexus_resize(const char *uuid, uint64_t new_size)
         if (rc == 0)
             rc = dp_bdev_rw_sync(c->bdev, DP_IO_FLUSH, NULL, 0, 0);
         if (rc < 0) {
-            dp_set_error("nexus '%s': resize: zeroing the new range of child '%s' failed: %s (nothing changed)",
-                         uuid, c->uri, strerror(-rc));
+            dp_set_error("nexus '%s': resize: zeroing the new range of child '%s' failed: %s (nothing changed)", uuid,
+                         c->uri, strerror(-rc));
             goto out;
         }
     }

@@ -72,8 +72,8 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
     }
     l->version = dp_get_le32(b + 8);
     if (l->version != PF_VERSION) {
-        snprintf(err, errlen, "pool label format version %u is not supported (this build reads %u)",
-                 l->version, PF_VERSION);
+        snprintf(err, errlen, "pool label format version %u is not supported (this build reads %u)", l->version,
+                 PF_VERSION);
         return -EINVAL;
     }
     if (dp_get_le32(b + 12) != PF_LABEL_SIZE) {
@@ -110,15 +110,13 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
         bad = "cluster size";
     else if (l->total_clusters == 0 || l->total_clusters > PF_MAX_CLUSTERS)
         bad = "cluster count";
-    else if (l->first_cluster > l->total_clusters ||
-             l->data_clusters > l->total_clusters - l->first_cluster)
+    else if (l->first_cluster > l->total_clusters || l->data_clusters > l->total_clusters - l->first_cluster)
         bad = "cluster range";
     else if (l->data_start % PF_DATA_ALIGN || l->data_start == 0 ||
              l->data_clusters > (UINT64_MAX - l->data_start) / l->cluster_size ||
              l->data_start + l->data_clusters * l->cluster_size > l->disk_size)
         bad = "data area";
-    else if (l->meta_offset != PF_META_OFFSET ||
-             l->meta_slot_size < pf_meta_slot_size(l->total_clusters) ||
+    else if (l->meta_offset != PF_META_OFFSET || l->meta_slot_size < pf_meta_slot_size(l->total_clusters) ||
              l->meta_slot_size % 4096 || l->meta_slot_size > pf_meta_slot_size(PF_MAX_CLUSTERS))
         bad = "metadata area";
     else if (l->disk_index == 0 && l->data_start < pf_data_start(0, l->meta_slot_size))
@@ -136,8 +134,7 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
 
 uint64_t pf_meta_slot_size(uint64_t clusters)
 {
-    uint64_t n = PF_META_HDR_SIZE + (uint64_t)PF_MAX_REPLICAS * PF_META_REC_SIZE +
-                 clusters * PF_META_MAP_SIZE;
+    uint64_t n = PF_META_HDR_SIZE + (uint64_t)PF_MAX_REPLICAS * PF_META_REC_SIZE + clusters * PF_META_MAP_SIZE;
     return (n + 4095) & ~(uint64_t)4095;
 }
 
@@ -195,13 +192,12 @@ void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r)
     r->nmap = dp_get_le32(p + 28);
 }
 
-int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[16],
-                  struct pf_meta_hdr *h, char *err, size_t errlen)
+int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[16], struct pf_meta_hdr *h, char *err,
+                  size_t errlen)
 {
     memset(h, 0, sizeof *h);
     if (slot_len < PF_META_HDR_SIZE) {
-        snprintf(err, errlen, "metadata slot of %llu bytes is shorter than its header",
-                 (unsigned long long)slot_len);
+        snprintf(err, errlen, "metadata slot of %llu bytes is shorter than its header", (unsigned long long)slot_len);
         return -EINVAL;
     }
     if (memcmp(s, PF_META_MAGIC, 8) != 0) {
@@ -268,8 +264,8 @@ static const char *rec_problem(const struct pf_replica_rec *r, uint64_t ncl, con
     return NULL;
 }
 
-int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_geom *g,
-                 uint64_t *used, const struct pf_meta_visit *v, char *err, size_t errlen)
+int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_geom *g, uint64_t *used,
+                 const struct pf_meta_visit *v, char *err, size_t errlen)
 {
     const uint8_t **seen = malloc(((size_t)h->nreplicas + 1) * sizeof *seen);
     uint64_t *lseen = NULL; /* logical clusters of the current record */
@@ -310,10 +306,8 @@ int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_
         const uint8_t *pairs = s + off;
         for (uint32_t k = 0; k < rec.nmap; k++, off += PF_META_MAP_SIZE) {
             uint32_t l = dp_get_le32(s + off), pc = dp_get_le32(s + off + 4);
-            if (l >= ncl || pc >= g->total_clusters || bit_test_set(lseen, l) ||
-                bit_test_set(used, pc)) {
-                snprintf(err, errlen, "replica %s: cluster pair %u (%u -> %u) out of range or duplicated",
-                         u, k, l, pc);
+            if (l >= ncl || pc >= g->total_clusters || bit_test_set(lseen, l) || bit_test_set(used, pc)) {
+                snprintf(err, errlen, "replica %s: cluster pair %u (%u -> %u) out of range or duplicated", u, k, l, pc);
                 ret = -EINVAL;
                 goto out;
             }

@@ -19,18 +19,18 @@
 
 #define PF_VERSION 1u
 
-#define PF_LABEL_MAGIC "MAYAPOOL"     /* 8 bytes, no NUL on disk */
+#define PF_LABEL_MAGIC "MAYAPOOL" /* 8 bytes, no NUL on disk */
 #define PF_META_MAGIC "MAYAMETA"
-#define PF_LABEL_SIZE 4096u            /* label block at offset 0 of every disk */
+#define PF_LABEL_SIZE 4096u /* label block at offset 0 of every disk */
 #define PF_LABEL_CRC_OFF (PF_LABEL_SIZE - 4)
-#define PF_META_OFFSET 4096u           /* slot A on disk 0; slot B follows */
+#define PF_META_OFFSET 4096u /* slot A on disk 0; slot B follows */
 #define PF_META_HDR_SIZE 64u
-#define PF_META_REC_SIZE 32u           /* one replica record */
-#define PF_META_MAP_SIZE 8u            /* one {logical, physical} cluster pair */
-#define PF_DATA_ALIGN (1u << 20)       /* data areas start on a 1 MiB boundary */
+#define PF_META_REC_SIZE 32u /* one replica record */
+#define PF_META_MAP_SIZE 8u /* one {logical, physical} cluster pair */
+#define PF_DATA_ALIGN (1u << 20) /* data areas start on a 1 MiB boundary */
 
 #define PF_MAX_DISKS 32u
-#define PF_NAME_MAX 128u               /* NUL included (= DP_NAME_MAX) */
+#define PF_NAME_MAX 128u /* NUL included (= DP_NAME_MAX) */
 #define PF_MAX_REPLICAS 4096u
 #define PF_MIN_CLUSTER (64u << 10)
 #define PF_MAX_CLUSTER (1u << 30)
@@ -50,14 +50,14 @@ struct pf_label {
     uint32_t disk_index;
     uint32_t ndisks;
     uint64_t cluster_size;
-    uint64_t disk_size;      /* device size when the pool was created */
-    uint64_t data_start;     /* byte offset of this disk's first data cluster */
-    uint64_t data_clusters;  /* clusters on this disk */
-    uint64_t first_cluster;  /* pool-wide number of this disk's first cluster */
+    uint64_t disk_size; /* device size when the pool was created */
+    uint64_t data_start; /* byte offset of this disk's first data cluster */
+    uint64_t data_clusters; /* clusters on this disk */
+    uint64_t first_cluster; /* pool-wide number of this disk's first cluster */
     uint64_t total_clusters; /* clusters of the whole pool */
-    uint64_t meta_offset;    /* slot A on disk 0 (same value in every label) */
+    uint64_t meta_offset; /* slot A on disk 0 (same value in every label) */
     uint64_t meta_slot_size; /* bytes per slot, multiple of 4096 */
-    uint64_t create_time;    /* unix seconds, informational */
+    uint64_t create_time; /* unix seconds, informational */
     uint8_t members[PF_MAX_DISKS][16]; /* disk uuids by index */
 };
 
@@ -70,9 +70,9 @@ struct pf_meta_hdr {
 
 struct pf_replica_rec {
     uint8_t uuid[16];
-    uint64_t size;   /* bytes, as requested */
-    uint32_t flags;  /* PF_REPLICA_THIN */
-    uint32_t nmap;   /* mapped clusters following the record */
+    uint64_t size; /* bytes, as requested */
+    uint32_t flags; /* PF_REPLICA_THIN */
+    uint32_t nmap; /* mapped clusters following the record */
 };
 
 /* Why name is no valid pool name (1..127 bytes, no '/' or control
@@ -108,14 +108,14 @@ static inline size_t pf_meta_put_map(uint8_t *p, uint32_t lcl, uint32_t pcl)
  * Check a slot's header and crc: 0 and h filled when valid; -EINVAL with a
  * reason in err otherwise (empty, torn, foreign). `slot_len` bounds used_len.
  */
-int pf_meta_check(const uint8_t *slot, uint64_t slot_len, const uint8_t pool_uuid[16],
-                  struct pf_meta_hdr *h, char *err, size_t errlen);
+int pf_meta_check(const uint8_t *slot, uint64_t slot_len, const uint8_t pool_uuid[16], struct pf_meta_hdr *h, char *err,
+                  size_t errlen);
 void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r);
 
 /* What the records of a slot must fit: the pool's geometry, from its labels. */
 struct pf_geom {
-    uint64_t cluster_size;   /* power of two */
-    uint32_t block_size;     /* replica sizes are multiples of it */
+    uint64_t cluster_size; /* power of two */
+    uint32_t block_size; /* replica sizes are multiples of it */
     uint64_t total_clusters; /* physical cluster numbers lie below it */
 };
 
@@ -136,8 +136,8 @@ struct pf_meta_visit {
  * return it marks the physical clusters the slot maps. Returns 0, or
  * -EINVAL / -ENOMEM with the reason in err.
  */
-int pf_meta_walk(const uint8_t *slot, const struct pf_meta_hdr *h, const struct pf_geom *g,
-                 uint64_t *used, const struct pf_meta_visit *v, char *err, size_t errlen);
+int pf_meta_walk(const uint8_t *slot, const struct pf_meta_hdr *h, const struct pf_geom *g, uint64_t *used,
+                 const struct pf_meta_visit *v, char *err, size_t errlen);
 
 /* uuids: 8-4-4-4-12 lowercase/uppercase hex. */
 

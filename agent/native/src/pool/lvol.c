@@ -23,7 +23,6 @@
 
 #include "pool/pool.h"
 
-
 int lvol_reqs_init(struct pool *p)
 {
     p->reqs = calloc(POOL_REQS, sizeof *p->reqs);
@@ -147,8 +146,7 @@ static void child_done(struct base_io *b, int status)
     req_run(q);
 }
 
-static void submit_child(struct lvol_req *q, enum dp_bdev_io_type type, uint32_t m, uint64_t in,
-                         uint64_t len)
+static void submit_child(struct lvol_req *q, enum dp_bdev_io_type type, uint32_t m, uint64_t in, uint64_t len)
 {
     struct pool *p = q->r->pool;
     uint64_t off;
@@ -326,9 +324,7 @@ static void req_run(struct lvol_req *q)
             }
             submit_child(q, io->type, m, in, len);
             return;
-        default:
-            req_complete(q, -EINVAL);
-            return;
+        default: req_complete(q, -EINVAL); return;
         }
     }
     if (q->need_commit) {

@@ -69,10 +69,22 @@ static int check_uuid(const char *what, const char *s, uint8_t out[16])
 
 /* ---- cluster accounting (reactor) --------------------------------------- */
 
-static inline bool bit_get(const uint64_t *b, uint64_t i) { return b[i >> 6] >> (i & 63) & 1; }
-static inline void bit_set(uint64_t *b, uint64_t i) { b[i >> 6] |= 1ull << (i & 63); }
-static inline void bit_clr(uint64_t *b, uint64_t i) { b[i >> 6] &= ~(1ull << (i & 63)); }
-static inline uint64_t bm_words(uint64_t n) { return (n + 63) / 64; }
+static inline bool bit_get(const uint64_t *b, uint64_t i)
+{
+    return b[i >> 6] >> (i & 63) & 1;
+}
+static inline void bit_set(uint64_t *b, uint64_t i)
+{
+    b[i >> 6] |= 1ull << (i & 63);
+}
+static inline void bit_clr(uint64_t *b, uint64_t i)
+{
+    b[i >> 6] &= ~(1ull << (i & 63));
+}
+static inline uint64_t bm_words(uint64_t n)
+{
+    return (n + 63) / 64;
+}
 
 int64_t pool_cluster_take(struct pool *p)
 {
@@ -176,8 +188,8 @@ void pool_base_submit(struct pool *p, uint32_t disk, struct base_io *b)
         dp_reactor_send(bd->reactor, base_submit_msg, b);
 }
 
-static void base_prep(struct base_io *b, enum dp_bdev_io_type type, uint64_t off, uint64_t len,
-                      struct iovec *iov, int iovcnt, void (*done)(struct base_io *, int))
+static void base_prep(struct base_io *b, enum dp_bdev_io_type type, uint64_t off, uint64_t len, struct iovec *iov,
+                      int iovcnt, void (*done)(struct base_io *, int))
 {
     b->io.type = type;
     b->io.flags = 0;
@@ -261,8 +273,8 @@ static void commit_io_done(struct base_io *b, int status)
 {
     struct pool *p = b->pool;
     if (status < 0) {
-        fprintf(stderr, "pool '%s': metadata %s failed: %s\n", p->name,
-                p->cstage == 1 ? "write" : "flush", strerror(-status));
+        fprintf(stderr, "pool '%s': metadata %s failed: %s\n", p->name, p->cstage == 1 ? "write" : "flush",
+                strerror(-status));
         if (!p->failed)
             snprintf(p->fail_reason, sizeof p->fail_reason, "metadata %s failed: %s",
                      p->cstage == 1 ? "write" : "flush", strerror(-status));
@@ -270,7 +282,10 @@ static void commit_io_done(struct base_io *b, int status)
         return;
     }
     switch (p->cstage) {
-    case 1: p->cstage = 2; commit_step(p); break;
+    case 1:
+        p->cstage = 2;
+        commit_step(p);
+        break;
     case 3: commit_finish(p, -EIO); break; /* a torn test write landed: now "crash" */
     case 4: commit_finish(p, 0); break;
     default: commit_step(p); break;
@@ -373,16 +388,16 @@ struct ctl {
     struct pool *p;
     struct replica *r;
     uint64_t size;
-    uint32_t *newmap;   /* resize: map for the new size, filled on the reactor */
+    uint32_t *newmap; /* resize: map for the new size, filled on the reactor */
     uint32_t newncl;
     struct pool_waiter w;
     struct base_io b;
-    uint32_t *cl;       /* clusters to zero or discard */
+    uint32_t *cl; /* clusters to zero or discard */
     uint32_t ncl, idx;
     enum dp_bdev_io_type run_type;
     void (*after)(struct ctl *c, int rc);
     dp_msg_fn fn;
-    void *arg;          /* stat output */
+    void *arg; /* stat output */
 };
 
 static void ctl_done(struct ctl *c, int rc)
@@ -476,9 +491,7 @@ static void table_remove(struct pool *p, struct replica *r)
 static void free_bytes_msg(struct ctl *c, const char *what, uint64_t need)
 {
     struct pool *p = c->p;
-    ctl_fail(c, -ENOSPC,
-             "pool '%s': not enough free space for %s: needs %" PRIu64 " bytes, %" PRIu64
-             " bytes free",
+    ctl_fail(c, -ENOSPC, "pool '%s': not enough free space for %s: needs %" PRIu64 " bytes, %" PRIu64 " bytes free",
              p->name, what, need << p->cl_shift, (p->total_clusters - p->nused) << p->cl_shift);
 }
 
@@ -513,13 +526,11 @@ static bool ctl_pool_failed(struct ctl *c)
 /* Ends the control operation: the last thing to touch c or the replica. */
 static void commit_failed(struct ctl *c, int rc, const char *doing)
 {
-    ctl_fail(c, rc, "pool '%s': metadata commit failed %s replica '%s'", c->p->name, doing,
-             c->r->bdev.name);
+    ctl_fail(c, rc, "pool '%s': metadata commit failed %s replica '%s'", c->p->name, doing, c->r->bdev.name);
 }
 
 /* Take n clusters for a thick replica and zero them, then c->after. */
-static void zero_new_clusters(struct ctl *c, uint32_t n, const char *what,
-                              void (*after)(struct ctl *c, int rc))
+static void zero_new_clusters(struct ctl *c, uint32_t n, const char *what, void (*after)(struct ctl *c, int rc))
 {
     if (take_clusters(c, n) < 0) {
         free_bytes_msg(c, what, n);
@@ -535,8 +546,7 @@ static bool zeroing_failed(struct ctl *c, int rc)
     if (rc >= 0)
         return false;
     put_clusters(c);
-    ctl_fail(c, rc, "pool '%s': zeroing clusters for replica '%s': %s", c->p->name,
-             c->r->bdev.name, strerror(-rc));
+    ctl_fail(c, rc, "pool '%s': zeroing clusters for replica '%s': %s", c->p->name, c->r->bdev.name, strerror(-rc));
     return true;
 }
 
@@ -620,8 +630,7 @@ static void rresize_msg(void *arg)
     struct replica *r = c->r;
     if (ctl_pool_failed(c))
         return;
-    zero_new_clusters(c, r->thin ? 0 : c->newncl - r->ncl, "growing the thick replica",
-                      rresize_zeroed);
+    zero_new_clusters(c, r->thin ? 0 : c->newncl - r->ncl, "growing the thick replica", rresize_zeroed);
 }
 
 /* replica destroy */
@@ -676,8 +685,7 @@ static void pool_fill_info(struct pool *p, dp_pool_info *out)
     out->used_bytes = p->nused << p->cl_shift;
     out->state = p->failed ? DP_POOL_FAILED : DP_POOL_ONLINE;
     if (p->failed)
-        snprintf(out->reason, sizeof out->reason, "%s",
-                 p->fail_reason[0] ? p->fail_reason : "metadata write failed");
+        snprintf(out->reason, sizeof out->reason, "%s", p->fail_reason[0] ? p->fail_reason : "metadata write failed");
 }
 
 static int replica_open_count(struct replica *r)
@@ -807,8 +815,7 @@ static void disk_key(const char *uri, char *key, size_t len)
         if (S_ISBLK(st.st_mode))
             snprintf(key, len, "blk:%llu", (unsigned long long)st.st_rdev);
         else
-            snprintf(key, len, "file:%llu:%llu", (unsigned long long)st.st_dev,
-                     (unsigned long long)st.st_ino);
+            snprintf(key, len, "file:%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
         return;
     }
     snprintf(key, len, "uri:%s", uri);
@@ -818,8 +825,8 @@ static void disk_key(const char *uri, char *key, size_t len)
 static int open_disks(struct pool *p, const char *what, const char *const *disks, uint32_t ndisks)
 {
     if (!disks || ndisks == 0 || ndisks > PF_MAX_DISKS) {
-        dp_set_error("pool '%s': disks: between 1 and %u disks are needed, got %u", p->name,
-                     PF_MAX_DISKS, disks ? ndisks : 0);
+        dp_set_error("pool '%s': disks: between 1 and %u disks are needed, got %u", p->name, PF_MAX_DISKS,
+                     disks ? ndisks : 0);
         return -EINVAL;
     }
     char keys[PF_MAX_DISKS][600];
@@ -832,8 +839,8 @@ static int open_disks(struct pool *p, const char *what, const char *const *disks
         disk_key(disks[i], keys[i], sizeof keys[i]);
         for (uint32_t j = 0; j < i; j++)
             if (!strcmp(keys[i], keys[j])) {
-                dp_set_error("pool '%s': disks[%u] '%s' is the same disk as disks[%u] '%s'", p->name,
-                             i, disks[i], j, disks[j]);
+                dp_set_error("pool '%s': disks[%u] '%s' is the same disk as disks[%u] '%s'", p->name, i, disks[i], j,
+                             disks[j]);
                 return -EINVAL;
             }
     }
@@ -856,8 +863,8 @@ static int open_disks(struct pool *p, const char *what, const char *const *disks
             return ret;
         }
         if (b->size < PF_LABEL_SIZE || b->block_size == 0 || b->block_size > PF_LABEL_SIZE) {
-            dp_set_error("pool '%s': disk '%s': too small (%" PRIu64 " bytes) or block size %u unsupported",
-                         p->name, disks[i], b->size, b->block_size);
+            dp_set_error("pool '%s': disk '%s': too small (%" PRIu64 " bytes) or block size %u unsupported", p->name,
+                         disks[i], b->size, b->block_size);
             return -EINVAL;
         }
     }
@@ -914,8 +921,8 @@ static int pool_alloc_state(struct pool *p)
     p->slot_buf = dp_buf_alloc(p->slot_size);
     p->cap = PF_MAX_REPLICAS;
     p->replicas = calloc(p->cap, sizeof *p->replicas);
-    if (!p->used || !p->freeing || !p->committing || !p->released || !p->slot_buf ||
-        !p->replicas || lvol_reqs_init(p) < 0) {
+    if (!p->used || !p->freeing || !p->committing || !p->released || !p->slot_buf || !p->replicas ||
+        lvol_reqs_init(p) < 0) {
         dp_set_error("pool '%s': out of memory", p->name);
         return -ENOMEM;
     }
@@ -962,8 +969,8 @@ static int replica_register(struct replica *r)
     return ret;
 }
 
-DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_t ndisks,
-                             uint64_t cluster_size, char *uuid_out)
+DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_t ndisks, uint64_t cluster_size,
+                             char *uuid_out)
 {
     dp_clear_error();
     int ret = check_name("pool name", name);
@@ -971,10 +978,9 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
         return ret;
     if (cluster_size == 0)
         cluster_size = PF_DEFAULT_CLUSTER;
-    if (cluster_size < PF_MIN_CLUSTER || cluster_size > PF_MAX_CLUSTER ||
-        (cluster_size & (cluster_size - 1))) {
-        dp_set_error("pool '%s': cluster_size %" PRIu64 " must be a power of two from %u to %u bytes",
-                     name, cluster_size, PF_MIN_CLUSTER, PF_MAX_CLUSTER);
+    if (cluster_size < PF_MIN_CLUSTER || cluster_size > PF_MAX_CLUSTER || (cluster_size & (cluster_size - 1))) {
+        dp_set_error("pool '%s': cluster_size %" PRIu64 " must be a power of two from %u to %u bytes", name,
+                     cluster_size, PF_MIN_CLUSTER, PF_MAX_CLUSTER);
         return -EINVAL;
     }
     struct pool *p = calloc(1, sizeof *p);
@@ -1001,14 +1007,12 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
         if (ret == 0) {
             char u[37];
             dp_uuid_format(l.pool_uuid, u);
-            dp_set_error("pool '%s': disk '%s' already belongs to pool '%s' (uuid %s)", name,
-                         disks[i], l.pool_name, u);
+            dp_set_error("pool '%s': disk '%s' already belongs to pool '%s' (uuid %s)", name, disks[i], l.pool_name, u);
             ret = -EEXIST;
             goto fail;
         }
         if (ret == -EINVAL) {
-            dp_set_error("pool '%s': disk '%s' carries a damaged pool label (%s); wipe it first",
-                         name, disks[i], err);
+            dp_set_error("pool '%s': disk '%s' carries a damaged pool label (%s); wipe it first", name, disks[i], err);
             ret = -EEXIST;
             goto fail;
         }
@@ -1051,8 +1055,8 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
         dp_uuid_generate(d->uuid);
     }
     if (total > PF_MAX_CLUSTERS) {
-        dp_set_error("pool '%s': %" PRIu64 " clusters exceed the limit of %u; use a larger cluster_size",
-                     name, total, PF_MAX_CLUSTERS);
+        dp_set_error("pool '%s': %" PRIu64 " clusters exceed the limit of %u; use a larger cluster_size", name, total,
+                     PF_MAX_CLUSTERS);
         ret = -EINVAL;
         goto fail;
     }
@@ -1079,11 +1083,17 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
     for (uint32_t k = 0; ret == 0 && k < ndisks; k++) {
         uint32_t i = ndisks - 1 - k;
         struct pool_disk *d = &p->disks[i];
-        struct pf_label l = { .version = PF_VERSION, .disk_index = i, .ndisks = ndisks,
-                              .cluster_size = cs, .disk_size = d->bdev->size,
-                              .data_start = d->data_start, .data_clusters = d->nclusters,
-                              .first_cluster = d->first_cluster, .total_clusters = total,
-                              .meta_offset = PF_META_OFFSET, .meta_slot_size = p->slot_size,
+        struct pf_label l = { .version = PF_VERSION,
+                              .disk_index = i,
+                              .ndisks = ndisks,
+                              .cluster_size = cs,
+                              .disk_size = d->bdev->size,
+                              .data_start = d->data_start,
+                              .data_clusters = d->nclusters,
+                              .first_cluster = d->first_cluster,
+                              .total_clusters = total,
+                              .meta_offset = PF_META_OFFSET,
+                              .meta_slot_size = p->slot_size,
                               .create_time = (uint64_t)time(NULL) };
         memcpy(l.pool_uuid, p->uuid, 16);
         memcpy(l.disk_uuid, d->uuid, 16);
@@ -1134,16 +1144,14 @@ static void load_pair(void *ctx, uint32_t l, uint32_t pc)
     p->nused++;
 }
 
-static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr *h, char *err,
-                     size_t errlen)
+static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr *h, char *err, size_t errlen)
 {
     const struct pf_geom g = { p->cluster_size, p->block_size, p->total_clusters };
     const struct pf_meta_visit v = { load_rec, load_pair, p };
     return pf_meta_walk(s, h, &g, p->used, &v, err, errlen);
 }
 
-DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_t ndisks,
-                             char *uuid_out)
+DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_t ndisks, char *uuid_out)
 {
     dp_clear_error();
     int ret = check_name("pool name", name);
@@ -1191,8 +1199,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
             goto fail;
         }
         if (ref < 0) {
-            dp_set_error("pool '%s': disk '%s' belongs to pool '%s', not to pool '%s'", name, uri,
-                         lab[i].pool_name, name);
+            dp_set_error("pool '%s': disk '%s' belongs to pool '%s', not to pool '%s'", name, uri, lab[i].pool_name,
+                         name);
             ret = -EINVAL;
             goto fail;
         }
@@ -1200,23 +1208,23 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
         dp_uuid_format(r->pool_uuid, ru);
         dp_uuid_format(l->pool_uuid, u);
         if (memcmp(l->pool_uuid, r->pool_uuid, 16)) {
-            dp_set_error("pool '%s': disk '%s' belongs to another pool '%s' (uuid %s), not to this one (uuid %s)",
-                         name, uri, l->pool_name, u, ru);
+            dp_set_error("pool '%s': disk '%s' belongs to another pool '%s' (uuid %s), not to this one (uuid %s)", name,
+                         uri, l->pool_name, u, ru);
             ret = -EINVAL;
             goto fail;
         }
-        if (l->ndisks != r->ndisks || l->cluster_size != r->cluster_size ||
-            l->total_clusters != r->total_clusters || l->meta_slot_size != r->meta_slot_size ||
-            memcmp(l->members, r->members, sizeof l->members) || strcmp(l->pool_name, r->pool_name)) {
-            dp_set_error("pool '%s': disk '%s': its label disagrees with disk '%s' about the pool's geometry",
-                         name, uri, p->disks[ref].uri);
+        if (l->ndisks != r->ndisks || l->cluster_size != r->cluster_size || l->total_clusters != r->total_clusters ||
+            l->meta_slot_size != r->meta_slot_size || memcmp(l->members, r->members, sizeof l->members) ||
+            strcmp(l->pool_name, r->pool_name)) {
+            dp_set_error("pool '%s': disk '%s': its label disagrees with disk '%s' about the pool's geometry", name,
+                         uri, p->disks[ref].uri);
             ret = -EINVAL;
             goto fail;
         }
         for (uint32_t j = 0; j < i; j++)
             if (lab[j].disk_index == l->disk_index) {
-                dp_set_error("pool '%s': disks '%s' and '%s' both claim to be member %u (copies of one disk?)",
-                             name, p->disks[j].uri, uri, l->disk_index);
+                dp_set_error("pool '%s': disks '%s' and '%s' both claim to be member %u (copies of one disk?)", name,
+                             p->disks[j].uri, uri, l->disk_index);
                 ret = -EINVAL;
                 goto fail;
             }
@@ -1252,8 +1260,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
             goto fail;
         }
         if (d->bdev->size < l->data_start + (l->data_clusters << __builtin_ctzll(l->cluster_size))) {
-            dp_set_error("pool '%s': disk '%s' is %" PRIu64 " bytes, smaller than the pool needs (%" PRIu64 ")",
-                         name, d->uri, d->bdev->size, l->data_start + l->data_clusters * l->cluster_size);
+            dp_set_error("pool '%s': disk '%s' is %" PRIu64 " bytes, smaller than the pool needs (%" PRIu64 ")", name,
+                         d->uri, d->bdev->size, l->data_start + l->data_clusters * l->cluster_size);
             ret = -EINVAL;
             goto fail;
         }
@@ -1291,8 +1299,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
     int ok[2];
     char serr[2][256];
     for (int k = 0; k < 2; k++) {
-        ret = dp_bdev_rw_sync(p->disks[0].bdev, DP_IO_READ, slots[k],
-                              PF_META_OFFSET + (uint64_t)k * p->slot_size, p->slot_size);
+        ret = dp_bdev_rw_sync(p->disks[0].bdev, DP_IO_READ, slots[k], PF_META_OFFSET + (uint64_t)k * p->slot_size,
+                              p->slot_size);
         if (ret < 0) {
             error_wrap("pool '%s': reading metadata slot %c", name, 'A' + k);
             goto fail;
@@ -1300,8 +1308,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
         ok[k] = pf_meta_check(slots[k], p->slot_size, p->uuid, &h[k], serr[k], sizeof serr[k]) == 0;
     }
     if (!ok[0] && !ok[1]) {
-        dp_set_error("pool '%s': no valid metadata on disk '%s' (slot A: %s; slot B: %s)", name,
-                     p->disks[0].uri, serr[0], serr[1]);
+        dp_set_error("pool '%s': no valid metadata on disk '%s' (slot A: %s; slot B: %s)", name, p->disks[0].uri,
+                     serr[0], serr[1]);
         ret = -EIO;
         goto fail;
     }
@@ -1309,8 +1317,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
     char lerr[256];
     ret = meta_load(p, slots[cur], &h[cur], lerr, sizeof lerr);
     if (ret < 0) {
-        dp_set_error("pool '%s': metadata slot %c (seq %" PRIu64 ") is inconsistent: %s", name,
-                     'A' + cur, h[cur].seq, lerr);
+        dp_set_error("pool '%s': metadata slot %c (seq %" PRIu64 ") is inconsistent: %s", name, 'A' + cur, h[cur].seq,
+                     lerr);
         goto fail;
     }
     p->seq = h[cur].seq;
@@ -1344,8 +1352,7 @@ static int pool_busy(struct pool *p, const char *what)
 {
     for (uint32_t i = 0; i < p->nreplicas; i++)
         if (replica_open_count(p->replicas[i]) > 0) {
-            dp_set_error("pool '%s': cannot %s: replica %s is open", p->name, what,
-                         p->replicas[i]->bdev.name);
+            dp_set_error("pool '%s': cannot %s: replica %s is open", p->name, what, p->replicas[i]->bdev.name);
             return -EBUSY;
         }
     return 0;
@@ -1389,8 +1396,7 @@ DP_EXPORT int dp_pool_destroy(const char *name)
         struct dp_bdev *b = p->disks[d].bdev;
         ret = dp_bdev_rw_sync(b, DP_IO_WRITE, zero, 0, PF_LABEL_SIZE);
         for (int k = 0; d == 0 && k < 2 && ret == 0; k++)
-            ret = dp_bdev_rw_sync(b, DP_IO_WRITE, zero, PF_META_OFFSET + (uint64_t)k * p->slot_size,
-                                  PF_LABEL_SIZE);
+            ret = dp_bdev_rw_sync(b, DP_IO_WRITE, zero, PF_META_OFFSET + (uint64_t)k * p->slot_size, PF_LABEL_SIZE);
         if (ret == 0)
             ret = dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0);
     }
@@ -1452,8 +1458,7 @@ DP_EXPORT int dp_disk_probe(const char *disk, dp_pool_info *out)
 static int check_size(struct pool *p, const char *uuid, uint64_t size)
 {
     if (size == 0 || size % p->block_size) {
-        dp_set_error("replica %s: size_bytes %" PRIu64 " must be a positive multiple of %u", uuid, size,
-                     p->block_size);
+        dp_set_error("replica %s: size_bytes %" PRIu64 " must be a positive multiple of %u", uuid, size, p->block_size);
         return -EINVAL;
     }
     uint64_t max = (uint64_t)PF_MAX_REPLICA_CLUSTERS << p->cl_shift;
@@ -1539,8 +1544,7 @@ DP_EXPORT int dp_replica_destroy(const char *uuid)
     if (r) {
         int open = replica_open_count(r);
         if (open > 0) {
-            dp_set_error("replica %s is open (%d handle%s); close it first", r->bdev.name, open,
-                         open == 1 ? "" : "s");
+            dp_set_error("replica %s is open (%d handle%s); close it first", r->bdev.name, open, open == 1 ? "" : "s");
             ret = -EBUSY;
         } else {
             struct ctl c = { .r = r };

@@ -36,7 +36,7 @@ extern int dp_pool_fault_hit;
 
 /* Cluster map values (in memory only; on disk a replica lists its pairs). */
 #define MAP_UNALLOC 0xFFFFFFFFu
-#define MAP_ZEROING 0x80000000u    /* cluster being zeroed: not yet in any commit */
+#define MAP_ZEROING 0x80000000u /* cluster being zeroed: not yet in any commit */
 #define MAP_COMMITTING 0x40000000u /* zeroed, waiting for its commit to be durable */
 #define MAP_PCL_MASK 0x3FFFFFFFu
 
@@ -66,21 +66,21 @@ struct pool_disk {
     char uri[512];
     uint8_t uuid[16];
     uint64_t data_start, first_cluster, nclusters;
-    bool dirty;       /* zeroed since the last commit: flush before the slot write */
-    bool flush_now;   /* part of the commit in flight */
+    bool dirty; /* zeroed since the last commit: flush before the slot write */
+    bool flush_now; /* part of the commit in flight */
 };
 
 struct replica {
     struct dp_bdev bdev; /* name = uuid string; ctx = this */
-    struct pool *pool;   /* NULL once the pool is closed under an open handle */
+    struct pool *pool; /* NULL once the pool is closed under an open handle */
     uint8_t uuid[16];
-    uint64_t size;       /* requested bytes */
+    uint64_t size; /* requested bytes */
     bool thin;
-    uint32_t ncl;        /* logical clusters: ceil(size / cluster) */
-    uint32_t *map;       /* ncl entries */
-    uint64_t nalloc;     /* clusters mapped (any state) */
+    uint32_t ncl; /* logical clusters: ceil(size / cluster) */
+    uint32_t *map; /* ncl entries */
+    uint64_t nalloc; /* clusters mapped (any state) */
     bool registered;
-    bool dead;           /* destroyed: I/O fails */
+    bool dead; /* destroyed: I/O fails */
     struct lvol_req *wait_head, *wait_tail; /* reqs waiting on an allocation */
 };
 
@@ -91,13 +91,13 @@ struct lvol_req {
     struct iovec iov[DP_IO_MAX_IOV];
     struct dp_bdev_io *parent;
     struct replica *r;
-    uint64_t pos;       /* bytes of the parent done */
-    uint64_t chunk;     /* bytes of the child in flight */
-    uint32_t alloc_l;   /* allocation in flight: logical cluster */
-    uint32_t alloc_p;   /* ... and the physical one */
-    uint32_t disk;      /* flush: next disk */
-    bool need_commit;   /* unmapped clusters: commit before completing */
-    bool in_submit;     /* completion must be deferred */
+    uint64_t pos; /* bytes of the parent done */
+    uint64_t chunk; /* bytes of the child in flight */
+    uint32_t alloc_l; /* allocation in flight: logical cluster */
+    uint32_t alloc_p; /* ... and the physical one */
+    uint32_t disk; /* flush: next disk */
+    bool need_commit; /* unmapped clusters: commit before completing */
+    bool in_submit; /* completion must be deferred */
     int status;
     struct lvol_req *next;
 };
@@ -116,17 +116,17 @@ struct pool {
     uint64_t total_clusters;
     uint32_t block_size;
     uint64_t slot_size;
-    uint64_t seq;      /* of the current (newest durable) slot */
-    int cur_slot;      /* 0 = A, 1 = B */
+    uint64_t seq; /* of the current (newest durable) slot */
+    int cur_slot; /* 0 = A, 1 = B */
     uint8_t *slot_buf; /* slot_size, DP_BUF_ALIGN */
 
     /* Cluster accounting. A cluster is in `used` from allocation until it
      * is free on disk AND no I/O issued before its unmap can still touch it. */
     uint64_t *used;
     uint64_t nused;
-    uint64_t *freeing, nfreeing;         /* unmapped, not yet in a commit */
-    uint64_t *committing, ncommitting;   /* unmapped, in the commit in flight */
-    uint64_t *released, nreleased;       /* durably free, waiting for I/O to drain */
+    uint64_t *freeing, nfreeing; /* unmapped, not yet in a commit */
+    uint64_t *committing, ncommitting; /* unmapped, in the commit in flight */
+    uint64_t *released, nreleased; /* durably free, waiting for I/O to drain */
     uint64_t hint;
 
     struct replica **replicas;
@@ -145,7 +145,7 @@ struct pool {
 
     struct lvol_req *reqs, *free_reqs;
     uint32_t inflight;
-    int submit_depth;   /* inside lvol_submit: completions are deferred */
+    int submit_depth; /* inside lvol_submit: completions are deferred */
     struct dp_bdev_io *pwait_head, *pwait_tail; /* parents waiting for a req */
 
     struct pool *next; /* registry */

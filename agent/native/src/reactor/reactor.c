@@ -61,19 +61,19 @@ struct dp_reactor {
     bool thread_started;
     struct io_uring ring;
     bool ring_ok;
-    bool deferred_tw;     /* DEFER_TASKRUN ring: wait in io_uring_enter */
+    bool deferred_tw; /* DEFER_TASKRUN ring: wait in io_uring_enter */
     int efd;
     uint64_t efd_buf;
     struct dp_uring_op efd_op;
 
     pthread_mutex_t lock; /* protects q, wake_pending */
-    struct msgq q;        /* incoming */
-    bool wake_pending;    /* an eventfd write is on its way */
+    struct msgq q; /* incoming */
+    bool wake_pending; /* an eventfd write is on its way */
 
     /* reactor thread only */
-    struct msgq run;      /* being executed */
+    struct msgq run; /* being executed */
     struct msgq local, lrun; /* sent to itself; being executed */
-    uint64_t pending;     /* user SQEs handed out whose final CQE has not come */
+    uint64_t pending; /* user SQEs handed out whose final CQE has not come */
     bool stop, cancelled;
 };
 
@@ -282,9 +282,9 @@ int dp_reactors_start(uint32_t count)
         pthread_mutex_init(&r->lock, NULL);
         ret = -EINVAL;
         if (!RUNNING_ON_VALGRIND) {
-            ret = io_uring_queue_init(RING_ENTRIES, &r->ring,
-                                      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                                          IORING_SETUP_R_DISABLED);
+            ret =
+                io_uring_queue_init(RING_ENTRIES, &r->ring,
+                                    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED);
             r->deferred_tw = ret == 0;
         }
         if (ret < 0) /* older kernel, or valgrind */
@@ -458,8 +458,7 @@ static void timer_msg(void *p)
     io_uring_submit(&t->r->ring);
 }
 
-void dp_reactor_timer(struct dp_reactor *r, struct dp_uring_op *op,
-                      struct __kernel_timespec *ts)
+void dp_reactor_timer(struct dp_reactor *r, struct dp_uring_op *op, struct __kernel_timespec *ts)
 {
     struct timer_arg t = { r, op, ts };
     dp_reactor_call(r, timer_msg, &t);

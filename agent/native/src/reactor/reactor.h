@@ -55,7 +55,6 @@ void dp_reactor_call(struct dp_reactor *r, dp_msg_fn fn, void *arg);
 struct io_uring_sqe *dp_reactor_sqe(struct dp_reactor *r);
 
 /* One-shot timer: op->cb runs with res == -ETIME after `ms`. */
-void dp_reactor_timer(struct dp_reactor *r, struct dp_uring_op *op,
-                      struct __kernel_timespec *ts);
+void dp_reactor_timer(struct dp_reactor *r, struct dp_uring_op *op, struct __kernel_timespec *ts);
 
 #endif /* DP_REACTOR_H */

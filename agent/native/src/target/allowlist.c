@@ -48,8 +48,8 @@ static int parse_addr_entry(char *tok, struct dp_allow_entry *out, const char *p
         *slash = 0;
         long v = strtol(slash + 1, &end, 10);
         if (*end || end == slash + 1 || v < 0 || v > 128) {
-            dp_set_error("%s export '%s': allowedHosts entry '%s/%s': bad prefix length", proto,
-                         export_name, tok, slash + 1);
+            dp_set_error("%s export '%s': allowedHosts entry '%s/%s': bad prefix length", proto, export_name, tok,
+                         slash + 1);
             return -EINVAL;
         }
         prefix = (int)v;
@@ -57,8 +57,8 @@ static int parse_addr_entry(char *tok, struct dp_allow_entry *out, const char *p
     struct in_addr a4;
     if (inet_pton(AF_INET, tok, &a4) == 1) {
         if (prefix > 32) {
-            dp_set_error("%s export '%s': allowedHosts entry '%s/%d': prefix above 32", proto, export_name,
-                         tok, prefix);
+            dp_set_error("%s export '%s': allowedHosts entry '%s/%d': prefix above 32", proto, export_name, tok,
+                         prefix);
             return -EINVAL;
         }
         dp_in6_from_v4(&out->addr, &a4);
@@ -68,8 +68,7 @@ static int parse_addr_entry(char *tok, struct dp_allow_entry *out, const char *p
     } else {
         /* Host names / NQNs will be the second kind; until a protocol
          * matches them, anything else is a typo worth refusing. */
-        dp_set_error("%s export '%s': allowedHosts entry '%s' is not an IP address or CIDR", proto,
-                     export_name, tok);
+        dp_set_error("%s export '%s': allowedHosts entry '%s' is not an IP address or CIDR", proto, export_name, tok);
         return -EINVAL;
     }
     out->kind = DP_ALLOW_ADDR;
@@ -103,8 +102,7 @@ int dp_allowlist_parse(struct dp_allowlist *al, const char *csv, const char *pro
             return 0;
         }
         if (al->n == DP_ALLOWLIST_MAX) {
-            dp_set_error("%s export '%s': more than %d allowedHosts entries", proto, export_name,
-                         DP_ALLOWLIST_MAX);
+            dp_set_error("%s export '%s': more than %d allowedHosts entries", proto, export_name, DP_ALLOWLIST_MAX);
             return -EINVAL;
         }
         int rc = parse_addr_entry(tok, &al->e[al->n], proto, export_name);

@@ -24,7 +24,7 @@ enum dp_allow_kind {
 };
 
 struct dp_allow_entry {
-    uint8_t kind;   /* enum dp_allow_kind */
+    uint8_t kind; /* enum dp_allow_kind */
     uint8_t prefix; /* DP_ALLOW_ADDR: prefix bits of addr, 0..128 */
     struct in6_addr addr;
 };

@@ -23,8 +23,7 @@ static int reshare_locked(struct dp_export_registry *reg, struct dp_export *old,
                           const struct dp_allowlist *al)
 {
     if (strcmp(old->bdev->name, bdev_name)) {
-        dp_set_error("%s share '%s': export already serves device '%s'", reg->proto, old->name,
-                     old->bdev->name);
+        dp_set_error("%s share '%s': export already serves device '%s'", reg->proto, old->name, old->bdev->name);
         return -EEXIST;
     }
     old->allowed = *al;

@@ -25,11 +25,11 @@
 #include "target/allowlist.h"
 
 struct dp_export {
-    struct dp_export *next;      /* under lock */
-    struct dp_bdev *bdev;        /* referenced until the export is freed */
+    struct dp_export *next; /* under lock */
+    struct dp_bdev *bdev; /* referenced until the export is freed */
     struct dp_allowlist allowed; /* under lock: a re-share replaces it */
-    bool dead;                   /* under lock: unshared, draining */
-    int nconns;                  /* under lock: connections attached (attached or migrating) */
+    bool dead; /* under lock: unshared, draining */
+    int nconns; /* under lock: connections attached (attached or migrating) */
     char name[];
 };
 
@@ -42,9 +42,11 @@ struct dp_export_registry {
     void (*kill_conns_locked)(struct dp_export_registry *reg, struct dp_export *e);
 };
 
-#define DP_EXPORT_REGISTRY_INIT(proto_, kill_)                                                   \
-    { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .proto = (proto_), \
-      .kill_conns_locked = (kill_) }
+#define DP_EXPORT_REGISTRY_INIT(proto_, kill_) \
+    { \
+        .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .proto = (proto_), \
+        .kill_conns_locked = (kill_) \
+    }
 
 /* Under lock: the live or draining export called name, or NULL. */
 struct dp_export *dp_export_named_locked(struct dp_export_registry *reg, const char *name);

@@ -20,8 +20,8 @@
 static struct {
     uint32_t max_conns, max_conns_export, hs_timeout_ms, fd_headroom;
     uint64_t conn_budget, budget;
-} g_lim = { DP_TARGET_DEF_MAX_CONNS, DP_TARGET_DEF_MAX_CONNS_EXPORT, DP_TARGET_DEF_HS_TIMEOUT_MS,
-            DP_TARGET_DEF_FD_HEADROOM, DP_TARGET_DEF_CONN_BUDGET, DP_TARGET_DEF_BUDGET };
+} g_lim = { DP_TARGET_DEF_MAX_CONNS,   DP_TARGET_DEF_MAX_CONNS_EXPORT, DP_TARGET_DEF_HS_TIMEOUT_MS,
+            DP_TARGET_DEF_FD_HEADROOM, DP_TARGET_DEF_CONN_BUDGET,      DP_TARGET_DEF_BUDGET };
 
 static struct {
     uint64_t conns, handshakes, accepted, refused[DP_REFUSED__N], hs_timeouts, backoffs, mem, mem_waits;
@@ -109,8 +109,8 @@ DP_EXPORT int dp_target_set_limits(const dp_target_limits *l)
         return -EINVAL;
     }
     if (l->memory_budget < l->conn_memory_budget) {
-        dp_set_error("target limits: memory_budget %" PRIu64 " is below conn_memory_budget %" PRIu64,
-                     l->memory_budget, l->conn_memory_budget);
+        dp_set_error("target limits: memory_budget %" PRIu64 " is below conn_memory_budget %" PRIu64, l->memory_budget,
+                     l->conn_memory_budget);
         return -EINVAL;
     }
     __atomic_store_n(&g_lim.max_conns, l->max_connections, __ATOMIC_RELAXED);
@@ -322,8 +322,10 @@ bool dp_target_accept_failed(struct dp_target_listener *l, int res)
         return false;
     ADD(g_st.backoffs, 1);
     char line[256];
-    snprintf(line, sizeof line, "%s: accept: %s; not accepting new connections for %u ms (limits: ulimit -n, "
-             "--max-connections)", l->proto, strerror(-res), l->delay_ms);
+    snprintf(line, sizeof line,
+             "%s: accept: %s; not accepting new connections for %u ms (limits: ulimit -n, "
+             "--max-connections)",
+             l->proto, strerror(-res), l->delay_ms);
     log_limited(LOG_BACKOFF, line);
     l->ts.tv_sec = l->delay_ms / 1000;
     l->ts.tv_nsec = (long long)(l->delay_ms % 1000) * 1000000;

@@ -48,17 +48,17 @@
 #define DP_TARGET_MEM_FLOOR (256u * 1024)
 
 enum dp_target_refusal {
-    DP_REFUSED_MAX_CONNS,        /* --max-connections reached */
+    DP_REFUSED_MAX_CONNS, /* --max-connections reached */
     DP_REFUSED_MAX_CONNS_EXPORT, /* --max-connections-per-export reached */
-    DP_REFUSED_FD_HEADROOM,      /* open fds within --fd-headroom of RLIMIT_NOFILE */
+    DP_REFUSED_FD_HEADROOM, /* open fds within --fd-headroom of RLIMIT_NOFILE */
     DP_REFUSED__N
 };
 
 /* Target state of one connection; embed it in the protocol's connection. */
 struct dp_target_conn {
     uint64_t hs_deadline_ns; /* CLOCK_MONOTONIC end of the handshake */
-    uint64_t mem;            /* bytes charged (slots and payload buffers) */
-    bool admitted;           /* counted in the per-agent connections */
+    uint64_t mem; /* bytes charged (slots and payload buffers) */
+    bool admitted; /* counted in the per-agent connections */
     bool in_handshake;
 };
 

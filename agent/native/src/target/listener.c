@@ -135,12 +135,13 @@ static void accept_cancel_msg(void *arg)
     io_uring_sqe_set_data(sqe, &l->cancel_op);
 }
 
-static void cancel_done(struct dp_uring_op *op, int res, uint32_t flags) { }
+static void cancel_done(struct dp_uring_op *op, int res, uint32_t flags) {}
 
 /* A listening socket on host:port, its bound port in *bound: the fd or -errno. */
 static int bind_listen(const char *proto, const char *host, uint16_t port, uint16_t *bound)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
     struct addrinfo *ai = NULL;
     char ps[8];

@@ -39,24 +39,26 @@ typedef void (*dp_listener_accept_fn)(struct dp_listener *l, int fd, const struc
 
 struct dp_listener {
     pthread_mutex_t lock; /* fd, port, host, stopped (read from any thread) */
-    pthread_cond_t cond;  /* stopped became true */
-    int fd;               /* -1: not listening */
-    uint16_t port;        /* bound port (the one chosen when asked for 0) */
+    pthread_cond_t cond; /* stopped became true */
+    int fd; /* -1: not listening */
+    uint16_t port; /* bound port (the one chosen when asked for 0) */
     char host[128];
     const char *proto;
     dp_listener_accept_fn on_accept;
     struct dp_reactor *r;
     /* reactor-owned */
-    struct dp_uring_op op;        /* the accept's completion */
+    struct dp_uring_op op; /* the accept's completion */
     struct dp_uring_op cancel_op; /* the cancel's completion (nothing to do) */
     struct dp_target_listener tl; /* accept backoff */
-    bool inflight;                /* an accept or the backoff timer */
+    bool inflight; /* an accept or the backoff timer */
     bool stopping;
     bool stopped; /* under lock: the reactor is done with the listener */
 };
 
 #define DP_LISTENER_INIT \
-    { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1 }
+    { \
+        .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1 \
+    }
 
 /*
  * Listen on host:port ("" or NULL host: 127.0.0.1; port 0: any free port)

@@ -56,4 +56,3 @@ const char *dp_error_take(void)
     }
     return err_out;
 }
-

@@ -66,8 +66,7 @@ DP_EXPORT int dp_lock_file(const char *path)
             return -e;
         }
         struct stat held, now;
-        if (fstat(fd, &held) < 0 || stat(path, &now) < 0 || held.st_ino != now.st_ino ||
-            held.st_dev != now.st_dev) {
+        if (fstat(fd, &held) < 0 || stat(path, &now) < 0 || held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
             close(fd); /* unlinked or replaced under us: lock the file that is there now */
             continue;
         }

@@ -9,9 +9,12 @@
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -38,10 +41,8 @@ int dp_uuid_parse(const char *s, uint8_t out[16])
 
 void dp_uuid_format(const uint8_t u[16], char out[37])
 {
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
-             u[12], u[13], u[14], u[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+             u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
 void dp_uuid_generate(uint8_t out[16])
@@ -57,7 +58,9 @@ void dp_uuid_generate(uint8_t out[16])
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uintptr_t)out;
             for (size_t i = got; i < 16; i++) {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
                 out[i] = (uint8_t)x;
             }
             got = 16;
@@ -70,6 +73,7 @@ void dp_uuid_generate(uint8_t out[16])
 bool dp_uuid_is_nil(const uint8_t u[16])
 {
     for (int i = 0; i < 16; i++)
-        if (u[i]) return false;
+        if (u[i])
+            return false;
     return true;
 }
