@@ -209,6 +209,42 @@ int dp_nbd_export_connections(const char *export_name);
  * dp_fini(); safe when nothing was started. */
 void dp_nbd_shutdown(void);
 
+/* ---- NVMe/TCP target -------------------------------------------------------- */
+
+/*
+ * Listen for NVMe/TCP hosts on host:port (port 0 picks a free port; read it
+ * back with dp_nvmf_port()). One listener per process: -EALREADY if one is
+ * up. advertise_host (NULL or "": host) is the address the discovery log
+ * page gives hosts (traddr), so that a host behind NAT can reach it. The
+ * discovery controller (nqn.2014-08.org.nvmexpress.discovery) answers on the
+ * same port. Connections are admitted under the target limits below.
+ */
+int dp_nvmf_listen(const char *host, uint16_t port, const char *advertise_host);
+/* The bound port, or -ENOTCONN when not listening. */
+int dp_nvmf_port(void);
+/*
+ * Export a device as an NVM subsystem named `nqn` (the agent passes
+ * nqn.2019-05.io.openebs:<uuid>, agent/api is where that rule lives) with
+ * one namespace (nsid 1) whose NGUID/UUID is `uuid` (a 36-character uuid,
+ * or NULL: derived from the device). The device is a replica uuid, any
+ * registered bdev name, or a device URI, as for dp_nbd_share.
+ * allowed_hosts_csv: NULL, "" or "*" allows every host; otherwise
+ * comma-separated host NQNs: a host not listed is refused at Connect and
+ * does not see the subsystem in discovery. Sharing the same device under the
+ * same nqn again replaces the allowed hosts (idempotent); another device
+ * under a used nqn is -EEXIST; a malformed nqn or host NQN is -EINVAL naming
+ * it. The export holds the device open.
+ */
+int dp_nvmf_share(const char *bdev_name, const char *nqn, const char *uuid, const char *allowed_hosts_csv);
+/* Remove a subsystem: its controllers are disconnected (outstanding I/O
+ * completes first) before this returns, and the device reference is dropped. */
+int dp_nvmf_unshare(const char *nqn);
+/* Host connections (admin and I/O queues) attached to a subsystem, or -ENOENT. */
+int dp_nvmf_export_connections(const char *nqn);
+/* Stop listening, unshare everything, close every connection. Call before
+ * dp_fini(); safe when nothing was started. */
+void dp_nvmf_shutdown(void);
+
 /* ---- target limits (every target protocol) -------------------------------- */
 
 /*
