@@ -547,65 +547,55 @@ static void child_stat_msg(void *a)
     o->errors = c->errors;
 }
 
-DP_EXPORT int dp_nexus_stat(const char *uuid, dp_nexus_info *out)
+/*
+ * The stat calls: look the nexus up (by uuid, or the index-th) under
+ * reg_lock and run fn on its reactor, which owns the state read, while the
+ * lock keeps the nexus from being destroyed.
+ */
+static int stat_call(const char *fn_name, const char *uuid, uint32_t nth, void *out, dp_msg_fn fn, struct stat_arg *s)
 {
     dp_clear_error();
     if (!out) {
-        dp_set_error("dp_nexus_stat: out is NULL");
+        dp_set_error("%s: out is NULL", fn_name);
         return -EINVAL;
     }
     pthread_mutex_lock(&reg_lock);
-    struct nexus *nx = find_locked(uuid ? uuid : "");
+    struct nexus *nx;
+    if (uuid) {
+        nx = find_locked(uuid);
+    } else {
+        nx = nx_list;
+        for (uint32_t i = 0; nx && i < nth; i++)
+            nx = nx->reg_next;
+    }
     if (!nx) {
         pthread_mutex_unlock(&reg_lock);
-        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
+        if (uuid)
+            dp_set_error("nexus '%s' not found", uuid);
         return -ENOENT;
     }
-    struct stat_arg s = { .nx = nx, .info = out };
-    dp_reactor_call(nx->reactor, stat_msg, &s);
+    s->nx = nx;
+    dp_reactor_call(nx->reactor, fn, s);
     pthread_mutex_unlock(&reg_lock);
-    return 0;
+    return s->rc;
+}
+
+DP_EXPORT int dp_nexus_stat(const char *uuid, dp_nexus_info *out)
+{
+    struct stat_arg s = { .info = out };
+    return stat_call("dp_nexus_stat", uuid ? uuid : "", 0, out, stat_msg, &s);
 }
 
 DP_EXPORT int dp_nexus_at(uint32_t index, dp_nexus_info *out)
 {
-    dp_clear_error();
-    if (!out) {
-        dp_set_error("dp_nexus_at: out is NULL");
-        return -EINVAL;
-    }
-    pthread_mutex_lock(&reg_lock);
-    struct nexus *nx = nx_list;
-    for (uint32_t i = 0; nx && i < index; i++)
-        nx = nx->reg_next;
-    if (!nx) {
-        pthread_mutex_unlock(&reg_lock);
-        return -ENOENT;
-    }
-    struct stat_arg s = { .nx = nx, .info = out };
-    dp_reactor_call(nx->reactor, stat_msg, &s);
-    pthread_mutex_unlock(&reg_lock);
-    return 0;
+    struct stat_arg s = { .info = out };
+    return stat_call("dp_nexus_at", NULL, index, out, stat_msg, &s);
 }
 
 DP_EXPORT int dp_nexus_child_at(const char *uuid, uint32_t index, dp_nexus_child_info *out)
 {
-    dp_clear_error();
-    if (!out) {
-        dp_set_error("dp_nexus_child_at: out is NULL");
-        return -EINVAL;
-    }
-    pthread_mutex_lock(&reg_lock);
-    struct nexus *nx = find_locked(uuid ? uuid : "");
-    if (!nx) {
-        pthread_mutex_unlock(&reg_lock);
-        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
-        return -ENOENT;
-    }
-    struct stat_arg s = { .nx = nx, .index = index, .child = out };
-    dp_reactor_call(nx->reactor, child_stat_msg, &s);
-    pthread_mutex_unlock(&reg_lock);
-    return s.rc;
+    struct stat_arg s = { .index = index, .child = out };
+    return stat_call("dp_nexus_child_at", uuid ? uuid : "", 0, out, child_stat_msg, &s);
 }
 
 /* dp_fini: nexuses close (labels clean) before their children go. */
