@@ -3,7 +3,7 @@ import { ProviderDef } from './protocol/framework';
 import { BlockSchema, numOf, str, strMap } from './protocol/schema';
 import { isUnknown } from './protocol/cty';
 import { nodeNameProblem } from '../agent/api/grammar';
-import { Mayastor } from './resources/common';
+import { Mayastor } from './resources/agent-clients';
 import { poolResource } from './resources/pool';
 import { replicaResource } from './resources/replica';
 import { nexusResource } from './resources/nexus';

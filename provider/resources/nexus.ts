@@ -6,16 +6,38 @@
  */
 import type { AgentClient, Nexus, NexusChildState, NexusPatch, Share } from '../../agent/api/client';
 import { childUriProblem } from '../../agent/api/grammar';
-import { ObjectValue, UNKNOWN, typedEqual } from '../protocol/cty';
+import { UNKNOWN, Value, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
-import { BlockSchema, Diagnostics, numOf, str, strList } from '../protocol/schema';
+import { SchemaOf, known } from '../protocol/model';
+import { Diagnostics } from '../protocol/schema';
 import { logger } from '../protocol/log';
-import { Mayastor, agentDiag, checkNodeAtPlan, checkShare, checkSize, checkUuid, createOnNode, importFromNode, deleteOnNode, nodeOf } from './common';
+import { typedResource } from '../protocol/typed';
+import { Mayastor } from './agent-clients';
+import { agentDiag } from './agent-errors';
+import { createOnNode, deleteOnNode, importFromNode } from './lifecycle';
+import { checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
 const MEMBER_STATES: ReadonlySet<NexusChildState> = new Set<NexusChildState>(['online', 'degraded']);
 
-export const nexusSchema: BlockSchema = {
+/** A nexus's attributes (the schema below, field by field). */
+export interface NexusModel {
+  id: string;
+  node: string;
+  uuid: string;
+  sizeBytes: number;
+  /** A set: the order carries no meaning. */
+  children: string[];
+  share: Share;
+  state: string;
+  deviceUri: string;
+  /** By child URI. */
+  childStates: Record<string, { state: string; rebuildProgress: number }>;
+}
+/** What only the agent knows: unknown in a plan until apply. */
+type NexusOutputs = 'id' | 'state' | 'deviceUri' | 'childStates';
+
+export const nexusSchema: SchemaOf<NexusModel> = {
   description:
     'A nexus: one volume mirrored (RAID-1) onto several children, exported over a block protocol. ' +
     'Adding a child starts a rebuild and apply waits for it (provider `rebuild_timeout_seconds`). ' +
@@ -59,14 +81,14 @@ export const nexusSchema: BlockSchema = {
   },
 };
 
-function childStates(n: Nexus): ObjectValue {
-  const out: ObjectValue = {};
-  for (const c of n.children) out[c.uri] = { state: c.state, rebuild_progress: c.rebuildProgress ?? (c.state === 'online' ? 100 : 0) };
+function childStates(n: Nexus): NexusModel['childStates'] {
+  const out: NexusModel['childStates'] = {};
+  for (const c of n.children) out[c.uri] = { state: c.state, rebuildProgress: c.rebuildProgress ?? (c.state === 'online' ? 100 : 0) };
   return out;
 }
 
-/** State from the agent's object. Only member children (online, or degraded while rebuilding) are listed. */
-function toState(node: string, n: Nexus): ObjectValue {
+/** The model of the agent's object. Only member children (online, or degraded while rebuilding) are listed. */
+function toModel(node: string, n: Nexus): NexusModel {
   // children is a set: order carries no meaning (the agent's order changes as children are re-added)
   const ordered = n.children
     .filter((c) => MEMBER_STATES.has(c.state))
@@ -76,12 +98,12 @@ function toState(node: string, n: Nexus): ObjectValue {
     id: `${node}/${n.uuid}`,
     node,
     uuid: n.uuid,
-    size_bytes: n.sizeBytes,
+    sizeBytes: n.sizeBytes,
     children: ordered,
     share: n.share,
     state: n.state,
-    device_uri: n.deviceUri ?? '',
-    child_states: childStates(n),
+    deviceUri: n.deviceUri ?? '',
+    childStates: childStates(n),
   };
 }
 
@@ -125,13 +147,13 @@ async function waitRebuilt(m: Mayastor, c: AgentClient, node: string, uuid: stri
   }
 }
 
-export const nexusResource: ResourceType<Mayastor> = {
+export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, NexusModel, NexusOutputs>({
   typeName: 'mayastor_nexus',
   schema: nexusSchema,
 
   validate(config, diags) {
     checkUuid(diags, config.uuid, 'uuid');
-    checkSize(diags, config.size_bytes);
+    checkSize(diags, config.sizeBytes);
     checkShare(diags, config.share);
     const children = config.children;
     if (Array.isArray(children)) {
@@ -148,9 +170,9 @@ export const nexusResource: ResourceType<Mayastor> = {
   },
 
   modifyPlan(m, { prior, planned, requiresReplace }, diags) {
-    checkNodeAtPlan(m, planned, diags);
-    const was = prior ? numOf(prior.size_bytes) : undefined,
-      want = numOf(planned.size_bytes);
+    checkNodeAtPlan(m, planned.node, diags);
+    const was = prior ? known(prior.sizeBytes) : undefined,
+      want = known(planned.sizeBytes);
     if (was !== undefined && want !== undefined && want < was && requiresReplace.size === 0) {
       diags.error(
         'A nexus cannot shrink',
@@ -158,49 +180,46 @@ export const nexusResource: ResourceType<Mayastor> = {
         ['size_bytes'],
       );
     }
-    const node = str(planned.node),
-      uuid = str(planned.uuid);
+    const node = known(planned.node),
+      uuid = known(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
-    if (prior && requiresReplace.size === 0 && !typedEqual(['set', 'string'], prior.children, planned.children)) {
+    if (prior && requiresReplace.size === 0 && !typedEqual(nexusSchema.attributes.children.type, prior.children, planned.children as Value)) {
       // after apply every child is rebuilt and online
       planned.state = UNKNOWN;
-      planned.child_states = UNKNOWN;
+      planned.childStates = UNKNOWN;
     }
     // a new share means a new address for the consumers (the agent knows its NBD host and port)
-    if (prior && requiresReplace.size === 0 && str(prior.share) !== str(planned.share)) planned.device_uri = UNKNOWN;
+    if (prior && requiresReplace.size === 0 && known(prior.share) !== known(planned.share)) planned.deviceUri = UNKNOWN;
   },
 
   async create(m, planned, diags) {
-    const node = nodeOf(planned);
-    const uuid = str(planned.uuid)!;
+    const { node, uuid } = planned;
     const c = m.client(node, diags);
     if (!c) return null;
-    const children = strList(planned.children) ?? [];
     let made: Nexus | undefined;
     try {
       made = await createOnNode<Nexus>(c, diags, node, 'nexuses', uuid, {
-        sizeBytes: numOf(planned.size_bytes)!,
-        children,
-        share: (str(planned.share) ?? 'none') as Share,
+        sizeBytes: planned.sizeBytes,
+        children: planned.children ?? [],
+        share: planned.share ?? 'none',
       });
       if (!made) return null;
       const n = await waitRebuilt(m, c, node, uuid, diags);
-      return n ? toState(node, n) : null;
+      return n ? toModel(node, n) : null;
     } catch (e) {
       agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'share', 'children']);
       // created here but the wait failed: keep it in state (tainted), or the next apply would call it foreign
-      return made ? toState(node, made) : null;
+      return made ? toModel(node, made) : null;
     }
   },
 
   async read(m, state, diags) {
-    const node = nodeOf(state);
-    const uuid = str(state.uuid)!;
+    const { node, uuid } = state;
     const c = m.reader(node, diags);
     if (!c) return state;
     try {
       const n = await c.getNexus(uuid);
-      return n ? toState(node, n) : null;
+      return n ? toModel(node, n) : null;
     } catch (e) {
       agentDiag(diags, e, `Read nexus ${uuid}`, node, 'uuid', []);
       return state;
@@ -208,11 +227,10 @@ export const nexusResource: ResourceType<Mayastor> = {
   },
 
   async update(m, prior, planned, diags) {
-    const node = nodeOf(planned);
-    const uuid = str(planned.uuid)!;
+    const { node, uuid } = planned;
     const c = m.client(node, diags);
     if (!c) return prior;
-    const want = strList(planned.children) ?? [];
+    const want = planned.children ?? [];
     try {
       let n = await c.getNexus(uuid);
       if (!n) {
@@ -240,8 +258,8 @@ export const nexusResource: ResourceType<Mayastor> = {
       }
       // one PATCH: the agent grows first (the children hold the size now), then re-shares
       const patch: NexusPatch = {};
-      const size = numOf(planned.size_bytes)!,
-        share = (str(planned.share) ?? 'none') as Share;
+      const size = planned.sizeBytes,
+        share = planned.share ?? 'none';
       if (size !== rebuilt.sizeBytes) patch.sizeBytes = size;
       if (share !== rebuilt.share) patch.share = share;
       if (patch.sizeBytes !== undefined || patch.share !== undefined) {
@@ -249,12 +267,12 @@ export const nexusResource: ResourceType<Mayastor> = {
         await c.patchNexus(uuid, patch);
       }
       const final = await c.getNexus(uuid);
-      return final ? toState(node, final) : prior;
+      return final ? toModel(node, final) : prior;
     } catch (e) {
       agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'size_bytes', 'share']);
       try {
         const n = await c.getNexus(uuid);
-        if (n) return toState(node, n);
+        if (n) return toModel(node, n);
       } catch {
         /* fall back to prior */
       }
@@ -262,7 +280,7 @@ export const nexusResource: ResourceType<Mayastor> = {
     }
   },
 
-  delete: (m, prior, diags) => deleteOnNode(m, prior, diags, 'nexus', 'uuid', (c, uuid) => c.deleteNexus(uuid)),
+  delete: (m, { node, uuid }, diags) => deleteOnNode(m, node, uuid, diags, 'nexus', 'uuid', (c, uuid) => c.deleteNexus(uuid)),
 
-  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toState),
-};
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toModel),
+});

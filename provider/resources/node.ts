@@ -1,9 +1,22 @@
 /** data "mayastor_node": what a node's agent reports about itself. */
 import { DataSourceType } from '../protocol/framework';
-import { BlockSchema, str } from '../protocol/schema';
-import { Mayastor, agentDiag } from './common';
+import { SchemaOf } from '../protocol/model';
+import { typedDataSource } from '../protocol/typed';
+import { Mayastor } from './agent-clients';
+import { agentDiag } from './agent-errors';
 
-export const nodeSchema: BlockSchema = {
+/** What the data source reads (the schema below, field by field). */
+export interface NodeModel {
+  node: string;
+  url: string;
+  name: string;
+  version: string;
+  datapathVersion: string;
+  listeners: Record<string, string>;
+  capabilities: string[];
+}
+
+export const nodeSchema: SchemaOf<NodeModel> = {
   description:
     "Reads a node's agent: its name, versions, listeners and capabilities. Handy to check a node is up and to find the address of its NBD/iSCSI/NVMe-oF targets.",
   attributes: {
@@ -21,11 +34,10 @@ export const nodeSchema: BlockSchema = {
   },
 };
 
-export const nodeDataSource: DataSourceType<Mayastor> = {
+export const nodeDataSource: DataSourceType<Mayastor> = typedDataSource<Mayastor, NodeModel, Exclude<keyof NodeModel, 'node'>>({
   typeName: 'mayastor_node',
   schema: nodeSchema,
-  async read(m, config, diags) {
-    const node = str(config.node)!;
+  async read(m, { node }, diags) {
     const c = m.reader(node, diags);
     if (!c) return null;
     try {
@@ -35,7 +47,7 @@ export const nodeDataSource: DataSourceType<Mayastor> = {
         url: m.opts.nodes?.[node] ?? '',
         name: n.name,
         version: n.version ?? '',
-        datapath_version: n.datapathVersion ?? '',
+        datapathVersion: n.datapathVersion ?? '',
         listeners: { ...(n.listeners ?? {}) },
         capabilities: [...(n.capabilities ?? [])],
       };
@@ -44,4 +56,4 @@ export const nodeDataSource: DataSourceType<Mayastor> = {
       return null;
     }
   },
-};
+});

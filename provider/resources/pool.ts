@@ -1,11 +1,28 @@
 /** mayastor_pool: a pool on one node's disks. Every input is fixed for the pool's life (RequiresReplace). */
 import type { Pool } from '../../agent/api/client';
-import { ObjectValue } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
-import { BlockSchema, Diagnostics, str, strList } from '../protocol/schema';
-import { Mayastor, agentDiag, checkName, checkNodeAtPlan, createOnNode, importFromNode, deleteOnNode, nodeOf } from './common';
+import { SchemaOf, known } from '../protocol/model';
+import { typedResource } from '../protocol/typed';
+import { Mayastor } from './agent-clients';
+import { agentDiag } from './agent-errors';
+import { createOnNode, deleteOnNode, importFromNode } from './lifecycle';
+import { checkName, checkNodeAtPlan } from './validators';
 
-export const poolSchema: BlockSchema = {
+/** A pool's attributes (the schema below, field by field). */
+export interface PoolModel {
+  id: string;
+  node: string;
+  name: string;
+  disks: string[];
+  uuid: string;
+  state: string;
+  capacityBytes: number;
+  usedBytes: number;
+}
+/** What only the agent knows: unknown in a plan until apply. */
+type PoolOutputs = 'id' | 'uuid' | 'state' | 'capacityBytes' | 'usedBytes';
+
+export const poolSchema: SchemaOf<PoolModel> = {
   description:
     'A storage pool on one node: a crash-safe logical-volume store on the given disks, from which replicas are carved. ' +
     'Destroying a pool that still holds replicas fails. ' +
@@ -35,7 +52,7 @@ export const poolSchema: BlockSchema = {
   },
 };
 
-function toState(node: string, p: Pool): ObjectValue {
+function toModel(node: string, p: Pool): PoolModel {
   return {
     id: `${node}/${p.name}`,
     node,
@@ -43,19 +60,19 @@ function toState(node: string, p: Pool): ObjectValue {
     disks: [...p.disks],
     uuid: p.uuid,
     state: p.state,
-    capacity_bytes: p.capacityBytes,
-    used_bytes: p.usedBytes,
+    capacityBytes: p.capacityBytes,
+    usedBytes: p.usedBytes,
   };
 }
 
-export const poolResource: ResourceType<Mayastor> = {
+export const poolResource: ResourceType<Mayastor> = typedResource<Mayastor, PoolModel, PoolOutputs>({
   typeName: 'mayastor_pool',
   schema: poolSchema,
 
   validate(config, diags) {
     checkName(diags, config.name, 'name', 'pool name');
-    const disks = strList(config.disks);
-    if (disks) {
+    const disks = known(config.disks);
+    if (disks && disks.every((d) => typeof d === 'string')) {
       if (disks.length === 0) diags.error('Invalid disks', 'a pool needs at least one disk', ['disks']);
       disks.forEach((d, i) => {
         if (!(d.startsWith('/') || /^(uring|aio):\/\/\//.test(d))) {
@@ -68,20 +85,18 @@ export const poolResource: ResourceType<Mayastor> = {
   },
 
   modifyPlan(m, { planned }, diags) {
-    checkNodeAtPlan(m, planned, diags);
-    const node = str(planned.node),
-      name = str(planned.name);
+    checkNodeAtPlan(m, planned.node, diags);
+    const node = known(planned.node),
+      name = known(planned.name);
     if (node !== undefined && name !== undefined) planned.id = `${node}/${name}`;
   },
 
-  async create(m, planned, diags) {
-    const node = nodeOf(planned);
-    const name = str(planned.name)!;
+  async create(m, { node, name, disks }, diags) {
     const c = m.client(node, diags);
     if (!c) return null;
     try {
-      const p = await createOnNode<Pool>(c, diags, node, 'pools', name, { disks: strList(planned.disks) ?? [] });
-      return p ? toState(node, p) : null;
+      const p = await createOnNode<Pool>(c, diags, node, 'pools', name, { disks });
+      return p ? toModel(node, p) : null;
     } catch (e) {
       agentDiag(diags, e, `Create pool "${name}"`, node, 'disks', ['disks', 'name']);
       return null;
@@ -89,29 +104,29 @@ export const poolResource: ResourceType<Mayastor> = {
   },
 
   async read(m, state, diags) {
-    const node = nodeOf(state);
-    const name = str(state.name)!;
+    const { node, name } = state;
     try {
       const all = await m.listing<Pool>(node, 'pools', diags, (p) => p.name);
       if (!all) return state;
       const p = all.get(name);
-      return p ? toState(node, p) : null;
+      return p ? toModel(node, p) : null;
     } catch (e) {
       agentDiag(diags, e, `Read pool "${name}"`, node, 'name', []);
       return state;
     }
   },
 
-  async update(_m, prior, planned, diags: Diagnostics) {
+  async update(_m, prior, _planned, diags) {
     // every input requires replacement; nothing can reach here with a real change
-    diags.error('Pool cannot change in place', `pool "${str(prior.name)}": node, name and disks require replacement`);
-    return prior ?? planned;
+    diags.error('Pool cannot change in place', `pool "${prior.name}": node, name and disks require replacement`);
+    return prior;
   },
 
-  delete: (m, prior, diags) =>
+  delete: (m, { node, name }, diags) =>
     deleteOnNode(
       m,
-      prior,
+      node,
+      name,
       diags,
       'pool',
       'name',
@@ -128,5 +143,5 @@ export const poolResource: ResourceType<Mayastor> = {
       },
     ),
 
-  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_pool', 'pool', 'name', (c, key) => c.getPool(key), toState),
-};
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_pool', 'pool', 'name', (c, key) => c.getPool(key), toModel),
+});

@@ -1,9 +1,17 @@
 /** data "mayastor_pools": every pool on a node. */
 import { DataSourceType } from '../protocol/framework';
-import { BlockSchema, str } from '../protocol/schema';
-import { Mayastor, agentDiag } from './common';
+import { SchemaOf } from '../protocol/model';
+import { typedDataSource } from '../protocol/typed';
+import { Mayastor } from './agent-clients';
+import { agentDiag } from './agent-errors';
 
-export const poolsSchema: BlockSchema = {
+/** What the data source reads (the schema below, field by field). */
+export interface PoolsModel {
+  node: string;
+  pools: { name: string; uuid: string; disks: string[]; state: string; capacityBytes: number; usedBytes: number }[];
+}
+
+export const poolsSchema: SchemaOf<PoolsModel> = {
   description: 'Lists the pools of one node, whether Terraform manages them or not.',
   attributes: {
     node: { type: 'string', required: true, description: "Node name (a key of the provider's `nodes` map).", example: '"node-a"' },
@@ -28,11 +36,10 @@ export const poolsSchema: BlockSchema = {
   },
 };
 
-export const poolsDataSource: DataSourceType<Mayastor> = {
+export const poolsDataSource: DataSourceType<Mayastor> = typedDataSource<Mayastor, PoolsModel, 'pools'>({
   typeName: 'mayastor_pools',
   schema: poolsSchema,
-  async read(m, config, diags) {
-    const node = str(config.node)!;
+  async read(m, { node }, diags) {
     const c = m.reader(node, diags);
     if (!c) return null;
     try {
@@ -44,8 +51,8 @@ export const poolsDataSource: DataSourceType<Mayastor> = {
           uuid: p.uuid,
           disks: [...p.disks],
           state: p.state,
-          capacity_bytes: p.capacityBytes,
-          used_bytes: p.usedBytes,
+          capacityBytes: p.capacityBytes,
+          usedBytes: p.usedBytes,
         })),
       };
     } catch (e) {
@@ -53,4 +60,4 @@ export const poolsDataSource: DataSourceType<Mayastor> = {
       return null;
     }
   },
-};
+});

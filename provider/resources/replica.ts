@@ -3,26 +3,34 @@
  * size_bytes grows in place (a shrink is rejected at plan); share and allowed_hosts change in place.
  */
 import type { Replica, ReplicaPatch, Share } from '../../agent/api/client';
-import { ObjectValue, UNKNOWN, valuesEqual } from '../protocol/cty';
+import { UNKNOWN } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
-import { BlockSchema, bool, numOf, str, strList } from '../protocol/schema';
-import {
-  Mayastor,
-  agentDiag,
-  checkName,
-  checkNodeAtPlan,
-  checkShare,
-  checkSize,
-  checkUuid,
-  createOnNode,
-  importFromNode,
-  deleteOnNode,
-  nodeOf,
-} from './common';
+import { SchemaOf, known, sameValue } from '../protocol/model';
+import { typedResource } from '../protocol/typed';
+import { Mayastor } from './agent-clients';
+import { agentDiag } from './agent-errors';
+import { createOnNode, deleteOnNode, importFromNode } from './lifecycle';
+import { checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
+
+/** A replica's attributes (the schema below, field by field). */
+export interface ReplicaModel {
+  id: string;
+  node: string;
+  pool: string;
+  uuid: string;
+  sizeBytes: number;
+  thin: boolean;
+  share: Share;
+  allowedHosts: string[];
+  uri: string;
+  allocatedBytes: number;
+}
+/** What only the agent knows: unknown in a plan until apply. */
+type ReplicaOutputs = 'id' | 'uri' | 'allocatedBytes';
 
 const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 
-export const replicaSchema: BlockSchema = {
+export const replicaSchema: SchemaOf<ReplicaModel> = {
   description:
     'A replica: a volume carved out of a pool, thin or thick, optionally shared over a block protocol so that a ' +
     'nexus on another node can use it. It grows in place; it never shrinks. ' +
@@ -89,67 +97,66 @@ export const replicaSchema: BlockSchema = {
   },
 };
 
-function toState(node: string, r: Replica): ObjectValue {
+function toModel(node: string, r: Replica): ReplicaModel {
   return {
     id: `${node}/${r.uuid}`,
     node,
     pool: r.pool,
     uuid: r.uuid,
-    size_bytes: r.sizeBytes,
+    sizeBytes: r.sizeBytes,
     thin: r.thin,
     share: r.share,
-    allowed_hosts: [...(r.allowedHosts ?? [])],
+    allowedHosts: [...(r.allowedHosts ?? [])],
     uri: r.uri,
-    allocated_bytes: r.allocatedBytes,
+    allocatedBytes: r.allocatedBytes,
   };
 }
 
-export const replicaResource: ResourceType<Mayastor> = {
+export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, ReplicaModel, ReplicaOutputs>({
   typeName: 'mayastor_replica',
   schema: replicaSchema,
 
   validate(config, diags) {
     checkUuid(diags, config.uuid, 'uuid');
     checkName(diags, config.pool, 'pool', 'pool name');
-    checkSize(diags, config.size_bytes);
+    checkSize(diags, config.sizeBytes);
     checkShare(diags, config.share);
   },
 
   modifyPlan(m, { prior, planned, requiresReplace }, diags) {
-    checkNodeAtPlan(m, planned, diags);
-    const node = str(planned.node),
-      uuid = str(planned.uuid);
+    checkNodeAtPlan(m, planned.node, diags);
+    const node = known(planned.node),
+      uuid = known(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
     if (!prior || requiresReplace.size > 0) return;
-    const before = numOf(prior.size_bytes),
-      after = numOf(planned.size_bytes);
+    const before = known(prior.sizeBytes),
+      after = known(planned.sizeBytes);
     if (before !== undefined && after !== undefined && after < before) {
       diags.error(
         'Replica cannot shrink',
-        `replica ${str(prior.uuid)} on node "${str(prior.node)}" is ${before} bytes; size_bytes ${after} would shrink it and lose data. ` +
+        `replica ${prior.uuid} on node "${prior.node}" is ${before} bytes; size_bytes ${after} would shrink it and lose data. ` +
           'Replicas only grow in place; to make it smaller, create a new replica.',
         ['size_bytes'],
       );
     }
     // the URI changes with the share; a growth or an allowed_hosts change leaves it alone
-    if (!valuesEqual(prior.share, planned.share)) planned.uri = UNKNOWN;
+    if (!sameValue(prior.share, planned.share)) planned.uri = UNKNOWN;
     // allocated_bytes stays unknown on any update: a thin replica's allocation moves with writes
   },
 
   async create(m, planned, diags) {
-    const node = nodeOf(planned);
-    const uuid = str(planned.uuid)!;
+    const { node, uuid } = planned;
     const c = m.client(node, diags);
     if (!c) return null;
     try {
       const r = await createOnNode<Replica>(c, diags, node, 'replicas', uuid, {
-        pool: str(planned.pool)!,
-        sizeBytes: numOf(planned.size_bytes)!,
-        thin: bool(planned.thin) ?? false,
-        share: (str(planned.share) ?? 'none') as Share,
-        allowedHosts: strList(planned.allowed_hosts) ?? [],
+        pool: planned.pool,
+        sizeBytes: planned.sizeBytes,
+        thin: planned.thin ?? false,
+        share: planned.share ?? 'none',
+        allowedHosts: planned.allowedHosts ?? [],
       });
-      return r ? toState(node, r) : null;
+      return r ? toModel(node, r) : null;
     } catch (e) {
       agentDiag(diags, e, `Create replica ${uuid}`, node, 'uuid', REPLICA_FIELDS);
       return null;
@@ -157,15 +164,14 @@ export const replicaResource: ResourceType<Mayastor> = {
   },
 
   async read(m, state, diags) {
-    const node = nodeOf(state);
-    const uuid = str(state.uuid)!;
+    const { node, uuid } = state;
     try {
       // one GET /v1/replicas per node serves the whole refresh (see Mayastor.listing)
       const all = await m.listing<Replica>(node, 'replicas', diags, (r) => r.uuid);
       if (!all) return state;
       const r = all.get(uuid);
       // deleted out of band: gone from state, so the next plan re-creates it
-      return r ? toState(node, r) : null;
+      return r ? toModel(node, r) : null;
     } catch (e) {
       agentDiag(diags, e, `Read replica ${uuid}`, node, 'uuid', []);
       return state;
@@ -173,14 +179,13 @@ export const replicaResource: ResourceType<Mayastor> = {
   },
 
   async update(m, prior, planned, diags) {
-    const node = nodeOf(planned);
-    const uuid = str(planned.uuid)!;
+    const { node, uuid } = planned;
     const c = m.client(node, diags);
     if (!c) return prior;
     const patch: ReplicaPatch = {};
-    if (!valuesEqual(prior.size_bytes, planned.size_bytes)) patch.sizeBytes = numOf(planned.size_bytes)!;
-    if (!valuesEqual(prior.share, planned.share)) patch.share = str(planned.share) as Share;
-    if (!valuesEqual(prior.allowed_hosts, planned.allowed_hosts)) patch.allowedHosts = strList(planned.allowed_hosts) ?? [];
+    if (!sameValue(prior.sizeBytes, planned.sizeBytes)) patch.sizeBytes = planned.sizeBytes;
+    if (!sameValue(prior.share, planned.share)) patch.share = planned.share;
+    if (!sameValue(prior.allowedHosts, planned.allowedHosts)) patch.allowedHosts = planned.allowedHosts ?? [];
     try {
       const r = Object.keys(patch).length ? await c.patchReplica(uuid, patch) : await c.getReplica(uuid);
       if (!r) {
@@ -189,14 +194,14 @@ export const replicaResource: ResourceType<Mayastor> = {
         ]);
         return prior;
       }
-      return toState(node, r);
+      return toModel(node, r);
     } catch (e) {
       agentDiag(diags, e, `Update replica ${uuid}`, node, Object.keys(patch).length === 1 && patch.share ? 'share' : 'size_bytes', REPLICA_FIELDS);
       return prior;
     }
   },
 
-  delete: (m, prior, diags) => deleteOnNode(m, prior, diags, 'replica', 'uuid', (c, uuid) => c.deleteReplica(uuid)),
+  delete: (m, { node, uuid }, diags) => deleteOnNode(m, node, uuid, diags, 'replica', 'uuid', (c, uuid) => c.deleteReplica(uuid)),
 
-  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toState),
-};
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toModel),
+});
