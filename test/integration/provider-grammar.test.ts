@@ -4,12 +4,9 @@
  * nexus child `nbd://host/<export>` without a port (the data path's default, 10809; the provider used to
  * demand a port). Agent b serves NBD on 10809 for that. Data written through the volume reads back.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { AgentProcess, MiB, cleanup, makeDisk, tempDir } from '../helpers/agent';
+import { MiB, type AgentProcess } from '../helpers/agent';
 import { qemuIoOk } from '../helpers/nbd';
-import { TerraformDir, expectOk, installProvider } from '../helpers/terraform';
+import { ProviderTestbed, TerraformDir, expectOk, output, ref, resource } from '../helpers/terraform';
 import { NBD_DEFAULT_PORT } from '../../agent/api/limits';
 
 jest.setTimeout(240_000);
@@ -19,82 +16,42 @@ const RB = 'dbdbdbdb-0000-4000-8000-000000000002';
 const NX = 'dbdbdbdb-0000-4000-8000-0000000000ff';
 const SIZE = 16 * MiB;
 
-let work: string;
+let tb: ProviderTestbed;
 let tfd: TerraformDir;
-const agents: Record<string, AgentProcess> = {};
+let agents: Record<string, AgentProcess>;
 
 beforeAll(async () => {
-  work = tempDir('mayastor-provider-grammar-');
-  const rc = path.join(work, 'terraformrc');
-  const token = randomBytes(16).toString('hex');
-  const tokenFile = path.join(work, 'token');
-  fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-  installProvider(work, rc, false);
-  for (const [node, nbd] of [
-    ['a', '127.0.0.1:0'],
-    ['b', `127.0.0.1:${NBD_DEFAULT_PORT}`],
-  ]) {
-    const dataDir = path.join(work, node);
-    makeDisk(path.join(dataDir, 'disks', 'd0.img'), 128 * MiB);
-    agents[node] = await new AgentProcess({ node, dataDir, extraArgs: ['--token-file', tokenFile, '--nbd-listen', nbd] }).start();
-  }
-  const tfDir = path.join(work, 'tf');
-  fs.mkdirSync(tfDir);
-  fs.writeFileSync(
-    path.join(tfDir, 'main.tf'),
-    `
-terraform {
-  required_providers {
-    mayastor = { source = "mayastor/mayastor" }
-  }
-}
-provider "mayastor" {
-  nodes = { a = "${agents.a.url}", b = "${agents.b.url}" }
-}
-resource "mayastor_pool" "a" {
-  node  = "a"
-  name  = "db:1"
-  disks = ["${path.join(work, 'a', 'disks', 'd0.img')}"]
-}
-resource "mayastor_pool" "b" {
-  node  = "b"
-  name  = "db:2"
-  disks = ["${path.join(work, 'b', 'disks', 'd0.img')}"]
-}
-resource "mayastor_replica" "a" {
-  node       = "a"
-  pool       = mayastor_pool.a.name
-  uuid       = "${RA}"
-  size_bytes = ${SIZE + MiB}
-  thin       = true
-}
-resource "mayastor_replica" "b" {
-  node       = "b"
-  pool       = mayastor_pool.b.name
-  uuid       = "${RB}"
-  size_bytes = ${SIZE + MiB}
-  thin       = true
-  share      = "nbd"
-}
-resource "mayastor_nexus" "v" {
-  node       = "a"
-  uuid       = "${NX}"
-  size_bytes = ${SIZE}
-  # the remote replica by host and export alone: NBD's port 10809 is implied
-  children   = ["bdev:///${RA}", "nbd://127.0.0.1/${RB}"]
-  share      = "nbd"
-  depends_on = [mayastor_replica.a, mayastor_replica.b]
-}
-output "device_uri" { value = mayastor_nexus.v.device_uri }
-`,
+  tb = await ProviderTestbed.start('mayastor-provider-grammar-', {
+    a: { disks: { 'd0.img': 128 * MiB }, extraArgs: ['--nbd-listen', '127.0.0.1:0'] },
+    b: { disks: { 'd0.img': 128 * MiB }, extraArgs: ['--nbd-listen', `127.0.0.1:${NBD_DEFAULT_PORT}`] },
+  });
+  agents = tb.agents;
+  const replica = (node: string, uuid: string, share?: string) =>
+    resource('mayastor_replica', node, { node, pool: ref(`mayastor_pool.${node}.name`), uuid, size_bytes: SIZE + MiB, thin: true, share });
+  tfd = tb.dir(
+    'tf',
+    [
+      tb.provider(),
+      resource('mayastor_pool', 'a', { node: 'a', name: 'db:1', disks: [tb.disk('a')] }),
+      resource('mayastor_pool', 'b', { node: 'b', name: 'db:2', disks: [tb.disk('b')] }),
+      replica('a', RA),
+      replica('b', RB, 'nbd'),
+      // the remote replica by host and export alone: NBD's port 10809 is implied
+      resource('mayastor_nexus', 'v', {
+        node: 'a',
+        uuid: NX,
+        size_bytes: SIZE,
+        children: [`bdev:///${RA}`, `nbd://127.0.0.1/${RB}`],
+        share: 'nbd',
+        depends_on: [ref('mayastor_replica.a'), ref('mayastor_replica.b')],
+      }),
+      output('device_uri', ref('mayastor_nexus.v.device_uri')),
+    ].join(''),
   );
-  tfd = new TerraformDir(tfDir, rc, token);
-  expectOk(tfd.run('init', '-no-color', '-input=false'));
 });
 
 afterAll(async () => {
-  for (const a of Object.values(agents)) await a.kill9();
-  if (work) cleanup(work);
+  await tb?.stop();
 });
 
 test('a pool named db:1 and an nbd:// child without a port apply, plan is then empty, data reads back', async () => {

@@ -3,114 +3,45 @@
  * and a remote one shared over NBD) exported over NBD; data written with qemu-io survives a no-op apply;
  * a child removed out of band shows as a diff and apply re-adds and rebuilds it; import; destroy.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { AgentClient } from '../../agent/api/client';
-import { TerraformDir, expectOk, installProvider } from '../helpers/terraform';
-
-const root = path.resolve(__dirname, '..', '..');
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-provider-nexus-'));
-const rc = path.join(work, 'terraformrc');
-const tfDir = path.join(work, 'tf');
-const token = randomBytes(16).toString('hex');
-const tokenFile = path.join(work, 'token');
+import { spawnSync } from 'node:child_process';
+import type { AgentClient } from '../../agent/api/client';
+import { MiB } from '../helpers/agent';
+import { ProviderTestbed, TerraformDir, expectOk, output, ref, resource } from '../helpers/terraform';
 
 const RA = 'aaaaaaaa-0000-4000-8000-000000000001';
 const RB = 'bbbbbbbb-0000-4000-8000-000000000002';
 const NX = 'cccccccc-0000-4000-8000-000000000003';
-const SIZE = 16 * 1024 * 1024;
+const SIZE = 16 * MiB;
 
-interface Agent {
-  node: string;
-  dir: string;
-  url: string;
-  proc: ChildProcess;
-  client: AgentClient;
-}
-const agents: Record<string, Agent> = {};
+let tb: ProviderTestbed;
+let tfd: TerraformDir;
+/** The agents' clients by node. */
+const agents: Record<string, { client: AgentClient }> = {};
 
-const tfd = new TerraformDir(tfDir, rc, token);
 const tf = (...args: string[]) => tfd.run(...args);
 const ok = expectOk;
 const expectNoChanges = () => tfd.expectNoChanges();
 
-async function startAgent(node: string): Promise<Agent> {
-  const dir = path.join(work, `agent-${node}`);
-  fs.mkdirSync(path.join(dir, 'disks'), { recursive: true });
-  const proc = spawn(
-    path.join(root, 'bin', 'mayastor-agent'),
-    ['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dir, '--token-file', tokenFile, '--nbd-listen', '127.0.0.1:0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const on = (d: Buffer) => {
-      log += d.toString();
-      const m = /"event":"agent\.listening".*?"url":"([^"]+)"/.exec(log);
-      if (m) resolve(m[1]);
-    };
-    proc.stdout!.on('data', on);
-    proc.stderr!.on('data', on);
-    proc.on('exit', (c) => reject(new Error(`agent ${node} exited (${c}):\n${log}`)));
-  });
-  const disk = path.join(dir, 'disks', 'd0.img');
-  fs.writeFileSync(disk, '');
-  fs.truncateSync(disk, 128 * 1024 * 1024);
-  return (agents[node] = { node, dir, url, proc, client: new AgentClient({ url, token, node }) });
+function config(nexusShare = 'nbd', size = SIZE, nexusSize = size - MiB): string {
+  return [
+    tb.provider({ rebuild_timeout_seconds: 120, request_timeout_seconds: 20, retries: 1 }),
+    resource('mayastor_pool', 'a', { node: 'a', name: 'pa', disks: [tb.disk('a')] }),
+    resource('mayastor_pool', 'b', { node: 'b', name: 'pb', disks: [tb.disk('b')] }),
+    resource('mayastor_replica', 'a', { node: 'a', pool: ref('mayastor_pool.a.name'), uuid: RA, size_bytes: size, thin: true }),
+    resource('mayastor_replica', 'b', { node: 'b', pool: ref('mayastor_pool.b.name'), uuid: RB, size_bytes: size, share: 'nbd' }),
+    resource('mayastor_nexus', 'v', {
+      node: 'a',
+      uuid: NX,
+      size_bytes: nexusSize,
+      children: [ref('mayastor_replica.a.uri'), ref('mayastor_replica.b.uri')],
+      share: nexusShare,
+    }),
+    output('device_uri', ref('mayastor_nexus.v.device_uri')),
+  ].join('');
 }
 
-function writeConfig(nexusShare = 'nbd', size = SIZE, nexusSize = size - 1024 * 1024): void {
-  fs.writeFileSync(
-    path.join(tfDir, 'main.tf'),
-    `
-terraform {
-  required_providers {
-    mayastor = { source = "mayastor/mayastor" }
-  }
-}
-provider "mayastor" {
-  nodes = { a = "${agents.a.url}", b = "${agents.b.url}" }
-  rebuild_timeout_seconds = 120
-  request_timeout_seconds = 20
-  retries                 = 1
-}
-resource "mayastor_pool" "a" {
-  node  = "a"
-  name  = "pa"
-  disks = ["${path.join(agents.a.dir, 'disks', 'd0.img')}"]
-}
-resource "mayastor_pool" "b" {
-  node  = "b"
-  name  = "pb"
-  disks = ["${path.join(agents.b.dir, 'disks', 'd0.img')}"]
-}
-resource "mayastor_replica" "a" {
-  node       = "a"
-  pool       = mayastor_pool.a.name
-  uuid       = "${RA}"
-  size_bytes = ${size}
-  thin       = true
-}
-resource "mayastor_replica" "b" {
-  node       = "b"
-  pool       = mayastor_pool.b.name
-  uuid       = "${RB}"
-  size_bytes = ${size}
-  share      = "nbd"
-}
-resource "mayastor_nexus" "v" {
-  node       = "a"
-  uuid       = "${NX}"
-  size_bytes = ${nexusSize}
-  children   = [mayastor_replica.a.uri, mayastor_replica.b.uri]
-  share      = "${nexusShare}"
-}
-output "device_uri" { value = mayastor_nexus.v.device_uri }
-`,
-  );
+function writeConfig(nexusShare?: string, size?: number, nexusSize?: number): void {
+  tfd.write(config(nexusShare, size, nexusSize));
 }
 
 function qemuIo(uri: string, cmd: string): string {
@@ -122,28 +53,13 @@ function qemuIo(uri: string, cmd: string): string {
 }
 
 beforeAll(async () => {
-  installProvider(work, rc);
-  fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-  fs.mkdirSync(tfDir, { recursive: true });
-  await startAgent('a');
-  await startAgent('b');
-  writeConfig();
-  ok(tf('init', '-no-color', '-input=false'));
+  tb = await ProviderTestbed.start('mayastor-provider-nexus-', { a: { disks: { 'd0.img': 128 * MiB } }, b: { disks: { 'd0.img': 128 * MiB } } }, true);
+  for (const [node, a] of Object.entries(tb.agents)) agents[node] = { client: a.client() };
+  tfd = tb.dir('tf', config());
 }, 180_000);
 
 afterAll(async () => {
-  for (const a of Object.values(agents)) {
-    if (a.proc.exitCode !== null) continue;
-    await new Promise<void>((r) => {
-      const t = setTimeout(() => a.proc.kill('SIGKILL'), 10_000);
-      a.proc.once('exit', () => {
-        clearTimeout(t);
-        r();
-      });
-      a.proc.kill('SIGTERM');
-    });
-  }
-  fs.rmSync(work, { recursive: true, force: true });
+  await tb?.stop();
 });
 
 let deviceUri = '';

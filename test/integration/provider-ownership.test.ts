@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { AgentClient } from '../../agent/api/client';
-import { AgentProcess, MiB, cleanup, makeDisk, tempDir } from '../helpers/agent';
+import { MiB, type AgentProcess } from '../helpers/agent';
 import { freePort, mustRun, qemuIoOk, until } from '../helpers/nbd';
-import { TerraformDir, expectOk, installProvider } from '../helpers/terraform';
+import { HclValue, ProviderTestbed, TerraformDir, expectOk, output as tfOutput, ref, resource } from '../helpers/terraform';
 
 jest.setTimeout(180_000);
 
@@ -33,8 +33,7 @@ const SIZE = 16 * MiB; // nexus size; its replicas hold it plus the 1 MiB label 
 const REPLICA = SIZE + MiB;
 const TIMEOUTS = 'io_timeout_ms=2000&connect_timeout_ms=1000';
 
-let work: string;
-let rc: string;
+let tb: ProviderTestbed;
 let a: AgentProcess;
 let b: AgentProcess;
 /** s1 and s2: two states with the same pool + replica config; nx: the nexus of (b). */
@@ -43,119 +42,50 @@ let s2: TerraformDir;
 let nx: TerraformDir;
 
 const APPLY = ['-no-color', '-input=false', '-auto-approve'];
-const disk = (p: AgentProcess, n: number) => path.join(p.opts.dataDir, 'disks', `d${n}.img`);
 
 function header(): string {
-  return `
-terraform {
-  required_providers {
-    mayastor = { source = "mayastor/mayastor" }
-  }
-}
-provider "mayastor" {
-  nodes                   = { a = "${a.url}", b = "${b.url}" }
-  rebuild_timeout_seconds = 120
-  request_timeout_seconds = 20
-  retries                 = 1
-}
-`;
+  return tb.provider({ rebuild_timeout_seconds: 120, request_timeout_seconds: 20, retries: 1 });
 }
 
 function ownedConfig(): string {
-  return `${header()}
-resource "mayastor_pool" "p" {
-  node  = "a"
-  name  = "${POOL}"
-  disks = ["${disk(a, 0)}"]
+  return [
+    header(),
+    resource('mayastor_pool', 'p', { node: 'a', name: POOL, disks: [tb.disk('a', 'd0.img')] }),
+    resource('mayastor_replica', 'r', { node: 'a', pool: ref('mayastor_pool.p.name'), uuid: RU, size_bytes: 8 * MiB, thin: true, share: 'nbd' }),
+    tfOutput('uri', ref('mayastor_replica.r.uri')),
+  ].join('');
 }
-resource "mayastor_replica" "r" {
-  node       = "a"
-  pool       = mayastor_pool.p.name
-  uuid       = "${RU}"
-  size_bytes = ${8 * MiB}
-  thin       = true
-  share      = "nbd"
-}
-output "uri" { value = mayastor_replica.r.uri }
-`;
-}
+
+const nexusHcl = (children: HclValue[]) => resource('mayastor_nexus', 'v', { node: 'a', uuid: NX, size_bytes: SIZE, children, share: 'nbd' });
 
 function nexusConfig(): string {
-  return `${header()}
-resource "mayastor_pool" "a" {
-  node  = "a"
-  name  = "na"
-  disks = ["${disk(a, 1)}"]
-}
-resource "mayastor_pool" "b" {
-  node  = "b"
-  name  = "nb"
-  disks = ["${disk(b, 0)}"]
-}
-resource "mayastor_replica" "la" {
-  node       = "a"
-  pool       = mayastor_pool.a.name
-  uuid       = "${LA}"
-  size_bytes = ${REPLICA}
-  thin       = true
-}
-resource "mayastor_replica" "rb" {
-  node       = "b"
-  pool       = mayastor_pool.b.name
-  uuid       = "${RB}"
-  size_bytes = ${REPLICA}
-  thin       = true
-  share      = "nbd"
-}
-resource "mayastor_nexus" "v" {
-  node       = "a"
-  uuid       = "${NX}"
-  size_bytes = ${SIZE}
-  children   = [mayastor_replica.la.uri, "\${mayastor_replica.rb.uri}?${TIMEOUTS}"]
-  share      = "nbd"
-}
-output "device_uri" { value = mayastor_nexus.v.device_uri }
-output "rb_uri" { value = mayastor_replica.rb.uri }
-`;
-}
-
-function tfDir(name: string, token: string): TerraformDir {
-  const dir = path.join(work, name);
-  fs.mkdirSync(dir, { recursive: true });
-  return new TerraformDir(dir, rc, token);
-}
-
-function writeConfig(t: TerraformDir, text: string): void {
-  fs.writeFileSync(path.join(t.dir, 'main.tf'), text);
+  return [
+    header(),
+    resource('mayastor_pool', 'a', { node: 'a', name: 'na', disks: [tb.disk('a', 'd1.img')] }),
+    resource('mayastor_pool', 'b', { node: 'b', name: 'nb', disks: [tb.disk('b', 'd0.img')] }),
+    resource('mayastor_replica', 'la', { node: 'a', pool: ref('mayastor_pool.a.name'), uuid: LA, size_bytes: REPLICA, thin: true }),
+    resource('mayastor_replica', 'rb', { node: 'b', pool: ref('mayastor_pool.b.name'), uuid: RB, size_bytes: REPLICA, thin: true, share: 'nbd' }),
+    nexusHcl([ref('mayastor_replica.la.uri'), `\${mayastor_replica.rb.uri}?${TIMEOUTS}`]),
+    tfOutput('device_uri', ref('mayastor_nexus.v.device_uri')),
+    tfOutput('rb_uri', ref('mayastor_replica.rb.uri')),
+  ].join('');
 }
 
 const output = (t: TerraformDir, name: string): string => JSON.parse(expectOk(t.run('output', '-json', name))) as string;
 
 beforeAll(async () => {
-  work = tempDir('mayastor-provider-ownership-');
-  rc = path.join(work, 'terraformrc');
-  installProvider(work, rc, false);
-  const tokenFile = path.join(work, 'token');
-  fs.writeFileSync(tokenFile, crypto.randomBytes(16).toString('hex') + '\n', { mode: 0o600 });
-  makeDisk(path.join(work, 'a', 'disks', 'd0.img'), 64 * MiB);
-  makeDisk(path.join(work, 'a', 'disks', 'd1.img'), 64 * MiB);
-  makeDisk(path.join(work, 'b', 'disks', 'd0.img'), 64 * MiB);
-  a = new AgentProcess({ node: 'a', dataDir: path.join(work, 'a'), extraArgs: ['--token-file', tokenFile] });
-  b = new AgentProcess({ node: 'b', dataDir: path.join(work, 'b'), extraArgs: ['--token-file', tokenFile] });
-  await Promise.all([a.start(), b.start()]);
-  s1 = tfDir('s1', a.token);
-  s2 = tfDir('s2', a.token);
-  nx = tfDir('nx', a.token);
-  writeConfig(s1, ownedConfig());
-  writeConfig(s2, ownedConfig());
-  writeConfig(nx, nexusConfig());
-  for (const t of [s1, s2, nx]) expectOk(t.run('init', '-no-color', '-input=false'));
+  tb = await ProviderTestbed.start('mayastor-provider-ownership-', {
+    a: { disks: { 'd0.img': 64 * MiB, 'd1.img': 64 * MiB } },
+    b: { disks: { 'd0.img': 64 * MiB } },
+  });
+  ({ a, b } = tb.agents);
+  s1 = tb.dir('s1', ownedConfig());
+  s2 = tb.dir('s2', ownedConfig());
+  nx = tb.dir('nx', nexusConfig());
 }, 120_000);
 
 afterAll(async () => {
-  await a?.kill9();
-  await b?.kill9();
-  if (work) cleanup(work);
+  await tb?.stop();
 });
 
 describe('(a) a state owns only what it created', () => {
@@ -260,18 +190,7 @@ describe('(b) a re-created replica never passes as an in-sync nexus child', () =
     nx.expectNoChanges();
 
     // the same nexus in a state that did not create it
-    writeConfig(
-      s2,
-      `${header()}
-resource "mayastor_nexus" "v" {
-  node       = "a"
-  uuid       = "${NX}"
-  size_bytes = ${SIZE}
-  children   = ["bdev:///${LA}", "${child}"]
-  share      = "nbd"
-}
-`,
-    );
+    s2.write([header(), nexusHcl([`bdev:///${LA}`, child])].join(''));
     const r = s2.run('apply', ...APPLY);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/Error: mayastor_nexus already exists/);
@@ -339,10 +258,10 @@ resource "mayastor_nexus" "v" {
     ])
       expected.fill(byte, at * MiB, (at + 1) * MiB);
     const sha = (buf: Buffer) => crypto.createHash('sha256').update(buf).digest('hex');
-    const childCopy = path.join(work, 'child.img');
+    const childCopy = path.join(tb.work, 'child.img');
     await mustRun('nbdcopy', [direct, childCopy], { timeoutMs: 30_000 });
     expect(sha(fs.readFileSync(childCopy).subarray(MiB, MiB + SIZE))).toBe(sha(expected));
-    const volumeCopy = path.join(work, 'volume.img');
+    const volumeCopy = path.join(tb.work, 'volume.img');
     await mustRun('nbdcopy', [deviceUri, volumeCopy], { timeoutMs: 30_000 });
     expect(sha(fs.readFileSync(volumeCopy))).toBe(sha(expected));
   });
