@@ -71,7 +71,7 @@ TEST(errors_name_export_and_entry)
     refused("::1/129", "nbd export 'vol1': allowedHosts entry '::1/129': bad prefix length");
     refused("::1/", "nbd export 'vol1': allowedHosts entry '::1/': bad prefix length");
     refused("1.2.3.4/x", "nbd export 'vol1': allowedHosts entry '1.2.3.4/x': bad prefix length");
-    char longtok[100];
+    char longtok[300];
     memset(longtok, 'a', sizeof longtok - 1);
     longtok[sizeof longtok - 1] = 0;
     refused(longtok, "nbd export 'vol1': allowedHosts entry 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is too long");
@@ -85,11 +85,30 @@ TEST(errors_name_export_and_entry)
     CHECK_EQ(al.n, DP_ALLOWLIST_MAX);
 }
 
+TEST(host_nqns)
+{
+    struct dp_allowlist al;
+    struct in6_addr a;
+    struct in_addr v4 = { htonl(0x0a000001) };
+    dp_in6_from_v4(&a, &v4);
+    CHECK_EQ(dp_allowlist_parse(&al, "nqn.2014-08.org.nvmexpress:uuid:h1, 10.0.0.0/8", "nvmf", "s"), 0);
+    CHECK_EQ(al.n, 2);
+    CHECK(dp_allowlist_allows_nqn(&al, "nqn.2014-08.org.nvmexpress:uuid:h1", &(struct in6_addr){ 0 }));
+    CHECK(!dp_allowlist_allows_nqn(&al, "nqn.2014-08.org.nvmexpress:uuid:h2", &(struct in6_addr){ 0 }));
+    CHECK(dp_allowlist_allows_nqn(&al, "nqn.2014-08.org.nvmexpress:uuid:h2", &a)); /* by address */
+    CHECK_EQ(dp_allowlist_parse(&al, "nqn.2014-08.org.nvmexpress:uuid:h1", "nbd", "s"), 0);
+    CHECK(!dp_allowlist_allows_addr(&al, &a)); /* NBD never matches an NQN entry */
+    CHECK_EQ(dp_allowlist_parse(&al, "nqn.", "nvmf", "s"), -EINVAL);
+    CHECK(strstr(dp_last_error(), "an NQN has 5..223 bytes"));
+    CHECK(dp_allowlist_allows_nqn(&(struct dp_allowlist){ 0 }, "nqn.x", &a)); /* empty: everyone */
+}
+
 int main(void)
 {
     printf("test_target_allowlist\n");
     RUN(everyone);
     RUN(addresses_and_prefixes);
     RUN(errors_name_export_and_entry);
+    RUN(host_nqns);
     return 0;
 }

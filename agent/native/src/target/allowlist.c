@@ -38,6 +38,39 @@ bool dp_allowlist_allows_addr(const struct dp_allowlist *al, const struct in6_ad
     return false;
 }
 
+bool dp_allowlist_allows_nqn(const struct dp_allowlist *al, const char *nqn, const struct in6_addr *addr)
+{
+    if (al->n == 0)
+        return true;
+    for (int i = 0; i < al->n; i++) {
+        const struct dp_allow_entry *e = &al->e[i];
+        if (e->kind == DP_ALLOW_NQN ? strcmp(e->nqn, nqn) == 0 : prefix_match(&e->addr, addr, e->prefix))
+            return true;
+    }
+    return false;
+}
+
+/* An NQN entry: printable, "nqn." prefix, at most DP_ALLOW_NQN_MAX bytes. */
+static int parse_nqn_entry(const char *tok, struct dp_allow_entry *out, const char *proto, const char *export_name)
+{
+    size_t n = strlen(tok);
+    if (n > DP_ALLOW_NQN_MAX || n < 5) {
+        dp_set_error("%s export '%s': allowedHosts entry '%.40s': an NQN has 5..%d bytes", proto, export_name, tok,
+                     DP_ALLOW_NQN_MAX);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)tok[i] <= 0x20 || (unsigned char)tok[i] >= 0x7f) {
+            dp_set_error("%s export '%s': allowedHosts entry '%.40s': NQN has a non-printable byte", proto, export_name,
+                         tok);
+            return -EINVAL;
+        }
+    memset(out, 0, sizeof *out);
+    out->kind = DP_ALLOW_NQN;
+    memcpy(out->nqn, tok, n + 1);
+    return 0;
+}
+
 /* One entry "a.b.c.d[/n]" or "v6[/n]" (tok is modified) into *out. */
 static int parse_addr_entry(char *tok, struct dp_allow_entry *out, const char *proto, const char *export_name)
 {
@@ -88,7 +121,7 @@ int dp_allowlist_parse(struct dp_allowlist *al, const char *csv, const char *pro
         if (!*p)
             break;
         size_t n = strcspn(p, ", ");
-        char tok[80];
+        char tok[DP_ALLOW_NQN_MAX + 2];
         if (n >= sizeof tok) {
             dp_set_error("%s export '%s': allowedHosts entry '%.40s...' is too long", proto, export_name, p);
             return -EINVAL;
@@ -105,7 +138,8 @@ int dp_allowlist_parse(struct dp_allowlist *al, const char *csv, const char *pro
             dp_set_error("%s export '%s': more than %d allowedHosts entries", proto, export_name, DP_ALLOWLIST_MAX);
             return -EINVAL;
         }
-        int rc = parse_addr_entry(tok, &al->e[al->n], proto, export_name);
+        int rc = strncmp(tok, "nqn.", 4) == 0 ? parse_nqn_entry(tok, &al->e[al->n], proto, export_name)
+                                              : parse_addr_entry(tok, &al->e[al->n], proto, export_name);
         if (rc < 0)
             return rc;
         al->n++;
