@@ -38,43 +38,36 @@ export function known<T>(v: Maybe<T>): T | undefined {
   return v === null || isUnknown(v) ? undefined : v;
 }
 
-function fromCty(t: CtyType, v: Value | undefined): unknown {
+/**
+ * Rebuilds a value of type `t` element by element, with `obj` for objects and `num` for numbers; null and
+ * unknown stay as they are. Both directions of the codec are this walk.
+ */
+function walk(t: CtyType, v: unknown, obj: (attrs: Record<string, CtyType>, v: never) => unknown, num: (v: never) => unknown): unknown {
   if (v === null || v === undefined || isUnknown(v)) return v ?? null;
-  if (t === 'number') return typeof v === 'number' ? v : Number(v instanceof CtyDecimal ? v.text : (v as bigint));
+  if (t === 'number') return num(v as never);
   if (typeof t === 'string') return v;
+  const each = (e: unknown, et: CtyType) => walk(et, e, obj, num);
   switch (t[0]) {
     case 'list':
     case 'set':
-      return (v as Value[]).map((e) => fromCty(t[1], e));
+      return (v as unknown[]).map((e) => each(e, t[1]));
     case 'tuple':
-      return (v as Value[]).map((e, i) => fromCty(t[1][i], e));
+      return (v as unknown[]).map((e, i) => each(e, t[1][i]));
     case 'map':
-      return Object.fromEntries(Object.entries(v as ObjectValue).map(([k, e]) => [k, fromCty(t[1], e)]));
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, e]) => [k, each(e, t[1])]));
     case 'object':
-      return fromObject(t[1], v as ObjectValue);
+      return obj(t[1], v as never);
   }
 }
+
+const toNumber = (v: number | bigint | CtyDecimal): number => (typeof v === 'number' ? v : Number(v instanceof CtyDecimal ? v.text : v));
+const fromCty = (t: CtyType, v: Value | undefined): unknown => walk(t, v, fromObject, toNumber);
+const toCty = (t: CtyType, v: unknown): Value => walk(t, v, toObject, (n: number) => n) as Value;
 
 function fromObject(attrs: Record<string, CtyType>, v: ObjectValue): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, at] of Object.entries(attrs)) out[camel(k)] = fromCty(at, v[k]);
   return out;
-}
-
-function toCty(t: CtyType, v: unknown): Value {
-  if (v === null || v === undefined || isUnknown(v)) return (v ?? null) as Value;
-  if (typeof t === 'string') return v as Value;
-  switch (t[0]) {
-    case 'list':
-    case 'set':
-      return (v as unknown[]).map((e) => toCty(t[1], e));
-    case 'tuple':
-      return (v as unknown[]).map((e, i) => toCty(t[1][i], e));
-    case 'map':
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, e]) => [k, toCty(t[1], e)]));
-    case 'object':
-      return toObject(t[1], v as Record<string, unknown>);
-  }
 }
 
 function toObject(attrs: Record<string, CtyType>, m: Record<string, unknown>): ObjectValue {
