@@ -126,3 +126,38 @@ export async function deleteOnNode(
     if (!explain?.(e, node, key)) agentDiag(diags, e, `Destroy ${what} ${key}`, node, keyAttr, []);
   }
 }
+
+/** What a read's lookup answers when it could not ask the agent (its diagnostic says why). */
+export const NOT_ASKED: unique symbol = Symbol('not asked');
+
+/**
+ * ReadResource: the object's model from its node; null when the node no longer has it (deleted out of band:
+ * gone from state, so the next plan re-creates it); the state unchanged, with a diagnostic on `keyAttr`, when
+ * the agent could not be asked or failed (a failed refresh never damages state).
+ */
+export async function readOnNode<T, M>(
+  state: M,
+  node: string,
+  diags: Diagnostics,
+  what: string,
+  keyAttr: string,
+  lookup: () => Promise<T | undefined | typeof NOT_ASKED>,
+  toModel: (node: string, obj: T) => M,
+): Promise<M | null> {
+  try {
+    const obj = await lookup();
+    if (obj === NOT_ASKED) return state;
+    return obj ? toModel(node, obj) : null;
+  } catch (e) {
+    agentDiag(diags, e, `Read ${what}`, node, keyAttr, []);
+    return state;
+  }
+}
+
+/** readOnNode's lookup of object `id` in its node's listing of `kind` (one listing serves a refresh: Mayastor.listing). */
+export function inListing<T>(m: Mayastor, node: string, kind: 'pools' | 'replicas', diags: Diagnostics, key: (o: T) => string, id: string) {
+  return async (): Promise<T | undefined | typeof NOT_ASKED> => {
+    const all = await m.listing<T>(node, kind, diags, key);
+    return all ? all.get(id) : NOT_ASKED;
+  };
+}

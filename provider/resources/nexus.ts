@@ -14,7 +14,7 @@ import { logger } from '../protocol/log';
 import { typedResource } from '../protocol/typed';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
-import { createOnNode, deleteOnNode, importFromNode } from './lifecycle';
+import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, readOnNode } from './lifecycle';
 import { checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
@@ -213,18 +213,8 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
     }
   },
 
-  async read(m, state, diags) {
-    const { node, uuid } = state;
-    const c = m.reader(node, diags);
-    if (!c) return state;
-    try {
-      const n = await c.getNexus(uuid);
-      return n ? toModel(node, n) : null;
-    } catch (e) {
-      agentDiag(diags, e, `Read nexus ${uuid}`, node, 'uuid', []);
-      return state;
-    }
-  },
+  read: (m, state, diags) =>
+    readOnNode(state, state.node, diags, `nexus ${state.uuid}`, 'uuid', async () => m.reader(state.node, diags)?.getNexus(state.uuid) ?? NOT_ASKED, toModel),
 
   async update(m, prior, planned, diags) {
     const { node, uuid } = planned;

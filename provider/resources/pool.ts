@@ -5,7 +5,7 @@ import { SchemaOf, known } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
-import { createOnNode, deleteOnNode, importFromNode } from './lifecycle';
+import { createOnNode, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
 import { checkName, checkNodeAtPlan } from './validators';
 
 /** A pool's attributes (the schema below, field by field). */
@@ -103,18 +103,16 @@ export const poolResource: ResourceType<Mayastor> = typedResource<Mayastor, Pool
     }
   },
 
-  async read(m, state, diags) {
-    const { node, name } = state;
-    try {
-      const all = await m.listing<Pool>(node, 'pools', diags, (p) => p.name);
-      if (!all) return state;
-      const p = all.get(name);
-      return p ? toModel(node, p) : null;
-    } catch (e) {
-      agentDiag(diags, e, `Read pool "${name}"`, node, 'name', []);
-      return state;
-    }
-  },
+  read: (m, state, diags) =>
+    readOnNode(
+      state,
+      state.node,
+      diags,
+      `pool "${state.name}"`,
+      'name',
+      inListing<Pool>(m, state.node, 'pools', diags, (p) => p.name, state.name),
+      toModel,
+    ),
 
   async update(_m, prior, _planned, diags) {
     // every input requires replacement; nothing can reach here with a real change

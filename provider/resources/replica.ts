@@ -9,7 +9,7 @@ import { SchemaOf, known, sameValue } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
-import { createOnNode, deleteOnNode, importFromNode } from './lifecycle';
+import { createOnNode, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
 import { checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
 /** A replica's attributes (the schema below, field by field). */
@@ -163,20 +163,17 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
     }
   },
 
-  async read(m, state, diags) {
-    const { node, uuid } = state;
-    try {
-      // one GET /v1/replicas per node serves the whole refresh (see Mayastor.listing)
-      const all = await m.listing<Replica>(node, 'replicas', diags, (r) => r.uuid);
-      if (!all) return state;
-      const r = all.get(uuid);
-      // deleted out of band: gone from state, so the next plan re-creates it
-      return r ? toModel(node, r) : null;
-    } catch (e) {
-      agentDiag(diags, e, `Read replica ${uuid}`, node, 'uuid', []);
-      return state;
-    }
-  },
+  // one GET /v1/replicas per node serves the whole refresh (see Mayastor.listing)
+  read: (m, state, diags) =>
+    readOnNode(
+      state,
+      state.node,
+      diags,
+      `replica ${state.uuid}`,
+      'uuid',
+      inListing<Replica>(m, state.node, 'replicas', diags, (r) => r.uuid, state.uuid),
+      toModel,
+    ),
 
   async update(m, prior, planned, diags) {
     const { node, uuid } = planned;
