@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine needs: the Debian packages of
-# .ci/debian-packages, the npm dependencies, and the native + TypeScript build.
+# .ci/debian-packages, the NVMe/TCP test guest (kernel + initramfs, cached under .tmp/guest),
+# the npm dependencies, and the native + TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+echo "== test guest (scripts/guest/build.sh)"
+bash scripts/guest/build.sh
 
 echo "== npm ci"
 npm ci --no-audit --no-fund
