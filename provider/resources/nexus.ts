@@ -12,6 +12,7 @@ import { SchemaOf, known } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { logger } from '../protocol/log';
 import { typedResource } from '../protocol/typed';
+import { idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, readOnNode } from './lifecycle';
@@ -44,9 +45,9 @@ export const nexusSchema: SchemaOf<NexusModel> = {
     'A child removed or faulted outside Terraform shows up as a diff on `children`, and apply re-adds and rebuilds it. ' +
     'Creating a nexus that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
-    id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
-    node: { type: 'string', required: true, requiresReplace: true, description: 'Node whose agent runs the nexus.', example: '"node-a"' },
-    uuid: { type: 'string', required: true, requiresReplace: true, description: 'UUID of the nexus.', example: '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"' },
+    id: idAttribute('UUID'),
+    node: nodeAttribute('Node whose agent runs the nexus.'),
+    uuid: keyAttribute('UUID of the nexus.', '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"'),
     size_bytes: {
       type: 'number',
       required: true,
@@ -61,15 +62,9 @@ export const nexusSchema: SchemaOf<NexusModel> = {
         "Child URIs: `bdev:///REPLICA-UUID` for a replica on the same node, `nbd://host:port/export`, `iscsi://host:port/iqn/lun`, `nvmf://host:port/nqn`, or `uring:///path`, `aio:///path`, `malloc:///name?size_mb=N`. Use a replica's `uri`. Added and removed in place.",
       example: '[mayastor_replica.a.uri, mayastor_replica.b.uri]',
     },
-    share: {
-      type: 'string',
-      optional: true,
-      computed: true,
-      default: 'none',
-      description:
-        'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
-      example: '"nbd"',
-    },
+    share: shareAttribute(
+      'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
+    ),
     state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
     device_uri: { type: 'string', computed: true, useStateForUnknown: true, description: 'URI consumers connect to, e.g. `nbd://127.0.0.1:10809/NEXUS-UUID`.' },
     child_states: {

@@ -3,6 +3,7 @@ import type { Pool } from '../../agent/api/client';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
+import { idAttribute, keyAttribute, nodeAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { createOnNode, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
@@ -28,15 +29,9 @@ export const poolSchema: SchemaOf<PoolModel> = {
     'Destroying a pool that still holds replicas fails. ' +
     'Creating a pool that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
-    id: { type: 'string', computed: true, description: 'The import id, `NODE/NAME`.' },
-    node: {
-      type: 'string',
-      required: true,
-      requiresReplace: true,
-      description: "Name of the node (a key of the provider's `nodes` map) whose agent owns the pool.",
-      example: '"node-a"',
-    },
-    name: { type: 'string', required: true, requiresReplace: true, description: 'Pool name, unique on its node.', example: '"pool-a"' },
+    id: idAttribute('NAME'),
+    node: nodeAttribute("Name of the node (a key of the provider's `nodes` map) whose agent owns the pool."),
+    name: keyAttribute('Pool name, unique on its node.', '"pool-a"'),
     disks: {
       type: ['list', 'string'],
       required: true,

@@ -7,6 +7,7 @@ import { UNKNOWN } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known, sameValue } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
+import { idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { createOnNode, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
@@ -36,22 +37,10 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
     'nexus on another node can use it. It grows in place; it never shrinks. ' +
     'Creating a replica that already exists on its node (made by another Terraform state or by hand) fails: import it instead.',
   attributes: {
-    id: { type: 'string', computed: true, description: 'The import id, `NODE/UUID`.' },
-    node: {
-      type: 'string',
-      required: true,
-      requiresReplace: true,
-      description: "Node whose agent holds the pool (a key of the provider's `nodes` map).",
-      example: '"node-a"',
-    },
+    id: idAttribute('UUID'),
+    node: nodeAttribute("Node whose agent holds the pool (a key of the provider's `nodes` map)."),
     pool: { type: 'string', required: true, requiresReplace: true, description: 'Name of the pool on that node.', example: 'mayastor_pool.a.name' },
-    uuid: {
-      type: 'string',
-      required: true,
-      requiresReplace: true,
-      description: 'UUID of the replica (you choose it, e.g. with the `random_uuid` resource or `uuidv5()`).',
-      example: '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"',
-    },
+    uuid: keyAttribute('UUID of the replica (you choose it, e.g. with the `random_uuid` resource or `uuidv5()`).', '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"'),
     size_bytes: {
       type: 'number',
       required: true,
@@ -67,15 +56,9 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
       description: 'Thin provisioning: space is allocated on first write. Changing it replaces the replica. Default `false`.',
       example: 'true',
     },
-    share: {
-      type: 'string',
-      optional: true,
-      computed: true,
-      default: 'none',
-      description:
-        'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, `iscsi` or `nvmf`. Changes in place. Default `none`.',
-      example: '"nbd"',
-    },
+    share: shareAttribute(
+      'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, `iscsi` or `nvmf`. Changes in place. Default `none`.',
+    ),
     allowed_hosts: {
       type: ['list', 'string'],
       optional: true,
