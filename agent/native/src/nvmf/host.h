@@ -1,0 +1,108 @@
+/*
+ * host.h - our NVMe/TCP initiator (the nvmf://host:port/<nqn> child bdev).
+ *
+ * host_rx.c holds what is pure (no I/O): the URI parser, the ICResp check
+ * and the receive state machine that cuts the controller's byte stream into
+ * PDUs (CapsuleResp, C2HData, R2T, C2HTermReq); the fuzz harness drives it.
+ * host_setup.c brings a controller up over blocking sockets (control thread
+ * or the reconnect thread); host.c is the bdev on its reactor.
+ */
+#ifndef DP_NVMF_HOST_H
+#define DP_NVMF_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvmf/proto.h"
+
+#define NVMFH_DEFAULT_IO_TIMEOUT_MS 10000u
+#define NVMFH_DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define NVMFH_MAX_HLEN 128 /* largest fixed header we receive (C2HTermReq: 24) plus room */
+
+struct nvmfh_uri {
+    char host[256];
+    char port[16];
+    char nqn[NVMF_NQN_FIELD];
+    uint32_t io_timeout_ms, connect_timeout_ms;
+};
+
+/* Parse nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N]; host may be
+ * [IPv6]. -EINVAL with err naming the field. */
+int nvmfh_uri_parse(const char *uri, struct nvmfh_uri *u, char *err, size_t errlen);
+
+/* Check an ICResp against what we asked for (no digests). Sets *maxh2cdata. */
+int nvmfh_icresp_check(const struct nvme_tcp_icresp *rsp, uint32_t *maxh2cdata, char *err, size_t errlen);
+
+/* Receive side: what the host does with each PDU, chosen by its owner. */
+struct nvmfh_rx_ops {
+    /* A CapsuleResp. 0, or -1 with err set (unknown cid: fatal). */
+    int (*resp)(void *ctx, const struct nvme_cqe *cqe, char *err, size_t errlen);
+    /* A C2HData header: the data that follows belongs to command cid at offset off;
+     * -1 (err set) if cid is not a read in flight or the range is outside it. */
+    int (*c2h_begin)(void *ctx, uint16_t cid, uint32_t off, uint32_t len, char *err, size_t errlen);
+    /* Bytes of that C2HData, in order (at off + already delivered). */
+    void (*c2h_data)(void *ctx, uint16_t cid, uint32_t off, const uint8_t *buf, uint32_t len);
+    /* After the last byte: `success` = DATA_SUCCESS (no CapsuleResp will follow). */
+    int (*c2h_end)(void *ctx, uint16_t cid, bool last, bool success, char *err, size_t errlen);
+    /* An R2T: send len bytes at off of command cid, tagged ttag. */
+    int (*r2t)(void *ctx, uint16_t cid, uint16_t ttag, uint32_t off, uint32_t len, char *err, size_t errlen);
+};
+
+enum nvmfh_rx_state { RX_CH, RX_HDR, RX_PAD, RX_DATA, RX_DDGST, RX_DEAD };
+
+struct nvmfh_rx {
+    const struct nvmfh_rx_ops *ops;
+    void *ctx;
+    bool icdone; /* false: the first PDU must be an ICResp */
+    uint32_t max_c2h; /* largest C2HData payload we accept */
+    enum nvmfh_rx_state state;
+    uint8_t hdr[NVMFH_MAX_HLEN];
+    uint32_t got, need; /* header bytes held / wanted */
+    uint32_t skip; /* RX_PAD bytes left */
+    uint16_t cid;
+    uint32_t data_off, data_left;
+    uint8_t flags;
+    struct nvme_tcp_icresp icresp; /* the ICResp, when icdone turned true */
+};
+
+void nvmfh_rx_init(struct nvmfh_rx *rx, const struct nvmfh_rx_ops *ops, void *ctx, bool icdone);
+/*
+ * Feed received bytes. 0: all consumed. -1: a protocol error (err names it; a
+ * C2HTermReq is reported the same way): the connection must be dropped.
+ * After the ICResp arrives (icdone false) feeding stops there and returns 1 with
+ * *used bytes consumed, so the caller can check it before going on.
+ */
+int nvmfh_rx_feed(struct nvmfh_rx *rx, const uint8_t *buf, size_t len, size_t *used, char *err, size_t errlen);
+
+/* The host NQN of this process: $MAYASTOR_NVMF_HOSTNQN, else
+ * nqn.2014-08.org.nvmexpress:uuid:<uuid from /etc/machine-id>, else a random uuid
+ * kept for the process. hostid is the same uuid (16 bytes). */
+const char *nvmfh_host_nqn(uint8_t hostid[16]);
+
+/* ---- host_setup.c: bring a controller up (blocking, bounded by a deadline) ---- */
+
+struct nvmfh_conn {
+    int afd, iofd; /* admin and I/O queue sockets (non-blocking once set up) */
+    uint16_t cntlid;
+    uint32_t kato_ms;
+    uint32_t maxh2cdata;
+    uint32_t icd_max; /* in-capsule data bytes on the I/O queue */
+    uint32_t max_xfer; /* bytes per command (MDTS), 0: no limit */
+    uint16_t qsize; /* I/O queue entries */
+    uint64_t size; /* namespace bytes */
+    uint32_t block_size;
+    uint32_t nsid;
+    uint16_t oncs;
+    uint8_t vwc;
+    uint8_t nsid_bytes[16 + 16 + 8]; /* namespace NGUID, UUID, EUI64: the identity */
+};
+
+/* Connect, ICReq, admin Connect, enable, Identify, Set Features, one I/O queue.
+ * 0, or -errno with err naming the peer and what failed (fds closed). */
+int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, struct nvmfh_conn *c, char *err,
+                size_t errlen);
+/* Resolve host:port once (blocking getaddrinfo). */
+int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen);
+
+#endif /* DP_NVMF_HOST_H */
