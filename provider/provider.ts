@@ -1,7 +1,7 @@
 /** The mayastor provider: its configuration schema, resources and data sources. */
 import { ProviderDef } from './protocol/framework';
-import { BlockSchema, numOf, str, strMap } from './protocol/schema';
 import { isUnknown } from './protocol/cty';
+import { Draft, Maybe, SchemaOf, decodeModel, known } from './protocol/model';
 import { nodeNameProblem } from '../agent/api/grammar';
 import { Mayastor } from './resources/agent-clients';
 import { poolResource } from './resources/pool';
@@ -12,7 +12,22 @@ import { poolsDataSource } from './resources/pools';
 
 export const PROVIDER_VERSION = '0.1.0';
 
-export const providerSchema: BlockSchema = {
+/** The provider block (the schema below, field by field). */
+export interface ProviderModel {
+  nodes: Record<string, string>;
+  token: string;
+  requestTimeoutSeconds: number;
+  retries: number;
+  rebuildTimeoutSeconds: number;
+}
+
+/** The nodes map when it and every URL in it are known. */
+function knownNodes(c: Draft<ProviderModel>): Record<string, string> | undefined {
+  const nodes = known(c.nodes);
+  return nodes && Object.values(nodes).every((u) => typeof u === 'string') ? (nodes as Record<string, string>) : undefined;
+}
+
+export const providerSchema: SchemaOf<ProviderModel> = {
   description: 'Talks to the mayastor agents of your storage nodes over their HTTP API.',
   attributes: {
     nodes: {
@@ -44,8 +59,9 @@ export function makeProvider(env: Readonly<Record<string, string | undefined>> =
     resources: [poolResource, replicaResource, nexusResource],
     dataSources: [nodeDataSource, poolsDataSource],
 
-    validateConfig(config, diags) {
-      const nodes = strMap(config.nodes ?? null);
+    validateConfig(value, diags) {
+      const config = decodeModel<Draft<ProviderModel>>(providerSchema, value);
+      const nodes = knownNodes(config);
       if (nodes) {
         for (const [name, url] of Object.entries(nodes)) {
           const p = nodeNameProblem(name);
@@ -60,22 +76,27 @@ export function makeProvider(env: Readonly<Record<string, string | undefined>> =
           if (!ok) diags.error('Invalid nodes', `node "${name}": "${url}" is not an http:// or https:// URL`, ['nodes', { key: name }]);
         }
       }
-      for (const k of ['request_timeout_seconds', 'retries', 'rebuild_timeout_seconds']) {
-        const n = numOf(config[k] ?? null);
+      const numbers: Record<string, Maybe<number>> = {
+        request_timeout_seconds: config.requestTimeoutSeconds,
+        retries: config.retries,
+        rebuild_timeout_seconds: config.rebuildTimeoutSeconds,
+      };
+      for (const [k, v] of Object.entries(numbers)) {
+        const n = known(v);
         if (n !== undefined && (n < 0 || (k !== 'retries' && n === 0) || !Number.isFinite(n)))
           diags.error(`Invalid ${k}`, `${k} must be a positive number, got ${n}`, [k]);
       }
     },
 
-    configure(config) {
-      const nodesV = config.nodes ?? null;
-      const token = str(config.token ?? null) ?? env.MAYASTOR_TOKEN;
+    configure(value) {
+      const config = decodeModel<Draft<ProviderModel>>(providerSchema, value);
+      const token = known(config.token) ?? env.MAYASTOR_TOKEN;
       const m = new Mayastor({
-        nodes: isUnknown(nodesV) ? undefined : { ...(strMap(nodesV) ?? {}) },
+        nodes: isUnknown(config.nodes) ? undefined : { ...(knownNodes(config) ?? {}) },
         token: token === '' ? undefined : token,
-        timeoutMs: (numOf(config.request_timeout_seconds ?? null) ?? 30) * 1000,
-        retries: numOf(config.retries ?? null) ?? 3,
-        rebuildTimeoutMs: (numOf(config.rebuild_timeout_seconds ?? null) ?? 3600) * 1000,
+        timeoutMs: (known(config.requestTimeoutSeconds) ?? 30) * 1000,
+        retries: known(config.retries) ?? 3,
+        rebuildTimeoutMs: (known(config.rebuildTimeoutSeconds) ?? 3600) * 1000,
       });
       def.current = m;
       return m;
