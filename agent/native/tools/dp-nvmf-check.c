@@ -4,7 +4,10 @@
  * write a pattern in requests of several sizes (in-capsule and R2T-sized
  * writes over NVMe/TCP), flush, read it back, compare checksums.
  *
- *   dp-nvmf-check URI [--bytes N] [--offset N] [--qd N]
+ *   dp-nvmf-check URI [--bytes N] [--offset N] [--qd N] [--idle-ms N]
+ *
+ * --idle-ms: wait that long between the first write pass and its read-back
+ * (longer than the keep-alive timeout proves that keep-alive works).
  *
  * Prints one line per size and the checksums; exits 1 on any mismatch or
  * error (the error names the device), 0 otherwise.
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "datapath.h"
 
@@ -72,9 +76,9 @@ static int flush(dp_desc *d, dp_cq *cq)
 int main(int argc, char **argv)
 {
     uint64_t bytes = 8 << 20, base = 0;
-    uint32_t qd = 16;
+    uint32_t qd = 16, idle_ms = 0;
     if (argc < 2) {
-        fprintf(stderr, "usage: dp-nvmf-check URI [--bytes N] [--offset N] [--qd N]\n");
+        fprintf(stderr, "usage: dp-nvmf-check URI [--bytes N] [--offset N] [--qd N] [--idle-ms N]\n");
         return 2;
     }
     for (int i = 2; i + 1 < argc; i += 2) {
@@ -82,6 +86,8 @@ int main(int argc, char **argv)
             bytes = strtoull(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "--offset"))
             base = strtoull(argv[i + 1], NULL, 0);
+        else if (!strcmp(argv[i], "--idle-ms"))
+            idle_ms = (uint32_t)strtoul(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "--qd"))
             qd = (uint32_t)strtoul(argv[i + 1], NULL, 0);
     }
@@ -117,6 +123,11 @@ int main(int argc, char **argv)
         int rc = run(d, cq, DP_OP_WRITE, w, base, sizes[s], n, qd);
         if (rc == 0 && (rc = flush(d, cq)) < 0)
             fprintf(stderr, "dp-nvmf-check: flush: %s\n", strerror(-rc));
+        if (rc == 0 && idle_ms && s == 0) { /* idle: the connection must live on keep-alive */
+            printf("idle for %u ms\n", idle_ms);
+            struct timespec ts = { idle_ms / 1000, (long)(idle_ms % 1000) * 1000000 };
+            nanosleep(&ts, NULL);
+        }
         if (rc == 0)
             rc = run(d, cq, DP_OP_READ, r, base, sizes[s], n, qd);
         uint64_t cw = fnv(w, bytes, 0xcbf29ce484222325ull), cr = fnv(r, bytes, 0xcbf29ce484222325ull);

@@ -838,6 +838,11 @@ static int nvmfh_create(const char *uri, struct dp_bdev **out)
     sock_init(n, &n->io, n->c.iofd, &io_ops);
     sock_init(n, &n->adm, n->c.afd, &admin_ops);
     n->state = ST_UP;
+    fprintf(stderr,
+            "datapath: %s: connected as %s (cntlid %u, nsid %u, %llu bytes of %u, queue %u, in-capsule %u, "
+            "maxh2cdata %u, max transfer %u)\n",
+            n->peer, nvmfh_host_nqn(NULL), n->c.cntlid, n->c.nsid, (unsigned long long)n->c.size, n->c.block_size,
+            n->c.qsize, n->c.icd_max, n->c.maxh2cdata, n->c.max_xfer);
     dp_reactor_call(n->bdev.reactor, start_msg, n);
     *out = &n->bdev;
     return 0;
