@@ -2,7 +2,7 @@
  * The typed schema model: one description drives GetProviderSchema, the cty codec (the object type of a block)
  * and the generic plan logic (requiresReplace, computed values), so none of them can disagree.
  */
-import { CtyType, ObjectValue, UNKNOWN, Value, isUnknown } from './cty';
+import { CtyType, Value } from './cty';
 import { STRING_KIND_MARKDOWN } from './tfplugin6';
 
 export interface AttributeSchema {
@@ -112,31 +112,4 @@ export function pathToProto(path: PathStep[]): Record<string, unknown> {
   return {
     steps: path.map((s) => (typeof s === 'number' ? { element_key_int: s } : typeof s === 'string' ? { attribute_name: s } : { element_key_string: s.key })),
   };
-}
-
-// ------------------------------------------------------------------------------------------ value helpers
-export function str(v: Value): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-export function bool(v: Value): boolean | undefined {
-  return typeof v === 'boolean' ? v : undefined;
-}
-/** A known number as a JS number (sizes fit in 2^53). */
-export function numOf(v: Value): number | undefined {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  return undefined;
-}
-export function known(v: Value): boolean {
-  return !isUnknown(v);
-}
-export function strList(v: Value): string[] | undefined {
-  if (!Array.isArray(v) || v.some((e) => typeof e !== 'string')) return undefined;
-  return v as string[];
-}
-export function strMap(v: Value): Record<string, string> | undefined {
-  if (v === null || v === UNKNOWN || typeof v !== 'object' || Array.isArray(v)) return undefined;
-  const o = v as ObjectValue;
-  if (Object.values(o).some((e) => typeof e !== 'string')) return undefined;
-  return o as Record<string, string>;
 }
