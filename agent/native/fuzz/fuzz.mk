@@ -22,6 +22,7 @@ fuzz_nbd_SRCS          := src/nbd/proto.c
 fuzz_pool_label_SRCS   := $(POOL_FORMAT_SRCS)
 fuzz_pool_meta_SRCS    := $(POOL_FORMAT_SRCS)
 fuzz_nexus_label_SRCS  := src/nexus/label.c src/util/crc32c.c
+fuzz_nvmf_host_SRCS    := src/nvmf/host_rx.c src/util/uuid.c
 fuzz_nvmf_SRCS         := src/nvmf/pdu.c src/util/crc32c.c
 
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
