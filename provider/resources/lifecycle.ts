@@ -62,6 +62,31 @@ export async function createOnNode<T>(
   return undefined;
 }
 
+/**
+ * CreateResource for an object that is ready once the agent made it (pools, replicas): createOnNode on the
+ * node's client; an agent failure is reported by `failed` (the resource names the attribute).
+ */
+export async function createModel<T, M>(
+  m: Mayastor,
+  diags: Diagnostics,
+  node: string,
+  kind: CreateKind,
+  key: string,
+  spec: CreateSpec,
+  toModel: (node: string, obj: T) => M,
+  failed: (e: unknown) => void,
+): Promise<M | null> {
+  const c = m.client(node, diags);
+  if (!c) return null;
+  try {
+    const obj = await createOnNode<T>(c, diags, node, kind, key, spec);
+    return obj ? toModel(node, obj) : null;
+  } catch (e) {
+    failed(e);
+    return null;
+  }
+}
+
 /** "NODE/REST" import ids. */
 export function parseImportId(id: string, what: string, diags: Diagnostics): [string, string] | undefined {
   const i = id.indexOf('/');

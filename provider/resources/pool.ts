@@ -6,7 +6,7 @@ import { typedResource } from '../protocol/typed';
 import { idAttribute, keyAttribute, nodeAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
-import { createOnNode, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
+import { createModel, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
 import { checkName, checkNodeAtPlan } from './validators';
 
 /** A pool's attributes (the schema below, field by field). */
@@ -86,17 +86,10 @@ export const poolResource: ResourceType<Mayastor> = typedResource<Mayastor, Pool
     if (node !== undefined && name !== undefined) planned.id = `${node}/${name}`;
   },
 
-  async create(m, { node, name, disks }, diags) {
-    const c = m.client(node, diags);
-    if (!c) return null;
-    try {
-      const p = await createOnNode<Pool>(c, diags, node, 'pools', name, { disks });
-      return p ? toModel(node, p) : null;
-    } catch (e) {
-      agentDiag(diags, e, `Create pool "${name}"`, node, 'disks', ['disks', 'name']);
-      return null;
-    }
-  },
+  create: (m, { node, name, disks }, diags) =>
+    createModel<Pool, PoolModel>(m, diags, node, 'pools', name, { disks }, toModel, (e) =>
+      agentDiag(diags, e, `Create pool "${name}"`, node, 'disks', ['disks', 'name']),
+    ),
 
   read: (m, state, diags) =>
     readOnNode(

@@ -10,7 +10,7 @@ import { typedResource } from '../protocol/typed';
 import { idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
-import { createOnNode, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
+import { createModel, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
 import { checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
 /** A replica's attributes (the schema below, field by field). */
@@ -127,24 +127,23 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
     // allocated_bytes stays unknown on any update: a thin replica's allocation moves with writes
   },
 
-  async create(m, planned, diags) {
-    const { node, uuid } = planned;
-    const c = m.client(node, diags);
-    if (!c) return null;
-    try {
-      const r = await createOnNode<Replica>(c, diags, node, 'replicas', uuid, {
+  create: (m, planned, diags) =>
+    createModel<Replica, ReplicaModel>(
+      m,
+      diags,
+      planned.node,
+      'replicas',
+      planned.uuid,
+      {
         pool: planned.pool,
         sizeBytes: planned.sizeBytes,
         thin: planned.thin ?? false,
         share: planned.share ?? 'none',
         allowedHosts: planned.allowedHosts ?? [],
-      });
-      return r ? toModel(node, r) : null;
-    } catch (e) {
-      agentDiag(diags, e, `Create replica ${uuid}`, node, 'uuid', REPLICA_FIELDS);
-      return null;
-    }
-  },
+      },
+      toModel,
+      (e) => agentDiag(diags, e, `Create replica ${planned.uuid}`, planned.node, 'uuid', REPLICA_FIELDS),
+    ),
 
   // one GET /v1/replicas per node serves the whole refresh (see Mayastor.listing)
   read: (m, state, diags) =>
