@@ -582,6 +582,7 @@ struct nvme_id_ctrl {
 #define NVME_SGLS_KEYED (1u << 2)
 #define NVME_SGLS_BIT_BUCKET (1u << 16)
 #define NVME_SGLS_OFFSET (1u << 20) /* address field may be an offset (in-capsule) */
+#define NVME_SGLS_TRANSPORT (1u << 21) /* Transport SGL Data Block descriptor */
 
 #define NVME_ANACAP_OPTIMIZED (1u << 0)
 #define NVME_ANACAP_NON_OPTIMIZED (1u << 1)

@@ -1,0 +1,451 @@
+/*
+ * ctrlr.c - fabrics commands and controllers: Connect (admin queue creates
+ * a controller with a dynamic cntlid, I/O queues join it by cntlid, host NQN
+ * and subsystem NQN), Property Get/Set (CAP, VS, CC, CSTS), Disconnect, the
+ * keep-alive timer that tears down a controller whose host went silent, and
+ * the subsystem API (dp_nvmf_share/unshare/export_connections).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/export.h"
+#include "nvmf/target.h"
+#include "util/error.h"
+#include "util/uuid.h"
+
+static struct nvmf_ctrlr *g_ctrlrs; /* under g_nvmf_exports.lock */
+static uint16_t g_next_cntlid = 1;
+
+static uint64_t cap_value(void)
+{
+    return (uint64_t)(NVMF_MAX_QSIZE - 1) | NVME_CAP_CQR | (30ull << NVME_CAP_TO_SHIFT) | NVME_CAP_CSS_NVM;
+}
+
+/* ---- controller lifetime ------------------------------------------------- */
+
+static void ctrlr_maybe_free(struct nvmf_ctrlr *k)
+{
+    if (k->refs > 0 || k->ka_inflight)
+        return;
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    for (struct nvmf_ctrlr **pp = &g_ctrlrs; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    free(k);
+}
+
+/* Tear the controller down: every queue closes (on this reactor). */
+static void ctrlr_kill(struct nvmf_ctrlr *k, const char *why)
+{
+    if (k->dead)
+        return;
+    k->dead = true;
+    k->naer = 0;
+    if (why)
+        fprintf(stderr, "nvmf: controller %u of host %s on %s: %s; tearing it down\n", k->cntlid, k->hostnqn, k->subnqn,
+                why);
+    if (k->ka_inflight) {
+        struct io_uring_sqe *sqe = dp_reactor_sqe(k->r);
+        io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&k->ka_op, 0);
+        io_uring_sqe_set_data(sqe, &g_nvmf_noop);
+    }
+    for (int i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
+        if (k->ioq[i])
+            nvmf_conn_close(k->ioq[i], NULL);
+    if (k->admin)
+        nvmf_conn_close(k->admin, NULL);
+}
+
+void nvmf_ctrlr_detach(struct nvmf_conn *c)
+{
+    struct nvmf_ctrlr *k = c->ctrlr;
+    if (!k)
+        return;
+    c->ctrlr = NULL;
+    if (k->admin == c) {
+        k->admin = NULL;
+        ctrlr_kill(k, NULL);
+    } else if (c->qid <= NVMF_MAX_IO_QUEUES && k->ioq[c->qid] == c) {
+        k->ioq[c->qid] = NULL;
+    }
+    k->refs--;
+    ctrlr_maybe_free(k);
+}
+
+static void ka_arm(struct nvmf_ctrlr *k);
+
+static void ka_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct nvmf_ctrlr *k = (struct nvmf_ctrlr *)((char *)op - offsetof(struct nvmf_ctrlr, ka_op));
+    k->ka_inflight = false;
+    if (k->dead) {
+        ctrlr_maybe_free(k);
+        return;
+    }
+    if (!k->ka_seen) {
+        char why[96];
+        snprintf(why, sizeof why, "no command within the keep-alive timeout (%u ms)", k->kato);
+        ctrlr_kill(k, why);
+        ctrlr_maybe_free(k);
+        return;
+    }
+    ka_arm(k);
+}
+
+/* Check every 1.5 x KATO that the host sent something since the last check. */
+static void ka_arm(struct nvmf_ctrlr *k)
+{
+    if (!k->kato || k->dead)
+        return;
+    uint64_t ms = (uint64_t)k->kato * 3 / 2;
+    k->ka_ts.tv_sec = (long long)(ms / 1000);
+    k->ka_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+    k->ka_seen = false;
+    k->ka_op.cb = ka_cb;
+    k->ka_inflight = true;
+    dp_reactor_timer(k->r, &k->ka_op, &k->ka_ts);
+}
+
+static struct nvmf_ctrlr *ctrlr_new(struct nvmf_conn *c, bool discovery)
+{
+    struct nvmf_ctrlr *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    k->discovery = discovery;
+    k->exp = c->exp;
+    k->r = c->r;
+    memcpy(k->subnqn, c->subnqn, sizeof k->subnqn);
+    memcpy(k->hostnqn, c->hostnqn, sizeof k->hostnqn);
+    memcpy(k->hostid, c->hostid, sizeof k->hostid);
+    k->kato = c->kato;
+    k->admin = c;
+    k->refs = 1;
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    for (;;) { /* a dynamic cntlid not in use */
+        uint16_t id = g_next_cntlid;
+        g_next_cntlid = g_next_cntlid >= NVMF_CNTLID_MAX ? 1 : g_next_cntlid + 1;
+        bool used = false;
+        for (struct nvmf_ctrlr *o = g_ctrlrs; o && !used; o = o->next)
+            used = o->cntlid == id;
+        if (!used) {
+            k->cntlid = id;
+            break;
+        }
+    }
+    k->next = g_ctrlrs;
+    g_ctrlrs = k;
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    ka_arm(k);
+    return k;
+}
+
+/* ---- Connect ------------------------------------------------------------- */
+
+static void connect_fail(struct nvmf_req *q, uint16_t sc, uint32_t cdw0)
+{
+    nvmf_req_complete(q, NVME_STATUS(NVME_SCT_COMMAND_SPECIFIC, sc) | NVME_STATUS_DNR, cdw0);
+}
+
+static void connect_ok(struct nvmf_conn *c, struct nvmf_req *q)
+{
+    c->connected = true;
+    c->hs_done = true;
+    dp_target_handshake_done(&c->tc);
+    nvmf_req_complete(q, 0, c->ctrlr->cntlid);
+}
+
+/* On the controller's reactor: create the controller or join it. */
+static void connect_finish(struct nvmf_conn *c, struct nvmf_req *q)
+{
+    if (c->qid == 0) {
+        c->ctrlr = ctrlr_new(c, c->exp == NULL);
+        if (!c->ctrlr) {
+            nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
+            return;
+        }
+        connect_ok(c, q);
+        return;
+    }
+    struct nvmf_ctrlr *k;
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    for (k = g_ctrlrs; k; k = k->next)
+        if (k->cntlid == c->want_cntlid)
+            break;
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    /* k is only touched on its own reactor, which is this one when it matches */
+    if (!k || k->r != c->r || k->dead || k->discovery || strcmp(k->subnqn, c->subnqn) ||
+        strcmp(k->hostnqn, c->hostnqn)) {
+        connect_fail(q, NVMF_SC_INVALID_PARAM,
+                     NVMF_INVALID_PARAM_CDW0(1, __builtin_offsetof(struct nvmf_connect_data, cntlid)));
+        return;
+    }
+    if (!(k->csts & NVME_CSTS_RDY) || c->qid > NVMF_MAX_IO_QUEUES || c->qid > (k->nioq ? k->nioq : 1) ||
+        k->ioq[c->qid]) {
+        connect_fail(q, NVMF_SC_INVALID_PARAM,
+                     NVMF_INVALID_PARAM_CDW0(0, __builtin_offsetof(struct nvmf_connect_cmd, qid)));
+        return;
+    }
+    k->ioq[c->qid] = c;
+    k->refs++;
+    c->ctrlr = k;
+    connect_ok(c, q);
+}
+
+void nvmf_connect_migrated(void *arg)
+{
+    struct nvmf_conn *c = arg;
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    c->r = dp_reactor_self();
+    c->migrating = false;
+    bool dead = c->kill_pending || c->exp->dead;
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    struct nvmf_req *q = c->connect_req;
+    c->connect_req = NULL;
+    if (dead) {
+        nvmf_conn_close(c, NULL);
+        return;
+    }
+    connect_finish(c, q);
+    nvmf_conn_resume(c);
+}
+
+void nvmf_connect_go(struct nvmf_conn *c)
+{
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    c->migrating = true; /* kills wait for the move (kill_pending) */
+    c->migrate_to = c->exp->bdev->reactor;
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+}
+
+static void connect_cmd(struct nvmf_conn *c, struct nvmf_req *q)
+{
+    const struct nvmf_connect_cmd *cmd = (const struct nvmf_connect_cmd *)&q->sqe;
+    uint32_t cdw0;
+    if (c->connected || c->ctrlr) {
+        nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_SEQUENCE_ERROR) | NVME_STATUS_DNR, 0);
+        return;
+    }
+    if (q->len != NVMF_CONNECT_DATA_LEN || !q->buf) {
+        nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_DATA_SGL_LENGTH_INVALID) | NVME_STATUS_DNR, 0);
+        return;
+    }
+    const struct nvmf_connect_data *d = (const struct nvmf_connect_data *)q->buf;
+    uint16_t st = nvmf_connect_check(cmd, d, cmd->qid == 0, cmd->qid == 0 ? NVMF_ADMIN_QSIZE : NVMF_MAX_QSIZE, &cdw0,
+                                     c->subnqn, c->hostnqn);
+    if (st) {
+        fprintf(stderr, "nvmf: peer %s: Connect refused: invalid parameter (cdw0 0x%x)\n", c->peer.str, cdw0);
+        nvmf_req_complete(q, st | NVME_STATUS_DNR, cdw0);
+        return;
+    }
+    c->qid = cmd->qid;
+    c->qsize = (uint16_t)(cmd->sqsize + 1);
+    c->sqflow_off = cmd->cattr & NVMF_CONNECT_CATTR_DISABLE_SQ_FC;
+    c->want_cntlid = d->cntlid;
+    c->kato = cmd->kato;
+    memcpy(c->hostid, d->hostid, sizeof c->hostid);
+    if (strcmp(c->subnqn, NVMF_DISCOVERY_NQN) == 0) {
+        if (c->qid != 0) {
+            connect_fail(q, NVMF_SC_INVALID_PARAM,
+                         NVMF_INVALID_PARAM_CDW0(0, __builtin_offsetof(struct nvmf_connect_cmd, qid)));
+            return;
+        }
+        connect_finish(c, q);
+        return;
+    }
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    struct dp_export *e = dp_export_named_locked(&g_nvmf_exports, c->subnqn);
+    uint16_t sc = 0;
+    if (!e || e->dead)
+        sc = NVMF_SC_INVALID_PARAM;
+    else if (!dp_allowlist_allows_nqn(&e->allowed, c->hostnqn, &c->peer.addr))
+        sc = NVMF_SC_INVALID_HOST;
+    else if (!dp_export_attach_locked(&g_nvmf_exports, e, c->peer.str))
+        sc = NVMF_SC_CONTROLLER_BUSY;
+    else
+        c->exp = e;
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    if (sc) {
+        fprintf(stderr, "nvmf: peer %s: Connect of host %s to %s refused: %s\n", c->peer.str, c->hostnqn, c->subnqn,
+                sc == NVMF_SC_INVALID_HOST    ? "host not allowed"
+                : sc == NVMF_SC_INVALID_PARAM ? "no such subsystem"
+                                              : "too many connections");
+        connect_fail(q, sc,
+                     sc == NVMF_SC_INVALID_PARAM
+                         ? NVMF_INVALID_PARAM_CDW0(1, __builtin_offsetof(struct nvmf_connect_data, subnqn))
+                         : 0);
+        return;
+    }
+    c->connect_req = q;
+    nvmf_connect_go(c);
+}
+
+/* ---- properties ---------------------------------------------------------- */
+
+static void property_cmd(struct nvmf_conn *c, struct nvmf_req *q, bool set)
+{
+    struct nvmf_ctrlr *k = c->ctrlr;
+    const struct nvmf_property_set_cmd *cmd = (const struct nvmf_property_set_cmd *)&q->sqe;
+    bool eight = (cmd->attrib & 7) == NVMF_PROP_SIZE_8;
+    const uint16_t inval = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) | NVME_STATUS_DNR;
+    uint64_t v = 0;
+    if (set) {
+        if (cmd->ofst != NVME_REG_CC || eight) {
+            nvmf_req_complete(q, inval, 0);
+            return;
+        }
+        uint32_t cc = (uint32_t)cmd->value, old = k->cc;
+        k->cc = cc;
+        if ((cc & NVME_CC_EN) && !(old & NVME_CC_EN))
+            k->csts |= NVME_CSTS_RDY;
+        else if (!(cc & NVME_CC_EN) && (old & NVME_CC_EN))
+            k->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_SHST_MASK);
+        if (cc & NVME_CC_SHN_MASK)
+            k->csts = (k->csts & ~NVME_CSTS_SHST_MASK) | (NVME_CSTS_SHST_COMPLETE << NVME_CSTS_SHST_SHIFT);
+        nvmf_req_complete(q, 0, 0);
+        return;
+    }
+    switch (cmd->ofst) {
+    case NVME_REG_CAP: v = cap_value(); break;
+    case NVME_REG_VS: v = NVME_VS(1, 3, 0); break;
+    case NVME_REG_CC: v = k->cc; break;
+    case NVME_REG_CSTS: v = k->csts; break;
+    default: nvmf_req_complete(q, inval, 0); return;
+    }
+    if (!eight && cmd->ofst == NVME_REG_CAP) {
+        nvmf_req_complete(q, inval, 0);
+        return;
+    }
+    q->cqe.cdw1 = (uint32_t)(v >> 32);
+    nvmf_req_complete(q, 0, (uint32_t)v);
+}
+
+void nvmf_fabrics_cmd(struct nvmf_req *q)
+{
+    struct nvmf_conn *c = q->c;
+    uint8_t fctype = ((const struct nvmf_fabric_cmd *)&q->sqe)->fctype;
+    if (fctype == NVMF_FCTYPE_CONNECT) {
+        connect_cmd(c, q);
+        return;
+    }
+    if (!c->connected || !c->ctrlr) {
+        nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_SEQUENCE_ERROR) | NVME_STATUS_DNR, 0);
+        return;
+    }
+    c->ctrlr->ka_seen = true;
+    switch (fctype) {
+    case NVMF_FCTYPE_PROPERTY_GET:
+    case NVMF_FCTYPE_PROPERTY_SET:
+        if (c->qid != 0)
+            break;
+        property_cmd(c, q, fctype == NVMF_FCTYPE_PROPERTY_SET);
+        return;
+    case NVMF_FCTYPE_DISCONNECT: nvmf_req_complete(q, 0, 0); return;
+    }
+    nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR, 0);
+}
+
+/* ---- subsystems (the public API) ----------------------------------------- */
+
+struct nvmf_subsys {
+    struct nvmf_subsys *next;
+    uint8_t uuid[16];
+    char nqn[];
+};
+static struct nvmf_subsys *g_subsys; /* under g_nvmf_exports.lock */
+
+/* Under lock: the namespace uuid of a subsystem (its share's, or derived from its name). */
+void nvmf_ns_uuid_locked(const char *nqn, const char *bdev_name, uint8_t out[16])
+{
+    for (struct nvmf_subsys *s = g_subsys; s; s = s->next)
+        if (!strcmp(s->nqn, nqn)) {
+            memcpy(out, s->uuid, 16);
+            return;
+        }
+    /* FNV-1a over the device name: stable for the same device */
+    uint64_t h1 = 1469598103934665603ull, h2 = 1099511628211ull;
+    for (const char *p = bdev_name; *p; p++) {
+        h1 = (h1 ^ (uint8_t)*p) * 1099511628211ull;
+        h2 = (h2 ^ (uint8_t)*p) * 1469598103934665603ull;
+    }
+    memcpy(out, &h1, 8);
+    memcpy(out + 8, &h2, 8);
+    out[6] = (out[6] & 0x0f) | 0x40;
+    out[8] = (out[8] & 0x3f) | 0x80;
+}
+
+DP_EXPORT int dp_nvmf_share(const char *bdev_name, const char *nqn, const char *uuid, const char *allowed_hosts_csv)
+{
+    dp_clear_error();
+    uint8_t u[16] = { 0 };
+    if (!bdev_name || !*bdev_name) {
+        dp_set_error("nvmf share: device name is empty");
+        return -EINVAL;
+    }
+    if (!nqn || !nvmf_nqn_valid(nqn) || !strcmp(nqn, NVMF_DISCOVERY_NQN)) {
+        dp_set_error("nvmf share '%.64s': nqn '%.230s' is not a valid subsystem NQN", bdev_name, nqn ? nqn : "");
+        return -EINVAL;
+    }
+    if (uuid && *uuid && dp_uuid_parse(uuid, u) < 0) {
+        dp_set_error("nvmf share '%.230s': uuid '%.64s' is not a uuid", nqn, uuid);
+        return -EINVAL;
+    }
+    int rc = dp_export_share(&g_nvmf_exports, bdev_name, nqn, allowed_hosts_csv);
+    if (rc < 0 || !uuid || !*uuid)
+        return rc;
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    struct nvmf_subsys *s;
+    for (s = g_subsys; s && strcmp(s->nqn, nqn); s = s->next)
+        ;
+    if (!s && (s = calloc(1, sizeof *s + strlen(nqn) + 1))) {
+        strcpy(s->nqn, nqn);
+        s->next = g_subsys;
+        g_subsys = s;
+    }
+    if (s)
+        memcpy(s->uuid, u, 16);
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    return 0;
+}
+
+static void subsys_forget(const char *nqn)
+{
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    for (struct nvmf_subsys **pp = &g_subsys; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->nqn, nqn)) {
+            struct nvmf_subsys *s = *pp;
+            *pp = s->next;
+            free(s);
+            break;
+        }
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+}
+
+DP_EXPORT int dp_nvmf_unshare(const char *nqn)
+{
+    dp_clear_error();
+    int rc = dp_export_unshare(&g_nvmf_exports, nqn);
+    if (rc == 0)
+        subsys_forget(nqn);
+    return rc;
+}
+
+DP_EXPORT int dp_nvmf_export_connections(const char *nqn)
+{
+    return dp_export_connections(&g_nvmf_exports, nqn);
+}
+
+void nvmf_subsys_forget_all(void)
+{
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    while (g_subsys) {
+        struct nvmf_subsys *s = g_subsys;
+        g_subsys = s->next;
+        free(s);
+    }
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+}
