@@ -405,7 +405,7 @@ TEST(hostile_pdus)
     uint8_t cap[72 + 4] = { NVME_TCP_PDU_CAPSULE_CMD, NVME_TCP_F_HDGST, 72, 0, 76 };
     expect_termreq(cap, sizeof cap, true, true); /* header digest mismatch */
     uint8_t h2c[24] = { NVME_TCP_PDU_H2C_DATA, NVME_TCP_F_DATA_LAST, 24, 24, 28, 0, 0, 0, 1, 0, 77, 0 };
-    uint8_t h2cd[28] = {0};
+    uint8_t h2cd[28] = { 0 };
     memcpy(h2cd, h2c, 24);
     expect_termreq(h2cd, sizeof h2cd, true, false); /* H2CData for an unknown ttag */
     /* in-capsule data beyond the limit */
@@ -469,6 +469,55 @@ TEST(disconnect_mid_transfer)
     close(a.fd);
 }
 
+TEST(h2c_data_beyond_the_command)
+{
+    struct host a, q;
+    h_admin(&a, false, false, 0);
+    struct nvme_sqe s = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = 0 };
+    CHECK_EQ(h_simple(&a, &s, NULL, 0, NULL), 0);
+    memset(&q, 0, sizeof q);
+    q.fd = dial();
+    q.cntlid = a.cntlid;
+    h_icreq(&q, false, false);
+    CHECK_EQ(h_connect(&q, 1, SUBNQN, HOSTNQN, 0, NULL), 0);
+    s = (struct nvme_sqe){ .opc = NVME_IO_WRITE, .nsid = 1, .cdw12 = 7 };
+    h_cmd(&q, &s, NULL, 0, 4096);
+    struct nvme_tcp_r2t_hdr r2t;
+    CHECK(xread(q.fd, &r2t, sizeof r2t));
+    CHECK_EQ(r2t.r2tl, 4096);
+    struct nvme_tcp_h2c_data_hdr d;
+    memset(&d, 0, sizeof d);
+    nvmf_ch_init(&d.ch, NVME_TCP_PDU_H2C_DATA, false, false, NVME_TCP_DATA_HLEN, 8192);
+    d.cccid = r2t.cccid;
+    d.ttag = r2t.ttag;
+    d.datal = 8192; /* twice what the command moves */
+    xwrite(q.fd, &d, sizeof d);
+    uint8_t t = 0;
+    CHECK(closed_by_target(q.fd, &t));
+    CHECK_EQ(t, NVME_TCP_PDU_C2H_TERM_REQ);
+    close(q.fd);
+    close(a.fd);
+}
+
+TEST(handshake_deadline)
+{
+    dp_target_limits l;
+    CHECK_EQ(dp_target_get_limits(&l), 0);
+    uint32_t old = l.handshake_timeout_ms;
+    l.handshake_timeout_ms = 200;
+    CHECK_EQ(dp_target_set_limits(&l), 0);
+    int fd = dial(); /* connects, then says nothing */
+    CHECK(closed_by_target(fd, NULL));
+    close(fd);
+    struct host h = { 0 };
+    h.fd = dial();
+    h_icreq(&h, false, false); /* ICReq but no Connect */
+    CHECK(closed_by_target(h.fd, NULL));
+    close(h.fd);
+    l.handshake_timeout_ms = old;
+    CHECK_EQ(dp_target_set_limits(&l), 0);
+}
+
 TEST(unshare_with_connected_host)
 {
     CHECK_EQ(dp_nvmf_share("malloc:///nvu?size_mb=1", "nqn.2019-05.io.openebs:gone", NULL, NULL), 0);
@@ -515,6 +564,8 @@ int main(void)
     RUN(hostile_pdus);
     RUN(data_digest_mismatch_closes);
     RUN(disconnect_mid_transfer);
+    RUN(h2c_data_beyond_the_command);
+    RUN(handshake_deadline);
     RUN(unshare_with_connected_host);
     RUN(keep_alive_expiry);
     RUN(share_validation);

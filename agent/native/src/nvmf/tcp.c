@@ -331,6 +331,7 @@ static bool header_done(struct nvmf_conn *c)
         c->rx_req = q;
         c->rx_h2c = false;
         if (c->lay.datalen && !q->cqe.status && nvmf_req_buf(q) < 0) {
+            dp_target_mem_waited();
             c->wait_req = q; /* no memory now: resume when some comes back */
             return false;
         }
@@ -381,15 +382,17 @@ static void pdu_done(struct nvmf_conn *c)
         nvmf_req_complete(q, q->cqe.status | NVME_STATUS_DNR, 0);
         return;
     }
-    if (q->awaiting_h2c) {
-        if (nvmf_req_buf(q) < 0) {
-            c->wait_req = q;
-            return;
-        }
-        send_r2t(c, q);
+    /* Data buffers (R2T target, or what the controller returns) are charged before the
+     * command runs; without memory the connection stops reading until some comes back. */
+    if (nvmf_req_buf(q) < 0) {
+        dp_target_mem_waited();
+        c->wait_req = q;
         return;
     }
-    dispatch(c, q);
+    if (q->awaiting_h2c)
+        send_r2t(c, q);
+    else
+        dispatch(c, q);
 }
 
 /* Consume n bytes at p for the current state; returns bytes used, or -1 to stop. */
@@ -507,8 +510,10 @@ void nvmf_conn_resume(struct nvmf_conn *c)
             c->rx = c->skip ? RX_PAD : c->dst_left ? RX_DATA : RX_CH;
             if (c->rx == RX_CH)
                 pdu_done(c);
-        } else {
+        } else if (q->awaiting_h2c) {
             send_r2t(c, q);
+        } else {
+            dispatch(c, q);
         }
     }
     process_input(c);
