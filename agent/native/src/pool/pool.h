@@ -8,11 +8,13 @@
  * except while the pool is not yet (or no longer) live: create/import build
  * it on the control thread before it is published, export/destroy tear it
  * down after it is unpublished and idle. Control functions serialize on one
- * global mutex and run their mutations on the reactor (pool.c).
+ * global mutex and run their mutations on the reactor (pool.c core,
+ * create.c, import.c, commit.c, replica.c; lvol.c is the I/O path).
  */
 #ifndef DP_POOL_H
 #define DP_POOL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -151,9 +153,19 @@ struct pool {
     struct pool *next; /* registry */
 };
 
-/* pool.c, for lvol.c */
+static inline uint64_t bm_words(uint64_t n)
+{
+    return (n + 63) / 64;
+}
+
+/* ---- commit.c: base I/O, metadata commit, cluster accounting (reactor) --- */
+
 void pool_commit(struct pool *p, struct pool_waiter *w);
 void pool_base_submit(struct pool *p, uint32_t disk, struct base_io *b);
+void pool_base_prep(struct base_io *b, enum dp_bdev_io_type type, uint64_t off, uint64_t len, struct iovec *iov,
+                    int iovcnt, void (*done)(struct base_io *, int));
+/* Serialize the replicas into p->slot_buf as slot p->seq + 1: bytes used. */
+uint64_t pool_meta_serialize(struct pool *p);
 /* Physical cluster -> disk index and byte offset of its start. */
 uint32_t pool_locate(struct pool *p, uint32_t pcl, uint64_t *offset);
 /* Take a free cluster: its number, or -ENOSPC. */
@@ -163,9 +175,71 @@ void pool_cluster_put(struct pool *p, uint32_t pcl);
 void pool_cluster_unmapped(struct pool *p, uint32_t pcl);
 void pool_try_release(struct pool *p);
 
+/* ---- pool.c: registry, shared setup steps, control round trip ----------- */
+
+/* One lock serializes every control operation and guards the registry. */
+void pool_lock(void);
+void pool_unlock(void);
+/* Under the lock. */
+struct pool *pool_find(const char *name);
+/* Under the lock: the pool called name, or NULL with *ret and the error set. */
+struct pool *pool_lookup(const char *name, int *ret);
+struct replica *replica_find(const uint8_t uuid[16]);
+void pool_publish(struct pool *p);
+void pool_unpublish(struct pool *p);
+/* Free a pool that is not live (never published, or unpublished and idle). */
+void pool_free(struct pool *p);
+
+int pool_check_name(const char *what, const char *name);
+/* Put context in front of the error the last call set: "<context>: <error>". */
+void pool_error_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Open the disks of a create/import; p->disks[i].bdev in argument order. */
+int pool_open_disks(struct pool *p, const char *what, const char *const *disks, uint32_t ndisks);
+/* 0 and *l decoded, 1 no label, -EINVAL damaged, other -errno with err set. */
+int pool_read_label(struct dp_bdev *b, uint8_t *buf, struct pf_label *l, char *err, size_t errlen);
+/* Allocate the in-memory state sized for p->total_clusters. */
+int pool_alloc_state(struct pool *p);
+
+/* A control operation handed to the pool's reactor; the control thread
+ * sleeps in pool_ctl_run until the reactor's chain calls pool_ctl_done. */
+struct pool_ctl {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int rc;
+    char err[512];
+    struct pool *p;
+    struct replica *r;
+    uint64_t size;
+    uint32_t *newmap; /* resize: map for the new size, filled on the reactor */
+    uint32_t newncl;
+    struct pool_waiter w;
+    struct base_io b;
+    uint32_t *cl; /* clusters to zero or discard */
+    uint32_t ncl, idx;
+    enum dp_bdev_io_type run_type;
+    void (*after)(struct pool_ctl *c, int rc);
+    dp_msg_fn fn;
+    void *arg; /* stat output */
+};
+
+int pool_ctl_run(struct pool_ctl *c, struct pool *p, dp_msg_fn fn);
+void pool_ctl_done(struct pool_ctl *c, int rc);
+int pool_ctl_fail(struct pool_ctl *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- replica.c ----------------------------------------------------------- */
+
+struct replica *replica_new(struct pool *p, const uint8_t uuid[16], uint64_t size, bool thin);
+int replica_register(struct replica *r);
+void replica_free(struct replica *r);
+/* Handles open on the replica, besides the registry's own reference. */
+int replica_open_count(struct replica *r);
+/* Reactor (or a pool not yet live): append r to the pool's table. */
+void pool_table_add(struct pool *p, struct replica *r);
+
 /* lvol.c */
 extern const struct dp_bdev_ops lvol_ops;
-/* pool.c: frees the replica when its last reference goes */
+/* replica.c: frees the replica when its last reference goes */
 void lvol_bdev_destroy(struct dp_bdev *bdev);
 int lvol_reqs_init(struct pool *p);
 void lvol_reqs_free(struct pool *p);
