@@ -167,6 +167,21 @@ static int recv_until(int fd, struct nvmfh_rx *rx, struct sync_cmd *s, uint64_t 
     }
 }
 
+/* The fabrics statuses a Connect meets, named for the error message. */
+static const char *status_name(uint8_t opc, unsigned sct, unsigned sc)
+{
+    if (opc != NVME_ADM_FABRICS || sct != NVME_SCT_COMMAND_SPECIFIC)
+        return "";
+    switch (sc) {
+    case NVMF_SC_INVALID_HOST: return " (host not allowed: the subsystem's allowlist does not hold our host NQN)";
+    case NVMF_SC_INVALID_PARAM: return " (invalid parameter: no such subsystem, or a bad field)";
+    case NVMF_SC_CONTROLLER_BUSY: return " (controller busy)";
+    case NVMF_SC_INCOMPATIBLE_FORMAT: return " (incompatible format)";
+    case NVMF_SC_AUTH_REQUIRED: return " (authentication required: DH-HMAC-CHAP is not implemented)";
+    }
+    return "";
+}
+
 /* One command, its in-capsule data (out) and its C2H data (in). */
 static int sync_exec(int fd, struct nvme_sqe *sqe, const void *out, uint32_t out_len, void *in, uint32_t in_len,
                      struct nvme_cqe *cqe, uint64_t deadline, char *err, size_t errlen)
@@ -206,8 +221,9 @@ static int sync_exec(int fd, struct nvme_sqe *sqe, const void *out, uint32_t out
         return rc;
     *cqe = s.cqe;
     if (NVME_STATUS_SC(cqe->status) || NVME_STATUS_SCT(cqe->status)) {
-        snprintf(err, errlen, "status sct 0x%x sc 0x%x", NVME_STATUS_SCT(cqe->status), NVME_STATUS_SC(cqe->status));
-        return -EIO;
+        unsigned sct = NVME_STATUS_SCT(cqe->status), sc = NVME_STATUS_SC(cqe->status);
+        snprintf(err, errlen, "status sct 0x%x sc 0x%x%s", sct, sc, status_name(sqe->opc, sct, sc));
+        return sct == NVME_SCT_COMMAND_SPECIFIC && sc == NVMF_SC_INVALID_HOST ? -EACCES : -EIO;
     }
     return 0;
 }
@@ -288,7 +304,7 @@ static int fabric_connect(int fd, const struct nvmfh_uri *u, uint16_t qid, uint1
     if (rc < 0) {
         char m[160];
         snprintf(m, sizeof m, "%s", err);
-        snprintf(err, errlen, "Connect (queue %u, host %.100s) refused: %.120s", qid, d.hostnqn, m);
+        snprintf(err, errlen, "Connect (queue %u, host %.100s) refused: %.150s", qid, d.hostnqn, m);
         return rc;
     }
     if (cntlid_out)
@@ -437,7 +453,7 @@ int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, s
     memset(c, 0, sizeof *c);
     c->afd = c->iofd = -1;
     uint64_t deadline = now_ms() + u->connect_timeout_ms;
-    char m[256] = "";
+    char m[512] = "";
     const char *stage = "admin queue";
     uint32_t io_h2c = 0;
     int rc = queue_open(addr, addrlen, &c->maxh2cdata, deadline, m, sizeof m);

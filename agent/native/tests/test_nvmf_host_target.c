@@ -1,0 +1,154 @@
+/*
+ * test_nvmf_host_target: our initiator (the nvmf:// child) against our own
+ * NVMe/TCP target (dp_nvmf_listen/share) in one process over 127.0.0.1:
+ * checksummed data in every transfer size (in-capsule, R2T, MDTS splits),
+ * reconnect after the target's unshare and re-share of the same device, a
+ * device shared again under the same NQN with another namespace uuid is
+ * "replaced" (ENODEV), and a host NQN outside the allowlist is refused at
+ * Connect with an error naming the peer, the subsystem and our host NQN.
+ * (The interop proof against Linux nvmet is dp-nvmf-check in the guest test.)
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "datapath.h"
+#include "nvmf/host.h"
+#include "testlib.h"
+
+#define U1 "1d6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a11"
+#define U2 "1d6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a22"
+#define NQN "nqn.2019-05.io.openebs:" U1
+#define DEV "malloc:///tgt0?size_mb=16"
+
+static char uri[256];
+static struct dp_bdev *local; /* the device the target serves, opened here too */
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+/* Wait (bounded) until a read gives `want`, accepting only transient errors on the way. */
+static int read_until(struct dp_bdev *b, uint8_t *r, int want)
+{
+    int rc = -1;
+    for (int tries = 0; tries < 300; tries++) {
+        rc = dp_bdev_rw_sync(b, DP_IO_READ, r, 0, 4096);
+        if (rc == want)
+            return rc;
+        CHECK(rc == 0 || rc == -EIO || rc == -ENOTCONN || rc == -ETIMEDOUT);
+        sleep_ms(50);
+    }
+    return rc;
+}
+
+TEST(data_all_sizes)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    CHECK(!strcmp(dp_bdev_ident(b), U1));
+    CHECK_EQ(b->size, 16u << 20);
+    size_t len = 4u << 20;
+    uint8_t *w = dp_buf_alloc(len), *r = dp_buf_alloc(len);
+    static const uint32_t sizes[] = { 512, 4096, 65536, 131072, 1 << 20 };
+    for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (size_t i = 0; i < len; i++)
+            w[i] = (uint8_t)(i * 97 + k * 31 + (i >> 12));
+        for (size_t o = 0; o < len; o += sizes[k])
+            CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, w + o, 4u << 20 | o, sizes[k]), 0);
+        CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_FLUSH, NULL, 0, 0), 0);
+        memset(r, 0, len);
+        CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 4u << 20, len), 0);
+        CHECK_EQ(fnv(r, len), fnv(w, len));
+        printf("    %7u-byte writes: checksum %016llx\n", sizes[k], (unsigned long long)fnv(r, len));
+    }
+    /* the target's own view of the same bytes (through another path) */
+    memset(r, 0, len);
+    CHECK_EQ(dp_bdev_rw_sync(local, DP_IO_READ, r, 4u << 20, len), 0);
+    CHECK_EQ(fnv(r, len), fnv(w, len));
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE_ZEROES, NULL, 4u << 20, 65536), 0);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_UNMAP, NULL, (4u << 20) + 65536, 65536), 0);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 4u << 20, 131072), 0);
+    memset(w, 0, 131072);
+    CHECK_EQ(fnv(r, 131072), fnv(w, 131072));
+    dp_buf_free(w);
+    dp_buf_free(r);
+    dp_bdev_put(b);
+}
+
+TEST(reshare_reconnects)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    uint8_t *w = dp_buf_alloc(4096), *r = dp_buf_alloc(4096);
+    memset(w, 0x3c, 4096);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, w, 0, 4096), 0);
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    int rc = dp_bdev_rw_sync(b, DP_IO_READ, r, 0, 4096);
+    CHECK(rc == -EIO || rc == -ENOTCONN);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, NULL), 0);
+    CHECK_EQ(read_until(b, r, 0), 0);
+    CHECK_EQ(fnv(r, 4096), fnv(w, 4096));
+    dp_buf_free(w);
+    dp_buf_free(r);
+    dp_bdev_put(b);
+}
+
+TEST(other_namespace_is_replaced)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    uint8_t *r = dp_buf_alloc(4096);
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(dp_nvmf_share("malloc:///tgt1?size_mb=16", NQN, U2, NULL), 0);
+    CHECK_EQ(read_until(b, r, -ENODEV), -ENODEV);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, NULL), 0);
+    dp_buf_free(r);
+}
+
+TEST(host_not_allowed)
+{
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-000000000000"), 0);
+    struct dp_bdev *b = NULL;
+    CHECK(dp_bdev_open_uri(uri, &b) < 0);
+    const char *e = dp_last_error();
+    printf("    %s\n", e);
+    CHECK(strstr(e, NQN) && strstr(e, "Connect") && strstr(e, nvmfh_host_nqn(NULL)) && strstr(e, "not allowed"));
+    char csv[300];
+    snprintf(csv, sizeof csv, "%s", nvmfh_host_nqn(NULL));
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, csv), 0);
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    dp_bdev_put(b);
+}
+
+int main(void)
+{
+    printf("test_nvmf_host_target\n");
+    CHECK_EQ(dp_init(2), 0);
+    CHECK_EQ(dp_bdev_open_uri(DEV, &local), 0);
+    CHECK_EQ(dp_nvmf_listen("127.0.0.1", 0, NULL), 0);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, NULL), 0);
+    snprintf(uri, sizeof uri, "nvmf://127.0.0.1:%d/" NQN "?io_timeout_ms=3000&connect_timeout_ms=2000", dp_nvmf_port());
+    RUN(data_all_sizes);
+    RUN(reshare_reconnects);
+    RUN(other_namespace_is_replaced);
+    RUN(host_not_allowed);
+    dp_nvmf_shutdown();
+    dp_bdev_put(local);
+    dp_fini();
+    printf("ok\n");
+    return 0;
+}
