@@ -518,6 +518,67 @@ TEST(handshake_deadline)
     CHECK_EQ(dp_target_set_limits(&l), 0);
 }
 
+/* 16 pipelined 128 KiB reads and writes on a 1 MiB connection budget: the target waits for memory, never fails. */
+TEST(memory_back_pressure)
+{
+    dp_target_limits l, old;
+    CHECK_EQ(dp_target_get_limits(&old), 0);
+    l = old;
+    l.conn_memory_budget = 1u << 20;
+    CHECK_EQ(dp_target_set_limits(&l), 0);
+    struct host a, q;
+    h_admin(&a, false, false, 0);
+    struct nvme_sqe s = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = 0 };
+    CHECK_EQ(h_simple(&a, &s, NULL, 0, NULL), 0);
+    memset(&q, 0, sizeof q);
+    q.fd = dial();
+    q.cntlid = a.cntlid;
+    h_icreq(&q, false, false);
+    CHECK_EQ(h_connect(&q, 1, SUBNQN, HOSTNQN, 0, NULL), 0);
+    enum { N = 16, BS = 131072 };
+    uint8_t *w = malloc((size_t)N * BS), *r = calloc(N, BS);
+    test_fill(w, (uint64_t)N * BS, 0, 11);
+    struct nvme_cqe cqe;
+    for (int i = 0; i < N; i++) { /* writes one by one (R2T each), then pipelined reads */
+        s = (struct nvme_sqe){ .opc = NVME_IO_WRITE, .nsid = 1, .cdw10 = (uint32_t)i * 256, .cdw12 = 255 };
+        h_cmd(&q, &s, NULL, 0, BS);
+        CHECK(h_wait(&q, &cqe, NULL, w + (size_t)i * BS));
+        CHECK_EQ(cqe.status, 0);
+    }
+    uint16_t first = (uint16_t)(q.cid + 1);
+    for (int i = 0; i < N; i++) {
+        s = (struct nvme_sqe){ .opc = NVME_IO_READ, .nsid = 1, .cdw10 = (uint32_t)i * 256, .cdw12 = 255 };
+        h_cmd(&q, &s, NULL, 0, BS);
+    }
+    for (int done = 0; done < N;) {
+        struct nvme_tcp_common_hdr ch;
+        CHECK(xread(q.fd, &ch, sizeof ch));
+        uint8_t rest[32];
+        CHECK(xread(q.fd, rest, ch.hlen - 8u));
+        if (ch.pdu_type == NVME_TCP_PDU_C2H_DATA) {
+            struct nvme_tcp_c2h_data_hdr dh;
+            memcpy(&dh, &ch, 8);
+            memcpy((uint8_t *)&dh + 8, rest, sizeof dh - 8);
+            CHECK(dh.cccid >= first && dh.cccid < first + N && dh.datao + dh.datal <= BS);
+            CHECK(xread(q.fd, r + (size_t)(dh.cccid - first) * BS + dh.datao, dh.datal));
+        } else {
+            CHECK_EQ(ch.pdu_type, NVME_TCP_PDU_CAPSULE_RESP);
+            memcpy(&cqe, rest, sizeof cqe);
+            CHECK_EQ(cqe.status, 0);
+            done++;
+        }
+    }
+    CHECK(nvmf_digest(r, (size_t)N * BS) == nvmf_digest(w, (size_t)N * BS));
+    dp_target_stats st;
+    CHECK_EQ(dp_target_stats_get(&st), 0);
+    CHECK(st.memory_waits > 0);
+    free(w);
+    free(r);
+    close(q.fd);
+    close(a.fd);
+    CHECK_EQ(dp_target_set_limits(&old), 0);
+}
+
 TEST(unshare_with_connected_host)
 {
     CHECK_EQ(dp_nvmf_share("malloc:///nvu?size_mb=1", "nqn.2019-05.io.openebs:gone", NULL, NULL), 0);
@@ -566,6 +627,7 @@ int main(void)
     RUN(disconnect_mid_transfer);
     RUN(h2c_data_beyond_the_command);
     RUN(handshake_deadline);
+    RUN(memory_back_pressure);
     RUN(unshare_with_connected_host);
     RUN(keep_alive_expiry);
     RUN(share_validation);
