@@ -57,6 +57,12 @@ const BENCHES = [
     env: { BENCH_IDLE_SECONDS: full ? '30' : '10' },
   },
   {
+    name: 'nvmf',
+    what: 'same device over our NVMe/TCP (our initiator) vs our NBD target (fio nbd): 4k and 128k QD32, >= 1.0x',
+    cmd: [process.execPath, 'dist/bench/nvmf.js'],
+    env: full ? { BENCH_REPS: '3', BENCH_RUNTIME: '6', BENCH_BACKINGS: 'shm disk' } : { BENCH_REPS: '1', BENCH_RUNTIME: '3' },
+  },
+  {
     name: 'provider-startup',
     what: 'provider spawn -> go-plugin handshake line (direct, and launcher + warm daemon) vs bare node: median < 300 ms',
     cmd: [process.execPath, 'bench/provider-startup.js', full ? '30' : '10'],

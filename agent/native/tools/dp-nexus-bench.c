@@ -4,6 +4,7 @@
  *
  *   dp-nexus-bench [--dir DIR] [--size-mb N] [--bs BYTES] [--qd N] [--secs S]
  *                  [--children N] [--reps N] [--seq] [--reactors N]
+ *   dp-nexus-bench --uri URI [--read] [--size-mb N] [--bs BYTES] [--qd N] [--secs S] [--reps N]
  *
  * Files in DIR (default /dev/shm): one single device and N nexus children,
  * fully allocated first. Runs "single" and "nexus" alternately (--reps
@@ -11,6 +12,10 @@
  * offsets unless --seq, and prints IOPS, MiB/s and the CPU each I/O cost:
  * the reactor threads', and the whole process's (io_uring workers
  * included). Figures only, never a pass/fail.
+ *
+ * --uri: load one existing device instead (nvmf://, nbd://, any URI the
+ * descriptors open), writes or (--read) reads over its first --size-mb,
+ * one line per rep (bench/nvmf.ts drives our NVMe/TCP initiator this way).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -87,13 +92,16 @@ struct result {
     double iops, mibs, reactor_us, proc_us;
 };
 
-static struct result run(const char *target, uint64_t size, uint64_t bs, uint32_t qd, double secs, bool seq)
+static struct result run(const char *target, uint64_t size, uint64_t bs, uint32_t qd, double secs, bool seq,
+                         uint32_t op)
 {
     dp_desc *d;
     if (dp_desc_open(target, &d) < 0) {
         fprintf(stderr, "dp-nexus-bench: open '%s': %s\n", target, dp_last_error());
         exit(1);
     }
+    if (size > dp_desc_size(d))
+        size = dp_desc_size(d) / bs * bs;
     dp_cq *cq = dp_cq_create();
     uint8_t *buf = aligned_alloc(4096, bs * qd);
     memset(buf, 0x5a, bs * qd);
@@ -105,7 +113,7 @@ static struct result run(const char *target, uint64_t size, uint64_t bs, uint32_
     double r0 = cpu_of("dp-reactor"), p0 = cpu_of(""), t0 = now_s(), t1 = t0;
     for (uint32_t i = 0; i < qd; i++) {
         uint64_t blk = seq ? next++ % blocks : (uint64_t)rand_r(&seed) % blocks;
-        if (dp_io_submit(d, cq, DP_OP_WRITE, buf + i * bs, blk * bs, bs, i) < 0) {
+        if (dp_io_submit(d, cq, op, buf + i * bs, blk * bs, bs, i) < 0) {
             fprintf(stderr, "dp-nexus-bench: submit: %s\n", dp_last_error());
             exit(1);
         }
@@ -117,14 +125,14 @@ static struct result run(const char *target, uint64_t size, uint64_t bs, uint32_
         for (int k = 0; k < n; k++) {
             inflight--;
             if (res[k] < 0) {
-                fprintf(stderr, "dp-nexus-bench: write: %s\n", strerror(-res[k]));
+                fprintf(stderr, "dp-nexus-bench: %s: %s\n", op == DP_OP_READ ? "read" : "write", strerror(-res[k]));
                 exit(1);
             }
             done++;
             if (stop)
                 continue;
             uint64_t blk = seq ? next++ % blocks : (uint64_t)rand_r(&seed) % blocks;
-            if (dp_io_submit(d, cq, DP_OP_WRITE, buf + tags[k] * bs, blk * bs, bs, tags[k]) < 0)
+            if (dp_io_submit(d, cq, op, buf + tags[k] * bs, blk * bs, bs, tags[k]) < 0)
                 exit(1);
             inflight++;
         }
@@ -143,18 +151,35 @@ static struct result run(const char *target, uint64_t size, uint64_t bs, uint32_
     return r;
 }
 
+/* --uri: one device, `reps` runs, one line each. */
+static int run_uri(const char *uri, uint64_t size, uint64_t bs, uint32_t qd, double secs, bool seq, bool rd,
+                   uint32_t reps)
+{
+    printf("%s %s of %llu bytes, QD %u, %.0f s, on %s\n", seq ? "sequential" : "random", rd ? "reads" : "writes",
+           (unsigned long long)bs, qd, secs, uri);
+    printf("%-7s %10s %9s %16s %16s\n", "target", "IOPS", "MiB/s", "reactor us/IO", "process us/IO");
+    for (uint32_t r = 0; r < reps; r++) {
+        struct result x = run(uri, size, bs, qd, secs, seq, rd ? DP_OP_READ : DP_OP_WRITE);
+        printf("%-7s %10.0f %9.1f %16.2f %16.2f\n", "uri", x.iops, x.mibs, x.reactor_us, x.proc_us);
+        fflush(stdout);
+    }
+    dp_fini();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "/dev/shm";
     uint64_t size = 256ull << 20, bs = 4096;
     uint32_t qd = 32, nchildren = 3, reps = 2, reactors = 1;
     double secs = 5;
-    bool seq = false;
+    bool seq = false, rd = false;
+    const char *uri = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--seq")) {
-            seq = true;
+        if (!strcmp(a, "--seq") || !strcmp(a, "--read")) {
+            *(a[2] == 's' ? &seq : &rd) = true;
             continue;
         }
         if (!v) {
@@ -176,6 +201,8 @@ int main(int argc, char **argv)
             nchildren = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--reps"))
             reps = (uint32_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--uri"))
+            uri = v;
         else if (!strcmp(a, "--reactors"))
             reactors = (uint32_t)strtoul(v, NULL, 0);
         else {
@@ -192,6 +219,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "dp-nexus-bench: init: %s\n", dp_last_error());
         return 1;
     }
+    if (uri)
+        return run_uri(uri, size, bs, qd, secs, seq, rd, reps);
     char single[512], paths[8][512], uris[8][600];
     const char *ch[8];
     snprintf(single, sizeof single, "%s/dp-nexus-bench-%d-single.img", dir, (int)getpid());
@@ -216,7 +245,7 @@ int main(int argc, char **argv)
     for (uint32_t r = 0; r < reps; r++) {
         for (int k = 0; k < 2; k++) {
             bool nexus = (k + r) % 2 == 1;
-            struct result x = run(nexus ? uuid : single_uri, size, bs, qd, secs, seq);
+            struct result x = run(nexus ? uuid : single_uri, size, bs, qd, secs, seq, DP_OP_WRITE);
             printf("%-7s %10.0f %9.1f %16.2f %16.2f\n", nexus ? "nexus" : "single", x.iops, x.mibs, x.reactor_us,
                    x.proc_us);
             fflush(stdout);
