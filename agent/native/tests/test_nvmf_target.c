@@ -26,6 +26,7 @@ struct host {
     int fd;
     bool hd, dd;
     uint16_t cid, cntlid;
+    bool sqflow_off, success_seen;
 };
 
 static void xwrite(int fd, const void *p, size_t n)
@@ -152,6 +153,12 @@ static bool h_wait(struct host *h, struct nvme_cqe *cqe, void *data, const uint8
                 CHECK(xread(h->fd, &d, 4));
                 CHECK_EQ(d, nvmf_digest((uint8_t *)data + dh.datao, dh.datal));
             }
+            if (ch.flags & NVME_TCP_F_DATA_SUCCESS) { /* no CapsuleResp follows */
+                memset(cqe, 0, sizeof *cqe);
+                cqe->cid = dh.cccid;
+                h->success_seen = true;
+                return true;
+            }
             continue;
         }
         if (ch.pdu_type == NVME_TCP_PDU_R2T) {
@@ -203,6 +210,7 @@ static uint16_t h_connect(struct host *h, uint16_t qid, const char *subnqn, cons
     cmd.qid = qid;
     cmd.sqsize = qid ? 63 : 31;
     cmd.kato = kato;
+    cmd.cattr = h->sqflow_off ? NVMF_CONNECT_CATTR_DISABLE_SQ_FC : 0;
     h_cmd(h, (struct nvme_sqe *)&cmd, &d, sizeof d, 0);
     struct nvme_cqe cqe;
     CHECK(h_wait(h, &cqe, NULL, NULL));
@@ -579,6 +587,36 @@ TEST(memory_back_pressure)
     CHECK_EQ(dp_target_set_limits(&old), 0);
 }
 
+TEST(sq_flow_control_off_reads_end_with_c2h_success)
+{
+    struct host a, q;
+    h_admin(&a, false, false, 0);
+    struct nvme_sqe s = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = 0 };
+    CHECK_EQ(h_simple(&a, &s, NULL, 0, NULL), 0);
+    memset(&q, 0, sizeof q);
+    q.fd = dial();
+    q.cntlid = a.cntlid;
+    q.sqflow_off = true;
+    h_icreq(&q, false, true);
+    CHECK_EQ(h_connect(&q, 1, SUBNQN, HOSTNQN, 0, NULL), 0);
+    uint8_t *w = malloc(8192), *r = malloc(8192);
+    test_fill(w, 8192, 4096, 3);
+    s = (struct nvme_sqe){ .opc = NVME_IO_WRITE, .nsid = 1, .cdw10 = 8, .cdw12 = 15 };
+    struct nvme_cqe cqe;
+    h_cmd(&q, &s, w, 8192, 0);
+    CHECK(h_wait(&q, &cqe, NULL, NULL));
+    CHECK_EQ(cqe.status, 0);
+    CHECK(!q.success_seen);
+    s = (struct nvme_sqe){ .opc = NVME_IO_READ, .nsid = 1, .cdw10 = 8, .cdw12 = 15 };
+    CHECK_EQ(h_simple(&q, &s, r, 8192, NULL), 0);
+    CHECK(q.success_seen);
+    CHECK(nvmf_digest(r, 8192) == nvmf_digest(w, 8192));
+    free(w);
+    free(r);
+    close(q.fd);
+    close(a.fd);
+}
+
 TEST(unshare_with_connected_host)
 {
     CHECK_EQ(dp_nvmf_share("malloc:///nvu?size_mb=1", "nqn.2019-05.io.openebs:gone", NULL, NULL), 0);
@@ -628,6 +666,7 @@ int main(void)
     RUN(h2c_data_beyond_the_command);
     RUN(handshake_deadline);
     RUN(memory_back_pressure);
+    RUN(sq_flow_control_off_reads_end_with_c2h_success);
     RUN(unshare_with_connected_host);
     RUN(keep_alive_expiry);
     RUN(share_validation);

@@ -193,6 +193,10 @@ void nvmf_req_complete(struct nvmf_req *q, uint16_t status, uint32_t cdw0)
         memset(h, 0, sizeof *h);
         nvmf_ch_init(&h->ch, NVME_TCP_PDU_C2H_DATA, c->hdgst, c->ddgst, NVME_TCP_DATA_HLEN, q->data_out);
         h->ch.flags |= NVME_TCP_F_DATA_LAST;
+        /* With SQ flow control off the host needs no SQHD: the data PDU can end the command. */
+        q->no_rsp = c->sqflow_off && status == 0 && cdw0 == 0 && q->cqe.cdw1 == 0;
+        if (q->no_rsp)
+            h->ch.flags |= NVME_TCP_F_DATA_SUCCESS;
         h->cccid = q->sqe.cid;
         h->datal = q->data_out;
         if (c->hdgst) {
@@ -622,7 +626,8 @@ static void kick_send(struct nvmf_conn *c)
             if (c->ddgst)
                 add_iov(c, &q->ddgst, 4);
         }
-        add_iov(c, q->rsp, NVME_TCP_RSP_HLEN + hd);
+        if (!q->no_rsp)
+            add_iov(c, q->rsp, NVME_TCP_RSP_HLEN + hd);
     }
     if (!c->sq_head)
         c->sq_tail = NULL;
