@@ -28,7 +28,7 @@ static struct {
     int lfd, port;
     uint8_t *disk;
     uint8_t nguid[16];
-    volatile int silent, stop;
+    volatile int silent, stop, refuse;
     int fds[64];
     int nfds;
     pthread_t acc;
@@ -204,7 +204,7 @@ static void *conn_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     uint8_t ic[128];
-    if (rd(fd, ic, sizeof ic) < 0)
+    if (g.refuse || rd(fd, ic, sizeof ic) < 0)
         goto out;
     struct nvme_tcp_icresp r = { .ch = { .pdu_type = NVME_TCP_PDU_ICRESP, .hlen = 128, .plen = 128 },
                                  .maxh2cdata = MAXH2C };
@@ -404,6 +404,24 @@ TEST(replaced_namespace)
     dp_bdev_put(b);
 }
 
+/* Closed while it is down and reconnecting: the reconnect thread finishes on its own, nothing leaks. */
+TEST(destroy_while_reconnecting)
+{
+    struct dp_bdev *b = open_child("?connect_timeout_ms=500");
+    uint8_t *r = dp_buf_alloc(4096);
+    g.refuse = 1;
+    drop_all();
+    int rc, tries = 0;
+    while ((rc = dp_bdev_rw_sync(b, DP_IO_READ, r, 0, 4096)) == 0 && tries++ < 100)
+        sleep_ms(20);
+    CHECK(rc == -EIO || rc == -ENOTCONN);
+    sleep_ms(300); /* a reconnect attempt or two is under way */
+    dp_bdev_put(b);
+    sleep_ms(800); /* the thread sees it was detached, closes and frees its job */
+    g.refuse = 0;
+    dp_buf_free(r);
+}
+
 int main(void)
 {
     printf("test_nvmf_host_io\n");
@@ -413,6 +431,7 @@ int main(void)
     RUN(reconnect_after_drop);
     RUN(io_timeout);
     RUN(replaced_namespace);
+    RUN(destroy_while_reconnecting);
     dp_fini();
     shutdown(g.lfd, SHUT_RDWR);
     pthread_join(g.acc, NULL);

@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,13 +90,8 @@ struct nvmfh {
     struct __kernel_timespec tick_ts;
     bool tick, ka_outstanding, destroying, logged_down;
     uint64_t next_ka_ms;
-    /* reconnect thread */
-    bool reconnecting;
-    atomic_bool stop;
+    struct rc_job *job; /* the reconnect in progress */
     uint32_t backoff_ms;
-    int rc_rc;
-    struct nvmfh_conn rc_conn;
-    char rc_err[512];
 };
 
 static uint64_t now_ms(void)
@@ -587,19 +581,86 @@ static void fail_all(struct nvmfh *n, int failed_cid, int status)
     n->wait_tail = NULL;
 }
 
-static void *reconnect_thread(void *arg);
+/*
+ * One reconnect attempt runs on its own thread (set-up blocks) with its own
+ * job: the bdev may be destroyed meanwhile. Under job_lock, destroy detaches
+ * the job (j->n = NULL) and the thread sends its result only to a bdev still
+ * attached; whoever sees the job last frees it (the thread when it was
+ * detached before sending, else the message).
+ */
+struct rc_job {
+    struct nvmfh *n; /* NULL: detached by destroy */
+    struct dp_reactor *reactor;
+    struct nvmfh_uri u;
+    struct sockaddr_storage addr;
+    uint32_t addrlen, backoff_ms;
+    bool sent;
+    int rc;
+    struct nvmfh_conn c;
+    char err[512];
+};
+
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void job_close(struct rc_job *j)
+{
+    if (j->rc == 0) {
+        close(j->c.afd);
+        close(j->c.iofd);
+    }
+}
+
+static void reconnected_msg(void *arg);
+
+static void *reconnect_thread(void *arg)
+{
+    struct rc_job *j = arg;
+    bool stop = false;
+    for (uint32_t waited = 0; waited < j->backoff_ms && !stop; waited += 20) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&job_lock);
+        stop = !j->n;
+        pthread_mutex_unlock(&job_lock);
+    }
+    j->rc = stop ? -ECANCELED : nvmfh_setup(&j->u, &j->addr, j->addrlen, &j->c, j->err, sizeof j->err);
+    pthread_mutex_lock(&job_lock);
+    bool attached = j->n != NULL;
+    if (attached) {
+        j->sent = true;
+        dp_reactor_send(j->reactor, reconnected_msg, j);
+    }
+    pthread_mutex_unlock(&job_lock);
+    if (!attached) {
+        job_close(j);
+        free(j);
+    }
+    return NULL;
+}
 
 static void start_reconnect(struct nvmfh *n)
 {
-    if (n->reconnecting || n->destroying || n->state == ST_REPLACED)
+    if (n->job || n->destroying || n->state == ST_REPLACED)
         return;
+    struct rc_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    *j = (struct rc_job){ .n = n,
+                          .reactor = n->bdev.reactor,
+                          .u = n->u,
+                          .addr = n->addr,
+                          .addrlen = n->addrlen,
+                          .backoff_ms = n->backoff_ms };
+    n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
     pthread_t t;
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    n->reconnecting = true;
-    if (pthread_create(&t, &a, reconnect_thread, n) != 0)
-        n->reconnecting = false;
+    n->job = j;
+    if (pthread_create(&t, &a, reconnect_thread, j) != 0) {
+        n->job = NULL;
+        free(j);
+    }
     pthread_attr_destroy(&a);
 }
 
@@ -617,40 +678,9 @@ static void conn_lost(struct nvmfh *n, int failed_cid, int status, const char *w
     start_reconnect(n);
 }
 
-static void reconnected_msg(void *arg)
+/* The connection a job brought is the same namespace: take it. */
+static void adopt(struct nvmfh *n, const struct nvmfh_conn *c)
 {
-    struct nvmfh *n = arg;
-    n->reconnecting = false;
-    struct nvmfh_conn *c = &n->rc_conn;
-    if (n->destroying || n->rc_rc < 0) {
-        if (n->rc_rc == 0) {
-            close(c->afd);
-            close(c->iofd);
-        }
-        if (!n->destroying) {
-            if (!n->logged_down)
-                fprintf(stderr, "datapath: %s: reconnect failed: %s\n", n->peer, n->rc_err);
-            n->logged_down = true;
-            start_reconnect(n);
-        }
-        maybe_free(n);
-        return;
-    }
-    if (memcmp(c->nsid_bytes, n->c.nsid_bytes, sizeof c->nsid_bytes) || c->block_size != n->c.block_size ||
-        c->size < n->c.size) {
-        fprintf(stderr, "datapath: %s: replaced: the namespace is not the one we had (identity or size changed)\n",
-                n->peer);
-        close(c->afd);
-        close(c->iofd);
-        n->state = ST_REPLACED;
-        return;
-    }
-    if (n->io.fd >= 0 || n->adm.fd >= 0) { /* the old sockets' polls have not come back yet */
-        close(c->afd);
-        close(c->iofd);
-        start_reconnect(n);
-        return;
-    }
     fprintf(stderr, "datapath: %s: reconnected (cntlid %u)\n", n->peer, c->cntlid);
     n->c = *c;
     n->io.fd = c->iofd;
@@ -668,19 +698,37 @@ static void reconnected_msg(void *arg)
     arm_tick(n);
 }
 
-static void *reconnect_thread(void *arg)
+static void reconnected_msg(void *arg)
 {
-    struct nvmfh *n = arg;
-    for (uint32_t waited = 0; waited < n->backoff_ms && !atomic_load(&n->stop); waited += 20) {
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
+    struct rc_job *j = arg;
+    pthread_mutex_lock(&job_lock);
+    struct nvmfh *n = j->n;
+    pthread_mutex_unlock(&job_lock);
+    if (!n) { /* destroyed after the thread sent this */
+        job_close(j);
+        free(j);
+        return;
     }
-    n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
-    n->rc_rc = atomic_load(&n->stop)
-                   ? -ECANCELED
-                   : nvmfh_setup(&n->u, &n->addr, n->addrlen, &n->rc_conn, n->rc_err, sizeof n->rc_err);
-    dp_reactor_send(n->bdev.reactor, reconnected_msg, n);
-    return NULL;
+    n->job = NULL;
+    const struct nvmfh_conn *c = &j->c;
+    if (j->rc < 0) {
+        if (!n->logged_down)
+            fprintf(stderr, "datapath: %s: reconnect failed: %s\n", n->peer, j->err);
+        n->logged_down = true;
+        start_reconnect(n);
+    } else if (memcmp(c->nsid_bytes, n->c.nsid_bytes, sizeof c->nsid_bytes) || c->block_size != n->c.block_size ||
+               c->size < n->c.size) {
+        fprintf(stderr, "datapath: %s: replaced: the namespace is not the one we had (identity or size changed)\n",
+                n->peer);
+        job_close(j);
+        n->state = ST_REPLACED;
+    } else if (n->io.fd >= 0 || n->adm.fd >= 0) { /* the old sockets' polls have not come back yet */
+        job_close(j);
+        start_reconnect(n);
+    } else {
+        adopt(n, c);
+    }
+    free(j);
 }
 
 /* ---- tick: I/O timeout and keep-alive ---- */
@@ -751,7 +799,7 @@ static void maybe_free(struct nvmfh *n)
 {
     sock_reap(&n->io);
     sock_reap(&n->adm);
-    if (!n->destroying || n->tick || n->reconnecting || n->io.fd >= 0 || n->adm.fd >= 0)
+    if (!n->destroying || n->tick || n->io.fd >= 0 || n->adm.fd >= 0)
         return;
     free(n->io.tx);
     free(n->adm.tx);
@@ -763,7 +811,12 @@ static void nvmfh_destroy(struct dp_bdev *bdev)
 {
     struct nvmfh *n = bdev->ctx;
     n->destroying = true;
-    atomic_store(&n->stop, true);
+    if (n->job) { /* detach: the thread or its message frees the job */
+        pthread_mutex_lock(&job_lock);
+        n->job->n = NULL;
+        pthread_mutex_unlock(&job_lock);
+        n->job = NULL;
+    }
     bool up = n->state == ST_UP;
     n->state = ST_DOWN;
     if (up)
