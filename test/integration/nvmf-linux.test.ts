@@ -1,6 +1,11 @@
 /**
  * NVMe/TCP interop with the Linux kernel (issue 12, "Must show"): one throwaway Linux 6.1 guest
  * (scripts/guest, QEMU TCG, test/helpers/guest.ts) does several checks in one boot:
+ *  - the Linux host against our target (dp-nvmf-serve: the C target through the public API, at the
+ *    host's 127.0.0.1, the guest's 10.0.2.2, only the guest's host NQN allowed): nvme discover,
+ *    a refused host NQN, nvme connect, a raw region written with dd, mkfs.ext4, files, fsck, nvme
+ *    disconnect; the host then reads the device back through the embedded block API and checks the
+ *    raw region and every file (debugfs) by md5, and e2fsck passes on the host's copy;
  *  - the kit: the guest's own nvmet-tcp target (brd ramdisk) on 10.0.2.15:4420 serves the guest's
  *    own nvme-tcp host (write, read back, compare), so a failure further on is ours, not the kit's;
  *  - our initiator against the Linux target (the nvmet port forwarded to a host port): dp-nvmf-check,
@@ -9,13 +14,14 @@
  * Needs the guest image (scripts/guest/build.sh, run by scripts/setup.sh), dist/ and the native build.
  * GUEST_LOG_DIR=dir keeps the guest console log there.
  */
-import { spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { AgentProcess, MiB, ROOT, cleanup, pattern, tempDir } from '../helpers/agent';
 import { Guest } from '../helpers/guest';
-import { freePort, mustRun } from '../helpers/nbd';
+import { freePort, mustRun, until } from '../helpers/nbd';
 
 /** The Linux target's subsystem in the guest. */
 const LINUX_NQN = 'nqn.2024-01.io.mayastor.test:linux-target';
@@ -23,11 +29,21 @@ const LINUX_NQN = 'nqn.2024-01.io.mayastor.test:linux-target';
 const GUEST_REGION = { offset: 16 * MiB, length: 1 * MiB };
 const HOST_REGION = { offset: 8 * MiB, length: 4 * MiB };
 
+/** The guest's host NQN (scripts/guest/build.sh writes it to /etc/nvme/hostnqn) and one never allowed. */
+const GUEST_HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555';
+const DENIED = { nqn: 'nqn.2014-08.org.nvmexpress:uuid:99999999-2222-3333-4444-555555555555', id: '99999999-2222-3333-4444-555555555555' };
+/** Our target's device: 64 MiB; ext4 on the first 48 MiB, a raw random MiB at 56 MiB. */
+const OUR = { uuid: '0e1e2e3e-0000-4000-8000-00000000a001', size: 64 * MiB, fsMiB: 48, rawMiB: 56 };
+const OUR_NQN = `nqn.2019-05.io.openebs:${OUR.uuid}`;
+
 let dir: string;
 let guest: Guest;
 let nvmetPort: number;
 let agent: AgentProcess;
 let checkTool: string;
+let ourPort: number;
+let ourDevice: string;
+let serve: ChildProcess | undefined;
 
 const md5 = (b: Buffer) => crypto.createHash('md5').update(b).digest('hex');
 
@@ -38,6 +54,37 @@ stage() { echo "@@GUEST stage=$1@@"; }
 dev_of() { for c in /sys/class/nvme/nvme*; do [ "$(cat $c/subsysnqn)" = "$1" ] && { echo /dev/$(basename $c)n1; return 0; }; done; return 1; }
 wait_dev() { i=0; while ! dev_of "$1" >/dev/null || [ ! -b "$(dev_of "$1")" ]; do i=$((i+1)); [ $i -gt 100 ] && return 1; sleep 0.1; done; dev_of "$1"; }
 `;
+
+/** The Linux host against our target at 10.0.2.2:port; each step a check, the hashes as markers. */
+function ourTargetScript(port: number): string {
+  return String.raw`
+stage our-target
+P=${port}
+SUB=${OUR_NQN}
+check discover nvme discover -t tcp -a 10.0.2.2 -s $P --hostnqn=${GUEST_HOSTNQN}
+check discover-denied nvme discover -t tcp -a 10.0.2.2 -s $P --hostnqn=${DENIED.nqn} --hostid=${DENIED.id}
+check connect-denied nvme connect -t tcp -a 10.0.2.2 -s $P -n $SUB --hostnqn=${DENIED.nqn} --hostid=${DENIED.id}
+check connect nvme connect -t tcp -a 10.0.2.2 -s $P -n $SUB --hostnqn=${GUEST_HOSTNQN}
+D=$(wait_dev $SUB)
+echo "@@SIZE $(( $(cat /sys/block/$(basename $D)/size) * 512 ))@@"
+dd if=/dev/urandom of=/tmp/raw bs=64k count=16 2>/dev/null
+check raw-write dd if=/tmp/raw of=$D bs=1M seek=${OUR.rawMiB} oflag=direct
+echo "@@RAW md5 $(md5sum < /tmp/raw | cut -d' ' -f1)@@"
+check mkfs mkfs.ext4 -q -F $D ${OUR.fsMiB}M
+check mount mount -t ext4 $D /mnt
+mkdir -p /mnt/dir
+dd if=/dev/urandom of=/mnt/big bs=64k count=48 2>/dev/null
+dd if=/dev/urandom of=/mnt/dir/small bs=1000 count=7 2>/dev/null
+echo "written by the Linux nvme-tcp host" > /mnt/dir/text
+for f in big dir/small dir/text; do echo "@@FILE $(md5sum < /mnt/$f | cut -d' ' -f1) /$f@@"; done
+check sync sync
+check umount umount /mnt
+check fsck fsck.ext4 -fn $D
+check disconnect nvme disconnect -n $SUB
+check gone test ! -e $D
+stage our-target-done
+`;
+}
 
 /**
  * The Linux target: nvmet on a 64 MiB brd ramdisk at 10.0.2.15:4420, any host; first checked by the
@@ -83,6 +130,33 @@ function checkRc(out: string, name: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** What check `name` printed (its "  | " lines just before its marker). */
+function checkOutput(out: string, name: string): string {
+  const lines = out.split('\n');
+  const end = lines.findIndex((l) => l.startsWith(`@@CHECK ${name} rc=`));
+  let start = end;
+  while (start > 0 && lines[start - 1].startsWith('  | ')) start--;
+  return lines.slice(start, end).join('\n');
+}
+
+/** Our target for the Linux host: dp-nvmf-serve on a 64 MiB file, only the guest's host NQN allowed. */
+async function startOurTarget(): Promise<void> {
+  ourDevice = path.join(dir, 'our.img');
+  fs.writeFileSync(ourDevice, '');
+  fs.truncateSync(ourDevice, OUR.size);
+  const portFile = path.join(dir, 'our.port');
+  const bin = path.join(ROOT, 'agent/native/build/dp-nvmf-serve');
+  serve = spawn(bin, ['--listen', '127.0.0.1:0', '--port-file', portFile, '--uuid', OUR.uuid, '--allowed', GUEST_HOSTNQN, `uring://${ourDevice}`], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  ourPort = await until(
+    async () => (fs.existsSync(portFile) ? Number(fs.readFileSync(portFile, 'utf8').trim()) || undefined : undefined),
+    'dp-nvmf-serve port file',
+    50,
+    20000,
+  );
+}
+
 /** dp-nvmf-check (agent/native/tools, public API only), built against the current libdatapath. */
 function buildCheckTool(out: string): string {
   const native = path.join(ROOT, 'agent/native');
@@ -100,8 +174,9 @@ beforeAll(async () => {
   checkTool = buildCheckTool(path.join(dir, 'dp-nvmf-check'));
   agent = new AgentProcess({ node: 'a', dataDir: path.join(dir, 'a'), embedded: true });
   await agent.start();
+  await startOurTarget();
   guest = new Guest({
-    script: GUEST_LIB + linuxTargetScript(),
+    script: GUEST_LIB + ourTargetScript(ourPort) + linuxTargetScript(),
     logFile: path.join(process.env.GUEST_LOG_DIR ?? dir, 'guest-console.log'),
     hostfwd: [{ hostPort: nvmetPort, guestPort: 4420 }],
     timeoutMs: 170000,
@@ -111,6 +186,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await guest?.kill();
   await agent?.kill9();
+  serve?.kill('SIGKILL');
   if (dir && !process.env.GUEST_LOG_DIR) cleanup(dir);
 });
 
@@ -121,6 +197,53 @@ test('the kit: the guest nvmet-tcp target serves the guest nvme-tcp host (1 MiB 
     expect([name, checkRc(out, name)]).toEqual([name, 0]);
   }
   expect(out).toMatch(/disconnected 1 controller/);
+}, 160000);
+
+test('the Linux host against our target: discover lists the subsystem, connect gives a 64 MiB device, mkfs.ext4/mount/write/umount/fsck pass, disconnect is clean', async () => {
+  await guest.waitFor(/^@@GUEST stage=our-target-done@@$/m, 150000);
+  const out = guest.output();
+  for (const name of ['discover', 'connect', 'raw-write', 'mkfs', 'mount', 'sync', 'umount', 'fsck', 'disconnect', 'gone']) {
+    expect([name, checkRc(out, name)]).toEqual([name, 0]);
+  }
+  expect(checkOutput(out, 'discover')).toMatch(new RegExp(`subnqn: +${OUR_NQN}$`, 'm'));
+  expect(checkOutput(out, 'discover')).toMatch(new RegExp(`trsvcid: +${ourPort}$`, 'm'));
+  expect(out).toMatch(new RegExp(`^@@SIZE ${OUR.size}@@$`, 'm'));
+  expect(checkOutput(out, 'fsck')).toMatch(/\/dev\/nvme\d+n1: \d+\/\d+ files/);
+  expect(checkOutput(out, 'disconnect')).toMatch(/disconnected 1 controller/);
+}, 160000);
+
+test('a host NQN that is not allowed is refused at connect and does not see the subsystem in discovery', async () => {
+  await guest.waitFor(/^@@GUEST stage=our-target-done@@$/m, 150000);
+  const out = guest.output();
+  expect(checkRc(out, 'discover-denied')).toBe(0);
+  expect(checkOutput(out, 'discover-denied')).not.toContain(OUR_NQN);
+  expect(checkRc(out, 'connect-denied')).not.toBe(0);
+  expect(checkRc(out, 'connect-denied')).toBeDefined();
+}, 160000);
+
+test('what the Linux host wrote reads back on the host through the embedded block API: raw region and every file by md5, e2fsck passes', async () => {
+  const out = (await guest.waitFor(/^@@GUEST stage=our-target-done@@$/m, 150000)).input!;
+  // The target holds the file's lock (one owner per device): stop it, then read through the agent.
+  const exited = new Promise((resolve) => serve!.once('exit', resolve));
+  serve!.kill('SIGTERM');
+  await exited;
+  serve = undefined;
+  const image = Buffer.alloc(OUR.size);
+  for (let off = 0; off < OUR.size; off += 8 * MiB) (await agent.read(`uring://${ourDevice}`, off, 8 * MiB)).copy(image, off);
+  await agent.io({ op: 'closedev', target: `uring://${ourDevice}` });
+  const raw = /^@@RAW md5 ([0-9a-f]{32})@@$/m.exec(out)![1];
+  expect(md5(image.subarray(OUR.rawMiB * MiB, (OUR.rawMiB + 1) * MiB))).toBe(raw);
+  const copy = path.join(dir, 'copy.img');
+  fs.writeFileSync(copy, image);
+  const files = [...out.matchAll(/^@@FILE ([0-9a-f]{32}) (\/[\w/]+)@@$/gm)];
+  expect(files.map((f) => f[2])).toEqual(['/big', '/dir/small', '/dir/text']);
+  for (const [, sum, name] of files) {
+    const dumped = path.join(dir, 'dumped');
+    fs.rmSync(dumped, { force: true });
+    await mustRun('debugfs', ['-R', `dump ${name} ${dumped}`, copy]);
+    expect([name, md5(fs.readFileSync(dumped))]).toEqual([name, sum]);
+  }
+  await mustRun('e2fsck', ['-fn', copy]);
 }, 160000);
 
 test('the forwarded port reaches the Linux target: an NVMe/TCP ICReq from the host gets an ICResp', async () => {
@@ -181,9 +304,8 @@ test('the guest script ends with status 0', async () => {
 }, 60000);
 
 test.todo(
-  'the Linux host against our target: discover, connect, mkfs.ext4/mount/write/fsck, disconnect (waits for the NVMe/TCP target, helper A, and share: "nvmf" in the agent, helper C)',
+  'the same through the agent: a replica shared with share: "nvmf" and allowedHosts, read back over NBD (waits for share: "nvmf" in the agent, helper C)',
 );
-test.todo('a host NQN that is not allowed is refused at connect and does not see the subsystem (waits for helpers A and C)');
 test.todo(
   'a nexus (or pool) in the agent with an nvmf:// child on the Linux target passes a data check (waits for nvmf:// children in the agent API, helper C)',
 );
