@@ -210,7 +210,8 @@ static size_t discovery_log(struct nvmf_ctrlr *k, const struct dp_peer *peer, ui
         d->trtype = NVMF_TRTYPE_TCP;
         d->adrfam = strchr(g_nvmf_advertise, ':') ? NVMF_ADRFAM_IPV6 : NVMF_ADRFAM_IPV4;
         d->subtype = NVMF_SUBTYPE_NVME;
-        d->treq = NVMF_TREQ_SECURE_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQFLOW; /* we support SQ flow control off */
+        d->treq = NVMF_TREQ_SECURE_NOT_SPECIFIED |
+                  NVMF_TREQ_DISABLE_SQFLOW; /* as SPDK: libnvme asks for TLS when "not required" */
         d->portid = 1;
         d->cntlid = NVMF_CNTLID_DYNAMIC;
         d->asqsz = NVMF_ADMIN_QSIZE;
