@@ -48,6 +48,12 @@ function cpioNewc(name: string, data: Buffer, mode: number): Buffer {
   return Buffer.concat([entry(name, data, mode, 1), entry('TRAILER!!!', Buffer.alloc(0), 0, 0)]);
 }
 
+/** QEMUs still running: killed when the test process exits, whatever way it ends. */
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 /** A booted guest. `done` settles when QEMU exits; `waitFor` follows the script's output while it runs. */
 export class Guest {
   readonly done: Promise<GuestResult>;
@@ -76,6 +82,7 @@ export class Guest {
     ];
     this.log = fs.createWriteStream(opts.logFile);
     this.proc = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    live.add(this.proc);
     const onData = (d: Buffer) => {
       const text = d.toString('latin1').replace(/\r/g, '');
       this.log.write(text);
@@ -97,6 +104,7 @@ export class Guest {
       }, limit);
       const finish = (err?: Error) => {
         if (this.exited) return;
+        live.delete(this.proc);
         clearTimeout(timer);
         this.exited = true;
         for (const w of [...this.waiters]) w();
