@@ -105,4 +105,77 @@ int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, s
 /* Resolve host:port once (blocking getaddrinfo). */
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen);
 
+/* ---- host.c (life cycle) and host_io.c (the I/O path): the bdev, internal ---- */
+
+#include "bdev/bdev.h"
+#include "reactor/reactor.h"
+
+#define QMAX 128
+#define RXBUF 131072
+#define KA_CID 0x7fff
+
+enum hstate { ST_UP, ST_DOWN, ST_REPLACED };
+enum ckind { K_READ, K_WRITE, K_OTHER };
+
+struct hcmd {
+    struct dp_bdev_io *io;
+    uint64_t io_off; /* where this command's data starts inside the io */
+    uint32_t len;
+    uint32_t r2t_done; /* bytes already sent for R2Ts */
+    uint64_t start_ms;
+    uint8_t kind;
+    bool active;
+};
+
+struct hsock {
+    struct nvmfh *n;
+    int fd;
+    bool pin, pout;
+    struct dp_uring_op in_op, out_op;
+    struct nvmfh_rx rx;
+    uint8_t *tx;
+    size_t tx_off, tx_len, tx_cap;
+};
+
+struct nvmfh {
+    struct dp_bdev bdev;
+    struct nvmfh_uri u;
+    char peer[600];
+    struct sockaddr_storage addr;
+    uint32_t addrlen;
+    struct nvmfh_conn c;
+    enum hstate state;
+    struct hsock io, adm;
+    uint8_t *rxbuf;
+    struct hcmd cmds[QMAX];
+    int outstanding, qlimit;
+    uint16_t next_cid;
+    struct dp_bdev_io *wait_head, *wait_tail;
+    struct dp_uring_op tick_op;
+    struct __kernel_timespec tick_ts;
+    bool tick, ka_outstanding, destroying, logged_down;
+    uint64_t next_ka_ms;
+    struct rc_job *job; /* the reconnect in progress */
+    uint32_t backoff_ms;
+};
+
+uint64_t nvmfh_now_ms(void);
+/* host_io.c: sockets */
+int nvmfh_tx_reserve(struct hsock *s, size_t len);
+void nvmfh_tx_flush(struct hsock *s);
+void nvmfh_in_cb(struct dp_uring_op *op, int res, uint32_t flags);
+void nvmfh_out_cb(struct dp_uring_op *op, int res, uint32_t flags);
+void nvmfh_sock_arm_in(struct hsock *s);
+void nvmfh_sock_kill(struct hsock *s);
+void nvmfh_sock_reap(struct hsock *s);
+/* host_io.c: commands */
+extern const struct nvmfh_rx_ops nvmfh_io_ops, nvmfh_admin_ops;
+void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
+/* Fail every command in flight and waiting I/O (failed_cid, if >= 0, with -ETIMEDOUT). */
+void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status);
+/* host.c */
+void nvmfh_conn_lost(struct nvmfh *n, int failed_cid, int status, const char *why);
+void nvmfh_maybe_free(struct nvmfh *n);
+void nvmfh_arm_tick(struct nvmfh *n);
+
 #endif /* DP_NVMF_HOST_H */

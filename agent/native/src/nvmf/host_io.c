@@ -1,0 +1,501 @@
+/*
+ * host_io.c - the I/O path of the nvmf:// child (see host.c for the whole):
+ * its two sockets on the reactor (POLL_ADD, non-blocking send of a send
+ * buffer, recv into the receive machine of host_rx.c), the command table,
+ * bdev I/O mapped to NVMe commands (split by MDTS and NLB; in-capsule
+ * writes, R2T answered with H2CData), completions, and failing what is in
+ * flight when the connection goes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvmf/host.h"
+
+uint64_t nvmfh_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* io->driver: [0] wait-list link, [1] bytes issued, [2] commands pending, [3] status */
+static struct dp_bdev_io **wnext(struct dp_bdev_io *io)
+{
+    return (struct dp_bdev_io **)&io->driver[0];
+}
+
+static void iov_copy(struct dp_bdev_io *io, uint64_t off, void *buf, uint64_t len, bool to_io)
+{
+    for (int i = 0; i < io->iovcnt && len; i++) {
+        if (off >= io->iov[i].iov_len) {
+            off -= io->iov[i].iov_len;
+            continue;
+        }
+        uint64_t take = io->iov[i].iov_len - off < len ? io->iov[i].iov_len - off : len;
+        char *p = (char *)io->iov[i].iov_base + off;
+        if (to_io)
+            memcpy(p, buf, take);
+        else
+            memcpy(buf, p, take);
+        buf = (char *)buf + take;
+        len -= take;
+        off = 0;
+    }
+}
+
+/* ---- sockets ---- */
+
+static void sock_arm_out(struct hsock *s);
+
+int nvmfh_tx_reserve(struct hsock *s, size_t len)
+{
+    if (s->tx_off == s->tx_len)
+        s->tx_off = s->tx_len = 0;
+    if (s->tx_len + len <= s->tx_cap)
+        return 0;
+    size_t cap = s->tx_cap ? s->tx_cap : 65536;
+    while (cap < s->tx_len + len)
+        cap *= 2;
+    uint8_t *p = realloc(s->tx, cap);
+    if (!p)
+        return -ENOMEM;
+    s->tx = p;
+    s->tx_cap = cap;
+    return 0;
+}
+
+void nvmfh_tx_flush(struct hsock *s)
+{
+    struct nvmfh *n = s->n;
+    while (s->fd >= 0 && s->tx_off < s->tx_len && !s->pout) {
+        ssize_t k = send(s->fd, s->tx + s->tx_off, s->tx_len - s->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN) {
+            sock_arm_out(s);
+            return;
+        }
+        if (k < 0) {
+            /* never fail I/O from here (submit calls it): the poll on the
+             * shut-down socket reports the loss */
+            fprintf(stderr, "datapath: %s: send: %s\n", n->peer, strerror(errno));
+            shutdown(s->fd, SHUT_RDWR);
+            s->tx_off = s->tx_len = 0;
+            return;
+        }
+        s->tx_off += (size_t)k;
+    }
+}
+
+void nvmfh_out_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct hsock *s = (struct hsock *)((char *)op - offsetof(struct hsock, out_op));
+    s->pout = false;
+    if (s->n->state == ST_UP && s->fd >= 0)
+        nvmfh_tx_flush(s);
+    nvmfh_maybe_free(s->n);
+}
+
+void nvmfh_in_cb(struct dp_uring_op *op, int res, uint32_t flags)
+{
+    struct hsock *s = (struct hsock *)((char *)op - offsetof(struct hsock, in_op));
+    struct nvmfh *n = s->n;
+    s->pin = false;
+    if (n->state != ST_UP || n->destroying || s->fd < 0) {
+        nvmfh_maybe_free(n);
+        return;
+    }
+    for (;;) {
+        ssize_t k = recv(s->fd, n->rxbuf, RXBUF, MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EAGAIN)
+            break;
+        if (k <= 0) {
+            nvmfh_conn_lost(n, -1, -EIO, k == 0 ? "connection closed by the controller" : strerror(errno));
+            return;
+        }
+        char err[256];
+        if (nvmfh_rx_feed(&s->rx, n->rxbuf, (size_t)k, NULL, err, sizeof err) < 0) {
+            nvmfh_conn_lost(n, -1, -EIO, err);
+            return;
+        }
+        if (n->state != ST_UP)
+            return;
+    }
+    nvmfh_tx_flush(&n->io);
+    nvmfh_sock_arm_in(s);
+}
+
+void nvmfh_sock_arm_in(struct hsock *s)
+{
+    if (s->pin || s->fd < 0)
+        return;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(s->n->bdev.reactor);
+    io_uring_prep_poll_add(sqe, s->fd, POLLIN);
+    io_uring_sqe_set_data(sqe, &s->in_op);
+    s->pin = true;
+}
+
+static void sock_arm_out(struct hsock *s)
+{
+    if (s->pout || s->fd < 0)
+        return;
+    struct io_uring_sqe *sqe = dp_reactor_sqe(s->n->bdev.reactor);
+    io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
+    io_uring_sqe_set_data(sqe, &s->out_op);
+    s->pout = true;
+}
+
+/* Shut the socket down; it is closed once no poll of ours still holds it. */
+void nvmfh_sock_kill(struct hsock *s)
+{
+    if (s->fd >= 0)
+        shutdown(s->fd, SHUT_RDWR);
+    s->tx_off = s->tx_len = 0;
+}
+
+void nvmfh_sock_reap(struct hsock *s)
+{
+    if (s->fd >= 0 && !s->pin && !s->pout) {
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
+/* ---- commands ---- */
+
+static void io_finish_cmd(struct nvmfh *n, struct hcmd *c, int status);
+static void pump(struct nvmfh *n);
+
+static int status_errno(uint16_t st)
+{
+    if (!NVME_STATUS_SC(st) && !NVME_STATUS_SCT(st))
+        return 0;
+    if (NVME_STATUS_SCT(st) == NVME_SCT_GENERIC && NVME_STATUS_SC(st) == NVME_SC_NS_WRITE_PROTECTED)
+        return -EROFS;
+    if (NVME_STATUS_SCT(st) == NVME_SCT_GENERIC && NVME_STATUS_SC(st) == NVME_SC_LBA_OUT_OF_RANGE)
+        return -EINVAL;
+    return -EIO;
+}
+
+static struct hcmd *cmd_get(struct nvmfh *n, uint16_t cid, char *err, size_t errlen)
+{
+    if (cid >= QMAX || !n->cmds[cid].active) {
+        snprintf(err, errlen, "response for cid %u, which is not in flight", cid);
+        return NULL;
+    }
+    return &n->cmds[cid];
+}
+
+static int r_resp(void *ctx, const struct nvme_cqe *cqe, char *err, size_t errlen)
+{
+    struct nvmfh *n = ctx;
+    struct hcmd *c = cmd_get(n, cqe->cid, err, errlen);
+    if (!c)
+        return -1;
+    io_finish_cmd(n, c, status_errno(cqe->status));
+    return 0;
+}
+
+static int r_c2h_begin(void *ctx, uint16_t cid, uint32_t off, uint32_t len, char *err, size_t errlen)
+{
+    struct nvmfh *n = ctx;
+    struct hcmd *c = cmd_get(n, cid, err, errlen);
+    if (!c)
+        return -1;
+    if (c->kind != K_READ || off > c->len || len > c->len - off) {
+        snprintf(err, errlen, "C2HData for cid %u: offset %u length %u outside its %u-byte read", cid, off, len,
+                 c->len);
+        return -1;
+    }
+    return 0;
+}
+
+static void r_c2h_data(void *ctx, uint16_t cid, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+    struct nvmfh *n = ctx;
+    struct hcmd *c = &n->cmds[cid];
+    if (c->io)
+        iov_copy(c->io, c->io_off + off, (void *)buf, len, true);
+}
+
+static int r_c2h_end(void *ctx, uint16_t cid, bool last, bool success, char *err, size_t errlen)
+{
+    struct nvmfh *n = ctx;
+    if (success)
+        io_finish_cmd(n, &n->cmds[cid], 0);
+    return 0;
+}
+
+/* Answer an R2T with H2CData PDUs of at most MAXH2CDATA bytes. */
+static int r_r2t(void *ctx, uint16_t cid, uint16_t ttag, uint32_t off, uint32_t len, char *err, size_t errlen)
+{
+    struct nvmfh *n = ctx;
+    struct hcmd *c = cmd_get(n, cid, err, errlen);
+    if (!c)
+        return -1;
+    if (c->kind != K_WRITE || c->len <= n->c.icd_max || off != c->r2t_done || len > c->len - off) {
+        snprintf(err, errlen, "R2T for cid %u: offset %u length %u does not fit its %u-byte write (sent %u)", cid, off,
+                 len, c->len, c->r2t_done);
+        return -1;
+    }
+    struct hsock *s = &n->io;
+    while (len) {
+        uint32_t chunk = len < n->c.maxh2cdata ? len : n->c.maxh2cdata;
+        if (nvmfh_tx_reserve(s, NVME_TCP_DATA_HLEN + chunk) < 0) {
+            snprintf(err, errlen, "out of memory for H2CData");
+            return -1;
+        }
+        struct nvme_tcp_h2c_data_hdr *h = (void *)(s->tx + s->tx_len);
+        memset(h, 0, sizeof *h);
+        h->ch.pdu_type = NVME_TCP_PDU_H2C_DATA;
+        h->ch.flags = chunk == len ? NVME_TCP_F_DATA_LAST : 0;
+        h->ch.hlen = NVME_TCP_DATA_HLEN;
+        h->ch.pdo = NVME_TCP_DATA_HLEN;
+        h->ch.plen = NVME_TCP_DATA_HLEN + chunk;
+        h->cccid = cid;
+        h->ttag = ttag;
+        h->datao = off;
+        h->datal = chunk;
+        iov_copy(c->io, c->io_off + off, s->tx + s->tx_len + NVME_TCP_DATA_HLEN, chunk, false);
+        s->tx_len += NVME_TCP_DATA_HLEN + chunk;
+        off += chunk;
+        len -= chunk;
+        c->r2t_done += chunk;
+    }
+    return 0;
+}
+
+const struct nvmfh_rx_ops nvmfh_io_ops = { r_resp, r_c2h_begin, r_c2h_data, r_c2h_end, r_r2t };
+
+/* The admin queue carries only Keep Alive once up. */
+static int a_resp(void *ctx, const struct nvme_cqe *cqe, char *err, size_t errlen)
+{
+    struct nvmfh *n = ctx;
+    if (cqe->cid != KA_CID || !n->ka_outstanding) {
+        snprintf(err, errlen, "admin response for cid %u, which is not in flight", cqe->cid);
+        return -1;
+    }
+    n->ka_outstanding = false;
+    return 0;
+}
+
+static int a_c2h_begin(void *ctx, uint16_t cid, uint32_t off, uint32_t len, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "admin C2HData for cid %u, which reads nothing", cid);
+    return -1;
+}
+
+static int a_r2t(void *ctx, uint16_t cid, uint16_t ttag, uint32_t off, uint32_t len, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "admin R2T for cid %u, which writes nothing", cid);
+    return -1;
+}
+
+const struct nvmfh_rx_ops nvmfh_admin_ops = { a_resp, a_c2h_begin, NULL, NULL, a_r2t };
+
+static void io_done(struct dp_bdev_io *io)
+{
+    io->cb(io, (int)(int64_t)io->driver[3]);
+}
+
+static bool issued_all(const struct dp_bdev_io *io)
+{
+    return io->type == DP_IO_FLUSH ? io->driver[1] != 0 : io->driver[1] >= io->length;
+}
+
+static void io_finish_cmd(struct nvmfh *n, struct hcmd *c, int status)
+{
+    struct dp_bdev_io *io = c->io;
+    c->active = false;
+    c->io = NULL;
+    n->outstanding--;
+    if (!io)
+        return;
+    if (status && !io->driver[3])
+        io->driver[3] = (uint64_t)(int64_t)status;
+    io->driver[2]--;
+    /* the io is done when nothing of it is pending and it is not waiting to issue more */
+    if (!io->driver[2] && issued_all(io))
+        io_done(io);
+    pump(n);
+}
+
+static bool nlb_split(enum dp_bdev_io_type t)
+{
+    return t == DP_IO_READ || t == DP_IO_WRITE || t == DP_IO_WRITE_ZEROES;
+}
+
+/* Build one command of io into the I/O queue's send buffer; false when out of slots. */
+static bool issue_one(struct nvmfh *n, struct dp_bdev_io *io)
+{
+    if (n->outstanding >= n->qlimit)
+        return false;
+    uint16_t cid = n->next_cid;
+    while (n->cmds[cid].active)
+        cid = (uint16_t)((cid + 1) % n->qlimit);
+    n->next_cid = (uint16_t)((cid + 1) % n->qlimit);
+    struct hcmd *c = &n->cmds[cid];
+    uint32_t bs = n->bdev.block_size;
+    uint64_t off = io->driver[1], left = io->length - off;
+    uint64_t max = nlb_split(io->type) ? 65536ull * bs : 0x80000000ull;
+    if ((io->type == DP_IO_READ || io->type == DP_IO_WRITE) && max > n->c.max_xfer)
+        max = n->c.max_xfer;
+    uint32_t len = (uint32_t)(left < max ? left : max);
+    struct nvme_sqe sqe = { .cid = cid, .nsid = n->c.nsid, .flags = NVME_CMD_PSDT_SGL };
+    uint64_t slba = (io->offset + off) / bs;
+    uint32_t icd = 0;
+    struct nvme_dsm_range r = { 0 };
+    sqe.cdw10 = (uint32_t)slba;
+    sqe.cdw11 = (uint32_t)(slba >> 32);
+    sqe.cdw12 = len / bs - 1;
+    sqe.sgl1.id = NVME_TCP_SGL_TRANSPORT;
+    switch (io->type) {
+    case DP_IO_READ:
+        sqe.opc = NVME_IO_READ;
+        sqe.sgl1.length = len;
+        break;
+    case DP_IO_WRITE:
+        sqe.opc = NVME_IO_WRITE;
+        sqe.sgl1.length = len;
+        if (io->flags & DP_IO_FUA)
+            sqe.cdw12 |= NVME_RW_FUA;
+        if (len <= n->c.icd_max) {
+            icd = len;
+            sqe.sgl1.id = NVME_TCP_SGL_INCAPSULE;
+        }
+        break;
+    case DP_IO_WRITE_ZEROES: sqe.opc = NVME_IO_WRITE_ZEROES; break;
+    case DP_IO_FLUSH:
+        sqe = (struct nvme_sqe){ .opc = NVME_IO_FLUSH, .cid = cid, .nsid = n->c.nsid, .flags = NVME_CMD_PSDT_SGL };
+        sqe.sgl1.id = NVME_TCP_SGL_TRANSPORT;
+        len = 0;
+        break;
+    case DP_IO_UNMAP:
+        sqe.opc = NVME_IO_DATASET_MANAGEMENT;
+        sqe.cdw10 = 0; /* one range */
+        sqe.cdw11 = NVME_DSM_ATTR_DEALLOCATE;
+        sqe.cdw12 = 0;
+        r.nlb = len / bs;
+        r.slba = slba;
+        icd = sizeof r;
+        sqe.sgl1.id = NVME_TCP_SGL_INCAPSULE;
+        sqe.sgl1.length = sizeof r;
+        break;
+    }
+    struct hsock *s = &n->io;
+    if (nvmfh_tx_reserve(s, NVME_TCP_CMD_HLEN + icd) < 0)
+        return false;
+    struct nvme_tcp_cmd *p = (void *)(s->tx + s->tx_len);
+    memset(&p->ch, 0, sizeof p->ch);
+    p->ch.pdu_type = NVME_TCP_PDU_CAPSULE_CMD;
+    p->ch.hlen = NVME_TCP_CMD_HLEN;
+    p->ch.pdo = icd ? NVME_TCP_CMD_HLEN : 0;
+    p->ch.plen = NVME_TCP_CMD_HLEN + icd;
+    p->sqe = sqe;
+    if (io->type == DP_IO_UNMAP)
+        memcpy(s->tx + s->tx_len + NVME_TCP_CMD_HLEN, &r, sizeof r);
+    else if (icd)
+        iov_copy(io, off, s->tx + s->tx_len + NVME_TCP_CMD_HLEN, icd, false);
+    s->tx_len += NVME_TCP_CMD_HLEN + icd;
+    *c = (struct hcmd){ .io = io,
+                        .io_off = off,
+                        .len = io->type == DP_IO_UNMAP ? 0 : len,
+                        .start_ms = nvmfh_now_ms(),
+                        .kind = io->type == DP_IO_READ    ? K_READ
+                                : io->type == DP_IO_WRITE ? K_WRITE
+                                                          : K_OTHER,
+                        .active = true };
+    n->outstanding++;
+    io->driver[1] = off + len;
+    io->driver[2]++;
+    if (io->type == DP_IO_FLUSH)
+        io->driver[1] = io->length + 1; /* issued */
+    return true;
+}
+
+/* Issue waiting I/O while there are free command slots. */
+static void pump(struct nvmfh *n)
+{
+    while (n->wait_head && n->state == ST_UP) {
+        struct dp_bdev_io *io = n->wait_head;
+        while (!issued_all(io) && issue_one(n, io))
+            ;
+        if (!issued_all(io))
+            break;
+        n->wait_head = *wnext(io);
+        if (!n->wait_head)
+            n->wait_tail = NULL;
+    }
+    if (n->outstanding)
+        nvmfh_arm_tick(n);
+}
+
+void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
+{
+    struct nvmfh *n = bdev->ctx;
+    if (n->state != ST_UP) {
+        dp_bdev_io_complete_deferred(io, n->state == ST_REPLACED ? -ENODEV : -ENOTCONN);
+        return;
+    }
+    if (io->type == DP_IO_FLUSH && !(n->c.vwc & NVME_VWC_PRESENT)) {
+        dp_bdev_io_complete_deferred(io, 0); /* no volatile cache: nothing to flush */
+        return;
+    }
+    if ((io->type == DP_IO_UNMAP && !(n->c.oncs & NVME_ONCS_DSM)) ||
+        (io->type == DP_IO_WRITE_ZEROES && !(n->c.oncs & NVME_ONCS_WRITE_ZEROES))) {
+        dp_bdev_io_complete_deferred(io, -EOPNOTSUPP);
+        return;
+    }
+    io->driver[1] = io->driver[2] = io->driver[3] = 0;
+    *wnext(io) = NULL;
+    if (n->wait_tail)
+        *wnext(n->wait_tail) = io;
+    else
+        n->wait_head = io;
+    n->wait_tail = io;
+    pump(n);
+    nvmfh_tx_flush(&n->io);
+}
+
+/* ---- failure, reconnect, identity ---- */
+
+void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status)
+{
+    /* the parents of commands: fail each io once, when its last command goes */
+    for (int i = 0; i < QMAX; i++) {
+        struct hcmd *c = &n->cmds[i];
+        if (!c->active)
+            continue;
+        struct dp_bdev_io *io = c->io;
+        c->active = false;
+        c->io = NULL;
+        n->outstanding--;
+        if (!io)
+            continue;
+        int st = i == failed_cid ? -ETIMEDOUT : status;
+        if (!io->driver[3] || i == failed_cid)
+            io->driver[3] = (uint64_t)(int64_t)st;
+        io->driver[1] = io->length + 1; /* nothing more of it is issued */
+        if (--io->driver[2] == 0 && io != n->wait_head)
+            io_done(io);
+    }
+    while (n->wait_head) {
+        struct dp_bdev_io *io = n->wait_head;
+        n->wait_head = *wnext(io);
+        if (io->driver[2] == 0) {
+            if (!io->driver[3])
+                io->driver[3] = (uint64_t)(int64_t)status;
+            io_done(io);
+        }
+    }
+    n->wait_tail = NULL;
+}
