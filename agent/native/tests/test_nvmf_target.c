@@ -280,6 +280,29 @@ TEST(normal_path)
     CHECK_EQ(((struct nvme_ana_group_desc *)(id + 16))->state, NVME_ANA_OPTIMIZED);
     s = (struct nvme_sqe){ .opc = 0xc3 };
     CHECK(NVME_STATUS_SC(h_simple(&a, &s, NULL, 0, NULL)) == NVME_SC_INVALID_OPCODE);
+    s = (struct nvme_sqe){ .opc = NVME_ADM_IDENTIFY, .nsid = 1, .cdw10 = NVME_ID_CNS_NS_DESC_LIST };
+    CHECK_EQ(h_simple(&a, &s, id, 4096, NULL), 0);
+    CHECK_EQ(id[0], NVME_NIDT_NGUID);
+    CHECK_EQ(id[4], 0x6f);
+    s = (struct nvme_sqe){ .opc = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_NS_ACTIVE_LIST };
+    CHECK_EQ(h_simple(&a, &s, id, 4096, NULL), 0);
+    CHECK_EQ(id[0], 1);
+    s = (struct nvme_sqe){ .opc = NVME_ADM_ABORT, .cdw10 = 5 };
+    CHECK_EQ(h_simple(&a, &s, NULL, 0, &cdw0), 0);
+    CHECK_EQ(cdw0 & 1, 1); /* not aborted */
+    s = (struct nvme_sqe){ .opc = NVME_ADM_KEEP_ALIVE };
+    CHECK_EQ(h_simple(&a, &s, NULL, 0, NULL), 0);
+    s = (struct nvme_sqe){ .opc = NVME_ADM_GET_LOG_PAGE, .cdw10 = 0x7f | (127u << 16) };
+    CHECK(NVME_STATUS_SC(h_simple(&a, &s, id, 512, NULL)) == NVME_SC_INVALID_LOG_PAGE);
+    /* four AERs are held (no reply), the fifth is over the limit */
+    struct nvme_cqe acqe;
+    for (int i = 0; i < 5; i++) {
+        s = (struct nvme_sqe){ .opc = NVME_ADM_ASYNC_EVENT_REQUEST };
+        h_cmd(&a, &s, NULL, 0, 0);
+    }
+    CHECK(h_wait(&a, &acqe, NULL, NULL));
+    CHECK_EQ(acqe.cid, a.cid);
+    CHECK(NVME_STATUS_SC(acqe.status) == NVME_SC_ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED);
     free(id);
     CHECK_EQ(dp_nvmf_export_connections(SUBNQN), 1);
 
@@ -322,6 +345,22 @@ TEST(normal_path)
     CHECK_EQ(h_simple(&q, &s, r, 4096, NULL), 0);
     for (int i = 0; i < 4096; i++)
         CHECK_EQ(r[i], 0);
+    /* a second I/O queue sees the same data; a third is beyond the two granted */
+    struct host q2 = { 0 };
+    q2.fd = dial();
+    q2.cntlid = a.cntlid;
+    h_icreq(&q2, false, false);
+    CHECK_EQ(h_connect(&q2, 2, SUBNQN, HOSTNQN, 0, NULL), 0);
+    s = (struct nvme_sqe){ .opc = NVME_IO_READ, .nsid = 1, .cdw10 = 32, .cdw12 = 7 };
+    CHECK_EQ(h_simple(&q2, &s, r, 4096, NULL), 0);
+    CHECK(test_check_fill(r, 4096, 8192 + 8192, 7));
+    struct host q3 = { 0 };
+    q3.fd = dial();
+    q3.cntlid = a.cntlid;
+    h_icreq(&q3, false, false);
+    CHECK_EQ(NVME_STATUS_SC(h_connect(&q3, 3, SUBNQN, HOSTNQN, 0, NULL)), NVMF_SC_INVALID_PARAM);
+    close(q3.fd);
+    close(q2.fd);
     free(w);
     free(r);
     close(q.fd);
