@@ -229,8 +229,9 @@ int dp_nvmf_port(void);
  * or NULL: derived from the device). The device is a replica uuid, any
  * registered bdev name, or a device URI, as for dp_nbd_share.
  * allowed_hosts_csv: NULL, "" or "*" allows every host; otherwise
- * comma-separated host NQNs: a host not listed is refused at Connect and
- * does not see the subsystem in discovery. Sharing the same device under the
+ * comma-separated host NQNs, matched exactly (an IP address or CIDR entry
+ * matches the host's address instead): a host not listed is refused at
+ * Connect (Connect Invalid Host) and does not see the subsystem in discovery. Sharing the same device under the
  * same nqn again replaces the allowed hosts (idempotent); another device
  * under a used nqn is -EEXIST; a malformed nqn or host NQN is -EINVAL naming
  * it. The export holds the device open.
