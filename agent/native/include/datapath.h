@@ -231,7 +231,8 @@ int dp_nvmf_port(void);
  * allowed_hosts_csv: NULL, "" or "*" allows every host; otherwise
  * comma-separated host NQNs, matched exactly (an IP address or CIDR entry
  * matches the host's address instead): a host not listed is refused at
- * Connect (Connect Invalid Host) and does not see the subsystem in discovery. Sharing the same device under the
+ * Connect (Connect Invalid Host) and does not see the subsystem in
+ * discovery. Sharing the same device under the
  * same nqn again replaces the allowed hosts (idempotent); another device
  * under a used nqn is -EEXIST; a malformed nqn or host NQN is -EINVAL naming
  * it. The export holds the device open.
