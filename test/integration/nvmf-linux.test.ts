@@ -82,6 +82,10 @@ check umount umount /mnt
 check fsck fsck.ext4 -fn $D
 check disconnect nvme disconnect -n $SUB
 check gone test ! -e $D
+# connect-all follows the discovery log: the advertised address (10.0.2.2) must be one the host reaches.
+check connect-all nvme connect-all -t tcp -a 10.0.2.2 -s $P --hostnqn=${GUEST_HOSTNQN}
+check connect-all-dev wait_dev $SUB
+check connect-all-disconnect nvme disconnect -n $SUB
 stage our-target-done
 `;
 }
@@ -157,9 +161,13 @@ async function startOurTarget(): Promise<void> {
   fs.truncateSync(ourDevice, OUR.size);
   const portFile = path.join(dir, 'our.port');
   const bin = path.join(ROOT, 'agent/native/build/dp-nvmf-serve');
-  serve = spawn(bin, ['--listen', '127.0.0.1:0', '--port-file', portFile, '--uuid', OUR.uuid, '--allowed', GUEST_HOSTNQN, `uring://${ourDevice}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  serve = spawn(
+    bin,
+    ['--listen', '127.0.0.1:0', '--port-file', portFile, '--uuid', OUR.uuid, '--advertise', '10.0.2.2', '--allowed', GUEST_HOSTNQN, `uring://${ourDevice}`],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   ourPort = await until(
     async () => (fs.existsSync(portFile) ? Number(fs.readFileSync(portFile, 'utf8').trim()) || undefined : undefined),
     'dp-nvmf-serve port file',
@@ -218,6 +226,7 @@ test('the Linux host against our target: discover lists the subsystem, connect g
   }
   expect(checkOutput(out, 'discover')).toMatch(new RegExp(`subnqn: +${OUR_NQN}$`, 'm'));
   expect(checkOutput(out, 'discover')).toMatch(new RegExp(`trsvcid: +${ourPort}$`, 'm'));
+  expect(checkOutput(out, 'discover')).toMatch(/traddr: +10\.0\.2\.2$/m);
   expect(out).toMatch(new RegExp(`^@@SIZE ${OUR.size}@@$`, 'm'));
   expect(checkOutput(out, 'fsck')).toMatch(/\/dev\/nvme\d+n1: \d+\/\d+ files/);
   expect(checkOutput(out, 'disconnect')).toMatch(/disconnected 1 controller/);
@@ -230,6 +239,14 @@ test('a host NQN that is not allowed is refused at connect and does not see the 
   expect(checkOutput(out, 'discover-denied')).not.toContain(OUR_NQN);
   expect(checkRc(out, 'connect-denied')).not.toBe(0);
   expect(checkRc(out, 'connect-denied')).toBeDefined();
+}, 160000);
+
+test('nvme connect-all connects through the discovery log (advertised address 10.0.2.2) and disconnects', async () => {
+  const out = (await guest.waitFor(/^@@GUEST stage=our-target-done@@$/m, 150000)).input!;
+  for (const name of ['connect-all', 'connect-all-dev', 'connect-all-disconnect']) {
+    expect([name, checkRc(out, name)]).toEqual([name, 0]);
+  }
+  expect(checkOutput(out, 'connect-all-disconnect')).toMatch(/disconnected 1 controller/);
 }, 160000);
 
 test('what the Linux host wrote reads back on the host through the embedded block API: raw region and every file by md5, e2fsck passes', async () => {
