@@ -90,7 +90,9 @@ static void ka_cb(struct dp_uring_op *op, int res, uint32_t flags)
     if (!k->ka_seen) {
         char why[96];
         snprintf(why, sizeof why, "no command within the keep-alive timeout (%u ms)", k->kato);
+        k->refs++; /* a queue freed inside ctrlr_kill must not free k under us */
         ctrlr_kill(k, why);
+        k->refs--;
         ctrlr_maybe_free(k);
         return;
     }
