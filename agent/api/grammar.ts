@@ -5,7 +5,7 @@
  * the value ("must be ...", "is ..."), and whether the value is malformed or only not supported yet.
  * Syntax only: whether a disk exists or a replica is on the node is the agent's business.
  */
-import { NBD_DEFAULT_PORT, POOL_NAME_MAX_BYTES, URI_MAX_BYTES } from './limits';
+import { NBD_DEFAULT_PORT, NQN_MAX_BYTES, NVMF_DEFAULT_PORT, POOL_NAME_MAX_BYTES, URI_MAX_BYTES } from './limits';
 
 export interface Problem {
   /** malformed: never valid (the agent answers 400); unsupported: valid, not built yet (422). */
@@ -18,11 +18,25 @@ const later = (message: string): Problem => ({ kind: 'unsupported', message });
 const byteLength = (s: string) => new TextEncoder().encode(s).length;
 
 /** Shares a replica or nexus may have today, and those known but not built yet. */
-export const SHARES = ['none', 'nbd'] as const;
-export const FUTURE_SHARES = ['iscsi', 'nvmf'] as const;
+export const SHARES = ['none', 'nbd', 'nvmf'] as const;
+export const FUTURE_SHARES = ['iscsi'] as const;
 /** Child URI schemes the data path opens, and those known but not built yet. */
-export const CHILD_SCHEMES = ['bdev', 'nbd', 'uring', 'aio', 'malloc'] as const;
-export const FUTURE_CHILD_SCHEMES = ['iscsi', 'nvmf'] as const;
+export const CHILD_SCHEMES = ['bdev', 'nbd', 'nvmf', 'uring', 'aio', 'malloc'] as const;
+export const FUTURE_CHILD_SCHEMES = ['iscsi'] as const;
+
+/** The NQN prefix of every subsystem an agent exports (DESIGN.md "Child and share URIs"). */
+export const NQN_PREFIX = 'nqn.2019-05.io.openebs';
+
+/** The one NQN rule: the subsystem a replica or nexus with share "nvmf" is exported as. */
+export function nvmfNqn(uuid: string): string {
+  return `${NQN_PREFIX}:${uuid.toLowerCase()}`;
+}
+
+/** The uuid an agent NQN names (nqn.2019-05.io.openebs:<uuid>), or undefined for any other NQN. */
+export function uuidOfNqn(nqn: string): string | undefined {
+  const u = nqn.startsWith(`${NQN_PREFIX}:`) ? nqn.slice(NQN_PREFIX.length + 1) : '';
+  return UUID_RE.test(u) ? u.toLowerCase() : undefined;
+}
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POOL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
@@ -61,6 +75,48 @@ export function nbdUriProblem(v: string): Problem | undefined {
   return undefined;
 }
 
+/**
+ * An NVMe Qualified Name (NVMe Base spec 4.5): at most 223 bytes of printable ASCII, either
+ * nqn.yyyy-mm.<reverse domain>[:<anything>] or nqn.2014-08.org.nvmexpress:uuid:<uuid>.
+ */
+export function nqnProblem(v: string): Problem | undefined {
+  if (v === '') return bad('must not be empty');
+  if (byteLength(v) > NQN_MAX_BYTES) return bad(`is longer than ${NQN_MAX_BYTES} bytes`);
+  if (!/^[\x21-\x7e]+$/.test(v)) return bad('must be printable ASCII without spaces');
+  if (v.startsWith('nqn.2014-08.org.nvmexpress:uuid:')) {
+    return UUID_RE.test(v.slice(32)) ? undefined : bad('must be nqn.2014-08.org.nvmexpress:uuid:<uuid>');
+  }
+  const m = /^nqn\.(\d{4})-(\d{2})\.([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)(:.*)?$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) {
+    return bad('must be an NQN: nqn.yyyy-mm.<reverse domain>[:<name>] (e.g. nqn.2014-08.org.nvmexpress:uuid:<uuid>)');
+  }
+  return undefined;
+}
+
+/** nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N]: the port defaults to 4420, as in the data path. */
+export function nvmfUriProblem(v: string): Problem | undefined {
+  const form = `must be nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N] (the port defaults to ${NVMF_DEFAULT_PORT})`;
+  const u = /^nvmf:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?\/([^/?#]+)(\?([^#]*))?$/i.exec(v);
+  if (!u || (u[3] !== undefined && (Number(u[3]) < 1 || Number(u[3]) > 65535))) return bad(form);
+  const nqn = nqnProblem(u[4]);
+  if (nqn) return bad(`has a subsystem NQN '${u[4]}' that ${nqn.message}`);
+  if (u[5] !== undefined) {
+    for (const kv of u[6].split('&')) {
+      const [k, n] = kv.split('=', 2);
+      if (k !== 'io_timeout_ms' && k !== 'connect_timeout_ms') {
+        return bad(`has unknown option '${k}' (io_timeout_ms, connect_timeout_ms)`);
+      }
+      if (n === undefined || !/^\d{1,9}$/.test(n) || Number(n) === 0) return bad(`option ${k} must be a positive number of milliseconds`);
+    }
+  }
+  return undefined;
+}
+
+/** One allowedHosts entry of a share "nvmf": a host NQN, or '*' (every host). */
+export function hostNqnProblem(v: string): Problem | undefined {
+  return v === '*' ? undefined : nqnProblem(v);
+}
+
 /** Local files and block devices: an absolute path, or uring:/// or aio:/// with an optional ?cache=direct|buffered. */
 function localPathProblem(v: string, scheme: string | undefined, rest: string): Problem | undefined {
   let p = rest;
@@ -84,7 +140,7 @@ function uriTextProblem(v: string): Problem | undefined {
 
 /**
  * A nexus child: bdev:///<replica-uuid>, nbd://host[:port]/<export>, uring:///path, aio:///path,
- * malloc:///<name>?size_mb=N (iscsi:// and nvmf:// are known, not built yet).
+ * nvmf://host[:port]/<nqn>, malloc:///<name>?size_mb=N (iscsi:// is known, not built yet).
  */
 export function childUriProblem(v: string): Problem | undefined {
   const text = uriTextProblem(v);
@@ -101,6 +157,8 @@ export function childUriProblem(v: string): Problem | undefined {
       return /^\/[^/?#]+$/.test(rest) && UUID_RE.test(rest.slice(1)) ? undefined : bad('must be bdev:///<replica-uuid>');
     case 'nbd':
       return nbdUriProblem(v);
+    case 'nvmf':
+      return nvmfUriProblem(v);
     case 'uring':
     case 'aio':
       return localPathProblem(v, scheme, rest);

@@ -21,6 +21,10 @@ export const POOL_MAX_DISKS = 64;
 export const MAX_ALLOWED_HOSTS = 64;
 /** The NBD port a nbd:// URI without one means. */
 export const NBD_DEFAULT_PORT = 10809;
+/** The NVMe/TCP port a nvmf:// URI without one means (IANA's NVMe-oF port). */
+export const NVMF_DEFAULT_PORT = 4420;
+/** NVMe Qualified Names (NVMF_NQN_MAX: the spec's 223 bytes, NUL excluded). */
+export const NQN_MAX_BYTES = 223;
 
 /** Size of a replica that can back a nexus child of a `volumeBytes` volume. */
 export function replicaSizeFor(volumeBytes: number): number {

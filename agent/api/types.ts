@@ -109,8 +109,10 @@ export interface NodeInfo {
   name: string;
   version: string;
   datapathVersion: string;
-  /** e.g. { http: "127.0.0.1:9500", nbd: "127.0.0.1:10809" } */
+  /** e.g. { http: "127.0.0.1:9500", nbd: "127.0.0.1:10809", nvmf: "127.0.0.1:4420" } (nvmf only with --nvmf-listen) */
   listeners: Record<string, string>;
+  /** The shares this agent makes: 'none', 'nbd', and 'nvmf' when it runs an NVMe/TCP listener. */
+  shares: Share[];
   capabilities: string[];
 }
 

@@ -153,7 +153,9 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       await pools.exportAll().catch(() => undefined);
       throw e;
     }
-    listeners.nbd = shares.address()!;
+    listeners.nbd = shares.address('nbd')!;
+    const nvmfAddress = shares.address('nvmf');
+    if (nvmfAddress) listeners.nvmf = nvmfAddress;
     nexuses.startReopening(); // nexuses whose children were unreachable at start come back by themselves
 
     const server = buildServer({ ctx, pools, replicas, nexuses, shares, token, version: packageVersion(), listeners });
@@ -165,6 +167,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       url,
       port: addr.port,
       nbd: listeners.nbd,
+      nvmf: listeners.nvmf,
       pools: pools.names().length,
       replicas: replicas.uuids().length,
       nexuses: nexuses.uuids().length,

@@ -78,8 +78,11 @@ export async function renderMetrics(
     }
   }
   if (more.shares) {
-    for (const [name, n] of await more.shares.connections().catch(() => new Map<string, number>())) {
-      o.add('mayastor_nbd_export_connections', 'gauge', 'NBD clients connected to an export', { node, export: name }, n);
+    for (const c of await more.shares.connections().catch(() => [])) {
+      if (c.protocol === 'nbd')
+        o.add('mayastor_nbd_export_connections', 'gauge', 'NBD clients connected to an export', { node, export: c.name }, c.connections);
+      else
+        o.add('mayastor_nvmf_subsystem_connections', 'gauge', 'NVMe/TCP queues (admin and I/O) connected to a subsystem', { node, nqn: c.name }, c.connections);
     }
   }
   try {

@@ -135,9 +135,9 @@ export class NexusService {
             }
             e.error = undefined;
             this.ctx.log.info('nexus.reopened', { nexus: uuid, retried: true });
-            if (e.rec.share === 'nbd' && !this.shares.isShared(uuid)) {
+            if (e.rec.share !== 'none' && !this.shares.isShared(uuid, e.rec.share)) {
               await this.shares
-                .share(uuid, uuid, [])
+                .apply(uuid, e.rec.share, [])
                 .catch((err) => this.ctx.log.error('nexus.share_restore_failed', { nexus: uuid, error: (err as Error).message }));
             }
           })
@@ -166,12 +166,12 @@ export class NexusService {
     this.reopenTimer = undefined;
   }
 
-  /** Re-export the NBD-shared nexuses (after recover()). */
+  /** Re-export the shared nexuses, NBD and NVMe/TCP (after recover()). */
   async restoreShares(): Promise<void> {
     for (const e of this.entries.values()) {
-      if (!e.open || e.rec.share !== 'nbd') continue;
+      if (!e.open || e.rec.share === 'none') continue;
       try {
-        await this.shares.share(e.rec.uuid, e.rec.uuid, []);
+        await this.shares.apply(e.rec.uuid, e.rec.share, []);
       } catch (err) {
         this.ctx.log.error('nexus.share_restore_failed', {
           nexus: e.rec.uuid,
@@ -301,7 +301,7 @@ export class NexusService {
 
   /**
    * Local checks the data path cannot phrase as well: bdev:/// children must be replicas here, and not
-   * exported over NBD (a child has one writer: the nexus; an export would let a client write behind it).
+   * exported over NBD or NVMe/TCP (a child has one writer: the nexus; an export would let a client write behind it).
    * Children already owned by another nexus or a pool are refused by the data path's claims (409).
    */
   private checkLocalChild(field: string, uri: string): void {
@@ -309,7 +309,10 @@ export class NexusService {
     const r = uri.slice('bdev:///'.length);
     if (!this.replicas.uuids().includes(r)) throw unprocessable(field, `${field} '${uri}': replica '${r}' does not exist on this node`);
     if (this.shares.isShared(r))
-      throw conflict(`${field} '${uri}': replica '${r}' is exported over NBD; a nexus child has one writer, set the replica's share to none first`, field);
+      throw conflict(
+        `${field} '${uri}': replica '${r}' is exported (share ${this.replicas.shareOf(r)}); a nexus child has one writer, set the replica's share to none first`,
+        field,
+      );
   }
 
   async put(uuidParam: string, body: unknown): Promise<{ status: number; nexus: Nexus }> {
@@ -340,22 +343,23 @@ export class NexusService {
           existing.error = undefined;
           this.ctx.log.info('nexus.reopened', { nexus: uuid });
         }
-        if (rec.share === 'nbd' && !this.shares.isShared(uuid)) {
-          await this.shares.share(uuid, uuid, []).catch((e) => {
-            throw fromNative(e, `nexus '${uuid}': share nbd`, 'spec');
+        if (rec.share !== 'none' && !this.shares.isShared(uuid, rec.share)) {
+          await this.shares.apply(uuid, rec.share, []).catch((e) => {
+            throw fromNative(e, `nexus '${uuid}': share ${rec.share}`, 'spec');
           });
         }
         return { status: 200, nexus: await this.toObject(existing) };
       }
+      this.shares.check(spec.share); // a share this agent cannot make: 422 before anything is created
       spec.children.forEach((uri, i) => this.checkLocalChild(`children[${i}]`, uri));
       try {
         await this.ctx.dp.nexusCreate(uuid, spec.sizeBytes, spec.children, spec.force);
       } catch (e) {
         throw fromNative(e, `nexus '${uuid}'`, 'spec');
       }
-      if (spec.share === 'nbd') {
+      if (spec.share !== 'none') {
         try {
-          await this.shares.share(uuid, uuid, []);
+          await this.shares.apply(uuid, spec.share, []);
         } catch (e) {
           await this.ctx.dp.nexusDestroy(uuid).catch((d) =>
             this.ctx.log.error('nexus.rollback_failed', {
@@ -363,7 +367,7 @@ export class NexusService {
               error: d as Error,
             }),
           );
-          throw fromNative(e, `nexus '${uuid}': share nbd`, 'spec');
+          throw fromNative(e, `nexus '${uuid}': share ${spec.share}`, 'spec');
         }
       }
       const rec: NexusRecord = {
@@ -400,7 +404,7 @@ export class NexusService {
           await this.ctx.dp.nexusDestroy(uuid, true); // deleted for good: the children are released
         } catch (err) {
           if (!(err instanceof NativeError && err.code === 'ENOENT')) {
-            if (e.rec.share === 'nbd') await this.shares.share(uuid, uuid, []).catch(() => undefined);
+            if (e.rec.share !== 'none') await this.shares.apply(uuid, e.rec.share, []).catch(() => undefined);
             throw fromNative(err, `nexus '${uuid}'`, 'spec');
           }
         }
@@ -438,8 +442,7 @@ export class NexusService {
       const share = patch.share ?? e.rec.share;
       if (share !== e.rec.share) {
         try {
-          if (share === 'nbd') await this.shares.share(uuid, uuid, []);
-          else await this.shares.unshare(uuid);
+          await this.shares.apply(uuid, share, []);
         } catch (err) {
           throw fromNative(err, `nexus '${uuid}': share ${share}`, 'spec');
         }

@@ -3,8 +3,10 @@
  *
  * PUT: new -> 201 with the object; the same spec again -> 200; a different spec -> 409 naming the
  * field (to grow a replica use PATCH). PATCH grows sizeBytes online (shrinking is 400) and changes
- * share/allowedHosts. share is "none" or "nbd" (iscsi/nvmf: 422 not supported yet); the uri of an
- * unshared replica is bdev:///<uuid>, of an NBD-shared one nbd://<advertise-host>:<port>/<uuid>.
+ * share/allowedHosts. share is "none", "nbd" or "nvmf" (iscsi: 422 not supported yet; nvmf without
+ * --nvmf-listen: 422); the uri of an unshared replica is bdev:///<uuid>, of an NBD-shared one
+ * nbd://<advertise-host>:<port>/<uuid>, of an NVMe/TCP-shared one nvmf://<advertise-host>:<port>/<nqn>.
+ * allowedHosts are addresses for nbd, host NQNs for nvmf.
  * A replica a local nexus uses as a bdev:/// child cannot be destroyed (409).
  *
  * Sizes, thinness and allocation come from the pool metadata on disk; state.json only keeps the
@@ -24,7 +26,7 @@ import { ApiError, badRequest, conflict, fromNative, notFound, unprocessable } f
 import type { PoolService } from './pools';
 import type { ShareService } from './shares';
 import type { ReplicaRecord } from './state';
-import { validateReplicaPatch, validateReplicaSpec, validateUuid } from './validation';
+import { validateHosts, validateReplicaPatch, validateReplicaSpec, validateUuid } from './validation';
 
 export class ReplicaService {
   private readonly records = new Map<string, ReplicaRecord>();
@@ -45,9 +47,14 @@ export class ReplicaService {
     };
   }
 
-  /** The NBD export of a replica exists. */
-  private exported(uuid: string): boolean {
-    return this.shares.isShared(uuid);
+  /** The export of a replica exists (over `share` when given). */
+  private exported(uuid: string, share?: string): boolean {
+    return this.shares.isShared(uuid, share);
+  }
+
+  /** The share a replica's record asks for ('none' when there is no such replica). */
+  shareOf(uuid: string): string {
+    return this.records.get(uuid)?.share ?? 'none';
   }
 
   /** A pool is about to be exported (re-import): remove its replicas' exports (the records keep the share). */
@@ -94,7 +101,7 @@ export class ReplicaService {
     }
     if (changed) await this.ctx.store.save(this.ctx.state);
     for (const rec of this.records.values()) {
-      if (rec.pool !== pool || rec.share !== 'nbd' || this.exported(rec.uuid)) continue;
+      if (rec.pool !== pool || rec.share === 'none' || this.exported(rec.uuid, rec.share)) continue;
       try {
         await this.applyShare(rec.uuid, 'nbd', rec.allowedHosts);
         this.ctx.log.info('replica.share_restored', { replica: rec.uuid, pool });
@@ -107,13 +114,13 @@ export class ReplicaService {
   /** Re-export the NBD-shared replicas after a restart (after nexuses are reopened). */
   async restoreShares(): Promise<void> {
     for (const rec of this.records.values()) {
-      if (rec.share !== 'nbd') continue;
+      if (rec.share === 'none') continue;
       if (!this.pools.isOnline(rec.pool)) {
         this.ctx.log.warn('replica.share_not_restored', { replica: rec.uuid, reason: `pool '${rec.pool}' is faulted` });
         continue;
       }
       try {
-        await this.applyShare(rec.uuid, 'nbd', rec.allowedHosts);
+        await this.applyShare(rec.uuid, rec.share, rec.allowedHosts);
       } catch (e) {
         this.ctx.log.error('replica.share_restore_failed', { replica: rec.uuid, error: (e as Error).message });
       }
@@ -121,15 +128,14 @@ export class ReplicaService {
   }
 
   private async applyShare(uuid: string, share: string, allowedHosts: string[]): Promise<void> {
-    const nexus = share === 'nbd' ? this.usedBy(uuid) : undefined;
+    const nexus = share !== 'none' ? this.usedBy(uuid) : undefined;
     if (nexus)
       throw conflict(
         `replica '${uuid}' is a child of nexus '${nexus}' on this node; exporting it would let clients write behind the nexus (one writer per device)`,
         'share',
       );
     try {
-      if (share === 'nbd') await this.shares.share(uuid, uuid, allowedHosts);
-      else await this.shares.unshare(uuid);
+      await this.shares.apply(uuid, share, allowedHosts);
     } catch (e) {
       throw fromNative(e, `replica '${uuid}': share ${share}`);
     }
@@ -201,7 +207,7 @@ export class ReplicaService {
       }
     }
     // share and uri: what is in effect (the export exists), not only what was asked for
-    const inEffect = rec.share === 'nbd' && !this.exported(rec.uuid) ? 'none' : rec.share;
+    const inEffect = rec.share !== 'none' && !this.exported(rec.uuid, rec.share) ? 'none' : rec.share;
     return {
       uuid: rec.uuid,
       pool: rec.pool,
@@ -263,14 +269,15 @@ export class ReplicaService {
             diff,
           );
         }
-        if (existing.share === 'nbd' && !this.exported(uuid)) {
+        if (existing.share !== 'none' && !this.exported(uuid, existing.share)) {
           // the spec asks for an export that does not exist (its pool came back, a share failed): converge
           if (!this.pools.isOnline(existing.pool)) throw unprocessable('share', `pool '${existing.pool}' is faulted`);
-          await this.applyShare(uuid, 'nbd', existing.allowedHosts);
+          await this.applyShare(uuid, existing.share, existing.allowedHosts);
           this.ctx.log.info('replica.share_restored', { replica: uuid });
         }
         return { status: 200, replica: await this.toObject(existing) };
       }
+      this.shares.check(spec.share); // a share this agent cannot make: 422 before anything is created
       const pool = this.pools.entry(spec.pool);
       if (!pool) throw unprocessable('pool', `pool '${spec.pool}' does not exist`);
       if (pool.state !== 'online') throw unprocessable('pool', `pool '${spec.pool}' is faulted: ${pool.reason}`);
@@ -336,7 +343,8 @@ export class ReplicaService {
       }
       const share = patch.share ?? rec.share;
       const hosts = patch.allowedHosts ?? rec.allowedHosts;
-      const missing = share === 'nbd' && !this.exported(uuid); // asked for, not in effect: re-create it
+      if (patch.allowedHosts !== undefined || share !== rec.share) validateHosts('allowedHosts', hosts, share); // nbd wants addresses, nvmf host NQNs
+      const missing = share !== 'none' && !this.exported(uuid, share); // asked for, not in effect: re-create it
       if (share !== rec.share || missing || (share !== 'none' && JSON.stringify(hosts) !== JSON.stringify(rec.allowedHosts))) {
         if (share !== 'none' && !this.pools.isOnline(rec.pool)) throw unprocessable('share', `pool '${rec.pool}' is faulted`);
         await this.applyShare(uuid, share, hosts);

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Problem, childUriProblem, diskProblem, poolNameProblem, shareProblem, uuidProblem } from '../api/grammar';
+import { Problem, childUriProblem, diskProblem, hostNqnProblem, poolNameProblem, shareProblem, uuidProblem } from '../api/grammar';
 import type { Share } from '../api/types';
 import { MAX_ALLOWED_HOSTS, MAX_SIZE_BYTES, NEXUS_MAX_CHILDREN, POOL_MAX_DISKS, SECTOR_BYTES } from '../api/limits';
 import { badRequest, unprocessable } from './errors';
@@ -94,16 +94,31 @@ export function isHostPattern(h: string): boolean {
   return Number(bits) <= (fam === 4 ? 32 : 128);
 }
 
-/** allowedHosts: IP addresses or CIDR prefixes of the peers that may connect ([] or ['*']: everyone). */
-export function validateHosts(field: string, v: unknown): string[] {
-  if (!Array.isArray(v)) throw badRequest(field, `${field} must be an array of IP addresses or CIDR prefixes`);
+/**
+ * allowedHosts: who may connect ([] or ['*']: everyone). For share "nvmf" host NQNs (the host's
+ * nqn.2014-08.org.nvmexpress:uuid:..., as in /etc/nvme/hostnqn); otherwise IP addresses or CIDR prefixes.
+ * `share` undefined (a PATCH that keeps the share): either kind; the caller checks again against the share in effect.
+ */
+export function validateHosts(field: string, v: unknown, share?: Share): string[] {
+  const nvmf = share === 'nvmf';
+  const what = nvmf ? 'host NQNs' : 'IP addresses or CIDR prefixes';
+  if (!Array.isArray(v)) throw badRequest(field, `${field} must be an array of ${what}`);
   if (v.length > MAX_ALLOWED_HOSTS) throw badRequest(field, `${field} holds more than ${MAX_ALLOWED_HOSTS} entries`);
   const seen = new Set<string>();
   return v.map((h, i) => {
-    if (typeof h !== 'string' || h === '' || h.length > 64 || !isHostPattern(h)) {
-      throw badRequest(`${field}[${i}]`, `${field}[${i}] ${show(h)} must be an IP address or a CIDR prefix (e.g. 10.0.0.5, 192.168.1.0/24, ::1) or '*'`);
+    const f = `${field}[${i}]`;
+    if (typeof h !== 'string') throw badRequest(f, `${f} ${show(h)} must be a string`);
+    const ipOk = h !== '' && h.length <= 64 && isHostPattern(h);
+    const nqn = hostNqnProblem(h);
+    if (nvmf && nqn) {
+      const hint = ipOk ? ' (share "nvmf" admits hosts by NQN, not by address)' : '';
+      throw badRequest(f, `${f} ${show(h)} ${nqn.message}${hint}`);
     }
-    if (seen.has(h)) throw badRequest(`${field}[${i}]`, `${field}[${i}] ${show(h)} is listed twice`);
+    if (!nvmf && !ipOk && (share !== undefined || nqn)) {
+      const hint = !nqn ? ` (a host NQN is for share "nvmf")` : '';
+      throw badRequest(f, `${f} ${show(h)} must be an IP address or a CIDR prefix (e.g. 10.0.0.5, 192.168.1.0/24, ::1) or '*'${hint}`);
+    }
+    if (seen.has(h)) throw badRequest(f, `${f} ${show(h)} is listed twice`);
     seen.add(h);
     return h;
   });
@@ -232,12 +247,13 @@ export function validateReplicaSpec(body: unknown): ReplicaSpecIn {
   const o = requireObject(body, ['pool', 'sizeBytes', 'thin', 'share', 'allowedHosts']);
   if (!('pool' in o)) throw badRequest('pool', 'pool is required');
   if (!('sizeBytes' in o)) throw badRequest('sizeBytes', 'sizeBytes is required');
+  const share = o.share === undefined ? 'none' : validateShare('share', o.share);
   return {
     pool: validateName('pool', o.pool),
     sizeBytes: validateSize('sizeBytes', o.sizeBytes),
     thin: o.thin === undefined ? false : validateBool('thin', o.thin),
-    share: o.share === undefined ? 'none' : validateShare('share', o.share),
-    allowedHosts: o.allowedHosts === undefined || o.allowedHosts === null ? [] : validateHosts('allowedHosts', o.allowedHosts),
+    share,
+    allowedHosts: o.allowedHosts === undefined || o.allowedHosts === null ? [] : validateHosts('allowedHosts', o.allowedHosts, share),
   };
 }
 
@@ -252,7 +268,7 @@ export function validateReplicaPatch(body: unknown): ReplicaPatchIn {
   const out: ReplicaPatchIn = {};
   if (o.sizeBytes !== undefined) out.sizeBytes = validateSize('sizeBytes', o.sizeBytes);
   if (o.share !== undefined) out.share = validateShare('share', o.share);
-  if (o.allowedHosts !== undefined) out.allowedHosts = validateHosts('allowedHosts', o.allowedHosts ?? []);
+  if (o.allowedHosts !== undefined) out.allowedHosts = validateHosts('allowedHosts', o.allowedHosts ?? [], out.share);
   return out;
 }
 
@@ -292,7 +308,7 @@ export const MAX_NEXUS_CHILDREN = NEXUS_MAX_CHILDREN;
 
 /**
  * A child URI (grammar.ts: childUriProblem): bdev:///<replica-uuid>, nbd://host[:port]/export, uring:///abs/path,
- * aio:///abs/path, malloc:///name?size_mb=N. iscsi:// and nvmf:// -> 422 "not supported yet"; other schemes -> 400.
+ * aio:///abs/path, malloc:///name?size_mb=N, nvmf://host[:port]/<nqn>. iscsi:// -> 422 "not supported yet"; other schemes -> 400.
  * uring/aio paths must lie inside the --allow-disk prefixes (the nexus writes a label on them).
  * Returns the URI unchanged (bdev:/// uuids lower-cased).
  */

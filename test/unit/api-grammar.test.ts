@@ -9,8 +9,9 @@ import path from 'node:path';
 import { checkName, checkShare, checkUuid } from '../../provider/resources/common';
 import { Diagnostics } from '../../provider/protocol/schema';
 import { nexusResource } from '../../provider/resources/nexus';
-import { validateChildUri, validateName, validateShare, validateUuid } from '../../agent/src/validation';
-import { NBD_DEFAULT_PORT, NEXUS_LABEL_BYTES, NEXUS_MAX_CHILDREN } from '../../agent/api/limits';
+import { validateChildUri, validateHosts, validateName, validateShare, validateUuid } from '../../agent/src/validation';
+import { NBD_DEFAULT_PORT, NEXUS_LABEL_BYTES, NEXUS_MAX_CHILDREN, NQN_MAX_BYTES, NVMF_DEFAULT_PORT } from '../../agent/api/limits';
+import { hostNqnProblem, nqnProblem, nvmfNqn, uuidOfNqn } from '../../agent/api/grammar';
 
 const ROOT = path.resolve(__dirname, '../..');
 const U = '0b6c6b8e-3a4f-4f36-9d0f-3a1c8b1e2d40';
@@ -62,7 +63,7 @@ test.each([
   ['none', true],
   ['nbd', true],
   ['iscsi', false], // known, not built yet: both refuse it
-  ['nvmf', false],
+  ['nvmf', true],
   ['smb', false],
 ])('share %s: agent and provider agree (valid: %s)', (share, valid) => {
   expect(agentAccepts((v) => validateShare('share', v), share)).toBe(valid);
@@ -83,7 +84,18 @@ const childUris: [string, boolean][] = [
   ['aio:///a/../b', false],
   ['malloc:///m0?size_mb=64', true],
   ['iscsi://h:3260/iqn.2026-01.io.x:t/0', false], // not built yet
-  ['nvmf://h:4420/nqn.2026-01.io.x:n', false],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n', true],
+  [`nvmf://10.0.0.2:${NVMF_DEFAULT_PORT}/nqn.2019-05.io.openebs:${U}`, true],
+  [`nvmf://storage-b/nqn.2019-05.io.openebs:${U}`, true], // no port: 4420, as the data path has it
+  [`nvmf://[fd00::2]:4421/nqn.2014-08.org.nvmexpress:uuid:${U}?io_timeout_ms=2000&connect_timeout_ms=500`, true],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n?io_timeout_ms=0', false],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n?timeout=5', false],
+  ['nvmf://h:4420/', false],
+  ['nvmf://h:70000/nqn.2026-01.io.x:n', false],
+  [`nvmf://h:4420/${U}`, false], // a bare uuid is no NQN
+  ['nvmf://h:4420/nqn.2026-13.io.x:n', false], // month 13
+  [`nvmf://h:4420/nqn.2014-08.org.nvmexpress:uuid:nope`, false],
+  [`nvmf://h/nqn.2026-01.io.x:${'n'.repeat(NQN_MAX_BYTES - 'nqn.2026-01.io.x:'.length + 1)}`, false], // 224 bytes
   ['ftp://h:1/x', false],
   ['just-text', false],
 ];
@@ -107,6 +119,37 @@ test.each(childUris)('child %s: agent and provider agree (valid: %s)', (sample, 
   expect(providerChildAccepts(uri)).toBe(valid);
 });
 
+test('one NQN rule: nqn.2019-05.io.openebs:<uuid>, lower case, and back', () => {
+  expect(nvmfNqn(U.toUpperCase())).toBe(`nqn.2019-05.io.openebs:${U}`);
+  expect(nqnProblem(nvmfNqn(U))).toBeUndefined();
+  expect(uuidOfNqn(nvmfNqn(U))).toBe(U);
+  expect(uuidOfNqn('nqn.2026-01.io.x:n')).toBeUndefined();
+});
+
+test.each([
+  [`nqn.2014-08.org.nvmexpress:uuid:${U}`, true],
+  ['nqn.2026-01.com.example:host-1', true],
+  ['nqn.2026-01.com.example', true],
+  ['*', true],
+  ['', false],
+  ['10.0.0.5', false],
+  ['nqn.2026-01.com.example:has space', false],
+  ['nqn.26-01.com.example:x', false],
+  [`nqn.2026-01.com.example:${'x'.repeat(NQN_MAX_BYTES)}`, false],
+])('host NQN %s (valid: %s)', (nqn, valid) => {
+  expect(hostNqnProblem(nqn) === undefined).toBe(valid);
+});
+
+test('allowedHosts: host NQNs for nvmf, addresses for nbd, each refusal naming the entry', () => {
+  const hostNqn = `nqn.2014-08.org.nvmexpress:uuid:${U}`;
+  expect(validateHosts('allowedHosts', [hostNqn, '*'], 'nvmf')).toEqual([hostNqn, '*']);
+  expect(() => validateHosts('allowedHosts', [hostNqn, '10.0.0.5'], 'nvmf')).toThrow(/allowedHosts\[1\] '10.0.0.5' must be an NQN.*not by address/);
+  expect(() => validateHosts('allowedHosts', ['nqn.2026-01.x:a b'], 'nvmf')).toThrow(/allowedHosts\[0\]/);
+  expect(() => validateHosts('allowedHosts', [hostNqn], 'nbd')).toThrow(/allowedHosts\[0\] .* must be an IP address/);
+  expect(() => validateHosts('allowedHosts', ['bogus'], undefined)).toThrow(/allowedHosts\[0\] 'bogus'/);
+  expect(validateHosts('allowedHosts', ['10.0.0.0/8', hostNqn], undefined)).toEqual(['10.0.0.0/8', hostNqn]); // checked again against the share
+});
+
 test('the limits mirror datapath.h', () => {
   const h = fs.readFileSync(path.join(ROOT, 'agent/native/include/datapath.h'), 'utf8');
   expect(Number(/#define DP_NEXUS_MAX_CHILDREN (\d+)/.exec(h)![1])).toBe(NEXUS_MAX_CHILDREN);
@@ -116,6 +159,8 @@ test('the limits mirror datapath.h', () => {
       .slice(1)
       .reduce((a, b) => a * Number(b), 1),
   ).toBe(NEXUS_LABEL_BYTES);
+  const proto = fs.readFileSync(path.join(ROOT, 'agent/native/src/nvmf/proto.h'), 'utf8');
+  expect(Number(/#define NVMF_NQN_MAX (\d+)/.exec(proto)![1])).toBe(NQN_MAX_BYTES);
 });
 
 /** Every import of a TypeScript file under `dir`. */

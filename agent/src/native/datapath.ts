@@ -241,6 +241,38 @@ export class Datapath {
     await this.ctl.call('dp_nbd_shutdown', []);
   }
 
+  // NVMe/TCP target
+
+  /** Start the NVMe/TCP listener (-EALREADY when this process already listens). */
+  async nvmfListen(host: string, port: number, advertiseHost: string): Promise<void> {
+    await this.control('dp_nvmf_listen', [host, port, advertiseHost]);
+  }
+
+  /** The bound NVMe/TCP port, or undefined when not listening. */
+  async nvmfPort(): Promise<number | undefined> {
+    const r = await this.ctl.call('dp_nvmf_port', []);
+    return r.ret >= 0 ? r.ret : undefined;
+  }
+
+  /** Export `bdev` as subsystem `nqn` with one namespace whose uuid is `uuid`; allowedHostsCsv: host NQNs ("" = every host). */
+  async nvmfShare(bdev: string, nqn: string, uuid: string, allowedHostsCsv: string): Promise<void> {
+    await this.control('dp_nvmf_share', [bdev, nqn, uuid, allowedHostsCsv]);
+  }
+
+  async nvmfUnshare(nqn: string): Promise<void> {
+    await this.control('dp_nvmf_unshare', [nqn]);
+  }
+
+  /** Host connections (admin and I/O queues) of a subsystem, or undefined when there is no such subsystem. */
+  async nvmfConnections(nqn: string): Promise<number | undefined> {
+    const r = await this.ctl.call('dp_nvmf_export_connections', [nqn]);
+    return r.ret >= 0 ? r.ret : undefined;
+  }
+
+  async nvmfShutdown(): Promise<void> {
+    await this.ctl.call('dp_nvmf_shutdown', []);
+  }
+
   // target limits (issue 10)
 
   /** dp_target_set_limits: the limits every target protocol applies to its clients. */

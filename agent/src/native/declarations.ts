@@ -123,6 +123,13 @@ export const CONTROL_PROTOS: Record<string, string> = {
   dp_nbd_unshare: 'int dp_nbd_unshare(const char *export_name)',
   dp_nbd_export_connections: 'int dp_nbd_export_connections(const char *export_name)',
   dp_nbd_shutdown: 'void dp_nbd_shutdown(void)',
+  // NVMe/TCP target
+  dp_nvmf_listen: 'int dp_nvmf_listen(const char *host, uint16_t port, const char *advertise_host)',
+  dp_nvmf_port: 'int dp_nvmf_port(void)',
+  dp_nvmf_share: 'int dp_nvmf_share(const char *bdev_name, const char *nqn, const char *uuid, const char *allowed_hosts_csv)',
+  dp_nvmf_unshare: 'int dp_nvmf_unshare(const char *nqn)',
+  dp_nvmf_export_connections: 'int dp_nvmf_export_connections(const char *nqn)',
+  dp_nvmf_shutdown: 'void dp_nvmf_shutdown(void)',
   // target limits (issue 10)
   dp_target_set_limits: 'int dp_target_set_limits(const dp_target_limits *limits)',
   dp_target_get_limits: 'int dp_target_get_limits(_Out_ dp_target_limits *out)',

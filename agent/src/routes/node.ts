@@ -15,6 +15,7 @@ export const nodeRoutes: FastifyPluginAsync<{ deps: ServerDeps; http: HttpCounte
     version: deps.version,
     datapathVersion: ctx.dp.version(),
     listeners: { ...deps.listeners },
+    shares: ['none', ...shares.protocols()],
     capabilities: [
       'pools',
       'replicas',
@@ -22,8 +23,9 @@ export const nodeRoutes: FastifyPluginAsync<{ deps: ServerDeps; http: HttpCounte
       'thin-provisioning',
       'embedded-block-io',
       'share:none',
-      'share:nbd',
+      ...shares.protocols().map((p) => `share:${p}`),
       'child:nbd',
+      'child:nvmf',
       'nexus',
       'child:bdev',
       'child:uring',
