@@ -53,7 +53,9 @@ function sections(b: BlockSchema): string {
 }
 
 function hclBody(b: BlockSchema, indent = '  '): string {
-  const entries = Object.entries(b.attributes).filter(([, a]) => a.example !== undefined && !(a.computed && !a.optional));
+  // what a user writes: required arguments and optional ones with a default; an optional+computed argument without
+  // one (a uuid the provider generates) is left out, as users leave it out
+  const entries = Object.entries(b.attributes).filter(([, a]) => a.example !== undefined && (!a.computed || a.default !== undefined));
   const width = Math.max(0, ...entries.map(([k]) => k.length));
   return entries.map(([k, a]) => `${indent}${k.padEnd(width)} = ${a.example}`).join('\n');
 }

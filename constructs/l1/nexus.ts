@@ -6,8 +6,8 @@ import { metaArguments } from './common';
 export interface NexusConfig extends cdktf.TerraformMetaArguments {
   /** Node whose agent runs the nexus. Terraform attribute `node`. */
   readonly nodeAttribute: string;
-  /** UUID of the nexus. */
-  readonly uuid: string;
+  /** UUID of the nexus; when left out, the provider generates one at create and keeps it. Changing it replaces the nexus. */
+  readonly uuid?: string;
   /** Size of the volume in bytes, a multiple of 512, no larger than the smallest child. */
   readonly sizeBytes: number;
   /** Child URIs (`bdev:///UUID`, `nbd://host:port/export`, ...). Added and removed in place. */
@@ -84,6 +84,9 @@ export class Nexus extends cdktf.TerraformResource {
   }
   public set uuid(value: string) {
     this._uuid = value;
+  }
+  public resetUuid(): void {
+    this._uuid = undefined;
   }
   public get uuidInput(): string | undefined {
     return this._uuid;

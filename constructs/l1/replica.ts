@@ -8,8 +8,8 @@ export interface ReplicaConfig extends cdktf.TerraformMetaArguments {
   readonly nodeAttribute: string;
   /** Name of the pool on that node. */
   readonly pool: string;
-  /** UUID of the replica. */
-  readonly uuid: string;
+  /** UUID of the replica; when left out, the provider generates one at create and keeps it. Changing it replaces the replica. */
+  readonly uuid?: string;
   /** Size in bytes, a multiple of 512. Grows in place; a shrink is rejected at plan time. */
   readonly sizeBytes: number;
   /** Thin provisioning. Default `false`. Changing it replaces the replica. */
@@ -76,6 +76,9 @@ export class Replica extends cdktf.TerraformResource {
   }
   public set uuid(value: string) {
     this._uuid = value;
+  }
+  public resetUuid(): void {
+    this._uuid = undefined;
   }
   public get uuidInput(): string | undefined {
     return this._uuid;

@@ -25,6 +25,26 @@ export const keyAttribute = (description: string, example: string): AttributeSch
   example,
 });
 
+/**
+ * `uuid` of a replica or nexus: chosen in the configuration or, when left out, a random v4 uuid generated at create
+ * (known only after apply). The state's value is kept in every later plan (UseStateForUnknown); a configured value
+ * different from the state's replaces the object (RequiresReplace compares the configuration with the state, so
+ * leaving the attribute out never replaces anything).
+ */
+export const generatedUuidAttribute = (what: string, example: string): AttributeSchema => ({
+  type: 'string',
+  optional: true,
+  computed: true,
+  requiresReplace: true,
+  useStateForUnknown: true,
+  description:
+    `UUID of the ${what}. Optional: when left out, the provider generates a random (v4) UUID at create and keeps it. ` +
+    'Setting a value different from the one in state replaces the ' +
+    what +
+    '; removing the argument keeps the current UUID.',
+  example,
+});
+
 /** `share`: how the object is exported (agent/api's shares); `none` unless set; changes in place. */
 export const shareAttribute = (description: string): AttributeSchema => ({
   type: 'string',

@@ -4,15 +4,16 @@
  * A child removed, faulted or offlined out of band drops out of `children` on refresh, so plan shows it and
  * apply re-adds (and rebuilds) it.
  */
+import { randomUUID } from 'node:crypto';
 import type { AgentClient, Nexus, NexusChildState, NexusPatch, Share } from '../../agent/api/client';
 import { childUriProblem } from '../../agent/api/grammar';
-import { UNKNOWN, Value, typedEqual } from '../protocol/cty';
+import { UNKNOWN, Value, isUnknown, typedEqual } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { logger } from '../protocol/log';
 import { typedResource } from '../protocol/typed';
-import { idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
+import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, readOnNode } from './lifecycle';
@@ -35,8 +36,8 @@ export interface NexusModel {
   /** By child URI. */
   childStates: Record<string, { state: string; rebuildProgress: number }>;
 }
-/** What only the agent knows: unknown in a plan until apply. */
-type NexusOutputs = 'id' | 'state' | 'deviceUri' | 'childStates';
+/** What only the agent knows (and the uuid, when generated at create): unknown in a plan until apply. */
+type NexusOutputs = 'id' | 'uuid' | 'state' | 'deviceUri' | 'childStates';
 
 export const nexusSchema: SchemaOf<NexusModel> = {
   description:
@@ -47,7 +48,7 @@ export const nexusSchema: SchemaOf<NexusModel> = {
   attributes: {
     id: idAttribute('UUID'),
     node: nodeAttribute('Node whose agent runs the nexus.'),
-    uuid: keyAttribute('UUID of the nexus.', '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"'),
+    uuid: generatedUuidAttribute('nexus', '"7d3c1f7e-3b8a-4f0e-8d65-2f7b1e9c0a11"'),
     size_bytes: {
       type: 'number',
       required: true,
@@ -100,6 +101,11 @@ function toModel(node: string, n: Nexus): NexusModel {
     deviceUri: n.deviceUri ?? '',
     childStates: childStates(n),
   };
+}
+
+/** A nexus whose state no apply changes by itself: online, every child online and rebuilt. */
+function steady(n: NexusModel): boolean {
+  return n.state === 'online' && Object.values(n.childStates ?? {}).every((c) => c.state === 'online');
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -178,17 +184,26 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
     const node = known(planned.node),
       uuid = known(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
-    if (prior && requiresReplace.size === 0 && !typedEqual(nexusSchema.attributes.children.type, prior.children, planned.children as Value)) {
-      // after apply every child is rebuilt and online
-      planned.state = UNKNOWN;
-      planned.childStates = UNKNOWN;
+    // an update (the framework planned state and child_states unknown) keeps the state's values through a growth or
+    // a share change when the nexus is steady (online, every child online); new children, or a rebuild still running,
+    // make them what apply finds
+    if (
+      prior &&
+      requiresReplace.size === 0 &&
+      isUnknown(planned.state) &&
+      steady(prior) &&
+      typedEqual(nexusSchema.attributes.children.type, prior.children, planned.children as Value)
+    ) {
+      planned.state = prior.state;
+      planned.childStates = prior.childStates;
     }
     // a new share means a new address for the consumers (the agent knows its NBD host and port)
     if (prior && requiresReplace.size === 0 && known(prior.share) !== known(planned.share)) planned.deviceUri = UNKNOWN;
   },
 
   async create(m, planned, diags) {
-    const { node, uuid } = planned;
+    const node = planned.node,
+      uuid = known(planned.uuid) ?? randomUUID();
     const c = m.client(node, diags);
     if (!c) return null;
     let made: Nexus | undefined;
@@ -212,7 +227,9 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
     readOnNode(state, state.node, diags, `nexus ${state.uuid}`, 'uuid', async () => m.reader(state.node, diags)?.getNexus(state.uuid) ?? NOT_ASKED, toModel),
 
   async update(m, prior, planned, diags) {
-    const { node, uuid } = planned;
+    // an update keeps the uuid (a different one replaces the object)
+    const node = planned.node,
+      uuid = prior.uuid;
     const c = m.client(node, diags);
     if (!c) return prior;
     const want = planned.children ?? [];

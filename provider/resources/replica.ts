@@ -1,13 +1,15 @@
 /**
- * mayastor_replica: a logical volume carved from a pool. node, pool, uuid and thin are fixed (RequiresReplace);
+ * mayastor_replica: a logical volume carved from a pool. node, pool, uuid and thin are fixed (RequiresReplace; a uuid
+ * left out of the configuration is generated at create and kept);
  * size_bytes grows in place (a shrink is rejected at plan); share and allowed_hosts change in place.
  */
+import { randomUUID } from 'node:crypto';
 import type { Replica, ReplicaPatch, Share } from '../../agent/api/client';
-import { UNKNOWN } from '../protocol/cty';
+import { UNKNOWN, isUnknown } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known, sameValue } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
-import { idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
+import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { createModel, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
@@ -26,8 +28,8 @@ export interface ReplicaModel {
   uri: string;
   allocatedBytes: number;
 }
-/** What only the agent knows: unknown in a plan until apply. */
-type ReplicaOutputs = 'id' | 'uri' | 'allocatedBytes';
+/** What only the agent knows (and the uuid, when generated at create): unknown in a plan until apply. */
+type ReplicaOutputs = 'id' | 'uuid' | 'uri' | 'allocatedBytes';
 
 const REPLICA_FIELDS = ['size_bytes', 'share', 'allowed_hosts', 'pool', 'thin'];
 
@@ -40,7 +42,7 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
     id: idAttribute('UUID'),
     node: nodeAttribute("Node whose agent holds the pool (a key of the provider's `nodes` map)."),
     pool: { type: 'string', required: true, requiresReplace: true, description: 'Name of the pool on that node.', example: 'mayastor_pool.a.name' },
-    uuid: keyAttribute('UUID of the replica (you choose it, e.g. with the `random_uuid` resource or `uuidv5()`).', '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"'),
+    uuid: generatedUuidAttribute('replica', '"0f8e3c2a-6a49-4b7e-9d4c-1f0e2a3b4c5d"'),
     size_bytes: {
       type: 'number',
       required: true,
@@ -75,7 +77,8 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
     allocated_bytes: {
       type: 'number',
       computed: true,
-      description: 'Bytes actually allocated in the pool (less than size_bytes for a thin replica until written).',
+      description:
+        'Bytes actually allocated in the pool (less than size_bytes for a thin replica until written). Known at plan for a thick replica that does not grow.',
     },
   },
 };
@@ -124,16 +127,21 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
     }
     // the URI changes with the share; a growth or an allowed_hosts change leaves it alone
     if (!sameValue(prior.share, planned.share)) planned.uri = UNKNOWN;
-    // allocated_bytes stays unknown on any update: a thin replica's allocation moves with writes
+    // a thick replica holds its whole size from create on, so its allocation moves only when it grows; a thin
+    // replica's moves with every write, so the agent's count after apply is the honest value
+    // (the framework planned it unknown when anything changes; a plan that changes nothing keeps the state's)
+    const steadyAllocation = prior.thin === false && known(planned.thin) === false && before === after;
+    if (isUnknown(planned.allocatedBytes) && steadyAllocation) planned.allocatedBytes = prior.allocatedBytes;
   },
 
-  create: (m, planned, diags) =>
-    createModel<Replica, ReplicaModel>(
+  create: (m, planned, diags) => {
+    const uuid = known(planned.uuid) ?? randomUUID();
+    return createModel<Replica, ReplicaModel>(
       m,
       diags,
       planned.node,
       'replicas',
-      planned.uuid,
+      uuid,
       {
         pool: planned.pool,
         sizeBytes: planned.sizeBytes,
@@ -142,8 +150,9 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
         allowedHosts: planned.allowedHosts ?? [],
       },
       toModel,
-      (e) => agentDiag(diags, e, `Create replica ${planned.uuid}`, planned.node, 'uuid', REPLICA_FIELDS),
-    ),
+      (e) => agentDiag(diags, e, `Create replica ${uuid}`, planned.node, 'uuid', REPLICA_FIELDS),
+    );
+  },
 
   // one GET /v1/replicas per node serves the whole refresh (see Mayastor.listing)
   read: (m, state, diags) =>
@@ -158,7 +167,9 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
     ),
 
   async update(m, prior, planned, diags) {
-    const { node, uuid } = planned;
+    // an update keeps the uuid (a different one replaces the object)
+    const node = planned.node,
+      uuid = prior.uuid;
     const c = m.client(node, diags);
     if (!c) return prior;
     const patch: ReplicaPatch = {};

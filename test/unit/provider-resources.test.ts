@@ -139,7 +139,7 @@ const cfg = (o: ObjectValue = {}): ObjectValue => ({
 async function plan(svc: ProviderService<Mayastor>, prior: ObjectValue | null, config: ObjectValue) {
   // proposed new state: config, with computed attributes left null in config taking the prior value
   const proposed: ObjectValue = { ...config };
-  if (prior) for (const k of ['id', 'thin', 'share', 'allowed_hosts', 'uri', 'allocated_bytes']) if (config[k] === null) proposed[k] = prior[k];
+  if (prior) for (const k of ['id', 'uuid', 'thin', 'share', 'allowed_hosts', 'uri', 'allocated_bytes']) if (config[k] === null) proposed[k] = prior[k];
   const res: any = await svc.planResourceChange({
     type_name: 'mayastor_replica',
     prior_state: dv(replicaType, prior),
@@ -193,6 +193,50 @@ test('growth is in place and keeps the uri; shrink is rejected on size_bytes', a
   const shrink = await plan(svc, g.state, cfg({ size_bytes: 1 << 20 }));
   expect(shrink.diags).toHaveLength(1);
   expect(shrink.diags[0]).toMatchObject({ severity: 1, summary: 'Replica cannot shrink', attribute: { steps: [{ attribute_name: 'size_bytes' }] } });
+});
+
+test('a uuid left out is generated at create, kept by every later plan, and replaces only when set to another value', async () => {
+  const { svc, clients } = await configured();
+  const p = await plan(svc, null, cfg({ uuid: null }));
+  expect(p.diags).toEqual([]);
+  expect(p.planned).toMatchObject({ uuid: UNKNOWN, id: UNKNOWN });
+  const a = await apply(svc, null, p.planned);
+  expect(a.diags).toEqual([]);
+  const uuid = a.state!.uuid as string;
+  expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  expect(a.state).toMatchObject({ id: `a/${uuid}`, uri: `bdev:///${uuid}` });
+  expect(clients.a.replicas.has(uuid)).toBe(true);
+  // nothing configured changed: the plan is the state
+  const same = await plan(svc, a.state, cfg({ uuid: null }));
+  expect(same.planned).toEqual(a.state);
+  // an in-place change keeps the uuid and the id known (UseStateForUnknown)
+  const grow = await plan(svc, a.state, cfg({ uuid: null, size_bytes: 2 << 20 }));
+  expect(grow.replace).toEqual([]);
+  expect(grow.planned).toMatchObject({ uuid, id: `a/${uuid}` });
+  // writing the state's uuid into the configuration changes nothing; another uuid replaces
+  expect((await plan(svc, a.state, cfg({ uuid }))).planned).toEqual(a.state);
+  expect((await plan(svc, a.state, cfg({ uuid: U }))).replace).toEqual(['uuid']);
+  // a replace for another reason generates a new one
+  const moved = await plan(svc, a.state, cfg({ uuid: null, pool: 'q' }));
+  expect(moved.replace).toEqual(['pool']);
+  expect(moved.planned!.uuid).toBe(UNKNOWN);
+});
+
+test('plan hygiene: an in-place change keeps every computed value that apply will not change', async () => {
+  const { svc } = await configured();
+  const a = await apply(svc, null, (await plan(svc, null, cfg())).planned);
+  // thick: allocation is the whole size, steady through a share or allowed_hosts change
+  const hosts = await plan(svc, a.state, cfg({ allowed_hosts: ['10.0.0.1'] }));
+  expect(hosts.planned).toEqual({ ...a.state, allowed_hosts: ['10.0.0.1'] });
+  const h = await apply(svc, a.state, hosts.planned);
+  expect(h.diags).toEqual([]);
+  expect(h.state).toEqual(hosts.planned);
+  // a thin replica's allocation moves with writes: known after apply
+  const thin = await configured();
+  const t = await apply(thin.svc, null, (await plan(thin.svc, null, cfg({ thin: true }))).planned);
+  expect((await plan(thin.svc, t.state, cfg({ thin: true }))).planned).toEqual(t.state);
+  const th = await plan(thin.svc, t.state, cfg({ thin: true, allowed_hosts: ['10.0.0.1'] }));
+  expect(th.planned).toMatchObject({ uri: t.state!.uri, id: t.state!.id, allocated_bytes: UNKNOWN });
 });
 
 test('pool, thin and node changes require replacement; share is in place but re-plans the uri', async () => {
