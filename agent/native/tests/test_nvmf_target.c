@@ -709,7 +709,11 @@ int main(void)
     RUN(unshare_with_connected_host);
     RUN(keep_alive_expiry);
     RUN(share_validation);
+    struct host left;
+    h_admin(&left, false, false, 60000); /* a controller with its keep-alive timer running at shutdown */
     dp_nvmf_shutdown();
+    CHECK(closed_by_target(left.fd, NULL));
+    close(left.fd);
     dp_fini();
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "util/uuid.h"
 
 static struct nvmf_ctrlr *g_ctrlrs; /* under g_nvmf_exports.lock */
+int g_nvmf_nctrlrs; /* under g_nvmf_exports.lock: shutdown waits for 0 */
 static uint16_t g_next_cntlid = 1;
 
 static uint64_t cap_value(void)
@@ -35,6 +36,8 @@ static void ctrlr_maybe_free(struct nvmf_ctrlr *k)
             *pp = k->next;
             break;
         }
+    g_nvmf_nctrlrs--;
+    pthread_cond_broadcast(&g_nvmf_exports.cond);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
     free(k);
 }
@@ -141,6 +144,7 @@ static struct nvmf_ctrlr *ctrlr_new(struct nvmf_conn *c, bool discovery)
     }
     k->next = g_ctrlrs;
     g_ctrlrs = k;
+    g_nvmf_nctrlrs++;
     pthread_mutex_unlock(&g_nvmf_exports.lock);
     ka_arm(k);
     return k;

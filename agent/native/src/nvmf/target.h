@@ -147,6 +147,7 @@ struct nvmf_ctrlr {
 extern struct dp_export_registry g_nvmf_exports;
 extern struct dp_uring_op g_nvmf_noop;
 extern char g_nvmf_advertise[128];
+extern int g_nvmf_nctrlrs; /* controllers alive (their keep-alive timers may outlive the queues) */
 
 /* ---- tcp.c ---- */
 void nvmf_conn_close(struct nvmf_conn *c, const char *why);

@@ -751,7 +751,7 @@ DP_EXPORT void dp_nvmf_shutdown(void)
     pthread_mutex_lock(&g_nvmf_exports.lock);
     for (struct nvmf_conn *c = g_conns; c; c = c->next)
         nvmf_conn_kill_locked(c);
-    while (g_nconns > 0)
+    while (g_nconns > 0 || g_nvmf_nctrlrs > 0)
         pthread_cond_wait(&g_nvmf_exports.cond, &g_nvmf_exports.lock);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
 }
