@@ -29,6 +29,7 @@ static struct {
     uint8_t *disk;
     uint8_t nguid[16];
     volatile int silent, stop, refuse;
+    volatile uint64_t nsze; /* the namespace size it reports, in 512-byte blocks */
     int fds[64];
     int nfds;
     pthread_t acc;
@@ -103,7 +104,7 @@ static void identify(int fd, const struct nvme_sqe *s)
         b[0] = 1;
     } else if (cns == 0) {
         struct nvme_id_ns *ns = (void *)b;
-        ns->nsze = ns->ncap = DISK / 512;
+        ns->nsze = ns->ncap = g.nsze;
         ns->lbaf[0].lbads = 9;
         memcpy(ns->nguid, g.nguid, 16);
     } else if (cns == 3) {
@@ -277,6 +278,7 @@ static void target_start(void)
 {
     g.disk = calloc(1, DISK);
     memset(g.nguid, 0x11, 16);
+    g.nsze = DISK / 1024; /* half the disk at first: refresh_size grows it */
     pthread_mutex_init(&g.lock, NULL);
     g.lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -312,6 +314,25 @@ static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
     nanosleep(&ts, NULL);
+}
+
+/* The namespace grew: refresh_size learns it; shrinking or another namespace is refused. */
+TEST(refresh_size)
+{
+    struct dp_bdev *b = open_child("");
+    CHECK_EQ(b->size, DISK / 2);
+    g.nsze = DISK / 512;
+    CHECK_EQ(dp_bdev_refresh_size(b), 0);
+    CHECK_EQ(b->size, DISK);
+    g.nsze = DISK / 1024;
+    CHECK_EQ(dp_bdev_refresh_size(b), -EIO);
+    CHECK(strstr(dp_last_error(), "shrank") && strstr(dp_last_error(), "nvmf://127.0.0.1:"));
+    g.nsze = DISK / 512;
+    memset(g.nguid, 0x33, 16);
+    CHECK_EQ(dp_bdev_refresh_size(b), -ENODEV);
+    memset(g.nguid, 0x11, 16);
+    CHECK_EQ(b->size, DISK);
+    dp_bdev_put(b);
 }
 
 TEST(data_roundtrip)
@@ -427,6 +448,7 @@ int main(void)
     printf("test_nvmf_host_io\n");
     target_start();
     CHECK_EQ(dp_init(1), 0);
+    RUN(refresh_size);
     RUN(data_roundtrip);
     RUN(reconnect_after_drop);
     RUN(io_timeout);

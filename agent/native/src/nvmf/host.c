@@ -297,7 +297,42 @@ static void nvmfh_destroy(struct dp_bdev *bdev)
     nvmfh_maybe_free(n);
 }
 
-static const struct dp_bdev_ops nvmfh_ops = { .submit = nvmfh_submit, .destroy = nvmfh_destroy };
+/*
+ * Control thread: the size again (a namespace that grew), from a controller
+ * of its own, as the nbd:// child does: the namespace must still be ours,
+ * and not smaller.
+ */
+static int nvmfh_refresh_size(struct dp_bdev *bdev)
+{
+    struct nvmfh *n = bdev->ctx;
+    struct nvmfh_conn c;
+    char err[512];
+    int rc = nvmfh_setup(&n->u, &n->addr, n->addrlen, &c, err, sizeof err);
+    if (rc < 0) {
+        dp_set_error("%s", err);
+        return rc;
+    }
+    close(c.afd);
+    close(c.iofd);
+    if (memcmp(c.nsid_bytes, n->c.nsid_bytes, sizeof c.nsid_bytes) || c.block_size != bdev->block_size) {
+        dp_set_error("%s: replaced: the namespace is not the one we had", n->peer);
+        return -ENODEV;
+    }
+    uint64_t have = __atomic_load_n(&bdev->size, __ATOMIC_ACQUIRE);
+    if (c.size < have) {
+        dp_set_error("%s: the namespace shrank from %llu to %llu bytes", n->peer, (unsigned long long)have,
+                     (unsigned long long)c.size);
+        return -EIO;
+    }
+    __atomic_store_n(&bdev->size, c.size, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static const struct dp_bdev_ops nvmfh_ops = {
+    .submit = nvmfh_submit,
+    .destroy = nvmfh_destroy,
+    .refresh_size = nvmfh_refresh_size,
+};
 
 static void start_msg(void *arg)
 {
