@@ -714,6 +714,22 @@ int main(void)
     dp_nvmf_shutdown();
     CHECK(closed_by_target(left.fd, NULL));
     close(left.fd);
+    /* a wildcard listener without an advertised host tells each host the address it reached */
+    CHECK_EQ(dp_nvmf_listen("0.0.0.0", 0, NULL), 0);
+    g_port = dp_nvmf_port();
+    CHECK_EQ(dp_nvmf_share("malloc:///nvw?size_mb=1", SUBNQN, NULL, NULL), 0);
+    struct host d = { 0 };
+    d.fd = dial();
+    h_icreq(&d, false, false);
+    CHECK_EQ(h_connect(&d, 0, NVMF_DISCOVERY_NQN, HOSTNQN, 0, NULL), 0);
+    h_prop_set_cc(&d, NVME_CC_EN);
+    uint8_t *log = calloc(1, 2048);
+    struct nvme_sqe s = { .opc = NVME_ADM_GET_LOG_PAGE, .cdw10 = NVME_LOG_DISCOVERY | (((2048 / 4) - 1) << 16) };
+    CHECK_EQ(h_simple(&d, &s, log, 2048, NULL), 0);
+    CHECK(strncmp(((struct nvmf_disc_log_entry *)(log + 1024))->traddr, "127.0.0.1 ", 10) == 0);
+    free(log);
+    close(d.fd);
+    dp_nvmf_shutdown();
     dp_fini();
     return 0;
 }

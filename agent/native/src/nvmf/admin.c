@@ -7,6 +7,7 @@
  * none is raised today) and Abort (never aborts). Anything else: Invalid
  * Opcode.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,8 +186,34 @@ static void identify(struct nvmf_req *q, struct nvmf_ctrlr *k)
 
 /* ---- log pages ----------------------------------------------------------- */
 
+/* The address hosts are told to connect to: the advertised one, or for a
+ * wildcard listener the local address this host reached us on. */
+static void advertised_addr(int fd, char *out, size_t len)
+{
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    snprintf(out, len, "%s", g_nvmf_advertise);
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    if (strcmp(out, "0.0.0.0") && strcmp(out, "::") && *out)
+        return;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+    else if (ss.ss_family == AF_INET6) {
+        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)len);
+    }
+}
+
 static size_t discovery_log(struct nvmf_ctrlr *k, const struct dp_peer *peer, uint8_t **out)
 {
+    char addr[128];
+    advertised_addr(k->admin->fd, addr, sizeof addr);
     pthread_mutex_lock(&g_nvmf_exports.lock);
     size_t n = 0;
     for (struct dp_export *e = g_nvmf_exports.head; e; e = e->next)
@@ -208,7 +235,7 @@ static size_t discovery_log(struct nvmf_ctrlr *k, const struct dp_peer *peer, ui
             continue;
         struct nvmf_disc_log_entry *d = &ent[h->numrec++];
         d->trtype = NVMF_TRTYPE_TCP;
-        d->adrfam = strchr(g_nvmf_advertise, ':') ? NVMF_ADRFAM_IPV6 : NVMF_ADRFAM_IPV4;
+        d->adrfam = strchr(addr, ':') ? NVMF_ADRFAM_IPV6 : NVMF_ADRFAM_IPV4;
         d->subtype = NVMF_SUBTYPE_NVME;
         d->treq = NVMF_TREQ_SECURE_NOT_SPECIFIED |
                   NVMF_TREQ_DISABLE_SQFLOW; /* as SPDK: libnvme asks for TLS when "not required" */
@@ -217,7 +244,7 @@ static size_t discovery_log(struct nvmf_ctrlr *k, const struct dp_peer *peer, ui
         d->asqsz = NVMF_ADMIN_QSIZE;
         nvmf_pad_ascii(d->trsvcid, sizeof d->trsvcid, port);
         snprintf(d->subnqn, sizeof d->subnqn, "%s", e->name);
-        nvmf_pad_ascii(d->traddr, sizeof d->traddr, g_nvmf_advertise);
+        nvmf_pad_ascii(d->traddr, sizeof d->traddr, addr);
         d->tsas.tcp.sectype = NVMF_TCP_SECTYPE_NONE;
     }
     pthread_mutex_unlock(&g_nvmf_exports.lock);
