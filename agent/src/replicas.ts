@@ -343,7 +343,18 @@ export class ReplicaService {
       }
       const share = patch.share ?? rec.share;
       const hosts = patch.allowedHosts ?? rec.allowedHosts;
-      if (patch.allowedHosts !== undefined || share !== rec.share) validateHosts('allowedHosts', hosts, share); // nbd wants addresses, nvmf host NQNs
+      if (patch.allowedHosts !== undefined)
+        validateHosts('allowedHosts', hosts, share); // nbd wants addresses, nvmf host NQNs
+      else if (share !== rec.share && share !== 'none') {
+        try {
+          validateHosts('allowedHosts', hosts, share);
+        } catch {
+          throw badRequest(
+            'allowedHosts',
+            `allowedHosts ${JSON.stringify(hosts)} are for share '${rec.share}'; give allowedHosts for share '${share}' in the same PATCH`,
+          );
+        }
+      }
       const missing = share !== 'none' && !this.exported(uuid, share); // asked for, not in effect: re-create it
       if (share !== rec.share || missing || (share !== 'none' && JSON.stringify(hosts) !== JSON.stringify(rec.allowedHosts))) {
         if (share !== 'none' && !this.pools.isOnline(rec.pool)) throw unprocessable('share', `pool '${rec.pool}' is faulted`);
