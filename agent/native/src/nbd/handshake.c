@@ -12,7 +12,7 @@
  * Exports are looked up in the registry (target/export.h) and shown only to
  * peers their allowlist admits; a client attaches to its export (within the
  * per-export cap) before it is told yes, then migrates to the reactor that
- * owns the export's bdev (nbd_tx_start in server.c).
+ * owns the export's bdev (nbd_tx_start in transmission.c).
  */
 #include <errno.h>
 #include <pthread.h>

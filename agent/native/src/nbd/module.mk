@@ -1,5 +1,6 @@
-# NBD module: target (server.c), nbd:// child bdev on libnbd (client.c)
-# and the dp-nbd-serve tool.
+# NBD module: the target (server.c connections and API, handshake.c
+# negotiation, transmission.c requests and replies), the nbd:// child bdev
+# on libnbd (client.c), and the dp-nbd-serve tool.
 .DEFAULT_GOAL := all
 all: $(BUILD)/dp-nbd-serve
 

@@ -1,8 +1,8 @@
 /*
  * server.h - what the NBD target's files share (internal): the connection
  * and request slot, the export registry, and the calls between the
- * handshake (handshake.c) and the connection and transmission code
- * (server.c). Nothing here is part of the public API (datapath.h).
+ * handshake (handshake.c), the connections (server.c) and the
+ * transmission phase (transmission.c). Nothing here is part of the public API (datapath.h).
  */
 #ifndef DP_NBD_SERVER_H
 #define DP_NBD_SERVER_H
@@ -118,8 +118,15 @@ void nbd_conn_maybe_free(struct nbd_conn *c);
  * then freed if that was the last thing it waited for).
  */
 struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv);
+
+/* ---- transmission.c ---- */
 /* On the export's bdev reactor: the handshake is done, transmission starts (a dp_msg_fn). */
 void nbd_tx_start(void *arg);
+/* c is closing: cancel its memory retry timer, drop the requests not yet
+ * executed. Slots being received into or sent stay until nbd_tx_free_slots. */
+void nbd_tx_close(struct nbd_conn *c);
+/* Free every request slot and its buffers (the connection's last step). */
+void nbd_tx_free_slots(struct nbd_conn *c);
 
 /* ---- handshake.c ---- */
 /* On the listener's reactor: send the greeting and run the negotiation; on
