@@ -29,6 +29,7 @@ static struct {
     uint8_t *disk;
     uint8_t nguid[16];
     volatile int silent, stop, refuse;
+    volatile int evil; /* 1: C2HData beyond the read, 2: a response for a cid not in flight, 3: R2T for a read */
     volatile uint64_t nsze; /* the namespace size it reports, in 512-byte blocks */
     int fds[64];
     int nfds;
@@ -177,6 +178,20 @@ static int io_cmd(int fd, const struct nvme_sqe *s, const uint8_t *icd, uint32_t
 {
     uint64_t off = ((uint64_t)s->cdw11 << 32 | s->cdw10) * 512;
     uint32_t len = ((s->cdw12 & 0xffff) + 1) * 512;
+    if (s->opc == NVME_IO_READ && g.evil) {
+        static uint8_t junk[8192];
+        if (g.evil == 1)
+            c2h(fd, s->cid, junk, len + 512 <= sizeof junk ? len + 512 : sizeof junk, 8192, false);
+        else if (g.evil == 2)
+            resp(fd, (uint16_t)(s->cid + 1), 0, 0);
+        else {
+            struct nvme_tcp_r2t_hdr r = { .ch = { .pdu_type = NVME_TCP_PDU_R2T, .hlen = 24, .plen = 24 },
+                                          .cccid = s->cid,
+                                          .r2tl = len };
+            wr(fd, &r, sizeof r);
+        }
+        return 0;
+    }
     if (s->opc == NVME_IO_READ) {
         CHECK(off + len <= DISK);
         c2h(fd, s->cid, g.disk + off, len, 8192, (s->cid & 1));
@@ -425,6 +440,24 @@ TEST(replaced_namespace)
     dp_bdev_put(b);
 }
 
+/* A controller that breaks the protocol: the I/O fails with EIO, the connection is dropped, the child reconnects. */
+TEST(hostile_controller)
+{
+    struct dp_bdev *b = open_child("");
+    uint8_t *r = dp_buf_alloc(4096);
+    for (int mode = 1; mode <= 3; mode++) {
+        g.evil = mode;
+        CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 0, 4096), -EIO);
+        g.evil = 0;
+        int rc, tries = 0;
+        while ((rc = dp_bdev_rw_sync(b, DP_IO_READ, r, 0, 4096)) != 0 && tries++ < 200)
+            sleep_ms(50);
+        CHECK_EQ(rc, 0);
+    }
+    dp_buf_free(r);
+    dp_bdev_put(b);
+}
+
 /* Closed while it is down and reconnecting: the reconnect thread finishes on its own, nothing leaks. */
 TEST(destroy_while_reconnecting)
 {
@@ -453,6 +486,7 @@ int main(void)
     RUN(reconnect_after_drop);
     RUN(io_timeout);
     RUN(replaced_namespace);
+    RUN(hostile_controller);
     RUN(destroy_while_reconnecting);
     dp_fini();
     shutdown(g.lfd, SHUT_RDWR);

@@ -242,7 +242,11 @@ static int r_r2t(void *ctx, uint16_t cid, uint16_t ttag, uint32_t off, uint32_t 
     struct hcmd *c = cmd_get(n, cid, err, errlen);
     if (!c)
         return -1;
-    if (c->kind != K_WRITE || c->len <= n->c.icd_max || off != c->r2t_done || len > c->len - off) {
+    if (c->kind != K_WRITE) {
+        snprintf(err, errlen, "R2T for cid %u, which is not a write", cid);
+        return -1;
+    }
+    if (c->len <= n->c.icd_max || off != c->r2t_done || len > c->len - off) {
         snprintf(err, errlen, "R2T for cid %u: offset %u length %u does not fit its %u-byte write (sent %u)", cid, off,
                  len, c->len, c->r2t_done);
         return -1;
