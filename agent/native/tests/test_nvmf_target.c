@@ -656,6 +656,27 @@ TEST(sq_flow_control_off_reads_end_with_c2h_success)
     close(a.fd);
 }
 
+TEST(per_export_connection_cap)
+{
+    dp_target_limits l, old;
+    CHECK_EQ(dp_target_get_limits(&old), 0);
+    l = old;
+    l.max_connections_per_export = 1;
+    while (dp_nvmf_export_connections(SUBNQN) > 0) /* earlier tests' queues detach as the target sees EOF */
+        usleep(1000);
+    CHECK_EQ(dp_target_set_limits(&l), 0);
+    struct host a, b = { 0 };
+    h_admin(&a, false, false, 0);
+    b.fd = dial();
+    h_icreq(&b, false, false);
+    uint16_t st = h_connect(&b, 0, SUBNQN, HOSTNQN, 0, NULL);
+    CHECK_EQ(NVME_STATUS_SCT(st), NVME_SCT_COMMAND_SPECIFIC);
+    CHECK_EQ(NVME_STATUS_SC(st), NVMF_SC_CONTROLLER_BUSY);
+    close(b.fd);
+    close(a.fd);
+    CHECK_EQ(dp_target_set_limits(&old), 0);
+}
+
 TEST(unshare_with_connected_host)
 {
     CHECK_EQ(dp_nvmf_share("malloc:///nvu?size_mb=1", "nqn.2019-05.io.openebs:gone", NULL, NULL), 0);
@@ -706,6 +727,7 @@ int main(void)
     RUN(handshake_deadline);
     RUN(memory_back_pressure);
     RUN(sq_flow_control_off_reads_end_with_c2h_success);
+    RUN(per_export_connection_cap);
     RUN(unshare_with_connected_host);
     RUN(keep_alive_expiry);
     RUN(share_validation);
