@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { AgentProcess, MiB, ROOT, cleanup, makeDisk, pattern, tempDir } from '../helpers/agent';
-import { Guest } from '../helpers/guest';
+import { Guest, runGuest } from '../helpers/guest';
 import { freePort, mustRun } from '../helpers/nbd';
 
 /** The Linux target's subsystem in the guest. */
@@ -334,6 +334,11 @@ test('the guest script ends with status 0', async () => {
   const r = await guest.done;
   expect(r.status).toBe(0);
 }, 60000);
+
+test("a guest script's exit status and output come back as they are", async () => {
+  const r = await runGuest({ script: 'echo "from the guest"; exit 7', logFile: path.join(dir, 'status-console.log'), timeoutMs: 120000 });
+  expect(r).toEqual({ status: 7, output: 'from the guest\n' });
+}, 130000);
 
 test('a guest that overruns its hard timeout is killed and the error names the stage it was in', async () => {
   const g = new Guest({ script: 'sleep 1000', logFile: path.join(dir, 'timeout-console.log'), timeoutMs: 2000 });
