@@ -5,12 +5,13 @@
  *   mayastorctl pool create NAME DISK [DISK...]
  *   mayastorctl pool destroy NAME
  *   mayastorctl replica list
- *   mayastorctl replica create [UUID] --pool POOL --size SIZE [--thin] [--share nbd] [--allowed-hosts IP,...]
- *   mayastorctl replica set UUID [--size SIZE] [--share none|nbd] [--allowed-hosts IP,...]   (grow, re-share)
+ *   mayastorctl node   (listeners and the shares the agent makes: nbd, nvmf with --nvmf-listen)
+ *   mayastorctl replica create [UUID] --pool POOL --size SIZE [--thin] [--share none|nbd|nvmf] [--allowed-hosts IP,...|HOSTNQN,...]
+ *   mayastorctl replica set UUID [--size SIZE] [--share none|nbd|nvmf] [--allowed-hosts IP,...|HOSTNQN,...]   (grow, re-share)
  *   mayastorctl replica destroy UUID
  *   mayastorctl nexus list | get UUID | destroy UUID
- *   mayastorctl nexus create [UUID] --size SIZE [--share nbd] CHILD_URI...
- *   mayastorctl nexus set UUID [--size SIZE] [--share none|nbd]   (grow after its replicas, re-share)
+ *   mayastorctl nexus create [UUID] --size SIZE [--share none|nbd|nvmf] CHILD_URI...
+ *   mayastorctl nexus set UUID [--size SIZE] [--share none|nbd|nvmf]   (grow after its replicas, re-share)
  *   mayastorctl nexus add-child|remove-child|offline|online|fault UUID CHILD_URI
  *   mayastorctl nexus watch UUID [--interval MS]   (live rebuild progress; exits when no rebuild runs)
  *
@@ -21,6 +22,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { AgentClient, AgentError, Nexus, Pool, Replica, Share } from '../api/client';
+import { SHARES, shareProblem } from '../api/grammar';
+import type { NodeInfo } from '../api/types';
 import { humanBytes, parseSize, progressBar, table } from './format';
 
 export const CTL_USAGE = `usage: mayastorctl [--url URL] [--token TOKEN | --token-file FILE] [--json] COMMAND
@@ -28,15 +31,18 @@ commands:
   pool list
   pool create NAME DISK [DISK...]
   pool destroy NAME
+  node                                   (listeners; shares this agent makes: nvmf needs --nvmf-listen)
   replica list
-  replica create [UUID] --pool POOL --size SIZE [--thin] [--share none|nbd] [--allowed-hosts IP,...]
+  replica create [UUID] --pool POOL --size SIZE [--thin] [--share none|nbd|nvmf] [--allowed-hosts HOSTS]
                                                             (SIZE: bytes, or 64MiB, 1G, ...)
-  replica set UUID [--size SIZE] [--share none|nbd] [--allowed-hosts IP,...]   (grow; change the share)
+                                                            (HOSTS: IP,CIDR,... for nbd; host NQNs for nvmf)
+  replica set UUID [--size SIZE] [--share none|nbd|nvmf] [--allowed-hosts HOSTS]   (grow; change the share)
   replica destroy UUID
   nexus list
   nexus get UUID
-  nexus create [UUID] --size SIZE [--share none|nbd] CHILD_URI [CHILD_URI...]
-  nexus set UUID [--size SIZE] [--share none|nbd]   (grow after its replicas; change the share)
+  nexus create [UUID] --size SIZE [--share none|nbd|nvmf] CHILD_URI [CHILD_URI...]
+                                         (CHILD_URI: bdev:///UUID, nbd://host:port/UUID, nvmf://host:port/NQN, ...)
+  nexus set UUID [--size SIZE] [--share none|nbd|nvmf]   (grow after its replicas; change the share)
   nexus destroy UUID
   nexus add-child UUID CHILD_URI         (the new child is rebuilt)
   nexus remove-child UUID CHILD_URI
@@ -111,12 +117,22 @@ function nexusRows(ns: Nexus[]): string {
   return table(['UUID / CHILD', 'STATE', 'SIZE', 'SHARE', 'DEVICE URI'], rows);
 }
 
-/** The share flag: none or nbd; when absent, none (create) or undefined (`optional`: leave it as it is). */
+/** The share flag (grammar.ts SHARES); when absent, none (create) or undefined (`optional`: leave it as it is). */
 function shareFlag(p: Parsed, optional = false): Share | undefined {
   const v = p.flags.get('--share');
   if (v === undefined) return optional ? undefined : 'none';
-  if (v !== 'none' && v !== 'nbd' && v !== 'iscsi' && v !== 'nvmf') throw new UsageError(`--share: '${String(v)}' must be none or nbd`);
-  return v;
+  const problem = typeof v === 'string' ? shareProblem(v) : undefined;
+  if (typeof v !== 'string' || problem?.kind === 'malformed') throw new UsageError(`--share: '${String(v)}' must be one of: ${SHARES.join(', ')}`);
+  return v as Share; // 'iscsi' goes to the agent, which says it is not supported yet
+}
+
+function nodeText(n: NodeInfo): string {
+  const listeners = Object.entries(n.listeners).map(([k, v]) => [k, v]);
+  return (
+    `node ${n.name} (agent ${n.version}, data path ${n.datapathVersion})\n` +
+    `shares: ${(n.shares ?? []).join(', ')}\n` +
+    table(['LISTENER', 'ADDRESS'], listeners)
+  );
 }
 
 /** The --size flag in bytes (64MiB, 1G, ...); undefined when absent, a usage error when `required`. */
@@ -229,6 +245,11 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
     };
     const key = `${noun} ${verb ?? ''}`.trim();
     switch (key) {
+      case 'node': {
+        const n = await client.node();
+        print(nodeText(n), n);
+        return 0;
+      }
       case 'pool list':
       case 'pools list': {
         const pools = await client.listPools();
