@@ -14,6 +14,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 GUEST_DIR=${GUEST_DIR:-$HERE/../../.tmp/guest}
 mkdir -p "$GUEST_DIR/dl"
 GUEST_DIR=$(cd "$GUEST_DIR" && pwd)
+# One build at a time per cache directory (parallel test runs share it).
+exec 9>"$GUEST_DIR/.lock"
+flock 9
 log() { echo "guest-build: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -70,6 +73,8 @@ if [ -z "$deb" ]; then
     sleep $((attempt * 5))
   done
   deb=$(ls "$GUEST_DIR"/dl/linux-image-"${KVER}"_*.deb | head -1)
+  # Older kernels' packages (70 MB each) are not needed any more.
+  find "$GUEST_DIR/dl" -name 'linux-image-*.deb' ! -name "linux-image-${KVER}_*" -delete
 fi
 log "kernel $KVER from $(basename "$deb")"
 
