@@ -4,7 +4,8 @@
  * checksummed data in every transfer size (in-capsule, R2T, MDTS splits),
  * reconnect after the target's unshare and re-share of the same device, a
  * device shared again under the same NQN with another namespace uuid is
- * "replaced" (ENODEV), and a host NQN outside the allowlist is refused at
+ * "replaced" (ENODEV), so is the same uuid on a fresh device (the label
+ * bytes we wrote are gone), and a host NQN outside the allowlist is refused at
  * Connect with an error naming the peer, the subsystem and our host NQN.
  * (The interop proof against Linux nvmet is dp-nvmf-check in the guest test.)
  */
@@ -117,6 +118,25 @@ TEST(other_namespace_is_replaced)
     dp_buf_free(r);
 }
 
+/* The same uuid on a fresh device (a replica deleted and created again while we were
+ * away): same NGUID, but the label bytes we wrote are gone: replaced. */
+TEST(recreated_device_is_replaced)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    uint8_t *w = dp_buf_alloc(4096), *r = dp_buf_alloc(4096);
+    memset(w, 0x7e, 4096);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, w, 4096, 4096), 0); /* inside the label bytes */
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(dp_nvmf_share("malloc:///tgt2?size_mb=16", NQN, U1, NULL), 0);
+    CHECK_EQ(read_until(b, r, -ENODEV), -ENODEV);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, NULL), 0);
+    dp_buf_free(w);
+    dp_buf_free(r);
+}
+
 TEST(host_not_allowed)
 {
     CHECK_EQ(dp_nvmf_unshare(NQN), 0);
@@ -145,6 +165,7 @@ int main(void)
     RUN(data_all_sizes);
     RUN(reshare_reconnects);
     RUN(other_namespace_is_replaced);
+    RUN(recreated_device_is_replaced);
     RUN(host_not_allowed);
     dp_nvmf_shutdown();
     dp_bdev_put(local);

@@ -22,7 +22,11 @@
  * the owner (the nexus) decides. New I/O fails with -ENOTCONN while a
  * reconnect thread sets the controller up again (blocking, off the reactor)
  * with backoff 100 ms .. 5 s. The namespace it finds must be the same one
- * (NGUID, UUID and EUI64 unchanged, same block size, not smaller): otherwise
+ * (NGUID, UUID and EUI64 unchanged, same block size, not smaller) and its
+ * first IDENT_BYTES (the nexus/pool labels) must read back as our copy of
+ * them, kept by every write that succeeded there (a replica deleted and
+ * created again under the same uuid has the same NGUID but no label; a write
+ * there that failed or was cut leaves the bytes unknown): otherwise
  * the child is "replaced", every I/O fails with -ENODEV and it never
  * reconnects. Messages name the peer (nvmf://host:port/nqn).
  */
@@ -60,8 +64,9 @@ struct rc_job {
     struct nvmfh_uri u;
     struct sockaddr_storage addr;
     uint32_t addrlen, backoff_ms;
-    bool sent;
+    bool sent, want_ident;
     int rc;
+    uint8_t ident[IDENT_BYTES]; /* what the device holds there now */
     struct nvmfh_conn c;
     char err[512];
 };
@@ -90,6 +95,11 @@ static void *reconnect_thread(void *arg)
         pthread_mutex_unlock(&job_lock);
     }
     j->rc = stop ? -ECANCELED : nvmfh_setup(&j->u, &j->addr, j->addrlen, &j->c, j->err, sizeof j->err);
+    if (j->rc == 0 && j->want_ident &&
+        (j->rc = nvmfh_sync_read(&j->c, 0, j->ident, IDENT_BYTES, j->u.io_timeout_ms, j->err, sizeof j->err)) < 0) {
+        close(j->c.afd);
+        close(j->c.iofd);
+    }
     pthread_mutex_lock(&job_lock);
     bool attached = j->n != NULL;
     if (attached) {
@@ -116,7 +126,8 @@ static void start_reconnect(struct nvmfh *n)
                           .u = n->u,
                           .addr = n->addr,
                           .addrlen = n->addrlen,
-                          .backoff_ms = n->backoff_ms };
+                          .backoff_ms = n->backoff_ms,
+                          .want_ident = n->ident != NULL };
     n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
     pthread_t t;
     pthread_attr_t a;
@@ -183,8 +194,10 @@ static void reconnected_msg(void *arg)
         n->logged_down = true;
         start_reconnect(n);
     } else if (memcmp(c->nsid_bytes, n->c.nsid_bytes, sizeof c->nsid_bytes) || c->block_size != n->c.block_size ||
-               c->size < n->c.size) {
-        fprintf(stderr, "datapath: %s: replaced: the namespace is not the one we had (identity or size changed)\n",
+               c->size < n->c.size || (n->ident && (n->ident_lost || memcmp(j->ident, n->ident, IDENT_BYTES)))) {
+        fprintf(stderr,
+                "datapath: %s: replaced: the namespace is not the one we had (identity, size or label bytes "
+                "changed)\n",
                 n->peer);
         job_close(j);
         n->state = ST_REPLACED;
@@ -270,6 +283,7 @@ void nvmfh_maybe_free(struct nvmfh *n)
     free(n->io.tx);
     free(n->adm.tx);
     free(n->rxbuf);
+    free(n->ident);
     free(n);
 }
 
@@ -367,7 +381,16 @@ static int nvmfh_create(const char *uri, struct dp_bdev **out)
         dp_set_error("%s", err);
     if (rc == 0 && (rc = nvmfh_setup(&n->u, &n->addr, n->addrlen, &n->c, err, sizeof err)) < 0)
         dp_set_error("%s", err);
+    if (rc == 0 && n->c.size >= IDENT_BYTES && !(n->ident = malloc(IDENT_BYTES)))
+        rc = -ENOMEM;
+    if (rc == 0 && n->ident &&
+        (rc = nvmfh_sync_read(&n->c, 0, n->ident, IDENT_BYTES, n->u.io_timeout_ms, err, sizeof err)) < 0) {
+        dp_set_error("nvmf://%s:%s/%s: reading the label bytes: %s", n->u.host, n->u.port, n->u.nqn, err);
+        close(n->c.afd);
+        close(n->c.iofd);
+    }
     if (rc < 0) {
+        free(n->ident);
         free(n->rxbuf);
         free(n);
         return rc;

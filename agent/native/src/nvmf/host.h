@@ -102,6 +102,10 @@ struct nvmfh_conn {
  * 0, or -errno with err naming the peer and what failed (fds closed). */
 int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, struct nvmfh_conn *c, char *err,
                 size_t errlen);
+/* Read len bytes at off on the I/O queue of a connection set up but not yet
+ * handed to a reactor (blocking, bounded by timeout_ms). */
+int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_t len, uint32_t timeout_ms, char *err,
+                    size_t errlen);
 /* Resolve host:port once (blocking getaddrinfo). */
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen);
 
@@ -111,6 +115,7 @@ int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char
 #include "reactor/reactor.h"
 
 #define QMAX 128
+#define IDENT_BYTES 8192u
 #define RXBUF 131072
 #define KA_CID 0x7fff
 
@@ -122,6 +127,7 @@ struct hcmd {
     uint64_t io_off; /* where this command's data starts inside the io */
     uint32_t len;
     uint32_t r2t_done; /* bytes already sent for R2Ts */
+    uint32_t span; /* bytes of the device it covers (unmap: no data, still a span) */
     uint64_t start_ms;
     uint8_t kind;
     bool active;
@@ -148,6 +154,11 @@ struct nvmfh {
     struct hsock io, adm;
     uint8_t *rxbuf;
     struct hcmd cmds[QMAX];
+    /* The first IDENT_BYTES of the device (nexus and pool labels), kept equal to
+     * it by our writes: after a reconnect they must read back the same (see host.c).
+     * NULL when the device is smaller. */
+    uint8_t *ident;
+    bool ident_lost; /* a write there failed or was cut: the bytes cannot be vouched for */
     int outstanding, qlimit;
     uint16_t next_cid;
     struct dp_bdev_io *wait_head, *wait_tail;

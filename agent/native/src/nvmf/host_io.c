@@ -316,9 +316,29 @@ static bool issued_all(const struct dp_bdev_io *io)
     return io->type == DP_IO_FLUSH ? io->driver[1] != 0 : io->driver[1] >= io->length;
 }
 
+/* A write, zeroing or unmap that reached the identity bytes: keep the copy equal to the device. */
+static void ident_track(struct nvmfh *n, const struct hcmd *c, int status)
+{
+    struct dp_bdev_io *io = c->io;
+    uint64_t dev = io->offset + c->io_off;
+    if (!n->ident || c->kind == K_READ || io->type == DP_IO_FLUSH || dev >= IDENT_BYTES)
+        return;
+    if (status < 0) {
+        n->ident_lost = true;
+        return;
+    }
+    uint64_t len = c->span < IDENT_BYTES - dev ? c->span : IDENT_BYTES - dev;
+    if (c->kind == K_WRITE)
+        iov_copy(io, c->io_off, n->ident + dev, len, false);
+    else
+        memset(n->ident + dev, 0, len);
+}
+
 static void io_finish_cmd(struct nvmfh *n, struct hcmd *c, int status)
 {
     struct dp_bdev_io *io = c->io;
+    if (io)
+        ident_track(n, c, status);
     c->active = false;
     c->io = NULL;
     n->outstanding--;
@@ -413,6 +433,7 @@ static bool issue_one(struct nvmfh *n, struct dp_bdev_io *io)
     *c = (struct hcmd){ .io = io,
                         .io_off = off,
                         .len = io->type == DP_IO_UNMAP ? 0 : len,
+                        .span = len,
                         .start_ms = nvmfh_now_ms(),
                         .kind = io->type == DP_IO_READ    ? K_READ
                                 : io->type == DP_IO_WRITE ? K_WRITE
@@ -480,6 +501,8 @@ void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status)
         if (!c->active)
             continue;
         struct dp_bdev_io *io = c->io;
+        if (io)
+            ident_track(n, c, -EIO); /* it may or may not have landed */
         c->active = false;
         c->io = NULL;
         n->outstanding--;

@@ -482,6 +482,19 @@ int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, s
     return 0;
 }
 
+int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_t len, uint32_t timeout_ms, char *err,
+                    size_t errlen)
+{
+    uint64_t lba = off / c->block_size;
+    struct nvme_sqe sqe = { .opc = NVME_IO_READ,
+                            .nsid = c->nsid,
+                            .cdw10 = (uint32_t)lba,
+                            .cdw11 = (uint32_t)(lba >> 32),
+                            .cdw12 = len / c->block_size - 1 };
+    struct nvme_cqe cqe;
+    return sync_exec(c->iofd, &sqe, NULL, 0, buf, len, &cqe, now_ms() + timeout_ms, err, errlen);
+}
+
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
