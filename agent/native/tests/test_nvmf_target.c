@@ -360,6 +360,9 @@ TEST(normal_path)
     h_icreq(&q3, false, false);
     CHECK_EQ(NVME_STATUS_SC(h_connect(&q3, 3, SUBNQN, HOSTNQN, 0, NULL)), NVMF_SC_INVALID_PARAM);
     close(q3.fd);
+    struct nvmf_fabric_cmd disc = { .opc = NVME_ADM_FABRICS, .fctype = NVMF_FCTYPE_DISCONNECT };
+    CHECK_EQ(h_simple(&q2, (struct nvme_sqe *)&disc, NULL, 0, NULL), 0);
+    CHECK(closed_by_target(q2.fd, NULL)); /* Disconnect: the queue closes after the reply */
     close(q2.fd);
     free(w);
     free(r);

@@ -350,7 +350,10 @@ void nvmf_fabrics_cmd(struct nvmf_req *q)
             break;
         property_cmd(c, q, fctype == NVMF_FCTYPE_PROPERTY_SET);
         return;
-    case NVMF_FCTYPE_DISCONNECT: nvmf_req_complete(q, 0, 0); return;
+    case NVMF_FCTYPE_DISCONNECT: /* this queue goes once the reply is out */
+        q->close_after = true;
+        nvmf_req_complete(q, 0, 0);
+        return;
     }
     nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR, 0);
 }

@@ -57,6 +57,7 @@ struct nvmf_req {
     uint16_t ttag; /* index in the connection's slots */
     bool active, awaiting_h2c, aer;
     bool no_rsp; /* C2HData carries SUCCESS: no CapsuleResp */
+    bool close_after; /* Disconnect: the queue closes once this response is out */
     enum nvmf_tx tx;
     struct iovec iov;
     uint32_t dsm_i, dsm_n; /* Dataset Management ranges done / total */

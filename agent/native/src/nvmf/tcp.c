@@ -657,15 +657,16 @@ static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
             return;
         }
     }
-    bool freed = false;
+    bool freed = false, disconnect = false;
     for (int i = 0; i < c->nsending; i++)
         if (c->sending[i]->tx == TX_FINAL) {
+            disconnect |= c->sending[i]->close_after;
             req_release(c, c->sending[i]);
             freed = true;
         }
     c->nsending = 0;
     c->ctl_sending = false;
-    if (c->closing || res <= 0 || (c->term_sent && !c->ctl_pending)) {
+    if (c->closing || res <= 0 || (c->term_sent && !c->ctl_pending) || disconnect) {
         nvmf_conn_close(c, NULL);
         return;
     }
