@@ -1,13 +1,14 @@
 /**
  * ReplicatedVolume: one volume mirrored onto `replicas` replicas on distinct nodes (and distinct zones when the
- * nodes carry zones), fronted by a nexus that exports it over NBD.
+ * nodes carry zones), fronted by a nexus that exports it over NBD or NVMe/TCP (`protocol`).
  *
  * Placement happens at construction time and is deterministic: the same inputs always give the same nodes,
  * pools and UUIDs, so re-synthesizing never moves data. When placement is impossible the constructor throws an
  * error that says why (which nodes/pools were excluded and for what reason).
  *
  * A replica on the nexus's own node is attached as `bdev:///<uuid>`; a replica on another node is shared over
- * NBD and attached through its computed `uri`. Replicas are `sizeBytes` plus the 1 MiB every nexus child
+ * the volume's protocol and attached through its computed `uri` (`nbd://host:port/<uuid>`, or
+ * `nvmf://host:port/nqn.2019-05.io.openebs:<uuid>`: every node's agent then needs `--nvmf-listen`). Replicas are `sizeBytes` plus the 1 MiB every nexus child
  * reserves for the nexus label.
  */
 import crypto from 'node:crypto';
@@ -40,8 +41,9 @@ export interface ReplicatedVolumeProps {
    */
   readonly thin?: boolean;
   /**
-   * How the volume is exported.
-   * @default "nbd" (the only one supported yet)
+   * How the volume is exported, and how the nexus reaches its remote replicas: "nbd" or "nvmf" (NVMe/TCP; the
+   * agents need `--nvmf-listen`).
+   * @default "nbd"
    */
   readonly protocol?: VolumeProtocol;
   /**

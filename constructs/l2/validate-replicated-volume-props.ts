@@ -9,8 +9,9 @@ import { describe } from './errors';
 import { StorageNode } from './storage-node';
 import type { ReplicatedVolumeProps } from './replicated-volume';
 
-export type VolumeProtocol = 'nbd';
-export const VOLUME_PROTOCOLS: readonly VolumeProtocol[] = ['nbd'];
+/** How the nexus exports the volume, and how it reaches its remote replicas (they are shared the same way). */
+export type VolumeProtocol = 'nbd' | 'nvmf';
+export const VOLUME_PROTOCOLS: readonly VolumeProtocol[] = ['nbd', 'nvmf'];
 
 /** A prop and what is wrong with it. */
 export interface PropProblem {

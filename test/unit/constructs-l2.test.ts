@@ -197,6 +197,26 @@ describe('ReplicatedVolume', () => {
     expect(Testing.synth(stack)).toHaveResource(Nexus);
   });
 
+  test('protocol nvmf: the nexus shares over nvmf, the remote replicas are shared over nvmf and reached by their uri', () => {
+    let vol!: ReplicatedVolume;
+    const stack = stackWith((s) => {
+      const nodes = three(s);
+      new MayastorProvider(s, 'mayastor', { nodes: StorageNode.providerNodes(nodes) });
+      vol = new ReplicatedVolume(s, 'vol', { nodes, sizeBytes: 64 * MiB, replicas: 3, protocol: 'nvmf' });
+    });
+    const out = Testing.synth(stack);
+    expect(vol.protocol).toBe('nvmf');
+    const [ra, rb, rc] = vol.placement.map((p) => p.replicaUuid);
+    expect(out).toHaveResourceWithProperties(Replica, { node: 'node-a', uuid: ra, share: 'none' });
+    expect(out).toHaveResourceWithProperties(Replica, { node: 'node-b', uuid: rb, share: 'nvmf' });
+    expect(out).toHaveResourceWithProperties(Replica, { node: 'node-c', uuid: rc, share: 'nvmf' });
+    const reps = resources(stack, 'mayastor_replica');
+    const idOf = (uuid: string): string => Object.entries(reps).find(([, r]) => r.uuid === uuid)![0];
+    const nx = Object.values(resources(stack, 'mayastor_nexus'))[0];
+    expect(nx).toMatchObject({ node: 'node-a', uuid: vol.uuid, share: 'nvmf' });
+    expect(nx.children).toEqual([`bdev:///${ra}`, `\${mayastor_replica.${idOf(rb)}.uri}`, `\${mayastor_replica.${idOf(rc)}.uri}`]);
+  });
+
   test('defaults: 3 replicas, thick, nbd; UUIDs are stable across synths', () => {
     const mk = (): ReplicatedVolume => {
       const s = new TerraformStack(Testing.app(), 'test');
@@ -313,7 +333,7 @@ describe('ReplicatedVolume', () => {
     ['replicas fractional', () => ({ replicas: 1.5 }), 'replicas', /1.5 must be a whole number/],
     ['replicas beyond a nexus', () => ({ replicas: 9 }), 'replicas', /9 is more than a nexus can mirror \(at most 8 children\)/],
     ['thin not a boolean', () => ({ thin: 'yes' }), 'thin', /"yes" must be true or false/],
-    ['protocol unsupported', () => ({ protocol: 'iscsi' }), 'protocol', /"iscsi" is not supported; use one of: nbd/],
+    ['protocol unsupported', () => ({ protocol: 'iscsi' }), 'protocol', /"iscsi" is not supported; use one of: nbd, nvmf/],
     ['uuid malformed', () => ({ uuid: 'vol-1' }), 'uuid', /"vol-1" is not a UUID/],
     ['outputName malformed', () => ({ outputName: '1 uri' }), 'outputName', /must start with a letter/],
     ['nexusNode unknown', () => ({ nexusNode: 'node-z' }), 'nexusNode', /"node-z" is not one of the volume's nodes \(node-a, node-b, node-c\)/],
