@@ -259,13 +259,28 @@ static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
     nvmfh_arm_tick(n);
 }
 
+static void cancel_tick(struct nvmfh *n)
+{
+    struct io_uring_sqe *sqe = dp_reactor_sqe(n->bdev.reactor);
+    io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&n->tick_op, 0);
+    io_uring_sqe_set_data(sqe, NULL); /* reactor ignores a NULL op */
+}
+
 void nvmfh_arm_tick(struct nvmfh *n)
 {
+    /* I/O started under the idle (KATO/2) tick: cut it short, so that the
+     * I/O timeout is checked every TICK_MS (tick_cb re-arms on -ECANCELED) */
+    if (n->tick && n->outstanding && n->tick_long && !n->tick_cut) {
+        n->tick_cut = true;
+        cancel_tick(n);
+    }
     if (n->tick || n->state != ST_UP || n->destroying)
         return;
     uint64_t ms = n->c.kato_ms / 2;
     if (n->outstanding)
         ms = TICK_MS;
+    n->tick_long = !n->outstanding;
+    n->tick_cut = false;
     n->tick_ts.tv_sec = (long long)(ms / 1000);
     n->tick_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
     n->tick = true;
@@ -301,11 +316,8 @@ static void nvmfh_destroy(struct dp_bdev *bdev)
     n->state = ST_DOWN;
     if (up)
         nvmfh_fail_all(n, -1, -ENODEV);
-    if (n->tick) {
-        struct io_uring_sqe *sqe = dp_reactor_sqe(n->bdev.reactor);
-        io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&n->tick_op, 0);
-        io_uring_sqe_set_data(sqe, NULL); /* reactor ignores a NULL op */
-    }
+    if (n->tick && !n->tick_cut)
+        cancel_tick(n);
     nvmfh_sock_kill(&n->io);
     nvmfh_sock_kill(&n->adm);
     nvmfh_maybe_free(n);
