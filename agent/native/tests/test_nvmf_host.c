@@ -346,12 +346,15 @@ TEST(refused_port_named)
     CHECK(strstr(dp_last_error(), "bogus"));
 }
 
+const char *dp_nvmf_host_nqn(void); /* public; not in datapath.h yet */
+
 TEST(host_nqn_stable)
 {
     uint8_t a[16], b[16];
     const char *n1 = nvmfh_host_nqn(a), *n2 = nvmfh_host_nqn(b);
     CHECK(!strncmp(n1, "nqn.2014-08.org.nvmexpress:uuid:", 32) || getenv("MAYASTOR_NVMF_HOSTNQN"));
     CHECK(n1 == n2 && !memcmp(a, b, 16));
+    CHECK(!strcmp(dp_nvmf_host_nqn(), n1)); /* what the agent reports */
 }
 
 int main(void)

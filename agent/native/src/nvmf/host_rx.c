@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/export.h"
 #include "nvmf/host.h"
 #include "util/uuid.h"
 
@@ -395,4 +396,13 @@ const char *nvmfh_host_nqn(uint8_t hostid[16])
     if (hostid)
         memcpy(hostid, host_id, 16);
     return host_nqn;
+}
+
+/* Public (the agent reports it, so that a remote target's allowlist can hold
+ * it). Its declaration belongs in include/datapath.h:
+ *   const char *dp_nvmf_host_nqn(void); */
+DP_EXPORT const char *dp_nvmf_host_nqn(void);
+DP_EXPORT const char *dp_nvmf_host_nqn(void)
+{
+    return nvmfh_host_nqn(NULL);
 }
