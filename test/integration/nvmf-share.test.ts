@@ -185,3 +185,28 @@ test('ownership: an exported replica is no nexus child (409), a child is not exp
   expect(again.deviceUri).toBe(nvmfUri(NX));
   expect(await readMd5(host, again.deviceUri, vol)).toBe(md5(data));
 });
+
+test('a nexus on another agent (no --nvmf-listen needed) takes the nvmf:// URI as its child: bytes written through it land on the replica (md5 over NVMe/TCP)', async () => {
+  const c = a.client();
+  const r2 = await c.putReplica(R2, { pool: 'p1', sizeBytes: SIZE, share: 'nvmf' });
+  expect(r2.uri).toBe(nvmfUri(R2));
+  const NX2 = '12121212-0000-4000-8000-0000000000fe';
+  const vol = SIZE - MiB;
+  const nx = await n.client().putNexus(NX2, { sizeBytes: vol, children: [`${r2.uri}?io_timeout_ms=5000`], share: 'nbd' });
+  expect(nx.children.map((ch) => ch.state)).toEqual(['online']);
+  const data = pattern(7, vol);
+  await host.write(nx.deviceUri, 0, data);
+  await host.io({ op: 'flush', target: nx.deviceUri });
+  await closeDev(host, nx.deviceUri);
+  // the child holds the volume after the 1 MiB label: read it straight from the replica's subsystem
+  const onReplica = await host.read(r2.uri, MiB, vol);
+  await closeDev(host, r2.uri);
+  expect(md5(onReplica)).toBe(md5(data));
+  // a child URI whose NQN is malformed is 400 naming the child, before any connection
+  await expectAgentError(
+    n.client().putNexus(NX2.replace('fe', 'fd'), { sizeBytes: vol, children: [`nvmf://127.0.0.1:${nvmfPort}/${R2}`], share: 'none' }),
+    400,
+    /children\[0\].*NQN/,
+  );
+  expect(await n.client().deleteNexus(NX2)).toBe(true);
+});
