@@ -68,6 +68,28 @@ describe('specs', () => {
     fails(() => validateReplicaSpec([]), 400, 'body');
     fails(() => validateReplicaSpec({ pool: 'a/b', sizeBytes: 4096 }), 400, 'pool');
   });
+  test('replica spec with share nvmf: allowedHosts are host NQNs', () => {
+    const hostNqn = 'nqn.2014-08.org.nvmexpress:uuid:0b6c6b8e-3a4f-4f36-9d0f-3a1c8b1e2d40';
+    expect(validateReplicaSpec({ pool: 'p', sizeBytes: 4096, share: 'nvmf', allowedHosts: [hostNqn] })).toMatchObject({
+      share: 'nvmf',
+      allowedHosts: [hostNqn],
+    });
+    expect(fails(() => validateReplicaSpec({ pool: 'p', sizeBytes: 4096, share: 'nvmf', allowedHosts: ['10.0.0.1'] }), 400, 'allowedHosts[0]').message).toMatch(
+      /NQN/,
+    );
+    fails(() => validateReplicaSpec({ pool: 'p', sizeBytes: 4096, share: 'nvmf', allowedHosts: [hostNqn, hostNqn] }), 400, 'allowedHosts[1]');
+    fails(
+      () => validateReplicaSpec({ pool: 'p', sizeBytes: 4096, share: 'nvmf', allowedHosts: ['nqn.2014-08.org.nvmexpress:uuid:x'] }),
+      400,
+      'allowedHosts[0]',
+    );
+    expect(fails(() => validateReplicaSpec({ pool: 'p', sizeBytes: 4096, share: 'nbd', allowedHosts: [hostNqn] }), 400, 'allowedHosts[0]').message).toMatch(
+      /nvmf/,
+    );
+    expect(validateReplicaPatch({ share: 'nvmf', allowedHosts: [hostNqn] })).toEqual({ share: 'nvmf', allowedHosts: [hostNqn] });
+    fails(() => validateReplicaPatch({ share: 'nvmf', allowedHosts: ['::1'] }), 400, 'allowedHosts[0]');
+    expect(fails(() => validateReplicaSpec({ pool: 'p', sizeBytes: 4096, share: 'iscsi' }), 422, 'share').message).toMatch(/not supported yet/);
+  });
   test('patch', () => {
     expect(validateReplicaPatch({ sizeBytes: 8192 })).toEqual({ sizeBytes: 8192 });
     fails(() => validateReplicaPatch({ sizeBytes: 0 }), 400, 'sizeBytes');
