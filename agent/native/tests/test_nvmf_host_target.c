@@ -137,6 +137,54 @@ TEST(recreated_device_is_replaced)
     dp_buf_free(r);
 }
 
+static int desc_rw(const char *target, uint32_t op, void *buf, uint64_t off, uint64_t len)
+{
+    dp_desc *d;
+    CHECK_EQ(dp_desc_open(target, &d), 0);
+    dp_cq *cq = dp_cq_create();
+    int rc = dp_io_submit(d, cq, op, buf, off, len, 1);
+    uint64_t tag;
+    int32_t res = rc;
+    if (rc == 0)
+        CHECK_EQ(dp_cq_wait(cq, &tag, &res, 1, 30000), 1);
+    dp_cq_destroy(cq);
+    dp_desc_close(d);
+    return res;
+}
+
+/* A nexus child, as nbd:// is: data through the nexus lands on the remote device;
+ * when the remote side goes the child faults and the nexus keeps serving. */
+TEST(nexus_child)
+{
+    const char *nx = "1d6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a33";
+    const char *ch[2] = { "malloc:///nxlocal?size_mb=16", uri };
+    CHECK_EQ(dp_nexus_create(nx, 8u << 20, ch, 2, DP_NEXUS_FORCE), 0);
+    size_t len = 1u << 20;
+    uint8_t *w = dp_buf_alloc(len), *r = dp_buf_alloc(len);
+    for (size_t i = 0; i < len; i++)
+        w[i] = (uint8_t)(i * 7 + 5);
+    CHECK_EQ(desc_rw(nx, DP_OP_WRITE, w, 2u << 20, len), 0);
+    CHECK_EQ(desc_rw(nx, DP_OP_READ, r, 2u << 20, len), 0);
+    CHECK_EQ(fnv(r, len), fnv(w, len));
+    dp_nexus_child_info ci;
+    CHECK_EQ(dp_nexus_child_at(nx, 1, &ci), 0);
+    CHECK_EQ(ci.state, DP_CHILD_ONLINE);
+    CHECK(ci.writes > 0);
+    /* the remote device holds the bytes too, behind the nexus's 1 MiB header */
+    memset(r, 0, len);
+    CHECK_EQ(dp_bdev_rw_sync(local, DP_IO_READ, r, 3u << 20, len), 0);
+    CHECK_EQ(fnv(r, len), fnv(w, len));
+    CHECK_EQ(dp_nvmf_unshare(NQN), 0);
+    CHECK_EQ(desc_rw(nx, DP_OP_WRITE, w, 0, 65536), 0);
+    CHECK_EQ(dp_nexus_child_at(nx, 1, &ci), 0);
+    printf("    remote child after unshare: state %u (%s)\n", ci.state, ci.reason);
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK_EQ(dp_nexus_destroy(nx, DP_NEXUS_RELEASE), 0);
+    CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, NULL), 0);
+    dp_buf_free(w);
+    dp_buf_free(r);
+}
+
 TEST(host_not_allowed)
 {
     CHECK_EQ(dp_nvmf_unshare(NQN), 0);
@@ -165,6 +213,7 @@ int main(void)
     RUN(data_all_sizes);
     RUN(reshare_reconnects);
     RUN(other_namespace_is_replaced);
+    RUN(nexus_child);
     RUN(recreated_device_is_replaced);
     RUN(host_not_allowed);
     dp_nvmf_shutdown();
