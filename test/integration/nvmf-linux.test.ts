@@ -4,7 +4,7 @@
  *  - the Linux host against our target (an agent with --nvmf-listen: a replica with share "nvmf" and
  *    allowedHosts = the guest's host NQN, at the host's 127.0.0.1, the guest's 10.0.2.2): nvme
  *    discover, a refused host NQN, nvme connect, a raw region written with dd, mkfs.ext4, files,
- *    fsck, nvme disconnect, connect-all; the host then re-shares the replica over NBD, copies it with
+ *    fsck, nvme disconnect, connect-all, a connection with header and data digests; the host then re-shares the replica over NBD, copies it with
  *    qemu-img and checks the raw region and every file (debugfs) by md5, and e2fsck on the copy;
  *  - the kit: the guest's own nvmet-tcp target (brd ramdisk) on 10.0.2.15:4420 serves the guest's
  *    own nvme-tcp host (write, read back, compare), so a failure further on is ours, not the kit's;
@@ -33,8 +33,8 @@ const HOST_REGION = { offset: 8 * MiB, length: 4 * MiB };
 /** The guest's host NQN (scripts/guest/build.sh writes it to /etc/nvme/hostnqn) and one never allowed. */
 const GUEST_HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555';
 const DENIED = { nqn: 'nqn.2014-08.org.nvmexpress:uuid:99999999-2222-3333-4444-555555555555', id: '99999999-2222-3333-4444-555555555555' };
-/** Our target's device: 64 MiB; ext4 on the first 48 MiB, a raw random MiB at 56 MiB. */
-const OUR = { uuid: '0e1e2e3e-0000-4000-8000-00000000a001', size: 64 * MiB, fsMiB: 48, rawMiB: 56 };
+/** Our target's device: 64 MiB; ext4 on the first 48 MiB, a raw random MiB at 56 MiB, 2 MiB written with digests at 58 MiB. */
+const OUR = { uuid: '0e1e2e3e-0000-4000-8000-00000000a001', size: 64 * MiB, fsMiB: 48, rawMiB: 56, digestAtMiB: 58, digestMiB: 2 };
 const OUR_NQN = `nqn.2019-05.io.openebs:${OUR.uuid}`;
 const NEXUS = '0e1e2e3e-0000-4000-8000-00000000b001';
 
@@ -86,6 +86,15 @@ check gone test ! -e $D
 check connect-all nvme connect-all -t tcp -a 10.0.2.2 -s $P --hostnqn=${GUEST_HOSTNQN}
 check connect-all-dev wait_dev $SUB
 check connect-all-disconnect nvme disconnect -n $SUB
+# Header and data digests (CRC32C): the 6.1 host refuses a controller whose ICResp does not echo them.
+check digest-connect nvme connect -t tcp -a 10.0.2.2 -s $P -n $SUB --hostnqn=${GUEST_HOSTNQN} --hdr-digest --data-digest
+D=$(wait_dev $SUB)
+dd if=/dev/urandom of=/tmp/dg bs=64k count=${OUR.digestMiB * 16} 2>/dev/null
+check digest-write dd if=/tmp/dg of=$D bs=64k seek=${OUR.digestAtMiB * 16} oflag=direct
+check digest-read dd if=$D of=/tmp/dg.back bs=64k skip=${OUR.digestAtMiB * 16} count=${OUR.digestMiB * 16} iflag=direct
+check digest-compare cmp /tmp/dg /tmp/dg.back
+echo "@@DIGEST md5 $(md5sum < /tmp/dg | cut -d' ' -f1)@@"
+check digest-disconnect nvme disconnect -n $SUB
 stage our-target-done
 `;
 }
@@ -241,7 +250,14 @@ test('nvme connect-all connects through the discovery log (advertised address 10
   expect(checkOutput(out, 'connect-all-disconnect')).toMatch(/disconnected 1 controller/);
 }, 160000);
 
-test('what the Linux host wrote reads back on the host over NBD (the replica re-shared): raw region and every file by md5, e2fsck passes', async () => {
+test('the Linux host with header and data digests (CRC32C) connects, writes 2 MiB, reads them back equal and disconnects', async () => {
+  const out = (await guest.waitFor(/^@@GUEST stage=our-target-done@@$/m, 150000)).input!;
+  for (const name of ['digest-connect', 'digest-write', 'digest-read', 'digest-compare', 'digest-disconnect']) {
+    expect([name, checkRc(out, name)]).toEqual([name, 0]);
+  }
+}, 160000);
+
+test('what the Linux host wrote reads back on the host over NBD (the replica re-shared): raw region, digest region and every file by md5, e2fsck passes', async () => {
   const out = (await guest.waitFor(/^@@GUEST stage=our-target-done@@$/m, 150000)).input!;
   const r = await agent.client().patchReplica(OUR.uuid, { share: 'nbd', allowedHosts: [] });
   expect(r.uri).toMatch(/^nbd:\/\/10\.0\.2\.2:\d+\//);
@@ -251,6 +267,8 @@ test('what the Linux host wrote reads back on the host over NBD (the replica re-
   expect(image.length).toBe(OUR.size);
   const raw = /^@@RAW md5 ([0-9a-f]{32})@@$/m.exec(out)![1];
   expect(md5(image.subarray(OUR.rawMiB * MiB, (OUR.rawMiB + 1) * MiB))).toBe(raw);
+  const digest = /^@@DIGEST md5 ([0-9a-f]{32})@@$/m.exec(out)![1];
+  expect(md5(image.subarray(OUR.digestAtMiB * MiB, (OUR.digestAtMiB + OUR.digestMiB) * MiB))).toBe(digest);
   const files = [...out.matchAll(/^@@FILE ([0-9a-f]{32}) (\/[\w/]+)@@$/gm)];
   expect(files.map((f) => f[2])).toEqual(['/big', '/dir/small', '/dir/text']);
   for (const [, sum, name] of files) {
