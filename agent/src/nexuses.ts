@@ -310,7 +310,7 @@ export class NexusService {
     if (!this.replicas.uuids().includes(r)) throw unprocessable(field, `${field} '${uri}': replica '${r}' does not exist on this node`);
     if (this.shares.isShared(r))
       throw conflict(
-        `${field} '${uri}': replica '${r}' is exported (share ${this.replicas.shareOf(r)}); a nexus child has one writer, set the replica's share to none first`,
+        `${field} '${uri}': replica '${r}' is exported over ${this.shares.isShared(r, 'nvmf') ? 'NVMe/TCP' : 'NBD'}; a nexus child has one writer, set the replica's share to none first`,
         field,
       );
   }

@@ -52,11 +52,6 @@ export class ReplicaService {
     return this.shares.isShared(uuid, share);
   }
 
-  /** The share a replica's record asks for ('none' when there is no such replica). */
-  shareOf(uuid: string): string {
-    return this.records.get(uuid)?.share ?? 'none';
-  }
-
   /** A pool is about to be exported (re-import): remove its replicas' exports (the records keep the share). */
   private async poolClosing(pool: string): Promise<void> {
     for (const rec of this.records.values()) {
