@@ -293,7 +293,7 @@ void nvmfh_maybe_free(struct nvmfh *n)
 {
     nvmfh_sock_reap(&n->io);
     nvmfh_sock_reap(&n->adm);
-    if (!n->destroying || n->tick || n->io.fd >= 0 || n->adm.fd >= 0)
+    if (!n->destroying || n->tick || n->flush_pending || n->io.fd >= 0 || n->adm.fd >= 0)
         return;
     free(n->io.tx);
     free(n->adm.tx);

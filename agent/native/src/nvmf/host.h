@@ -165,6 +165,7 @@ struct nvmfh {
     struct dp_uring_op tick_op;
     struct __kernel_timespec tick_ts;
     bool tick, ka_outstanding, destroying, logged_down;
+    bool flush_pending; /* a flush_msg is queued (host_io.c): the bdev must outlive it */
     bool tick_long, tick_cut; /* the armed tick is the idle one / its removal is asked */
     uint64_t next_ka_ms;
     struct rc_job *job; /* the reconnect in progress */

@@ -464,6 +464,16 @@ static void pump(struct nvmfh *n)
         nvmfh_arm_tick(n);
 }
 
+static void flush_msg(void *arg)
+{
+    struct nvmfh *n = arg;
+    n->flush_pending = false;
+    if (n->destroying)
+        nvmfh_maybe_free(n);
+    else if (n->state == ST_UP)
+        nvmfh_tx_flush(&n->io);
+}
+
 void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct nvmfh *n = bdev->ctx;
@@ -488,7 +498,12 @@ void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
         n->wait_head = io;
     n->wait_tail = io;
     pump(n);
-    nvmfh_tx_flush(&n->io);
+    /* One send for every submit of this reactor pass: the flush runs after the
+     * messages that brought them (messages to self run after the batch). */
+    if (!n->flush_pending) {
+        n->flush_pending = true;
+        dp_reactor_send(n->bdev.reactor, flush_msg, n);
+    }
 }
 
 /* ---- failure, reconnect, identity ---- */
