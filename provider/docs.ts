@@ -2,12 +2,13 @@
  * Generates docs/ (Terraform registry layout) from the provider schema, so the docs cannot drift:
  * test/unit/provider-docs.test.ts fails when docs/ differs from what this produces.
  *
- *   npx tsc -p tsconfig.json && node dist/provider/docs.js      # rewrite docs/index.md, resources/, data-sources/
+ *   npx tsc -p tsconfig.json && node dist/provider/docs.js      # rewrite docs/index.md, resources/, data-sources/, functions/
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CtyType } from './protocol/cty';
 import { AttributeSchema, BlockSchema } from './protocol/schema';
+import { FunctionDef } from './protocol/functions';
 import { makeProvider, providerSchema } from './provider';
 
 function typeName(t: CtyType): string {
@@ -89,7 +90,12 @@ export function generateDocs(): Record<string, string> {
     '\n\n' +
     '## Data Sources\n\n' +
     def.dataSources.map((d) => `- [${d.typeName}](data-sources/${d.typeName.replace(/^mayastor_/, '')}.md)`).join('\n') +
-    '\n';
+    '\n' +
+    (def.functions?.length
+      ? '\n## Functions\n\nProvider-defined functions need Terraform 1.8 or later.\n\n' +
+        def.functions.map((f) => `- [${f.name}](functions/${f.name}.md): ${f.summary}`).join('\n') +
+        '\n'
+      : '');
 
   for (const r of def.resources) {
     const short = r.typeName.replace(/^mayastor_/, '');
@@ -113,7 +119,22 @@ export function generateDocs(): Record<string, string> {
       '## Schema\n\n' +
       sections(d.schema);
   }
+  for (const f of def.functions ?? []) files[`functions/${f.name}.md`] = functionPage(f);
   return files;
+}
+
+/** A function's page, in the registry's layout for provider-defined functions. */
+function functionPage(f: FunctionDef): string {
+  const params = f.parameters.map((p) => `${p.name} ${typeName(p.type).toLowerCase()}`).join(', ');
+  return (
+    frontMatter(`${f.name} function - mayastor`, '', f.summary) +
+    `# function: ${f.name}\n\n${f.description}\n\n` +
+    `## Example Usage\n\n\`\`\`terraform\n${f.example}\n\`\`\`\n\n` +
+    `## Signature\n\n\`\`\`text\n${f.name}(${params}) ${typeName(f.returns).toLowerCase()}\n\`\`\`\n\n` +
+    '## Arguments\n\n' +
+    f.parameters.map((p, i) => `${i + 1}. \`${p.name}\` (${typeName(p.type)}) ${p.description}`).join('\n') +
+    '\n'
+  );
 }
 
 /** Writes the generated files under `dir` (default: the repository's docs/). */

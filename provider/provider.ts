@@ -9,6 +9,7 @@ import { replicaResource } from './resources/replica';
 import { nexusResource } from './resources/nexus';
 import { nodeDataSource } from './resources/node';
 import { poolsDataSource } from './resources/pools';
+import { replicaSizeFunction } from './functions/replica-size';
 
 export const PROVIDER_VERSION = '0.1.0';
 
@@ -58,6 +59,7 @@ export function makeProvider(env: Readonly<Record<string, string | undefined>> =
     schema: providerSchema,
     resources: [poolResource, replicaResource, nexusResource],
     dataSources: [nodeDataSource, poolsDataSource],
+    functions: [replicaSizeFunction],
 
     validateConfig(value, diags) {
       const config = decodeModel<Draft<ProviderModel>>(providerSchema, value);

@@ -19,6 +19,7 @@ import {
 } from './cty';
 import { BlockSchema, Diagnostics, PathStep, objectType, pathToProto, toProtoSchema } from './schema';
 import { logger } from './log';
+import { FunctionDef, callFunction, toProtoFunction } from './functions';
 
 export interface PlanArgs {
   prior: ObjectValue | null;
@@ -54,6 +55,8 @@ export interface ProviderDef<C> {
   schema: BlockSchema;
   resources: ResourceType<C>[];
   dataSources: DataSourceType<C>[];
+  /** Provider-defined functions (pure: they never see the client). */
+  functions?: FunctionDef[];
   validateConfig?(config: ObjectValue, diags: Diagnostics): void;
   configure(config: ObjectValue, terraformVersion: string, diags: Diagnostics): Promise<C | undefined> | C | undefined;
   /** StopProvider: abandon in-flight work. */
@@ -109,6 +112,7 @@ export class ProviderService<C> {
       server_capabilities: SERVER_CAPABILITIES,
       resources: this.def.resources.map((r) => ({ type_name: r.typeName })),
       data_sources: this.def.dataSources.map((d) => ({ type_name: d.typeName })),
+      functions: (this.def.functions ?? []).map((f) => ({ name: f.name })),
     };
   }
 
@@ -118,7 +122,27 @@ export class ProviderService<C> {
       resource_schemas: Object.fromEntries(this.def.resources.map((r) => [r.typeName, toProtoSchema(r.schema)])),
       data_source_schemas: Object.fromEntries(this.def.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)])),
       server_capabilities: SERVER_CAPABILITIES,
+      functions: this.protoFunctions(),
     };
+  }
+
+  /** GetFunctions: the same definitions GetProviderSchema carries (OpenTofu asks for them on their own). */
+  getFunctions(): Req {
+    return { functions: this.protoFunctions(), diagnostics: [] };
+  }
+
+  /** CallFunction: needs no ConfigureProvider (Terraform calls functions during validate too). */
+  callFunction(req: Req): Req {
+    const name = (req.name as string) ?? '';
+    return callFunction(
+      (this.def.functions ?? []).find((f) => f.name === name),
+      name,
+      (req.arguments as DV[] | undefined) ?? [],
+    );
+  }
+
+  private protoFunctions(): Record<string, unknown> {
+    return Object.fromEntries((this.def.functions ?? []).map((f) => [f.name, toProtoFunction(f)]));
   }
 
   validateProviderConfig(req: Req): Req {

@@ -5,8 +5,11 @@
  */
 
 export type Scalar = 'string' | 'bytes' | 'bool' | 'int64' | 'uint32' | 'enum';
-/** [field number, name, kind, label] — kind is a scalar or a message descriptor; label 'rep' or 'map' (string keys). */
-export type Field = [number, string, Scalar | MessageDesc | (() => MessageDesc), ('rep' | 'map')?, Scalar?];
+/**
+ * [field number, name, kind, label] — kind is a scalar or a message descriptor; label 'rep', 'map' (string keys) or
+ * 'opt' (proto3 `optional`: explicit presence, so a set value is sent even when it is the default, e.g. 0).
+ */
+export type Field = [number, string, Scalar | MessageDesc | (() => MessageDesc), ('rep' | 'map' | 'opt')?, Scalar?];
 export interface MessageDesc {
   name: string;
   fields: Field[];
@@ -119,7 +122,7 @@ function writeMessage(w: Writer, desc: MessageDesc, obj: Record<string, unknown>
     } else if (label === 'rep') {
       for (const item of v as unknown[]) writeOne(w, no, kind, item, true);
     } else {
-      writeOne(w, no, kind, v, false);
+      writeOne(w, no, kind, v, label === 'opt');
     }
   }
 }

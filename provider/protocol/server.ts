@@ -106,9 +106,11 @@ export function serve<C>(service: ProviderService<C>, opts: ServeOptions = {}): 
     ['ApplyResourceChange', pb.ApplyResourceChangeRequest, pb.ApplyResourceChangeResponse, (r) => service.applyResourceChange(r)],
     ['ImportResourceState', pb.ImportResourceStateRequest, pb.ImportResourceStateResponse, (r) => service.importResourceState(r)],
     ['ReadDataSource', pb.ReadDataSourceRequest, pb.ReadDataSourceResponse, (r) => service.readDataSource(r)],
+    ['GetFunctions', pb.Empty, pb.GetFunctionsResponse, () => service.getFunctions()],
+    ['CallFunction', pb.CallFunctionRequest, pb.CallFunctionResponse, (r) => service.callFunction(r)],
     ['StopProvider', pb.Empty, pb.StopProviderResponse, () => service.stopProvider()],
   ];
-  // Methods not registered here (GetResourceIdentitySchemas, functions, ephemeral, ...) answer UNIMPLEMENTED.
+  // Methods not registered here (GetResourceIdentitySchemas, ephemeral, ...) answer UNIMPLEMENTED.
   const def: Record<string, grpc.MethodDefinition<Record<string, unknown>, Record<string, unknown>>> = {};
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, req, res, fn] of methods) {

@@ -66,17 +66,43 @@ export const ClientCapabilities = msg('tfplugin6.ClientCapabilities', [
   [2, 'write_only_attributes_allowed', 'bool'],
 ]);
 
+export const FunctionParameter = msg('tfplugin6.Function.Parameter', [
+  [1, 'name', 'string'],
+  [2, 'type', 'bytes'],
+  [3, 'allow_null_value', 'bool'],
+  [4, 'allow_unknown_values', 'bool'],
+  [5, 'description', 'string'],
+  [6, 'description_kind', 'enum'],
+]);
+export const FunctionReturn = msg('tfplugin6.Function.Return', [[1, 'type', 'bytes']]);
+export const Function = msg('tfplugin6.Function', [
+  [1, 'parameters', FunctionParameter, 'rep'],
+  [2, 'variadic_parameter', FunctionParameter],
+  [3, 'return', FunctionReturn],
+  [4, 'summary', 'string'],
+  [5, 'description', 'string'],
+  [6, 'description_kind', 'enum'],
+  [7, 'deprecation_message', 'string'],
+]);
+/** function_argument is proto3 `optional`: argument 0 must be sent, or Terraform blames no argument. */
+export const FunctionError = msg('tfplugin6.FunctionError', [
+  [1, 'text', 'string'],
+  [2, 'function_argument', 'int64', 'opt'],
+]);
+
 const diags: [number, string, MessageDesc, 'rep'] = [0, 'diagnostics', Diagnostic, 'rep'];
 const d = (no: number): [number, string, MessageDesc, 'rep'] => [no, diags[1], diags[2], 'rep'];
 
 export const Empty = msg('Empty', []);
 
 const TypeName = msg('tfplugin6.GetMetadata.ResourceMetadata', [[1, 'type_name', 'string']]);
+const FunctionName = msg('tfplugin6.GetMetadata.FunctionMetadata', [[1, 'name', 'string']]);
 export const GetMetadataResponse = msg('tfplugin6.GetMetadata.Response', [
   [1, 'server_capabilities', ServerCapabilities],
   d(2),
   [3, 'data_sources', TypeName, 'rep'],
   [4, 'resources', TypeName, 'rep'],
+  [5, 'functions', FunctionName, 'rep'],
 ]);
 export const GetProviderSchemaResponse = msg('tfplugin6.GetProviderSchema.Response', [
   [1, 'provider', Schema],
@@ -85,6 +111,7 @@ export const GetProviderSchemaResponse = msg('tfplugin6.GetProviderSchema.Respon
   d(4),
   [5, 'provider_meta', Schema],
   [6, 'server_capabilities', ServerCapabilities],
+  [7, 'functions', Function, 'map'],
 ]);
 export const ValidateProviderConfigRequest = msg('tfplugin6.ValidateProviderConfig.Request', [[1, 'config', DynamicValue]]);
 export const ValidateProviderConfigResponse = msg('tfplugin6.ValidateProviderConfig.Response', [d(2)]);
@@ -161,6 +188,15 @@ export const ReadDataSourceRequest = msg('tfplugin6.ReadDataSource.Request', [
   [3, 'provider_meta', DynamicValue],
 ]);
 export const ReadDataSourceResponse = msg('tfplugin6.ReadDataSource.Response', [[1, 'state', DynamicValue], d(2)]);
+export const GetFunctionsResponse = msg('tfplugin6.GetFunctions.Response', [[1, 'functions', Function, 'map'], d(2)]);
+export const CallFunctionRequest = msg('tfplugin6.CallFunction.Request', [
+  [1, 'name', 'string'],
+  [2, 'arguments', DynamicValue, 'rep'],
+]);
+export const CallFunctionResponse = msg('tfplugin6.CallFunction.Response', [
+  [1, 'result', DynamicValue],
+  [2, 'error', FunctionError],
+]);
 export const StopProviderResponse = msg('tfplugin6.StopProvider.Response', [[1, 'Error', 'string']]);
 
 /** go-plugin `plugin.StdioData`, kept for completeness of the controller package. */

@@ -46,7 +46,9 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
     size_bytes: {
       type: 'number',
       required: true,
-      description: 'Size in bytes, a multiple of 512. Growing it resizes the replica in place; shrinking is rejected at plan time.',
+      description:
+        'Size in bytes, a multiple of 512. Growing it resizes the replica in place; shrinking is rejected at plan time. ' +
+        'A replica that backs a nexus child holds the volume plus the nexus label header: `provider::mayastor::replica_size(VOLUME_BYTES)`.',
       example: '1073741824',
     },
     thin: {

@@ -4,6 +4,7 @@
  * unknown values pass: Terraform checks them again once they are known.
  */
 import { Problem, poolNameProblem, shareProblem, uuidProblem } from '../../agent/api/grammar';
+import { MAX_SIZE_BYTES, SECTOR_BYTES } from '../../agent/api/limits';
 import { Maybe, known } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { Mayastor } from './agent-clients';
@@ -26,16 +27,23 @@ export function checkShare(diags: Diagnostics, v: Maybe<string>, attr = 'share')
   checkGrammar(diags, v, attr, attr, shareProblem);
 }
 
+/**
+ * What is wrong with `n` as a size in bytes (a positive whole number, at most 2^53-1, a multiple of the sector size),
+ * as the end of a sentence that starts with the attribute's or argument's name; undefined when it is fine. `shown`:
+ * the value as the user wrote it, when a JS number cannot hold all its digits.
+ */
+export function sizeProblem(n: number, shown = String(n)): string | undefined {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) return `must be a positive whole number of bytes, got ${shown}`;
+  if (n > MAX_SIZE_BYTES) return `${shown} is too large (at most ${MAX_SIZE_BYTES})`;
+  if (n % SECTOR_BYTES !== 0) return `must be a multiple of ${SECTOR_BYTES} bytes, got ${n} (nearest: ${Math.ceil(n / SECTOR_BYTES) * SECTOR_BYTES})`;
+  return undefined;
+}
+
 export function checkSize(diags: Diagnostics, v: Maybe<number>, attr = 'size_bytes'): void {
   const n = known(v);
   if (n === undefined) return;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) {
-    diags.error(`Invalid ${attr}`, `${attr} must be a positive whole number of bytes, got ${String(n)}`, [attr]);
-  } else if (n > Number.MAX_SAFE_INTEGER) {
-    diags.error(`Invalid ${attr}`, `${attr} ${String(n)} is too large`, [attr]);
-  } else if (n % 512 !== 0) {
-    diags.error(`Invalid ${attr}`, `${attr} must be a multiple of 512 bytes, got ${n} (nearest: ${Math.ceil(n / 512) * 512})`, [attr]);
-  }
+  const p = sizeProblem(n);
+  if (p) diags.error(`Invalid ${attr}`, `${attr} ${p}`, [attr]);
 }
 
 /** Plan-time: the node must be in the provider's nodes map. */

@@ -3,7 +3,7 @@
  * and a nexus over them with no `uuid` anywhere apply; the provider generated v4 uuids; `plan` is empty right
  * after, a re-apply changes nothing; in-place changes plan no "(known after apply)" for what they do not change;
  * import by the generated uuid; a configured uuid that differs from the state's plans a replace naming `uuid`;
- * destroy.
+ * destroy. The replicas are sized with provider::mayastor::replica_size.
  */
 import { AgentClient } from '../../agent/api/client';
 import { MiB } from '../helpers/agent';
@@ -35,7 +35,8 @@ function config(o: Opts = {}): string {
       resource('mayastor_replica', r, {
         node: 'a',
         pool: ref('mayastor_pool.p.name'),
-        size_bytes: SIZE + MiB,
+        // the volume plus the nexus label header, by the provider's function
+        size_bytes: ref(`provider::mayastor::replica_size(${SIZE})`),
         allowed_hosts: r === 'r1' ? o.allowedHosts : undefined,
       }),
     ),
