@@ -205,15 +205,7 @@ DP_EXPORT int dp_pool_create(const char *name, const char *const *disks, uint32_
                (ret = create_geometry(p)) == 0) {
         ret = create_write(p, buf);
     }
-    if (ret == 0)
-        pool_publish(p);
-    pool_unlock();
+    ret = pool_setup_end(p, ret, uuid_out);
     dp_buf_free(buf);
-    if (ret < 0) {
-        pool_free(p);
-        return ret;
-    }
-    if (uuid_out)
-        memcpy(uuid_out, p->uuid_str, DP_UUID_STR_LEN);
-    return 0;
+    return ret;
 }

@@ -245,16 +245,8 @@ DP_EXPORT int dp_pool_import(const char *name, const char *const *disks, uint32_
                (ret = pool_alloc_state(p)) == 0 && (ret = import_load_meta(p)) == 0) {
         ret = import_register(p);
     }
-    if (ret == 0)
-        pool_publish(p);
-    pool_unlock();
+    ret = pool_setup_end(p, ret, uuid_out);
     free(lab);
     dp_buf_free(buf);
-    if (ret < 0) {
-        pool_free(p);
-        return ret;
-    }
-    if (uuid_out)
-        memcpy(uuid_out, p->uuid_str, DP_UUID_STR_LEN);
-    return 0;
+    return ret;
 }

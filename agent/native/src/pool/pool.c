@@ -99,7 +99,7 @@ struct replica *replica_find(const uint8_t uuid[16])
     return NULL;
 }
 
-void pool_unpublish(struct pool *p)
+static void pool_unpublish(struct pool *p)
 {
     for (struct pool **pp = &g_pools; *pp; pp = &(*pp)->next)
         if (*pp == p) {
@@ -108,14 +108,14 @@ void pool_unpublish(struct pool *p)
         }
 }
 
-void pool_publish(struct pool *p)
+static void pool_publish(struct pool *p)
 {
     p->next = g_pools;
     g_pools = p;
 }
 
 /* Free a pool that is not live (never published, or unpublished and idle). */
-void pool_free(struct pool *p)
+static void pool_free(struct pool *p)
 {
     for (uint32_t i = 0; i < p->nreplicas; i++) {
         struct replica *r = p->replicas[i];
@@ -246,6 +246,21 @@ int pool_alloc_state(struct pool *p)
         if (p->disks[d].bdev->block_size > p->block_size)
             p->block_size = p->disks[d].bdev->block_size;
     return 0;
+}
+
+/* The last step of create and import, under the lock: publish p and give
+ * its uuid, or free it (ret < 0). Unlocks; returns ret. */
+int pool_setup_end(struct pool *p, int ret, char *uuid_out)
+{
+    if (ret == 0) {
+        pool_publish(p);
+        if (uuid_out)
+            memcpy(uuid_out, p->uuid_str, DP_UUID_STR_LEN);
+    } else {
+        pool_free(p);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return ret;
 }
 
 /* ---- control operations on the reactor ---------------------------------- */

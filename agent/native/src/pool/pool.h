@@ -185,10 +185,6 @@ struct pool *pool_find(const char *name);
 /* Under the lock: the pool called name, or NULL with *ret and the error set. */
 struct pool *pool_lookup(const char *name, int *ret);
 struct replica *replica_find(const uint8_t uuid[16]);
-void pool_publish(struct pool *p);
-void pool_unpublish(struct pool *p);
-/* Free a pool that is not live (never published, or unpublished and idle). */
-void pool_free(struct pool *p);
 
 int pool_check_name(const char *what, const char *name);
 /* Put context in front of the error the last call set: "<context>: <error>". */
@@ -199,6 +195,9 @@ int pool_open_disks(struct pool *p, const char *what, const char *const *disks, 
 int pool_read_label(struct dp_bdev *b, uint8_t *buf, struct pf_label *l, char *err, size_t errlen);
 /* Allocate the in-memory state sized for p->total_clusters. */
 int pool_alloc_state(struct pool *p);
+/* Under the lock, create/import done: publish p and give its uuid, or free
+ * it (ret < 0); unlocks, returns ret. */
+int pool_setup_end(struct pool *p, int ret, char *uuid_out);
 
 /* A control operation handed to the pool's reactor; the control thread
  * sleeps in pool_ctl_run until the reactor's chain calls pool_ctl_done. */
