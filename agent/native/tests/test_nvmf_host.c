@@ -189,6 +189,36 @@ TEST(rx_any_split)
     }
 }
 
+/* The payload of a C2HData taken in place (as host_io.c does for large reads), then the rest fed. */
+TEST(rx_direct_payload)
+{
+    static uint8_t st[16384], payload[8192];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 5 + 1);
+    size_t n = build_stream(st, payload);
+    struct fake f = { 0 };
+    struct nvmfh_rx rx;
+    char err[256];
+    uint16_t cid;
+    uint32_t off;
+    nvmfh_rx_init(&rx, &fops, &f, true);
+    CHECK_EQ(nvmfh_rx_data_pending(&rx, &cid, &off), 0);
+    CHECK_EQ(nvmfh_rx_feed(&rx, st, 32, NULL, err, sizeof err), 0); /* header and pad */
+    CHECK_EQ(nvmfh_rx_data_pending(&rx, &cid, &off), 8192);
+    CHECK_EQ(cid, 1);
+    CHECK_EQ(off, 0);
+    memcpy(f.rbuf, st + 32, 8000); /* what a recv() into the buffer does */
+    CHECK_EQ(nvmfh_rx_data_direct(&rx, 8000, err, sizeof err), 0);
+    CHECK_EQ(nvmfh_rx_data_pending(&rx, &cid, &off), 192);
+    CHECK_EQ(off, 8000);
+    CHECK_EQ(nvmfh_rx_feed(&rx, st + 32 + 8000, n - 32 - 8000, NULL, err, sizeof err), 0);
+    CHECK(!memcmp(f.rbuf, payload, sizeof payload));
+    CHECK_EQ(f.ends, 1);
+    CHECK_EQ(f.resps, 2);
+    CHECK_EQ(nvmfh_rx_data_direct(&rx, 1, err, sizeof err), -1); /* not inside a payload */
+    CHECK(strstr(err, "outside"));
+}
+
 static void expect_bad(const void *pdu, size_t len, const char *what, bool icdone)
 {
     struct fake f = { 0 };
@@ -363,6 +393,7 @@ int main(void)
     RUN(uri_grammar);
     RUN(icresp_checks);
     RUN(rx_any_split);
+    RUN(rx_direct_payload);
     RUN(rx_hostile);
     RUN(host_nqn_stable);
     CHECK_EQ(dp_init(1), 0);

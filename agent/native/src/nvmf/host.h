@@ -75,6 +75,12 @@ void nvmfh_rx_init(struct nvmfh_rx *rx, const struct nvmfh_rx_ops *ops, void *ct
  */
 int nvmfh_rx_feed(struct nvmfh_rx *rx, const uint8_t *buf, size_t len, size_t *used, char *err, size_t errlen);
 
+/* In the middle of a C2HData payload: its command, the offset reached and the
+ * bytes left (0 otherwise), so that the caller can receive them in place;
+ * nvmfh_rx_data_direct then accounts for n bytes it placed itself. */
+uint32_t nvmfh_rx_data_pending(const struct nvmfh_rx *rx, uint16_t *cid, uint32_t *off);
+int nvmfh_rx_data_direct(struct nvmfh_rx *rx, uint32_t n, char *err, size_t errlen);
+
 /* The host NQN of this process: $MAYASTOR_NVMF_HOSTNQN, else
  * nqn.2014-08.org.nvmexpress:uuid:<uuid from /etc/machine-id>, else a random uuid
  * kept for the process. hostid is the same uuid (16 bytes). */

@@ -103,6 +103,32 @@ void nvmfh_out_cb(struct dp_uring_op *op, int res, uint32_t flags)
     nvmfh_maybe_free(s->n);
 }
 
+/*
+ * Large read payloads are received in place: when the receive machine is in
+ * the middle of a C2HData payload of at least DIRECT_MIN bytes, recv() goes
+ * straight into the reading io's buffer (the iovec segment holding the
+ * offset reached), saving a copy. The range was checked at the header.
+ */
+#define DIRECT_MIN 4096u
+static void *direct_dst(struct nvmfh *n, struct hsock *s, uint32_t *len)
+{
+    uint16_t cid;
+    uint32_t off, left = nvmfh_rx_data_pending(&s->rx, &cid, &off);
+    if (s != &n->io || left < DIRECT_MIN || cid >= QMAX || !n->cmds[cid].active || !n->cmds[cid].io)
+        return NULL;
+    struct dp_bdev_io *io = n->cmds[cid].io;
+    uint64_t at = n->cmds[cid].io_off + off;
+    for (int i = 0; i < io->iovcnt; i++) {
+        if (at < io->iov[i].iov_len) {
+            uint64_t seg = io->iov[i].iov_len - at;
+            *len = (uint32_t)(seg < left ? seg : left);
+            return (char *)io->iov[i].iov_base + at;
+        }
+        at -= io->iov[i].iov_len;
+    }
+    return NULL;
+}
+
 void nvmfh_in_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
     struct hsock *s = (struct hsock *)((char *)op - offsetof(struct hsock, in_op));
@@ -113,7 +139,9 @@ void nvmfh_in_cb(struct dp_uring_op *op, int res, uint32_t flags)
         return;
     }
     for (;;) {
-        ssize_t k = recv(s->fd, n->rxbuf, RXBUF, MSG_DONTWAIT);
+        uint32_t direct = 0;
+        void *dst = direct_dst(n, s, &direct);
+        ssize_t k = recv(s->fd, dst ? dst : n->rxbuf, dst ? direct : RXBUF, MSG_DONTWAIT);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && errno == EAGAIN)
@@ -123,7 +151,8 @@ void nvmfh_in_cb(struct dp_uring_op *op, int res, uint32_t flags)
             return;
         }
         char err[256];
-        if (nvmfh_rx_feed(&s->rx, n->rxbuf, (size_t)k, NULL, err, sizeof err) < 0) {
+        if (dst ? nvmfh_rx_data_direct(&s->rx, (uint32_t)k, err, sizeof err) < 0
+                : nvmfh_rx_feed(&s->rx, n->rxbuf, (size_t)k, NULL, err, sizeof err) < 0) {
             nvmfh_conn_lost(n, -1, -EIO, err);
             return;
         }

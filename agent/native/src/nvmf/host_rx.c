@@ -350,6 +350,27 @@ int nvmfh_rx_feed(struct nvmfh_rx *rx, const uint8_t *buf, size_t len, size_t *u
     return rc;
 }
 
+uint32_t nvmfh_rx_data_pending(const struct nvmfh_rx *rx, uint16_t *cid, uint32_t *off)
+{
+    if (rx->state != RX_DATA)
+        return 0;
+    *cid = rx->cid;
+    *off = rx->data_off;
+    return rx->data_left;
+}
+
+int nvmfh_rx_data_direct(struct nvmfh_rx *rx, uint32_t n, char *err, size_t errlen)
+{
+    if (rx->state != RX_DATA || n > rx->data_left) {
+        snprintf(err, errlen, "direct data outside the C2HData payload");
+        rx->state = RX_DEAD;
+        return -1;
+    }
+    rx->data_off += n;
+    rx->data_left -= n;
+    return rx->data_left ? 0 : data_done(rx, err, errlen);
+}
+
 static pthread_once_t nqn_once = PTHREAD_ONCE_INIT;
 static char host_nqn[NVMF_NQN_FIELD];
 static uint8_t host_id[16];
