@@ -210,3 +210,20 @@ test('a nexus on another agent (no --nvmf-listen needed) takes the nvmf:// URI a
   );
   expect(await n.client().deleteNexus(NX2)).toBe(true);
 });
+
+test('unsharing disconnects an attached host: the subsystem has no connection left and the host gets an error, no hang', async () => {
+  const c = a.client();
+  const r2 = (await c.getReplica(R2))!;
+  expect(r2.share).toBe('nvmf');
+  const uri = `${r2.uri}?io_timeout_ms=2000&connect_timeout_ms=1000`;
+  const want = md5(pattern(7, 4096 * 4));
+  await host.write(uri, 0, pattern(7, 4096 * 4));
+  expect(md5(await host.read(uri, 0, 4096 * 4))).toBe(want);
+  expect(metric(await c.metrics(), 'mayastor_nvmf_subsystem_connections', { nqn: nvmfNqn(R2) })).toBeGreaterThan(0);
+  await c.patchReplica(R2, { share: 'none' });
+  expect(metric(await c.metrics(), 'mayastor_nvmf_subsystem_connections', { nqn: nvmfNqn(R2) })).toBeUndefined();
+  await expect(host.read(uri, 0, 4096)).rejects.toThrow(); // the descriptor is still open: its queue was dropped
+  await closeDev(host, uri);
+  await c.patchReplica(R2, { share: 'nvmf' });
+  expect(await readMd5(host, uri, 4096 * 4)).toBe(want);
+});
