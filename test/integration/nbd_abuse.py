@@ -23,10 +23,10 @@ them until stdin closes (the test's way of saying "stop"), then closes everythin
       each checked to hold BYTE (a pattern written before); prints {"event":"latency","ms":[...],
       "ok":true} with each read's round trip in ms, and exits.
 """
-import json, os, selectors, socket, struct, sys, threading, time
+import json, selectors, socket, struct, sys, threading, time
 
-IHAVEOPT = 0x49484156454F5054
-REPMAGIC = 0x3E889045565A9
+from nbd_wire import chunk, greet, opt_bytes, reply, req_bytes
+
 HOST = "127.0.0.1"
 
 
@@ -51,35 +51,21 @@ def stop_event():
 
 
 def go_bytes(export, structured=False):
+    """Everything a client sends after the greeting: client flags, [STRUCTURED_REPLY,] GO export."""
     b = struct.pack(">I", 3)  # FIXED_NEWSTYLE | NO_ZEROES
     if structured:
-        b += struct.pack(">QII", IHAVEOPT, 8, 0)
+        b += opt_bytes(8)
     name = export.encode()
-    data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
-    return b + struct.pack(">QII", IHAVEOPT, 7, len(data)) + data
-
-
-def recvn(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError("closed after %d of %d bytes" % (len(b), n))
-        b += c
-    return b
+    return b + opt_bytes(7, struct.pack(">I", len(name)) + name + struct.pack(">H", 0))
 
 
 def negotiate(port, export):
     """A blocking client through GO (structured replies). Returns (sock, reply type, message)."""
-    s = socket.create_connection((HOST, port), timeout=30)
-    recvn(s, 18)
+    s = greet(HOST, port, 30)
     s.sendall(go_bytes(export, structured=True))
-    m, o, t, l = struct.unpack(">QIII", recvn(s, 20))  # structured reply ACK
-    recvn(s, l)
+    reply(s)  # structured reply ACK
     while True:
-        m, o, t, l = struct.unpack(">QIII", recvn(s, 20))
-        assert m == REPMAGIC, "bad reply magic"
-        d = recvn(s, l)
+        o, t, d = reply(s)
         if t == 1 or t & 0x80000000:
             return s, t, d.decode("utf-8", "replace") if t & 0x80000000 else ""
 
@@ -188,7 +174,7 @@ def noread(port, export, n, reads, size):
         s, t, msg = negotiate(port, export)
         assert t == 1, "GO refused: %s" % msg
         s.setblocking(False)
-        reqs = b"".join(struct.pack(">IHHQQI", 0x25609513, 0, 0, k, (k % 2) * size, size) for k in range(reads))
+        reqs = b"".join(req_bytes(0, (k % 2) * size, size, cookie=k) for k in range(reads))
         pending = reqs
         # The server may stop reading (back-pressure): write what fits, keep the rest for later.
         socks.append([s, pending])
@@ -234,9 +220,8 @@ def main(argv):
         ms, ok = [], True
         for k in range(int(args[2])):
             t0 = time.perf_counter()
-            s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, k, (k % 256) * 4096, 4096))
-            m, fl, typ, cookie, ln = struct.unpack(">IHHQI", recvn(s, 20))
-            d = recvn(s, ln)
+            s.sendall(req_bytes(0, (k % 256) * 4096, 4096, cookie=k))
+            fl, typ, cookie, d = chunk(s)
             ms.append(round((time.perf_counter() - t0) * 1000, 3))
             ok = ok and typ == 1 and cookie == k and d[8:] == want
         out(event="latency", ms=ms, ok=ok)

@@ -2,26 +2,15 @@
 """Hostile NBD clients against a running target: every case must end in a
 protocol error or a closed connection, and the server must keep serving.
 usage: nbd_hostile.py PORT EXPORT   (export: a >= 1 MiB device, 512-byte blocks)"""
-import socket, struct, sys, time
+import socket, struct, sys
+
+from nbd_wire import IHAVEOPT, chunk, greet, opt, recvn, reply, req_bytes
 
 HOST, PORT, EXPORT = "127.0.0.1", int(sys.argv[1]), sys.argv[2].encode()
-IHAVEOPT, REPMAGIC = 0x49484156454F5054, 0x3e889045565a9
 failures = []
 
 def conn():
-    s = socket.create_connection((HOST, PORT), timeout=10)
-    hello = recvn(s, 18)
-    assert struct.unpack(">QQH", hello)[0] == 0x4e42444d41474943, "bad greeting"
-    return s
-
-def recvn(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError("closed after %d of %d bytes" % (len(b), n))
-        b += c
-    return b
+    return greet(HOST, PORT, 10)
 
 def closed(s):
     """True if the server closes the connection (EOF or reset) within 10 s."""
@@ -33,14 +22,6 @@ def closed(s):
         return True
     except socket.timeout:
         return False
-
-def opt(s, o, data=b""):
-    s.sendall(struct.pack(">QII", IHAVEOPT, o, len(data)) + data)
-
-def reply(s):
-    m, o, t, l = struct.unpack(">QIII", recvn(s, 20))
-    assert m == REPMAGIC, "bad reply magic"
-    return o, t, recvn(s, l)
 
 def go(s, name=EXPORT, structured=True):
     if structured:
@@ -57,17 +38,12 @@ def go(s, name=EXPORT, structured=True):
             return None
 
 def req(s, typ, off, ln, flags=0, cookie=1, payload=b"", magic=0x25609513):
-    s.sendall(struct.pack(">IHHQQI", magic, flags, typ, cookie, off, ln) + payload)
+    s.sendall(req_bytes(typ, off, ln, flags, cookie, payload, magic))
 
 def simple_reply(s):
     m, err, cookie = struct.unpack(">IIQ", recvn(s, 16))
     assert m == 0x67446698, "expected a simple reply, magic %x" % m
     return err, cookie
-
-def chunk(s):
-    m, fl, typ, cookie, ln = struct.unpack(">IHHQI", recvn(s, 20))
-    assert m == 0x668e33ef, "expected a structured chunk, magic %x" % m
-    return fl, typ, cookie, recvn(s, ln)
 
 def case(name):
     def wrap(fn):
