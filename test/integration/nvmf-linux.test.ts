@@ -15,7 +15,6 @@
  * Needs the guest image (scripts/guest/build.sh, run by scripts/setup.sh), dist/ and the native build.
  * GUEST_LOG_DIR=dir keeps the guest console log there.
  */
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -174,21 +173,17 @@ async function startOurTarget(): Promise<void> {
   ourPort = Number(m[1]);
 }
 
-/** dp-nvmf-check (agent/native/tools, public API only), built against the current libdatapath. */
-function buildCheckTool(out: string): string {
-  const native = path.join(ROOT, 'agent/native');
-  const build = path.join(native, 'build');
-  const args = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', '-I', path.join(native, 'include')];
-  args.push('-o', out, path.join(native, 'tools/dp-nvmf-check.c'), '-L', build, '-ldatapath', `-Wl,-rpath,${build}`);
-  const cc = spawnSync('cc', args, { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`building dp-nvmf-check failed:\n${cc.stderr}`);
-  return out;
+/** dp-nvmf-check (agent/native/tools, public API only), built by the native build (src/nvmf/module.mk). */
+function checkToolPath(): string {
+  const tool = path.join(ROOT, 'agent/native/build/dp-nvmf-check');
+  if (!fs.existsSync(tool)) throw new Error(`${tool} is missing: run npm run build`);
+  return tool;
 }
 
 beforeAll(async () => {
   dir = tempDir('mayastor-nvmf-linux-');
   nvmetPort = await freePort();
-  checkTool = buildCheckTool(path.join(dir, 'dp-nvmf-check'));
+  checkTool = checkToolPath();
   const dataDir = path.join(dir, 'a');
   const disk = makeDisk(path.join(dataDir, 'disks', 'd0.img'), 128 * MiB);
   const args = ['--nvmf-listen', '127.0.0.1:0', '--nbd-listen', '127.0.0.1:0', '--advertise-host', '10.0.2.2'];
