@@ -77,11 +77,16 @@ describe('bad specs: clear 4xx, nothing half-created', () => {
     await expectAbsent(BAD);
   });
 
-  test('unknown and not-yet-supported schemes', async () => {
+  test('unknown and not-yet-supported schemes, an unreachable nvmf:// peer', async () => {
     await expectAgentError(put(spec([b(R1), 'ftp://host/x'])), 400, /children\[1\].*unknown scheme 'ftp'/);
     await expectAgentError(put(spec([b(R1), 'nofscheme'])), 400, 'children[1]');
     await expectAgentError(put(spec([b(R1), 'iscsi://127.0.0.1:3260/iqn.2024-01.io.x:t/0'])), 422, /children\[1\].*not supported yet/);
-    await expectAgentError(put(spec([b(R1), 'nvmf://127.0.0.1:4420/nqn.2024-01.io.x:t'])), 422, /children\[1\].*not supported yet/);
+    // nvmf:// is supported: a peer that is not there is 422 naming the child and what failed (port 1: nothing listens)
+    await expectAgentError(
+      put(spec([b(R1), 'nvmf://127.0.0.1:1/nqn.2024-01.io.x:t?connect_timeout_ms=2000'])),
+      422,
+      /children\[1\].*nvmf:\/\/127\.0\.0\.1:1.*refused/i,
+    );
     await expectAgentError(put(spec([b(R1), 'bdev:///not-a-uuid'])), 400, 'children[1]');
     await expectAgentError(put(spec([b(R1), 'uring:///etc/passwd'])), 422, /children\[1\].*outside the allowed/);
     await expectAgentError(put(spec([b(R1), b(u(77))])), 422, /children\[1\].*does not exist/);
