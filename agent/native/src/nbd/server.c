@@ -46,6 +46,7 @@
 #include "target/export.h"
 #include "target/limits.h"
 #include "target/listener.h"
+#include "util/container.h"
 
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e);
 struct dp_export_registry g_nbd_exports = DP_EXPORT_REGISTRY_INIT("nbd", kill_export_conns_locked);
@@ -134,8 +135,7 @@ static void conn_kill_locked(struct nbd_conn *c)
 
 struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
 {
-    struct nbd_conn *c = (struct nbd_conn *)((char *)op - (recv ? offsetof(struct nbd_conn, recv_op)
-                                                                : offsetof(struct nbd_conn, send_op)));
+    struct nbd_conn *c = recv ? container_of(op, struct nbd_conn, recv_op) : container_of(op, struct nbd_conn, send_op);
     if (recv)
         c->recv_inflight = false;
     else

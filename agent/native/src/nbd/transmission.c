@@ -643,7 +643,7 @@ static void kick_send(struct nbd_conn *c)
 
 static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbd_conn *c = (struct nbd_conn *)((char *)op - offsetof(struct nbd_conn, send_op));
+    struct nbd_conn *c = container_of(op, struct nbd_conn, send_op);
     c->send_inflight = false;
     if (!c->closing && res > 0) {
         size_t left = (size_t)res;
