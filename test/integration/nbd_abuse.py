@@ -70,6 +70,20 @@ def negotiate(port, export):
             return s, t, d.decode("utf-8", "replace") if t & 0x80000000 else ""
 
 
+def nb_connect(port):
+    """A non-blocking connect in progress: the selector reports how it ends. OSError if it fails at once."""
+    s = socket.socket()
+    s.setblocking(False)
+    try:
+        s.connect((HOST, port))
+    except BlockingIOError:
+        pass
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
 def trickle(port, export, n, interval, reconnect, max_bytes):
     stream = go_bytes(export)
     if max_bytes <= 0:
@@ -78,12 +92,7 @@ def trickle(port, export, n, interval, reconnect, max_bytes):
     clients = {}  # sock -> [sent, peer]
 
     def connect():
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect((HOST, port))
-        except BlockingIOError:
-            pass
+        s = nb_connect(port)
         clients[s] = [0, None]
         sel.register(s, selectors.EVENT_READ)
 
@@ -135,14 +144,9 @@ def hold(port, n):
     sel = selectors.DefaultSelector()
     socks = []
     for _ in range(n):
-        s = socket.socket()
-        s.setblocking(False)
         try:
-            s.connect((HOST, port))
-        except BlockingIOError:
-            pass
+            s = nb_connect(port)
         except OSError:
-            s.close()
             continue
         socks.append(s)
         sel.register(s, selectors.EVENT_READ)
