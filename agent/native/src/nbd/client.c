@@ -40,6 +40,7 @@
 #include "bdev/bdev.h"
 #include "reactor/reactor.h"
 #include "util/uuid.h"
+#include "util/container.h"
 
 #define NBDC_CMDS 256
 #define TICK_MS 250
@@ -491,7 +492,7 @@ static void nbdc_drive(struct nbdc *n)
 
 static void pin_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, pin_op));
+    struct nbdc *n = container_of(op, struct nbdc, pin_op);
     n->pin = false;
     if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING || n->state == ST_VERIFY))
         nbd_aio_notify_read(n->h);
@@ -502,7 +503,7 @@ static void pin_cb(struct dp_uring_op *op, int res, uint32_t flags)
 
 static void pout_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, pout_op));
+    struct nbdc *n = container_of(op, struct nbdc, pout_op);
     n->pout = false;
     if (res >= 0 && !n->destroying && (n->state == ST_UP || n->state == ST_CONNECTING || n->state == ST_VERIFY))
         nbd_aio_notify_write(n->h);
@@ -527,7 +528,7 @@ static void nbdc_arm_tick(struct nbdc *n)
 
 static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nbdc *n = (struct nbdc *)((char *)op - offsetof(struct nbdc, tick_op));
+    struct nbdc *n = container_of(op, struct nbdc, tick_op);
     n->tick = false;
     if (n->destroying) {
         run_done(n, true); /* ends in finish_destroy */

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "nexus/nexus.h"
+#include "util/container.h"
 
 /* ---- legs ------------------------------------------------------------------ */
 
@@ -45,7 +46,7 @@ static void leg_back_msg(void *arg)
 
 static void leg_cb(struct dp_bdev_io *io, int status)
 {
-    struct nx_leg *leg = (struct nx_leg *)((char *)io - offsetof(struct nx_leg, io));
+    struct nx_leg *leg = container_of(io, struct nx_leg, io);
     leg->status = status;
     struct nexus *nx = leg->child->nx;
     if (dp_reactor_self() != nx->reactor)

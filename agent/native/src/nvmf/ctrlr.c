@@ -14,6 +14,7 @@
 #include "nvmf/target.h"
 #include "util/error.h"
 #include "util/uuid.h"
+#include "util/container.h"
 
 static struct nvmf_ctrlr *g_ctrlrs; /* under g_nvmf_exports.lock */
 int g_nvmf_nctrlrs; /* under g_nvmf_exports.lock: shutdown waits for 0 */
@@ -84,7 +85,7 @@ static void ka_arm(struct nvmf_ctrlr *k);
 
 static void ka_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nvmf_ctrlr *k = (struct nvmf_ctrlr *)((char *)op - offsetof(struct nvmf_ctrlr, ka_op));
+    struct nvmf_ctrlr *k = container_of(op, struct nvmf_ctrlr, ka_op);
     k->ka_inflight = false;
     if (k->dead) {
         ctrlr_maybe_free(k);

@@ -17,6 +17,8 @@
 #include "nvmf/target.h"
 #include "util/error.h"
 #include "util/crc32c.h"
+#include "util/container.h"
+#include "util/iov.h"
 
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e);
 struct dp_export_registry g_nvmf_exports = DP_EXPORT_REGISTRY_INIT("nvmf", kill_export_conns_locked);
@@ -525,7 +527,7 @@ void nvmf_conn_resume(struct nvmf_conn *c)
 
 static void recv_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nvmf_conn *c = (struct nvmf_conn *)((char *)op - offsetof(struct nvmf_conn, recv_op));
+    struct nvmf_conn *c = container_of(op, struct nvmf_conn, recv_op);
     c->recv_inflight = false;
     if (c->closing) {
         maybe_free(c);
@@ -637,25 +639,11 @@ static void kick_send(struct nvmf_conn *c)
 
 static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct nvmf_conn *c = (struct nvmf_conn *)((char *)op - offsetof(struct nvmf_conn, send_op));
+    struct nvmf_conn *c = container_of(op, struct nvmf_conn, send_op);
     c->send_inflight = false;
-    if (!c->closing && res > 0) {
-        size_t left = (size_t)res;
-        while (left && c->siov_i < c->siov_n) {
-            struct iovec *v = &c->siov[c->siov_i];
-            if (left >= v->iov_len) {
-                left -= v->iov_len;
-                c->siov_i++;
-            } else {
-                v->iov_base = (uint8_t *)v->iov_base + left;
-                v->iov_len -= left;
-                left = 0;
-            }
-        }
-        if (c->siov_i < c->siov_n) {
-            post_sendmsg(c);
-            return;
-        }
+    if (!c->closing && res > 0 && !dp_iov_advance(c->siov, c->siov_n, &c->siov_i, (size_t)res)) {
+        post_sendmsg(c); /* short send: the rest */
+        return;
     }
     bool freed = false, disconnect = false;
     for (int i = 0; i < c->nsending; i++)

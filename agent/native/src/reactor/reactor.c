@@ -39,6 +39,7 @@
 
 #include "util/error.h"
 #include "reactor/reactor.h"
+#include "util/container.h"
 
 #define RING_ENTRIES 512
 /* user_data with this bit set is the reactor's own (eventfd read, cancel):
@@ -87,7 +88,7 @@ static void post_efd_read(struct dp_reactor *r);
 
 static void efd_done(struct dp_uring_op *op, int res, uint32_t flags)
 {
-    struct dp_reactor *r = (struct dp_reactor *)((char *)op - offsetof(struct dp_reactor, efd_op));
+    struct dp_reactor *r = container_of(op, struct dp_reactor, efd_op);
     /* The messages themselves are drained by the loop; only re-arm (also
      * after the stop-time cancel, so senders still wake a stopping loop). */
     post_efd_read(r);
