@@ -29,11 +29,12 @@ function typeName(t: CtyType): string {
 }
 
 function attrLine(name: string, a: AttributeSchema): string {
-  const flags: string[] = [typeName(a.type)];
+  const flags: string[] = [a.nested ? 'Attributes' : typeName(a.type)];
   if (a.sensitive) flags.push('Sensitive');
   if (a.requiresReplace) flags.push('Forces replacement');
   if (a.default !== undefined) flags.push(`Default \`${JSON.stringify(a.default)}\``);
-  return `- \`${name}\` (${flags.join(', ')}) ${a.description}`;
+  const more = a.nested ? ` (see [below for nested schema](#nestedatt--${name}))` : '';
+  return `- \`${name}\` (${flags.join(', ')}) ${a.description}${more}`;
 }
 
 function sections(b: BlockSchema): string {
@@ -49,6 +50,12 @@ function sections(b: BlockSchema): string {
       .sort();
     if (!names.length) continue;
     s += `### ${title}\n\n${names.map((k) => attrLine(k, b.attributes[k])).join('\n')}\n\n`;
+  }
+  // nested attributes, each under its anchor, as the registry's generated docs lay them out
+  for (const [k, a] of Object.entries(b.attributes).sort(([x], [y]) => (x < y ? -1 : 1))) {
+    if (!a.nested) continue;
+    s += `<a id="nestedatt--${k}"></a>\n### Nested Schema for \`${k}\`\n\n`;
+    s += sections({ description: a.description, attributes: a.nested }).replace(/^### (Required|Optional|Read-Only)\n/gm, '$1:\n');
   }
   return s;
 }

@@ -14,6 +14,53 @@ export interface NexusConfig extends cdktf.TerraformMetaArguments {
   readonly children: string[];
   /** `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. */
   readonly share?: string;
+  /** How long create, update and delete may take (`"30m"`); unset ones take the provider-level defaults. */
+  readonly timeouts?: NexusTimeouts;
+}
+
+/** The nested `timeouts` attribute: a duration string per operation (`"30s"`, `"10m"`, `"1h30m"`). */
+export interface NexusTimeouts {
+  /** How long create may wait for the children to be rebuilt. */
+  readonly create?: string;
+  /** How long destroying the nexus may take. */
+  readonly delete?: string;
+  /** How long an update may wait for added or repaired children to be rebuilt. */
+  readonly update?: string;
+}
+
+export function nexusTimeoutsToTerraform(struct?: NexusTimeouts | cdktf.IResolvable): unknown {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) return struct;
+  if (cdktf.isComplexElement(struct))
+    throw new Error('A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration');
+  const t = struct as NexusTimeouts;
+  return {
+    create: cdktf.stringToTerraform(t.create),
+    delete: cdktf.stringToTerraform(t.delete),
+    update: cdktf.stringToTerraform(t.update),
+  };
+}
+
+/** The `timeouts` attribute of a nexus: its values as tokens, and the configured object. */
+export class NexusTimeoutsOutputReference extends cdktf.ComplexObject {
+  private _value?: NexusTimeouts | cdktf.IResolvable;
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string) {
+    super(terraformResource, terraformAttribute, false);
+  }
+  public get internalValue(): NexusTimeouts | cdktf.IResolvable | undefined {
+    return this._value;
+  }
+  public set internalValue(value: NexusTimeouts | cdktf.IResolvable | undefined) {
+    this._value = value;
+  }
+  public get create(): string {
+    return this.getStringAttribute('create');
+  }
+  public get delete(): string {
+    return this.getStringAttribute('delete');
+  }
+  public get update(): string {
+    return this.getStringAttribute('update');
+  }
 }
 
 /** One entry of the computed `child_states` map. */
@@ -61,6 +108,7 @@ export class Nexus extends cdktf.TerraformResource {
     this._sizeBytes = config.sizeBytes;
     this._children = config.children;
     this._share = config.share;
+    this._timeouts.internalValue = config.timeouts;
   }
 
   public get id(): string {
@@ -142,6 +190,20 @@ export class Nexus extends cdktf.TerraformResource {
     return this._childStates;
   }
 
+  private _timeouts = new NexusTimeoutsOutputReference(this, 'timeouts');
+  public get timeouts(): NexusTimeoutsOutputReference {
+    return this._timeouts;
+  }
+  public putTimeouts(value: NexusTimeouts): void {
+    this._timeouts.internalValue = value;
+  }
+  public resetTimeouts(): void {
+    this._timeouts.internalValue = undefined;
+  }
+  public get timeoutsInput(): NexusTimeouts | cdktf.IResolvable | undefined {
+    return this._timeouts.internalValue;
+  }
+
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {
       node: cdktf.stringToTerraform(this._nodeAttribute),
@@ -149,6 +211,7 @@ export class Nexus extends cdktf.TerraformResource {
       size_bytes: cdktf.numberToTerraform(this._sizeBytes),
       children: cdktf.listMapper(cdktf.stringToTerraform, false)(this._children),
       share: cdktf.stringToTerraform(this._share),
+      timeouts: nexusTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }
 }

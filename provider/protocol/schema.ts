@@ -21,6 +21,16 @@ export interface AttributeSchema {
   default?: Value;
   /** Example value for the generated docs. */
   example?: string;
+  /**
+   * A nested attribute (protocol 6 `nested_type`, nesting SINGLE): `type` is then the object type of these
+   * attributes (build both with nestedObject), and GetProviderSchema sends them instead of the type.
+   */
+  nested?: Record<string, AttributeSchema>;
+}
+
+/** The `type` and `nested` of a single nested attribute over `attributes` (the rest of the attribute is the caller's). */
+export function nestedObject(attributes: Record<string, AttributeSchema>): Pick<AttributeSchema, 'type' | 'nested'> {
+  return { type: ['object', Object.fromEntries(Object.entries(attributes).map(([k, a]) => [k, a.type]))], nested: attributes };
 }
 
 export interface BlockSchema {
@@ -40,6 +50,25 @@ export function objectType(b: BlockSchema): CtyType {
   return t;
 }
 
+/** NestingMode of tfplugin6.Schema.Object. */
+const NESTING_SINGLE = 1;
+
+function protoAttributes(attributes: Record<string, AttributeSchema>): Record<string, unknown>[] {
+  return Object.entries(attributes)
+    .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    .map(([name, a]) => ({
+      name,
+      // exactly one of type and nested_type
+      ...(a.nested ? { nested_type: { attributes: protoAttributes(a.nested), nesting: NESTING_SINGLE } } : { type: Buffer.from(JSON.stringify(a.type)) }),
+      description: a.description,
+      description_kind: STRING_KIND_MARKDOWN,
+      required: !!a.required,
+      optional: !!a.optional,
+      computed: !!a.computed,
+      sensitive: !!a.sensitive,
+    }));
+}
+
 export function toProtoSchema(b: BlockSchema): Record<string, unknown> {
   return {
     version: b.version ?? 0,
@@ -47,18 +76,7 @@ export function toProtoSchema(b: BlockSchema): Record<string, unknown> {
       version: b.version ?? 0,
       description: b.description,
       description_kind: STRING_KIND_MARKDOWN,
-      attributes: Object.entries(b.attributes)
-        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
-        .map(([name, a]) => ({
-          name,
-          type: Buffer.from(JSON.stringify(a.type)),
-          description: a.description,
-          description_kind: STRING_KIND_MARKDOWN,
-          required: !!a.required,
-          optional: !!a.optional,
-          computed: !!a.computed,
-          sensitive: !!a.sensitive,
-        })),
+      attributes: protoAttributes(b.attributes),
     },
   };
 }
@@ -67,6 +85,11 @@ export function toProtoSchema(b: BlockSchema): Record<string, unknown> {
 export function checkSchema(name: string, b: BlockSchema): string[] {
   const errs: string[] = [];
   for (const [k, a] of Object.entries(b.attributes)) {
+    if (a.nested) {
+      errs.push(...checkSchema(`${name}.${k}`, { description: a.description, attributes: a.nested }));
+      const t = nestedObject(a.nested).type;
+      if (JSON.stringify(a.type) !== JSON.stringify(t)) errs.push(`${name}.${k}: type is not the object type of its nested attributes`);
+    }
     if (!/^[a-z0-9_]+$/.test(k)) errs.push(`${name}.${k}: invalid attribute name`);
     if (a.required && (a.optional || a.computed)) errs.push(`${name}.${k}: required excludes optional/computed`);
     if (!a.required && !a.optional && !a.computed) errs.push(`${name}.${k}: one of required/optional/computed`);

@@ -26,7 +26,7 @@ export const RawState = msg('tfplugin6.RawState', [
   [2, 'flatmap', 'string', 'map', 'string'],
 ]);
 
-export const SchemaAttribute = msg('tfplugin6.Schema.Attribute', [
+export const SchemaAttribute: MessageDesc = msg('tfplugin6.Schema.Attribute', [
   [1, 'name', 'string'],
   [2, 'type', 'bytes'],
   [3, 'description', 'string'],
@@ -36,6 +36,12 @@ export const SchemaAttribute = msg('tfplugin6.Schema.Attribute', [
   [7, 'sensitive', 'bool'],
   [8, 'description_kind', 'enum'],
   [9, 'deprecated', 'bool'],
+  [10, 'nested_type', () => SchemaObject],
+]);
+/** A nested attribute's type (protocol 6): its attributes and how they nest (1 SINGLE, 2 LIST, 3 SET, 4 MAP). */
+export const SchemaObject: MessageDesc = msg('tfplugin6.Schema.Object', [
+  [1, 'attributes', SchemaAttribute, 'rep'],
+  [3, 'nesting', 'enum'],
 ]);
 export const SchemaBlock: MessageDesc = msg('tfplugin6.Schema.Block', [
   [1, 'version', 'int64'],

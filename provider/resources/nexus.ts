@@ -18,6 +18,7 @@ import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, readOnNode } from './lifecycle';
 import { checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
+import { TimeoutOp, Timeouts, checkTimeouts, timeoutMs, timeoutsAttribute } from './timeouts';
 
 /** Child states that count as a member of the nexus; anything else (faulted, offline) must be repaired. */
 const MEMBER_STATES: ReadonlySet<NexusChildState> = new Set<NexusChildState>(['online', 'degraded']);
@@ -35,6 +36,8 @@ export interface NexusModel {
   deviceUri: string;
   /** By child URI. */
   childStates: Record<string, { state: string; rebuildProgress: number }>;
+  /** Configuration only (the agent has no such thing): kept from state on refresh. */
+  timeouts: Timeouts | null;
 }
 /** What only the agent knows (and the uuid, when generated at create): unknown in a plan until apply. */
 type NexusOutputs = 'id' | 'uuid' | 'state' | 'deviceUri' | 'childStates';
@@ -74,6 +77,11 @@ export const nexusSchema: SchemaOf<NexusModel> = {
       description:
         'State of every child the agent reports, by URI: `state` (`online`, `degraded` while rebuilding, `faulted`, `offline`) and `rebuild_progress` (percent).',
     },
+    timeouts: timeoutsAttribute({
+      create: "How long create may wait for the children to be rebuilt. Default: the provider's `rebuild_timeout_seconds`.",
+      update: "How long an update may wait for added or repaired children to be rebuilt. Default: the provider's `rebuild_timeout_seconds`.",
+      delete: "How long destroying the nexus may take. Default: the provider's `request_timeout_seconds` for each attempt of the request.",
+    }),
   },
 };
 
@@ -84,7 +92,7 @@ function childStates(n: Nexus): NexusModel['childStates'] {
 }
 
 /** The model of the agent's object. Only member children (online, or degraded while rebuilding) are listed. */
-function toModel(node: string, n: Nexus): NexusModel {
+function toModel(node: string, n: Nexus, timeouts: Timeouts | null = null): NexusModel {
   // children is a set: order carries no meaning (the agent's order changes as children are re-added)
   const ordered = n.children
     .filter((c) => MEMBER_STATES.has(c.state))
@@ -100,6 +108,7 @@ function toModel(node: string, n: Nexus): NexusModel {
     state: n.state,
     deviceUri: n.deviceUri ?? '',
     childStates: childStates(n),
+    timeouts,
   };
 }
 
@@ -108,11 +117,36 @@ function steady(n: NexusModel): boolean {
   return n.state === 'online' && Object.values(n.childStates ?? {}).every((c) => c.state === 'online');
 }
 
+/** `p`, or `late()` once `op`'s configured timeout passes first (no configured timeout: `p` as it is). */
+async function withTimeout(p: Promise<void>, timeouts: Timeouts | null, op: TimeoutOp, late: () => void): Promise<void> {
+  const ms = timeoutMs(timeouts, op, 0);
+  if (!ms) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
+  try {
+    if ((await Promise.race([p, expired])) === 'late') late();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Waits until no child is rebuilding; logs progress. Returns the final nexus or undefined (diagnosed). */
-async function waitRebuilt(m: Mayastor, c: AgentClient, node: string, uuid: string, diags: Diagnostics): Promise<Nexus | undefined> {
-  const deadline = Date.now() + m.opts.rebuildTimeoutMs;
+/**
+ * Waits until no child is rebuilding, for at most `op`'s timeout (timeouts.<op>, else the provider's
+ * rebuild_timeout_seconds); logs progress. Returns the final nexus or undefined (diagnosed).
+ */
+async function waitRebuilt(
+  m: Mayastor,
+  c: AgentClient,
+  node: string,
+  uuid: string,
+  diags: Diagnostics,
+  timeouts: Timeouts | null,
+  op: TimeoutOp,
+): Promise<Nexus | undefined> {
+  const limitMs = timeoutMs(timeouts, op, m.opts.rebuildTimeoutMs);
+  const deadline = Date.now() + limitMs;
   let lastLog = 0;
   for (;;) {
     const n = await c.getNexus(uuid);
@@ -135,12 +169,14 @@ async function waitRebuilt(m: Mayastor, c: AgentClient, node: string, uuid: stri
     if (Date.now() > deadline || m.isStopped) {
       const why = m.isStopped
         ? 'when Terraform asked the provider to stop'
-        : `after ${Math.round(m.opts.rebuildTimeoutMs / 1000)} s (provider rebuild_timeout_seconds)`;
+        : timeouts?.[op]
+          ? `after ${timeouts[op]} (timeouts.${op})`
+          : `after ${Math.round(limitMs / 1000)} s (provider rebuild_timeout_seconds)`;
       diags.error(
         `Nexus ${uuid} rebuild did not finish on node "${node}"`,
         `${rebuilding.map((ch) => `${ch.uri} at ${ch.rebuildProgress ?? 0}%`).join(', ')} ${why}. ` +
           'The rebuild goes on in the agent; run apply again to wait for it.',
-        ['children'],
+        timeouts?.[op] ? ['timeouts', op] : ['children'],
       );
       return n;
     }
@@ -156,6 +192,7 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
     checkUuid(diags, config.uuid, 'uuid');
     checkSize(diags, config.sizeBytes);
     checkShare(diags, config.share);
+    checkTimeouts(diags, config.timeouts);
     const children = config.children;
     if (Array.isArray(children)) {
       if (children.length === 0) diags.error('Invalid children', 'a nexus needs at least one child', ['children']);
@@ -214,17 +251,25 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
         share: planned.share ?? 'none',
       });
       if (!made) return null;
-      const n = await waitRebuilt(m, c, node, uuid, diags);
-      return n ? toModel(node, n) : null;
+      const n = await waitRebuilt(m, c, node, uuid, diags, planned.timeouts, 'create');
+      return n ? toModel(node, n, planned.timeouts) : null;
     } catch (e) {
       agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'share', 'children']);
       // created here but the wait failed: keep it in state (tainted), or the next apply would call it foreign
-      return made ? toModel(node, made) : null;
+      return made ? toModel(node, made, planned.timeouts) : null;
     }
   },
 
   read: (m, state, diags) =>
-    readOnNode(state, state.node, diags, `nexus ${state.uuid}`, 'uuid', async () => m.reader(state.node, diags)?.getNexus(state.uuid) ?? NOT_ASKED, toModel),
+    readOnNode(
+      state,
+      state.node,
+      diags,
+      `nexus ${state.uuid}`,
+      'uuid',
+      async () => m.reader(state.node, diags)?.getNexus(state.uuid) ?? NOT_ASKED,
+      (node, n) => toModel(node, n, state.timeouts),
+    ),
 
   async update(m, prior, planned, diags) {
     // an update keeps the uuid (a different one replaces the object)
@@ -250,7 +295,7 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
         logger.info(`nexus ${uuid}: adding child ${uri}`, { node, nexus: uuid });
         n = await c.addNexusChild(uuid, uri);
       }
-      const rebuilt = await waitRebuilt(m, c, node, uuid, diags);
+      const rebuilt = await waitRebuilt(m, c, node, uuid, diags, planned.timeouts, 'update');
       if (!rebuilt) return prior;
       for (const ch of rebuilt.children) {
         if (!want.includes(ch.uri)) {
@@ -269,12 +314,12 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
         await c.patchNexus(uuid, patch);
       }
       const final = await c.getNexus(uuid);
-      return final ? toModel(node, final) : prior;
+      return final ? toModel(node, final, planned.timeouts) : prior;
     } catch (e) {
       agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'size_bytes', 'share']);
       try {
         const n = await c.getNexus(uuid);
-        if (n) return toModel(node, n);
+        if (n) return toModel(node, n, prior.timeouts);
       } catch {
         /* fall back to prior */
       }
@@ -282,7 +327,18 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
     }
   },
 
-  delete: (m, { node, uuid }, diags) => deleteOnNode(m, node, uuid, diags, 'nexus', 'uuid', (c, uuid) => c.deleteNexus(uuid)),
+  delete: (m, { node, uuid, timeouts }, diags) =>
+    withTimeout(
+      deleteOnNode(m, node, uuid, diags, 'nexus', 'uuid', (c, uuid) => c.deleteNexus(uuid)),
+      timeouts,
+      'delete',
+      () =>
+        diags.error(
+          `Destroy nexus ${uuid} did not finish on node "${node}"`,
+          `no answer from the agent within ${timeouts?.delete} (timeouts.delete); the nexus may still be destroyed: run destroy again`,
+          ['uuid'],
+        ),
+    ),
 
   importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_nexus', 'nexus', 'uuid', (c, key) => c.getNexus(key), toModel),
 });

@@ -27,7 +27,10 @@ const L1_SOURCES = path.resolve(__dirname, '../../constructs/l1');
 export type SchemaType = string | [string, SchemaType] | [string, Record<string, SchemaType>] | unknown[];
 
 export interface SchemaAttribute {
-  type: SchemaType;
+  /** Absent for a nested attribute (nested_type instead). */
+  type?: SchemaType;
+  /** A protocol 6 nested attribute (only nesting_mode "single" is modelled). */
+  nested_type?: { attributes: Record<string, SchemaAttribute>; nesting_mode: string };
   required?: boolean;
   optional?: boolean;
   computed?: boolean;
@@ -121,8 +124,20 @@ export function configTypeText(t: SchemaType): string | undefined {
   }
 }
 
-function sample(t: SchemaType): unknown {
-  switch (JSON.stringify(t)) {
+/** The cty type of an attribute (a single nested attribute is the object of its attributes). */
+function attrType(a: SchemaAttribute): SchemaType {
+  if (!a.nested_type) return a.type as SchemaType;
+  return ['object', Object.fromEntries(Object.entries(a.nested_type.attributes).map(([k, n]) => [k, attrType(n)]))];
+}
+
+/** The generator's struct name for a nested attribute: the class name and the property, PascalCase (NexusTimeouts). */
+function structName(className: string, prop: string): string {
+  return className + prop[0].toUpperCase() + prop.slice(1);
+}
+
+function sample(a: SchemaAttribute): unknown {
+  if (a.nested_type) return Object.fromEntries(Object.entries(a.nested_type.attributes).map(([k, n]) => [k, sample(n)]));
+  switch (JSON.stringify(a.type)) {
     case '"string"':
       return 's';
     case '"number"':
@@ -144,6 +159,8 @@ function sample(t: SchemaType): unknown {
 
 interface ParsedClass {
   configProps: Map<string, { optional: boolean; type: string }>;
+  /** Other interfaces of the file (the structs of nested attributes), by name. */
+  structs: Map<string, Map<string, { optional: boolean; type: string }>>;
   getters: Set<string>;
   staticType?: string;
 }
@@ -153,17 +170,22 @@ function parseSource(file: string, className: string, configName: string): Parse
   const ts = require('typescript') as typeof import('typescript');
   const src = fs.readFileSync(file, 'utf8');
   const sf = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
-  const out: ParsedClass = { configProps: new Map(), getters: new Set() };
+  const out: ParsedClass = { configProps: new Map(), structs: new Map(), getters: new Set() };
+  const members = (n: import('typescript').InterfaceDeclaration) => {
+    const m = new Map<string, { optional: boolean; type: string }>();
+    for (const p of n.members) {
+      if (ts.isPropertySignature(p) && p.type) m.set(p.name.getText(sf), { optional: !!p.questionToken, type: p.type.getText(sf).replace(/\s+/g, '') });
+    }
+    return m;
+  };
   let sawConfig = false;
   let sawClass = false;
   const visit = (n: import('typescript').Node): void => {
     if (ts.isInterfaceDeclaration(n) && n.name.text === configName) {
       sawConfig = true;
-      for (const m of n.members) {
-        if (ts.isPropertySignature(m) && m.type) {
-          out.configProps.set(m.name.getText(sf), { optional: !!m.questionToken, type: m.type.getText(sf).replace(/\s+/g, '') });
-        }
-      }
+      out.configProps = members(n);
+    } else if (ts.isInterfaceDeclaration(n)) {
+      out.structs.set(n.name.text, members(n));
     }
     if (ts.isClassDeclaration(n) && n.name?.text === className) {
       sawClass = true;
@@ -235,10 +257,11 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
               `${where}.${name}: config property ${prop} is ${cfg.optional ? 'optional' : 'required'}, but the attribute is ${a.required ? 'required' : 'optional'}`,
             );
           }
-          const want = configTypeText(a.type);
+          const want = a.nested_type ? structName(b.className, prop) : configTypeText(a.type as SchemaType);
           if (want === undefined) problems.push(`${where}.${name}: type ${JSON.stringify(a.type)} is not modelled by the binding check`);
           else if (cfg.type !== want)
-            problems.push(`${where}.${name}: config property ${prop} has type ${cfg.type}, the schema type ${JSON.stringify(a.type)} needs ${want}`);
+            problems.push(`${where}.${name}: config property ${prop} has type ${cfg.type}, the schema type ${JSON.stringify(attrType(a))} needs ${want}`);
+          if (a.nested_type) problems.push(...checkStruct(`${where}.${name}`, a, want ?? '', parsed));
         }
       } else if (cfg) {
         problems.push(`${where}.${name}: computed-only attribute must not be a config property (${prop} in ${b.configName})`);
@@ -258,7 +281,7 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
     const stack = new TerraformStack(app, 'check');
     if (b.kind !== 'provider') new MayastorProvider(stack, 'p', {});
     const config: Record<string, unknown> = {};
-    for (const [name, a] of Object.entries(attrs)) if (a.required || a.optional) config[propertyName(name)] = sample(a.type);
+    for (const [name, a] of Object.entries(attrs)) if (a.required || a.optional) config[propertyName(name)] = sample(a);
     let inst: Construct;
     try {
       inst = new b.ctor(stack, 'x', config as never);
@@ -305,7 +328,7 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
     for (const [name, a] of Object.entries(attrs)) {
       if (!(a.required || a.optional)) continue;
       const got = JSON.stringify(body[name]);
-      const want = JSON.stringify(sample(a.type));
+      const want = JSON.stringify(sample(a));
       if (got !== want) problems.push(`${where}.${name}: set to ${want}, synthesized as ${got}`);
     }
     if (b.kind !== 'provider') {
@@ -329,24 +352,56 @@ export function checkBindings(schema: ProviderSchemaJson, sourceDir = L1_SOURCES
   return problems;
 }
 
+/** A nested attribute's struct interface: exactly its attributes, all optional ones optional, types mapped. */
+function checkStruct(where: string, a: SchemaAttribute, name: string, parsed: ParsedClass): string[] {
+  const nt = a.nested_type!;
+  if (nt.nesting_mode !== 'single') return [`${where}: nesting mode ${nt.nesting_mode} is not modelled by the binding check`];
+  const struct = parsed.structs.get(name);
+  if (!struct) return [`${where}: no interface ${name} for the nested attribute`];
+  const problems: string[] = [];
+  for (const [k, n] of Object.entries(nt.attributes)) {
+    const prop = propertyName(k);
+    const m = struct.get(prop);
+    const want = configTypeText(n.type as SchemaType);
+    if (!(n.required || n.optional)) continue;
+    if (!m) problems.push(`${where}.${k}: ${name} has no property ${prop}`);
+    else if (m.optional !== !n.required) problems.push(`${where}.${k}: ${name}.${prop} is ${m.optional ? 'optional' : 'required'}`);
+    else if (m.type !== want) problems.push(`${where}.${k}: ${name}.${prop} has type ${m.type}, needs ${want}`);
+  }
+  for (const prop of struct.keys()) {
+    if (!Object.keys(nt.attributes).some((k) => propertyName(k) === prop)) problems.push(`${where}: ${name}.${prop} matches no nested attribute`);
+  }
+  return problems;
+}
+
 /** The GetProviderSchema handler's answer (tfplugin6 objects, types as JSON bytes) in `providers schema -json` form. */
 export function fromGetProviderSchema(resp: Record<string, unknown>): ProviderSchemaJson {
-  const conv = (s: unknown): SchemaBlock => {
-    const block = (
-      s as { block: { attributes: { name: string; type: Uint8Array | string; required: boolean; optional: boolean; computed: boolean; sensitive: boolean }[] } }
-    ).block;
+  interface ProtoAttr {
+    name: string;
+    type?: Uint8Array | string;
+    nested_type?: { attributes: ProtoAttr[]; nesting: number };
+    required: boolean;
+    optional: boolean;
+    computed: boolean;
+    sensitive: boolean;
+  }
+  const NESTING = ['invalid', 'single', 'list', 'set', 'map'];
+  const convAttrs = (list: ProtoAttr[]): Record<string, SchemaAttribute> => {
     const attributes: Record<string, SchemaAttribute> = {};
-    for (const a of block.attributes) {
+    for (const a of list) {
       attributes[a.name] = {
-        type: JSON.parse(typeof a.type === 'string' ? a.type : Buffer.from(a.type).toString('utf8')) as SchemaType,
+        ...(a.nested_type
+          ? { nested_type: { attributes: convAttrs(a.nested_type.attributes), nesting_mode: NESTING[a.nested_type.nesting] ?? 'invalid' } }
+          : { type: JSON.parse(typeof a.type === 'string' ? a.type : Buffer.from(a.type ?? '').toString('utf8')) as SchemaType }),
         required: a.required || undefined,
         optional: a.optional || undefined,
         computed: a.computed || undefined,
         sensitive: a.sensitive || undefined,
       };
     }
-    return { block: { attributes } };
+    return attributes;
   };
+  const conv = (s: unknown): SchemaBlock => ({ block: { attributes: convAttrs((s as { block: { attributes: ProtoAttr[] } }).block.attributes) } });
   const map = (m: unknown): Record<string, SchemaBlock> =>
     Object.fromEntries(Object.entries((m ?? {}) as Record<string, unknown>).map(([k, v]) => [k, conv(v)]));
   return { provider: conv(resp.provider), resource_schemas: map(resp.resource_schemas), data_source_schemas: map(resp.data_source_schemas) };

@@ -3,7 +3,7 @@
  * and a nexus over them with no `uuid` anywhere apply; the provider generated v4 uuids; `plan` is empty right
  * after, a re-apply changes nothing; in-place changes plan no "(known after apply)" for what they do not change;
  * import by the generated uuid; a configured uuid that differs from the state's plans a replace naming `uuid`;
- * destroy. The replicas are sized with provider::mayastor::replica_size.
+ * destroy. The replicas are sized with provider::mayastor::replica_size; the nexus takes `timeouts`.
  */
 import { AgentClient } from '../../agent/api/client';
 import { MiB } from '../helpers/agent';
@@ -25,6 +25,8 @@ interface Opts {
   nexusUuid?: string;
   share?: string;
   allowedHosts?: string[];
+  /** The nexus's timeouts argument, as HCL. */
+  timeouts?: string;
 }
 
 function config(o: Opts = {}): string {
@@ -46,6 +48,7 @@ function config(o: Opts = {}): string {
       size_bytes: SIZE,
       children: [ref('mayastor_replica.r0.uri'), ref('mayastor_replica.r1.uri')],
       share: o.share ?? 'nbd',
+      timeouts: o.timeouts === undefined ? undefined : ref(o.timeouts),
     }),
     output('nexus_uuid', ref('mayastor_nexus.v.uuid')),
     output('replica_uuids', ref('[mayastor_replica.r0.uuid, mayastor_replica.r1.uuid]')),
@@ -124,6 +127,26 @@ test('import by the generated uuid, then plan is empty', () => {
   expectOk(tfd.run('import', '-no-color', '-input=false', 'mayastor_nexus.v', `a/${ids.nexus}`));
   tfd.expectNoChanges();
   expect(outputs()).toEqual(ids);
+});
+
+test('timeouts: set in place without touching anything else, kept across refreshes; a bad duration names timeouts.create', () => {
+  const base = { allowedHosts: ['127.0.0.1'], share: 'none' };
+  tfd.write(config({ ...base, timeouts: '{ create = "30m", update = "1h30m" }' }));
+  const plan = tfd.run(...PLAN);
+  expect(plan.code).toBe(2);
+  expect(plan.out).toMatch(/mayastor_nexus\.v will be updated in-place/);
+  expect(plan.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
+  expect(plan.out).not.toMatch(/known after apply/);
+  expectOk(tfd.run('apply', ...APPLY));
+  tfd.expectNoChanges();
+  tfd.write(config({ ...base, timeouts: '{ create = "30 minutes" }' }));
+  const bad = tfd.run(...PLAN);
+  expect(bad.code).toBe(1);
+  expect(bad.out).toMatch(/Error: Invalid timeouts\.create/);
+  expect(bad.out).toMatch(/timeouts\.create "30 minutes" is not a duration/);
+  tfd.write(config(base));
+  expectOk(tfd.run('apply', ...APPLY));
+  tfd.expectNoChanges();
 });
 
 test("a configured uuid equal to the state's changes nothing; a different one plans a replace naming uuid", () => {

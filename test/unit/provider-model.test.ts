@@ -16,6 +16,7 @@ const nexusState: ObjectValue = {
   state: 'online',
   device_uri: `nbd://127.0.0.1:10809/${U}`,
   child_states: { [`bdev:///${U}`]: { state: 'online', rebuild_progress: 100 } },
+  timeouts: { create: '30m', update: null, delete: null },
 };
 
 test('attribute names become camelCase fields at every depth; map keys stay as they are', () => {
@@ -31,6 +32,7 @@ test('attribute names become camelCase fields at every depth; map keys stay as t
     state: 'online',
     deviceUri: `nbd://127.0.0.1:10809/${U}`,
     childStates: { [`bdev:///${U}`]: { state: 'online', rebuildProgress: 100 } },
+    timeouts: { create: '30m', update: null, delete: null },
   });
   expect(encodeModel(nexusSchema, m)).toEqual(nexusState);
 });
