@@ -3,7 +3,8 @@
  * fio's nbd engine). Every tool runs with a hard kill timeout so a hang fails the test instead of
  * stalling it.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import net from 'node:net';
 import type { AgentProcess } from './agent';
 
@@ -108,6 +109,18 @@ export function fioJson(stdout: string): {
   const i = stdout.indexOf('{');
   if (i < 0) throw new Error(`fio printed no JSON:\n${stdout}`);
   return JSON.parse(stdout.slice(i)) as ReturnType<typeof fioJson>;
+}
+
+/** sha256 of some bytes, in hex. */
+export function sha256(b: Buffer): string {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
+
+/** The whole of an NBD export, read with nbdcopy (at most `maxBytes`). */
+export function nbdReadAll(uri: string, maxBytes: number, timeoutMs?: number): Buffer {
+  const r = spawnSync('nbdcopy', [uri, '-'], { maxBuffer: maxBytes, timeout: timeoutMs });
+  if (r.status !== 0) throw new Error(`nbdcopy ${uri} failed: ${r.stderr?.toString()}`);
+  return r.stdout;
 }
 
 /** Split nbd://host:port/export for fio's nbd engine (which takes --uri). */

@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentProcess, MiB, cleanup, makeDisk, tempDir } from '../helpers/agent';
+import { nbdReadAll, sha256 } from '../helpers/nbd';
 import { ExampleRun, deploy, destroy, installProvider, planExitCode, writeCluster } from '../../examples/runner';
 import { FRESH_REPLICA_UUID, LEGACY_REPLICA_UUID, NEXUS_UUID, VOLUME_SIZE } from '../../examples/migration/stack';
 
@@ -22,10 +23,9 @@ function qemuIo(uri: string, cmds: string[]): void {
 
 /** sha256 of the whole volume, read with nbdcopy. */
 function checksum(uri: string): string {
-  const r = spawnSync('nbdcopy', [uri, '-'], { maxBuffer: 2 * VOLUME_SIZE });
-  if (r.status !== 0) throw new Error(`nbdcopy ${uri} failed: ${r.stderr?.toString()}`);
-  expect(r.stdout.length).toBe(VOLUME_SIZE);
-  return crypto.createHash('sha256').update(r.stdout).digest('hex');
+  const b = nbdReadAll(uri, 2 * VOLUME_SIZE);
+  expect(b.length).toBe(VOLUME_SIZE);
+  return sha256(b);
 }
 
 /** A client that keeps verifying a pattern through the volume until stopped. */

@@ -14,11 +14,11 @@
  * Real agent processes (npm run build:ts first); real NBD clients (nbdcopy, nbdinfo).
  */
 import crypto from 'node:crypto';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, pattern, tempDir } from '../helpers/agent';
-import { freePort, nbdinfo, runTool, until } from '../helpers/nbd';
+import { freePort, nbdReadAll, nbdinfo, runTool, sha256, until } from '../helpers/nbd';
 
 const R1 = 'c0000000-0000-4000-8000-000000000001';
 const R2 = 'c0000000-0000-4000-8000-000000000002';
@@ -39,8 +39,6 @@ function agent(dataDir: string, extraArgs: string[] = []): AgentProcess {
   return p;
 }
 
-const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-
 /** Write `data` at offset 0 of an NBD export with nbdcopy (flushed). */
 async function nbdWrite(uri: string, data: Buffer): Promise<void> {
   const f = path.join(dir, `w-${crypto.randomUUID()}.bin`);
@@ -52,9 +50,7 @@ async function nbdWrite(uri: string, data: Buffer): Promise<void> {
 
 /** sha256 of the first `len` bytes of an NBD export, read with nbdcopy. */
 function nbdSha(uri: string, len: number): string {
-  const r = spawnSync('nbdcopy', [uri, '-'], { maxBuffer: 256 * MiB, timeout: 30000 });
-  if (r.status !== 0) throw new Error(`nbdcopy ${uri} failed: ${r.stderr?.toString()}`);
-  return sha(r.stdout.subarray(0, len));
+  return sha256(nbdReadAll(uri, 256 * MiB, 30000).subarray(0, len));
 }
 
 beforeAll(() => {
@@ -103,7 +99,7 @@ test('a metadata write error: GET says failed with the reason; PUT of the same s
   const r1 = await c.putReplica(R1, { pool: 'pf', sizeBytes: 16 * MiB, thin: false, share: 'nbd' });
   const data = pattern(11, 16 * MiB);
   await nbdWrite(r1.uri, data);
-  expect(nbdSha(r1.uri, data.length)).toBe(sha(data));
+  expect(nbdSha(r1.uri, data.length)).toBe(sha256(data));
 
   // the next metadata commit fails: the pool is failed in the data path
   fs.writeFileSync(errorFile, '');
@@ -125,7 +121,7 @@ test('a metadata write error: GET says failed with the reason; PUT of the same s
   expect(back.share).toBe('nbd');
   expect(back.uri).toBe(r1.uri);
   expect((await nbdinfo(back.uri))['export-size']).toBe(16 * MiB);
-  expect(nbdSha(back.uri, data.length)).toBe(sha(data));
+  expect(nbdSha(back.uri, data.length)).toBe(sha256(data));
   // and it allocates again
   const r3 = await c.putReplica(R3, { pool: 'pf', sizeBytes: 8 * MiB, thin: false });
   expect(r3.sizeBytes).toBe(8 * MiB);
@@ -162,7 +158,7 @@ test('a pool faulted at start and brought back by PUT re-creates its shares; mea
   const back = await c.getReplica(S1);
   expect(back.share).toBe('nbd');
   expect(back.reason).toBeUndefined();
-  expect(nbdSha(back.uri, data.length)).toBe(sha(data));
+  expect(nbdSha(back.uri, data.length)).toBe(sha256(data));
   // PUT of the same spec is 200 and keeps it shared
   expect((await c.putReplica(S1, { pool: 'pb', sizeBytes: 8 * MiB, thin: true, share: 'nbd' })).uri).toBe(back.uri);
   await a.stop();
@@ -193,7 +189,7 @@ test('a pool on an nbd:// export of the same agent comes back at start, its repl
   ]);
   const back = await c.getReplica(X2);
   expect(back.share).toBe('nbd');
-  expect(nbdSha(back.uri, data.length)).toBe(sha(data));
+  expect(nbdSha(back.uri, data.length)).toBe(sha256(data));
   await a.stop();
 }, 90000);
 
@@ -223,7 +219,7 @@ test('a pool adopted by PUT over a disk holding replicas lists them at once; PUT
   expect((await cb.putReplica(B1, { pool: 'pd', sizeBytes: 8 * MiB, thin: false })).uuid).toBe(B1);
   await expectAgentError(cb.putReplica(B2, { pool: 'pd', sizeBytes: 32 * MiB, thin: true }), 409, 'sizeBytes');
   const shared = await cb.patchReplica(B1, { share: 'nbd' });
-  expect(nbdSha(shared.uri, data.length)).toBe(sha(data));
+  expect(nbdSha(shared.uri, data.length)).toBe(sha256(data));
   await b.stop();
 }, 90000);
 
