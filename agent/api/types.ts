@@ -113,6 +113,8 @@ export interface NodeInfo {
   listeners: Record<string, string>;
   /** The shares this agent makes: 'none', 'nbd', and 'nvmf' when it runs an NVMe/TCP listener. */
   shares: Share[];
+  /** The host NQN this node's nvmf:// children connect with: what a remote nvmf share's allowedHosts must list. */
+  nvmfHostNqn: string;
   capabilities: string[];
 }
 

@@ -10,7 +10,7 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { nvmfNqn } from '../../agent/api/grammar';
+import { nqnProblem, nvmfNqn } from '../../agent/api/grammar';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, pattern, tempDir } from '../helpers/agent';
 import { freePort, metric } from '../helpers/nbd';
 
@@ -84,6 +84,9 @@ test('GET /v1/node lists the NVMe/TCP listener and the share; an agent without -
   expect(plain.listeners.nvmf).toBeUndefined();
   expect(plain.shares).toEqual(['none', 'nbd']);
   expect(plain.capabilities).not.toContain('share:nvmf');
+  // the host NQN its nvmf:// children connect with (what remote allowedHosts must list): stable, well formed
+  expect(nqnProblem(node.nvmfHostNqn)).toBeUndefined();
+  expect((await a.client().node()).nvmfHostNqn).toBe(node.nvmfHostNqn);
 });
 
 test('share "nvmf" without --nvmf-listen is 422 naming the flag, and nothing is created', async () => {

@@ -247,6 +247,14 @@ int dp_nvmf_export_connections(const char *nqn);
  * dp_fini(); safe when nothing was started. */
 void dp_nvmf_shutdown(void);
 
+/*
+ * The host NQN our nvmf:// children (the initiator) connect with:
+ * $MAYASTOR_NVMF_HOSTNQN, else nqn.2014-08.org.nvmexpress:uuid:<uuid> derived
+ * from /etc/machine-id, so it is stable across restarts and a remote
+ * subsystem's allowed hosts can name it.
+ */
+const char *dp_nvmf_host_nqn(void);
+
 /* ---- target limits (every target protocol) -------------------------------- */
 
 /*

@@ -51,6 +51,10 @@ TEST(share_and_reshare)
     CHECK_EQ(dp_export_share(&g_reg, e->bdev->name, "vol1", "*"), 0);
     CHECK(named("vol1") == e);
     CHECK(dp_allowlist_allows_addr(&e->allowed, &out));
+    /* ... also when named by the URI that opened it */
+    CHECK_EQ(dp_export_share(&g_reg, "malloc:///exp1?size_mb=1", "vol1", "10.0.0.0/8"), 0);
+    CHECK(named("vol1") == e);
+    CHECK(!dp_allowlist_allows_addr(&e->allowed, &out));
     /* errors name the protocol, the export and what is wrong */
     CHECK_EQ(dp_export_share(&g_reg, "malloc:///exp2?size_mb=1", "vol1", NULL), -EEXIST);
     CHECK(strstr(dp_last_error(), "test share 'vol1': export already serves device"));

@@ -80,6 +80,11 @@ export class Datapath {
     return String(this.main.dp_version());
   }
 
+  /** The host NQN our nvmf:// children connect with (for remote subsystems' allowed hosts). */
+  nvmfHostNqn(): string {
+    return String(this.main.dp_nvmf_host_nqn());
+  }
+
   /**
    * Hold `file` under an exclusive flock for the life of the process (dp_lock_file) and write our pid
    * into it. Returns the fd; a NativeError EBUSY naming the holder's pid when another process holds it.

@@ -153,6 +153,7 @@ export const CONTROL_PROTOS: Record<string, string> = {
 export const MAIN_PROTOS: Record<string, string> = {
   dp_last_error: 'const char *dp_last_error(void)',
   dp_version: 'const char *dp_version(void)',
+  dp_nvmf_host_nqn: 'const char *dp_nvmf_host_nqn(void)',
   // the agent's pid file lock (flock; never blocks)
   dp_lock_file: 'int dp_lock_file(const char *path)',
   dp_unlock_file: 'int dp_unlock_file(int fd, const char *path)',

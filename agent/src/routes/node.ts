@@ -16,6 +16,7 @@ export const nodeRoutes: FastifyPluginAsync<{ deps: ServerDeps; http: HttpCounte
     datapathVersion: ctx.dp.version(),
     listeners: { ...deps.listeners },
     shares: ['none', ...shares.protocols()],
+    nvmfHostNqn: ctx.dp.nvmfHostNqn(),
     capabilities: [
       'pools',
       'replicas',

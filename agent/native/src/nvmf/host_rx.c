@@ -419,10 +419,7 @@ const char *nvmfh_host_nqn(uint8_t hostid[16])
     return host_nqn;
 }
 
-/* Public (the agent reports it, so that a remote target's allowlist can hold
- * it). Its declaration belongs in include/datapath.h:
- *   const char *dp_nvmf_host_nqn(void); */
-DP_EXPORT const char *dp_nvmf_host_nqn(void);
+/* Public (datapath.h): the agent reports it for remote allowlists. */
 DP_EXPORT const char *dp_nvmf_host_nqn(void)
 {
     return nvmfh_host_nqn(NULL);

@@ -22,7 +22,8 @@ struct dp_export *dp_export_named_locked(struct dp_export_registry *reg, const c
 static int reshare_locked(struct dp_export_registry *reg, struct dp_export *old, const char *bdev_name,
                           const struct dp_allowlist *al)
 {
-    if (strcmp(old->bdev->name, bdev_name)) {
+    /* The same device: by its name, or by the very string (a URI) that opened it. */
+    if (strcmp(old->bdev->name, bdev_name) && strcmp(old->source, bdev_name)) {
         dp_set_error("%s share '%s': export already serves device '%s'", reg->proto, old->name, old->bdev->name);
         return -EEXIST;
     }
@@ -35,6 +36,10 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
 {
     size_t nlen = strlen(export_name);
     struct dp_export *e = calloc(1, sizeof *e + nlen + 1);
+    if (e && !(e->source = strdup(bdev_name))) {
+        free(e);
+        e = NULL;
+    }
     if (!e) {
         dp_set_error("%s share '%s': out of memory", reg->proto, export_name);
         return -ENOMEM;
@@ -42,6 +47,7 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     memcpy(e->name, export_name, nlen + 1);
     int rc = dp_allowlist_parse(&e->allowed, allowed_hosts, reg->proto, export_name);
     if (rc < 0) {
+        free(e->source);
         free(e);
         return rc;
     }
@@ -50,6 +56,7 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     if (old) {
         rc = reshare_locked(reg, old, bdev_name, &e->allowed);
         pthread_mutex_unlock(&reg->lock);
+        free(e->source);
         free(e);
         return rc;
     }
@@ -59,11 +66,13 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     if (!b && strstr(bdev_name, "://")) {
         rc = dp_bdev_open_uri(bdev_name, &b);
         if (rc < 0) {
+            free(e->source);
             free(e);
             return rc;
         }
     }
     if (!b) {
+        free(e->source);
         free(e);
         dp_set_error("%s share '%s': no replica or device named '%s'", reg->proto, export_name, bdev_name);
         return -ENOENT;
@@ -73,6 +82,7 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     if (dp_export_named_locked(reg, export_name)) { /* raced with another share */
         pthread_mutex_unlock(&reg->lock);
         dp_bdev_put(b);
+        free(e->source);
         free(e);
         dp_set_error("%s share '%s': shared concurrently", reg->proto, export_name);
         return -EBUSY;
@@ -92,6 +102,7 @@ static void drain_and_free(struct dp_export_registry *reg, struct dp_export *e)
         pthread_cond_wait(&reg->cond, &reg->lock);
     pthread_mutex_unlock(&reg->lock);
     dp_bdev_put(e->bdev);
+    free(e->source);
     free(e);
 }
 

@@ -30,6 +30,7 @@ struct dp_export {
     struct dp_allowlist allowed; /* under lock: a re-share replaces it */
     bool dead; /* under lock: unshared, draining */
     int nconns; /* under lock: connections attached (attached or migrating) */
+    char *source; /* what dp_export_share was given (a name or a URI): a re-share by it is the same device */
     char name[];
 };
 
