@@ -145,12 +145,14 @@ describe.each(modes)('%s', (...mode) => {
       });
     });
 
-    test('optional newer RPCs answer UNIMPLEMENTED; Shutdown exits the process', async () => {
+    test('optional newer RPCs answer UNIMPLEMENTED, GetFunctions lists the functions; Shutdown exits the process', async () => {
       const creds = grpc.credentials.createSsl(Buffer.from(pemOf(serverDer)), Buffer.from(clientCert.keyPem), Buffer.from(clientCert.certPem));
       await expect(call(creds, '/tfplugin6.Provider/GetResourceIdentitySchemas', pb.Empty, pb.Empty)).rejects.toMatchObject({
         code: grpc.status.UNIMPLEMENTED,
       });
-      await expect(call(creds, '/tfplugin6.Provider/GetFunctions', pb.Empty, pb.Empty)).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+      await expect(call(creds, '/tfplugin6.Provider/MoveResourceState', pb.Empty, pb.Empty)).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+      const fns = (await call(creds, '/tfplugin6.Provider/GetFunctions', pb.Empty, pb.GetFunctionsResponse)) as { functions: Record<string, unknown> };
+      expect(Object.keys(fns.functions)).toEqual(['replica_size']);
       const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
       await call(creds, '/plugin.GRPCController/Shutdown', pb.Empty, pb.Empty);
       expect(await exited).toBe(0);
