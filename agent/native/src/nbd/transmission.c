@@ -37,6 +37,7 @@
 #include "target/export.h"
 #include "target/limits.h"
 #include "util/container.h"
+#include "util/iov.h"
 
 static void process_input(struct nbd_conn *c);
 static void kick_send(struct nbd_conn *c);
@@ -645,23 +646,9 @@ static void send_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
     struct nbd_conn *c = container_of(op, struct nbd_conn, send_op);
     c->send_inflight = false;
-    if (!c->closing && res > 0) {
-        size_t left = (size_t)res;
-        while (left && c->siov_i < c->siov_n) {
-            struct iovec *v = &c->siov[c->siov_i];
-            if (left >= v->iov_len) {
-                left -= v->iov_len;
-                c->siov_i++;
-            } else {
-                v->iov_base = (uint8_t *)v->iov_base + left;
-                v->iov_len -= left;
-                left = 0;
-            }
-        }
-        if (c->siov_i < c->siov_n) { /* short send: the rest */
-            post_sendmsg(c);
-            return;
-        }
+    if (!c->closing && res > 0 && !dp_iov_advance(c->siov, c->siov_n, &c->siov_i, (size_t)res)) {
+        post_sendmsg(c); /* short send: the rest */
+        return;
     }
     for (int i = 0; i < c->nsending; i++)
         slot_put(c, c->sending[i]);
