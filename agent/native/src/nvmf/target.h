@@ -49,7 +49,8 @@ struct nvmf_req {
     struct nvmf_req *next; /* free list or send queue */
     struct nvme_sqe sqe;
     struct nvme_cqe cqe;
-    uint8_t *buf; /* data (dp_buf_alloc, charged) */
+    uint8_t *buf; /* data (dp_buf_alloc, charged); kept for the next request when small */
+    uint32_t cap; /* bytes buf holds */
     uint32_t len; /* SGL length */
     uint32_t data_out; /* bytes of buf to send as C2HData before the response */
     uint32_t h2c_got; /* bytes received through H2CData */

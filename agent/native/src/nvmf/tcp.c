@@ -35,14 +35,21 @@ static void post_recv(struct nvmf_conn *c);
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static void req_release(struct nvmf_conn *c, struct nvmf_req *q)
+static void req_buf_drop(struct nvmf_conn *c, struct nvmf_req *q)
 {
     if (q->buf) {
         dp_buf_free(q->buf);
         dp_target_mem_release(&c->tc, q->charged);
     }
     q->buf = NULL;
+    q->cap = 0;
     q->charged = 0;
+}
+
+static void req_release(struct nvmf_conn *c, struct nvmf_req *q)
+{
+    if (q->cap > DP_TARGET_KEPT_BUF)
+        req_buf_drop(c, q); /* a large one goes back at once; a small one stays for the next request */
     q->active = q->awaiting_h2c = q->aer = false;
     q->tx = TX_NONE;
     q->next = c->free_reqs;
@@ -144,20 +151,30 @@ static void fatal(struct nvmf_conn *c, const struct nvmf_pdu_err *err)
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* The request's data buffer: the slot's kept one when it is large enough (its
+ * bytes are stale: every user overwrites them or zeroes them, as admin replies do). */
 int nvmf_req_buf(struct nvmf_req *q)
 {
-    if (!q->len || q->buf)
+    if (!q->len || (q->buf && q->cap >= q->len))
         return 0;
-    uint64_t charge = (q->len + 4095u) & ~4095u;
-    int rc = dp_target_mem_charge(&q->c->tc, charge);
+    struct nvmf_conn *c = q->c;
+    req_buf_drop(c, q);
+    uint32_t cap = q->len <= DP_TARGET_KEPT_BUF ? DP_TARGET_KEPT_BUF : (q->len + 4095u) & ~4095u;
+    int rc = dp_target_mem_charge(&c->tc, cap);
+    if (rc < 0) { /* the kept buffers of idle slots go back to the budget first (as NBD's do) */
+        for (struct nvmf_req *f = c->free_reqs; f; f = f->next)
+            req_buf_drop(c, f);
+        rc = dp_target_mem_charge(&c->tc, cap);
+    }
     if (rc < 0)
         return -EAGAIN;
-    q->buf = dp_buf_alloc(q->len);
+    q->buf = dp_buf_alloc(cap);
     if (!q->buf) {
-        dp_target_mem_release(&q->c->tc, charge);
+        dp_target_mem_release(&c->tc, cap);
         return -EAGAIN;
     }
-    q->charged = charge;
+    q->cap = cap;
+    q->charged = cap;
     return 0;
 }
 
@@ -288,8 +305,14 @@ static struct nvmf_req *req_take(struct nvmf_conn *c)
     c->free_reqs = q->next;
     c->nactive++;
     uint16_t ttag = q->ttag;
+    uint8_t *buf = q->buf; /* the kept buffer stays with the slot */
+    uint32_t cap = q->cap;
+    uint64_t charged = q->charged;
     memset(q, 0, sizeof *q);
     q->ttag = ttag;
+    q->buf = buf;
+    q->cap = cap;
+    q->charged = charged;
     q->c = c;
     q->active = true;
     return q;
