@@ -14,6 +14,7 @@
 
 #include "datapath.h"
 #include "nvmf/pdu.h"
+#include "nvmf/target.h"
 #include "testlib.h"
 
 #define SUBNQN "nqn.2019-05.io.openebs:6f1e9a3c-1d2b-4c5e-8f70-0123456789ab"
@@ -264,7 +265,7 @@ TEST(normal_path)
     CHECK_EQ(ic->cntrltype, NVME_CTRL_TYPE_IO);
     CHECK_EQ(ic->cntlid, a.cntlid);
     CHECK(strcmp(ic->subnqn, SUBNQN) == 0);
-    CHECK_EQ(ic->ioccsz, (64 + 8192) / 16);
+    CHECK_EQ(ic->ioccsz, (64 + NVMF_ICD_MAX) / 16);
     s = (struct nvme_sqe){ .opc = NVME_ADM_IDENTIFY, .nsid = 1, .cdw10 = NVME_ID_CNS_NS };
     CHECK_EQ(h_simple(&a, &s, id, 4096, NULL), 0);
     struct nvme_id_ns *ns = (struct nvme_id_ns *)id;
@@ -460,7 +461,7 @@ TEST(hostile_pdus)
     expect_termreq(h2cd, sizeof h2cd, true, false); /* H2CData for an unknown ttag */
     /* in-capsule data beyond the limit */
     uint8_t over[72] = { NVME_TCP_PDU_CAPSULE_CMD, 0, 72, 72 };
-    uint32_t plen = 72 + 65536;
+    uint32_t plen = 72 + NVMF_ICD_MAX + 4096;
     memcpy(over + 4, &plen, 4);
     expect_termreq(over, sizeof over, true, false);
 }

@@ -29,7 +29,8 @@
 
 #define NVMF_MAX_QSIZE 128 /* CAP.MQES + 1, and request slots per queue */
 #define NVMF_ADMIN_QSIZE 32
-#define NVMF_ICD_MAX 8192 /* in-capsule data accepted (IOCCSZ; Linux uses 8 KiB on admin queues) */
+/* In-capsule data accepted (IOCCSZ): a write up to a kept slot buffer needs no R2T round trip. */
+#define NVMF_ICD_MAX DP_TARGET_KEPT_BUF
 #define NVMF_MDTS 5 /* 2^5 pages of 4 KiB */
 #define NVMF_MAX_XFER (4096u << NVMF_MDTS) /* 128 KiB; also MAXH2CDATA */
 #define NVMF_MAX_IO_QUEUES 64
