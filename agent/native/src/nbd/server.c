@@ -51,8 +51,6 @@
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e);
 struct dp_export_registry g_nbd_exports = DP_EXPORT_REGISTRY_INIT("nbd", kill_export_conns_locked);
 /* Every connection, handshake included (under g_nbd_exports.lock). */
-static struct nbd_conn *g_conns;
-static int g_nconns;
 
 static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) {}
 struct dp_uring_op g_nbd_noop = { noop_cb };
@@ -83,16 +81,7 @@ void nbd_conn_maybe_free(struct nbd_conn *c)
         pthread_mutex_unlock(&g_nbd_exports.lock);
         return;
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        g_conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    g_nconns--;
-    if (c->exp)
-        dp_export_detach_locked(&g_nbd_exports, c->exp);
-    pthread_cond_broadcast(&g_nbd_exports.cond);
+    dp_export_conn_remove_locked(&g_nbd_exports, &c->link, c->exp);
     pthread_mutex_unlock(&g_nbd_exports.lock);
     conn_free(c);
 }
@@ -176,11 +165,7 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock(&g_nbd_exports.lock);
-    c->next = g_conns;
-    if (g_conns)
-        g_conns->prev = c;
-    g_conns = c;
-    g_nconns++;
+    dp_export_conn_add_locked(&g_nbd_exports, &c->link);
     pthread_mutex_unlock(&g_nbd_exports.lock);
     nbd_hs_start(c);
 }
@@ -228,9 +213,8 @@ DP_EXPORT int dp_nbd_share(const char *bdev_name, const char *export_name, const
 /* Registry callback (dp_export_unshare): close every connection attached to e. */
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e)
 {
-    for (struct nbd_conn *c = g_conns; c; c = c->next)
-        if (c->exp == e)
-            conn_kill_locked(c);
+    struct nbd_conn *c;
+    dp_export_conn_each(reg, c, struct nbd_conn, link) if (c->exp == e) conn_kill_locked(c);
 }
 
 DP_EXPORT int dp_nbd_unshare(const char *export_name)
@@ -250,9 +234,9 @@ DP_EXPORT void dp_nbd_shutdown(void)
     dp_export_unshare_all(&g_nbd_exports);
     /* Connections still in the handshake. */
     pthread_mutex_lock(&g_nbd_exports.lock);
-    for (struct nbd_conn *c = g_conns; c; c = c->next)
-        conn_kill_locked(c);
-    while (g_nconns > 0)
+    struct nbd_conn *c;
+    dp_export_conn_each(&g_nbd_exports, c, struct nbd_conn, link) conn_kill_locked(c);
+    while (g_nbd_exports.nconns > 0)
         pthread_cond_wait(&g_nbd_exports.cond, &g_nbd_exports.lock);
     pthread_mutex_unlock(&g_nbd_exports.lock);
 }

@@ -48,7 +48,7 @@ struct nbd_slot {
 enum hs_state { HS_GREETING, HS_FLAGS, HS_OPTHDR, HS_OPTDATA, HS_REPLY, HS_DONE };
 
 struct nbd_conn {
-    struct nbd_conn *prev, *next; /* g_conns */
+    struct dp_export_conn link; /* in g_nbd_exports.conns */
     int fd;
     struct dp_reactor *r;
     struct in6_addr peer; /* IPv4 as v4-mapped */

@@ -71,7 +71,7 @@ struct nvmf_req {
 enum nvmf_rx { RX_CH, RX_HDR, RX_PAD, RX_DATA, RX_DDGST };
 
 struct nvmf_conn {
-    struct nvmf_conn *prev, *next; /* g_nvmf_conns */
+    struct dp_export_conn link; /* in g_nvmf_exports.conns */
     int fd;
     struct dp_reactor *r;
     struct dp_peer peer;

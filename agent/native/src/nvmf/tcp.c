@@ -22,8 +22,6 @@
 
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e);
 struct dp_export_registry g_nvmf_exports = DP_EXPORT_REGISTRY_INIT("nvmf", kill_export_conns_locked);
-static struct nvmf_conn *g_conns;
-static int g_nconns;
 static struct dp_listener g_lis = DP_LISTENER_INIT;
 
 static void noop_cb(struct dp_uring_op *op, int res, uint32_t flags) {}
@@ -82,16 +80,7 @@ static void maybe_free(struct nvmf_conn *c)
         pthread_mutex_unlock(&g_nvmf_exports.lock);
         return;
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        g_conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    g_nconns--;
-    if (c->exp)
-        dp_export_detach_locked(&g_nvmf_exports, c->exp);
-    pthread_cond_broadcast(&g_nvmf_exports.cond);
+    dp_export_conn_remove_locked(&g_nvmf_exports, &c->link, c->exp);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
     conn_free(c);
 }
@@ -129,9 +118,8 @@ void nvmf_conn_kill_locked(struct nvmf_conn *c)
 
 static void kill_export_conns_locked(struct dp_export_registry *reg, struct dp_export *e)
 {
-    for (struct nvmf_conn *c = g_conns; c; c = c->next)
-        if (c->exp == e)
-            nvmf_conn_kill_locked(c);
+    struct nvmf_conn *c;
+    dp_export_conn_each(reg, c, struct nvmf_conn, link) if (c->exp == e) nvmf_conn_kill_locked(c);
 }
 
 /* A fatal transport error: C2HTermReq carrying the offending header, then close. */
@@ -721,11 +709,7 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock(&g_nvmf_exports.lock);
-    c->next = g_conns;
-    if (g_conns)
-        g_conns->prev = c;
-    g_conns = c;
-    g_nconns++;
+    dp_export_conn_add_locked(&g_nvmf_exports, &c->link);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
     post_recv(c);
 }
@@ -761,9 +745,9 @@ DP_EXPORT void dp_nvmf_shutdown(void)
     dp_export_unshare_all(&g_nvmf_exports);
     nvmf_subsys_forget_all();
     pthread_mutex_lock(&g_nvmf_exports.lock);
-    for (struct nvmf_conn *c = g_conns; c; c = c->next)
-        nvmf_conn_kill_locked(c);
-    while (g_nconns > 0 || g_nvmf_nctrlrs > 0)
+    struct nvmf_conn *c;
+    dp_export_conn_each(&g_nvmf_exports, c, struct nvmf_conn, link) nvmf_conn_kill_locked(c);
+    while (g_nvmf_exports.nconns > 0 || g_nvmf_nctrlrs > 0)
         pthread_cond_wait(&g_nvmf_exports.cond, &g_nvmf_exports.lock);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
 }

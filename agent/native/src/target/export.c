@@ -173,3 +173,27 @@ void dp_export_detach_locked(struct dp_export_registry *reg, struct dp_export *e
     e->nconns--;
     pthread_cond_broadcast(&reg->cond);
 }
+
+void dp_export_conn_add_locked(struct dp_export_registry *reg, struct dp_export_conn *k)
+{
+    k->prev = NULL;
+    k->next = reg->conns;
+    if (reg->conns)
+        reg->conns->prev = k;
+    reg->conns = k;
+    reg->nconns++;
+}
+
+void dp_export_conn_remove_locked(struct dp_export_registry *reg, struct dp_export_conn *k, struct dp_export *e)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        reg->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    reg->nconns--;
+    if (e)
+        e->nconns--;
+    pthread_cond_broadcast(&reg->cond);
+}

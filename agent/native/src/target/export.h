@@ -23,6 +23,7 @@
 
 #include "bdev/bdev.h"
 #include "target/allowlist.h"
+#include "util/container.h"
 
 struct dp_export {
     struct dp_export *next; /* under lock */
@@ -34,10 +35,17 @@ struct dp_export {
     char name[];
 };
 
+/* A protocol connection's place in its registry's connection list (under lock). */
+struct dp_export_conn {
+    struct dp_export_conn *prev, *next;
+};
+
 struct dp_export_registry {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct dp_export *head;
+    struct dp_export_conn *conns; /* every connection of the protocol, attached or not */
+    int nconns; /* in conns */
     const char *proto; /* names the protocol in errors and logs */
     /* Under lock: make every connection attached to e close; each detaches when gone. */
     void (*kill_conns_locked)(struct dp_export_registry *reg, struct dp_export *e);
@@ -80,5 +88,12 @@ int dp_export_connections(struct dp_export_registry *reg, const char *export_nam
 bool dp_export_attach_locked(struct dp_export_registry *reg, struct dp_export *e, const char *peer);
 /* Under lock: a connection attached to e is gone (wakes a draining unshare). */
 void dp_export_detach_locked(struct dp_export_registry *reg, struct dp_export *e);
+/* Under lock: a new connection joins the protocol's list. */
+void dp_export_conn_add_locked(struct dp_export_registry *reg, struct dp_export_conn *k);
+/* Under lock: a connection leaves the list, detaching from e (NULL: none); wakes waiters. */
+void dp_export_conn_remove_locked(struct dp_export_registry *reg, struct dp_export_conn *k, struct dp_export *e);
+/* Iterate the connections of reg (under lock) as T through its member m. */
+#define dp_export_conn_each(reg, c, T, m) \
+    for (struct dp_export_conn *k_ = (reg)->conns; k_ && ((c) = container_of(k_, T, m), 1); k_ = k_->next)
 
 #endif /* DP_TARGET_EXPORT_H */
