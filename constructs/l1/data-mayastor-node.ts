@@ -46,6 +46,9 @@ export class DataMayastorNode extends cdktf.TerraformDataSource {
   public get capabilities(): string[] {
     return this.getListAttribute('capabilities');
   }
+  public get nvmfHostNqn(): string {
+    return this.getStringAttribute('nvmf_host_nqn');
+  }
 
   protected override synthesizeAttributes(): { [name: string]: unknown } {
     return {

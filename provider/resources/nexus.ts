@@ -67,10 +67,15 @@ export const nexusSchema: SchemaOf<NexusModel> = {
       example: '[mayastor_replica.a.uri, mayastor_replica.b.uri]',
     },
     share: shareAttribute(
-      'How the volume is exported: `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
+      'How the volume is exported: `none`, `nbd`, or `nvmf` (NVMe/TCP; the agent needs `--nvmf-listen`). `iscsi` is not supported yet. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
     ),
     state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
-    device_uri: { type: 'string', computed: true, useStateForUnknown: true, description: 'URI consumers connect to, e.g. `nbd://127.0.0.1:10809/NEXUS-UUID`.' },
+    device_uri: {
+      type: 'string',
+      computed: true,
+      useStateForUnknown: true,
+      description: 'URI consumers connect to, e.g. `nbd://127.0.0.1:10809/NEXUS-UUID` or `nvmf://127.0.0.1:4420/nqn.2019-05.io.openebs:NEXUS-UUID`.',
+    },
     child_states: {
       type: ['map', ['object', { state: 'string', rebuild_progress: 'number' }]],
       computed: true,

@@ -14,6 +14,7 @@ export interface NodeModel {
   datapathVersion: string;
   listeners: Record<string, string>;
   capabilities: string[];
+  nvmfHostNqn: string;
 }
 
 export const nodeSchema: SchemaOf<NodeModel> = {
@@ -31,6 +32,11 @@ export const nodeSchema: SchemaOf<NodeModel> = {
       description: 'Listener addresses by protocol, e.g. `{ http = "127.0.0.1:9500", nbd = "127.0.0.1:10809" }`.',
     },
     capabilities: { type: ['list', 'string'], computed: true, description: 'Capabilities of the agent, e.g. `nbd`, `nexus`.' },
+    nvmf_host_nqn: {
+      type: 'string',
+      computed: true,
+      description: "The host NQN this node's `nvmf://` children connect with: list it in a remote `nvmf` share's `allowed_hosts`.",
+    },
   },
 };
 
@@ -50,6 +56,7 @@ export const nodeDataSource: DataSourceType<Mayastor> = typedDataSource<Mayastor
         datapathVersion: n.datapathVersion ?? '',
         listeners: { ...(n.listeners ?? {}) },
         capabilities: [...(n.capabilities ?? [])],
+        nvmfHostNqn: n.nvmfHostNqn ?? '',
       };
     } catch (e) {
       agentDiag(diags, e, `Read node "${node}"`, node, 'node', []);

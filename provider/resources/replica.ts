@@ -61,14 +61,15 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
       example: 'true',
     },
     share: shareAttribute(
-      'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, `iscsi` or `nvmf`. Changes in place. Default `none`.',
+      'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, or `nvmf` (NVMe/TCP, subsystem `nqn.2019-05.io.openebs:UUID`; the agent needs `--nvmf-listen`). `iscsi` is not supported yet. Changes in place. Default `none`.',
     ),
     allowed_hosts: {
       type: ['list', 'string'],
       optional: true,
       computed: true,
       default: [],
-      description: 'Hosts (NQNs, IQNs or addresses, per protocol) allowed to connect when shared; empty allows any. Changes in place.',
+      description:
+        "Hosts allowed to connect when shared; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs (a node's own is the `nvmf_host_nqn` of data source `mayastor_node`). Changes in place.",
     },
     uri: {
       type: 'string',
