@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkName, checkShare, checkUuid } from '../../provider/resources/common';
+import { checkName, checkShare, checkUuid } from '../../provider/resources/validators';
 import { Diagnostics } from '../../provider/protocol/schema';
 import { nexusResource } from '../../provider/resources/nexus';
 import { validateChildUri, validateHosts, validateName, validateShare, validateUuid } from '../../agent/src/validation';

@@ -1,5 +1,5 @@
 /** Refresh batching: the reads of one burst share one listing per node; writes and failures are never cached. */
-import { Mayastor } from '../../provider/resources/common';
+import { Mayastor } from '../../provider/resources/agent-clients';
 import { replicaResource } from '../../provider/resources/replica';
 import { poolResource } from '../../provider/resources/pool';
 import { Diagnostics } from '../../provider/protocol/schema';

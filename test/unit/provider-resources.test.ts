@@ -1,7 +1,7 @@
 /** Plan/apply semantics of the resources through the real ProviderService, with a fake agent client. */
 import { ProviderService } from '../../provider/protocol/framework';
 import { makeProvider } from '../../provider/provider';
-import { Mayastor } from '../../provider/resources/common';
+import { Mayastor } from '../../provider/resources/agent-clients';
 import { CtyType, ObjectValue, UNKNOWN, Value, decodeMsgpack, encodeMsgpack } from '../../provider/protocol/cty';
 import { objectType } from '../../provider/protocol/schema';
 

@@ -3,7 +3,7 @@ import { CtyType, ObjectValue, Value, decodeMsgpack, encodeMsgpack } from '../..
 import { ProviderService } from '../../provider/protocol/framework';
 import { objectType } from '../../provider/protocol/schema';
 import { makeProvider } from '../../provider/provider';
-import { Mayastor } from '../../provider/resources/common';
+import { Mayastor } from '../../provider/resources/agent-clients';
 import { nexusSchema } from '../../provider/resources/nexus';
 import { parseDuration, timeoutMs } from '../../provider/resources/timeouts';
 
