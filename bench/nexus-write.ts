@@ -5,11 +5,12 @@
  *
  * Layouts:
  *   local  - three bdev:/// replicas on the nexus's agent, each in its own pool (own disk file);
- *   remote - two local bdev:/// replicas + one replica on a second agent reached over nbd://.
+ *   remote - two local bdev:/// replicas + one replica on a second agent reached over nbd://;
+ *   nvmf   - the same with the remote replica reached over nvmf:// (our NVMe/TCP initiator and target).
  * Every replica is thick and its disk file fallocated, so no side pays first-touch allocation.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/nexus-write.js
- * Env: BENCH_BACKINGS ("shm"; "shm disk" for both), BENCH_LAYOUTS ("local remote"),
+ * Env: BENCH_BACKINGS ("shm"; "shm disk" for both), BENCH_LAYOUTS ("local remote nvmf"),
  *      BENCH_SIZE_MB (256), BENCH_RUNTIME (5 s a job), BENCH_RAMP (1), BENCH_REPS (1, median),
  *      BENCH_REACTORS (agent --reactors, default: the agent's), BENCH_DIR (disk backing dir, /var/tmp),
  *      BENCH_PERF=DIR: while each nexus job runs, `perf record -e cpu-clock -g` the agent(s) into
@@ -28,7 +29,7 @@ const TARGET = 0.6;
 
 runMain('nexus-write', async () => {
   const backings = envList('BENCH_BACKINGS', 'shm');
-  const layouts = envList('BENCH_LAYOUTS', 'local remote');
+  const layouts = envList('BENCH_LAYOUTS', 'local remote nvmf');
   const sizeMiB = envNum('BENCH_SIZE_MB', 256);
   const runtime = envNum('BENCH_RUNTIME', 5);
   const ramp = envNum('BENCH_RAMP', 1);
@@ -43,7 +44,7 @@ runMain('nexus-write', async () => {
   for (const backing of backings) {
     const dir = mkBenchDir(backing, 'write');
     const a = new BenchAgent('bench-a', path.join(dir, 'a'), extra);
-    const b = new BenchAgent('bench-b', path.join(dir, 'b'), extra);
+    const b = new BenchAgent('bench-b', path.join(dir, 'b'), [...extra, '--nvmf-listen', '127.0.0.1:0']);
     try {
       await a.start();
       const ca = a.client();
@@ -62,26 +63,24 @@ runMain('nexus-write', async () => {
         const nx = await ca.putNexus(uuid(2, 1), { sizeBytes: size, children: kids.map((k) => `bdev:///${k}`), share: 'nbd' });
         targets.push({ layout: 'local (3 x bdev)', uri: nx.deviceUri });
       }
-      if (layouts.includes('remote')) {
-        await b.start();
+      // 2 local bdev:/// children + 1 replica on a second agent, reached over `proto`
+      const remoteLayout = async (n: number, proto: 'nbd' | 'nvmf'): Promise<void> => {
+        if (!b.proc) await b.start();
         const cb = b.client();
-        const f = allocFile(path.join(b.dataDir, 'disks', 'r.img'), diskSize);
-        await cb.putPool('r', { disks: [f] });
-        const rem = await cb.putReplica(uuid(3, 1), { pool: 'r', sizeBytes: replicaSize, thin: false, share: 'nbd' });
-        // two more local children for this layout (c1..c3 already belong to the local nexus)
-        const more = [4, 5].map((i) => uuid(1, i));
+        const f = allocFile(path.join(b.dataDir, 'disks', `r${n}.img`), diskSize);
+        await cb.putPool(`r${n}`, { disks: [f] });
+        const rem = await cb.putReplica(uuid(3, n), { pool: `r${n}`, sizeBytes: replicaSize, thin: false, share: proto });
+        const more = [2 * n + 2, 2 * n + 3].map((i) => uuid(1, i)); // c1..c3 belong to the local nexus
         for (let i = 0; i < 2; i++) {
-          const fl = allocFile(path.join(a.dataDir, 'disks', `m${i}.img`), diskSize);
-          await ca.putPool(`m${i}`, { disks: [fl] });
-          await ca.putReplica(more[i], { pool: `m${i}`, sizeBytes: replicaSize, thin: false });
+          const fl = allocFile(path.join(a.dataDir, 'disks', `m${n}-${i}.img`), diskSize);
+          await ca.putPool(`m${n}-${i}`, { disks: [fl] });
+          await ca.putReplica(more[i], { pool: `m${n}-${i}`, sizeBytes: replicaSize, thin: false });
         }
-        const nx = await ca.putNexus(uuid(2, 2), {
-          sizeBytes: size,
-          children: [...more.map((k) => `bdev:///${k}`), rem.uri],
-          share: 'nbd',
-        });
-        targets.push({ layout: 'remote (2 x bdev + 1 x nbd)', uri: nx.deviceUri });
-      }
+        const nx = await ca.putNexus(uuid(2, 1 + n), { sizeBytes: size, children: [...more.map((k) => `bdev:///${k}`), rem.uri], share: 'nbd' });
+        targets.push({ layout: `${proto === 'nbd' ? 'remote' : 'nvmf'} (2 x bdev + 1 x ${proto})`, uri: nx.deviceUri });
+      };
+      if (layouts.includes('remote')) await remoteLayout(1, 'nbd');
+      if (layouts.includes('nvmf')) await remoteLayout(2, 'nvmf');
 
       for (const t of targets) {
         for (const j of JOBS) {
