@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { AgentProcess, ROOT, healthy } from './lib/agent-process';
+import { AgentProcess, ROOT, alive, healthy } from './lib/agent-process';
 
 const DIR = path.resolve(process.env.MAYASTOR_QUICKSTART_DIR ?? path.join(ROOT, '.tmp', 'quickstart'));
 const BASE_PORT = Number(process.env.MAYASTOR_QUICKSTART_PORT ?? 9501);
@@ -87,15 +87,6 @@ function which(cmd: string): string | undefined {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The recorded pid, if that process is still an agent of ours (the pid may have been reused). */

@@ -184,6 +184,16 @@ export class AgentProcess {
   }
 }
 
+/** A process with this pid exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** GET /v1/health answers (no token needed). */
 export async function healthy(url: string): Promise<boolean> {
   try {

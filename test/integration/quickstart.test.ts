@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ROOT, cleanup, tempDir } from '../helpers/agent';
+import { alive } from '../../scripts/lib/agent-process';
 
 jest.setTimeout(600_000);
 
@@ -34,15 +35,6 @@ function sh(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | nu
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.once('close', (code) => resolve({ code, out }));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('npm run quickstart / quickstart:down', () => {
