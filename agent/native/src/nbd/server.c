@@ -150,9 +150,7 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
         free(c);
         free(hbuf);
         free(neg);
-        struct dp_target_conn t = *tc;
-        dp_target_conn_release(&t);
-        close(fd);
+        dp_listener_refuse(fd, tc);
         return;
     }
     c->fd = fd;

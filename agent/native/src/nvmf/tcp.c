@@ -688,9 +688,7 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
         free(c);
         free(rbuf);
         free(reqs);
-        struct dp_target_conn t = *tc;
-        dp_target_conn_release(&t);
-        close(fd);
+        dp_listener_refuse(fd, tc);
         return;
     }
     c->fd = fd;

@@ -239,3 +239,10 @@ void dp_listener_stop(struct dp_listener *l)
     l->fd = -1;
     pthread_mutex_unlock(&l->lock);
 }
+
+void dp_listener_refuse(int fd, const struct dp_target_conn *tc)
+{
+    struct dp_target_conn t = *tc;
+    dp_target_conn_release(&t);
+    close(fd);
+}

@@ -71,6 +71,8 @@ int dp_listener_start(struct dp_listener *l, const char *proto, const char *host
                       dp_listener_accept_fn on_accept);
 /* The bound port, or -ENOTCONN when not listening. */
 int dp_listener_port(struct dp_listener *l);
+/* In on_accept, when the protocol cannot take the connection (out of memory): its admission goes back, fd is closed. */
+void dp_listener_refuse(int fd, const struct dp_target_conn *tc);
 /* Stop accepting and close the socket (no-op when not listening). Not on l's reactor. */
 void dp_listener_stop(struct dp_listener *l);
 
