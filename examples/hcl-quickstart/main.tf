@@ -2,6 +2,7 @@
 # Same resources as examples/quickstart (CDKTF); see README.md for running it.
 
 terraform {
+  required_version = ">= 1.8" # provider-defined functions (replica_size)
   required_providers {
     mayastor = {
       source  = "mayastor/mayastor"
@@ -49,8 +50,8 @@ resource "mayastor_replica" "replica" {
   for_each   = var.nodes
   node       = each.key
   pool       = mayastor_pool.pool[each.key].name
-  uuid       = uuidv5("url", "mayastor:replica:${var.volume_uuid}:${each.key}")
-  size_bytes = var.size_bytes + 1048576 # every nexus child reserves 1 MiB for the nexus label
+  # no uuid: one is generated at create and kept
+  size_bytes = provider::mayastor::replica_size(var.size_bytes) # the volume plus the nexus label every child holds
   thin       = true
   # the nexus reaches its local replica as bdev:///UUID; the others are shared over NBD
   share = each.key == var.nexus_node ? "none" : "nbd"
