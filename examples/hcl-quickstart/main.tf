@@ -46,11 +46,11 @@ resource "mayastor_pool" "pool" {
   disks    = [each.value.disk]
 }
 
+# No uuid on the replicas: the provider generates one at create and keeps it.
 resource "mayastor_replica" "replica" {
   for_each   = var.nodes
   node       = each.key
   pool       = mayastor_pool.pool[each.key].name
-  # no uuid: one is generated at create and kept
   size_bytes = provider::mayastor::replica_size(var.size_bytes) # the volume plus the nexus label every child holds
   thin       = true
   # the nexus reaches its local replica as bdev:///UUID; the others are shared over NBD
