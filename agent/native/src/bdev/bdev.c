@@ -79,6 +79,8 @@ static int validate(const struct dp_bdev *bdev, const struct dp_bdev_io *io)
         /* fall through */
     case DP_IO_UNMAP:
     case DP_IO_WRITE_ZEROES:
+        if (io->type != DP_IO_READ && bdev->read_only)
+            return -EROFS;
         if (io->length == 0 || bs == 0 || io->offset % bs || io->length % bs)
             return -EINVAL;
         if (io->offset > size || io->length > size - io->offset)
@@ -127,6 +129,24 @@ static void submit_msg(void *arg)
 int dp_bdev_refresh_size(struct dp_bdev *bdev)
 {
     return bdev->ops->refresh_size ? bdev->ops->refresh_size(bdev) : 0;
+}
+
+int dp_bdev_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group)
+{
+    if (!bdev->ops->snapshot_create) {
+        dp_set_error("'%s' cannot be snapshotted (only pool replicas and nvmf:// children can)", bdev->name);
+        return -ENOTSUP;
+    }
+    return bdev->ops->snapshot_create(bdev, snap_uuid, group ? group : "");
+}
+
+int dp_bdev_snapshot_destroy(struct dp_bdev *bdev, const char *snap_uuid)
+{
+    if (!bdev->ops->snapshot_destroy) {
+        dp_set_error("'%s' has no snapshots to destroy", bdev->name);
+        return -ENOTSUP;
+    }
+    return bdev->ops->snapshot_destroy(bdev, snap_uuid);
 }
 
 void dp_bdev_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)

@@ -95,6 +95,20 @@ struct dp_bdev_ops {
      * or unchanged; -errno (dp_set_error) if the size cannot be had or shrank.
      */
     int (*refresh_size)(struct dp_bdev *bdev);
+    /*
+     * Optional (snapshots, FORMAT.md v2). Control thread, may block. The
+     * caller has quiesced writers (a nexus pauses first). `snap_uuid` is the
+     * new snapshot's uuid (text); `group` is the volume snapshot it belongs
+     * to (text uuid, or "" for a snapshot of this device alone), recorded
+     * with it. 0, or -errno after dp_set_error naming the device; a device
+     * that cannot be snapshotted has no op (the generic layer says so).
+     * Local replicas (pool/lvol.c) do it in their pool; an nvmf:// child
+     * asks the target that serves its replica (an NVMe vendor admin command).
+     */
+    int (*snapshot_create)(struct dp_bdev *bdev, const char *snap_uuid, const char *group);
+    /* Optional. Undo a snapshot_create (one with no clones): a volume
+     * snapshot that failed on another child leaves nothing half-made. */
+    int (*snapshot_destroy)(struct dp_bdev *bdev, const char *snap_uuid);
 };
 
 struct dp_io_counters {
@@ -108,6 +122,10 @@ struct dp_bdev {
     uint64_t size; /* bytes; may grow (lvol resize) */
     uint32_t block_size; /* 512 or 4096 */
     bool thin; /* block_status may report holes */
+    /* Writes, unmaps and write-zeroes fail -EROFS in the generic layer (a
+     * snapshot); targets advertise it (NBD_FLAG_READ_ONLY, NVMe write
+     * protect). Set by the module before registering. */
+    bool read_only;
     const struct dp_bdev_ops *ops;
     void *ctx; /* module state */
     struct dp_reactor *reactor;
@@ -131,6 +149,11 @@ struct dp_bdev {
 
 /* The bdev's refresh_size op if it has one (control thread, may block); else 0. */
 int dp_bdev_refresh_size(struct dp_bdev *bdev);
+
+/* The bdev's snapshot ops (control thread, may block). A device without
+ * them gives -ENOTSUP naming it. */
+int dp_bdev_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group);
+int dp_bdev_snapshot_destroy(struct dp_bdev *bdev, const char *snap_uuid);
 
 /* Submit on the bdev's reactor thread. Validates range/alignment, counts stats. */
 void dp_bdev_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
