@@ -371,6 +371,50 @@ TEST(normal_path)
     close(a.fd);
 }
 
+/* Four I/O queues of one controller land on different reactors (admin on
+ * the device's, queue n on the (n - 1)th after it): each writes its own
+ * region with several commands in flight, each reads another's back by
+ * checksum; closing the admin queue closes every I/O queue on its reactor. */
+TEST(queues_over_reactors)
+{
+    struct host a, q[4];
+    h_admin(&a, false, false, 0);
+    struct nvme_sqe s = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES, .cdw11 = 0x00030003 };
+    CHECK_EQ(h_simple(&a, &s, NULL, 0, NULL), 0);
+    uint8_t *w = malloc(8 * 16384), *r = malloc(16384);
+    for (int i = 0; i < 4; i++) {
+        memset(&q[i], 0, sizeof q[i]);
+        q[i].fd = dial();
+        q[i].cntlid = a.cntlid;
+        h_icreq(&q[i], i & 1, i & 1);
+        CHECK_EQ(h_connect(&q[i], (uint16_t)(i + 1), SUBNQN, HOSTNQN, 0, NULL), 0);
+    }
+    test_fill(w, 8 * 16384, 1 << 20, 77);
+    for (int i = 0; i < 4; i++) /* two writes in flight per queue: in-capsule and by R2T */
+        for (int j = 0; j < 2; j++) {
+            s = (struct nvme_sqe){ .opc = NVME_IO_WRITE, .nsid = 1, .cdw10 = 2048 + (i * 2 + j) * 32, .cdw12 = 31 };
+            h_cmd(&q[i], &s, j ? NULL : w + (i * 2 + j) * 16384, j ? 0 : 16384, j ? 16384 : 0);
+        }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++) {
+            struct nvme_cqe cqe;
+            CHECK(h_wait(&q[i], &cqe, NULL, w + (i * 2 + 1) * 16384));
+            CHECK_EQ(cqe.status, 0);
+        }
+    for (int i = 0; i < 8; i++) {
+        s = (struct nvme_sqe){ .opc = NVME_IO_READ, .nsid = 1, .cdw10 = 2048 + i * 32, .cdw12 = 31 };
+        CHECK_EQ(h_simple(&q[(i / 2 + 1) % 4], &s, r, 16384, NULL), 0);
+        CHECK(nvmf_digest(r, 16384) == nvmf_digest(w + i * 16384, 16384));
+    }
+    close(a.fd);
+    for (int i = 0; i < 4; i++) {
+        CHECK(closed_by_target(q[i].fd, NULL));
+        close(q[i].fd);
+    }
+    free(w);
+    free(r);
+}
+
 TEST(discovery_lists_allowed_subsystems)
 {
     struct host d = { 0 };
@@ -717,13 +761,14 @@ TEST(share_validation)
 int main(void)
 {
     printf("test_nvmf_target\n");
-    CHECK_EQ(dp_init(2), 0);
+    CHECK_EQ(dp_init(3), 0);
     CHECK_EQ(dp_nvmf_listen("127.0.0.1", 0, NULL), 0);
     g_port = dp_nvmf_port();
     CHECK(g_port > 0);
     CHECK_EQ(dp_nvmf_share("malloc:///nvt?size_mb=4", SUBNQN, "6f1e9a3c-1d2b-4c5e-8f70-0123456789ab", HOSTNQN), 0);
     CHECK_EQ(dp_nvmf_share("malloc:///nvr?size_mb=1", "nqn.2019-05.io.openebs:restricted", NULL, OTHERHOST), 0);
     RUN(normal_path);
+    RUN(queues_over_reactors);
     RUN(discovery_lists_allowed_subsystems);
     RUN(connect_refusals);
     RUN(hostile_pdus);

@@ -335,8 +335,9 @@ static void features(struct nvmf_req *q, struct nvmf_ctrlr *k, bool set)
                 return;
             }
             uint32_t want = (v & 0xffff) + 1;
-            if (!k->nioq) /* granted once per controller */
-                k->nioq = (uint16_t)(want < NVMF_MAX_IO_QUEUES ? want : NVMF_MAX_IO_QUEUES);
+            if (!k->nioq) /* granted once per controller; I/O queues joining read it atomically */
+                __atomic_store_n(&k->nioq, (uint16_t)(want < NVMF_MAX_IO_QUEUES ? want : NVMF_MAX_IO_QUEUES),
+                                 __ATOMIC_RELAXED);
         }
         out = (uint32_t)(k->nioq ? k->nioq - 1 : NVMF_MAX_IO_QUEUES - 1) * 0x10001u;
         break;
@@ -374,7 +375,7 @@ void nvmf_aer_drop(struct nvmf_ctrlr *k)
 void nvmf_admin_cmd(struct nvmf_req *q)
 {
     struct nvmf_ctrlr *k = q->c->ctrlr;
-    k->ka_seen = true;
+    __atomic_store_n(&k->ka_seen, true, __ATOMIC_RELAXED);
     uint8_t opc = q->sqe.opc;
     if (!(k->csts & NVME_CSTS_RDY) && opc != NVME_ADM_KEEP_ALIVE) {
         nvmf_req_complete(q, ST(NVME_SC_COMMAND_SEQUENCE_ERROR), 0);

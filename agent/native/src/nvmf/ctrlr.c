@@ -27,28 +27,44 @@ static uint64_t cap_value(void)
 
 /* ---- controller lifetime ------------------------------------------------- */
 
-static void ctrlr_maybe_free(struct nvmf_ctrlr *k)
+/* Drop a queue's reference (ka == false) or the keep-alive timer's (ka ==
+ * true); the last one frees k. Queues live on several reactors: the count
+ * and the list are under g_nvmf_exports.lock. */
+static void ctrlr_unref(struct nvmf_ctrlr *k, bool ka)
 {
-    if (k->refs > 0 || k->ka_inflight)
-        return;
     pthread_mutex_lock(&g_nvmf_exports.lock);
-    for (struct nvmf_ctrlr **pp = &g_ctrlrs; *pp; pp = &(*pp)->next)
-        if (*pp == k) {
-            *pp = k->next;
-            break;
-        }
-    g_nvmf_nctrlrs--;
-    pthread_cond_broadcast(&g_nvmf_exports.cond);
+    if (ka)
+        k->ka_inflight = false;
+    else
+        k->refs--;
+    bool last = k->refs <= 0 && !k->ka_inflight;
+    if (last) {
+        for (struct nvmf_ctrlr **pp = &g_ctrlrs; *pp; pp = &(*pp)->next)
+            if (*pp == k) {
+                *pp = k->next;
+                break;
+            }
+        g_nvmf_nctrlrs--;
+        pthread_cond_broadcast(&g_nvmf_exports.cond);
+    }
     pthread_mutex_unlock(&g_nvmf_exports.lock);
-    free(k);
+    if (last)
+        free(k);
 }
 
-/* Tear the controller down: every queue closes (on this reactor). */
+/* Tear the controller down (on its reactor): the I/O queues close on their
+ * own reactors, the admin queue here. */
 static void ctrlr_kill(struct nvmf_ctrlr *k, const char *why)
 {
-    if (k->dead)
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    bool was = k->dead;
+    __atomic_store_n(&k->dead, true, __ATOMIC_RELAXED);
+    for (int i = 1; !was && i <= NVMF_MAX_IO_QUEUES; i++)
+        if (k->ioq[i])
+            nvmf_conn_kill_locked(k->ioq[i]);
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    if (was)
         return;
-    k->dead = true;
     k->naer = 0;
     if (why)
         fprintf(stderr, "nvmf: controller %u of host %s on %s: %s; tearing it down\n", k->cntlid, k->hostnqn, k->subnqn,
@@ -58,13 +74,11 @@ static void ctrlr_kill(struct nvmf_ctrlr *k, const char *why)
         io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&k->ka_op, 0);
         io_uring_sqe_set_data(sqe, &g_nvmf_noop);
     }
-    for (int i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
-        if (k->ioq[i])
-            nvmf_conn_close(k->ioq[i], NULL);
     if (k->admin)
         nvmf_conn_close(k->admin, NULL);
 }
 
+/* On c's reactor (the admin queue's is the controller's). */
 void nvmf_ctrlr_detach(struct nvmf_conn *c)
 {
     struct nvmf_ctrlr *k = c->ctrlr;
@@ -74,11 +88,13 @@ void nvmf_ctrlr_detach(struct nvmf_conn *c)
     if (k->admin == c) {
         k->admin = NULL;
         ctrlr_kill(k, NULL);
-    } else if (c->qid <= NVMF_MAX_IO_QUEUES && k->ioq[c->qid] == c) {
-        k->ioq[c->qid] = NULL;
+    } else {
+        pthread_mutex_lock(&g_nvmf_exports.lock);
+        if (c->qid <= NVMF_MAX_IO_QUEUES && k->ioq[c->qid] == c)
+            k->ioq[c->qid] = NULL;
+        pthread_mutex_unlock(&g_nvmf_exports.lock);
     }
-    k->refs--;
-    ctrlr_maybe_free(k);
+    ctrlr_unref(k, false);
 }
 
 static void ka_arm(struct nvmf_ctrlr *k);
@@ -86,34 +102,27 @@ static void ka_arm(struct nvmf_ctrlr *k);
 static void ka_cb(struct dp_uring_op *op, int res, uint32_t flags)
 {
     struct nvmf_ctrlr *k = container_of(op, struct nvmf_ctrlr, ka_op);
-    k->ka_inflight = false;
-    if (k->dead) {
-        ctrlr_maybe_free(k);
-        return;
-    }
-    if (!k->ka_seen) {
+    /* ka_inflight stays set until ctrlr_unref: the timer's reference keeps k */
+    if (!k->dead && !__atomic_load_n(&k->ka_seen, __ATOMIC_RELAXED)) {
         char why[96];
         snprintf(why, sizeof why, "no command within the keep-alive timeout (%u ms)", k->kato);
-        k->refs++; /* a queue freed inside ctrlr_kill must not free k under us */
         ctrlr_kill(k, why);
-        k->refs--;
-        ctrlr_maybe_free(k);
+    } else if (!k->dead && k->kato) {
+        ka_arm(k);
         return;
     }
-    ka_arm(k);
+    ctrlr_unref(k, true);
 }
 
-/* Check every 1.5 x KATO that the host sent something since the last check. */
+/* Check every 1.5 x KATO that the host sent something since the last check
+ * (on the controller's reactor; ka_inflight is set by the caller). */
 static void ka_arm(struct nvmf_ctrlr *k)
 {
-    if (!k->kato || k->dead)
-        return;
     uint64_t ms = (uint64_t)k->kato * 3 / 2;
     k->ka_ts.tv_sec = (long long)(ms / 1000);
     k->ka_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
-    k->ka_seen = false;
+    __atomic_store_n(&k->ka_seen, false, __ATOMIC_RELAXED);
     k->ka_op.cb = ka_cb;
-    k->ka_inflight = true;
     dp_reactor_timer(k->r, &k->ka_op, &k->ka_ts);
 }
 
@@ -131,6 +140,7 @@ static struct nvmf_ctrlr *ctrlr_new(struct nvmf_conn *c, bool discovery)
     k->kato = c->kato;
     k->admin = c;
     k->refs = 1;
+    k->ka_inflight = k->kato != 0;
     pthread_mutex_lock(&g_nvmf_exports.lock);
     for (;;) { /* a dynamic cntlid not in use */
         uint16_t id = g_next_cntlid;
@@ -147,7 +157,8 @@ static struct nvmf_ctrlr *ctrlr_new(struct nvmf_conn *c, bool discovery)
     g_ctrlrs = k;
     g_nvmf_nctrlrs++;
     pthread_mutex_unlock(&g_nvmf_exports.lock);
-    ka_arm(k);
+    if (k->ka_inflight)
+        ka_arm(k);
     return k;
 }
 
@@ -178,29 +189,35 @@ static void connect_finish(struct nvmf_conn *c, struct nvmf_req *q)
         connect_ok(c, q);
         return;
     }
+    /* An I/O queue joins on its own reactor: the controller's fields it
+     * checks are under the lock (ioq, refs, dead) or atomic (csts, nioq). */
     struct nvmf_ctrlr *k;
+    uint16_t sc = 0;
+    uint32_t cdw0 = 0;
     pthread_mutex_lock(&g_nvmf_exports.lock);
     for (k = g_ctrlrs; k; k = k->next)
         if (k->cntlid == c->want_cntlid)
             break;
+    if (!k || k->dead || k->discovery || strcmp(k->subnqn, c->subnqn) || strcmp(k->hostnqn, c->hostnqn)) {
+        sc = NVMF_SC_INVALID_PARAM;
+        cdw0 = NVMF_INVALID_PARAM_CDW0(1, __builtin_offsetof(struct nvmf_connect_data, cntlid));
+    } else {
+        uint16_t nioq = __atomic_load_n(&k->nioq, __ATOMIC_RELAXED);
+        if (!(__atomic_load_n(&k->csts, __ATOMIC_RELAXED) & NVME_CSTS_RDY) || c->qid > NVMF_MAX_IO_QUEUES ||
+            c->qid > (nioq ? nioq : 1) || k->ioq[c->qid]) {
+            sc = NVMF_SC_INVALID_PARAM;
+            cdw0 = NVMF_INVALID_PARAM_CDW0(0, __builtin_offsetof(struct nvmf_connect_cmd, qid));
+        } else {
+            k->ioq[c->qid] = c;
+            k->refs++;
+            c->ctrlr = k;
+        }
+    }
     pthread_mutex_unlock(&g_nvmf_exports.lock);
-    /* k is only touched on its own reactor, which is this one when it matches */
-    if (!k || k->r != c->r || k->dead || k->discovery || strcmp(k->subnqn, c->subnqn) ||
-        strcmp(k->hostnqn, c->hostnqn)) {
-        connect_fail(q, NVMF_SC_INVALID_PARAM,
-                     NVMF_INVALID_PARAM_CDW0(1, __builtin_offsetof(struct nvmf_connect_data, cntlid)));
-        return;
-    }
-    if (!(k->csts & NVME_CSTS_RDY) || c->qid > NVMF_MAX_IO_QUEUES || c->qid > (k->nioq ? k->nioq : 1) ||
-        k->ioq[c->qid]) {
-        connect_fail(q, NVMF_SC_INVALID_PARAM,
-                     NVMF_INVALID_PARAM_CDW0(0, __builtin_offsetof(struct nvmf_connect_cmd, qid)));
-        return;
-    }
-    k->ioq[c->qid] = c;
-    k->refs++;
-    c->ctrlr = k;
-    connect_ok(c, q);
+    if (sc)
+        connect_fail(q, sc, cdw0);
+    else
+        connect_ok(c, q);
 }
 
 void nvmf_connect_migrated(void *arg)
@@ -221,11 +238,25 @@ void nvmf_connect_migrated(void *arg)
     nvmf_conn_resume(c);
 }
 
+/* The admin queue lives on the device's reactor; I/O queue n on the
+ * (n - 1)th reactor after it, round-robin: a host with one queue per CPU
+ * spreads its transport work over every reactor (dp_bdev_submit hops to the
+ * device's reactor and io.c brings completions back). */
+static struct dp_reactor *queue_reactor(struct dp_reactor *dev, uint16_t qid)
+{
+    uint32_t n = dp_reactor_count(), base = 0;
+    if (qid <= 1 || n <= 1)
+        return dev;
+    while (base < n && dp_reactor_get(base) != dev)
+        base++;
+    return dp_reactor_get((base + qid - 1u) % n);
+}
+
 void nvmf_connect_go(struct nvmf_conn *c)
 {
     pthread_mutex_lock(&g_nvmf_exports.lock);
     c->migrating = true; /* kills wait for the move (kill_pending) */
-    c->migrate_to = c->exp->bdev->reactor;
+    c->migrate_to = queue_reactor(c->exp->bdev->reactor, c->qid);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
 }
 
@@ -307,12 +338,14 @@ static void property_cmd(struct nvmf_conn *c, struct nvmf_req *q, bool set)
         }
         uint32_t cc = (uint32_t)cmd->value, old = k->cc;
         k->cc = cc;
+        uint32_t csts = k->csts; /* written here only; I/O queues read it atomically */
         if ((cc & NVME_CC_EN) && !(old & NVME_CC_EN))
-            k->csts |= NVME_CSTS_RDY;
+            csts |= NVME_CSTS_RDY;
         else if (!(cc & NVME_CC_EN) && (old & NVME_CC_EN))
-            k->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_SHST_MASK);
+            csts &= ~(NVME_CSTS_RDY | NVME_CSTS_SHST_MASK);
         if (cc & NVME_CC_SHN_MASK)
-            k->csts = (k->csts & ~NVME_CSTS_SHST_MASK) | (NVME_CSTS_SHST_COMPLETE << NVME_CSTS_SHST_SHIFT);
+            csts = (csts & ~NVME_CSTS_SHST_MASK) | (NVME_CSTS_SHST_COMPLETE << NVME_CSTS_SHST_SHIFT);
+        __atomic_store_n(&k->csts, csts, __ATOMIC_RELAXED);
         nvmf_req_complete(q, 0, 0);
         return;
     }
@@ -343,7 +376,7 @@ void nvmf_fabrics_cmd(struct nvmf_req *q)
         nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_SEQUENCE_ERROR) | NVME_STATUS_DNR, 0);
         return;
     }
-    c->ctrlr->ka_seen = true;
+    __atomic_store_n(&c->ctrlr->ka_seen, true, __ATOMIC_RELAXED);
     switch (fctype) {
     case NVMF_FCTYPE_PROPERTY_GET:
     case NVMF_FCTYPE_PROPERTY_SET:

@@ -2,7 +2,8 @@
  * io.c - NVM I/O commands on nsid 1: Read, Write (FUA), Flush, Write
  * Zeroes, Dataset Management (deallocate ranges, one unmap at a time).
  * Ranges are checked against the namespace before the bdev sees them;
- * anything else is Invalid Opcode.
+ * anything else is Invalid Opcode. An I/O queue may live on another reactor
+ * than its device: dp_bdev_submit hops there, io_done hops back.
  */
 #include <string.h>
 
@@ -53,9 +54,29 @@ static void dsm_next(struct nvmf_req *q)
     nvmf_req_complete(q, 0, 0);
 }
 
+static void io_finish(struct nvmf_req *q, int status);
+
+static void io_back(void *arg)
+{
+    struct nvmf_req *q = arg;
+    io_finish(q, q->io_status);
+}
+
+/* On the device's reactor: the queue may live on another one (its connection
+ * is touched only there), so the completion goes back to it first. */
 static void io_done(struct dp_bdev_io *io, int status)
 {
     struct nvmf_req *q = io->cb_arg;
+    if (dp_reactor_self() != q->c->r) {
+        q->io_status = status;
+        dp_reactor_send(q->c->r, io_back, q);
+        return;
+    }
+    io_finish(q, status);
+}
+
+static void io_finish(struct nvmf_req *q, int status)
+{
     struct nvmf_conn *c = q->c;
     c->io_inflight--;
     if (c->closing) { /* the connection goes; the slot goes with it */
@@ -94,7 +115,8 @@ void nvmf_io_cmd(struct nvmf_req *q)
     struct nvmf_ctrlr *k = q->c->ctrlr;
     uint64_t off = 0, len = 0;
     uint16_t st;
-    if (!(k->csts & NVME_CSTS_RDY) || k->dead) {
+    /* written on the controller's reactor, which may not be this queue's */
+    if (!(__atomic_load_n(&k->csts, __ATOMIC_RELAXED) & NVME_CSTS_RDY) || __atomic_load_n(&k->dead, __ATOMIC_RELAXED)) {
         nvmf_req_complete(q, ST(NVME_SC_COMMAND_SEQUENCE_ERROR), 0);
         return;
     }

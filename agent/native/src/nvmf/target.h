@@ -6,12 +6,15 @@
  *
  * Threading: a connection is accepted on the listener's reactor. Until its
  * Connect it speaks only ICReq and Connect there; a Connect to an NVM
- * subsystem moves it to the reactor of the export's bdev (like NBD), so a
- * controller, its admin queue and all its I/O queues live on one reactor and
- * share state without locks. Discovery controllers stay on the listener's
- * reactor. g_nvmf_exports.lock guards the connection and controller lists
- * and each connection's cross-thread fields (migrating, kill_pending,
- * msg_refs).
+ * subsystem moves it: the admin queue (and so the controller, its keep-alive
+ * timer and AERs) to the reactor of the export's bdev (like NBD), I/O queue
+ * n round-robin to the (n - 1)th reactor after that one, so a multi-queue
+ * host spreads over the reactors. A connection is touched only on its own
+ * reactor. Discovery controllers stay on the listener's reactor.
+ * g_nvmf_exports.lock guards the connection and controller lists, each
+ * connection's cross-thread fields (migrating, kill_pending, msg_refs) and
+ * the controller's ioq[], refs, ka_inflight and dead (which I/O queues also
+ * read atomically, with csts, nioq and ka_seen).
  */
 #ifndef DP_NVMF_TARGET_H
 #define DP_NVMF_TARGET_H
@@ -66,6 +69,7 @@ struct nvmf_req {
     uint8_t pdu[NVME_TCP_DATA_HLEN + 4]; /* C2HData or R2T header (+ digest) */
     uint8_t rsp[NVME_TCP_RSP_HLEN + 4]; /* CapsuleResp (+ digest) */
     uint32_t ddgst;
+    int io_status; /* the bdev's status, carried back to the queue's reactor */
 };
 
 enum nvmf_rx { RX_CH, RX_HDR, RX_PAD, RX_DATA, RX_DDGST };
