@@ -427,6 +427,44 @@ int dp_nexus_child_fault(const char *uuid, const char *uri);
  */
 int dp_nexus_resize(const char *uuid, uint64_t new_size);
 
+/* ---- nexus snapshots (a consistent snapshot of a volume) ------------------
+ * dp_nexus_snapshot pauses the nexus (new I/O held, in-flight I/O drained, a
+ * flush to every healthy child), snapshots every healthy child's replica
+ * (dp_bdev_snapshot_create: local replicas in their pool, nvmf:// children
+ * through their target), and resumes. Held I/O is never failed. The pause
+ * ends by itself after deadline_ms (the reactor resumes the volume), and the
+ * snapshot then fails with -ETIMEDOUT. A faulted, offline, rebuilding or
+ * resyncing child fails the call with -ENODEV naming it (unless
+ * DP_NEXUS_SNAP_SKIP_UNHEALTHY: it is skipped and reported); a child that
+ * cannot be snapshotted (nbd://, files) -ENOTSUP naming it, before any
+ * pause. Any failure destroys the snapshots already made: nothing is left
+ * half-made. Each child's snapshot uuid is dp_nexus_snapshot_uuid(group,
+ * its replica identity), so a retry is idempotent and predictable. `out`
+ * (up to max_out entries, may be NULL) gets one entry per child, in child
+ * order. Returns the number of children, or -errno.
+ */
+#define DP_NEXUS_SNAP_SKIP_UNHEALTHY 0x1u
+#define DP_NEXUS_SNAP_DEADLINE_MAX_MS 600000u
+
+typedef struct dp_nexus_snap_child {
+    char uri[DP_URI_MAX];
+    char replica[64]; /* the child's replica identity (a replica uuid for bdev:/// and nvmf://) */
+    char snapshot[DP_UUID_STR_LEN]; /* its snapshot's uuid */
+    char pad[3];
+    uint32_t skipped; /* 1: unhealthy, skipped (DP_NEXUS_SNAP_SKIP_UNHEALTHY) */
+    int32_t status; /* 0, or -errno of this child's step (or of undoing it) */
+    char reason[DP_REASON_MAX];
+} dp_nexus_snap_child;
+
+int dp_nexus_snapshot(const char *uuid, const char *group, uint32_t deadline_ms, uint32_t flags,
+                      dp_nexus_snap_child *out, uint32_t max_out);
+/* Destroy a volume snapshot's parts through the nexus's children (a part already gone counts as done).
+ * Returns the number of children, or the first -errno (dp_last_error names the child). */
+int dp_nexus_snapshot_destroy(const char *uuid, const char *group, dp_nexus_snap_child *out, uint32_t max_out);
+/* The uuid of a replica's part of volume snapshot `group` (RFC 4122 version 5: SHA-1 of the group's
+ * 16 bytes, then the replica identity's text). out: DP_UUID_STR_LEN bytes. */
+int dp_nexus_snapshot_uuid(const char *group, const char *replica, char *out);
+
 /* ---- layout pins ----------------------------------------------------------
  * The agent reads these structs through koffi (agent/src/native/declarations.ts),
  * which cannot see this header: a field added or moved here without it would be
@@ -486,6 +524,12 @@ _Static_assert(offsetof(dp_nexus_child_info, pad) == 428, "dp_nexus_child_info.p
 _Static_assert(offsetof(dp_nexus_child_info, reads) == 432, "dp_nexus_child_info.reads");
 _Static_assert(offsetof(dp_nexus_child_info, writes) == 440, "dp_nexus_child_info.writes");
 _Static_assert(offsetof(dp_nexus_child_info, errors) == 448, "dp_nexus_child_info.errors");
+_Static_assert(sizeof(dp_nexus_snap_child) == 496, "dp_nexus_snap_child size");
+_Static_assert(offsetof(dp_nexus_snap_child, replica) == 256, "dp_nexus_snap_child.replica");
+_Static_assert(offsetof(dp_nexus_snap_child, snapshot) == 320, "dp_nexus_snap_child.snapshot");
+_Static_assert(offsetof(dp_nexus_snap_child, skipped) == 360, "dp_nexus_snap_child.skipped");
+_Static_assert(offsetof(dp_nexus_snap_child, status) == 364, "dp_nexus_snap_child.status");
+_Static_assert(offsetof(dp_nexus_snap_child, reason) == 368, "dp_nexus_snap_child.reason");
 _Static_assert(sizeof(dp_target_limits) == 32, "dp_target_limits size");
 _Static_assert(offsetof(dp_target_limits, max_connections) == 0, "dp_target_limits.max_connections");
 _Static_assert(offsetof(dp_target_limits, max_connections_per_export) == 4,

@@ -11,7 +11,9 @@
  * held: nothing is acknowledged that a stale child could later claim to
  * have. Writes overlapping a segment the rebuild is copying wait for it
  * (rebuild.c). The first write after the labels said clean waits until they
- * say dirty (nx_label_mark_dirty; LABEL.md).
+ * say dirty (nx_label_mark_dirty; LABEL.md). While the nexus is paused for a
+ * snapshot (pause.c), new requests wait in the same FIFO as those waiting for
+ * a free context, and start in order when it resumes.
  *
  * Cost: the nexus itself adds well under a microsecond per write; the legs
  * dominate. On tmpfs and buffered files a leg is a memcpy that uring.c does
@@ -130,6 +132,15 @@ static void finish(struct nx_io *nio, int status, bool deferred)
         dp_bdev_io_complete_deferred(parent, status);
     else
         parent->cb(parent, status);
+    if (!nx->paused)
+        nx_io_release_wait(nx);
+    if (nx->app_inflight == 0 && (nx->destroying || nx->paused))
+        nx_notify(nx);
+}
+
+/* Start the requests that wait for a free nx_io or for the end of a pause, in order. */
+void nx_io_release_wait(struct nexus *nx)
+{
     while (nx->wait_head && nx->io_free) {
         struct dp_bdev_io *w = nx->wait_head;
         nx->wait_head = (struct dp_bdev_io *)(uintptr_t)w->driver[0];
@@ -139,8 +150,6 @@ static void finish(struct nx_io *nio, int status, bool deferred)
         nx->io_free = n->next;
         start(nx, n, w);
     }
-    if (nx->app_inflight == 0 && nx->destroying)
-        nx_notify(nx);
 }
 
 /* ---- reads ---------------------------------------------------------------------- */
@@ -439,8 +448,9 @@ void nx_io_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct nexus *nx = bdev->ctx;
     struct nx_io *nio = nx->io_free;
-    if (!nio || nx->wait_head) {
-        /* all contexts busy: queue (FIFO) until one frees up */
+    if (!nio || nx->wait_head || nx->paused) {
+        /* all contexts busy, or paused for a snapshot (pause.c): queue (FIFO)
+         * until one frees up or the pause ends */
         io->driver[0] = 0;
         if (nx->wait_tail)
             nx->wait_tail->driver[0] = (uint64_t)(uintptr_t)io;

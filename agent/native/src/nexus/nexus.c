@@ -338,6 +338,7 @@ void nx_free(struct nexus *nx)
     for (uint32_t i = 0; i < nx->nchildren; i++)
         nx_child_free(nx->children[i]);
     nx->nchildren = 0;
+    nx_pause_forget(nx);
     nx_io_fini(nx);
     pthread_cond_destroy(&nx->ev_cond);
     pthread_mutex_destroy(&nx->ev_lock);

@@ -206,6 +206,16 @@ struct nexus {
     pthread_cond_t ev_cond;
     uint64_t ev_seq;
 
+    /*
+     * Pause for a snapshot (pause.c): new requests wait in the wait FIFO
+     * until resume or the deadline timer, which resumes by itself and sets
+     * pause_expired (read by the control thread with __atomic_load_n).
+     */
+    bool paused, pause_expired;
+    uint64_t pause_seq;
+    struct nx_pause_timer *pause_timer;
+    uint64_t pauses; /* tests, stats */
+
     uint64_t reads, writes, flushes, errors;
     uint64_t lock_waits; /* writes that waited for a rebuild segment */
     uint64_t seg_waits; /* rebuild segments that waited for writes */
@@ -272,10 +282,27 @@ int nx_io_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len, uint
 int nx_io_init(struct nexus *nx);
 void nx_io_fini(struct nexus *nx);
 void nx_io_release_held(struct nexus *nx);
+void nx_io_release_wait(struct nexus *nx);
 void nx_io_release_dirty_wait(struct nexus *nx);
 void nx_io_locks_changed(struct nexus *nx);
 bool nx_io_write_overlaps(struct nexus *nx, uint64_t off, uint64_t len);
 struct nx_child *nx_pick_read_child(struct nexus *nx, uint32_t exclude_mask);
+
+/* pause.c (control thread, under nx_ctl_lock) */
+/*
+ * Hold new I/O, wait for the I/O in flight, flush every healthy child. After
+ * deadline_ms the reactor resumes by itself (a stuck caller never leaves the
+ * volume frozen). 0, or -ETIMEDOUT / the flush's error (dp_set_error naming
+ * the child) with the nexus resumed.
+ */
+int nx_pause(struct nexus *nx, uint32_t deadline_ms);
+/* Release held I/O in order. 0, or -ETIMEDOUT when the deadline resumed it first. */
+int nx_resume(struct nexus *nx);
+/* Detach a pending deadline timer (nx_free). */
+void nx_pause_forget(struct nexus *nx);
+
+/* snapshot.c: the per-child snapshot uuid (version 5 of group + identity). */
+int nx_snapshot_uuid(const uint8_t group[16], const char *ident, char out[37]);
 
 /* rebuild.c */
 int nx_rebuild_start(struct nx_child *dst);
