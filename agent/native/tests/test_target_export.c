@@ -1,6 +1,7 @@
 /* test_target_export.c - the export registry every target keeps (target/export.h): share and
- * re-share, errors naming the protocol and export, attach within the per-export cap, and an
- * unshare that waits until the protocol's connections are gone. */
+ * re-share, errors naming the protocol and export, attach within the per-export cap, an
+ * unshare that waits until the protocol's connections are gone, and the writer lease (an export
+ * serving a nexus child is writable only by the nexus's host). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 
 #include "bdev/bdev.h"
 #include "datapath.h"
+#include "nexus/nexus.h"
 #include "target/export.h"
 #include "target/limits.h"
 #include "testlib.h"
@@ -117,6 +119,166 @@ TEST(unshare_waits_for_the_connections)
     CHECK_EQ(atomic_load(&g_kills), 2);
 }
 
+/* ---- writer lease ---- */
+
+static dp_target_stats tstats(void)
+{
+    dp_target_stats s;
+    CHECK_EQ(dp_target_stats_get(&s), 0);
+    return s;
+}
+
+static void set_grace(uint32_t ms)
+{
+    dp_target_limits l;
+    CHECK_EQ(dp_target_get_limits(&l), 0);
+    l.writer_grace_ms = ms;
+    CHECK_EQ(dp_target_set_limits(&l), 0);
+}
+
+static void client(struct dp_export_client *cl, const char *host, const char *peer)
+{
+    memset(cl, 0, sizeof *cl);
+    snprintf(cl->host, sizeof cl->host, "%s", host);
+    cl->peer = peer;
+}
+
+/* A label block of nexus `id` (first byte of its uuid) at seq, flags. */
+static void label(uint8_t *block, uint8_t id, uint64_t seq, uint32_t flags)
+{
+    struct nx_label l = { .seq = seq,
+                          .generation = 1,
+                          .data_offset = NX_HDR_SIZE,
+                          .data_size = 1 << 20,
+                          .flags = flags,
+                          .block_size = 4096,
+                          .nmembers = 1 };
+    l.nexus_uuid[0] = id;
+    l.child_id[0] = 1;
+    l.members[0][0] = 1;
+    nx_label_encode(&l, block);
+}
+
+static int wr(struct dp_export *e, struct dp_export_client *cl, uint64_t off, void *buf, size_t len)
+{
+    struct iovec v = { buf, len };
+    return dp_export_writer_check(e, cl, off, &v, 1, len);
+}
+
+static bool held_by(struct dp_export *e, const char *host)
+{
+    char h[DP_EXPORT_HOST_MAX];
+    if (!dp_export_writer_host(e, h, sizeof h))
+        return host == NULL;
+    return host && !strcmp(h, host);
+}
+
+static uint8_t g_blk[2 * NX_LABEL_BLOCK], g_data[4096];
+
+TEST(writer_lease_taken_and_refused)
+{
+    CHECK_EQ(dp_export_share(&g_reg, "malloc:///lease1?size_mb=4", "lease", NULL), 0);
+    struct dp_export *e = named("lease");
+    struct dp_export_client a, b;
+    client(&a, "10.0.0.1", "10.0.0.1:1000");
+    client(&b, "10.0.0.2", "10.0.0.2:2000");
+    dp_export_client_attach(e, &a);
+    dp_export_client_attach(e, &b);
+    dp_target_stats s0 = tstats();
+    /* no lease: anyone writes, also zeros or a damaged label into the label area */
+    CHECK_EQ(wr(e, &b, 1 << 20, g_data, sizeof g_data), 0);
+    CHECK_EQ(wr(e, &b, 0, g_data, sizeof g_data), 0);
+    label(g_blk, 0x11, 2, NX_LABEL_SYNCED);
+    g_blk[100] ^= 1; /* crc mismatch */
+    CHECK_EQ(wr(e, &b, 0, g_blk, NX_LABEL_BLOCK), 0);
+    label(g_blk, 0x11, 3, NX_LABEL_SYNCED); /* odd seq in slot 0: not how the nexus writes */
+    CHECK_EQ(wr(e, &b, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK_EQ(wr(e, &b, 0, g_blk, 256), 0); /* a partial label */
+    label(g_blk, 0x11, 2, NX_LABEL_SYNCED | NX_LABEL_RELEASED); /* released: free for anyone */
+    CHECK_EQ(wr(e, &b, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, NULL));
+    /* a valid label from a: a's host is the writer */
+    label(g_blk, 0x11, 2, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &a, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, "10.0.0.1"));
+    CHECK_EQ(tstats().writer_leases, s0.writer_leases + 1);
+    /* b: writes, unmaps, labels refused; reads are not checked at all */
+    CHECK_EQ(wr(e, &b, 1 << 20, g_data, sizeof g_data), -EPERM);
+    CHECK(b.refusal_logged);
+    CHECK_EQ(dp_export_writer_check(e, &b, 8192, NULL, 0, 4096), -EPERM);
+    label(g_blk, 0x22, 4, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &b, 0, g_blk, NX_LABEL_BLOCK), -EPERM);
+    CHECK(held_by(e, "10.0.0.1"));
+    CHECK_EQ(tstats().writes_refused, s0.writes_refused + 3);
+    /* a keeps writing, unmapping, labelling */
+    CHECK_EQ(wr(e, &a, 1 << 20, g_data, sizeof g_data), 0);
+    CHECK_EQ(dp_export_writer_check(e, &a, 1 << 20, NULL, 0, 4096), 0);
+    label(g_blk, 0x11, 3, NX_LABEL_SYNCED); /* slot 1 */
+    CHECK_EQ(wr(e, &a, NX_LABEL_BLOCK, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, "10.0.0.1"));
+    dp_export_client_detach(e, &a);
+    dp_export_client_detach(e, &b);
+}
+
+TEST(writer_lease_grace_release_move)
+{
+    struct dp_export *e = named("lease");
+    struct dp_export_client a, a2, b;
+    client(&a, "10.0.0.1", "10.0.0.1:1001");
+    client(&a2, "10.0.0.1", "10.0.0.1:1002");
+    client(&b, "10.0.0.2", "10.0.0.2:2001");
+    dp_export_client_attach(e, &b);
+    dp_target_stats s0 = tstats();
+    /* within the grace after the writer's last connection: still a's */
+    set_grace(3600000);
+    CHECK(held_by(e, "10.0.0.1"));
+    CHECK_EQ(wr(e, &b, 1 << 20, g_data, sizeof g_data), -EPERM);
+    /* a reconnects (another connection of the same host): keeps it, also with no grace */
+    dp_export_client_attach(e, &a2);
+    set_grace(0);
+    CHECK_EQ(wr(e, &b, 1 << 20, g_data, sizeof g_data), -EPERM);
+    CHECK(held_by(e, "10.0.0.1"));
+    /* its last connection gone and the grace over: anyone may write */
+    dp_export_client_detach(e, &a2);
+    CHECK_EQ(wr(e, &b, 1 << 20, g_data, sizeof g_data), 0);
+    CHECK(held_by(e, NULL));
+    CHECK_EQ(tstats().writer_leases, s0.writer_leases - 1);
+    set_grace(DP_TARGET_DEF_WRITER_GRACE_MS);
+    /* a takes it again with a label spanning both slots in two uneven iovecs */
+    dp_export_client_attach(e, &a);
+    label(g_blk, 0x11, 4, NX_LABEL_SYNCED);
+    label(g_blk + NX_LABEL_BLOCK, 0x11, 5, NX_LABEL_SYNCED);
+    struct iovec v[2] = { { g_blk, 300 }, { g_blk + 300, sizeof g_blk - 300 } };
+    CHECK_EQ(dp_export_writer_check(e, &a, 0, v, 2, sizeof g_blk), 0);
+    CHECK(held_by(e, "10.0.0.1"));
+    /* the same host labels it for another nexus: the lease moves with it */
+    label(g_blk, 0x33, 8, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &a, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, "10.0.0.1"));
+    CHECK(e->w.nexus[0] == 0x33);
+    /* the nexus is deleted (RELEASED): anyone may write, at once */
+    label(g_blk, 0x33, 9, NX_LABEL_SYNCED | NX_LABEL_CLEAN | NX_LABEL_RELEASED);
+    CHECK_EQ(wr(e, &a, NX_LABEL_BLOCK, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, NULL));
+    CHECK_EQ(wr(e, &b, 1 << 20, g_data, sizeof g_data), 0);
+    /* b's own nexus now takes it; an idempotent re-share keeps it, unshare ends it */
+    label(g_blk, 0x44, 2, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &b, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, "10.0.0.2"));
+    CHECK_EQ(wr(e, &a, 1 << 20, g_data, sizeof g_data), -EPERM);
+    CHECK_EQ(dp_export_share(&g_reg, "malloc:///lease1?size_mb=4", "lease", NULL), 0);
+    CHECK(held_by(e, "10.0.0.2"));
+    dp_export_client_detach(e, &a);
+    dp_export_client_detach(e, &b);
+    CHECK_EQ(tstats().writer_leases, s0.writer_leases);
+    CHECK_EQ(dp_export_unshare(&g_reg, "lease"), 0);
+    CHECK_EQ(tstats().writer_leases, s0.writer_leases - 1);
+    CHECK_EQ(dp_export_share(&g_reg, "malloc:///lease1?size_mb=4", "lease", NULL), 0);
+    e = named("lease");
+    CHECK(held_by(e, NULL));
+    CHECK_EQ(dp_export_unshare(&g_reg, "lease"), 0);
+}
+
 int main(void)
 {
     printf("test_target_export\n");
@@ -124,6 +286,8 @@ int main(void)
     RUN(share_and_reshare);
     RUN(attach_within_the_export_cap);
     RUN(unshare_waits_for_the_connections);
+    RUN(writer_lease_taken_and_refused);
+    RUN(writer_lease_grace_release_move);
     dp_fini();
     return 0;
 }

@@ -21,7 +21,8 @@ static dp_target_limits defaults(void)
                                .handshake_timeout_ms = DP_TARGET_DEF_HS_TIMEOUT_MS,
                                .fd_headroom = DP_TARGET_DEF_FD_HEADROOM,
                                .conn_memory_budget = DP_TARGET_DEF_CONN_BUDGET,
-                               .memory_budget = DP_TARGET_DEF_BUDGET };
+                               .memory_budget = DP_TARGET_DEF_BUDGET,
+                               .writer_grace_ms = DP_TARGET_DEF_WRITER_GRACE_MS };
 }
 
 static dp_target_stats stats(void)
@@ -42,13 +43,14 @@ TEST(defaults_and_bounds)
     } bad[] = {
         { d, "max_connections" },      { d, "max_connections_per_export" },
         { d, "handshake_timeout_ms" }, { d, "conn_memory_budget" },
-        { d, "memory_budget" },
+        { d, "memory_budget" },        { d, "writer_grace_ms" },
     };
     bad[0].l.max_connections = 0;
     bad[1].l.max_connections_per_export = 0;
     bad[2].l.handshake_timeout_ms = 0;
     bad[3].l.conn_memory_budget = 1000;
     bad[4].l.memory_budget = d.conn_memory_budget - 1;
+    bad[5].l.writer_grace_ms = DP_TARGET_MAX_WRITER_GRACE_MS + 1;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ(dp_target_set_limits(&bad[i].l), -EINVAL);
         CHECK(strstr(dp_last_error(), bad[i].field));

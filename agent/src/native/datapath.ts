@@ -5,7 +5,7 @@ import koffi from 'koffi';
 import { ControlThread, OutMarker } from './control';
 import { DP_NEXUS_FORCE, DP_NEXUS_RELEASE, Fn, MAIN_PROTOS, declareTypes, libraryPath } from './declarations';
 import { NativeError } from './errors';
-import { childInfo, nexusInfo, num, poolInfo, replicaInfo } from './types';
+import { DEFAULT_WRITER_GRACE_MS, childInfo, nexusInfo, num, poolInfo, replicaInfo } from './types';
 import type { CqHandle, DescHandle, IoOp, IoStats, NexusChildInfo, NexusInfo, PoolInfo, ReplicaInfo, TargetLimits, TargetStats } from './types';
 
 /**
@@ -290,6 +290,8 @@ export class Datapath {
         fd_headroom: l.fdHeadroom,
         conn_memory_budget: l.connMemoryBudget,
         memory_budget: l.memoryBudget,
+        writer_grace_ms: l.writerGraceMs ?? DEFAULT_WRITER_GRACE_MS,
+        pad: 0,
       },
     ]);
   }
@@ -305,6 +307,7 @@ export class Datapath {
       fdHeadroom: num(o.fd_headroom),
       connMemoryBudget: num(o.conn_memory_budget),
       memoryBudget: num(o.memory_budget),
+      writerGraceMs: num(o.writer_grace_ms),
     };
   }
 
@@ -323,6 +326,8 @@ export class Datapath {
       acceptBackoffs: num(o.accept_backoffs),
       memoryBytes: num(o.memory_bytes),
       memoryWaits: num(o.memory_waits),
+      writerLeases: num(o.writer_leases),
+      writesRefused: num(o.writes_refused),
     };
   }
 

@@ -76,6 +76,8 @@ export const STRUCTS: Record<string, Record<string, string>> = {
     fd_headroom: 'uint32_t',
     conn_memory_budget: 'uint64_t',
     memory_budget: 'uint64_t',
+    writer_grace_ms: 'uint32_t',
+    pad: 'uint32_t',
   },
   dp_target_stats: {
     connections: 'uint64_t',
@@ -88,6 +90,8 @@ export const STRUCTS: Record<string, Record<string, string>> = {
     accept_backoffs: 'uint64_t',
     memory_bytes: 'uint64_t',
     memory_waits: 'uint64_t',
+    writer_leases: 'uint64_t',
+    writes_refused: 'uint64_t',
   },
 };
 /** Opaque handle types. */

@@ -86,7 +86,13 @@ export interface TargetLimits {
   fdHeadroom: number;
   connMemoryBudget: number;
   memoryBudget: number;
+  /** How long an export serving a nexus child stays writable only by the nexus's host after its last
+   * connection drops (ms; default DEFAULT_WRITER_GRACE_MS when not given). */
+  writerGraceMs?: number;
 }
+
+/** The data path's default for TargetLimits.writerGraceMs (DP_TARGET_DEF_WRITER_GRACE_MS). */
+export const DEFAULT_WRITER_GRACE_MS = 30000;
 
 /** dp_target_stats (issue 10). */
 export interface TargetStats {
@@ -100,6 +106,10 @@ export interface TargetStats {
   acceptBackoffs: number;
   memoryBytes: number;
   memoryWaits: number;
+  /** Exports now writable only by the host of the nexus they serve a child to. */
+  writerLeases: number;
+  /** Writes, unmaps and write-zeroes refused (EPERM) because another host holds the export's writer lease. */
+  writesRefused: number;
 }
 
 /** Handle of an open descriptor (a koffi 3 pointer). */

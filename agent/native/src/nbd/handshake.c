@@ -67,6 +67,9 @@ static void export_view(const struct dp_export *e, struct nbd_export_view *v)
      * multi-conn is safe. */
     v->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
                 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_DF | NBD_FLAG_CAN_MULTI_CONN;
+    /* A read-only device (a snapshot): said so, and writes answer EPERM. */
+    if (b->read_only)
+        v->tflags = (v->tflags | NBD_FLAG_READ_ONLY) & ~(NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES);
     v->min_block = b->block_size ? b->block_size : 512;
     v->pref_block = v->min_block > NBD_PREF_BLOCK ? v->min_block : NBD_PREF_BLOCK;
     v->max_payload = nbd_max_payload();
@@ -249,6 +252,8 @@ static void hs_step(struct nbd_conn *c)
                     c->exp = e;
             }
             pthread_mutex_unlock(&g_nbd_exports.lock);
+            if (c->exp)
+                dp_export_client_attach(c->exp, &c->wc); /* counted for the writer lease */
             if (full) {
                 /* GO can say why; EXPORT_NAME can only close. */
                 c->hs_result = NBD_NEG_CLOSE;

@@ -368,6 +368,10 @@ int nbd_check_request(const struct nbd_request *r, const struct nbd_limits *l)
 {
     uint16_t allowed = 0;
     bool is_write = false;
+    /* A read-only export refuses every change with EPERM (a write's payload is still consumed). */
+    if ((l->tflags & NBD_FLAG_READ_ONLY) &&
+        (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES))
+        return r->type == NBD_CMD_WRITE && r->length > l->max_payload ? NBD_CHECK_CLOSE : (int)NBD_EPERM;
     switch (r->type) {
     case NBD_CMD_READ:
         allowed = NBD_CMD_FLAG_FUA | ((l->tflags & NBD_FLAG_SEND_DF) && l->structured ? NBD_CMD_FLAG_DF : 0);

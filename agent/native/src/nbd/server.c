@@ -26,6 +26,7 @@
  * registry's lock (g_nbd_exports.lock): a connection is killed by a message
  * to its reactor, counted in msg_refs so the connection outlives the message.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -81,6 +82,8 @@ void nbd_conn_maybe_free(struct nbd_conn *c)
         pthread_mutex_unlock(&g_nbd_exports.lock);
         return;
     }
+    if (c->exp) /* before the export may go (unshare waits for conn_remove); w.lock nests inside */
+        dp_export_client_detach(c->exp, &c->wc);
     dp_export_conn_remove_locked(&g_nbd_exports, &c->link, c->exp);
     pthread_mutex_unlock(&g_nbd_exports.lock);
     conn_free(c);
@@ -140,6 +143,15 @@ struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
 
 static struct dp_listener g_lis = DP_LISTENER_INIT;
 
+/* The writer lease's identity of an NBD client: its IP address (IPv4 for v4-mapped). */
+static void peer_host(const struct in6_addr *a, char *out, size_t cap)
+{
+    if (IN6_IS_ADDR_V4MAPPED(a))
+        inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
+    else
+        inet_ntop(AF_INET6, a, out, (socklen_t)cap);
+}
+
 /* An admitted connection (target/listener.h): the handshake starts on l->r. */
 static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, const struct dp_target_conn *tc)
 {
@@ -158,6 +170,8 @@ static void new_conn(struct dp_listener *l, int fd, const struct dp_peer *peer, 
     c->tc = *tc;
     c->peer = peer->addr;
     memcpy(c->peer_str, peer->str, sizeof c->peer_str);
+    peer_host(&c->peer, c->wc.host, sizeof c->wc.host);
+    c->wc.peer = c->peer_str;
     c->hbuf = hbuf;
     c->neg = neg;
     int one = 1;

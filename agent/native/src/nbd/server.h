@@ -56,6 +56,7 @@ struct nbd_conn {
     struct dp_export *exp;
     struct dp_bdev *bdev;
     struct dp_target_conn tc; /* admission, handshake deadline, memory charged */
+    struct dp_export_client wc; /* the writer lease's view: host = the peer's IP address */
 
     bool closing, disc, transmission;
     bool migrating, kill_pending; /* under g_nbd_exports.lock */

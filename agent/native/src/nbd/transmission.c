@@ -345,6 +345,14 @@ static void exec(struct nbd_conn *c, struct nbd_slot *s)
     case NBD_CMD_BLOCK_STATUS: do_block_status(c, s); return;
     default: reply_err(c, s, NBD_EINVAL); return;
     }
+    if (io->type != DP_IO_READ && io->type != DP_IO_FLUSH) {
+        /* An export serving a nexus child is writable by the nexus's host only. */
+        int rc = dp_export_writer_check(c->exp, &c->wc, q->offset, io->iov, io->iovcnt, q->length);
+        if (rc < 0) {
+            reply_err(c, s, nbd_errno(rc));
+            return;
+        }
+    }
     c->io_inflight++;
     dp_bdev_submit(c->bdev, io);
 }

@@ -18,6 +18,13 @@ struct dp_export *dp_export_named_locked(struct dp_export_registry *reg, const c
     return NULL;
 }
 
+static void export_free(struct dp_export *e)
+{
+    pthread_mutex_destroy(&e->w.lock);
+    free(e->source);
+    free(e);
+}
+
 /* Under lock: true when name is shared; a re-share of the same device takes the new allowlist. */
 static int reshare_locked(struct dp_export_registry *reg, struct dp_export *old, const char *bdev_name,
                           const struct dp_allowlist *al)
@@ -45,10 +52,11 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
         return -ENOMEM;
     }
     memcpy(e->name, export_name, nlen + 1);
+    e->proto = reg->proto;
+    pthread_mutex_init(&e->w.lock, NULL);
     int rc = dp_allowlist_parse(&e->allowed, allowed_hosts, reg->proto, export_name);
     if (rc < 0) {
-        free(e->source);
-        free(e);
+        export_free(e);
         return rc;
     }
     pthread_mutex_lock(&reg->lock);
@@ -56,8 +64,7 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     if (old) {
         rc = reshare_locked(reg, old, bdev_name, &e->allowed);
         pthread_mutex_unlock(&reg->lock);
-        free(e->source);
-        free(e);
+        export_free(e);
         return rc;
     }
     pthread_mutex_unlock(&reg->lock);
@@ -66,14 +73,12 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     if (!b && strstr(bdev_name, "://")) {
         rc = dp_bdev_open_uri(bdev_name, &b);
         if (rc < 0) {
-            free(e->source);
-            free(e);
+            export_free(e);
             return rc;
         }
     }
     if (!b) {
-        free(e->source);
-        free(e);
+        export_free(e);
         dp_set_error("%s share '%s': no replica or device named '%s'", reg->proto, export_name, bdev_name);
         return -ENOENT;
     }
@@ -82,8 +87,7 @@ int dp_export_share(struct dp_export_registry *reg, const char *bdev_name, const
     if (dp_export_named_locked(reg, export_name)) { /* raced with another share */
         pthread_mutex_unlock(&reg->lock);
         dp_bdev_put(b);
-        free(e->source);
-        free(e);
+        export_free(e);
         dp_set_error("%s share '%s': shared concurrently", reg->proto, export_name);
         return -EBUSY;
     }
@@ -102,8 +106,9 @@ static void drain_and_free(struct dp_export_registry *reg, struct dp_export *e)
         pthread_cond_wait(&reg->cond, &reg->lock);
     pthread_mutex_unlock(&reg->lock);
     dp_bdev_put(e->bdev);
-    free(e->source);
-    free(e);
+    if (e->w.held) /* unshare ends the lease */
+        dp_target_lease_count(-1);
+    export_free(e);
 }
 
 int dp_export_unshare(struct dp_export_registry *reg, const char *export_name)

@@ -20,11 +20,14 @@
 static struct {
     uint32_t max_conns, max_conns_export, hs_timeout_ms, fd_headroom;
     uint64_t conn_budget, budget;
-} g_lim = { DP_TARGET_DEF_MAX_CONNS,   DP_TARGET_DEF_MAX_CONNS_EXPORT, DP_TARGET_DEF_HS_TIMEOUT_MS,
-            DP_TARGET_DEF_FD_HEADROOM, DP_TARGET_DEF_CONN_BUDGET,      DP_TARGET_DEF_BUDGET };
+    uint32_t writer_grace_ms;
+} g_lim = { DP_TARGET_DEF_MAX_CONNS,      DP_TARGET_DEF_MAX_CONNS_EXPORT, DP_TARGET_DEF_HS_TIMEOUT_MS,
+            DP_TARGET_DEF_FD_HEADROOM,    DP_TARGET_DEF_CONN_BUDGET,      DP_TARGET_DEF_BUDGET,
+            DP_TARGET_DEF_WRITER_GRACE_MS };
 
 static struct {
     uint64_t conns, handshakes, accepted, refused[DP_REFUSED__N], hs_timeouts, backoffs, mem, mem_waits;
+    uint64_t leases, writes_refused;
 } g_st;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -82,6 +85,8 @@ void dp_target_limits_now(dp_target_limits *o)
     o->fd_headroom = LOAD(g_lim.fd_headroom);
     o->conn_memory_budget = LOAD(g_lim.conn_budget);
     o->memory_budget = LOAD(g_lim.budget);
+    o->writer_grace_ms = LOAD(g_lim.writer_grace_ms);
+    o->pad = 0;
 }
 
 DP_EXPORT int dp_target_set_limits(const dp_target_limits *l)
@@ -113,12 +118,18 @@ DP_EXPORT int dp_target_set_limits(const dp_target_limits *l)
                      l->conn_memory_budget);
         return -EINVAL;
     }
+    if (l->writer_grace_ms > DP_TARGET_MAX_WRITER_GRACE_MS) {
+        dp_set_error("target limits: writer_grace_ms %u is above the maximum of %u (24 h)", l->writer_grace_ms,
+                     DP_TARGET_MAX_WRITER_GRACE_MS);
+        return -EINVAL;
+    }
     __atomic_store_n(&g_lim.max_conns, l->max_connections, __ATOMIC_RELAXED);
     __atomic_store_n(&g_lim.max_conns_export, l->max_connections_per_export, __ATOMIC_RELAXED);
     __atomic_store_n(&g_lim.hs_timeout_ms, l->handshake_timeout_ms, __ATOMIC_RELAXED);
     __atomic_store_n(&g_lim.fd_headroom, l->fd_headroom, __ATOMIC_RELAXED);
     __atomic_store_n(&g_lim.conn_budget, l->conn_memory_budget, __ATOMIC_RELAXED);
     __atomic_store_n(&g_lim.budget, l->memory_budget, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_lim.writer_grace_ms, l->writer_grace_ms, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -151,7 +162,29 @@ DP_EXPORT int dp_target_stats_get(dp_target_stats *o)
     o->accept_backoffs = LOAD(g_st.backoffs);
     o->memory_bytes = LOAD(g_st.mem);
     o->memory_waits = LOAD(g_st.mem_waits);
+    o->writer_leases = LOAD(g_st.leases);
+    o->writes_refused = LOAD(g_st.writes_refused);
     return 0;
+}
+
+/* ---- writer lease (export.c) -------------------------------------------- */
+
+uint32_t dp_target_writer_grace_ms(void)
+{
+    return LOAD(g_lim.writer_grace_ms);
+}
+
+void dp_target_lease_count(int delta)
+{
+    if (delta > 0)
+        ADD(g_st.leases, 1);
+    else
+        SUB(g_st.leases, 1);
+}
+
+void dp_target_write_refused(void)
+{
+    ADD(g_st.writes_refused, 1);
 }
 
 /* ---- admission --------------------------------------------------------- */

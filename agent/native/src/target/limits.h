@@ -42,6 +42,9 @@
 #define DP_TARGET_DEF_FD_HEADROOM 64u
 #define DP_TARGET_DEF_CONN_BUDGET (64ull << 20)
 #define DP_TARGET_DEF_BUDGET (1ull << 30)
+/* The nexus's reconnect window: a reconnecting nexus wins over a stranger. */
+#define DP_TARGET_DEF_WRITER_GRACE_MS 30000u
+#define DP_TARGET_MAX_WRITER_GRACE_MS 86400000u
 /* Bounds of dp_target_set_limits. */
 #define DP_TARGET_MIN_CONN_BUDGET (1ull << 20)
 /* What every connection may hold regardless of the global budget. */
@@ -105,6 +108,14 @@ int dp_target_mem_charge(struct dp_target_conn *tc, uint64_t n);
 void dp_target_mem_release(struct dp_target_conn *tc, uint64_t n);
 /* A request had to wait for memory (counted for /metrics). */
 void dp_target_mem_waited(void);
+
+/* ---- writer lease (target/export.h) ---- */
+/* How long a lease outlives its host's last connection. */
+uint32_t dp_target_writer_grace_ms(void);
+/* A lease was taken (+1) or ended (-1): the writer_leases gauge. */
+void dp_target_lease_count(int delta);
+/* A write was refused for another host's lease (counted for /metrics). */
+void dp_target_write_refused(void);
 
 /* ---- accept backoff ---- */
 struct dp_target_listener {
