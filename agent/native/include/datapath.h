@@ -270,6 +270,9 @@ typedef struct dp_target_limits {
     uint64_t conn_memory_budget; /* slot and payload bytes per connection (default 64 MiB, >= 1 MiB);
                                             the advertised maximum payload is min(32 MiB, half of it) */
     uint64_t memory_budget; /* across all connections (default 1 GiB, >= conn_memory_budget) */
+    uint32_t writer_grace_ms; /* an export serving a nexus child stays writable only by the nexus's host
+                                 this long after its last connection drops (default 30000, <= 86400000) */
+    uint32_t pad; /* 0 */
 } dp_target_limits;
 
 /* Set the limits (any time; new values apply to new charges and connections).
@@ -289,6 +292,8 @@ typedef struct dp_target_stats {
     uint64_t accept_backoffs; /* accepting paused on EMFILE/ENFILE/ENOBUFS/ENOMEM */
     uint64_t memory_bytes; /* slot and payload bytes held now */
     uint64_t memory_waits; /* requests that waited for memory (back-pressure) */
+    uint64_t writer_leases; /* exports now writable only by the host of the nexus they serve a child to */
+    uint64_t writes_refused; /* writes/unmaps/write-zeroes refused (EPERM): another host holds the lease */
 } dp_target_stats;
 
 int dp_target_stats_get(dp_target_stats *out);
@@ -530,7 +535,7 @@ _Static_assert(offsetof(dp_nexus_snap_child, snapshot) == 320, "dp_nexus_snap_ch
 _Static_assert(offsetof(dp_nexus_snap_child, skipped) == 360, "dp_nexus_snap_child.skipped");
 _Static_assert(offsetof(dp_nexus_snap_child, status) == 364, "dp_nexus_snap_child.status");
 _Static_assert(offsetof(dp_nexus_snap_child, reason) == 368, "dp_nexus_snap_child.reason");
-_Static_assert(sizeof(dp_target_limits) == 32, "dp_target_limits size");
+_Static_assert(sizeof(dp_target_limits) == 40, "dp_target_limits size");
 _Static_assert(offsetof(dp_target_limits, max_connections) == 0, "dp_target_limits.max_connections");
 _Static_assert(offsetof(dp_target_limits, max_connections_per_export) == 4,
                "dp_target_limits.max_connections_per_export");
@@ -538,7 +543,9 @@ _Static_assert(offsetof(dp_target_limits, handshake_timeout_ms) == 8, "dp_target
 _Static_assert(offsetof(dp_target_limits, fd_headroom) == 12, "dp_target_limits.fd_headroom");
 _Static_assert(offsetof(dp_target_limits, conn_memory_budget) == 16, "dp_target_limits.conn_memory_budget");
 _Static_assert(offsetof(dp_target_limits, memory_budget) == 24, "dp_target_limits.memory_budget");
-_Static_assert(sizeof(dp_target_stats) == 80, "dp_target_stats size");
+_Static_assert(offsetof(dp_target_limits, writer_grace_ms) == 32, "dp_target_limits.writer_grace_ms");
+_Static_assert(offsetof(dp_target_limits, pad) == 36, "dp_target_limits.pad");
+_Static_assert(sizeof(dp_target_stats) == 96, "dp_target_stats size");
 _Static_assert(offsetof(dp_target_stats, connections) == 0, "dp_target_stats.connections");
 _Static_assert(offsetof(dp_target_stats, handshakes) == 8, "dp_target_stats.handshakes");
 _Static_assert(offsetof(dp_target_stats, accepted) == 16, "dp_target_stats.accepted");
@@ -550,6 +557,8 @@ _Static_assert(offsetof(dp_target_stats, handshake_timeouts) == 48, "dp_target_s
 _Static_assert(offsetof(dp_target_stats, accept_backoffs) == 56, "dp_target_stats.accept_backoffs");
 _Static_assert(offsetof(dp_target_stats, memory_bytes) == 64, "dp_target_stats.memory_bytes");
 _Static_assert(offsetof(dp_target_stats, memory_waits) == 72, "dp_target_stats.memory_waits");
+_Static_assert(offsetof(dp_target_stats, writer_leases) == 80, "dp_target_stats.writer_leases");
+_Static_assert(offsetof(dp_target_stats, writes_refused) == 88, "dp_target_stats.writes_refused");
 #endif
 
 #ifdef __cplusplus
