@@ -4,8 +4,8 @@
  * I/O command set structures), Get Log Page (error, SMART, firmware slot,
  * changed namespaces, commands supported and effects, ANA, discovery),
  * Set/Get Features, Keep Alive, Async Event Request (held until an event;
- * none is raised today) and Abort (never aborts). Anything else: Invalid
- * Opcode.
+ * none is raised today), Abort (never aborts) and our vendor snapshot
+ * commands (vendor.c). Anything else: Invalid Opcode.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -114,6 +114,7 @@ static void id_ns(struct nvmf_req *q, struct nvmf_ctrlr *k)
     ns->nmic = NVME_NMIC_SHARED;
     ns->anagrpid = 1;
     ns->lbaf[0].lbads = (uint8_t)__builtin_ctz(b->block_size);
+    ns->nsattr = b->read_only ? 1 : 0; /* bit 0: write protected (a snapshot) */
     ns_uuid(k, ns->nguid);
     reply_data(q, ns, sizeof *ns, 0);
     free(ns);
@@ -255,9 +256,9 @@ static size_t discovery_log(struct nvmf_ctrlr *k, const struct dp_peer *peer, ui
 
 static void effects(struct nvme_cmd_effects_log *l)
 {
-    static const uint8_t adm[] = { NVME_ADM_GET_LOG_PAGE, NVME_ADM_IDENTIFY,     NVME_ADM_ABORT,
-                                   NVME_ADM_SET_FEATURES, NVME_ADM_GET_FEATURES, NVME_ADM_ASYNC_EVENT_REQUEST,
-                                   NVME_ADM_KEEP_ALIVE };
+    static const uint8_t adm[] = { NVME_ADM_GET_LOG_PAGE, NVME_ADM_IDENTIFY,           NVME_ADM_ABORT,
+                                   NVME_ADM_SET_FEATURES, NVME_ADM_GET_FEATURES,       NVME_ADM_ASYNC_EVENT_REQUEST,
+                                   NVME_ADM_KEEP_ALIVE,   NVMF_ADM_VS_SNAPSHOT_CREATE, NVMF_ADM_VS_SNAPSHOT_DESTROY };
     static const uint8_t io[] = { NVME_IO_FLUSH, NVME_IO_WRITE, NVME_IO_READ, NVME_IO_WRITE_ZEROES,
                                   NVME_IO_DATASET_MANAGEMENT };
     for (size_t i = 0; i < sizeof adm; i++)
@@ -390,6 +391,8 @@ void nvmf_admin_cmd(struct nvmf_req *q)
     case NVME_ADM_ABORT:
         nvmf_req_complete(q, 0, 1); /* bit 0: the command was not aborted */
         return;
+    case NVMF_ADM_VS_SNAPSHOT_CREATE:
+    case NVMF_ADM_VS_SNAPSHOT_DESTROY: nvmf_vendor_cmd(q); return;
     case NVME_ADM_ASYNC_EVENT_REQUEST:
         if (k->naer >= NVMF_MAX_AER) {
             nvmf_req_complete(q, ST_CS(NVME_SC_ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED), 0);

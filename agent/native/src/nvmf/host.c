@@ -358,6 +358,8 @@ static const struct dp_bdev_ops nvmfh_ops = {
     .submit = nvmfh_submit,
     .destroy = nvmfh_destroy,
     .refresh_size = nvmfh_refresh_size,
+    .snapshot_create = nvmfh_snapshot_create,
+    .snapshot_destroy = nvmfh_snapshot_destroy,
 };
 
 static void start_msg(void *arg)
@@ -417,6 +419,7 @@ static int nvmfh_create(const char *uri, struct dp_bdev **out)
         dp_uuid_format(ub, n->bdev.ident);
     n->bdev.size = n->c.size;
     n->bdev.block_size = n->c.block_size;
+    n->bdev.read_only = n->c.nsattr & 1; /* a write-protected namespace (a snapshot): writes fail here */
     n->bdev.ops = &nvmfh_ops;
     n->bdev.ctx = n;
     n->bdev.reactor = dp_reactor_next();

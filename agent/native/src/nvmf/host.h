@@ -101,6 +101,7 @@ struct nvmfh_conn {
     uint32_t nsid;
     uint16_t oncs;
     uint8_t vwc;
+    uint8_t nsattr; /* Identify Namespace NSATTR: bit 0 write protected */
     uint8_t nsid_bytes[16 + 16 + 8]; /* namespace NGUID, UUID, EUI64: the identity */
 };
 
@@ -112,6 +113,11 @@ int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, s
  * handed to a reactor (blocking, bounded by timeout_ms). */
 int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_t len, uint32_t timeout_ms, char *err,
                     size_t errlen);
+/* One admin command with in-capsule data (out) on the admin queue of such a
+ * connection (blocking, bounded by timeout_ms); *cqe holds the completion
+ * (-EIO with err naming the status when it is an error). */
+int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len,
+                     struct nvme_cqe *cqe, uint32_t timeout_ms, char *err, size_t errlen);
 /* Resolve host:port once (blocking getaddrinfo). */
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen);
 
@@ -192,6 +198,10 @@ extern const struct nvmfh_rx_ops nvmfh_io_ops, nvmfh_admin_ops;
 void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
 /* Fail every command in flight and waiting I/O (failed_cid, if >= 0, with -ETIMEDOUT). */
 void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status);
+/* host_snap.c: the bdev's snapshot ops (control thread): our vendor admin
+ * command (proto_admin.h) on a controller of their own */
+int nvmfh_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group);
+int nvmfh_snapshot_destroy(struct dp_bdev *bdev, const char *snap_uuid);
 /* host.c */
 void nvmfh_conn_lost(struct nvmfh *n, int failed_cid, int status, const char *why);
 void nvmfh_maybe_free(struct nvmfh *n);

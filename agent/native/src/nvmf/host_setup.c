@@ -405,6 +405,7 @@ static int identify_all(int fd, struct nvmfh_conn *c, uint64_t cap, uint64_t dea
         } else {
             c->block_size = 1u << f->lbads;
             c->size = ns->nsze * c->block_size;
+            c->nsattr = ns->nsattr;
             memcpy(c->nsid_bytes, ns->nguid, 16);
             memcpy(c->nsid_bytes + 32, ns->eui64, 8);
         }
@@ -493,6 +494,13 @@ int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_
                             .cdw12 = len / c->block_size - 1 };
     struct nvme_cqe cqe;
     return sync_exec(c->iofd, &sqe, NULL, 0, buf, len, &cqe, now_ms() + timeout_ms, err, errlen);
+}
+
+int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len,
+                     struct nvme_cqe *cqe, uint32_t timeout_ms, char *err, size_t errlen)
+{
+    memset(cqe, 0, sizeof *cqe);
+    return sync_exec(c->afd, sqe, out, out_len, NULL, 0, cqe, now_ms() + timeout_ms, err, errlen);
 }
 
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen)

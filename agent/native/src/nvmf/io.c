@@ -5,6 +5,7 @@
  * anything else is Invalid Opcode. An I/O queue may live on another reactor
  * than its device: dp_bdev_submit hops there, io_done hops back.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "nvmf/target.h"
@@ -81,6 +82,10 @@ static void io_finish(struct nvmf_req *q, int status)
     c->io_inflight--;
     if (c->closing) { /* the connection goes; the slot goes with it */
         nvmf_conn_close(c, NULL);
+        return;
+    }
+    if (status == -EROFS) { /* a read-only namespace (a snapshot), reported so by Identify NSATTR */
+        nvmf_req_complete(q, ST(NVME_SC_NS_WRITE_PROTECTED), 0);
         return;
     }
     if (status < 0) {

@@ -441,4 +441,34 @@ enum nvme_feature_id {
 #define NVME_AER_NOTICE_DISC_CHANGED 0xf0
 #define NVME_AER_CDW0(type, info, lid) ((uint32_t)(type) | ((uint32_t)(info) << 8) | ((uint32_t)(lid) << 16))
 
+/* ---- vendor-specific admin commands (ours) ------------------------------- */
+
+/*
+ * Remote snapshots (issue 13): a nexus snapshots a child reached over
+ * nvmf:// through the protocol. Admin opcodes in the vendor range C0h-FFh;
+ * bits 1:0 = 01b say host-to-controller data, so create is C1h and destroy
+ * C5h (C2h would be controller-to-host). Data: struct nvmf_vs_snapshot, 64
+ * bytes, in-capsule (or by R2T). Only a host that passed Connect to the
+ * subsystem can send them (the allowlist applies), not on discovery.
+ * The target runs the device's snapshot op off the reactor and answers:
+ *   success; Namespace is Write Protected (generic 20h) for a read-only
+ *   namespace; Invalid Field (generic 02h) for a bad payload or a device
+ *   that refuses (no snapshot op, unknown or duplicate snapshot); Capacity
+ *   Exceeded (generic 81h) when the pool is full; Internal Error otherwise.
+ * On failure cdw0 carries the device's errno (positive), so the host
+ * returns the same -errno; the target logs the device's message.
+ */
+#define NVMF_ADM_VS_SNAPSHOT_CREATE 0xc1
+#define NVMF_ADM_VS_SNAPSHOT_DESTROY 0xc5
+#define NVMF_VS_SNAPSHOT_LEN 64
+
+struct nvmf_vs_snapshot {
+    uint32_t nsid; /* 1: the subsystem's namespace */
+    uint32_t rsvd4;
+    uint8_t snap_uuid[16]; /* the new snapshot (not nil) */
+    uint8_t group_uuid[16]; /* the volume snapshot it belongs to; nil: this device alone (create only) */
+    uint8_t rsvd40[24];
+};
+_Static_assert(sizeof(struct nvmf_vs_snapshot) == NVMF_VS_SNAPSHOT_LEN, "vendor snapshot payload");
+
 #endif /* DP_NVMF_PROTO_ADMIN_H */

@@ -2,7 +2,15 @@
  * target.h - what the NVMe/TCP target's files share (internal): the queue
  * connection, request slot and controller, and the calls between the
  * transport (tcp.c), the fabrics/controller layer (ctrlr.c), the admin and
- * discovery commands (admin.c) and the I/O commands (io.c).
+ * discovery commands (admin.c), the I/O commands (io.c) and our vendor
+ * admin commands (vendor.c).
+ *
+ * Vendor commands (wire format and statuses in proto_admin.h): C1h creates
+ * and C5h destroys a snapshot of the subsystem's device, with 64 bytes of
+ * data {nsid, snapshot uuid, group uuid}; the device's snapshot op runs off
+ * the reactor. The nvmf:// child sends them for its snapshot_create/destroy
+ * ops (host_snap.c), so a nexus snapshots remote children through the
+ * protocol.
  *
  * Threading: a connection is accepted on the listener's reactor. Until its
  * Connect it speaks only ICReq and Connect there; a Connect to an NVM
@@ -186,6 +194,10 @@ void nvmf_subsys_forget_all(void);
 void nvmf_admin_cmd(struct nvmf_req *req);
 /* Fail every held Async Event Request (controller going away). */
 void nvmf_aer_drop(struct nvmf_ctrlr *ctrlr);
+
+/* ---- vendor.c ---- */
+/* Vendor snapshot create/destroy (proto_admin.h) on an admin queue. */
+void nvmf_vendor_cmd(struct nvmf_req *req);
 
 /* ---- io.c ---- */
 void nvmf_io_cmd(struct nvmf_req *req);

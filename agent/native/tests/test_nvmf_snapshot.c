@@ -1,0 +1,232 @@
+/*
+ * test_nvmf_snapshot: the vendor snapshot admin commands (proto_admin.h)
+ * end to end, our initiator against our target in one process: an nvmf://
+ * child's snapshot_create/destroy reach the served device's ops (a fake
+ * device here that copies its bytes, checked by checksum against what was
+ * written through the child), the device's errno comes back as is, bad
+ * uuids and a dead peer are errors naming the field or the peer; and a
+ * read-only device: Identify reports it write protected, so the child is
+ * read_only, and a write that reaches the target anyway gets "Namespace is
+ * Write Protected" (-EROFS).
+ */
+#include <errno.h>
+
+#include "datapath.h"
+#include "nvmf/host.h"
+#include "testlib.h"
+
+#define U1 "2e6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a11"
+#define NQN "nqn.2019-05.io.openebs:" U1
+#define NQN_RO "nqn.2019-05.io.openebs:2e6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a22"
+#define NQN_PLAIN "nqn.2019-05.io.openebs:2e6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a33"
+#define SNAP "7a1b2c3d-0000-4000-8000-00000000000a"
+#define GROUP "7a1b2c3d-0000-4000-8000-0000000000ff"
+#define FAKE_SIZE (1u << 20)
+
+/* A device with snapshot ops: a snapshot is a copy of its bytes. */
+struct fake {
+    struct dp_bdev b;
+    uint8_t *data, *snap;
+    char snap_uuid[64], group[64];
+    bool reject_writes; /* -EROFS from the device though not marked read_only */
+    int creates, destroys;
+};
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void fake_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
+{
+    struct fake *f = bdev->ctx;
+    uint8_t *p = f->data + io->offset;
+    int st = 0;
+    if (io->type == DP_IO_READ)
+        for (int i = 0; i < io->iovcnt; p += io->iov[i].iov_len, i++)
+            memcpy(io->iov[i].iov_base, p, io->iov[i].iov_len);
+    else if (io->type == DP_IO_WRITE && f->reject_writes)
+        st = -EROFS;
+    else if (io->type == DP_IO_WRITE)
+        for (int i = 0; i < io->iovcnt; p += io->iov[i].iov_len, i++)
+            memcpy(p, io->iov[i].iov_base, io->iov[i].iov_len);
+    dp_bdev_io_complete_deferred(io, st);
+}
+
+static int fake_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group)
+{
+    struct fake *f = bdev->ctx;
+    if (f->snap) {
+        dp_set_error("fake: snapshot %s exists", f->snap_uuid);
+        return -EEXIST;
+    }
+    if (!strcmp(group, "00000000-0000-4000-8000-000000000000")) { /* stands for a full pool */
+        dp_set_error("fake: no space");
+        return -ENOSPC;
+    }
+    f->snap = malloc(FAKE_SIZE);
+    memcpy(f->snap, f->data, FAKE_SIZE);
+    snprintf(f->snap_uuid, sizeof f->snap_uuid, "%s", snap_uuid);
+    snprintf(f->group, sizeof f->group, "%s", group);
+    f->creates++;
+    return 0;
+}
+
+static int fake_snapshot_destroy(struct dp_bdev *bdev, const char *snap_uuid)
+{
+    struct fake *f = bdev->ctx;
+    if (!f->snap || strcmp(snap_uuid, f->snap_uuid)) {
+        dp_set_error("fake: no snapshot %s", snap_uuid);
+        return -ENOENT;
+    }
+    free(f->snap);
+    f->snap = NULL;
+    f->destroys++;
+    return 0;
+}
+
+static void fake_destroy(struct dp_bdev *bdev)
+{
+    struct fake *f = bdev->ctx;
+    free(f->data);
+    free(f->snap);
+    free(f);
+}
+
+static const struct dp_bdev_ops fake_ops = { .submit = fake_submit,
+                                             .destroy = fake_destroy,
+                                             .snapshot_create = fake_snapshot_create,
+                                             .snapshot_destroy = fake_snapshot_destroy };
+
+static struct fake *fake_new(const char *name, bool read_only)
+{
+    struct fake *f = calloc(1, sizeof *f);
+    f->data = calloc(1, FAKE_SIZE);
+    snprintf(f->b.name, sizeof f->b.name, "%s", name);
+    f->b.size = FAKE_SIZE;
+    f->b.block_size = 512;
+    f->b.read_only = read_only;
+    f->b.ops = &fake_ops;
+    f->b.ctx = f;
+    f->b.reactor = dp_reactor_next();
+    CHECK_EQ(dp_bdev_register(&f->b), 0);
+    return f;
+}
+
+static char uri[256], uri_ro[256], uri_plain[256];
+static struct fake *g_fake, *g_ro;
+
+TEST(snapshot_through_the_protocol)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    CHECK(!b->read_only);
+    uint8_t *w = dp_buf_alloc(65536), *r = dp_buf_alloc(65536);
+    for (int i = 0; i < 65536; i++)
+        w[i] = (uint8_t)(i * 31 + (i >> 9));
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, w, 131072, 65536), 0);
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), 0);
+    CHECK_EQ(g_fake->creates, 1);
+    CHECK(!strcmp(g_fake->snap_uuid, SNAP));
+    CHECK(!strcmp(g_fake->group, GROUP));
+    CHECK_EQ(fnv(g_fake->snap + 131072, 65536), fnv(w, 65536)); /* the bytes written before it */
+    /* writes after it change the device, not the snapshot */
+    memset(r, 0x5a, 65536);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, r, 131072, 65536), 0);
+    CHECK_EQ(fnv(g_fake->snap + 131072, 65536), fnv(w, 65536));
+    /* the device's errno comes back as is, its message in the target's log */
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), -EEXIST);
+    CHECK(strstr(dp_get_error(), "refused by the target"));
+    CHECK(strstr(dp_get_error(), NQN));
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, "7a1b2c3d-0000-4000-8000-0000000000bb"), -ENOENT);
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), 0);
+    CHECK_EQ(g_fake->destroys, 1);
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, "00000000-0000-4000-8000-000000000000"), -ENOSPC);
+    /* no group: a snapshot of this device alone */
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, ""), 0);
+    CHECK(!strcmp(g_fake->group, ""));
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), 0);
+    /* bad uuids name the field, nothing is sent */
+    CHECK_EQ(dp_bdev_snapshot_create(b, "not-a-uuid", GROUP), -EINVAL);
+    CHECK(strstr(dp_get_error(), "snapshot uuid 'not-a-uuid'"));
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, "bad-group"), -EINVAL);
+    CHECK(strstr(dp_get_error(), "group 'bad-group'"));
+    CHECK_EQ(dp_bdev_snapshot_create(b, "00000000-0000-0000-0000-000000000000", GROUP), -EINVAL);
+    CHECK_EQ(g_fake->creates, 2);
+    /* I/O still flows on the child's own queues */
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 131072, 65536), 0);
+    for (int i = 0; i < 65536; i++)
+        CHECK_EQ(r[i], 0x5a);
+    dp_buf_free(w);
+    dp_buf_free(r);
+    dp_bdev_put(b);
+}
+
+TEST(device_without_snapshots)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri_plain, &b), 0);
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), -ENOTSUP);
+    CHECK(strstr(dp_get_error(), NQN_PLAIN));
+    dp_bdev_put(b);
+}
+
+TEST(read_only_namespace)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri_ro, &b), 0);
+    CHECK(b->read_only); /* Identify Namespace NSATTR bit 0 */
+    uint8_t *buf = dp_buf_alloc(4096);
+    memset(buf, 1, 4096);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 0, 4096), -EROFS);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 0, 4096), 0);
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), -EROFS); /* Namespace is Write Protected */
+    CHECK_EQ(g_ro->creates, 0);
+    dp_bdev_put(b);
+    /* a device that fails a write -EROFS without saying so up front: the status maps the same */
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    g_fake->reject_writes = true;
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 0, 4096), -EROFS);
+    g_fake->reject_writes = false;
+    dp_buf_free(buf);
+    dp_bdev_put(b);
+}
+
+TEST(dead_peer)
+{
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    dp_nvmf_shutdown(); /* the target goes away */
+    int rc = dp_bdev_snapshot_create(b, SNAP, GROUP);
+    CHECK(rc == -ENOTCONN || rc == -ETIMEDOUT);
+    CHECK(strstr(dp_get_error(), NQN));
+    dp_bdev_put(b);
+}
+
+int main(void)
+{
+    printf("test_nvmf_snapshot\n");
+    setenv("MAYASTOR_NVMF_HOSTNQN", "nqn.2014-08.org.nvmexpress:uuid:2e6a0c3e-0000-4000-8000-000000000001", 1);
+    CHECK_EQ(dp_init(2), 0);
+    CHECK_EQ(dp_nvmf_listen("127.0.0.1", 0, NULL), 0);
+    g_fake = fake_new("fake-snap", false);
+    g_ro = fake_new("fake-ro", true);
+    CHECK_EQ(dp_nvmf_share("fake-snap", NQN, U1, NULL), 0);
+    CHECK_EQ(dp_nvmf_share("fake-ro", NQN_RO, NULL, NULL), 0);
+    CHECK_EQ(dp_nvmf_share("malloc:///plain?size_mb=1", NQN_PLAIN, NULL, NULL), 0);
+    int port = dp_nvmf_port();
+    snprintf(uri, sizeof uri, "nvmf://127.0.0.1:%d/%s?io_timeout_ms=3000&connect_timeout_ms=2000", port, NQN);
+    snprintf(uri_ro, sizeof uri_ro, "nvmf://127.0.0.1:%d/%s", port, NQN_RO);
+    snprintf(uri_plain, sizeof uri_plain, "nvmf://127.0.0.1:%d/%s", port, NQN_PLAIN);
+    RUN(snapshot_through_the_protocol);
+    RUN(device_without_snapshots);
+    RUN(read_only_namespace);
+    RUN(dead_peer);
+    dp_bdev_unregister(&g_fake->b);
+    dp_bdev_unregister(&g_ro->b);
+    dp_fini();
+    return 0;
+}
