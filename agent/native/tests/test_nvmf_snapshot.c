@@ -7,12 +7,16 @@
  * uuids and a dead peer are errors naming the field or the peer; and a
  * read-only device: Identify reports it write protected, so the child is
  * read_only, and a write that reaches the target anyway gets "Namespace is
- * Write Protected" (-EROFS).
+ * Write Protected" (-EROFS). And the writer lease (target/export.h): once
+ * another host NQN labelled the export as its nexus's child, our writes get
+ * Reservation Conflict (-EPERM) while reads go on.
  */
 #include <errno.h>
 
 #include "datapath.h"
+#include "nexus/nexus.h"
 #include "nvmf/host.h"
+#include "target/export.h"
 #include "testlib.h"
 
 #define U1 "2e6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a11"
@@ -206,6 +210,55 @@ TEST(dead_peer)
     dp_bdev_put(b);
 }
 
+extern struct dp_export_registry g_nvmf_exports; /* nvmf/target.h (its RX_ names clash with host.h's) */
+
+/* A label of a nexus in the export's label area, written as host `nqn` would. */
+static int label_as(const char *nqn, uint32_t flags)
+{
+    static uint8_t blk[NX_LABEL_BLOCK];
+    struct nx_label l = { .seq = 2,
+                          .generation = 1,
+                          .data_offset = NX_HDR_SIZE,
+                          .data_size = 1 << 19,
+                          .flags = flags,
+                          .block_size = 512,
+                          .nmembers = 1 };
+    l.nexus_uuid[0] = 0x42;
+    l.child_id[0] = 1;
+    l.members[0][0] = 1;
+    nx_label_encode(&l, blk);
+    struct dp_export_client cl = { .peer = "test" };
+    snprintf(cl.host, sizeof cl.host, "%s", nqn);
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    struct dp_export *e = dp_export_named_locked(&g_nvmf_exports, NQN);
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    struct iovec v = { blk, sizeof blk };
+    return dp_export_writer_check(e, &cl, 0, &v, 1, sizeof blk);
+}
+
+TEST(writer_lease_of_another_host)
+{
+    const char *other = "nqn.2014-08.org.nvmexpress:uuid:2e6a0c3e-0000-4000-8000-0000000000ee";
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    CHECK_EQ(label_as(other, NX_LABEL_SYNCED), 0); /* the export now serves other's nexus */
+    uint8_t *buf = dp_buf_alloc(4096);
+    memset(buf, 7, 4096);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 65536, 4096), -EPERM); /* Reservation Conflict */
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE_ZEROES, NULL, 65536, 4096), -EPERM);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_UNMAP, NULL, 65536, 4096), -EPERM);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 65536, 4096), 0);
+    CHECK_EQ(label_as(other, NX_LABEL_SYNCED | NX_LABEL_RELEASED), 0); /* its nexus let go */
+    memset(buf, 7, 4096);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 65536, 4096), 0);
+    memset(buf, 0, 4096);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 65536, 4096), 0);
+    for (int i = 0; i < 4096; i++)
+        CHECK_EQ(buf[i], 7);
+    dp_buf_free(buf);
+    dp_bdev_put(b);
+}
+
 int main(void)
 {
     printf("test_nvmf_snapshot\n");
@@ -224,6 +277,7 @@ int main(void)
     RUN(snapshot_through_the_protocol);
     RUN(device_without_snapshots);
     RUN(read_only_namespace);
+    RUN(writer_lease_of_another_host);
     RUN(dead_peer);
     dp_bdev_unregister(&g_fake->b);
     dp_bdev_unregister(&g_ro->b);

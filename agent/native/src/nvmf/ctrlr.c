@@ -318,6 +318,9 @@ static void connect_cmd(struct nvmf_conn *c, struct nvmf_req *q)
                          : 0);
         return;
     }
+    snprintf(c->wc.host, sizeof c->wc.host, "%s", c->hostnqn);
+    c->wc.peer = c->peer.str;
+    dp_export_client_attach(e, &c->wc); /* counted for the writer lease (target/export.h) */
     c->connect_req = q;
     nvmf_connect_go(c);
 }

@@ -212,6 +212,8 @@ static int status_errno(uint16_t st)
         return -EROFS;
     if (NVME_STATUS_SCT(st) == NVME_SCT_GENERIC && NVME_STATUS_SC(st) == NVME_SC_LBA_OUT_OF_RANGE)
         return -EINVAL;
+    if (NVME_STATUS_SCT(st) == NVME_SCT_GENERIC && NVME_STATUS_SC(st) == NVME_SC_RESERVATION_CONFLICT)
+        return -EPERM; /* the export serves another host's nexus (the writer lease) */
     return -EIO;
 }
 

@@ -31,6 +31,13 @@ static void submit(struct nvmf_req *q, enum dp_bdev_io_type type, uint64_t off, 
     }
     q->io.cb = io_done;
     q->io.cb_arg = q;
+    if (type != DP_IO_READ && type != DP_IO_FLUSH &&
+        dp_export_writer_check(c->exp, &c->wc, off, q->io.iov, q->io.iovcnt, len) < 0) {
+        /* An export serving a nexus child is writable by the nexus's host only: another
+         * host meets what NVMe calls a reservation held by another host. */
+        nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_RESERVATION_CONFLICT) | NVME_STATUS_DNR, 0);
+        return;
+    }
     c->io_inflight++;
     dp_bdev_submit(b, &q->io);
 }

@@ -89,6 +89,7 @@ struct nvmf_conn {
     struct dp_peer peer;
     struct dp_target_conn tc;
     struct dp_export *exp; /* attached after Connect to an NVM subsystem */
+    struct dp_export_client wc; /* the writer lease's view: host = the host NQN */
     struct nvmf_ctrlr *ctrlr;
     uint16_t qid, qsize, sqhd;
     bool hdgst, ddgst, icdone, sqflow_off, connected;

@@ -80,6 +80,8 @@ static void maybe_free(struct nvmf_conn *c)
         pthread_mutex_unlock(&g_nvmf_exports.lock);
         return;
     }
+    if (c->exp) /* before the export may go (unshare waits for conn_remove); w.lock nests inside */
+        dp_export_client_detach(c->exp, &c->wc);
     dp_export_conn_remove_locked(&g_nvmf_exports, &c->link, c->exp);
     pthread_mutex_unlock(&g_nvmf_exports.lock);
     conn_free(c);
