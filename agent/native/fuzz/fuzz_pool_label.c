@@ -22,7 +22,7 @@
 
 static void check_accepted(const struct pf_label *l)
 {
-    REQUIRE(l->version == PF_VERSION);
+    REQUIRE(l->version >= PF_VERSION_MIN && l->version <= PF_VERSION);
     REQUIRE(l->pool_name[PF_NAME_MAX - 1] == '\0' && !pf_name_problem(l->pool_name));
     REQUIRE(l->ndisks >= 1 && l->ndisks <= PF_MAX_DISKS && l->disk_index < l->ndisks);
     REQUIRE(l->cluster_size >= PF_MIN_CLUSTER && l->cluster_size <= PF_MAX_CLUSTER &&
@@ -36,7 +36,7 @@ static void check_accepted(const struct pf_label *l)
     REQUIRE(l->data_start % PF_DATA_ALIGN == 0 && l->data_start > 0);
     /* The slots hold the largest table and stay clear of disk 0's data. */
     REQUIRE(l->meta_offset == PF_META_OFFSET && l->meta_slot_size % 4096 == 0);
-    REQUIRE(l->meta_slot_size >= pf_meta_slot_size(l->total_clusters));
+    REQUIRE(l->meta_slot_size >= pf_meta_slot_size_v(l->version, l->total_clusters));
     REQUIRE(l->disk_index != 0 || l->data_start >= pf_data_start(0, l->meta_slot_size));
     REQUIRE(!memcmp(l->members[l->disk_index], l->disk_uuid, 16));
 }

@@ -10,8 +10,10 @@
  *   [2..3] total clusters - 1 (little-endian)
  * The slot's own pool uuid is the one expected.
  *
- * Oracles: an accepted slot re-encodes, from what the walk visited, to the
- * same bytes; every pair is in range and no physical cluster is mapped twice.
+ * Oracles: an accepted slot (version 1 or 2) re-encodes, from what the walk
+ * visited, to the same bytes; every pair is in range and no physical cluster
+ * is mapped twice; version 2 records are never RO without THIN and carry an
+ * incarnation (parents are checked by the walk: every one a snapshot, no loop).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,13 +35,14 @@ struct model {
     uint32_t ncl, seen_pairs;
     uint64_t pairs;
     uint64_t total;
+    uint32_t version;
 };
 
 static void finish_rec(struct model *m)
 {
     if (m->rec_off) {
         REQUIRE(m->seen_pairs == m->rec.nmap);
-        pf_meta_put_rec(m->out + m->rec_off, &m->rec);
+        pf_meta_put_rec(m->out + m->rec_off, &m->rec, m->version);
     }
 }
 
@@ -48,12 +51,14 @@ static int v_rec(void *ctx, const struct pf_replica_rec *r, uint32_t ncl)
     struct model *m = ctx;
     finish_rec(m);
     REQUIRE(ncl >= 1 && ncl <= PF_MAX_REPLICA_CLUSTERS && r->nmap <= ncl);
-    REQUIRE(!(r->flags & ~PF_REPLICA_THIN) && !dp_uuid_is_nil(r->uuid));
+    REQUIRE(!(r->flags & ~PF_REPLICA_FLAGS) && !dp_uuid_is_nil(r->uuid));
+    REQUIRE(m->version == 1 ? !(r->flags & PF_REPLICA_RO) : !dp_uuid_is_nil(r->incarnation));
+    REQUIRE(!(r->flags & PF_REPLICA_RO) || (r->flags & PF_REPLICA_THIN));
     m->rec = *r;
     m->ncl = ncl;
     m->seen_pairs = 0;
     m->rec_off = m->off;
-    m->off += PF_META_REC_SIZE;
+    m->off += pf_rec_size(m->version);
     return 0;
 }
 
@@ -98,7 +103,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     uint64_t words = (g.total_clusters + 63) / 64;
     uint64_t *used = calloc(words, 8);
-    struct model m = { .out = calloc(1, h.used_len), .off = PF_META_HDR_SIZE, .total = g.total_clusters };
+    struct model m = {
+        .out = calloc(1, h.used_len), .off = PF_META_HDR_SIZE, .total = g.total_clusters, .version = h.version
+    };
     const struct pf_meta_visit v = { v_rec, v_pair, &m };
     rc = pf_meta_walk(s, &h, &g, used, &v, err, sizeof err);
     if (rc == 0) {

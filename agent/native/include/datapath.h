@@ -111,6 +111,10 @@ typedef struct dp_replica_info {
     uint64_t allocated_bytes;
     uint32_t thin;
     uint32_t open_count; /* descriptors and shares holding it open */
+    char parent[DP_UUID_STR_LEN]; /* the snapshot it overlays, "" if none */
+    char incarnation[DP_UUID_STR_LEN]; /* random at create: a re-created replica has another */
+    char pad[6];
+    uint64_t snapshot_bytes; /* clusters held by its snapshot chain (parent, its parent...) */
 } dp_replica_info;
 
 /* -ENOSPC for a thick replica beyond the free space; -EEXIST for a used uuid. */
@@ -120,8 +124,48 @@ int dp_replica_destroy(const char *uuid);
 /* Grow online (-EINVAL to shrink). Thick replicas reserve the new clusters. */
 int dp_replica_resize(const char *uuid, uint64_t size_bytes);
 int dp_replica_stat(const char *uuid, dp_replica_info *out);
-/* Replicas of a pool by index: 0..n-1, -ENOENT past the end. */
+/* Writable replicas of a pool by index: 0..n-1, -ENOENT past the end
+ * (snapshots: dp_pool_snapshot_at). */
 int dp_pool_replica_at(const char *pool, uint32_t index, dp_replica_info *out);
+
+/* ---- snapshots and clones (pool format v2, src/pool/FORMAT.md) ----------
+ * A snapshot is a read-only replica that takes over the clusters its source
+ * had mapped (metadata only); the source keeps its uuid, size and
+ * incarnation and becomes a thin overlay whose parent is the snapshot.
+ * Reads fall through the parent chain; a first write to a cluster copies it.
+ * Snapshots are devices too (read-only, thin), registered by their uuid.
+ * Errors name the object: -ENOENT missing, -EEXIST uuid in use, -EINVAL not
+ * a snapshot / not an ancestor, -EBUSY open or with several children. */
+#define DP_SNAP_CHILDREN_MAX 160 /* "uuid,uuid,uuid,uuid" and the NUL */
+
+typedef struct dp_snapshot_info {
+    char uuid[DP_UUID_STR_LEN];
+    char source[DP_UUID_STR_LEN]; /* the replica it was taken of */
+    char parent[DP_UUID_STR_LEN]; /* the snapshot below it, "" if none */
+    char pool[DP_NAME_MAX];
+    char group[DP_UUID_STR_LEN]; /* volume snapshot it belongs to, "" if none */
+    char pad[4];
+    uint64_t size_bytes;
+    uint64_t referenced_bytes; /* clusters it owns * cluster size */
+    uint64_t create_time; /* unix seconds */
+    uint32_t nchildren; /* replicas, clones and snapshots whose parent it is */
+    char children[DP_SNAP_CHILDREN_MAX]; /* the first few, comma separated */
+    uint32_t reserved;
+} dp_snapshot_info;
+
+/* group: a uuid, or NULL/"" for none. The replica may be open and busy. */
+int dp_snapshot_create(const char *replica_uuid, const char *snap_uuid, const char *group);
+/* No children: its clusters are freed. One child: merged into it (the child
+ * takes the clusters it does not map itself). More: -EBUSY naming them. */
+int dp_snapshot_destroy(const char *snap_uuid);
+int dp_snapshot_stat(const char *uuid, dp_snapshot_info *out);
+/* Snapshots of a pool by index: 0..n-1, -ENOENT past the end. */
+int dp_pool_snapshot_at(const char *pool, uint32_t index, dp_snapshot_info *out);
+/* A new writable thin replica over a snapshot, of the snapshot's size, in its pool. */
+int dp_replica_clone(const char *clone_uuid, const char *snap_uuid);
+/* Roll a replica back to an ancestor snapshot in place (uuid and incarnation
+ * stay; its own clusters are freed). -EBUSY while the replica is open. */
+int dp_replica_revert(const char *replica_uuid, const char *snap_uuid);
 
 /* ---- embedded block access (descriptors) -------------------------------- */
 
@@ -487,13 +531,27 @@ _Static_assert(offsetof(dp_pool_info, capacity_bytes) == 184, "dp_pool_info.capa
 _Static_assert(offsetof(dp_pool_info, used_bytes) == 192, "dp_pool_info.used_bytes");
 _Static_assert(offsetof(dp_pool_info, state) == 200, "dp_pool_info.state");
 _Static_assert(offsetof(dp_pool_info, reason) == 204, "dp_pool_info.reason");
-_Static_assert(sizeof(dp_replica_info) == 192, "dp_replica_info size");
+_Static_assert(sizeof(dp_replica_info) == 280, "dp_replica_info size");
 _Static_assert(offsetof(dp_replica_info, uuid) == 0, "dp_replica_info.uuid");
 _Static_assert(offsetof(dp_replica_info, pool) == 37, "dp_replica_info.pool");
 _Static_assert(offsetof(dp_replica_info, size_bytes) == 168, "dp_replica_info.size_bytes");
 _Static_assert(offsetof(dp_replica_info, allocated_bytes) == 176, "dp_replica_info.allocated_bytes");
 _Static_assert(offsetof(dp_replica_info, thin) == 184, "dp_replica_info.thin");
 _Static_assert(offsetof(dp_replica_info, open_count) == 188, "dp_replica_info.open_count");
+_Static_assert(offsetof(dp_replica_info, parent) == 192, "dp_replica_info.parent");
+_Static_assert(offsetof(dp_replica_info, incarnation) == 229, "dp_replica_info.incarnation");
+_Static_assert(offsetof(dp_replica_info, snapshot_bytes) == 272, "dp_replica_info.snapshot_bytes");
+_Static_assert(sizeof(dp_snapshot_info) == 472, "dp_snapshot_info size");
+_Static_assert(offsetof(dp_snapshot_info, source) == 37, "dp_snapshot_info.source");
+_Static_assert(offsetof(dp_snapshot_info, parent) == 74, "dp_snapshot_info.parent");
+_Static_assert(offsetof(dp_snapshot_info, pool) == 111, "dp_snapshot_info.pool");
+_Static_assert(offsetof(dp_snapshot_info, group) == 239, "dp_snapshot_info.group");
+_Static_assert(offsetof(dp_snapshot_info, size_bytes) == 280, "dp_snapshot_info.size_bytes");
+_Static_assert(offsetof(dp_snapshot_info, referenced_bytes) == 288, "dp_snapshot_info.referenced_bytes");
+_Static_assert(offsetof(dp_snapshot_info, create_time) == 296, "dp_snapshot_info.create_time");
+_Static_assert(offsetof(dp_snapshot_info, nchildren) == 304, "dp_snapshot_info.nchildren");
+_Static_assert(offsetof(dp_snapshot_info, children) == 308, "dp_snapshot_info.children");
+_Static_assert(offsetof(dp_snapshot_info, reserved) == 468, "dp_snapshot_info.reserved");
 _Static_assert(sizeof(dp_io_stats) == 56, "dp_io_stats size");
 _Static_assert(offsetof(dp_io_stats, reads) == 0, "dp_io_stats.reads");
 _Static_assert(offsetof(dp_io_stats, writes) == 8, "dp_io_stats.writes");

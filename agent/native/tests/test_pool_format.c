@@ -71,6 +71,18 @@ TEST(label_roundtrip_and_damage)
     pf_label_encode(&bad, b);
     CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "version 99"));
+    /* Version 1 labels (pools made before snapshots) are read, with their
+     * smaller slots. */
+    bad = l;
+    bad.version = 1;
+    bad.meta_slot_size = pf_meta_slot_size_v(1, 100);
+    pf_label_encode(&bad, b);
+    CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), 0);
+    CHECK_EQ(d.version, 1);
+    bad.version = 2;
+    pf_label_encode(&bad, b);
+    CHECK_EQ(pf_label_decode(b, &d, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "metadata area"));
     bad = l;
     bad.cluster_size = 3 << 20;
     pf_label_encode(&bad, b);
@@ -131,9 +143,12 @@ TEST(meta_slot)
     memcpy(h.pool_uuid, pool, 16);
     pf_meta_put_hdr(s, &h);
     size_t off = PF_META_HDR_SIZE;
-    struct pf_replica_rec r = { .size = 12345 * 512, .flags = PF_REPLICA_THIN, .nmap = 2 };
+    struct pf_replica_rec r = { .size = 12345 * 512, .flags = PF_REPLICA_THIN, .nmap = 2, .create_time = 99 };
     dp_uuid_generate(r.uuid);
-    off += pf_meta_put_rec(s + off, &r);
+    dp_uuid_generate(r.incarnation);
+    dp_uuid_generate(r.group);
+    dp_uuid_generate(r.source);
+    off += pf_meta_put_rec(s + off, &r, PF_VERSION);
     off += pf_meta_put_map(s + off, 0, 9);
     off += pf_meta_put_map(s + off, 3, 4);
     pf_meta_seal(s, off);
@@ -145,9 +160,13 @@ TEST(meta_slot)
     CHECK_EQ(g.used_len, off);
     CHECK_EQ(g.nreplicas, 1);
     struct pf_replica_rec q;
-    pf_meta_get_rec(s + PF_META_HDR_SIZE, &q);
+    pf_meta_get_rec(s + PF_META_HDR_SIZE, &q, PF_VERSION);
     CHECK(memcmp(&q, &r, sizeof q) == 0);
-    CHECK_EQ(dp_get_le32(s + PF_META_HDR_SIZE + 32 + 8 + 4), 4);
+    CHECK_EQ(g.version, 2);
+    CHECK_EQ(dp_get_le32(s + 8), 2);
+    CHECK_EQ(dp_get_le32(s + 52), 112);
+    CHECK_EQ(dp_get_le64(s + PF_META_HDR_SIZE + 80), 99);
+    CHECK_EQ(dp_get_le32(s + PF_META_HDR_SIZE + 112 + 8 + 4), 4);
 
     /* Foreign pool, any flipped byte, a wild length: refused. */
     CHECK_EQ(pf_meta_check(s, slot_len, other, &g, err, sizeof err), -EINVAL);
@@ -184,6 +203,8 @@ static void count_pair(void *ctx, uint32_t l, uint32_t p)
     ((struct walk_count *)ctx)->pairs++;
 }
 
+static uint32_t walk_version = PF_VERSION;
+
 static int walk(const uint8_t pool[16], const struct pf_replica_rec *recs, uint32_t n, const uint32_t (*pairs)[2],
                 size_t extra, struct walk_count *wc, char *err)
 {
@@ -191,12 +212,12 @@ static int walk(const uint8_t pool[16], const struct pf_replica_rec *recs, uint3
     memset(s, 0, sizeof s);
     size_t off = PF_META_HDR_SIZE, k = 0;
     for (uint32_t i = 0; i < n; i++) {
-        off += pf_meta_put_rec(s + off, &recs[i]);
+        off += pf_meta_put_rec(s + off, &recs[i], walk_version);
         for (uint32_t j = 0; j < recs[i].nmap; j++, k++)
             off += pf_meta_put_map(s + off, pairs[k][0], pairs[k][1]);
     }
     off += extra;
-    struct pf_meta_hdr h = { .seq = 2, .nreplicas = n };
+    struct pf_meta_hdr h = { .version = walk_version, .seq = 2, .nreplicas = n };
     memcpy(h.pool_uuid, pool, 16);
     pf_meta_put_hdr(s, &h);
     pf_meta_seal(s, off);
@@ -220,6 +241,8 @@ TEST(meta_walk_hostile)
     };
     dp_uuid_generate(r[0].uuid);
     dp_uuid_generate(r[1].uuid);
+    dp_uuid_generate(r[0].incarnation);
+    dp_uuid_generate(r[1].incarnation);
     const uint32_t ok[5][2] = { { 0, 5 }, { 1, 6 }, { 2, 7 }, { 0, 9 }, { 9, 3 } };
     CHECK_EQ(walk(pool, r, 2, ok, 0, &wc, err), 0);
     CHECK_EQ(wc.recs, 2);
@@ -266,6 +289,80 @@ TEST(meta_walk_hostile)
     CHECK(strstr(err, "does not match"));
 }
 
+/* Version 2: parents, snapshots, incarnations; version 1 slots still load. */
+TEST(meta_walk_v2)
+{
+    uint8_t pool[16];
+    dp_uuid_generate(pool);
+    char err[256];
+    struct walk_count wc;
+    const uint32_t pairs[2][2] = { { 0, 5 }, { 1, 6 } };
+    struct pf_replica_rec snap = { .size = 4 * (64 << 10), .flags = PF_REPLICA_THIN | PF_REPLICA_RO, .nmap = 2 };
+    struct pf_replica_rec rep = { .size = 4 * (64 << 10), .flags = PF_REPLICA_THIN };
+    dp_uuid_generate(snap.uuid);
+    dp_uuid_generate(rep.uuid);
+    dp_uuid_generate(snap.incarnation);
+    dp_uuid_generate(rep.incarnation);
+    memcpy(rep.parent, snap.uuid, 16);
+    struct pf_replica_rec r[2] = { rep, snap }; /* a parent may follow its child */
+    CHECK_EQ(walk(pool, r, 2, pairs, 0, &wc, err), 0);
+    CHECK_EQ(wc.recs, 2);
+
+    r[0] = rep;
+    dp_uuid_generate(r[0].parent);
+    CHECK_EQ(walk(pool, r, 2, pairs, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "parent is not in the pool"));
+    r[0] = rep;
+    r[1] = snap;
+    memcpy(r[1].parent, rep.uuid, 16); /* parent is writable, and a loop */
+    CHECK_EQ(walk(pool, r, 2, pairs, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "parent is not a snapshot"));
+    struct pf_replica_rec loop[2] = { snap, snap };
+    dp_uuid_generate(loop[1].uuid);
+    memcpy(loop[0].parent, loop[1].uuid, 16);
+    memcpy(loop[1].parent, loop[0].uuid, 16);
+    loop[1].nmap = 0;
+    CHECK_EQ(walk(pool, loop, 2, pairs, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "loops"));
+    r[0] = rep;
+    memcpy(r[0].parent, rep.uuid, 16);
+    CHECK_EQ(walk(pool, r, 1, pairs, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "its own parent"));
+    r[0] = snap;
+    r[0].flags = PF_REPLICA_RO;
+    r[0].nmap = 4;
+    CHECK_EQ(walk(pool, r, 1, (const uint32_t[4][2]){ { 0, 1 }, { 1, 2 }, { 2, 3 }, { 3, 4 } }, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "must be thin"));
+    r[0] = rep;
+    memset(r[0].incarnation, 0, 16);
+    CHECK_EQ(walk(pool, r, 1, pairs, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "nil incarnation"));
+
+    /* Version 1: 32-byte records, no RO flag. */
+    walk_version = 1;
+    r[0] = rep;
+    memset(r[0].parent, 0, 16);
+    r[0].nmap = 2;
+    CHECK_EQ(walk(pool, r, 1, pairs, 0, &wc, err), 0);
+    CHECK_EQ(wc.pairs, 2);
+    r[0].flags = PF_REPLICA_THIN | PF_REPLICA_RO;
+    CHECK_EQ(walk(pool, r, 1, pairs, 0, &wc, err), -EINVAL);
+    CHECK(strstr(err, "unknown flags"));
+    walk_version = PF_VERSION;
+
+    /* A newer version is refused, naming it. */
+    static uint8_t s[4096];
+    struct pf_meta_hdr h = { .version = 3, .seq = 1 };
+    memcpy(h.pool_uuid, pool, 16);
+    pf_meta_put_hdr(s, &h);
+    pf_meta_seal(s, PF_META_HDR_SIZE);
+    CHECK_EQ(pf_meta_check(s, sizeof s, pool, &h, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "version 3"));
+    /* A version 1 pool's slot holds fewer version 2 records. */
+    CHECK_EQ(pf_max_records(pf_meta_slot_size(100), 100), PF_MAX_REPLICAS);
+    CHECK_EQ(pf_max_records(pf_meta_slot_size_v(1, 100), 100), (pf_meta_slot_size_v(1, 100) - 64 - 800) / 112);
+}
+
 TEST(uuids)
 {
     uint8_t u[16], v[16];
@@ -302,6 +399,7 @@ int main(void)
     RUN(label_roundtrip_and_damage);
     RUN(meta_slot);
     RUN(meta_walk_hostile);
+    RUN(meta_walk_v2);
     RUN(uuids);
     return 0;
 }

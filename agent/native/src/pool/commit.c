@@ -155,12 +155,20 @@ uint64_t pool_meta_serialize(struct pool *p)
 {
     uint8_t *s = p->slot_buf;
     uint64_t off = PF_META_HDR_SIZE;
+    uint32_t version = pf_write_version;
     for (uint32_t i = 0; i < p->nreplicas; i++) {
         struct replica *r = p->replicas[i];
-        struct pf_replica_rec rec = { .size = r->size, .flags = r->thin ? PF_REPLICA_THIN : 0 };
+        struct pf_replica_rec rec = { .size = r->size,
+                                      .flags = (r->thin ? PF_REPLICA_THIN : 0) | (r->ro ? PF_REPLICA_RO : 0),
+                                      .create_time = r->ctime };
         memcpy(rec.uuid, r->uuid, 16);
+        if (r->parent)
+            memcpy(rec.parent, r->parent->uuid, 16);
+        memcpy(rec.incarnation, r->incarnation, 16);
+        memcpy(rec.group, r->group, 16);
+        memcpy(rec.source, r->source, 16);
         uint64_t roff = off;
-        off += PF_META_REC_SIZE;
+        off += pf_rec_size(version);
         for (uint32_t l = 0; l < r->ncl; l++) {
             uint32_t m = r->map[l];
             /* A cluster still being zeroed is not referenced by any commit. */
@@ -169,9 +177,9 @@ uint64_t pool_meta_serialize(struct pool *p)
             off += pf_meta_put_map(s + off, l, m & MAP_PCL_MASK);
             rec.nmap++;
         }
-        pf_meta_put_rec(s + roff, &rec);
+        pf_meta_put_rec(s + roff, &rec, version);
     }
-    struct pf_meta_hdr h = { .seq = p->seq + 1, .used_len = off, .nreplicas = p->nreplicas };
+    struct pf_meta_hdr h = { .version = version, .seq = p->seq + 1, .used_len = off, .nreplicas = p->nreplicas };
     memcpy(h.pool_uuid, p->uuid, 16);
     pf_meta_put_hdr(s, &h);
     pf_meta_seal(s, off);

@@ -92,7 +92,7 @@ static int create_geometry(struct pool *p)
     }
     if (bound > PF_MAX_CLUSTERS)
         bound = PF_MAX_CLUSTERS;
-    p->slot_size = pf_meta_slot_size(bound);
+    p->slot_size = pf_meta_slot_size_v(pf_write_version, bound);
     uint64_t total = 0;
     for (uint32_t i = 0; i < p->ndisks; i++) {
         struct pool_disk *d = &p->disks[i];
@@ -124,7 +124,7 @@ static int create_geometry(struct pool *p)
 static void create_label(struct pool *p, uint32_t i, struct pf_label *l)
 {
     struct pool_disk *d = &p->disks[i];
-    *l = (struct pf_label){ .version = PF_VERSION,
+    *l = (struct pf_label){ .version = pf_write_version,
                             .disk_index = i,
                             .ndisks = p->ndisks,
                             .cluster_size = p->cluster_size,

@@ -13,6 +13,8 @@
 
 #include "pool/format.h"
 
+uint32_t pf_write_version = PF_VERSION;
+
 /* ---- names --------------------------------------------------------------- */
 
 _Static_assert(PF_NAME_MAX == 128, "pf_name_problem's message states the limit");
@@ -71,9 +73,9 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
         return -EINVAL;
     }
     l->version = dp_get_le32(b + 8);
-    if (l->version != PF_VERSION) {
-        snprintf(err, errlen, "pool label format version %u is not supported (this build reads %u)", l->version,
-                 PF_VERSION);
+    if (l->version < PF_VERSION_MIN || l->version > PF_VERSION) {
+        snprintf(err, errlen, "pool label format version %u is not supported (this build reads %u to %u)", l->version,
+                 PF_VERSION_MIN, PF_VERSION);
         return -EINVAL;
     }
     if (dp_get_le32(b + 12) != PF_LABEL_SIZE) {
@@ -116,8 +118,9 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
              l->data_clusters > (UINT64_MAX - l->data_start) / l->cluster_size ||
              l->data_start + l->data_clusters * l->cluster_size > l->disk_size)
         bad = "data area";
-    else if (l->meta_offset != PF_META_OFFSET || l->meta_slot_size < pf_meta_slot_size(l->total_clusters) ||
-             l->meta_slot_size % 4096 || l->meta_slot_size > pf_meta_slot_size(PF_MAX_CLUSTERS))
+    else if (l->meta_offset != PF_META_OFFSET ||
+             l->meta_slot_size < pf_meta_slot_size_v(l->version, l->total_clusters) || l->meta_slot_size % 4096 ||
+             l->meta_slot_size > pf_meta_slot_size(PF_MAX_CLUSTERS))
         bad = "metadata area";
     else if (l->disk_index == 0 && l->data_start < pf_data_start(0, l->meta_slot_size))
         bad = "data area";
@@ -132,10 +135,17 @@ int pf_label_decode(const uint8_t *b, struct pf_label *l, char *err, size_t errl
 
 /* ---- metadata slots ----------------------------------------------------- */
 
-uint64_t pf_meta_slot_size(uint64_t clusters)
+uint64_t pf_meta_slot_size_v(uint32_t version, uint64_t clusters)
 {
-    uint64_t n = PF_META_HDR_SIZE + (uint64_t)PF_MAX_REPLICAS * PF_META_REC_SIZE + clusters * PF_META_MAP_SIZE;
+    uint64_t n = PF_META_HDR_SIZE + (uint64_t)PF_MAX_REPLICAS * pf_rec_size(version) + clusters * PF_META_MAP_SIZE;
     return (n + 4095) & ~(uint64_t)4095;
+}
+
+uint32_t pf_max_records(uint64_t slot_size, uint64_t clusters)
+{
+    uint64_t fixed = PF_META_HDR_SIZE + clusters * PF_META_MAP_SIZE;
+    uint64_t n = slot_size > fixed ? (slot_size - fixed) / PF_META_REC_SIZE : 0;
+    return n < PF_MAX_REPLICAS ? (uint32_t)n : PF_MAX_REPLICAS;
 }
 
 uint64_t pf_data_start(uint32_t disk_index, uint64_t slot_size)
@@ -150,13 +160,14 @@ void pf_meta_put_hdr(uint8_t *s, const struct pf_meta_hdr *h)
 {
     memset(s, 0, PF_META_HDR_SIZE);
     memcpy(s, PF_META_MAGIC, 8);
-    dp_put_le32(s + 8, PF_VERSION);
+    uint32_t version = h->version ? h->version : pf_write_version;
+    dp_put_le32(s + 8, version);
     dp_put_le32(s + 12, PF_META_HDR_SIZE);
     dp_put_le64(s + 16, h->seq);
     memcpy(s + 24, h->pool_uuid, 16);
     dp_put_le64(s + 40, h->used_len);
     dp_put_le32(s + 48, h->nreplicas);
-    dp_put_le32(s + 52, PF_META_REC_SIZE);
+    dp_put_le32(s + 52, pf_rec_size(version));
     dp_put_le32(s + 56, PF_META_MAP_SIZE);
 }
 
@@ -175,21 +186,44 @@ void pf_meta_seal(uint8_t *s, uint64_t used_len)
     dp_put_le32(s + 60, meta_crc(s, used_len));
 }
 
-size_t pf_meta_put_rec(uint8_t *p, const struct pf_replica_rec *r)
+size_t pf_meta_put_rec(uint8_t *p, const struct pf_replica_rec *r, uint32_t version)
 {
     memcpy(p, r->uuid, 16);
     dp_put_le64(p + 16, r->size);
     dp_put_le32(p + 24, r->flags);
     dp_put_le32(p + 28, r->nmap);
+    if (version == 1)
+        return PF_META_REC_SIZE_V1;
+    memcpy(p + 32, r->parent, 16);
+    memcpy(p + 48, r->incarnation, 16);
+    memcpy(p + 64, r->group, 16);
+    dp_put_le64(p + 80, r->create_time);
+    memcpy(p + 88, r->source, 16);
+    memset(p + 104, 0, 8);
     return PF_META_REC_SIZE;
 }
 
-void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r)
+/* Returns false if reserved bytes are not zero. */
+static bool get_rec(const uint8_t *p, struct pf_replica_rec *r, uint32_t version)
 {
+    memset(r, 0, sizeof *r);
     memcpy(r->uuid, p, 16);
     r->size = dp_get_le64(p + 16);
     r->flags = dp_get_le32(p + 24);
     r->nmap = dp_get_le32(p + 28);
+    if (version == 1)
+        return true;
+    memcpy(r->parent, p + 32, 16);
+    memcpy(r->incarnation, p + 48, 16);
+    memcpy(r->group, p + 64, 16);
+    r->create_time = dp_get_le64(p + 80);
+    memcpy(r->source, p + 88, 16);
+    return dp_get_le64(p + 104) == 0;
+}
+
+void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r, uint32_t version)
+{
+    get_rec(p, r, version);
 }
 
 int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[16], struct pf_meta_hdr *h, char *err,
@@ -204,11 +238,13 @@ int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[1
         snprintf(err, errlen, "no metadata magic");
         return -EINVAL;
     }
-    if (dp_get_le32(s + 8) != PF_VERSION) {
-        snprintf(err, errlen, "metadata format version %u is not supported", dp_get_le32(s + 8));
+    uint32_t version = dp_get_le32(s + 8);
+    if (version < PF_VERSION_MIN || version > PF_VERSION) {
+        snprintf(err, errlen, "metadata format version %u is not supported (this build reads %u to %u)", version,
+                 PF_VERSION_MIN, PF_VERSION);
         return -EINVAL;
     }
-    if (dp_get_le32(s + 12) != PF_META_HDR_SIZE || dp_get_le32(s + 52) != PF_META_REC_SIZE ||
+    if (dp_get_le32(s + 12) != PF_META_HDR_SIZE || dp_get_le32(s + 52) != pf_rec_size(version) ||
         dp_get_le32(s + 56) != PF_META_MAP_SIZE) {
         snprintf(err, errlen, "metadata header sizes unexpected");
         return -EINVAL;
@@ -226,6 +262,7 @@ int pf_meta_check(const uint8_t *s, uint64_t slot_len, const uint8_t pool_uuid[1
         snprintf(err, errlen, "metadata belongs to another pool");
         return -EINVAL;
     }
+    h->version = version;
     h->seq = dp_get_le64(s + 16);
     memcpy(h->pool_uuid, s + 24, 16);
     h->nreplicas = dp_get_le32(s + 48);
@@ -246,7 +283,7 @@ static inline bool bit_test_set(uint64_t *b, uint64_t i)
 /* Why a record cannot be loaded, or NULL. seen: the n records before it;
  * room: bytes of the slot left for its pairs. */
 static const char *rec_problem(const struct pf_replica_rec *r, uint64_t ncl, const struct pf_geom *g,
-                               const uint8_t *const *seen, uint32_t n, uint64_t room)
+                               const uint8_t *const *seen, uint32_t n, uint64_t room, uint32_t version)
 {
     if (dp_uuid_is_nil(r->uuid))
         return "nil uuid";
@@ -255,13 +292,62 @@ static const char *rec_problem(const struct pf_replica_rec *r, uint64_t ncl, con
             return "duplicate uuid";
     if (r->size == 0 || r->size % g->block_size || ncl > PF_MAX_REPLICA_CLUSTERS)
         return "size out of range";
-    if (r->flags & ~PF_REPLICA_THIN)
+    if (r->flags & ~(version == 1 ? PF_REPLICA_THIN : PF_REPLICA_FLAGS))
         return "unknown flags";
     if (r->nmap > ncl || (!(r->flags & PF_REPLICA_THIN) && r->nmap != ncl))
         return "cluster count does not match its size";
     if ((uint64_t)r->nmap * PF_META_MAP_SIZE > room)
         return "cluster map runs past the end";
+    if (version == 1)
+        return NULL;
+    if (dp_uuid_is_nil(r->incarnation))
+        return "nil incarnation";
+    if ((r->flags & PF_REPLICA_RO) && !(r->flags & PF_REPLICA_THIN))
+        return "a snapshot must be thin";
+    if (!dp_uuid_is_nil(r->parent) && !(r->flags & PF_REPLICA_THIN))
+        return "a replica with a parent must be thin";
+    if (!memcmp(r->parent, r->uuid, 16))
+        return "its own parent";
     return NULL;
+}
+
+/* Every parent is a snapshot of this slot; no chain loops. */
+static int parents_problem(const uint8_t *const *rec, uint32_t n, char *err, size_t errlen)
+{
+    int32_t *pi = malloc(((size_t)n + 1) * sizeof *pi);
+    if (!pi) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    char u[DP_UUID_TEXT];
+    int ret = 0;
+    for (uint32_t i = 0; i < n && !ret; i++) {
+        pi[i] = -1;
+        if (dp_uuid_is_nil(rec[i] + 32))
+            continue;
+        for (uint32_t j = 0; j < n; j++)
+            if (!memcmp(rec[j], rec[i] + 32, 16))
+                pi[i] = (int32_t)j;
+        dp_uuid_format(rec[i], u);
+        if (pi[i] < 0) {
+            snprintf(err, errlen, "replica %s: parent is not in the pool", u);
+            ret = -EINVAL;
+        } else if (!(dp_get_le32(rec[pi[i]] + 24) & PF_REPLICA_RO)) {
+            snprintf(err, errlen, "replica %s: parent is not a snapshot", u);
+            ret = -EINVAL;
+        }
+    }
+    for (uint32_t i = 0; i < n && !ret; i++) {
+        uint32_t steps = 0;
+        for (int32_t k = pi[i]; k >= 0 && !ret; k = pi[k])
+            if (++steps > n) {
+                dp_uuid_format(rec[i], u);
+                snprintf(err, errlen, "replica %s: its parent chain loops", u);
+                ret = -EINVAL;
+            }
+    }
+    free(pi);
+    return ret;
 }
 
 int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_geom *g, uint64_t *used,
@@ -270,23 +356,24 @@ int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_
     const uint8_t **seen = malloc(((size_t)h->nreplicas + 1) * sizeof *seen);
     uint64_t *lseen = NULL; /* logical clusters of the current record */
     uint64_t lseen_words = 0, off = PF_META_HDR_SIZE;
+    uint32_t version = h->version ? h->version : PF_VERSION, rsize = pf_rec_size(version);
     int ret;
     char u[DP_UUID_TEXT];
     if (!seen)
         goto nomem;
     for (uint32_t i = 0; i < h->nreplicas; i++) {
-        if (off + PF_META_REC_SIZE > h->used_len) {
+        if (off + rsize > h->used_len) {
             snprintf(err, errlen, "replica record %u runs past the end", i);
             ret = -EINVAL;
             goto out;
         }
         struct pf_replica_rec rec;
-        pf_meta_get_rec(s + off, &rec);
+        bool clean = get_rec(s + off, &rec, version);
         seen[i] = s + off;
-        off += PF_META_REC_SIZE;
+        off += rsize;
         dp_uuid_format(rec.uuid, u);
         uint64_t ncl = rec.size / g->cluster_size + (rec.size % g->cluster_size != 0);
-        const char *bad = rec_problem(&rec, ncl, g, seen, i, h->used_len - off);
+        const char *bad = clean ? rec_problem(&rec, ncl, g, seen, i, h->used_len - off, version) : "reserved bytes set";
         if (bad) {
             snprintf(err, errlen, "replica %s: %s", u, bad);
             ret = -EINVAL;
@@ -322,6 +409,8 @@ int pf_meta_walk(const uint8_t *s, const struct pf_meta_hdr *h, const struct pf_
     if (off != h->used_len) {
         snprintf(err, errlen, "%" PRIu64 " stray bytes after the last record", h->used_len - off);
         ret = -EINVAL;
+    } else if (version >= 2) {
+        ret = parents_problem(seen, h->nreplicas, err, errlen);
     }
     goto out;
 nomem:

@@ -17,7 +17,8 @@
 #include "util/le.h"
 #include "util/uuid.h"
 
-#define PF_VERSION 1u
+#define PF_VERSION 2u /* written; 1 is read (and upgraded, FORMAT.md) */
+#define PF_VERSION_MIN 1u
 
 #define PF_LABEL_MAGIC "MAYAPOOL" /* 8 bytes, no NUL on disk */
 #define PF_META_MAGIC "MAYAMETA"
@@ -25,7 +26,8 @@
 #define PF_LABEL_CRC_OFF (PF_LABEL_SIZE - 4)
 #define PF_META_OFFSET 4096u /* slot A on disk 0; slot B follows */
 #define PF_META_HDR_SIZE 64u
-#define PF_META_REC_SIZE 32u /* one replica record */
+#define PF_META_REC_SIZE 112u /* one replica record (version 2) */
+#define PF_META_REC_SIZE_V1 32u
 #define PF_META_MAP_SIZE 8u /* one {logical, physical} cluster pair */
 #define PF_DATA_ALIGN (1u << 20) /* data areas start on a 1 MiB boundary */
 
@@ -41,6 +43,17 @@
 #define PF_MAX_REPLICA_CLUSTERS (1u << 24)
 
 #define PF_REPLICA_THIN 0x1u
+#define PF_REPLICA_RO 0x2u /* a snapshot: read-only, never a writable replica */
+#define PF_REPLICA_FLAGS (PF_REPLICA_THIN | PF_REPLICA_RO)
+
+/* Test hook: the version create and commits write (1 makes v1 pools for the
+ * upgrade tests). */
+extern uint32_t pf_write_version;
+
+static inline uint32_t pf_rec_size(uint32_t version)
+{
+    return version == 1 ? PF_META_REC_SIZE_V1 : PF_META_REC_SIZE;
+}
 
 struct pf_label {
     uint32_t version;
@@ -62,6 +75,7 @@ struct pf_label {
 };
 
 struct pf_meta_hdr {
+    uint32_t version; /* 1 or 2; 0 when encoding means pf_write_version */
     uint64_t seq;
     uint8_t pool_uuid[16];
     uint64_t used_len; /* header + records + maps; the crc covers exactly this */
@@ -71,8 +85,14 @@ struct pf_meta_hdr {
 struct pf_replica_rec {
     uint8_t uuid[16];
     uint64_t size; /* bytes, as requested */
-    uint32_t flags; /* PF_REPLICA_THIN */
+    uint32_t flags; /* PF_REPLICA_THIN | PF_REPLICA_RO */
     uint32_t nmap; /* mapped clusters following the record */
+    /* version 2 (zero when read from a version 1 slot) */
+    uint8_t parent[16]; /* nil: none; else a snapshot (RO record) of this slot */
+    uint8_t incarnation[16]; /* random at create; never nil in version 2 */
+    uint8_t group[16]; /* snapshots: the volume snapshot it belongs to, or nil */
+    uint64_t create_time; /* unix seconds */
+    uint8_t source[16]; /* snapshots: the replica it was taken of */
 };
 
 /* Why name is no valid pool name (1..127 bytes, no '/' or control
@@ -87,8 +107,16 @@ void pf_label_encode(const struct pf_label *l, uint8_t *buf);
  */
 int pf_label_decode(const uint8_t *buf, struct pf_label *l, char *err, size_t errlen);
 
-/* Bytes one metadata slot needs for a pool of `clusters` clusters. */
-uint64_t pf_meta_slot_size(uint64_t clusters);
+/* Bytes one metadata slot needs for a pool of `clusters` clusters (the
+ * version's record size times PF_MAX_REPLICAS, plus every cluster mapped). */
+uint64_t pf_meta_slot_size_v(uint32_t version, uint64_t clusters);
+static inline uint64_t pf_meta_slot_size(uint64_t clusters)
+{
+    return pf_meta_slot_size_v(PF_VERSION, clusters);
+}
+/* Records a slot of `slot_size` bytes holds for a pool of `clusters`
+ * clusters (fewer than PF_MAX_REPLICAS for a pool created as version 1). */
+uint32_t pf_max_records(uint64_t slot_size, uint64_t clusters);
 /* Byte offset of the first data cluster on disk 0 / on the other disks. */
 uint64_t pf_data_start(uint32_t disk_index, uint64_t slot_size);
 
@@ -96,7 +124,7 @@ uint64_t pf_data_start(uint32_t disk_index, uint64_t slot_size);
 void pf_meta_put_hdr(uint8_t *slot, const struct pf_meta_hdr *h);
 /* Fills in used_len-covering crc at the end of encoding. */
 void pf_meta_seal(uint8_t *slot, uint64_t used_len);
-size_t pf_meta_put_rec(uint8_t *p, const struct pf_replica_rec *r);
+size_t pf_meta_put_rec(uint8_t *p, const struct pf_replica_rec *r, uint32_t version);
 static inline size_t pf_meta_put_map(uint8_t *p, uint32_t lcl, uint32_t pcl)
 {
     dp_put_le32(p, lcl);
@@ -110,7 +138,7 @@ static inline size_t pf_meta_put_map(uint8_t *p, uint32_t lcl, uint32_t pcl)
  */
 int pf_meta_check(const uint8_t *slot, uint64_t slot_len, const uint8_t pool_uuid[16], struct pf_meta_hdr *h, char *err,
                   size_t errlen);
-void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r);
+void pf_meta_get_rec(const uint8_t *p, struct pf_replica_rec *r, uint32_t version);
 
 /* What the records of a slot must fit: the pool's geometry, from its labels. */
 struct pf_geom {

@@ -24,6 +24,14 @@ static int load_rec(void *ctx, const struct pf_replica_rec *rec, uint32_t ncl)
     struct replica *r = replica_new(p, rec->uuid, rec->size, rec->flags & PF_REPLICA_THIN);
     if (!r)
         return -ENOMEM;
+    r->ro = rec->flags & PF_REPLICA_RO;
+    r->bdev.read_only = r->ro;
+    memcpy(r->parent_uuid, rec->parent, 16);
+    if (!dp_uuid_is_nil(rec->incarnation)) /* a version 1 record keeps the fresh one */
+        memcpy(r->incarnation, rec->incarnation, 16);
+    memcpy(r->group, rec->group, 16);
+    memcpy(r->source, rec->source, 16);
+    r->ctime = rec->create_time;
     pool_table_add(p, r);
     return 0;
 }
@@ -41,7 +49,52 @@ static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr 
 {
     const struct pf_geom g = { p->cluster_size, p->block_size, p->total_clusters };
     const struct pf_meta_visit v = { load_rec, load_pair, p };
-    return pf_meta_walk(s, h, &g, p->used, &v, err, errlen);
+    int ret = pf_meta_walk(s, h, &g, p->used, &v, err, errlen);
+    if (ret == 0 && p->nreplicas > p->max_records) {
+        snprintf(err, errlen, "%u records exceed the %u the slot holds", p->nreplicas, p->max_records);
+        ret = -EINVAL;
+    }
+    /* The walk proved every parent is a snapshot of this slot. */
+    for (uint32_t i = 0; ret == 0 && i < p->nreplicas; i++) {
+        struct replica *r = p->replicas[i];
+        if (!dp_uuid_is_nil(r->parent_uuid))
+            for (uint32_t j = 0; j < p->nreplicas; j++)
+                if (!memcmp(p->replicas[j]->uuid, r->parent_uuid, 16))
+                    r->parent = p->replicas[j];
+    }
+    return ret;
+}
+
+static void upgrade_committed(struct pool_waiter *w, int rc)
+{
+    struct pool_ctl *c = container_of(w, struct pool_ctl, w);
+    if (rc < 0) {
+        pool_ctl_fail(c, rc, "pool '%s': upgrading the metadata to version %u failed", c->p->name, PF_VERSION);
+        return;
+    }
+    if (++c->idx < 2) {
+        pool_commit(c->p, &c->w);
+        return;
+    }
+    pool_ctl_done(c, 0);
+}
+
+static void upgrade_msg(void *arg)
+{
+    struct pool_ctl *c = arg;
+    c->w.cb = upgrade_committed;
+    pool_commit(c->p, &c->w);
+}
+
+/* Step 3b: a version 1 slot is rewritten as version 2 into both slots (the
+ * older first, as any commit): a crash in between imports the v1 or the v2
+ * state, and once both are v2 a version 1 reader refuses the pool. */
+static int import_upgrade(struct pool *p, uint32_t version)
+{
+    if (version >= PF_VERSION || pf_write_version < PF_VERSION)
+        return 0;
+    struct pool_ctl c = { 0 };
+    return pool_ctl_run(&c, p, upgrade_msg);
 }
 
 /* Step 1 helper: disk i's label against the reference label (that of the
@@ -199,6 +252,7 @@ static int import_load_meta(struct pool *p)
         } else {
             p->seq = h[cur].seq;
             p->cur_slot = cur;
+            ret = import_upgrade(p, h[cur].version);
         }
     }
     dp_buf_free(slot_b);

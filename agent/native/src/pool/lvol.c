@@ -198,6 +198,8 @@ static void alloc_zeroed(struct base_io *b, int status)
     struct lvol_req *q = container_of(b, struct lvol_req, b);
     struct replica *r = q->r;
     struct pool *p = r->pool;
+    dp_buf_free(q->cow_buf);
+    q->cow_buf = NULL;
     if (status < 0) {
         r->map[q->alloc_l] = MAP_UNALLOC;
         r->nalloc--;
@@ -213,7 +215,39 @@ static void alloc_zeroed(struct base_io *b, int status)
     pool_commit(p, &q->w);
 }
 
-static void alloc_start(struct lvol_req *q, uint32_t l)
+/* One whole-cluster request to the base for an allocation in flight. */
+static void alloc_io(struct lvol_req *q, enum dp_bdev_io_type type, uint32_t pcl, void (*done)(struct base_io *, int))
+{
+    struct pool *p = q->r->pool;
+    uint64_t off;
+    uint32_t d = pool_locate(p, pcl, &off);
+    struct dp_bdev_io *c = &q->b.io;
+    c->type = type;
+    c->flags = 0;
+    c->offset = off;
+    c->length = p->cluster_size;
+    q->iov[0].iov_base = q->cow_buf;
+    q->iov[0].iov_len = p->cluster_size;
+    c->iov = type == DP_IO_WRITE_ZEROES ? NULL : q->iov;
+    c->iovcnt = type == DP_IO_WRITE_ZEROES ? 0 : 1;
+    q->b.done = done;
+    pool_base_submit(p, d, &q->b);
+}
+
+/* Copy-on-first-write: the ancestor's cluster was read, write it to ours. */
+static void cow_read_done(struct base_io *b, int status)
+{
+    struct lvol_req *q = container_of(b, struct lvol_req, b);
+    if (status < 0) {
+        alloc_zeroed(b, status);
+        return;
+    }
+    alloc_io(q, DP_IO_WRITE, q->alloc_p, alloc_zeroed);
+}
+
+/* Allocate logical cluster l: zero the new cluster, or (src is an
+ * ancestor's cluster) copy src into it; then commit the mapping. */
+static void alloc_start(struct lvol_req *q, uint32_t l, uint32_t src)
 {
     struct replica *r = q->r;
     struct pool *p = r->pool;
@@ -230,17 +264,17 @@ static void alloc_start(struct lvol_req *q, uint32_t l)
     q->alloc_p = (uint32_t)pc;
     r->map[l] = (uint32_t)pc | MAP_ZEROING;
     r->nalloc++;
-    uint64_t off;
-    uint32_t d = pool_locate(p, (uint32_t)pc, &off);
-    struct dp_bdev_io *c = &q->b.io;
-    c->type = DP_IO_WRITE_ZEROES;
-    c->flags = 0;
-    c->offset = off;
-    c->length = p->cluster_size;
-    c->iov = NULL;
-    c->iovcnt = 0;
-    q->b.done = alloc_zeroed;
-    pool_base_submit(p, d, &q->b);
+    if (src == MAP_UNALLOC) {
+        alloc_io(q, DP_IO_WRITE_ZEROES, q->alloc_p, alloc_zeroed);
+        return;
+    }
+    q->cow_buf = dp_buf_alloc(p->cluster_size);
+    if (!q->cow_buf) {
+        q->b.pool = p;
+        alloc_zeroed(&q->b, -ENOMEM);
+        return;
+    }
+    alloc_io(q, DP_IO_READ, src & MAP_PCL_MASK, cow_read_done);
 }
 
 static void req_committed(struct pool_waiter *w, int rc)
@@ -291,8 +325,13 @@ static void req_run(struct lvol_req *q)
             wait_alloc(r, q);
             return;
         }
+        /* What the parent chain holds for l (snapshots never change under I/O). */
+        uint32_t below = r->parent ? replica_chain_map(r->parent, l, NULL) : MAP_UNALLOC;
+        bool whole = in == 0 && (len == cs || off + len >= r->size);
         switch (io->type) {
         case DP_IO_READ:
+            if (m == MAP_UNALLOC)
+                m = below;
             if (m == MAP_UNALLOC) {
                 iov_zero(io, q->pos, len);
                 q->pos += len;
@@ -302,18 +341,24 @@ static void req_run(struct lvol_req *q)
             return;
         case DP_IO_WRITE:
             if (m == MAP_UNALLOC) {
-                alloc_start(q, l);
+                /* A whole-cluster write needs no copy: zeroing is cheaper. */
+                alloc_start(q, l, whole ? MAP_UNALLOC : below);
                 return;
             }
             submit_child(q, DP_IO_WRITE, m, in, len);
             return;
         case DP_IO_UNMAP:
         case DP_IO_WRITE_ZEROES:
-            if (m == MAP_UNALLOC) {
+            if (m == MAP_UNALLOC && below == MAP_UNALLOC) {
                 q->pos += len;
                 continue;
             }
-            if (r->thin && in == 0 && (len == cs || off + len >= r->size)) {
+            if (m == MAP_UNALLOC) {
+                /* Reads must see zeroes, not the parent's data: own it. */
+                alloc_start(q, l, whole ? MAP_UNALLOC : below);
+                return;
+            }
+            if (r->thin && whole && below == MAP_UNALLOC) {
                 /* A whole cluster of a thin replica goes back to the pool. */
                 r->map[l] = MAP_UNALLOC;
                 r->nalloc--;
@@ -322,7 +367,7 @@ static void req_run(struct lvol_req *q)
                 q->pos += len;
                 continue;
             }
-            submit_child(q, io->type, m, in, len);
+            submit_child(q, below == MAP_UNALLOC ? io->type : DP_IO_WRITE_ZEROES, m, in, len);
             return;
         default: req_complete(q, -EINVAL); return;
         }
@@ -344,6 +389,7 @@ static void req_start(struct pool *p, struct lvol_req *q, struct dp_bdev_io *io)
     q->pos = q->chunk = 0;
     q->disk = 0;
     q->need_commit = false;
+    q->cow_buf = NULL;
     q->status = 0;
     q->next = NULL;
     p->inflight++;
@@ -389,10 +435,11 @@ static int lvol_block_status(struct dp_bdev *bdev, uint64_t offset, uint64_t len
         return -ERANGE;
     if (len > bdev->size - offset)
         len = bdev->size - offset;
+    /* A hole only where no one in the parent chain maps the cluster. */
     uint32_t l = (uint32_t)(offset >> p->cl_shift);
-    bool hole = r->map[l] == MAP_UNALLOC;
+    bool hole = replica_chain_map(r, l, NULL) == MAP_UNALLOC;
     uint64_t end = ((uint64_t)l + 1) << p->cl_shift;
-    while (end < offset + len && (r->map[end >> p->cl_shift] == MAP_UNALLOC) == hole)
+    while (end < offset + len && (replica_chain_map(r, (uint32_t)(end >> p->cl_shift), NULL) == MAP_UNALLOC) == hole)
         end += p->cluster_size;
     *len_out = (end < offset + len ? end : offset + len) - offset;
     *status_out = hole ? DP_BS_HOLE : DP_BS_ALLOCATED;
@@ -403,4 +450,6 @@ const struct dp_bdev_ops lvol_ops = {
     .submit = lvol_submit,
     .block_status = lvol_block_status,
     .destroy = lvol_bdev_destroy,
+    .snapshot_create = lvol_snapshot_create,
+    .snapshot_destroy = lvol_snapshot_destroy,
 };

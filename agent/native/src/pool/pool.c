@@ -233,6 +233,7 @@ int pool_alloc_state(struct pool *p)
     p->released = calloc(words, 8);
     p->slot_buf = dp_buf_alloc(p->slot_size);
     p->cap = PF_MAX_REPLICAS;
+    p->max_records = pf_max_records(p->slot_size, p->total_clusters);
     p->replicas = calloc(p->cap, sizeof *p->replicas);
     if (!p->used || !p->freeing || !p->committing || !p->released || !p->slot_buf || !p->replicas ||
         lvol_reqs_init(p) < 0) {
@@ -309,7 +310,8 @@ static void pool_fill_info(struct pool *p, dp_pool_info *out)
     snprintf(out->name, sizeof out->name, "%s", p->name);
     memcpy(out->uuid, p->uuid_str, sizeof out->uuid);
     out->ndisks = p->ndisks;
-    out->replicas = p->nreplicas;
+    for (uint32_t i = 0; i < p->nreplicas; i++)
+        out->replicas += !p->replicas[i]->ro; /* snapshots: dp_pool_snapshot_at */
     out->cluster_size = p->cluster_size;
     out->capacity_bytes = p->total_clusters << p->cl_shift;
     out->used_bytes = p->nused << p->cl_shift;

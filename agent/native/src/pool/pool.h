@@ -78,6 +78,13 @@ struct replica {
     uint8_t uuid[16];
     uint64_t size; /* requested bytes */
     bool thin;
+    bool ro; /* a snapshot (PF_REPLICA_RO) */
+    struct replica *parent; /* a snapshot this one overlays, or NULL */
+    uint8_t parent_uuid[16]; /* import: resolved into parent after the walk */
+    uint8_t incarnation[16]; /* random at create; new on re-create (issue 15) */
+    uint8_t group[16]; /* snapshots: the volume snapshot, or nil */
+    uint8_t source[16]; /* snapshots: the replica taken, or nil */
+    uint64_t ctime; /* unix seconds */
     uint32_t ncl; /* logical clusters: ceil(size / cluster) */
     uint32_t *map; /* ncl entries */
     uint64_t nalloc; /* clusters mapped (any state) */
@@ -97,6 +104,7 @@ struct lvol_req {
     uint64_t chunk; /* bytes of the child in flight */
     uint32_t alloc_l; /* allocation in flight: logical cluster */
     uint32_t alloc_p; /* ... and the physical one */
+    void *cow_buf; /* ... bounced through this (cluster size) */
     uint32_t disk; /* flush: next disk */
     bool need_commit; /* unmapped clusters: commit before completing */
     bool in_submit; /* completion must be deferred */
@@ -119,6 +127,7 @@ struct pool {
     uint32_t block_size;
     uint64_t slot_size;
     uint64_t seq; /* of the current (newest durable) slot */
+    uint32_t max_records; /* records the slot holds (pf_max_records) */
     int cur_slot; /* 0 = A, 1 = B */
     uint8_t *slot_buf; /* slot_size, DP_BUF_ALIGN */
 
@@ -235,6 +244,21 @@ void replica_free(struct replica *r);
 int replica_open_count(struct replica *r);
 /* Reactor (or a pool not yet live): append r to the pool's table. */
 void pool_table_add(struct pool *p, struct replica *r);
+
+/* The cluster a read of logical cluster l of r reaches: r's own, else the
+ * nearest ancestor's (the parent chain), else MAP_UNALLOC. *owner gets who. */
+uint32_t replica_chain_map(const struct replica *r, uint32_t l, const struct replica **owner);
+/* No allocation of r in flight (a snapshot, merge or revert may move its map). */
+bool replica_settled(const struct replica *r);
+struct replica *replica_lookup(const char *uuid, int *ret);
+int check_uuid(const char *what, const char *s, uint8_t out[16]);
+void pool_table_remove(struct pool *p, struct replica *r);
+/* Zero or discard c->cl[0..c->ncl) with c->run_type, then c->after. */
+void pool_runs_start(struct pool_ctl *c);
+
+/* snapshot.c: the bdev ops of a replica */
+int lvol_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group);
+int lvol_snapshot_destroy(struct dp_bdev *bdev, const char *snap_uuid);
 
 /* lvol.c */
 extern const struct dp_bdev_ops lvol_ops;

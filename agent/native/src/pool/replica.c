@@ -12,12 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/export.h"
 #include "datapath.h"
 #include "pool/pool.h"
 
-static int check_uuid(const char *what, const char *s, uint8_t out[16])
+int check_uuid(const char *what, const char *s, uint8_t out[16])
 {
     if (!s || dp_uuid_parse(s, out) < 0) {
         dp_set_error("%s '%.64s': not a uuid (8-4-4-4-12 hex digits)", what, s ? s : "(null)");
@@ -62,12 +63,18 @@ static void runs_next(struct pool_ctl *c)
     pool_base_submit(p, d, &c->b);
 }
 
+void pool_runs_start(struct pool_ctl *c)
+{
+    c->idx = 0;
+    runs_next(c);
+}
+
 void pool_table_add(struct pool *p, struct replica *r)
 {
     p->replicas[p->nreplicas++] = r;
 }
 
-static void pool_table_remove(struct pool *p, struct replica *r)
+void pool_table_remove(struct pool *p, struct replica *r)
 {
     for (uint32_t i = 0; i < p->nreplicas; i++)
         if (p->replicas[i] == r) {
@@ -176,8 +183,8 @@ static void rcreate_msg(void *arg)
     struct pool *p = c->p;
     if (ctl_pool_failed(c))
         return;
-    if (p->nreplicas >= PF_MAX_REPLICAS) {
-        pool_ctl_fail(c, -ENOSPC, "pool '%s': holds the maximum of %u replicas", p->name, PF_MAX_REPLICAS);
+    if (p->nreplicas >= p->max_records) {
+        pool_ctl_fail(c, -ENOSPC, "pool '%s': holds the maximum of %u replicas and snapshots", p->name, p->max_records);
         return;
     }
     zero_new_clusters(c, c->r->thin ? 0 : c->r->ncl, "thick replica", rcreate_zeroed);
@@ -279,6 +286,33 @@ static void replica_fill_info(struct replica *r, dp_replica_info *out)
     out->thin = r->thin;
     int open = replica_open_count(r);
     out->open_count = open > 0 ? (uint32_t)open : 0;
+    if (r->parent)
+        memcpy(out->parent, r->parent->bdev.name, sizeof out->parent);
+    dp_uuid_format(r->incarnation, out->incarnation);
+    /* What its snapshot chain holds (shared with other branches or not). */
+    for (const struct replica *a = r->parent; a; a = a->parent)
+        out->snapshot_bytes += a->nalloc << (r->pool ? r->pool->cl_shift : 0);
+}
+
+uint32_t replica_chain_map(const struct replica *r, uint32_t l, const struct replica **owner)
+{
+    for (const struct replica *a = r; a; a = a->parent)
+        if (l < a->ncl && a->map[l] != MAP_UNALLOC) {
+            if (owner)
+                *owner = a;
+            return a->map[l];
+        }
+    if (owner)
+        *owner = NULL;
+    return MAP_UNALLOC;
+}
+
+bool replica_settled(const struct replica *r)
+{
+    for (uint32_t l = 0; l < r->ncl; l++)
+        if (r->map[l] != MAP_UNALLOC && !map_ready(r->map[l]))
+            return false;
+    return true;
 }
 
 static void replica_stat_msg(void *arg)
@@ -318,6 +352,8 @@ struct replica *replica_new(struct pool *p, const uint8_t uuid[16], uint64_t siz
     memcpy(r->uuid, uuid, 16);
     r->size = size;
     r->thin = thin;
+    dp_uuid_generate(r->incarnation);
+    r->ctime = (uint64_t)time(NULL);
     dp_uuid_format(uuid, r->bdev.name);
     r->bdev.size = size;
     r->bdev.block_size = p->block_size;
@@ -402,7 +438,7 @@ DP_EXPORT int dp_replica_create(const char *pool, const char *uuid, uint64_t siz
     return ret;
 }
 
-static struct replica *replica_lookup(const char *uuid, int *ret)
+struct replica *replica_lookup(const char *uuid, int *ret)
 {
     uint8_t u[16];
     *ret = check_uuid("replica uuid", uuid, u);
@@ -424,7 +460,10 @@ DP_EXPORT int dp_replica_destroy(const char *uuid)
     int ret;
     pool_lock();
     struct replica *r = replica_lookup(uuid, &ret);
-    if (r) {
+    if (r && r->ro) {
+        dp_set_error("replica %s is a snapshot: destroy it as a snapshot", r->bdev.name);
+        ret = -EINVAL;
+    } else if (r) {
         int open = replica_open_count(r);
         if (open > 0) {
             dp_set_error("replica %s is open (%d handle%s); close it first", r->bdev.name, open, open == 1 ? "" : "s");
@@ -454,7 +493,10 @@ DP_EXPORT int dp_replica_resize(const char *uuid, uint64_t size_bytes)
     int ret;
     pool_lock();
     struct replica *r = replica_lookup(uuid, &ret);
-    if (r && (ret = check_size(r->pool, r->bdev.name, size_bytes)) == 0) {
+    if (r && r->ro) {
+        dp_set_error("replica %s is a snapshot: snapshots cannot be resized", r->bdev.name);
+        ret = -EROFS;
+    } else if (r && (ret = check_size(r->pool, r->bdev.name, size_bytes)) == 0) {
         if (size_bytes < r->size) {
             dp_set_error("replica %s: size_bytes %" PRIu64 " is smaller than the current %" PRIu64
                          " (replicas only grow)",
@@ -486,7 +528,10 @@ DP_EXPORT int dp_replica_stat(const char *uuid, dp_replica_info *out)
     int ret;
     pool_lock();
     struct replica *r = replica_lookup(uuid, &ret);
-    if (r) {
+    if (r && r->ro) {
+        dp_set_error("replica %s not found (it is a snapshot)", r->bdev.name);
+        ret = -ENOENT;
+    } else if (r) {
         struct pool_ctl c = { .r = r, .arg = out };
         ret = pool_ctl_run(&c, r->pool, replica_stat_msg);
     }
@@ -500,10 +545,14 @@ DP_EXPORT int dp_pool_replica_at(const char *pool, uint32_t index, dp_replica_in
     int ret;
     pool_lock();
     struct pool *p = pool_lookup(pool, &ret);
-    if (p && index >= p->nreplicas) {
+    struct replica *r = NULL;
+    for (uint32_t i = 0, k = 0; p && i < p->nreplicas && !r; i++)
+        if (!p->replicas[i]->ro && k++ == index)
+            r = p->replicas[i];
+    if (p && !r) {
         ret = -ENOENT;
     } else if (p) {
-        struct pool_ctl c = { .r = p->replicas[index], .arg = out };
+        struct pool_ctl c = { .r = r, .arg = out };
         ret = pool_ctl_run(&c, p, replica_stat_msg);
     }
     pool_unlock();
