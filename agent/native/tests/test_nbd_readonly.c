@@ -1,0 +1,206 @@
+/* test_nbd_readonly.c - an NBD export of a read-only device (a snapshot: bdev.h read_only):
+ * advertised with NBD_FLAG_READ_ONLY and without trim/write-zeroes (nbdinfo), writes, trims and
+ * write-zeroes answer NBD_EPERM (a raw client, also one connected before the device became
+ * read-only: the generic layer's -EROFS), qemu-io cannot write, reads work and every byte is
+ * unchanged (qemu-io read -P). Also the writer lease over a real NBD connection: a label from one
+ * client makes the export writable by its host only (test_target_export covers the rules). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "bdev/bdev.h"
+#include "datapath.h"
+#include "nbd/proto.h"
+#include "nbd/server.h"
+#include "nexus/nexus.h"
+#include "testlib.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+static int g_port;
+
+static void xfer(int fd, void *buf, size_t n, bool send_it)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = send_it ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        CHECK(r > 0);
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+/* A newstyle client from address src on `export` (NBD_OPT_EXPORT_NAME, simple replies); *tflags the
+ * export's flags. The peers of one machine share 127.0.0.1: another host is 127.0.0.2 (127/8 is lo). */
+static int connect_from(const char *src, const char *export, uint16_t *tflags)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in me = { .sin_family = AF_INET };
+    inet_pton(AF_INET, src, &me.sin_addr);
+    CHECK_EQ(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    uint8_t b[64];
+    xfer(fd, b, NBD_GREETING_LEN, false);
+    nbd_put32(b, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+    xfer(fd, b, 4, true);
+    nbd_put64(b, NBD_IHAVEOPT);
+    nbd_put32(b + 8, NBD_OPT_EXPORT_NAME);
+    nbd_put32(b + 12, (uint32_t)strlen(export));
+    xfer(fd, b, 16, true);
+    xfer(fd, (void *)export, strlen(export), true);
+    xfer(fd, b, 10, false); /* size, transmission flags */
+    if (tflags)
+        *tflags = nbd_get16(b + 8);
+    return fd;
+}
+
+/* One request; its simple reply's error (a read's data into data). */
+static uint32_t nbd_req(int fd, uint16_t type, uint64_t off, uint32_t len, void *data)
+{
+    static uint64_t cookie;
+    uint8_t h[NBD_REQ_LEN];
+    nbd_put32(h, NBD_REQUEST_MAGIC);
+    nbd_put16(h + 4, 0);
+    nbd_put16(h + 6, type);
+    nbd_put64(h + 8, ++cookie);
+    nbd_put64(h + 16, off);
+    nbd_put32(h + 24, len);
+    xfer(fd, h, sizeof h, true);
+    if (type == NBD_CMD_WRITE)
+        xfer(fd, data, len, true);
+    uint8_t r[NBD_SIMPLE_REPLY_LEN];
+    xfer(fd, r, sizeof r, false);
+    CHECK_EQ(nbd_get32(r), NBD_SIMPLE_REPLY_MAGIC);
+    CHECK_EQ(nbd_get64(r + 8), cookie);
+    uint32_t err = nbd_get32(r + 4);
+    if (type == NBD_CMD_READ && err == 0)
+        xfer(fd, data, len, false);
+    return err;
+}
+
+static void disc(int fd)
+{
+    uint8_t h[NBD_REQ_LEN] = { 0 };
+    nbd_put32(h, NBD_REQUEST_MAGIC);
+    nbd_put16(h + 6, NBD_CMD_DISC);
+    xfer(fd, h, sizeof h, true);
+    close(fd);
+}
+
+static int sh(const char *fmt, const char *arg)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, fmt, g_port, arg);
+    return system(cmd);
+}
+
+static uint8_t g_buf[65536];
+
+TEST(read_only_export)
+{
+    CHECK_EQ(dp_nbd_share("malloc:///ro?size_mb=4", "ro", NULL), 0);
+    pthread_mutex_lock(&g_nbd_exports.lock);
+    struct dp_bdev *b = dp_export_named_locked(&g_nbd_exports, "ro")->bdev;
+    pthread_mutex_unlock(&g_nbd_exports.lock);
+    /* data while still writable; a client that stays connected across the change */
+    uint16_t tf = 0;
+    int early = connect_from("127.0.0.1", "ro", &tf);
+    CHECK(!(tf & NBD_FLAG_READ_ONLY));
+    memset(g_buf, 0x5c, sizeof g_buf);
+    CHECK_EQ(nbd_req(early, NBD_CMD_WRITE, 0, sizeof g_buf, g_buf), 0);
+    CHECK_EQ(nbd_req(early, NBD_CMD_FLUSH, 0, 0, NULL), 0);
+    b->read_only = true; /* as a snapshot's module sets it */
+
+    /* advertised: read-only, no trim or write-zeroes */
+    CHECK_EQ(sh("nbdinfo --json nbd://127.0.0.1:%d/%s > /tmp/ro-info.json", "ro"), 0);
+    CHECK_EQ(system("grep -q '\"is_read_only\": true' /tmp/ro-info.json"), 0);
+    CHECK_EQ(system("grep -q '\"can_trim\": false' /tmp/ro-info.json"), 0);
+    CHECK_EQ(system("grep -q '\"can_zero\": false' /tmp/ro-info.json"), 0);
+    unlink("/tmp/ro-info.json");
+
+    /* a new client: every change is EPERM, reads work */
+    int fd = connect_from("127.0.0.1", "ro", &tf);
+    CHECK(tf & NBD_FLAG_READ_ONLY);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_WRITE, 0, 4096, g_buf), NBD_EPERM);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_TRIM, 0, 4096, NULL), NBD_EPERM);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_WRITE_ZEROES, 0, 4096, NULL), NBD_EPERM);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_FLUSH, 0, 0, NULL), 0);
+    memset(g_buf, 0, sizeof g_buf);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_READ, 0, sizeof g_buf, g_buf), 0);
+    for (size_t i = 0; i < sizeof g_buf; i++)
+        CHECK_EQ(g_buf[i], 0x5c);
+    disc(fd);
+    /* the client from before: its writes reach the device layer, which says EROFS -> EPERM */
+    CHECK_EQ(nbd_req(early, NBD_CMD_WRITE, 0, 4096, g_buf), NBD_EPERM);
+    CHECK_EQ(nbd_req(early, NBD_CMD_TRIM, 0, 4096, NULL), NBD_EPERM);
+    CHECK_EQ(nbd_req(early, NBD_CMD_WRITE_ZEROES, 0, 4096, NULL), NBD_EPERM);
+    disc(early);
+
+    /* qemu-io: cannot write; the bytes are all still there */
+    CHECK(sh("qemu-io -f raw -c 'write -P 0x11 0 4k' nbd://127.0.0.1:%d/%s >/dev/null 2>&1", "ro") != 0);
+    CHECK_EQ(sh("qemu-io -r -f raw -c 'read -P 0x5c 0 64k' nbd://127.0.0.1:%d/%s | grep -q 'read 65536/65536'", "ro"),
+             0);
+    CHECK_EQ(dp_nbd_unshare("ro"), 0);
+}
+
+/* The writer lease on a live NBD connection: a label written, then another host is refused. */
+TEST(writer_lease_over_nbd)
+{
+    CHECK_EQ(dp_nbd_share("malloc:///wl?size_mb=4", "wl", NULL), 0);
+    dp_target_stats s0;
+    CHECK_EQ(dp_target_stats_get(&s0), 0);
+    int nexus = connect_from("127.0.0.1", "wl", NULL), other = connect_from("127.0.0.2", "wl", NULL);
+    struct nx_label l = { .seq = 2,
+                          .generation = 1,
+                          .data_offset = NX_HDR_SIZE,
+                          .data_size = 1 << 20,
+                          .flags = NX_LABEL_SYNCED,
+                          .block_size = 4096,
+                          .nmembers = 1 };
+    l.nexus_uuid[0] = 0x77;
+    uint8_t blk[NX_LABEL_BLOCK];
+    nx_label_encode(&l, blk);
+    CHECK_EQ(nbd_req(nexus, NBD_CMD_WRITE, 0, sizeof blk, blk), 0);
+    memset(g_buf, 0x33, 4096);
+    CHECK_EQ(nbd_req(other, NBD_CMD_WRITE, 1 << 20, 4096, g_buf), NBD_EPERM);
+    CHECK_EQ(nbd_req(other, NBD_CMD_TRIM, 1 << 20, 4096, NULL), NBD_EPERM);
+    CHECK_EQ(nbd_req(other, NBD_CMD_READ, 0, 4096, g_buf), 0);
+    CHECK(!memcmp(g_buf, blk, 4096)); /* reads stay allowed */
+    CHECK_EQ(nbd_req(nexus, NBD_CMD_WRITE, 1 << 20, 4096, g_buf), 0);
+    dp_target_stats s1;
+    CHECK_EQ(dp_target_stats_get(&s1), 0);
+    CHECK_EQ(s1.writes_refused, s0.writes_refused + 2);
+    CHECK_EQ(s1.writer_leases, s0.writer_leases + 1);
+    /* released: the other host writes */
+    l.seq = 3;
+    l.flags |= NX_LABEL_RELEASED;
+    nx_label_encode(&l, blk);
+    CHECK_EQ(nbd_req(nexus, NBD_CMD_WRITE, NX_LABEL_BLOCK, sizeof blk, blk), 0);
+    CHECK_EQ(nbd_req(other, NBD_CMD_WRITE, 1 << 20, 4096, g_buf), 0);
+    disc(nexus);
+    disc(other);
+    CHECK_EQ(dp_nbd_unshare("wl"), 0);
+}
+
+int main(void)
+{
+    printf("test_nbd_readonly\n");
+    if (RUNNING_ON_VALGRIND) { /* the server receives through io_uring, whose writes valgrind cannot see */
+        printf("  skipped under valgrind (ASan/UBSan build runs it)\n");
+        return 0;
+    }
+    CHECK_EQ(dp_init(1), 0);
+    CHECK_EQ(dp_nbd_listen("127.0.0.1", 0), 0);
+    g_port = dp_nbd_port();
+    RUN(read_only_export);
+    RUN(writer_lease_over_nbd);
+    dp_fini();
+    return 0;
+}
