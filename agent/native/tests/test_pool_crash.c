@@ -2,13 +2,15 @@
  * test_pool_crash.c - pool metadata is crash-safe.
  *
  * A sequence of operations (replica create thin/thick, thin allocations,
- * resize thin/thick, unmap, destroy) runs once to record the state after
+ * resize thin/thick, unmap, destroy; snapshot, copy-on-first-write, clone,
+ * revert, snapshot delete by merge and by free) runs once to record the state after
  * each step. Then, for every metadata write point n and every crash mode
  * (write dropped, torn to its first half, tail scrambled, written but not
  * flushed), the sequence runs
  * on a fresh pool with the writer stopped at write n; the pool is exported
  * and re-imported from the disk files, and its state must be exactly the
  * one before or after the interrupted operation - never anything else.
+ * A version 1 pool's upgrade at import is crashed at both of its writes.
  * Also: a flipped byte in the newest slot makes the older one win, and with
  * both slots damaged import fails with a clear error (no silent empty pool).
  */
@@ -33,6 +35,10 @@ static const char *UA = "aaaaaaaa-0000-4000-8000-00000000000a";
 static const char *UB = "bbbbbbbb-0000-4000-8000-00000000000b";
 static const char *UC = "cccccccc-0000-4000-8000-00000000000c";
 static const char *UT = "dddddddd-0000-4000-8000-00000000000d";
+static const char *CL = "c1000000-0000-4000-8000-0000000000c1";
+static const char *S1 = "51000000-0000-4000-8000-000000000051";
+static const char *S2 = "52000000-0000-4000-8000-000000000052";
+static const char *S3 = "53000000-0000-4000-8000-000000000053";
 
 static void fresh_files(void)
 {
@@ -63,7 +69,7 @@ static int write_pattern(const char *uuid, uint64_t off, uint64_t len, int seed)
 }
 
 /* The operation sequence; returns the index of the first failing op. */
-#define NOPS 11
+#define NOPS 24
 static int run_op(int k)
 {
     switch (k) {
@@ -78,25 +84,52 @@ static int run_op(int k)
     case 8: return dp_replica_destroy(UB);
     case 9: return dp_replica_create("crash", UC, 1 * MiB, 1);
     case 10: return write_pattern(UC, 0, 4 * KiB, 10);
+    case 11: return dp_snapshot_create(UA, S1, NULL);
+    case 12: return write_pattern(UA, CS + 4 * KiB, 4 * KiB, 12); /* copy-on-first-write */
+    case 13: return dp_replica_clone(CL, S1);
+    case 14: return write_pattern(CL, 5 * CS + 512, 1024, 14);
+    case 15: return dp_snapshot_create(CL, S2, "99999999-0000-4000-8000-000000000009");
+    case 16: return write_pattern(CL, 0, 4 * KiB, 16); /* a hole everywhere in the chain */
+    case 17: return dp_replica_revert(UA, S1);
+    case 18: return dp_snapshot_destroy(S2); /* merge into CL */
+    case 19: return dp_replica_destroy(CL);
+    case 20: return dp_snapshot_destroy(S1); /* merge into UA */
+    case 21: return dp_snapshot_create(UC, S3, NULL);
+    case 22: return dp_replica_destroy(UC); /* S3 stays, without children */
+    case 23: return dp_snapshot_destroy(S3); /* no children: freed */
     }
     return -EINVAL;
 }
-static const bool op_is_write[NOPS] = { [2] = true, [3] = true, [4] = true, [10] = true };
+static const bool op_is_write[NOPS] = {
+    [2] = true, [3] = true, [4] = true, [10] = true, [12] = true, [14] = true, [16] = true
+};
 
-/* Metadata state: replicas (sorted by uuid: the table order may differ) and usage. */
+static bool state_inc; /* with incarnations (random: only within one run) */
+
+/* Metadata state: replicas and snapshots (sorted by uuid: the table order
+ * may differ), their parents and usage. */
 static void state(char *out, size_t len)
 {
     dp_pool_info pi;
     CHECK_EQ(dp_pool_stat("crash", &pi), 0);
-    char lines[8][160];
-    uint32_t n = 0;
+    char lines[16][512];
+    uint32_t n = 0, k = 0;
     dp_replica_info ri;
     while (n < 8 && dp_pool_replica_at("crash", n, &ri) == 0) {
-        snprintf(lines[n], sizeof lines[n], "%s size=%llu thin=%u alloc=%llu;", ri.uuid,
-                 (unsigned long long)ri.size_bytes, ri.thin, (unsigned long long)ri.allocated_bytes);
+        snprintf(lines[n], sizeof lines[n], "%s size=%llu thin=%u alloc=%llu parent=%s snap=%llu inc=%s;", ri.uuid,
+                 (unsigned long long)ri.size_bytes, ri.thin, (unsigned long long)ri.allocated_bytes, ri.parent,
+                 (unsigned long long)ri.snapshot_bytes, state_inc ? ri.incarnation : "-");
         n++;
     }
     CHECK_EQ(n, pi.replicas);
+    dp_snapshot_info si;
+    while (k < 8 && dp_pool_snapshot_at("crash", k, &si) == 0) {
+        snprintf(lines[n + k], sizeof lines[n + k], "%s snapshot size=%llu ref=%llu parent=%s group=%s kids=%s;",
+                 si.uuid, (unsigned long long)si.size_bytes, (unsigned long long)si.referenced_bytes, si.parent,
+                 si.group, si.children);
+        k++;
+    }
+    n += k;
     qsort(lines, n, sizeof lines[0], (int (*)(const void *, const void *))strcmp);
     size_t o = (size_t)snprintf(out, len, "used=%llu cap=%llu;", (unsigned long long)pi.used_bytes,
                                 (unsigned long long)pi.capacity_bytes);
@@ -104,17 +137,23 @@ static void state(char *out, size_t len)
         o += (size_t)snprintf(out + o, len - o, "%s", lines[i]);
 }
 
-/* Data: crc of the first DIGEST_SPAN bytes of each replica, by uuid order. */
+/* Data: crc of the first DIGEST_SPAN bytes of each replica and snapshot. */
 static uint32_t digest(void)
 {
-    const char *u[] = { UA, UB, UC };
+    const char *u[] = { UA, UB, UC, CL, S1, S2, S3 };
     uint32_t crc = 0;
     uint8_t *buf = dp_buf_alloc(DIGEST_SPAN);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 7; i++) {
         dp_replica_info ri;
-        if (dp_replica_stat(u[i], &ri) < 0)
+        dp_snapshot_info si;
+        uint64_t size;
+        if (dp_replica_stat(u[i], &ri) == 0)
+            size = ri.size_bytes;
+        else if (dp_snapshot_stat(u[i], &si) == 0)
+            size = si.size_bytes;
+        else
             continue;
-        uint64_t len = ri.size_bytes < DIGEST_SPAN ? ri.size_bytes : DIGEST_SPAN;
+        uint64_t len = size < DIGEST_SPAN ? size : DIGEST_SPAN;
         CHECK_EQ(rw(u[i], DP_IO_READ, buf, 0, len), 0);
         crc = dp_crc32c(crc, u[i], 36);
         crc = dp_crc32c(crc, buf, len);
@@ -140,7 +179,7 @@ static void reimport(void)
     }
 }
 
-static char ref_state[NOPS + 1][2048];
+static char ref_state[NOPS + 1][4096];
 static uint32_t ref_digest[NOPS + 1];
 
 TEST(reference_run)
@@ -159,7 +198,7 @@ TEST(reference_run)
     CHECK_EQ(dp_pool_stat("crash", &oi), 0);
     CHECK_EQ(oi.state, DP_POOL_ONLINE);
     CHECK_EQ(oi.reason[0], 0);
-    char s[2048];
+    char s[4096];
     state(s, sizeof s);
     CHECK(!strcmp(s, ref_state[NOPS]));
     CHECK_EQ(digest(), ref_digest[NOPS]);
@@ -191,7 +230,7 @@ static void crash_at(int mode, int n, bool *done)
     CHECK_EQ(fi.state, DP_POOL_FAILED);
     CHECK(strstr(fi.reason, "metadata"));
     reimport();
-    char s[2048];
+    char s[4096];
     state(s, sizeof s);
     uint32_t d = digest();
     const char *which;
@@ -214,7 +253,7 @@ static void crash_at(int mode, int n, bool *done)
     CHECK_EQ(write_pattern(UT, CS, 4096, 9), 0);
     CHECK_EQ(dp_replica_destroy(UT), 0);
     reimport();
-    char s2[2048];
+    char s2[4096];
     state(s2, sizeof s2);
     CHECK(!strcmp(s, s2));
     CHECK_EQ(dp_pool_export("crash"), 0);
@@ -228,7 +267,7 @@ TEST(crash_at_every_write)
         for (n = 0; !done && n < 100; n++)
             crash_at(mode, n, &done);
         CHECK(done);
-        CHECK(n >= 9); /* every op but the data-only one wrote metadata */
+        CHECK(n >= 20); /* every op but the data-only one wrote metadata */
     }
 }
 
@@ -277,7 +316,7 @@ TEST(damaged_slots)
     /* The older slot damaged: nothing changes. */
     flip(off[!newest] + 100);
     CHECK_EQ(dp_pool_import("crash", disks, 2, uuid), 0);
-    char s[2048];
+    char s[4096];
     state(s, sizeof s);
     CHECK(!strcmp(s, ref_state[3]));
     CHECK_EQ(dp_pool_export("crash"), 0);
@@ -319,6 +358,58 @@ TEST(damaged_slots)
     CHECK(strstr(dp_last_error(), "crash0.img"));
 }
 
+static uint32_t slot_version(int k)
+{
+    uint64_t off[2], seq[2];
+    slots(off, seq);
+    int fd = open(disk[0], O_RDONLY);
+    uint8_t h[16];
+    CHECK(pread(fd, h, sizeof h, (off_t)off[k]) == (ssize_t)sizeof h);
+    close(fd);
+    return dp_get_le32(h + 8);
+}
+
+/* A version 1 pool, its import (the upgrade) crashed at each write: the next
+ * import finds the same replicas and data, and ends with both slots v2. */
+TEST(upgrade_crash)
+{
+    char uuid[37], s0[4096], s[4096];
+    state_inc = true;
+    for (int mode = 0; mode < 4; mode++)
+        for (int n = 0; n < 3; n++) {
+            pf_write_version = 1;
+            create_pool();
+            for (int k = 0; k < 4; k++)
+                CHECK_EQ(run_op(k), 0);
+            uint32_t d0 = digest();
+            CHECK_EQ(dp_pool_export("crash"), 0);
+            CHECK(slot_version(0) == 1 && slot_version(1) == 1);
+            pf_write_version = PF_VERSION;
+            dp_pool_fault_mode = mode;
+            dp_pool_fault_after_writes = n;
+            int hit0 = dp_pool_fault_hit;
+            int ret = dp_pool_import("crash", disks, 2, uuid);
+            dp_pool_fault_after_writes = -1;
+            if (dp_pool_fault_hit == hit0) {
+                CHECK_EQ(ret, 0); /* n past the upgrade's two writes */
+                CHECK_EQ(dp_pool_export("crash"), 0);
+            } else {
+                CHECK_EQ(ret, -EIO);
+                CHECK(strstr(dp_last_error(), "upgrading"));
+            }
+            CHECK_EQ(dp_pool_import("crash", disks, 2, uuid), 0);
+            CHECK(slot_version(0) == 2 && slot_version(1) == 2);
+            CHECK_EQ(digest(), d0);
+            state(s0, sizeof s0);
+            reimport();
+            state(s, sizeof s);
+            CHECK(!strcmp(s, s0)); /* incarnations were made durable by the upgrade */
+            CHECK(strstr(s, UA) && strstr(s, UB));
+            printf("    mode %d, crash at upgrade write %d: %s\n", mode, n, dp_pool_fault_hit == hit0 ? "none" : "ok");
+            CHECK_EQ(dp_pool_export("crash"), 0);
+        }
+}
+
 int main(void)
 {
     printf("test_pool_crash\n");
@@ -326,6 +417,7 @@ int main(void)
     RUN(reference_run);
     RUN(crash_at_every_write);
     RUN(damaged_slots);
+    RUN(upgrade_crash);
     dp_fini();
     test_rm_tmpdir();
     return 0;

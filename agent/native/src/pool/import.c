@@ -252,7 +252,8 @@ static int import_load_meta(struct pool *p)
         } else {
             p->seq = h[cur].seq;
             p->cur_slot = cur;
-            ret = import_upgrade(p, h[cur].version);
+            /* Either slot still v1 (a crash mid-upgrade left one): upgrade. */
+            ret = import_upgrade(p, ok[!cur] && h[!cur].version < h[cur].version ? h[!cur].version : h[cur].version);
         }
     }
     dp_buf_free(slot_b);
