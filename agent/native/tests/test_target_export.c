@@ -279,6 +279,36 @@ TEST(writer_lease_grace_release_move)
     CHECK_EQ(dp_export_unshare(&g_reg, "lease"), 0);
 }
 
+/* The holder's lock-free path: a lease that changed hands is checked again. */
+TEST(writer_lease_cache_follows_changes)
+{
+    CHECK_EQ(dp_export_share(&g_reg, "malloc:///lease2?size_mb=4", "lease2", NULL), 0);
+    struct dp_export *e = named("lease2");
+    struct dp_export_client a, b;
+    client(&a, "10.0.0.1", "10.0.0.1:1003");
+    client(&b, "10.0.0.2", "10.0.0.2:2003");
+    dp_export_client_attach(e, &a);
+    dp_export_client_attach(e, &b);
+    label(g_blk, 0x55, 2, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &a, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK_EQ(wr(e, &a, 1 << 20, g_data, sizeof g_data), 0); /* cached from here */
+    CHECK(a.allowed_gen != 0);
+    CHECK_EQ(wr(e, &a, 1 << 20, g_data, sizeof g_data), 0);
+    /* a's host gone past the grace; b's nexus takes the export */
+    set_grace(0);
+    dp_export_client_detach(e, &a);
+    label(g_blk, 0x66, 2, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &b, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK(held_by(e, "10.0.0.2"));
+    dp_export_client_attach(e, &a);
+    CHECK_EQ(wr(e, &a, 1 << 20, g_data, sizeof g_data), -EPERM);
+    CHECK_EQ(dp_export_writer_check(e, &a, 1 << 20, NULL, 0, 4096), -EPERM);
+    set_grace(DP_TARGET_DEF_WRITER_GRACE_MS);
+    dp_export_client_detach(e, &a);
+    dp_export_client_detach(e, &b);
+    CHECK_EQ(dp_export_unshare(&g_reg, "lease2"), 0);
+}
+
 int main(void)
 {
     printf("test_target_export\n");
@@ -288,6 +318,7 @@ int main(void)
     RUN(unshare_waits_for_the_connections);
     RUN(writer_lease_taken_and_refused);
     RUN(writer_lease_grace_release_move);
+    RUN(writer_lease_cache_follows_changes);
     dp_fini();
     return 0;
 }

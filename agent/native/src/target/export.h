@@ -58,11 +58,13 @@ struct dp_export_client {
     const char *peer; /* "ip:port" for logs (the connection's own string) */
     bool attached;
     bool refusal_logged; /* one log line per connection */
+    uint64_t allowed_gen; /* the lease generation at which this client's host held it (lock-free path) */
 };
 
 struct dp_export_writer {
     pthread_mutex_t lock;
     bool held; /* written under lock; read without it as a hint for the fast path */
+    uint64_t gen; /* bumped under lock whenever the lease is taken, moved or ends (never 0) */
     char host[DP_EXPORT_HOST_MAX]; /* the nexus's host */
     uint8_t nexus[16]; /* the nexus uuid in the label that took the lease */
     uint64_t idle_since_ns; /* CLOCK_MONOTONIC: the host's last connection left (0: it has one) */

@@ -39,6 +39,7 @@ static void lease_end_locked(struct dp_export *e, const char *why)
             e->name, e->w.host, u, why);
     e->w.host[0] = 0;
     e->w.idle_since_ns = 0;
+    __atomic_store_n(&e->w.gen, e->w.gen + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&e->w.held, false, __ATOMIC_RELEASE);
     dp_target_lease_count(-1);
 }
@@ -143,6 +144,7 @@ static void label_written_locked(struct dp_export *e, struct dp_export_client *c
     if (w->held && !memcmp(w->nexus, l->nexus_uuid, 16))
         return;
     memcpy(w->nexus, l->nexus_uuid, 16);
+    __atomic_store_n(&w->gen, w->gen + 1, __ATOMIC_RELEASE);
     if (w->held) {
         fprintf(stderr, "%s: export '%s': writer lease of host %s moves to nexus %s\n", e->proto, e->name, w->host, u);
         return;
@@ -159,8 +161,12 @@ int dp_export_writer_check(struct dp_export *e, struct dp_export_client *cl, uin
                            int iovcnt, uint64_t len)
 {
     bool label = iov && offset < LABEL_AREA;
-    /* The common case (no lease, not the label area) takes no lock. */
-    if (!label && !__atomic_load_n(&e->w.held, __ATOMIC_ACQUIRE))
+    /* cl may be shared by queues on several reactors (NVMe/TCP): its cache is atomic. */
+    uint64_t cached = __atomic_load_n(&cl->allowed_gen, __ATOMIC_RELAXED);
+    /* The common cases take no lock: no lease, or the lease is this host's and has not changed since
+     * (a lease that expired meanwhile left no other holder: the host may still write). */
+    if (!label && (!__atomic_load_n(&e->w.held, __ATOMIC_ACQUIRE) ||
+                   (cached && cached == __atomic_load_n(&e->w.gen, __ATOMIC_ACQUIRE))))
         return 0;
     int rc = 0;
     pthread_mutex_lock(&e->w.lock);
@@ -182,6 +188,8 @@ int dp_export_writer_check(struct dp_export *e, struct dp_export_client *cl, uin
         if (written_label(offset, iov, iovcnt, len, &l))
             label_written_locked(e, cl, &l);
     }
+    if (rc == 0 && e->w.held && !strcmp(e->w.host, cl->host))
+        __atomic_store_n(&cl->allowed_gen, e->w.gen, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->w.lock);
     return rc;
 }
