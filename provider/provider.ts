@@ -7,6 +7,8 @@ import { Mayastor } from './resources/agent-clients';
 import { poolResource } from './resources/pool';
 import { replicaResource } from './resources/replica';
 import { nexusResource } from './resources/nexus';
+import { snapshotResource } from './resources/snapshot';
+import { volumeSnapshotResource } from './resources/volume-snapshot';
 import { nodeDataSource } from './resources/node';
 import { poolsDataSource } from './resources/pools';
 import { replicaSizeFunction } from './functions/replica-size';
@@ -57,7 +59,7 @@ export const providerSchema: SchemaOf<ProviderModel> = {
 export function makeProvider(env: Readonly<Record<string, string | undefined>> = process.env): ProviderDef<Mayastor> & { current?: Mayastor } {
   const def: ProviderDef<Mayastor> & { current?: Mayastor } = {
     schema: providerSchema,
-    resources: [poolResource, replicaResource, nexusResource],
+    resources: [poolResource, replicaResource, nexusResource, snapshotResource, volumeSnapshotResource],
     dataSources: [nodeDataSource, poolsDataSource],
     functions: [replicaSizeFunction],
 

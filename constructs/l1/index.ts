@@ -5,3 +5,5 @@ export * from './replica';
 export * from './nexus';
 export * from './data-mayastor-node';
 export * from './data-mayastor-pools';
+export * from './snapshot';
+export * from './volume-snapshot';

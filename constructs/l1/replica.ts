@@ -18,6 +18,8 @@ export interface ReplicaConfig extends cdktf.TerraformMetaArguments {
   readonly share?: string;
   /** Hosts allowed to connect when shared; empty allows any. */
   readonly allowedHosts?: string[];
+  /** UUID of a snapshot on the same node and pool: the replica is a thin clone of it. Changing it replaces the replica. */
+  readonly sourceSnapshot?: string;
 }
 
 export class Replica extends cdktf.TerraformResource {
@@ -42,6 +44,7 @@ export class Replica extends cdktf.TerraformResource {
     this._thin = config.thin;
     this._share = config.share;
     this._allowedHosts = config.allowedHosts;
+    this._sourceSnapshot = config.sourceSnapshot;
   }
 
   public get id(): string {
@@ -137,6 +140,20 @@ export class Replica extends cdktf.TerraformResource {
     return this._allowedHosts;
   }
 
+  private _sourceSnapshot?: string;
+  public get sourceSnapshot(): string {
+    return this.getStringAttribute('source_snapshot');
+  }
+  public set sourceSnapshot(value: string) {
+    this._sourceSnapshot = value;
+  }
+  public resetSourceSnapshot(): void {
+    this._sourceSnapshot = undefined;
+  }
+  public get sourceSnapshotInput(): string | undefined {
+    return this._sourceSnapshot;
+  }
+
   /** `bdev:///UUID` when not shared, else the protocol URI a nexus on another node uses. */
   public get uri(): string {
     return this.getStringAttribute('uri');
@@ -154,6 +171,7 @@ export class Replica extends cdktf.TerraformResource {
       thin: cdktf.booleanToTerraform(this._thin),
       share: cdktf.stringToTerraform(this._share),
       allowed_hosts: cdktf.listMapper(cdktf.stringToTerraform, false)(this._allowedHosts),
+      source_snapshot: cdktf.stringToTerraform(this._sourceSnapshot),
     };
   }
 }

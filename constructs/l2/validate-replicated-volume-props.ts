@@ -32,8 +32,39 @@ export function parsePoolRef(p: unknown): { node?: string; pool: string } | unde
   return parts.length === 2 ? { node: parts[0], pool: parts[1] } : { pool: parts[0] };
 }
 
+/** A ReplicatedVolumeSnapshot, by shape (the class lives in replicated-volume.ts, which imports this file). */
+function isVolumeSnapshot(s: unknown): s is NonNullable<ReplicatedVolumeProps['source']> {
+  const v = (s as { volume?: { placement?: unknown; sizeBytes?: unknown } } | null)?.volume;
+  return typeof s === 'object' && s !== null && typeof (s as { snapshotUuidOf?: unknown }).snapshotUuidOf === 'function' && Array.isArray(v?.placement);
+}
+
+/** The rules of a volume made from a snapshot (`source`): its replicas are clones where the snapshot's replicas are. */
+const SOURCE_RULES: readonly Rule[] = [
+  (p) =>
+    !isVolumeSnapshot(p.source) ? problem('source', `${describe(p.source)} is not a ReplicatedVolumeSnapshot (make one with volume.snapshot(id))`) : undefined,
+  (p) =>
+    p.sizeBytes !== p.source!.volume.sizeBytes
+      ? problem('sizeBytes', `${describe(p.sizeBytes)} must be the source volume's size, ${p.source!.volume.sizeBytes} (a clone has its snapshot's size)`)
+      : undefined,
+  (p) =>
+    p.replicas !== undefined && p.replicas !== p.source!.volume.placement.length
+      ? problem('replicas', `${describe(p.replicas)} must be the source volume's ${p.source!.volume.placement.length}: one clone per replica snapshot`)
+      : undefined,
+  (p) => (p.thin === false ? problem('thin', 'a volume made from a snapshot is thin (its replicas are clones): leave thin out') : undefined),
+  (p) => (p.pools !== undefined ? problem('pools', "a volume made from a snapshot uses the snapshot's pools: leave pools out") : undefined),
+  (p) => {
+    const missing = p.source!.volume.placement.filter((r) => !p.nodes.some((n) => n.name === r.node));
+    return missing.length ? problem('nodes', `the snapshot's replicas are on ${missing.map((r) => r.node).join(', ')}, which nodes does not hold`) : undefined;
+  },
+  (p) =>
+    p.nexusNode !== undefined && !p.source!.volume.placement.some((r) => r.node === p.nexusNode)
+      ? problem('nexusNode', `${describe(p.nexusNode)} holds none of the snapshot's replicas (${p.source!.volume.placement.map((r) => r.node).join(', ')})`)
+      : undefined,
+];
+
 const RULES: readonly Rule[] = [
   (p) => (p === null || typeof p !== 'object' ? problem('config', 'a configuration object is required') : undefined),
+  (p) => (p.source !== undefined && !isVolumeSnapshot(p.source) ? SOURCE_RULES[0](p) : undefined),
   (p) => (!Array.isArray(p.nodes) || p.nodes.length === 0 ? problem('nodes', 'give at least one StorageNode') : undefined),
   (p) => {
     const i = p.nodes.findIndex((n) => !StorageNode.isStorageNode(n));
@@ -92,7 +123,7 @@ const RULES: readonly Rule[] = [
 
 /** The first problem of the props, or undefined when every rule passes. */
 export function validateReplicatedVolumeProps(props: ReplicatedVolumeProps): PropProblem | undefined {
-  for (const rule of RULES) {
+  for (const rule of props?.source !== undefined ? [...RULES, ...SOURCE_RULES] : RULES) {
     const found = rule(props);
     if (found) return found;
   }

@@ -2,17 +2,20 @@
  * mayastor_replica: a logical volume carved from a pool. node, pool, uuid and thin are fixed (RequiresReplace; a uuid
  * left out of the configuration is generated at create and kept);
  * size_bytes grows in place (a shrink is rejected at plan); share and allowed_hosts change in place.
+ * With source_snapshot (RequiresReplace) it is a clone: a thin replica over a snapshot of the same pool.
  */
 import { randomUUID } from 'node:crypto';
-import type { Replica, ReplicaPatch, Share } from '../../agent/api/client';
+import type { AgentClient, Replica, ReplicaPatch, Share } from '../../agent/api/client';
 import { UNKNOWN, isUnknown } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known, sameValue } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
 import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
-import { agentDiag } from './agent-errors';
+import { agentDiag, isAgentError } from './agent-errors';
 import { createModel, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
+import { Diagnostics } from '../protocol/schema';
+import { Snapshot, snapshotApi } from './snapshot';
 import { checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
 /** A replica's attributes (the schema below, field by field). */
@@ -27,6 +30,8 @@ export interface ReplicaModel {
   allowedHosts: string[];
   uri: string;
   allocatedBytes: number;
+  /** Configuration (the agent reports a parent, not the clone's source): kept from state on refresh. */
+  sourceSnapshot: string | null;
 }
 /** What only the agent knows (and the uuid, when generated at create): unknown in a plan until apply. */
 type ReplicaOutputs = 'id' | 'uuid' | 'uri' | 'allocatedBytes';
@@ -83,10 +88,19 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
       description:
         'Bytes actually allocated in the pool (less than size_bytes for a thin replica until written). Known at plan for a thick replica that does not grow.',
     },
+    source_snapshot: {
+      type: 'string',
+      optional: true,
+      requiresReplace: true,
+      description:
+        "UUID of a snapshot (`mayastor_snapshot`, or an entry of a `mayastor_volume_snapshot`'s `snapshot_uuids`) on the same node: the replica is " +
+        "a clone of it, made in the snapshot's pool (`pool` must name it), thin (`thin` is planned `true`), and sized like it " +
+        "(`size_bytes` equal to the snapshot's). It reads what the snapshot holds and takes writes without touching it. Changing it replaces the replica.",
+    },
   },
 };
 
-function toModel(node: string, r: Replica): ReplicaModel {
+function toModel(node: string, r: Replica, sourceSnapshot: string | null = null): ReplicaModel {
   return {
     id: `${node}/${r.uuid}`,
     node,
@@ -98,7 +112,35 @@ function toModel(node: string, r: Replica): ReplicaModel {
     allowedHosts: [...(r.allowedHosts ?? [])],
     uri: r.uri,
     allocatedBytes: r.allocatedBytes,
+    sourceSnapshot,
   };
+}
+
+const childUuids = (s: Snapshot): string[] => (s.children ?? []).map((c) => (typeof c === 'string' ? c : (c as { uuid: string }).uuid));
+
+/**
+ * The snapshot a replica was cloned from, for import: the snapshot that lists it (or its own snapshots, which sit
+ * between it and its source) as a child and was taken of another replica; null for a replica that is no clone.
+ */
+export async function cloneSource(c: AgentClient, replica: string): Promise<string | null> {
+  const snaps = await snapshotApi(c).listSnapshots();
+  let at = replica;
+  for (let hops = 0; hops <= snaps.length; hops++) {
+    const parent = snaps.find((s) => childUuids(s).includes(at));
+    if (!parent) return null;
+    if (parent.sourceReplica !== replica) return parent.uuid;
+    at = parent.uuid;
+  }
+  return null;
+}
+
+/** A clone's create failure about its snapshot (missing, or in another pool) belongs to source_snapshot. */
+function cloneFailure(diags: Diagnostics, e: unknown, uuid: string, node: string, source: string): boolean {
+  if (!isAgentError(e) || (e.status !== 404 && e.status !== 422) || !/snapshot|\bsource\b/i.test(e.agentMessage) || /sizeBytes|\bthin\b/.test(e.agentMessage)) {
+    return false;
+  }
+  diags.error(`Create replica ${uuid} failed on node "${node}"`, `clone of snapshot ${source}: ${e.message}`, ['source_snapshot']);
+  return true;
 }
 
 export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, ReplicaModel, ReplicaOutputs>({
@@ -107,13 +149,19 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
 
   validate(config, diags) {
     checkUuid(diags, config.uuid, 'uuid');
+    checkUuid(diags, config.sourceSnapshot, 'source_snapshot');
+    if (config.sourceSnapshot !== null && config.thin === false) {
+      diags.error('Invalid thin', 'a clone (source_snapshot set) is always thin: remove thin = false, or set thin = true', ['thin']);
+    }
     checkName(diags, config.pool, 'pool', 'pool name');
     checkSize(diags, config.sizeBytes);
     checkShare(diags, config.share);
   },
 
-  modifyPlan(m, { prior, planned, requiresReplace }, diags) {
+  modifyPlan(m, { prior, config, planned, requiresReplace }, diags) {
     checkNodeAtPlan(m, planned.node, diags);
+    // a clone is thin: planned so when thin is left out (an explicit false is refused by validate)
+    if (config.sourceSnapshot !== null && config.thin === null) planned.thin = true;
     const node = known(planned.node),
       uuid = known(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
@@ -151,9 +199,12 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
         thin: planned.thin ?? false,
         share: planned.share ?? 'none',
         allowedHosts: planned.allowedHosts ?? [],
+        ...(planned.sourceSnapshot ? { source: { snapshot: planned.sourceSnapshot } } : {}),
       },
-      toModel,
-      (e) => agentDiag(diags, e, `Create replica ${uuid}`, planned.node, 'uuid', REPLICA_FIELDS),
+      (node, r) => toModel(node, r, planned.sourceSnapshot ?? null),
+      (e) =>
+        (planned.sourceSnapshot && cloneFailure(diags, e, uuid, planned.node, planned.sourceSnapshot)) ||
+        agentDiag(diags, e, `Create replica ${uuid}`, planned.node, 'uuid', REPLICA_FIELDS),
     );
   },
 
@@ -166,7 +217,7 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
       `replica ${state.uuid}`,
       'uuid',
       inListing<Replica>(m, state.node, 'replicas', diags, (r) => r.uuid, state.uuid),
-      toModel,
+      (node, r) => toModel(node, r, state.sourceSnapshot),
     ),
 
   async update(m, prior, planned, diags) {
@@ -187,7 +238,7 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
         ]);
         return prior;
       }
-      return toModel(node, r);
+      return toModel(node, r, prior.sourceSnapshot);
     } catch (e) {
       agentDiag(diags, e, `Update replica ${uuid}`, node, Object.keys(patch).length === 1 && patch.share ? 'share' : 'size_bytes', REPLICA_FIELDS);
       return prior;
@@ -196,5 +247,20 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
 
   delete: (m, { node, uuid }, diags) => deleteOnNode(m, node, uuid, diags, 'replica', 'uuid', (c, uuid) => c.deleteReplica(uuid)),
 
-  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_replica', 'replica', 'uuid', (c, key) => c.getReplica(key), toModel),
+  // a clone's source_snapshot comes from the node's snapshots (the replica itself only knows its parent)
+  importState: (m, id, diags) =>
+    importFromNode(
+      m,
+      id,
+      diags,
+      'mayastor_replica',
+      'replica',
+      'uuid',
+      async (c, key) => {
+        const r = await c.getReplica(key);
+        // only a replica with a parent can be a clone (a plain one never asks for the snapshots)
+        return r && { r, source: (r as { parent?: string | null }).parent ? await cloneSource(c, key) : null };
+      },
+      (node, { r, source }) => toModel(node, r, source),
+    ),
 });

@@ -1,0 +1,228 @@
+/**
+ * mayastor_snapshot: a read-only, point-in-time snapshot of one replica, kept in the replica's pool (no data is
+ * copied: the replica becomes a thin overlay over it). Everything is fixed at create (RequiresReplace); a clone is
+ * a `mayastor_replica` whose `source_snapshot` is this snapshot's uuid. Destroying a snapshot that clones still
+ * depend on is refused by the agent (409), and the diagnostic names the clones.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AgentClient, Created } from '../../agent/api/client';
+import { ResourceType } from '../protocol/framework';
+import { SchemaOf, known } from '../protocol/model';
+import { Diagnostics } from '../protocol/schema';
+import { typedResource } from '../protocol/typed';
+import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute } from './attributes';
+import { Mayastor } from './agent-clients';
+import { agentDiag, isAgentError } from './agent-errors';
+import { NOT_ASKED, deleteOnNode, parseImportId, readOnNode } from './lifecycle';
+import { checkNodeAtPlan, checkUuid } from './validators';
+
+/**
+ * The agent's snapshot API as the provider uses it (agent/api/client.ts methods; see docs/openapi.json).
+ * TODO(H2A): replace with agent/api's own types once its snapshot methods land.
+ */
+export interface Snapshot {
+  uuid: string;
+  sourceReplica: string;
+  pool: string;
+  sizeBytes: number;
+  referencedBytes: number;
+  createdAt: string;
+  /** What depends on the snapshot: its replica (or the next snapshot of it) and its clones. */
+  children?: (string | { uuid: string })[];
+}
+export interface NexusSnapshot {
+  uuid: string;
+  nexus: string;
+  createdAt: string;
+  replicas: { child: string; replica: string; snapshot: string; node?: string }[];
+}
+export interface SnapshotApi {
+  putSnapshot(replica: string, uuid: string): Promise<Created<Snapshot>>;
+  listSnapshots(): Promise<Snapshot[]>;
+  deleteSnapshot(replica: string, uuid: string): Promise<boolean>;
+  putNexusSnapshot(nexus: string, uuid: string, opts: { deadlineMs?: number }): Promise<Created<NexusSnapshot>>;
+  getNexusSnapshot(nexus: string, uuid: string): Promise<NexusSnapshot | undefined>;
+  deleteNexusSnapshot(nexus: string, uuid: string): Promise<boolean>;
+}
+export const snapshotApi = (c: AgentClient): SnapshotApi => c as unknown as SnapshotApi;
+
+/** A snapshot's attributes (the schema below, field by field). */
+export interface SnapshotModel {
+  id: string;
+  node: string;
+  replicaUuid: string;
+  uuid: string;
+  pool: string;
+  sizeBytes: number;
+  referencedBytes: number;
+  createdAt: string;
+}
+/** What only the agent knows (and the uuid, when generated at create). */
+type SnapshotOutputs = 'id' | 'uuid' | 'pool' | 'sizeBytes' | 'referencedBytes' | 'createdAt';
+
+export const snapshotSchema: SchemaOf<SnapshotModel> = {
+  description:
+    "A snapshot of a replica: a read-only point-in-time copy kept in the replica's pool. Taking it copies no data (the replica " +
+    'becomes a thin overlay over it) and the replica keeps serving I/O. A clone is a `mayastor_replica` with `source_snapshot` set ' +
+    "to this snapshot's `uuid`. Destroying a snapshot that clones depend on fails, naming them (destroy the clones first); " +
+    'destroying one that has none frees its space or merges it into the replica. ' +
+    'For a consistent snapshot of every replica of a volume at once, use `mayastor_volume_snapshot`.',
+  attributes: {
+    id: idAttribute('UUID'),
+    node: nodeAttribute("Node whose agent holds the replica (a key of the provider's `nodes` map)."),
+    replica_uuid: keyAttribute('UUID of the replica to snapshot, on that node. Changing it replaces the snapshot.', 'mayastor_replica.a.uuid'),
+    uuid: generatedUuidAttribute('snapshot', '"5a9c3e1d-2b4f-4c6a-8e0d-7f1a2b3c4d5e"'),
+    pool: {
+      type: 'string',
+      computed: true,
+      useStateForUnknown: true,
+      description: "Name of the pool that holds the snapshot (the replica's pool); its clones are made in the same pool.",
+    },
+    size_bytes: {
+      type: 'number',
+      computed: true,
+      useStateForUnknown: true,
+      description: "Size in bytes: the replica's size when the snapshot was taken. A clone of the snapshot has this size.",
+    },
+    referenced_bytes: {
+      type: 'number',
+      computed: true,
+      useStateForUnknown: true,
+      description: 'Bytes of pool space the snapshot holds (the clusters the replica had written when it was taken).',
+    },
+    created_at: { type: 'string', computed: true, useStateForUnknown: true, description: 'When the snapshot was taken (RFC 3339).' },
+  },
+};
+
+function toModel(node: string, s: Snapshot): SnapshotModel {
+  return {
+    id: `${node}/${s.uuid}`,
+    node,
+    replicaUuid: s.sourceReplica,
+    uuid: s.uuid,
+    pool: s.pool,
+    sizeBytes: s.sizeBytes,
+    referencedBytes: s.referencedBytes,
+    createdAt: s.createdAt,
+  };
+}
+
+/** The uuids of what depends on snapshot `s` other than its own replica's chain, for a refused delete. */
+export function dependents(s: Snapshot | undefined): string[] {
+  return (s?.children ?? []).map((c) => (typeof c === 'string' ? c : (c as { uuid: string }).uuid)).filter((u) => u !== s?.sourceReplica);
+}
+
+/**
+ * A delete the agent refused because clones (or later snapshots of clones) still depend on the snapshot: a
+ * diagnostic naming them and what to do. false for any other failure (the generic diagnostic then).
+ */
+export function explainDependents(diags: Diagnostics, e: unknown, what: string, node: string, attr: string): boolean {
+  if (!isAgentError(e) || e.status !== 409) return false;
+  diags.error(
+    `Cannot destroy ${what} on node "${node}": clones depend on it`,
+    `${e.message}. A snapshot is deleted only once no clone depends on it: destroy the clones (mayastor_replica with source_snapshot ` +
+      'set to it) first, or keep the snapshot. Nothing was deleted.',
+    [attr],
+  );
+  return true;
+}
+
+/**
+ * CreateResource with the ownership rule every resource follows (see lifecycle.createOnNode): only a snapshot this
+ * call created (201) belongs to this state; a 200 means it was there already, and taking it over is refused.
+ */
+async function createSnapshot(c: AgentClient, diags: Diagnostics, node: string, replica: string, uuid: string): Promise<Snapshot | undefined> {
+  const r = await snapshotApi(c).putSnapshot(replica, uuid);
+  if (r.created) return r.object;
+  const id = `${node}/${uuid}`;
+  diags.error(
+    'mayastor_snapshot already exists',
+    `Node "${node}" already has snapshot ${uuid} of replica ${replica}, and this Terraform state did not create it (another state or a tool did). ` +
+      'Terraform does not take over an object it did not create: destroying it from here would delete data its owner uses. ' +
+      `To manage it from this configuration, import it: terraform import mayastor_snapshot.NAME ${id} (or an import block with id = "${id}").`,
+    ['uuid'],
+  );
+  return undefined;
+}
+
+export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, SnapshotModel, SnapshotOutputs>({
+  typeName: 'mayastor_snapshot',
+  schema: snapshotSchema,
+
+  validate(config, diags) {
+    checkUuid(diags, config.uuid, 'uuid');
+    checkUuid(diags, config.replicaUuid, 'replica_uuid');
+  },
+
+  modifyPlan(m, { planned }, diags) {
+    checkNodeAtPlan(m, planned.node, diags);
+    const node = known(planned.node),
+      uuid = known(planned.uuid);
+    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+  },
+
+  async create(m, planned, diags) {
+    const node = planned.node,
+      uuid = known(planned.uuid) ?? randomUUID();
+    const c = m.client(node, diags);
+    if (!c) return null;
+    try {
+      const s = await createSnapshot(c, diags, node, planned.replicaUuid, uuid);
+      return s ? toModel(node, s) : null;
+    } catch (e) {
+      // a missing replica (404) or anything about it is the replica_uuid's; a uuid taken by another object is the uuid's
+      const attr = isAgentError(e) && e.status === 409 ? 'uuid' : 'replica_uuid';
+      agentDiag(diags, e, `Create snapshot ${uuid} of replica ${planned.replicaUuid}`, node, attr, []);
+      return null;
+    }
+  },
+
+  read: (m, state, diags) =>
+    readOnNode(
+      state,
+      state.node,
+      diags,
+      `snapshot ${state.uuid}`,
+      'uuid',
+      // by the node's listing, not under the replica: a snapshot outlives the replica it was taken of
+      async () => {
+        const c = m.reader(state.node, diags);
+        return c ? (await snapshotApi(c).listSnapshots()).find((s) => s.uuid === state.uuid) : NOT_ASKED;
+      },
+      toModel,
+    ),
+
+  // every argument replaces the snapshot, so an update changes nothing on the agent
+  update: async (_m, prior) => prior,
+
+  delete: (m, { node, uuid, replicaUuid }, diags) =>
+    deleteOnNode(
+      m,
+      node,
+      uuid,
+      diags,
+      'snapshot',
+      'uuid',
+      (c, key) => snapshotApi(c).deleteSnapshot(replicaUuid, key),
+      (e, n, key) => explainDependents(diags, e, `snapshot ${key}`, n, 'uuid'),
+    ),
+
+  async importState(m, id, diags) {
+    const parts = parseImportId(id, 'mayastor_snapshot', diags);
+    if (!parts) return null;
+    const [node, uuid] = parts;
+    const c = m.client(node, diags, []);
+    if (!c) return null;
+    try {
+      const s = (await snapshotApi(c).listSnapshots()).find((x) => x.uuid === uuid);
+      if (!s) {
+        diags.error('Cannot import non-existent remote object', `node "${node}" has no snapshot ${uuid}`);
+        return null;
+      }
+      return toModel(node, s);
+    } catch (e) {
+      agentDiag(diags, e, `Import snapshot ${uuid}`, node, 'uuid', []);
+      return null;
+    }
+  },
+});
