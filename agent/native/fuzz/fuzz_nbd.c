@@ -4,7 +4,8 @@
  * The input is treated as the byte stream a hostile client sends: client
  * flags, then options (each handled by the same nbd_neg_option the server
  * runs), then, after GO/EXPORT_NAME, transmission requests validated by
- * nbd_check_request. Seeds: fuzz/seeds/fuzz_nbd (real clients' handshakes).
+ * nbd_check_request (export "ro" is read-only: no change may be accepted).
+ * Seeds: fuzz/seeds/fuzz_nbd (real clients' handshakes).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,11 +18,13 @@ static int f_lookup(void *ctx, const char *name, struct nbd_export_view *v)
     (void)ctx;
     if (strcmp(name, "secret") == 0)
         return -EACCES;
-    if (strcmp(name, "") != 0 && strcmp(name, "disk") != 0)
+    if (strcmp(name, "") != 0 && strcmp(name, "disk") != 0 && strcmp(name, "ro") != 0)
         return -ENOENT;
     v->size = 64ull << 20;
     v->tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
                 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_DF | NBD_FLAG_CAN_MULTI_CONN;
+    if (strcmp(name, "ro") == 0) /* a read-only device, as handshake.c advertises it */
+        v->tflags = (v->tflags | NBD_FLAG_READ_ONLY) & ~(NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES);
     v->min_block = 512;
     v->pref_block = NBD_PREF_BLOCK;
     v->max_payload = NBD_MAX_PAYLOAD;
@@ -84,6 +87,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0 && rq.type != NBD_CMD_WRITE && rq.type != NBD_CMD_DISC && rq.type != NBD_CMD_FLUSH &&
             (rq.offset + rq.length > lim.size || rq.length == 0))
             abort(); /* an accepted request must lie inside the export */
+        if (rc == 0 && (lim.tflags & NBD_FLAG_READ_ONLY) &&
+            (rq.type == NBD_CMD_WRITE || rq.type == NBD_CMD_TRIM || rq.type == NBD_CMD_WRITE_ZEROES))
+            abort(); /* a read-only export accepts no change */
         if (rq.type == NBD_CMD_WRITE) {
             if (size - pos < rq.length)
                 return 0;
