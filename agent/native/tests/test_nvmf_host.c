@@ -31,6 +31,9 @@ TEST(uri_grammar)
     CHECK(!strcmp(u.host, "node-1") && !strcmp(u.port, "4420"));
     CHECK_EQ(u.io_timeout_ms, 500);
     CHECK_EQ(u.connect_timeout_ms, 700);
+    CHECK_EQ(u.queues, 0); /* default: one per reactor */
+    CHECK_EQ(nvmfh_uri_parse("nvmf://node-1/nqn.a:b?queues=4&io_timeout_ms=500", &u, err, sizeof err), 0);
+    CHECK_EQ(u.queues, 4);
     CHECK_EQ(nvmfh_uri_parse("nvmf://[::1]:4430/nqn.a:b", &u, err, sizeof err), 0);
     CHECK(!strcmp(u.host, "::1") && !strcmp(u.port, "4430"));
     CHECK_EQ(nvmfh_uri_parse("nvmf://[fe80::1]/nqn.a:b", &u, err, sizeof err), 0);
@@ -52,6 +55,9 @@ TEST(uri_grammar)
         { "nvmf://h/nqn.a:b?io_timeout_ms=abc", "io_timeout_ms" },
         { "nvmf://h/nqn.a:b?connect_timeout_ms=0", "connect_timeout_ms" },
         { "nvmf://h/nqn.a b", "nqn" },
+        { "nvmf://h/nqn.a:b?queues=0", "queues" },
+        { "nvmf://h/nqn.a:b?queues=17", "queues" },
+        { "nvmf://h/nqn.a:b?queues=x", "queues" },
         { "nbd://h/x", "scheme" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -6,10 +6,12 @@
  * device shared again under the same NQN with another namespace uuid is
  * "replaced" (ENODEV), so is the same uuid on a fresh device (the label
  * bytes we wrote are gone), and a host NQN outside the allowlist is refused at
- * Connect with an error naming the peer, the subsystem and our host NQN.
+ * Connect with an error naming the peer, the subsystem and our host NQN;
+ * ?queues=4 opens four I/O queues that threads write through at once.
  * (The interop proof against Linux nvmet is dp-nvmf-check in the guest test.)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "datapath.h"
@@ -185,6 +187,57 @@ TEST(nexus_child)
     dp_buf_free(r);
 }
 
+struct writer {
+    struct dp_bdev *b;
+    int id, rc;
+    uint8_t *w;
+};
+
+/* A submitting thread: 1 MiB of its own pattern in 64 KiB writes, then read back. */
+static void *writer_main(void *arg)
+{
+    struct writer *t = arg;
+    uint64_t base = (8u << 20) + ((uint64_t)t->id << 20);
+    for (uint32_t o = 0; o < (1u << 20) && !t->rc; o += 65536)
+        t->rc = dp_bdev_rw_sync(t->b, DP_IO_WRITE, t->w + o, base + o, 65536);
+    return NULL;
+}
+
+/* ?queues=4: four I/O queues (the target puts each on another reactor); four
+ * threads write at once, the bytes read back by checksum through the child
+ * and through the device itself. */
+TEST(several_io_queues)
+{
+    char u4[300];
+    snprintf(u4, sizeof u4, "%s&queues=4", uri);
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(u4, &b), 0);
+    CHECK(dp_nvmf_export_connections(NQN) >= 5); /* admin + 4 I/O queues (an earlier child may still be closing) */
+    struct writer t[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct writer){ .b = b, .id = i, .w = dp_buf_alloc(1u << 20) };
+        for (uint32_t k = 0; k < (1u << 20); k++)
+            t[i].w[k] = (uint8_t)(k * 7 + i * 13 + (k >> 11));
+        CHECK_EQ(pthread_create(&th[i], NULL, writer_main, &t[i]), 0);
+    }
+    uint8_t *r = dp_buf_alloc(1u << 20);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(t[i].rc, 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        uint64_t base = (8u << 20) + ((uint64_t)i << 20);
+        CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, base, 1u << 20), 0);
+        CHECK_EQ(fnv(r, 1u << 20), fnv(t[i].w, 1u << 20));
+        CHECK_EQ(dp_bdev_rw_sync(local, DP_IO_READ, r, base, 1u << 20), 0);
+        CHECK_EQ(fnv(r, 1u << 20), fnv(t[i].w, 1u << 20));
+        dp_buf_free(t[i].w);
+    }
+    dp_buf_free(r);
+    dp_bdev_put(b);
+}
+
 TEST(host_not_allowed)
 {
     CHECK_EQ(dp_nvmf_unshare(NQN), 0);
@@ -211,6 +264,7 @@ int main(void)
     CHECK_EQ(dp_nvmf_share(DEV, NQN, U1, NULL), 0);
     snprintf(uri, sizeof uri, "nvmf://127.0.0.1:%d/" NQN "?io_timeout_ms=3000&connect_timeout_ms=2000", dp_nvmf_port());
     RUN(data_all_sizes);
+    RUN(several_io_queues);
     RUN(reshare_reconnects);
     RUN(other_namespace_is_replaced);
     RUN(nexus_child);

@@ -3,9 +3,12 @@
  * the bdev's reactor (see host.h for the split into files: this one is the
  * life cycle, keep-alive and reconnect; host_io.c the I/O path).
  *
- * One admin queue and one I/O queue, each its own TCP connection, watched
- * with IORING_OP_POLL_ADD (POLLIN always, POLLOUT only while the send buffer
- * is backed up). Commands live in a fixed table indexed by cid; a bdev I/O
+ * One admin queue and N I/O queues (?queues=N, default one per reactor, at
+ * most what the controller grants), each its own TCP connection, all on the
+ * bdev's reactor, watched with IORING_OP_POLL_ADD (POLLIN always, POLLOUT
+ * only while the send buffer is backed up). Commands go round-robin to the
+ * queues with a free slot (our target serves each queue on another of its
+ * reactors). Each queue's commands live in a fixed table indexed by cid; a bdev I/O
  * larger than MDTS (or than 65536 blocks) becomes several commands, counted
  * in io->driver. Writes up to the I/O queue's in-capsule size go in the
  * capsule; larger ones wait for the controller's R2Ts and answer with
@@ -75,10 +78,8 @@ static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void job_close(struct rc_job *j)
 {
-    if (j->rc == 0) {
-        close(j->c.afd);
-        close(j->c.iofd);
-    }
+    if (j->rc == 0)
+        nvmfh_conn_close(&j->c);
 }
 
 static void reconnected_msg(void *arg);
@@ -96,10 +97,8 @@ static void *reconnect_thread(void *arg)
     }
     j->rc = stop ? -ECANCELED : nvmfh_setup(&j->u, &j->addr, j->addrlen, &j->c, j->err, sizeof j->err);
     if (j->rc == 0 && j->want_ident &&
-        (j->rc = nvmfh_sync_read(&j->c, 0, j->ident, IDENT_BYTES, j->u.io_timeout_ms, j->err, sizeof j->err)) < 0) {
-        close(j->c.afd);
-        close(j->c.iofd);
-    }
+        (j->rc = nvmfh_sync_read(&j->c, 0, j->ident, IDENT_BYTES, j->u.io_timeout_ms, j->err, sizeof j->err)) < 0)
+        nvmfh_conn_close(&j->c);
     pthread_mutex_lock(&job_lock);
     bool attached = j->n != NULL;
     if (attached) {
@@ -141,18 +140,54 @@ static void start_reconnect(struct nvmfh *n)
     pthread_attr_destroy(&a);
 }
 
-void nvmfh_conn_lost(struct nvmfh *n, int failed_cid, int status, const char *why)
+/* Every socket of n: kill (shut down) or reap (close once no poll holds it). */
+static void socks_kill(struct nvmfh *n)
+{
+    for (int i = 0; i < NVMFH_MAX_QUEUES; i++)
+        nvmfh_sock_kill(&n->q[i].io);
+    nvmfh_sock_kill(&n->adm);
+}
+
+static bool socks_reap(struct nvmfh *n)
+{
+    bool open = false;
+    for (int i = 0; i < NVMFH_MAX_QUEUES; i++) {
+        nvmfh_sock_reap(&n->q[i].io);
+        open |= n->q[i].io.fd >= 0;
+    }
+    nvmfh_sock_reap(&n->adm);
+    return open || n->adm.fd >= 0;
+}
+
+void nvmfh_conn_lost(struct nvmfh *n, const struct hcmd *failed, int status, const char *why)
 {
     if (n->state != ST_UP)
         return;
     fprintf(stderr, "datapath: %s: connection lost: %s; failing in-flight I/O, reconnecting\n", n->peer, why);
     n->state = ST_DOWN;
-    nvmfh_sock_kill(&n->io);
-    nvmfh_sock_kill(&n->adm);
-    nvmfh_sock_reap(&n->io);
-    nvmfh_sock_reap(&n->adm);
-    nvmfh_fail_all(n, failed_cid, status);
+    socks_kill(n);
+    socks_reap(n);
+    nvmfh_fail_all(n, failed, status);
     start_reconnect(n);
+}
+
+/* The I/O queues of the connection in n->c (at create and after a reconnect). */
+static void queues_init(struct nvmfh *n)
+{
+    n->nq = n->c.nioq;
+    n->rr = 0;
+    for (int i = 0; i < n->nq; i++) {
+        struct hqueue *q = &n->q[i];
+        q->io.n = n;
+        q->io.q = q;
+        q->io.fd = n->c.iofd[i];
+        q->io.in_op.cb = nvmfh_in_cb;
+        q->io.out_op.cb = nvmfh_out_cb;
+        nvmfh_rx_init(&q->io.rx, &nvmfh_io_ops, q, true);
+        q->qid = (uint16_t)(i + 1);
+        q->qlimit = n->c.qsize - 1 < QMAX ? n->c.qsize - 1 : QMAX;
+        q->next_cid = 0;
+    }
 }
 
 /* The connection a job brought is the same namespace: take it. */
@@ -160,17 +195,16 @@ static void adopt(struct nvmfh *n, const struct nvmfh_conn *c)
 {
     fprintf(stderr, "datapath: %s: reconnected (cntlid %u)\n", n->peer, c->cntlid);
     n->c = *c;
-    n->io.fd = c->iofd;
     n->adm.fd = c->afd;
-    nvmfh_rx_init(&n->io.rx, &nvmfh_io_ops, n, true);
     nvmfh_rx_init(&n->adm.rx, &nvmfh_admin_ops, n, true);
-    n->qlimit = c->qsize - 1 < QMAX ? c->qsize - 1 : QMAX;
+    queues_init(n);
     n->ka_outstanding = false;
     n->next_ka_ms = nvmfh_now_ms() + n->c.kato_ms / 2;
     n->backoff_ms = BACKOFF_MIN_MS;
     n->logged_down = false;
     n->state = ST_UP;
-    nvmfh_sock_arm_in(&n->io);
+    for (int i = 0; i < n->nq; i++)
+        nvmfh_sock_arm_in(&n->q[i].io);
     nvmfh_sock_arm_in(&n->adm);
     nvmfh_arm_tick(n);
 }
@@ -201,7 +235,7 @@ static void reconnected_msg(void *arg)
                 n->peer);
         job_close(j);
         n->state = ST_REPLACED;
-    } else if (n->io.fd >= 0 || n->adm.fd >= 0) { /* the old sockets' polls have not come back yet */
+    } else if (socks_reap(n)) { /* the old sockets' polls have not come back yet */
         job_close(j);
         start_reconnect(n);
     } else {
@@ -240,17 +274,19 @@ static void tick_cb(struct dp_uring_op *op, int res, uint32_t flags)
         return;
     }
     uint64_t now = nvmfh_now_ms();
-    for (int i = 0; i < QMAX; i++) {
-        if (n->cmds[i].active && now - n->cmds[i].start_ms > n->u.io_timeout_ms) {
+    for (int k = 0; k < n->nq * QMAX; k++) {
+        const struct hcmd *c = &n->q[k / QMAX].cmds[k % QMAX];
+        if (c->active && now - c->start_ms > n->u.io_timeout_ms) {
             char m[96];
-            snprintf(m, sizeof m, "command %d not answered within io_timeout_ms=%u", i, n->u.io_timeout_ms);
-            nvmfh_conn_lost(n, i, -EIO, m);
+            snprintf(m, sizeof m, "command %d of I/O queue %d not answered within io_timeout_ms=%u", k % QMAX,
+                     k / QMAX + 1, n->u.io_timeout_ms);
+            nvmfh_conn_lost(n, c, -EIO, m);
             return;
         }
     }
     if (now >= n->next_ka_ms) {
         if (n->ka_outstanding) {
-            nvmfh_conn_lost(n, -1, -EIO, "Keep Alive not answered");
+            nvmfh_conn_lost(n, NULL, -EIO, "Keep Alive not answered");
             return;
         }
         send_keep_alive(n);
@@ -291,11 +327,10 @@ void nvmfh_arm_tick(struct nvmfh *n)
 
 void nvmfh_maybe_free(struct nvmfh *n)
 {
-    nvmfh_sock_reap(&n->io);
-    nvmfh_sock_reap(&n->adm);
-    if (!n->destroying || n->tick || n->flush_pending || n->io.fd >= 0 || n->adm.fd >= 0)
+    if (socks_reap(n) || !n->destroying || n->tick || n->flush_pending)
         return;
-    free(n->io.tx);
+    for (int i = 0; i < NVMFH_MAX_QUEUES; i++)
+        free(n->q[i].io.tx);
     free(n->adm.tx);
     free(n->rxbuf);
     free(n->ident);
@@ -315,11 +350,10 @@ static void nvmfh_destroy(struct dp_bdev *bdev)
     bool up = n->state == ST_UP;
     n->state = ST_DOWN;
     if (up)
-        nvmfh_fail_all(n, -1, -ENODEV);
+        nvmfh_fail_all(n, NULL, -ENODEV);
     if (n->tick && !n->tick_cut)
         cancel_tick(n);
-    nvmfh_sock_kill(&n->io);
-    nvmfh_sock_kill(&n->adm);
+    socks_kill(n);
     nvmfh_maybe_free(n);
 }
 
@@ -338,8 +372,7 @@ static int nvmfh_refresh_size(struct dp_bdev *bdev)
         dp_set_error("%s", err);
         return rc;
     }
-    close(c.afd);
-    close(c.iofd);
+    nvmfh_conn_close(&c);
     if (memcmp(c.nsid_bytes, n->c.nsid_bytes, sizeof c.nsid_bytes) || c.block_size != bdev->block_size) {
         dp_set_error("%s: replaced: the namespace is not the one we had", n->peer);
         return -ENODEV;
@@ -365,7 +398,8 @@ static const struct dp_bdev_ops nvmfh_ops = {
 static void start_msg(void *arg)
 {
     struct nvmfh *n = arg;
-    nvmfh_sock_arm_in(&n->io);
+    for (int i = 0; i < n->nq; i++)
+        nvmfh_sock_arm_in(&n->q[i].io);
     nvmfh_sock_arm_in(&n->adm);
     nvmfh_arm_tick(n);
 }
@@ -400,8 +434,7 @@ static int nvmfh_create(const char *uri, struct dp_bdev **out)
     if (rc == 0 && n->ident &&
         (rc = nvmfh_sync_read(&n->c, 0, n->ident, IDENT_BYTES, n->u.io_timeout_ms, err, sizeof err)) < 0) {
         dp_set_error("nvmf://%s:%s/%s: reading the label bytes: %s", n->u.host, n->u.port, n->u.nqn, err);
-        close(n->c.afd);
-        close(n->c.iofd);
+        nvmfh_conn_close(&n->c);
     }
     if (rc < 0) {
         free(n->ident);
@@ -425,16 +458,17 @@ static int nvmfh_create(const char *uri, struct dp_bdev **out)
     n->bdev.reactor = dp_reactor_next();
     n->tick_op.cb = tick_cb;
     n->backoff_ms = BACKOFF_MIN_MS;
-    n->qlimit = n->c.qsize - 1 < QMAX ? n->c.qsize - 1 : QMAX;
     n->next_ka_ms = nvmfh_now_ms() + n->c.kato_ms / 2;
-    sock_init(n, &n->io, n->c.iofd, &nvmfh_io_ops);
+    for (int i = 0; i < NVMFH_MAX_QUEUES; i++)
+        n->q[i].io.fd = -1;
+    queues_init(n);
     sock_init(n, &n->adm, n->c.afd, &nvmfh_admin_ops);
     n->state = ST_UP;
     fprintf(stderr,
-            "datapath: %s: connected as %s (cntlid %u, nsid %u, %llu bytes of %u, queue %u, in-capsule %u, "
-            "maxh2cdata %u, max transfer %u)\n",
+            "datapath: %s: connected as %s (cntlid %u, nsid %u, %llu bytes of %u, %u I/O queues of %u, in-capsule "
+            "%u, maxh2cdata %u, max transfer %u)\n",
             n->peer, nvmfh_host_nqn(NULL), n->c.cntlid, n->c.nsid, (unsigned long long)n->c.size, n->c.block_size,
-            n->c.qsize, n->c.icd_max, n->c.maxh2cdata, n->c.max_xfer);
+            n->c.nioq, n->c.qsize, n->c.icd_max, n->c.maxh2cdata, n->c.max_xfer);
     dp_reactor_call(n->bdev.reactor, start_msg, n);
     *out = &n->bdev;
     return 0;

@@ -25,9 +25,10 @@ struct nvmfh_uri {
     char port[16];
     char nqn[NVMF_NQN_FIELD];
     uint32_t io_timeout_ms, connect_timeout_ms;
+    uint32_t queues; /* I/O queues wanted (?queues=N); 0: one per reactor */
 };
 
-/* Parse nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N]; host may be
+/* Parse nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N&queues=N]; host may be
  * [IPv6]. -EINVAL with err naming the field. */
 int nvmfh_uri_parse(const char *uri, struct nvmfh_uri *u, char *err, size_t errlen);
 
@@ -88,8 +89,12 @@ const char *nvmfh_host_nqn(uint8_t hostid[16]);
 
 /* ---- host_setup.c: bring a controller up (blocking, bounded by a deadline) ---- */
 
+#define NVMFH_MAX_QUEUES 16
+
 struct nvmfh_conn {
-    int afd, iofd; /* admin and I/O queue sockets (non-blocking once set up) */
+    int afd; /* admin queue socket (non-blocking once set up) */
+    int iofd[NVMFH_MAX_QUEUES]; /* I/O queue sockets, qid i + 1 */
+    uint16_t nioq; /* I/O queues connected: min(wanted, granted by Set Features) */
     uint16_t cntlid;
     uint32_t kato_ms;
     uint32_t maxh2cdata;
@@ -105,11 +110,13 @@ struct nvmfh_conn {
     uint8_t nsid_bytes[16 + 16 + 8]; /* namespace NGUID, UUID, EUI64: the identity */
 };
 
-/* Connect, ICReq, admin Connect, enable, Identify, Set Features, one I/O queue.
+/* Connect, ICReq, admin Connect, enable, Identify, Set Features, the I/O queues.
  * 0, or -errno with err naming the peer and what failed (fds closed). */
 int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, struct nvmfh_conn *c, char *err,
                 size_t errlen);
-/* Read len bytes at off on the I/O queue of a connection set up but not yet
+/* Close every socket of c (those >= 0). */
+void nvmfh_conn_close(struct nvmfh_conn *c);
+/* Read len bytes at off on the first I/O queue of a connection set up but not yet
  * handed to a reactor (blocking, bounded by timeout_ms). */
 int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_t len, uint32_t timeout_ms, char *err,
                     size_t errlen);
@@ -147,12 +154,23 @@ struct hcmd {
 
 struct hsock {
     struct nvmfh *n;
+    struct hqueue *q; /* the I/O queue it carries; NULL: the admin queue */
     int fd;
     bool pin, pout;
     struct dp_uring_op in_op, out_op;
     struct nvmfh_rx rx;
     uint8_t *tx;
     size_t tx_off, tx_len, tx_cap;
+};
+
+/* One I/O queue: its socket and its command slots (cid = slot). All queues
+ * of a device run on its reactor; commands go round-robin to queues with a
+ * free slot, so the target spreads them over its reactors. */
+struct hqueue {
+    struct hsock io;
+    struct hcmd cmds[QMAX];
+    int outstanding, qlimit;
+    uint16_t next_cid, qid;
 };
 
 struct nvmfh {
@@ -163,16 +181,17 @@ struct nvmfh {
     uint32_t addrlen;
     struct nvmfh_conn c;
     enum hstate state;
-    struct hsock io, adm;
+    struct hsock adm;
+    struct hqueue q[NVMFH_MAX_QUEUES];
+    int nq; /* queues in use (n->c.nioq) */
+    uint32_t rr; /* next queue to try */
     uint8_t *rxbuf;
-    struct hcmd cmds[QMAX];
     /* The first IDENT_BYTES of the device (nexus and pool labels), kept equal to
      * it by our writes: after a reconnect they must read back the same (see host.c).
      * NULL when the device is smaller. */
     uint8_t *ident;
     bool ident_lost; /* a write there failed or was cut: the bytes cannot be vouched for */
-    int outstanding, qlimit;
-    uint16_t next_cid;
+    int outstanding; /* over every queue */
     struct dp_bdev_io *wait_head, *wait_tail;
     struct dp_uring_op tick_op;
     struct __kernel_timespec tick_ts;
@@ -196,14 +215,14 @@ void nvmfh_sock_reap(struct hsock *s);
 /* host_io.c: commands */
 extern const struct nvmfh_rx_ops nvmfh_io_ops, nvmfh_admin_ops;
 void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io);
-/* Fail every command in flight and waiting I/O (failed_cid, if >= 0, with -ETIMEDOUT). */
-void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status);
+/* Fail every command in flight and waiting I/O (failed, if not NULL, with -ETIMEDOUT). */
+void nvmfh_fail_all(struct nvmfh *n, const struct hcmd *failed, int status);
 /* host_snap.c: the bdev's snapshot ops (control thread): our vendor admin
  * command (proto_admin.h) on a controller of their own */
 int nvmfh_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group);
 int nvmfh_snapshot_destroy(struct dp_bdev *bdev, const char *snap_uuid);
 /* host.c */
-void nvmfh_conn_lost(struct nvmfh *n, int failed_cid, int status, const char *why);
+void nvmfh_conn_lost(struct nvmfh *n, const struct hcmd *failed, int status, const char *why);
 void nvmfh_maybe_free(struct nvmfh *n);
 void nvmfh_arm_tick(struct nvmfh *n);
 

@@ -110,14 +110,15 @@ void nvmfh_out_cb(struct dp_uring_op *op, int res, uint32_t flags)
  * offset reached), saving a copy. The range was checked at the header.
  */
 #define DIRECT_MIN 4096u
-static void *direct_dst(struct nvmfh *n, struct hsock *s, uint32_t *len)
+static void *direct_dst(struct hsock *s, uint32_t *len)
 {
     uint16_t cid;
     uint32_t off, left = nvmfh_rx_data_pending(&s->rx, &cid, &off);
-    if (s != &n->io || left < DIRECT_MIN || cid >= QMAX || !n->cmds[cid].active || !n->cmds[cid].io)
+    struct hqueue *q = s->q;
+    if (!q || left < DIRECT_MIN || cid >= QMAX || !q->cmds[cid].active || !q->cmds[cid].io)
         return NULL;
-    struct dp_bdev_io *io = n->cmds[cid].io;
-    uint64_t at = n->cmds[cid].io_off + off;
+    struct dp_bdev_io *io = q->cmds[cid].io;
+    uint64_t at = q->cmds[cid].io_off + off;
     for (int i = 0; i < io->iovcnt; i++) {
         if (at < io->iov[i].iov_len) {
             uint64_t seg = io->iov[i].iov_len - at;
@@ -140,26 +141,27 @@ void nvmfh_in_cb(struct dp_uring_op *op, int res, uint32_t flags)
     }
     for (;;) {
         uint32_t direct = 0;
-        void *dst = direct_dst(n, s, &direct);
+        void *dst = direct_dst(s, &direct);
         ssize_t k = recv(s->fd, dst ? dst : n->rxbuf, dst ? direct : RXBUF, MSG_DONTWAIT);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && errno == EAGAIN)
             break;
         if (k <= 0) {
-            nvmfh_conn_lost(n, -1, -EIO, k == 0 ? "connection closed by the controller" : strerror(errno));
+            nvmfh_conn_lost(n, NULL, -EIO, k == 0 ? "connection closed by the controller" : strerror(errno));
             return;
         }
         char err[256];
         if (dst ? nvmfh_rx_data_direct(&s->rx, (uint32_t)k, err, sizeof err) < 0
                 : nvmfh_rx_feed(&s->rx, n->rxbuf, (size_t)k, NULL, err, sizeof err) < 0) {
-            nvmfh_conn_lost(n, -1, -EIO, err);
+            nvmfh_conn_lost(n, NULL, -EIO, err);
             return;
         }
         if (n->state != ST_UP)
             return;
     }
-    nvmfh_tx_flush(&n->io);
+    if (s->q) /* H2CData queued for R2Ts */
+        nvmfh_tx_flush(s);
     nvmfh_sock_arm_in(s);
 }
 
@@ -201,7 +203,7 @@ void nvmfh_sock_reap(struct hsock *s)
 
 /* ---- commands ---- */
 
-static void io_finish_cmd(struct nvmfh *n, struct hcmd *c, int status);
+static void io_finish_cmd(struct hqueue *q, struct hcmd *c, int status);
 static void pump(struct nvmfh *n);
 
 static int status_errno(uint16_t st)
@@ -217,29 +219,29 @@ static int status_errno(uint16_t st)
     return -EIO;
 }
 
-static struct hcmd *cmd_get(struct nvmfh *n, uint16_t cid, char *err, size_t errlen)
+/* The receive machine's ctx on an I/O queue is its struct hqueue. */
+static struct hcmd *cmd_get(struct hqueue *q, uint16_t cid, char *err, size_t errlen)
 {
-    if (cid >= QMAX || !n->cmds[cid].active) {
-        snprintf(err, errlen, "response for cid %u, which is not in flight", cid);
+    if (cid >= QMAX || !q->cmds[cid].active) {
+        snprintf(err, errlen, "response for cid %u on I/O queue %u, which is not in flight", cid, q->qid);
         return NULL;
     }
-    return &n->cmds[cid];
+    return &q->cmds[cid];
 }
 
 static int r_resp(void *ctx, const struct nvme_cqe *cqe, char *err, size_t errlen)
 {
-    struct nvmfh *n = ctx;
-    struct hcmd *c = cmd_get(n, cqe->cid, err, errlen);
+    struct hqueue *q = ctx;
+    struct hcmd *c = cmd_get(q, cqe->cid, err, errlen);
     if (!c)
         return -1;
-    io_finish_cmd(n, c, status_errno(cqe->status));
+    io_finish_cmd(q, c, status_errno(cqe->status));
     return 0;
 }
 
 static int r_c2h_begin(void *ctx, uint16_t cid, uint32_t off, uint32_t len, char *err, size_t errlen)
 {
-    struct nvmfh *n = ctx;
-    struct hcmd *c = cmd_get(n, cid, err, errlen);
+    struct hcmd *c = cmd_get(ctx, cid, err, errlen);
     if (!c)
         return -1;
     if (c->kind != K_READ || off > c->len || len > c->len - off) {
@@ -252,25 +254,26 @@ static int r_c2h_begin(void *ctx, uint16_t cid, uint32_t off, uint32_t len, char
 
 static void r_c2h_data(void *ctx, uint16_t cid, uint32_t off, const uint8_t *buf, uint32_t len)
 {
-    struct nvmfh *n = ctx;
-    struct hcmd *c = &n->cmds[cid];
+    struct hqueue *q = ctx;
+    struct hcmd *c = &q->cmds[cid];
     if (c->io)
         iov_copy(c->io, c->io_off + off, (void *)buf, len, true);
 }
 
 static int r_c2h_end(void *ctx, uint16_t cid, bool last, bool success, char *err, size_t errlen)
 {
-    struct nvmfh *n = ctx;
+    struct hqueue *q = ctx;
     if (success)
-        io_finish_cmd(n, &n->cmds[cid], 0);
+        io_finish_cmd(q, &q->cmds[cid], 0);
     return 0;
 }
 
 /* Answer an R2T with H2CData PDUs of at most MAXH2CDATA bytes. */
 static int r_r2t(void *ctx, uint16_t cid, uint16_t ttag, uint32_t off, uint32_t len, char *err, size_t errlen)
 {
-    struct nvmfh *n = ctx;
-    struct hcmd *c = cmd_get(n, cid, err, errlen);
+    struct hqueue *q = ctx;
+    struct nvmfh *n = q->io.n;
+    struct hcmd *c = cmd_get(q, cid, err, errlen);
     if (!c)
         return -1;
     if (c->kind != K_WRITE) {
@@ -282,7 +285,7 @@ static int r_r2t(void *ctx, uint16_t cid, uint16_t ttag, uint32_t off, uint32_t 
                  len, c->len, c->r2t_done);
         return -1;
     }
-    struct hsock *s = &n->io;
+    struct hsock *s = &q->io;
     while (len) {
         uint32_t chunk = len < n->c.maxh2cdata ? len : n->c.maxh2cdata;
         if (nvmfh_tx_reserve(s, NVME_TCP_DATA_HLEN + chunk) < 0) {
@@ -365,13 +368,15 @@ static void ident_track(struct nvmfh *n, const struct hcmd *c, int status)
         memset(n->ident + dev, 0, len);
 }
 
-static void io_finish_cmd(struct nvmfh *n, struct hcmd *c, int status)
+static void io_finish_cmd(struct hqueue *q, struct hcmd *c, int status)
 {
+    struct nvmfh *n = q->io.n;
     struct dp_bdev_io *io = c->io;
     if (io)
         ident_track(n, c, status);
     c->active = false;
     c->io = NULL;
+    q->outstanding--;
     n->outstanding--;
     if (!io)
         return;
@@ -389,16 +394,30 @@ static bool nlb_split(enum dp_bdev_io_type t)
     return t == DP_IO_READ || t == DP_IO_WRITE || t == DP_IO_WRITE_ZEROES;
 }
 
-/* Build one command of io into the I/O queue's send buffer; false when out of slots. */
+/* The next I/O queue with a free slot, round-robin; NULL when all are full. */
+static struct hqueue *queue_pick(struct nvmfh *n)
+{
+    for (int i = 0; i < n->nq; i++) {
+        struct hqueue *q = &n->q[(n->rr + (uint32_t)i) % (uint32_t)n->nq];
+        if (q->outstanding < q->qlimit) {
+            n->rr = (uint32_t)(q - n->q + 1);
+            return q;
+        }
+    }
+    return NULL;
+}
+
+/* Build one command of io into an I/O queue's send buffer; false when out of slots. */
 static bool issue_one(struct nvmfh *n, struct dp_bdev_io *io)
 {
-    if (n->outstanding >= n->qlimit)
+    struct hqueue *q = queue_pick(n);
+    if (!q)
         return false;
-    uint16_t cid = n->next_cid;
-    while (n->cmds[cid].active)
-        cid = (uint16_t)((cid + 1) % n->qlimit);
-    n->next_cid = (uint16_t)((cid + 1) % n->qlimit);
-    struct hcmd *c = &n->cmds[cid];
+    uint16_t cid = q->next_cid;
+    while (q->cmds[cid].active)
+        cid = (uint16_t)((cid + 1) % q->qlimit);
+    q->next_cid = (uint16_t)((cid + 1) % q->qlimit);
+    struct hcmd *c = &q->cmds[cid];
     uint32_t bs = n->bdev.block_size;
     uint64_t off = io->driver[1], left = io->length - off;
     uint64_t max = nlb_split(io->type) ? 65536ull * bs : 0x80000000ull;
@@ -446,7 +465,7 @@ static bool issue_one(struct nvmfh *n, struct dp_bdev_io *io)
         sqe.sgl1.length = sizeof r;
         break;
     }
-    struct hsock *s = &n->io;
+    struct hsock *s = &q->io;
     if (nvmfh_tx_reserve(s, NVME_TCP_CMD_HLEN + icd) < 0)
         return false;
     struct nvme_tcp_cmd *p = (void *)(s->tx + s->tx_len);
@@ -470,6 +489,7 @@ static bool issue_one(struct nvmfh *n, struct dp_bdev_io *io)
                                 : io->type == DP_IO_WRITE ? K_WRITE
                                                           : K_OTHER,
                         .active = true };
+    q->outstanding++;
     n->outstanding++;
     io->driver[1] = off + len;
     io->driver[2]++;
@@ -502,7 +522,8 @@ static void flush_msg(void *arg)
     if (n->destroying)
         nvmfh_maybe_free(n);
     else if (n->state == ST_UP)
-        nvmfh_tx_flush(&n->io);
+        for (int i = 0; i < n->nq; i++)
+            nvmfh_tx_flush(&n->q[i].io);
 }
 
 void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
@@ -539,11 +560,12 @@ void nvmfh_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 
 /* ---- failure, reconnect, identity ---- */
 
-void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status)
+void nvmfh_fail_all(struct nvmfh *n, const struct hcmd *failed, int status)
 {
     /* the parents of commands: fail each io once, when its last command goes */
-    for (int i = 0; i < QMAX; i++) {
-        struct hcmd *c = &n->cmds[i];
+    for (int k = 0; k < NVMFH_MAX_QUEUES * QMAX; k++) {
+        struct hqueue *q = &n->q[k / QMAX];
+        struct hcmd *c = &q->cmds[k % QMAX];
         if (!c->active)
             continue;
         struct dp_bdev_io *io = c->io;
@@ -551,11 +573,12 @@ void nvmfh_fail_all(struct nvmfh *n, int failed_cid, int status)
             ident_track(n, c, -EIO); /* it may or may not have landed */
         c->active = false;
         c->io = NULL;
+        q->outstanding--;
         n->outstanding--;
         if (!io)
             continue;
-        int st = i == failed_cid ? -ETIMEDOUT : status;
-        if (!io->driver[3] || i == failed_cid)
+        int st = c == failed ? -ETIMEDOUT : status;
+        if (!io->driver[3] || c == failed)
             io->driver[3] = (uint64_t)(int64_t)st;
         io->driver[1] = io->length + 1; /* nothing more of it is issued */
         if (--io->driver[2] == 0 && io != n->wait_head)

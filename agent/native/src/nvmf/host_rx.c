@@ -44,12 +44,21 @@ static int parse_query(const char *q, struct nvmfh_uri *u, char *err, size_t err
         const char *v = eq ? eq + 1 : q + n;
         size_t vn = eq ? n - kn - 1 : 0;
         uint32_t *dst = NULL;
+        if (kn == 6 && !memcmp(q, "queues", 6)) {
+            if (parse_u32(v, vn, &u->queues) < 0 || u->queues == 0 || u->queues > NVMFH_MAX_QUEUES) {
+                snprintf(err, errlen, "queues: '%.*s' is not 1-%d", (int)vn, v, NVMFH_MAX_QUEUES);
+                return -EINVAL;
+            }
+            q += n + (amp ? 1 : 0);
+            continue;
+        }
         if (kn == 13 && !memcmp(q, "io_timeout_ms", 13))
             dst = &u->io_timeout_ms;
         else if (kn == 18 && !memcmp(q, "connect_timeout_ms", 18))
             dst = &u->connect_timeout_ms;
         if (!dst) {
-            snprintf(err, errlen, "unknown query parameter '%.*s' (io_timeout_ms, connect_timeout_ms)", (int)kn, q);
+            snprintf(err, errlen, "unknown query parameter '%.*s' (io_timeout_ms, connect_timeout_ms, queues)", (int)kn,
+                     q);
             return -EINVAL;
         }
         if (parse_u32(v, vn, dst) < 0 || *dst == 0) {

@@ -5,7 +5,7 @@
  * CSTS.RDY within CAP.TO, Identify controller (MDTS, IOCCSZ, KAS), active
  * namespace list, Identify namespace (size, LBA format) and its descriptors
  * (NGUID/UUID/EUI64: the identity checked after a reconnect), Set Features
- * Number of Queues, then one I/O queue on its own connection.
+ * Number of Queues, then the I/O queues, each on its own connection.
  *
  * Blocking sockets bounded by a deadline: it runs on the control thread at
  * open and on the reconnect thread, never on a reactor.
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "nvmf/host.h"
+#include "reactor/reactor.h"
 
 #define ADMIN_QSIZE 32
 #define IO_QSIZE_MAX 128
@@ -433,10 +434,15 @@ static int admin_bringup(const struct nvmfh_uri *u, struct nvmfh_conn *c, uint64
         rc = ctrlr_enable(c->afd, c, &cap, deadline, err, errlen);
     if (rc == 0)
         rc = identify_all(c->afd, c, cap, deadline, err, errlen);
-    if (rc == 0) {
-        struct nvme_sqe sqe = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = 0x07, .cdw11 = 0 };
+    if (rc == 0) { /* as many I/O queues as wanted: ?queues=N, else one per reactor */
+        uint32_t want = u->queues ? u->queues : dp_reactor_count();
+        want = want < 1 ? 1 : want > NVMFH_MAX_QUEUES ? NVMFH_MAX_QUEUES : want;
+        struct nvme_sqe sqe = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = 0x07, .cdw11 = (want - 1) * 0x10001u };
         struct nvme_cqe cqe;
         rc = sync_exec(c->afd, &sqe, NULL, 0, NULL, 0, &cqe, deadline, err, errlen);
+        uint32_t nsq = (cqe.cdw0 & 0xffff) + 1, ncq = (cqe.cdw0 >> 16) + 1;
+        uint32_t granted = nsq < ncq ? nsq : ncq;
+        c->nioq = (uint16_t)(rc == 0 && granted < want ? granted : want);
     }
     c->kato_ms = KATO_MS;
     uint32_t mqes = (uint32_t)(cap & NVME_CAP_MQES_MASK) + 1;
@@ -452,7 +458,9 @@ int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, s
                 size_t errlen)
 {
     memset(c, 0, sizeof *c);
-    c->afd = c->iofd = -1;
+    c->afd = -1;
+    for (int i = 0; i < NVMFH_MAX_QUEUES; i++)
+        c->iofd[i] = -1;
     uint64_t deadline = now_ms() + u->connect_timeout_ms;
     char m[512] = "";
     const char *stage = "admin queue";
@@ -462,25 +470,35 @@ int nvmfh_setup(const struct nvmfh_uri *u, const void *addr, uint32_t addrlen, s
         c->afd = rc;
         rc = admin_bringup(u, c, deadline, m, sizeof m);
     }
-    if (rc >= 0) {
-        stage = "I/O queue";
+    char qstage[32] = "";
+    for (uint16_t i = 0; rc >= 0 && i < c->nioq; i++) {
+        snprintf(qstage, sizeof qstage, "I/O queue %u", i + 1);
+        stage = qstage;
         rc = queue_open(addr, addrlen, &io_h2c, deadline, m, sizeof m);
-    }
-    if (rc >= 0) {
-        c->iofd = rc;
-        c->maxh2cdata = io_h2c;
-        rc = fabric_connect(c->iofd, u, 1, c->qsize, 0, c->cntlid, NULL, deadline, m, sizeof m);
+        if (rc >= 0) {
+            c->iofd[i] = rc;
+            c->maxh2cdata = io_h2c;
+            rc = fabric_connect(c->iofd[i], u, (uint16_t)(i + 1), c->qsize, 0, c->cntlid, NULL, deadline, m, sizeof m);
+        }
     }
     if (rc < 0) {
         snprintf(err, errlen, "nvmf://%s:%s/%s: %s: %s", u->host, u->port, u->nqn, stage, m);
-        if (c->afd >= 0)
-            close(c->afd);
-        if (c->iofd >= 0)
-            close(c->iofd);
-        c->afd = c->iofd = -1;
+        nvmfh_conn_close(c);
         return rc;
     }
     return 0;
+}
+
+void nvmfh_conn_close(struct nvmfh_conn *c)
+{
+    if (c->afd >= 0)
+        close(c->afd);
+    c->afd = -1;
+    for (int i = 0; i < NVMFH_MAX_QUEUES; i++) {
+        if (c->iofd[i] >= 0)
+            close(c->iofd[i]);
+        c->iofd[i] = -1;
+    }
 }
 
 int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_t len, uint32_t timeout_ms, char *err,
@@ -493,7 +511,7 @@ int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_
                             .cdw11 = (uint32_t)(lba >> 32),
                             .cdw12 = len / c->block_size - 1 };
     struct nvme_cqe cqe;
-    return sync_exec(c->iofd, &sqe, NULL, 0, buf, len, &cqe, now_ms() + timeout_ms, err, errlen);
+    return sync_exec(c->iofd[0], &sqe, NULL, 0, buf, len, &cqe, now_ms() + timeout_ms, err, errlen);
 }
 
 int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len,

@@ -69,8 +69,7 @@ static int vs_snapshot(struct nvmfh *n, uint8_t opc, const char *snap_uuid, cons
         rc = rc == -ETIMEDOUT ? rc : -ENOTCONN;
     }
 out:
-    close(c.afd);
-    close(c.iofd);
+    nvmfh_conn_close(&c);
     return rc;
 }
 
