@@ -5,7 +5,9 @@
  * address on one machine) may read that export but its writes, trims and write-zeroes fail with EPERM,
  * and b logs it once naming both hosts; the replica's bytes (sha256) do not change and the nexus keeps
  * working. The lease outlives the nexus host's connections (a's kill -9: still refused) and the nexus
- * coming back keeps it; once the nexus is deleted (its labels say RELEASED) the other host may write.
+ * coming back keeps it; once the nexus is deleted (its labels say RELEASED) the other host may write,
+ * and when the nexus's host stays away past the writer grace (30 s by default) the other host may write
+ * too, until the nexus comes back and labels the child again (~35 s: the grace is waited out).
  * On the code before the lease, the other host's writes landed behind the nexus.
  * Needs dist/ (`npx tsc -p tsconfig.json`) and python3.
  */
@@ -126,6 +128,28 @@ test("a replica exported to a nexus is writable only by the nexus's host; reads 
   expect(r.map((x) => x.error)).toEqual([0, 0, 0]);
   expect(r[1].sha256).toBe(pattern(0x5a, 4096));
   expect(r[2].sha256).toBe(pattern(0xa1, 4096));
+});
+
+test("the way out when the nexus's host is gone for good: after the writer grace (30 s default) another host may write", async () => {
+  const NX2 = '0f1f0f1f-0000-4000-8000-000000000002';
+  const n = await a.client().putNexus(NX2, { sizeBytes: SIZE, children: [replicaUri], share: 'nbd' });
+  await qemuIoOk(n.deviceUri, ['write -P 0xb1 0 1M', 'flush']);
+  await a.kill9();
+  let r = await fromStranger([`write:${MiB}:4096:0x5b`]);
+  expect(r[0].error).toBe(NBD_EPERM);
+  // no time is asserted: the other host's write is retried until the grace has passed
+  await until(async () => (await fromStranger([`write:${MiB}:4096:0x5b`]))[0].error === 0, 'the lease to lapse', 1000, 90_000);
+  expect(b.stderr).toMatch(/ended: its host has had no connection for the writer grace \(--writer-grace-ms\)/);
+  r = await fromStranger([`read:${MiB}:4096`, `read:${MiB + 4096}:4096`]);
+  expect(r[0].sha256).toBe(pattern(0x5b, 4096));
+  expect(r[1].sha256).toBe(pattern(0xb1, 4096));
+  // the nexus's host comes back: its open writes labels and takes the export again
+  await a.start();
+  await until(async () => (await a.client().getNexus(NX2))?.state === 'online', 'the nexus back online');
+  await qemuIoOk(n.deviceUri, ['read -P 0xb1 4k 1020k', 'write -P 0xb2 0 4k', 'flush']);
+  r = await fromStranger([`write:${MiB}:4096:0x5c`]);
+  expect(r[0].error).toBe(NBD_EPERM);
+  await a.client().deleteNexus(NX2);
 });
 
 test('bad input: an unknown export and a request past the end get clear answers, not a crash', async () => {
