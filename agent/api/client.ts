@@ -15,7 +15,23 @@
  * A retried DELETE whose first attempt succeeded sees 404:
  * delete* methods therefore report "already absent" as `false` instead of throwing.
  */
-import type { Health, Nexus, NexusPatch, NexusSpec, NodeInfo, Pool, PoolSpec, Replica, ReplicaPatch, ReplicaSpec } from './types';
+import type {
+  CloneSpec,
+  Health,
+  Nexus,
+  NexusPatch,
+  NexusSpec,
+  NodeInfo,
+  Pool,
+  PoolSpec,
+  Replica,
+  ReplicaPatch,
+  ReplicaSpec,
+  Snapshot,
+  SnapshotSpec,
+  VolumeSnapshot,
+  VolumeSnapshotSpec,
+} from './types';
 
 export * from './types';
 
@@ -242,6 +258,71 @@ export class AgentClient {
 
   childFault(uuid: string, uri: string): Promise<Nexus> {
     return this.setNexusChildState(uuid, uri, 'fault');
+  }
+
+  // ---- snapshots, clones, revert (issue 13) ------------------------------------------------------
+
+  /** GET /v1/snapshots: every snapshot on the node. */
+  listSnapshots(): Promise<Snapshot[]> {
+    return this.call<Snapshot[]>('GET', '/v1/snapshots').then((r) => r.body);
+  }
+
+  /** GET /v1/replicas/{uuid}/snapshots: the snapshots taken of a replica. */
+  listReplicaSnapshots(replica: string): Promise<Snapshot[]> {
+    return this.call<Snapshot[]>('GET', `/v1/replicas/${enc(replica)}/snapshots`).then((r) => r.body);
+  }
+
+  /** A snapshot of `replica`, or undefined when there is none of that uuid. */
+  getSnapshot(replica: string, snapshot: string): Promise<Snapshot | undefined> {
+    return this.getOrUndefined<Snapshot>(`/v1/replicas/${enc(replica)}/snapshots/${enc(snapshot)}`);
+  }
+
+  /** Any snapshot on the node by its uuid, or undefined. */
+  findSnapshot(snapshot: string): Promise<Snapshot | undefined> {
+    return this.getOrUndefined<Snapshot>(`/v1/snapshots/${enc(snapshot)}`);
+  }
+
+  /** Create (201) or confirm (200) a snapshot of a replica; a uuid taken by something else is 409. */
+  putSnapshot(replica: string, snapshot: string, spec: SnapshotSpec = {}): Promise<Snapshot> {
+    return this.call<Snapshot>('PUT', `/v1/replicas/${enc(replica)}/snapshots/${enc(snapshot)}`, spec).then((r) => r.body);
+  }
+
+  /** PATCH /v1/snapshots/{uuid}: share it read-only (nbd, nvmf) or unshare it ("none"). */
+  patchSnapshot(snapshot: string, spec: SnapshotSpec): Promise<Snapshot> {
+    return this.call<Snapshot>('PATCH', `/v1/snapshots/${enc(snapshot)}`, spec).then((r) => r.body);
+  }
+
+  /** true when deleted, false when there was none; a snapshot with clones is 409 naming them. */
+  deleteSnapshot(replica: string, snapshot: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/replicas/${enc(replica)}/snapshots/${enc(snapshot)}`);
+  }
+
+  /** PUT /v1/replicas/{uuid} {source: {snapshot}}: a clone of a snapshot. */
+  putClone(uuid: string, spec: CloneSpec): Promise<Replica> {
+    return this.call<Replica>('PUT', `/v1/replicas/${enc(uuid)}`, spec).then((r) => r.body);
+  }
+
+  /** POST /v1/replicas/{uuid}/revert {snapshot}: roll the replica back to one of its snapshots, in place. */
+  revertReplica(uuid: string, snapshot: string): Promise<Replica> {
+    return this.call<Replica>('POST', `/v1/replicas/${enc(uuid)}/revert`, { snapshot }).then((r) => r.body);
+  }
+
+  /** PUT /v1/nexuses/{uuid}/snapshots/{snapshotUuid}: a consistent snapshot of the volume (201 new, 200 same). */
+  putNexusSnapshot(nexus: string, snapshot: string, spec: VolumeSnapshotSpec = {}): Promise<VolumeSnapshot> {
+    return this.call<VolumeSnapshot>('PUT', `/v1/nexuses/${enc(nexus)}/snapshots/${enc(snapshot)}`, spec).then((r) => r.body);
+  }
+
+  getNexusSnapshot(nexus: string, snapshot: string): Promise<VolumeSnapshot | undefined> {
+    return this.getOrUndefined<VolumeSnapshot>(`/v1/nexuses/${enc(nexus)}/snapshots/${enc(snapshot)}`);
+  }
+
+  listNexusSnapshots(nexus: string): Promise<VolumeSnapshot[]> {
+    return this.call<VolumeSnapshot[]>('GET', `/v1/nexuses/${enc(nexus)}/snapshots`).then((r) => r.body);
+  }
+
+  /** true when every part was deleted, false when there was no such volume snapshot. */
+  deleteNexusSnapshot(nexus: string, snapshot: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/nexuses/${enc(nexus)}/snapshots/${enc(snapshot)}`);
   }
 
   // ---- create (ownership) ------------------------------------------------------------------

@@ -40,6 +40,12 @@ export interface Replica {
   allocatedBytes: number;
   /** Set when the share asked for is not in effect (share then reads "none"): why, and the way back. */
   reason?: string;
+  /** The snapshot this replica overlays (its last snapshot, or the snapshot it was cloned from); absent when none. */
+  parent?: string;
+  /** Random at create: a replica deleted and created again under the same uuid has another (snapshots and reverts keep it). */
+  incarnation?: string;
+  /** Bytes held by its snapshot chain (parent, its parent, ...). */
+  snapshotBytes?: number;
 }
 
 export interface ReplicaSpec {
@@ -60,6 +66,8 @@ export interface NexusPatch {
   /** grow only */
   sizeBytes?: number;
   share?: Share;
+  /** Who may connect to the share (as for replicas); [] admits every host. */
+  allowedHosts?: string[];
 }
 
 export type NexusState = 'online' | 'degraded' | 'faulted';
@@ -86,6 +94,8 @@ export interface Nexus {
   /** Why the nexus is degraded or faulted ("" when online). */
   reason?: string;
   share: Share;
+  /** Who may connect to the share: addresses or CIDR prefixes (nbd), host NQNs (nvmf); [] admits every host. */
+  allowedHosts: string[];
   /** bdev:///<uuid> when not shared; nbd://host:port/<uuid> with share "nbd". */
   deviceUri: string;
   children: NexusChild[];
@@ -95,6 +105,8 @@ export interface NexusSpec {
   sizeBytes: number;
   children: string[];
   share?: Share;
+  /** Who may connect to the share (as for replicas); default [] (every host). */
+  allowedHosts?: string[];
   /** Take children labelled by another nexus that did not release them (it is gone for good). Not part of the spec. */
   force?: boolean;
 }
@@ -134,4 +146,89 @@ export type ErrorCode =
 
 export interface ErrorBody {
   error: { code: ErrorCode | string; message: string };
+}
+
+// ---- snapshots and clones (issue 13) ---------------------------------------------------------------
+
+/**
+ * A snapshot of a replica (GET /v1/snapshots, /v1/replicas/{uuid}/snapshots/{snapshotUuid}): read-only, in the
+ * replica's pool, kept in the pool metadata (a restart lists it again). A clone (a replica whose source is a
+ * snapshot) reads through it.
+ */
+export interface Snapshot {
+  uuid: string;
+  /** The replica it was taken of. */
+  sourceReplica: string;
+  pool: string;
+  sizeBytes: number;
+  /** Bytes of clusters the snapshot holds itself. */
+  referencedBytes: number;
+  /** RFC 3339. */
+  createdAt: string;
+  /** Always true: a snapshot can be the source of a clone at once. */
+  readyAsSource: true;
+  /** The volume snapshot it belongs to (a nexus snapshot's uuid); "" for a snapshot of this replica alone. */
+  group: string;
+  /** Replicas, clones and snapshots whose parent it is. */
+  children: string[];
+  /** Read-only export: "none", "nbd" or "nvmf". */
+  share: Share;
+  allowedHosts: string[];
+  /** bdev:///<uuid>, or the export's URI once shared. */
+  uri: string;
+}
+
+/** PUT /v1/replicas/{uuid}/snapshots/{snapshotUuid} body (optional) and PATCH /v1/snapshots/{uuid}. */
+export interface SnapshotSpec {
+  share?: Share;
+  allowedHosts?: string[];
+}
+
+/** PUT /v1/replicas/{uuid} with `source`: a clone of a snapshot (same pool, thin, the snapshot's size). */
+export interface CloneSpec {
+  source: { snapshot: string };
+  /** Optional; if given, the snapshot's pool. */
+  pool?: string;
+  /** Optional; if given, the snapshot's size. */
+  sizeBytes?: number;
+  /** Optional; if given, true (a clone is thin). */
+  thin?: boolean;
+  share?: Share;
+  allowedHosts?: string[];
+}
+
+/** POST /v1/replicas/{uuid}/revert body. */
+export interface RevertSpec {
+  snapshot: string;
+}
+
+/** PUT /v1/nexuses/{uuid}/snapshots/{snapshotUuid} body (optional). */
+export interface VolumeSnapshotSpec {
+  /** How long the volume's I/O may be held (default 10000, 1..600000): past it the volume resumes and the snapshot fails. */
+  deadlineMs?: number;
+  /** Skip faulted/rebuilding/offline children instead of failing. */
+  skipUnhealthy?: boolean;
+}
+
+/** One replica's part of a volume snapshot. */
+export interface VolumeSnapshotPart {
+  /** The nexus child URI. */
+  child: string;
+  /** The replica's uuid (its identity as the child reports it). */
+  replica: string;
+  /** The part's snapshot uuid: v5(group, replica), see README "Snapshots". */
+  snapshot: string;
+  /** The node holding it, for nvmf:// and nbd:// children (host:port of the child URI); absent for local ones. */
+  node?: string;
+  /** True when the child was unhealthy and skipped (skipUnhealthy). */
+  skipped?: boolean;
+}
+
+/** A consistent snapshot of a nexus (a volume): one snapshot per replica, all taken while its I/O was held. */
+export interface VolumeSnapshot {
+  uuid: string;
+  nexus: string;
+  /** RFC 3339. */
+  createdAt: string;
+  replicas: VolumeSnapshotPart[];
 }

@@ -19,17 +19,37 @@
  * The share and uri a replica reports are what is in effect: a replica whose spec says "nbd" but
  * whose export does not exist (its pool is faulted, re-sharing failed) reports share "none", its
  * bdev:/// uri and a `reason`; a PATCH or PUT asking for "nbd" then creates the export.
+ *
+ * Snapshots (issue 13, snapshots.ts): a PUT with {source: {snapshot}} creates a clone (thin, in the
+ * snapshot's pool, of its size: a pool, sizeBytes or thin that differ are 422 naming the field); the
+ * same PUT again is 200 while the snapshot is still in the replica's parent chain. POST .../revert
+ * {snapshot} rolls a replica back in place (its uuid and incarnation stay): 409 while it is a nexus
+ * child or its export has connections (both named); an export without connections is removed for the
+ * revert and re-created after it. GET adds parent, incarnation and snapshotBytes.
  */
 import type { Replica } from '../api/types';
 import type { Context } from './context';
+import type { SnapshotService } from './snapshots';
 import { ApiError, badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
 import type { PoolService } from './pools';
 import type { ShareService } from './shares';
 import type { ReplicaRecord } from './state';
-import { validateHosts, validateReplicaPatch, validateReplicaSpec, validateUuid } from './validation';
+import {
+  requireObject,
+  validateBool,
+  validateHosts,
+  validateName,
+  validateReplicaPatch,
+  validateReplicaSpec,
+  validateShare,
+  validateSize,
+  validateUuid,
+} from './validation';
 
 export class ReplicaService {
   private readonly records = new Map<string, ReplicaRecord>();
+  /** Clones and reverts need the snapshot service (built with the routes, after this one). */
+  snapshots: SnapshotService | undefined;
 
   /**
    * `usedBy`: the nexus on this node that has a replica as a child, if any (the nexus service answers; it is
@@ -178,6 +198,11 @@ export class ReplicaService {
     this.ctx.log.info('replicas.recovered', { count: keep.length });
   }
 
+  /** A replica with this uuid is recorded here. */
+  has(uuid: string): boolean {
+    return this.records.has(uuid);
+  }
+
   /** uuids of the replicas recorded in a pool. */
   inPool(pool: string): string[] {
     return [...this.records.values()].filter((r) => r.pool === pool).map((r) => r.uuid);
@@ -191,12 +216,14 @@ export class ReplicaService {
     let sizeBytes = rec.sizeBytes;
     let thin = rec.thin;
     let allocatedBytes = 0;
+    let lineage: Pick<Replica, 'parent' | 'incarnation' | 'snapshotBytes'> = {};
     if (this.pools.isOnline(rec.pool)) {
       try {
         const st = await this.ctx.dp.replicaStat(rec.uuid);
         sizeBytes = st.sizeBytes;
         thin = st.thin;
         allocatedBytes = st.allocatedBytes;
+        lineage = { ...(st.parent ? { parent: st.parent } : {}), ...(st.incarnation ? { incarnation: st.incarnation } : {}), snapshotBytes: st.snapshotBytes };
       } catch (e) {
         throw fromNative(e, `replica '${rec.uuid}'`);
       }
@@ -212,6 +239,7 @@ export class ReplicaService {
       allowedHosts: [...rec.allowedHosts],
       uri: this.uriOf(rec),
       allocatedBytes,
+      ...lineage,
       ...(inEffect !== rec.share
         ? {
             reason: `share '${rec.share}' is not in effect (no export)${this.pools.isOnline(rec.pool) ? '' : `: pool '${rec.pool}' is faulted`}; PUT or PATCH the share to re-create it`,
@@ -238,6 +266,7 @@ export class ReplicaService {
 
   async put(uuidParam: string, body: unknown): Promise<{ status: number; replica: Replica }> {
     const uuid = validateUuid('uuid', uuidParam);
+    if (body && typeof body === 'object' && !Array.isArray(body) && 'source' in body) return this.putClone(uuid, body as Record<string, unknown>);
     const spec = validateReplicaSpec(body);
     return this.ctx.lock.run(async () => {
       const existing = this.records.get(uuid);
@@ -309,6 +338,91 @@ export class ReplicaService {
       await this.ctx.store.save(this.ctx.state);
       this.ctx.log.info('replica.created', { replica: uuid, pool: spec.pool, sizeBytes: spec.sizeBytes, thin: spec.thin });
       return { status: 201, replica: await this.toObject(rec) };
+    });
+  }
+
+  /** PUT with {source: {snapshot}}: a clone of a snapshot (see the header). */
+  private async putClone(uuid: string, body: Record<string, unknown>): Promise<{ status: number; replica: Replica }> {
+    const o = requireObject(body, ['source', 'pool', 'sizeBytes', 'thin', 'share', 'allowedHosts']);
+    const src = o.source;
+    if (!src || typeof src !== 'object' || Array.isArray(src)) throw badRequest('source', 'source must be an object {"snapshot": "<uuid>"}');
+    const so = requireObject(src, ['snapshot']);
+    if (!('snapshot' in so)) throw badRequest('source.snapshot', 'source.snapshot is required');
+    const snapshot = validateUuid('source.snapshot', so.snapshot);
+    const pool = o.pool === undefined ? undefined : validateName('pool', o.pool);
+    const sizeBytes = o.sizeBytes === undefined ? undefined : validateSize('sizeBytes', o.sizeBytes);
+    const thin = o.thin === undefined ? undefined : validateBool('thin', o.thin);
+    const share = o.share === undefined ? 'none' : validateShare('share', o.share);
+    const allowedHosts = o.allowedHosts === undefined || o.allowedHosts === null ? [] : validateHosts('allowedHosts', o.allowedHosts, share);
+    const snaps = this.snapshots;
+    if (!snaps) throw new ApiError(500, 'internal', 'clones: the snapshot service is not running');
+    return this.ctx.lock.run(async () => {
+      const existing = this.records.get(uuid);
+      if (existing) {
+        const cur = await this.toObject(existing);
+        if (!cur.parent || !(await snaps.inChain(cur.parent, snapshot)))
+          throw conflict(`replica '${uuid}' already exists and is not a clone of source.snapshot '${snapshot}'`, 'source');
+        return { status: 200, replica: cur };
+      }
+      this.shares.check(share);
+      const info = await snaps.cloneSource(snapshot, { pool, sizeBytes, thin });
+      if (!this.pools.isOnline(info.pool)) throw unprocessable('pool', `pool '${info.pool}' is faulted`);
+      try {
+        await this.ctx.dp.replicaClone(uuid, snapshot);
+      } catch (e) {
+        const err = fromNative(e, `clone '${uuid}' of snapshot '${snapshot}'`);
+        if (err.status === 507) throw new ApiError(507, 'no_space', `sizeBytes: ${err.message}`, 'sizeBytes');
+        throw err;
+      }
+      if (share !== 'none') {
+        try {
+          await this.applyShare(uuid, share, allowedHosts);
+        } catch (e) {
+          await this.ctx.dp.replicaDestroy(uuid).catch((d) => this.ctx.log.error('replica.rollback_failed', { replica: uuid, error: d as Error }));
+          throw e;
+        }
+      }
+      const rec: ReplicaRecord = { uuid, pool: info.pool, share, allowedHosts, sizeBytes: info.sizeBytes, thin: true };
+      this.records.set(uuid, rec);
+      this.ctx.state.replicas.push(rec);
+      await this.ctx.store.save(this.ctx.state);
+      this.ctx.log.info('replica.cloned', { replica: uuid, snapshot, pool: info.pool });
+      return { status: 201, replica: await this.toObject(rec) };
+    });
+  }
+
+  /** POST /v1/replicas/{uuid}/revert {snapshot}: roll back in place (see the header). */
+  async revert(uuidParam: string, body: unknown): Promise<Replica> {
+    const uuid = validateUuid('uuid', uuidParam);
+    const o = requireObject(body ?? {}, ['snapshot']);
+    if (!('snapshot' in o)) throw badRequest('snapshot', 'snapshot is required');
+    const snapshot = validateUuid('snapshot', o.snapshot);
+    return this.ctx.lock.run(async () => {
+      const rec = this.records.get(uuid);
+      if (!rec) throw notFound(`replica '${uuid}' does not exist`);
+      if (!this.pools.isOnline(rec.pool)) throw conflict(`replica '${uuid}': pool '${rec.pool}' is faulted`);
+      const nexus = this.usedBy(uuid);
+      if (nexus) throw conflict(`replica '${uuid}' is a child of nexus '${nexus}'; remove it from the nexus (or delete the nexus) before reverting it`);
+      const exported = this.exported(uuid);
+      if (exported) {
+        const conns = (await this.shares.connections()).filter((c) => c.name === uuid || c.name.endsWith(`:${uuid}`));
+        const n = conns.reduce((a, c) => a + c.connections, 0);
+        if (n > 0)
+          throw conflict(
+            `replica '${uuid}' is exported (${conns.map((c) => `${c.protocol} ${c.name}`).join(', ')}) with ${n} connection(s); disconnect them or unshare it before reverting`,
+          );
+        await this.applyShare(uuid, 'none', []);
+      }
+      try {
+        await this.ctx.dp.replicaRevert(uuid, snapshot);
+      } catch (e) {
+        const err = fromNative(e, `replica '${uuid}': revert to snapshot '${snapshot}'`);
+        if (exported) await this.applyShare(uuid, rec.share, rec.allowedHosts).catch(() => undefined);
+        throw err.status === 404 ? unprocessable('snapshot', err.message) : err;
+      }
+      if (exported) await this.applyShare(uuid, rec.share, rec.allowedHosts);
+      this.ctx.log.info('replica.reverted', { replica: uuid, snapshot });
+      return this.toObject(rec);
     });
   }
 

@@ -588,11 +588,13 @@ _Static_assert(offsetof(dp_nexus_child_info, reads) == 432, "dp_nexus_child_info
 _Static_assert(offsetof(dp_nexus_child_info, writes) == 440, "dp_nexus_child_info.writes");
 _Static_assert(offsetof(dp_nexus_child_info, errors) == 448, "dp_nexus_child_info.errors");
 _Static_assert(sizeof(dp_nexus_snap_child) == 496, "dp_nexus_snap_child size");
+_Static_assert(offsetof(dp_nexus_snap_child, uri) == 0, "dp_nexus_snap_child.uri");
 _Static_assert(offsetof(dp_nexus_snap_child, replica) == 256, "dp_nexus_snap_child.replica");
 _Static_assert(offsetof(dp_nexus_snap_child, snapshot) == 320, "dp_nexus_snap_child.snapshot");
 _Static_assert(offsetof(dp_nexus_snap_child, skipped) == 360, "dp_nexus_snap_child.skipped");
 _Static_assert(offsetof(dp_nexus_snap_child, status) == 364, "dp_nexus_snap_child.status");
 _Static_assert(offsetof(dp_nexus_snap_child, reason) == 368, "dp_nexus_snap_child.reason");
+_Static_assert(offsetof(dp_snapshot_info, uuid) == 0, "dp_snapshot_info.uuid");
 _Static_assert(sizeof(dp_target_limits) == 40, "dp_target_limits size");
 _Static_assert(offsetof(dp_target_limits, max_connections) == 0, "dp_target_limits.max_connections");
 _Static_assert(offsetof(dp_target_limits, max_connections_per_export) == 4,

@@ -28,7 +28,8 @@ import { DatapathBusyError, DatapathTimeoutError, controlTimeoutMs } from './err
 /**
  * Code of the control thread. Out-parameters are described by markers in the args:
  *   {out:'struct'} -> an object koffi fills;  {out:'uuid'} -> 37-byte buffer returned as string;
- *   {out:'ptr'}    -> one-element array receiving a pointer.
+ *   {out:'ptr'}    -> one-element array receiving a pointer;  {out:'bytes', size} -> a zeroed buffer of `size`
+ *                     bytes the call fills (arrays of structs), returned as a Uint8Array.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -43,7 +44,7 @@ parentPort.on('message', (m) => {
   const outs = [];
   const args = m.args.map((a) => {
     if (a && typeof a === 'object' && !Array.isArray(a) && a.out) {
-      const v = a.out === 'struct' ? {} : a.out === 'uuid' ? Buffer.alloc(${DP_UUID_STR_LEN}) : [null];
+      const v = a.out === 'struct' ? {} : a.out === 'uuid' ? Buffer.alloc(${DP_UUID_STR_LEN}) : a.out === 'bytes' ? Buffer.alloc(a.size) : [null];
       outs.push([a.out, v]);
       return v;
     }
@@ -53,7 +54,7 @@ parentPort.on('message', (m) => {
     const ret = fns[m.fn](...args);
     const error = typeof ret === 'number' && ret < 0 ? String(lastError() || '') : '';
     const outVals = outs.map(([kind, v]) => kind === 'uuid' ? v.subarray(0, Math.max(0, v.indexOf(0))).toString('latin1')
-      : kind === 'ptr' ? v[0] : v);
+      : kind === 'ptr' ? v[0] : kind === 'bytes' ? new Uint8Array(v) : v);
     parentPort.postMessage({ id: m.id, ret: ret === undefined ? 0 : ret, error, outs: outVals });
   } catch (e) {
     parentPort.postMessage({ id: m.id, throw: String(e && e.message || e) });
@@ -71,7 +72,7 @@ interface Pending {
 /** Calls without a deadline: library start/stop (dp_fini joins the reactors). */
 const NO_DEADLINE = new Set(['dp_init', 'dp_fini']);
 
-export type OutMarker = { out: 'struct' | 'uuid' | 'ptr' };
+export type OutMarker = { out: 'struct' | 'uuid' | 'ptr' } | { out: 'bytes'; size: number };
 
 export class ControlThread {
   private worker: Worker;

@@ -3,10 +3,33 @@ import fs from 'node:fs';
 import os from 'node:os';
 import koffi from 'koffi';
 import { ControlThread, OutMarker } from './control';
-import { DP_NEXUS_FORCE, DP_NEXUS_RELEASE, Fn, MAIN_PROTOS, declareTypes, libraryPath } from './declarations';
+import {
+  DP_NEXUS_FORCE,
+  DP_NEXUS_MAX_CHILDREN,
+  DP_NEXUS_RELEASE,
+  DP_NEXUS_SNAP_CHILD_SIZE,
+  DP_NEXUS_SNAP_SKIP_UNHEALTHY,
+  Fn,
+  MAIN_PROTOS,
+  declareTypes,
+  libraryPath,
+} from './declarations';
 import { NativeError } from './errors';
-import { DEFAULT_WRITER_GRACE_MS, childInfo, nexusInfo, num, poolInfo, replicaInfo } from './types';
-import type { CqHandle, DescHandle, IoOp, IoStats, NexusChildInfo, NexusInfo, PoolInfo, ReplicaInfo, TargetLimits, TargetStats } from './types';
+import { DEFAULT_WRITER_GRACE_MS, childInfo, nexusInfo, num, poolInfo, replicaInfo, snapChildren, snapshotInfo } from './types';
+import type {
+  CqHandle,
+  DescHandle,
+  IoOp,
+  IoStats,
+  NexusChildInfo,
+  NexusInfo,
+  NexusSnapChild,
+  PoolInfo,
+  ReplicaInfo,
+  SnapshotInfo,
+  TargetLimits,
+  TargetStats,
+} from './types';
 
 /**
  * The loaded data path. One per process (the C library is process-global): get it with
@@ -166,6 +189,46 @@ export class Datapath {
       if (i > 1_000_000) break;
     }
     return out;
+  }
+
+  // snapshots and clones (issue 13)
+
+  /** Snapshot a replica (it may be open and busy); group: the volume snapshot it belongs to, "" for none. */
+  async snapshotCreate(replica: string, snapshot: string, group = ''): Promise<void> {
+    await this.control('dp_snapshot_create', [replica, snapshot, group]);
+  }
+
+  /** No children: freed; one child: merged into it; more: EBUSY naming them. */
+  async snapshotDestroy(snapshot: string): Promise<void> {
+    await this.control('dp_snapshot_destroy', [snapshot]);
+  }
+
+  async snapshotStat(snapshot: string): Promise<SnapshotInfo> {
+    const r = await this.control('dp_snapshot_stat', [snapshot, { out: 'struct' } as OutMarker]);
+    return snapshotInfo(r.outs[0] as Record<string, unknown>);
+  }
+
+  /** Every snapshot of a pool (dp_pool_snapshot_at until -ENOENT). */
+  async poolSnapshots(pool: string): Promise<SnapshotInfo[]> {
+    const out: SnapshotInfo[] = [];
+    for (let i = 0; ; i++) {
+      const r = await this.ctl.call('dp_pool_snapshot_at', [pool, i, { out: 'struct' } as OutMarker]);
+      if (r.ret === -os.constants.errno.ENOENT) break;
+      if (r.ret < 0) throw new NativeError('dp_pool_snapshot_at', r.ret, r.error);
+      out.push(snapshotInfo(r.outs[0] as Record<string, unknown>));
+      if (i > 1_000_000) break;
+    }
+    return out;
+  }
+
+  /** A new thin replica over a snapshot (its size, its pool). */
+  async replicaClone(clone: string, snapshot: string): Promise<void> {
+    await this.control('dp_replica_clone', [clone, snapshot]);
+  }
+
+  /** Roll a replica back to an ancestor snapshot in place (EBUSY while it is open). */
+  async replicaRevert(replica: string, snapshot: string): Promise<void> {
+    await this.control('dp_replica_revert', [replica, snapshot]);
   }
 
   // descriptors
@@ -403,6 +466,24 @@ export class Datapath {
   /** Grow the nexus to sizeBytes (its children must be grown first). */
   async nexusResize(uuid: string, sizeBytes: number): Promise<void> {
     await this.control('dp_nexus_resize', [uuid, sizeBytes]);
+  }
+
+  /**
+   * A consistent snapshot of a nexus (dp_nexus_snapshot): every healthy child's replica, taken while the volume's
+   * I/O is held (at most deadlineMs). Returns one entry per child. On failure a NativeError (nothing is kept).
+   */
+  async nexusSnapshot(uuid: string, group: string, deadlineMs: number, skipUnhealthy: boolean): Promise<NexusSnapChild[]> {
+    const size = DP_NEXUS_SNAP_CHILD_SIZE * DP_NEXUS_MAX_CHILDREN;
+    const flags = skipUnhealthy ? DP_NEXUS_SNAP_SKIP_UNHEALTHY : 0;
+    const r = await this.control('dp_nexus_snapshot', [uuid, group, deadlineMs, flags, { out: 'bytes', size } as OutMarker, DP_NEXUS_MAX_CHILDREN]);
+    return snapChildren(r.outs[0] as Uint8Array, r.ret, DP_NEXUS_SNAP_CHILD_SIZE);
+  }
+
+  /** Destroy a volume snapshot's parts through the nexus's children (parts already gone count as done). */
+  async nexusSnapshotDestroy(uuid: string, group: string): Promise<NexusSnapChild[]> {
+    const size = DP_NEXUS_SNAP_CHILD_SIZE * DP_NEXUS_MAX_CHILDREN;
+    const r = await this.control('dp_nexus_snapshot_destroy', [uuid, group, { out: 'bytes', size } as OutMarker, DP_NEXUS_MAX_CHILDREN]);
+    return snapChildren(r.outs[0] as Uint8Array, r.ret, DP_NEXUS_SNAP_CHILD_SIZE);
   }
 
   // statistics

@@ -29,6 +29,25 @@ export const STRUCTS: Record<string, Record<string, string>> = {
     allocated_bytes: 'uint64_t',
     thin: 'uint32_t',
     open_count: 'uint32_t',
+    // snapshots (pool format v2, issue 13)
+    parent: 'char[37]',
+    incarnation: 'char[37]',
+    // char pad[6]: koffi's natural alignment puts snapshot_bytes at 272 as C does
+    snapshot_bytes: 'uint64_t',
+  },
+  dp_snapshot_info: {
+    uuid: 'char[37]',
+    source: 'char[37]',
+    parent: 'char[37]',
+    pool: 'char[128]',
+    group: 'char[37]',
+    // char pad[4]: natural alignment (size_bytes at 280)
+    size_bytes: 'uint64_t',
+    referenced_bytes: 'uint64_t',
+    create_time: 'uint64_t',
+    nchildren: 'uint32_t',
+    children: 'char[160]', // DP_SNAP_CHILDREN_MAX
+    reserved: 'uint32_t',
   },
   dp_io_stats: {
     reads: 'uint64_t',
@@ -67,6 +86,16 @@ export const STRUCTS: Record<string, Record<string, string>> = {
     reads: 'uint64_t',
     writes: 'uint64_t',
     errors: 'uint64_t',
+  },
+  // one child of dp_nexus_snapshot's out array (decoded from raw bytes by types.ts snapChildren)
+  dp_nexus_snap_child: {
+    uri: 'char[256]',
+    replica: 'char[64]',
+    snapshot: 'char[37]',
+    // char pad[3]: natural alignment (skipped at 360)
+    skipped: 'uint32_t',
+    status: 'int32_t',
+    reason: 'char[128]',
   },
   // target limits (issue 10)
   dp_target_limits: {
@@ -115,6 +144,13 @@ export const CONTROL_PROTOS: Record<string, string> = {
   dp_replica_resize: 'int dp_replica_resize(const char *uuid, uint64_t size_bytes)',
   dp_replica_stat: 'int dp_replica_stat(const char *uuid, _Out_ dp_replica_info *out)',
   dp_pool_replica_at: 'int dp_pool_replica_at(const char *pool, uint32_t index, _Out_ dp_replica_info *out)',
+  // snapshots and clones (issue 13)
+  dp_snapshot_create: 'int dp_snapshot_create(const char *replica_uuid, const char *snap_uuid, const char *group)',
+  dp_snapshot_destroy: 'int dp_snapshot_destroy(const char *snap_uuid)',
+  dp_snapshot_stat: 'int dp_snapshot_stat(const char *uuid, _Out_ dp_snapshot_info *out)',
+  dp_pool_snapshot_at: 'int dp_pool_snapshot_at(const char *pool, uint32_t index, _Out_ dp_snapshot_info *out)',
+  dp_replica_clone: 'int dp_replica_clone(const char *clone_uuid, const char *snap_uuid)',
+  dp_replica_revert: 'int dp_replica_revert(const char *replica_uuid, const char *snap_uuid)',
   // descriptors (open/close may wait on a reactor)
   dp_desc_open: 'int dp_desc_open(const char *target, _Out_ dp_desc **out)',
   dp_desc_close: 'void dp_desc_close(dp_desc *desc)',
@@ -151,6 +187,9 @@ export const CONTROL_PROTOS: Record<string, string> = {
   dp_nexus_child_online: 'int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t flags)',
   dp_nexus_child_fault: 'int dp_nexus_child_fault(const char *uuid, const char *uri)',
   dp_nexus_resize: 'int dp_nexus_resize(const char *uuid, uint64_t new_size)',
+  // nexus snapshots (issue 13): `out` is an array of dp_nexus_snap_child, decoded by types.ts snapChildren
+  dp_nexus_snapshot: 'int dp_nexus_snapshot(const char *uuid, const char *group, uint32_t deadline_ms, uint32_t flags, _Out_ void *out, uint32_t max_out)',
+  dp_nexus_snapshot_destroy: 'int dp_nexus_snapshot_destroy(const char *uuid, const char *group, _Out_ void *out, uint32_t max_out)',
 };
 
 /** Main-thread functions: never block (dp_cq_wait is only ever called through `.async`). */
@@ -175,6 +214,11 @@ export const DP_NAME_MAX = 128;
 /** datapath.h: dp_nexus_create/add_child/child_online flag; dp_nexus_destroy flag. */
 export const DP_NEXUS_FORCE = 0x1;
 export const DP_NEXUS_RELEASE = 0x1;
+/** datapath.h: dp_nexus_snapshot flag and limits; sizeof(dp_nexus_snap_child). */
+export const DP_NEXUS_SNAP_SKIP_UNHEALTHY = 0x1;
+export const DP_NEXUS_SNAP_DEADLINE_MAX_MS = 600000;
+export const DP_NEXUS_SNAP_CHILD_SIZE = 496;
+export const DP_NEXUS_MAX_CHILDREN = 8;
 
 /** Where libdatapath.so is: $MAYASTOR_DATAPATH_LIB, else the shipping build next to the sources. */
 export function libraryPath(): string {

@@ -31,6 +31,42 @@ export interface ReplicaInfo {
   allocatedBytes: number;
   thin: boolean;
   openCount: number;
+  /** The snapshot it overlays ("" if none). */
+  parent: string;
+  /** Random at create (a re-created replica has another). */
+  incarnation: string;
+  /** Bytes held by its snapshot chain. */
+  snapshotBytes: number;
+}
+
+/** dp_snapshot_info. */
+export interface SnapshotInfo {
+  uuid: string;
+  /** The replica it was taken of. */
+  source: string;
+  /** The snapshot below it ("" if none). */
+  parent: string;
+  pool: string;
+  /** The volume snapshot it belongs to ("" if none). */
+  group: string;
+  sizeBytes: number;
+  referencedBytes: number;
+  /** Unix seconds. */
+  createTime: number;
+  nchildren: number;
+  /** The first few children (dp_snapshot_info.children, comma separated). */
+  children: string[];
+}
+
+/** One child's entry of dp_nexus_snapshot / dp_nexus_snapshot_destroy (dp_nexus_snap_child). */
+export interface NexusSnapChild {
+  uri: string;
+  replica: string;
+  snapshot: string;
+  skipped: boolean;
+  /** 0 or -errno. */
+  status: number;
+  reason: string;
 }
 
 export interface IoStats {
@@ -140,7 +176,50 @@ export function replicaInfo(o: Record<string, unknown>): ReplicaInfo {
     allocatedBytes: num(o.allocated_bytes),
     thin: num(o.thin) !== 0,
     openCount: num(o.open_count),
+    parent: String(o.parent ?? ''),
+    incarnation: String(o.incarnation ?? ''),
+    snapshotBytes: num(o.snapshot_bytes ?? 0),
   };
+}
+
+export function snapshotInfo(o: Record<string, unknown>): SnapshotInfo {
+  const children = String(o.children ?? '');
+  return {
+    uuid: o.uuid as string,
+    source: String(o.source ?? ''),
+    parent: String(o.parent ?? ''),
+    pool: String(o.pool ?? ''),
+    group: String(o.group ?? ''),
+    sizeBytes: num(o.size_bytes),
+    referencedBytes: num(o.referenced_bytes),
+    createTime: num(o.create_time),
+    nchildren: num(o.nchildren),
+    children: children ? children.split(',') : [],
+  };
+}
+
+/** Decode `n` dp_nexus_snap_child entries (datapath.h pins the offsets: uri 0, replica 256, snapshot 320,
+ * skipped 360, status 364, reason 368; 496 bytes each). */
+export function snapChildren(buf: Uint8Array, n: number, size: number): NexusSnapChild[] {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const str = (off: number, len: number) => {
+    const s = b.subarray(off, off + len);
+    const z = s.indexOf(0);
+    return s.subarray(0, z < 0 ? len : z).toString('utf8');
+  };
+  const out: NexusSnapChild[] = [];
+  for (let i = 0; i < n && (i + 1) * size <= b.length; i++) {
+    const o = i * size;
+    out.push({
+      uri: str(o, 256),
+      replica: str(o + 256, 64),
+      snapshot: str(o + 320, 37),
+      skipped: b.readUInt32LE(o + 360) !== 0,
+      status: b.readInt32LE(o + 364),
+      reason: str(o + 368, 128),
+    });
+  }
+  return out;
 }
 
 export function nexusInfo(o: Record<string, unknown>): NexusInfo {

@@ -1,7 +1,12 @@
-/** /v1/replicas: PUT creates (201) or confirms (200), PATCH grows or re-shares in place, DELETE 204. */
+/**
+ * /v1/replicas: PUT creates (201) or confirms (200), PATCH grows or re-shares in place, DELETE 204.
+ * Snapshots, clones and revert (routes/snapshots.ts) are registered from here, with their service.
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ServerDeps } from '../server';
+import { SnapshotService } from '../snapshots';
 import { UuidParams, collectionTakesNoWrites } from './common';
+import { snapshotRoutes } from './snapshots';
 
 export const replicaRoutes: FastifyPluginAsync<{ deps: ServerDeps }> = async (app, { deps }) => {
   const { replicas } = deps;
@@ -17,4 +22,9 @@ export const replicaRoutes: FastifyPluginAsync<{ deps: ServerDeps }> = async (ap
     return reply.code(204).send();
   });
   collectionTakesNoWrites(app, '/v1/replicas', 'uuid');
+
+  const snapshots = new SnapshotService(deps.ctx, deps.pools, replicas, deps.nexuses, deps.shares);
+  replicas.snapshots = snapshots;
+  await snapshots.init();
+  await app.register(snapshotRoutes, { snapshots, replicas });
 };
