@@ -9,7 +9,8 @@
  * read_only, and a write that reaches the target anyway gets "Namespace is
  * Write Protected" (-EROFS). And the writer lease (target/export.h): once
  * another host NQN labelled the export as its nexus's child, our writes get
- * Reservation Conflict (-EPERM) while reads go on.
+ * Reservation Conflict (-EPERM) while reads go on. Last, a pool replica
+ * snapshotted through its nvmf:// child, its bytes checked.
  */
 #include <errno.h>
 
@@ -199,6 +200,58 @@ TEST(read_only_namespace)
     dp_bdev_put(b);
 }
 
+/* The real thing: a pool replica shared over NVMe/TCP, snapshotted by its
+ * nvmf:// child: the pool records the snapshot (its group, its source) and
+ * its bytes are the replica's at that time, while the replica moves on. */
+#define PR "2e6a0c3e-0000-4000-8000-0000000000a1"
+#define PS "2e6a0c3e-0000-4000-8000-0000000000a2"
+#define NQN_POOL "nqn.2019-05.io.openebs:" PR
+TEST(pool_replica_snapshot)
+{
+    char disk[300], puri[300];
+    snprintf(disk, sizeof disk, "%s/pool.img", test_tmpdir());
+    test_make_file(disk, 64ull << 20);
+    const char *disks[] = { disk };
+    char puuid[40];
+    CHECK_EQ(dp_pool_create("nvsp", disks, 1, 1 << 20, puuid), 0);
+    CHECK_EQ(dp_replica_create("nvsp", PR, 8 << 20, 1), 0);
+    CHECK_EQ(dp_nvmf_share(PR, NQN_POOL, PR, NULL), 0);
+    snprintf(puri, sizeof puri, "nvmf://127.0.0.1:%d/%s", dp_nvmf_port(), NQN_POOL);
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(puri, &b), 0);
+    size_t len = 2u << 20;
+    uint8_t *a = dp_buf_alloc(len), *c = dp_buf_alloc(len), *r = dp_buf_alloc(len);
+    for (size_t i = 0; i < len; i++) {
+        a[i] = (uint8_t)(i * 131 + (i >> 12));
+        c[i] = (uint8_t)(i * 7 + 99);
+    }
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, a, 1u << 20, len), 0);
+    CHECK_EQ(dp_bdev_snapshot_create(b, PS, GROUP), 0);
+    dp_snapshot_info si;
+    CHECK_EQ(dp_snapshot_stat(PS, &si), 0);
+    CHECK(!strcmp(si.source, PR));
+    CHECK(!strcmp(si.group, GROUP));
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, c, 1u << 20, len), 0); /* the replica moves on */
+    struct dp_bdev *snap = NULL;
+    CHECK_EQ(dp_bdev_open_uri("bdev:///" PS, &snap), 0);
+    CHECK(snap->read_only);
+    CHECK_EQ(dp_bdev_rw_sync(snap, DP_IO_READ, r, 1u << 20, len), 0);
+    CHECK_EQ(fnv(r, len), fnv(a, len));
+    dp_bdev_put(snap);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 1u << 20, len), 0);
+    CHECK_EQ(fnv(r, len), fnv(c, len));
+    /* again with the same uuid: the pool's refusal comes back through the protocol */
+    CHECK(dp_bdev_snapshot_create(b, PS, GROUP) < 0);
+    printf("    %s\n", dp_get_error());
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, PS), 0);
+    CHECK_EQ(dp_snapshot_stat(PS, &si), -ENOENT);
+    dp_buf_free(a);
+    dp_buf_free(c);
+    dp_buf_free(r);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nvmf_unshare(NQN_POOL), 0);
+}
+
 TEST(dead_peer)
 {
     struct dp_bdev *b = NULL;
@@ -278,9 +331,11 @@ int main(void)
     RUN(device_without_snapshots);
     RUN(read_only_namespace);
     RUN(writer_lease_of_another_host);
+    RUN(pool_replica_snapshot);
     RUN(dead_peer);
     dp_bdev_unregister(&g_fake->b);
     dp_bdev_unregister(&g_ro->b);
     dp_fini();
+    test_rm_tmpdir();
     return 0;
 }
