@@ -139,6 +139,16 @@ TEST(read_only_export)
     CHECK_EQ(system("grep -q '\"can_zero\": false' /tmp/ro-info.json"), 0);
     unlink("/tmp/ro-info.json");
 
+    /* a writable export is a writable nbd:// device */
+    CHECK_EQ(dp_nbd_share("malloc:///rw?size_mb=1", "rw", NULL), 0);
+    char rwuri[128];
+    snprintf(rwuri, sizeof rwuri, "nbd://127.0.0.1:%d/rw", g_port);
+    struct dp_bdev *wb = NULL;
+    CHECK_EQ(dp_bdev_open_uri(rwuri, &wb), 0);
+    CHECK(!wb->read_only);
+    dp_bdev_put(wb);
+    CHECK_EQ(dp_nbd_unshare("rw"), 0);
+
     /* a new client: every change is EPERM, reads work */
     int fd = connect_from("127.0.0.1", "ro", &tf);
     CHECK(tf & NBD_FLAG_READ_ONLY);
@@ -156,6 +166,29 @@ TEST(read_only_export)
     CHECK_EQ(nbd_req(early, NBD_CMD_TRIM, 0, 4096, NULL), NBD_EPERM);
     CHECK_EQ(nbd_req(early, NBD_CMD_WRITE_ZEROES, 0, 4096, NULL), NBD_EPERM);
     disc(early);
+
+    /* our own nbd:// client sees a read-only device: writes fail -EROFS, reads work */
+    char uri[128];
+    snprintf(uri, sizeof uri, "nbd://127.0.0.1:%d/ro", g_port);
+    struct dp_bdev *rb = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &rb), 0);
+    CHECK(rb->read_only);
+    static uint8_t iobuf[4096] __attribute__((aligned(4096)));
+    struct iovec v = { iobuf, sizeof iobuf };
+    struct dp_bdev_io ios[2] = {
+        { .type = DP_IO_WRITE, .offset = 0, .length = 4096, .iov = &v, .iovcnt = 1 },
+        { .type = DP_IO_UNMAP, .offset = 0, .length = 4096 },
+    };
+    int st[2];
+    test_run_ios(rb, ios, 2, st);
+    CHECK_EQ(st[0], -EROFS);
+    CHECK_EQ(st[1], -EROFS);
+    struct dp_bdev_io rd = { .type = DP_IO_READ, .offset = 4096, .length = 4096, .iov = &v, .iovcnt = 1 };
+    test_run_ios(rb, &rd, 1, st);
+    CHECK_EQ(st[0], 0);
+    for (size_t i = 0; i < sizeof iobuf; i++)
+        CHECK_EQ(iobuf[i], 0x5c);
+    dp_bdev_put(rb);
 
     /* qemu-io: cannot write; the bytes are all still there */
     CHECK(sh("qemu-io -f raw -c 'write -P 0x11 0 4k' nbd://127.0.0.1:%d/%s >/dev/null 2>&1", "ro") != 0);

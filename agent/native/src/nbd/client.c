@@ -747,6 +747,8 @@ static int connect_sync(struct nbdc *n, const char *uri)
     int64_t minb = nbd_get_block_size(n->h, LIBNBD_SIZE_MINIMUM);
     n->bdev.size = (uint64_t)size;
     n->bdev.block_size = minb > 512 && minb <= 65536 ? (uint32_t)minb : 512;
+    /* A read-only export (a snapshot) is a read-only device here too: writes fail -EROFS at once. */
+    n->bdev.read_only = nbd_is_read_only(n->h) == 1;
     if (n->bdev.size >= IDENT_BYTES) {
         n->ident = malloc(IDENT_BYTES);
         n->verify_buf = malloc(IDENT_BYTES);
