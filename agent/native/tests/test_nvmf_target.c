@@ -406,11 +406,31 @@ TEST(queues_over_reactors)
         CHECK_EQ(h_simple(&q[(i / 2 + 1) % 4], &s, r, 16384, NULL), 0);
         CHECK(nvmf_digest(r, 16384) == nvmf_digest(w + i * 16384, 16384));
     }
-    close(a.fd);
+    /* CC.EN=0 resets the controller: every I/O queue goes, a held AER is aborted, the admin queue stays */
+    s = (struct nvme_sqe){ .opc = NVME_ADM_ASYNC_EVENT_REQUEST };
+    h_cmd(&a, &s, NULL, 0, 0);
+    struct nvmf_property_set_cmd p = { .opc = NVME_ADM_FABRICS, .fctype = NVMF_FCTYPE_PROPERTY_SET };
+    p.ofst = NVME_REG_CC;
+    h_cmd(&a, (struct nvme_sqe *)&p, NULL, 0, 0);
+    struct nvme_cqe cqe[2];
+    CHECK(h_wait(&a, &cqe[0], NULL, NULL) && h_wait(&a, &cqe[1], NULL, NULL));
+    CHECK_EQ(cqe[0].cid, a.cid - 1); /* the AER, aborted before the reset's own reply */
+    CHECK_EQ(NVME_STATUS_SC(cqe[0].status), NVME_SC_ABORTED_SQ_DELETION);
+    CHECK_EQ(cqe[1].status, 0);
     for (int i = 0; i < 4; i++) {
         CHECK(closed_by_target(q[i].fd, NULL));
         close(q[i].fd);
     }
+    /* enabled again, an I/O queue joins; closing the admin queue closes it (on its reactor) */
+    h_prop_set_cc(&a, NVME_CC_EN);
+    memset(&q[0], 0, sizeof q[0]);
+    q[0].fd = dial();
+    q[0].cntlid = a.cntlid;
+    h_icreq(&q[0], false, false);
+    CHECK_EQ(h_connect(&q[0], 1, SUBNQN, HOSTNQN, 0, NULL), 0);
+    close(a.fd);
+    CHECK(closed_by_target(q[0].fd, NULL));
+    close(q[0].fd);
     free(w);
     free(r);
 }

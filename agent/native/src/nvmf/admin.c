@@ -370,7 +370,10 @@ static void features(struct nvmf_req *q, struct nvmf_ctrlr *k, bool set)
 
 void nvmf_aer_drop(struct nvmf_ctrlr *k)
 {
+    int n = k->naer;
     k->naer = 0;
+    for (int i = 0; i < n; i++) /* a reset aborts what the controller held */
+        nvmf_req_complete(k->aer[i], NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORTED_SQ_DELETION), 0);
 }
 
 void nvmf_admin_cmd(struct nvmf_req *q)

@@ -78,6 +78,20 @@ static void ctrlr_kill(struct nvmf_ctrlr *k, const char *why)
         nvmf_conn_close(k->admin, NULL);
 }
 
+/* CC.EN 1 -> 0 (a controller reset): the I/O queues go (the host connects
+ * them again after enabling), held AERs are dropped, the queue count may be
+ * negotiated again. The admin queue and the controller stay. */
+static void ctrlr_reset(struct nvmf_ctrlr *k)
+{
+    pthread_mutex_lock(&g_nvmf_exports.lock);
+    for (int i = 1; i <= NVMF_MAX_IO_QUEUES; i++)
+        if (k->ioq[i])
+            nvmf_conn_kill_locked(k->ioq[i]);
+    __atomic_store_n(&k->nioq, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&g_nvmf_exports.lock);
+    nvmf_aer_drop(k);
+}
+
 /* On c's reactor (the admin queue's is the controller's). */
 void nvmf_ctrlr_detach(struct nvmf_conn *c)
 {
@@ -344,8 +358,10 @@ static void property_cmd(struct nvmf_conn *c, struct nvmf_req *q, bool set)
         uint32_t csts = k->csts; /* written here only; I/O queues read it atomically */
         if ((cc & NVME_CC_EN) && !(old & NVME_CC_EN))
             csts |= NVME_CSTS_RDY;
-        else if (!(cc & NVME_CC_EN) && (old & NVME_CC_EN))
+        else if (!(cc & NVME_CC_EN) && (old & NVME_CC_EN)) {
             csts &= ~(NVME_CSTS_RDY | NVME_CSTS_SHST_MASK);
+            ctrlr_reset(k);
+        }
         if (cc & NVME_CC_SHN_MASK)
             csts = (csts & ~NVME_CSTS_SHST_MASK) | (NVME_CSTS_SHST_COMPLETE << NVME_CSTS_SHST_SHIFT);
         __atomic_store_n(&k->csts, csts, __ATOMIC_RELAXED);

@@ -193,7 +193,7 @@ void nvmf_subsys_forget_all(void);
 
 /* ---- admin.c ---- */
 void nvmf_admin_cmd(struct nvmf_req *req);
-/* Fail every held Async Event Request (controller going away). */
+/* Complete every held Async Event Request as aborted (a controller reset). */
 void nvmf_aer_drop(struct nvmf_ctrlr *ctrlr);
 
 /* ---- vendor.c ---- */
