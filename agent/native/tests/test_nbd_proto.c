@@ -369,6 +369,15 @@ TEST(requests)
     l.tflags = NBD_FLAG_HAS_FLAGS;
     CHECK_EQ(chk(&l, 0, NBD_CMD_TRIM, 0, 512), NBD_EINVAL);
     CHECK_EQ(chk(&l, 0, NBD_CMD_FLUSH, 0, 0), NBD_EINVAL);
+    /* a read-only export (a snapshot): every change is EPERM, a write too large to skip still closes */
+    l.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA;
+    CHECK_EQ(chk(&l, 0, NBD_CMD_WRITE, 0, 4096), NBD_EPERM);
+    CHECK_EQ(chk(&l, NBD_CMD_FLAG_FUA, NBD_CMD_WRITE, 1 << 20, 4096), NBD_EPERM); /* before the bounds */
+    CHECK_EQ(chk(&l, 0, NBD_CMD_TRIM, 0, 512), NBD_EPERM);
+    CHECK_EQ(chk(&l, 0, NBD_CMD_WRITE_ZEROES, 0, 512), NBD_EPERM);
+    CHECK_EQ(chk(&l, 0, NBD_CMD_WRITE, 0, NBD_MAX_PAYLOAD + 512), NBD_CHECK_CLOSE);
+    CHECK_EQ(chk(&l, 0, NBD_CMD_READ, 0, 4096), 0);
+    CHECK_EQ(chk(&l, 0, NBD_CMD_FLUSH, 0, 0), 0);
 }
 
 TEST(encoders_and_errno)
