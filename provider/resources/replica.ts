@@ -5,7 +5,7 @@
  * With source_snapshot (RequiresReplace) it is a clone: a thin replica over a snapshot of the same pool.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentClient, Replica, ReplicaPatch, Share } from '../../agent/api/client';
+import type { AgentClient, Replica, ReplicaPatch, Share, Snapshot } from '../../agent/api/client';
 import { UNKNOWN, isUnknown } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known, sameValue } from '../protocol/model';
@@ -15,7 +15,6 @@ import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
 import { createModel, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
 import { Diagnostics } from '../protocol/schema';
-import { Snapshot, snapshotApi } from './snapshot';
 import { checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
 /** A replica's attributes (the schema below, field by field). */
@@ -116,17 +115,15 @@ function toModel(node: string, r: Replica, sourceSnapshot: string | null = null)
   };
 }
 
-const childUuids = (s: Snapshot): string[] => (s.children ?? []).map((c) => (typeof c === 'string' ? c : (c as { uuid: string }).uuid));
-
 /**
  * The snapshot a replica was cloned from, for import: the snapshot that lists it (or its own snapshots, which sit
  * between it and its source) as a child and was taken of another replica; null for a replica that is no clone.
  */
 export async function cloneSource(c: AgentClient, replica: string): Promise<string | null> {
-  const snaps = await snapshotApi(c).listSnapshots();
+  const snaps: Snapshot[] = await c.listSnapshots();
   let at = replica;
   for (let hops = 0; hops <= snaps.length; hops++) {
-    const parent = snaps.find((s) => childUuids(s).includes(at));
+    const parent = snaps.find((s) => s.children.includes(at));
     if (!parent) return null;
     if (parent.sourceReplica !== replica) return parent.uuid;
     at = parent.uuid;
@@ -259,7 +256,7 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
       async (c, key) => {
         const r = await c.getReplica(key);
         // only a replica with a parent can be a clone (a plain one never asks for the snapshots)
-        return r && { r, source: (r as { parent?: string | null }).parent ? await cloneSource(c, key) : null };
+        return r && { r, source: r.parent ? await cloneSource(c, key) : null };
       },
       (node, { r, source }) => toModel(node, r, source),
     ),

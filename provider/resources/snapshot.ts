@@ -5,7 +5,7 @@
  * depend on is refused by the agent (409), and the diagnostic names the clones.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentClient, Created } from '../../agent/api/client';
+import type { AgentClient, Snapshot } from '../../agent/api/client';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
@@ -15,36 +15,6 @@ import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
 import { NOT_ASKED, deleteOnNode, parseImportId, readOnNode } from './lifecycle';
 import { checkNodeAtPlan, checkUuid } from './validators';
-
-/**
- * The agent's snapshot API as the provider uses it (agent/api/client.ts methods; see docs/openapi.json).
- * TODO(H2A): replace with agent/api's own types once its snapshot methods land.
- */
-export interface Snapshot {
-  uuid: string;
-  sourceReplica: string;
-  pool: string;
-  sizeBytes: number;
-  referencedBytes: number;
-  createdAt: string;
-  /** What depends on the snapshot: its replica (or the next snapshot of it) and its clones. */
-  children?: (string | { uuid: string })[];
-}
-export interface NexusSnapshot {
-  uuid: string;
-  nexus: string;
-  createdAt: string;
-  replicas: { child: string; replica: string; snapshot: string; node?: string }[];
-}
-export interface SnapshotApi {
-  putSnapshot(replica: string, uuid: string): Promise<Created<Snapshot>>;
-  listSnapshots(): Promise<Snapshot[]>;
-  deleteSnapshot(replica: string, uuid: string): Promise<boolean>;
-  putNexusSnapshot(nexus: string, uuid: string, opts: { deadlineMs?: number }): Promise<Created<NexusSnapshot>>;
-  getNexusSnapshot(nexus: string, uuid: string): Promise<NexusSnapshot | undefined>;
-  deleteNexusSnapshot(nexus: string, uuid: string): Promise<boolean>;
-}
-export const snapshotApi = (c: AgentClient): SnapshotApi => c as unknown as SnapshotApi;
 
 /** A snapshot's attributes (the schema below, field by field). */
 export interface SnapshotModel {
@@ -107,11 +77,6 @@ function toModel(node: string, s: Snapshot): SnapshotModel {
   };
 }
 
-/** The uuids of what depends on snapshot `s` other than its own replica's chain, for a refused delete. */
-export function dependents(s: Snapshot | undefined): string[] {
-  return (s?.children ?? []).map((c) => (typeof c === 'string' ? c : (c as { uuid: string }).uuid)).filter((u) => u !== s?.sourceReplica);
-}
-
 /**
  * A delete the agent refused because clones (or later snapshots of clones) still depend on the snapshot: a
  * diagnostic naming them and what to do. false for any other failure (the generic diagnostic then).
@@ -129,11 +94,12 @@ export function explainDependents(diags: Diagnostics, e: unknown, what: string, 
 
 /**
  * CreateResource with the ownership rule every resource follows (see lifecycle.createOnNode): only a snapshot this
- * call created (201) belongs to this state; a 200 means it was there already, and taking it over is refused.
+ * call creates belongs to this state; one that is there already (made by another state or a tool) is refused. The
+ * agent's PUT answers 201 and 200 alike through the client, so the snapshot is looked up first (a retried PUT whose
+ * first attempt created it still counts as this call's).
  */
 async function createSnapshot(c: AgentClient, diags: Diagnostics, node: string, replica: string, uuid: string): Promise<Snapshot | undefined> {
-  const r = await snapshotApi(c).putSnapshot(replica, uuid);
-  if (r.created) return r.object;
+  if (!(await c.findSnapshot(uuid))) return c.putSnapshot(replica, uuid);
   const id = `${node}/${uuid}`;
   diags.error(
     'mayastor_snapshot already exists',
@@ -184,11 +150,8 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
       diags,
       `snapshot ${state.uuid}`,
       'uuid',
-      // by the node's listing, not under the replica: a snapshot outlives the replica it was taken of
-      async () => {
-        const c = m.reader(state.node, diags);
-        return c ? (await snapshotApi(c).listSnapshots()).find((s) => s.uuid === state.uuid) : NOT_ASKED;
-      },
+      // by its uuid on the node, not under the replica: a snapshot outlives the replica it was taken of
+      async () => m.reader(state.node, diags)?.findSnapshot(state.uuid) ?? NOT_ASKED,
       toModel,
     ),
 
@@ -203,7 +166,7 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
       diags,
       'snapshot',
       'uuid',
-      (c, key) => snapshotApi(c).deleteSnapshot(replicaUuid, key),
+      (c, key) => c.deleteSnapshot(replicaUuid, key),
       (e, n, key) => explainDependents(diags, e, `snapshot ${key}`, n, 'uuid'),
     ),
 
@@ -214,7 +177,7 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
     const c = m.client(node, diags, []);
     if (!c) return null;
     try {
-      const s = (await snapshotApi(c).listSnapshots()).find((x) => x.uuid === uuid);
+      const s = await c.findSnapshot(uuid);
       if (!s) {
         diags.error('Cannot import non-existent remote object', `node "${node}" has no snapshot ${uuid}`);
         return null;

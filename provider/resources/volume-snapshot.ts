@@ -7,7 +7,7 @@
  * `timeouts`, which only bound the create and delete calls.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentClient } from '../../agent/api/client';
+import type { AgentClient, VolumeSnapshot } from '../../agent/api/client';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known } from '../protocol/model';
 import { AttributeSchema, Diagnostics, nestedObject } from '../protocol/schema';
@@ -16,7 +16,7 @@ import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute } from
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
 import { NOT_ASKED, deleteOnNode, parseImportId, readOnNode } from './lifecycle';
-import { NexusSnapshot, explainDependents, snapshotApi } from './snapshot';
+import { explainDependents } from './snapshot';
 import { TimeoutOp, Timeouts, checkTimeouts, timeoutMs, timeoutsAttribute } from './timeouts';
 import { checkNodeAtPlan, checkUuid } from './validators';
 
@@ -96,11 +96,11 @@ export const volumeSnapshotSchema: SchemaOf<VolumeSnapshotModel> = {
   },
 };
 
-function toModel(node: string, s: NexusSnapshot, prior: Pick<VolumeSnapshotModel, 'deadlineMs' | 'timeouts'>): VolumeSnapshotModel {
+function toModel(node: string, s: VolumeSnapshot, prior: Pick<VolumeSnapshotModel, 'deadlineMs' | 'timeouts'>): VolumeSnapshotModel {
   const replicas = s.replicas.map((r) => ({
     child: r.child,
-    // the nexus's own children are on its node
-    node: r.node ?? (r.child.startsWith('bdev:///') ? node : null),
+    // the nexus's own children are on its node; a remote child's agent names only its address (host:port)
+    node: r.node === undefined ? node : null,
     replicaUuid: r.replica,
     snapshotUuid: r.snapshot,
   }));
@@ -152,9 +152,9 @@ function explainRefused(diags: Diagnostics, e: unknown, node: string, nexus: str
 }
 
 /** ImportResourceState by NODE/UUID: the volume snapshot is looked up under every nexus of the node. */
-async function findOnNode(c: AgentClient, uuid: string): Promise<NexusSnapshot | undefined> {
+async function findOnNode(c: AgentClient, uuid: string): Promise<VolumeSnapshot | undefined> {
   for (const n of await c.listNexuses()) {
-    const s = await snapshotApi(c).getNexusSnapshot(n.uuid, uuid);
+    const s = await c.getNexusSnapshot(n.uuid, uuid);
     if (s) return s;
   }
   return undefined;
@@ -188,8 +188,18 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
     const c = m.client(node, diags);
     if (!c) return null;
     try {
+      // ownership: only a snapshot this call takes is this state's (the client answers 201 and 200 alike)
+      if (await c.getNexusSnapshot(nexus, uuid)) {
+        diags.error(
+          'mayastor_volume_snapshot already exists',
+          `Nexus ${nexus} on node "${node}" already has snapshot ${uuid}, and this Terraform state did not create it. ` +
+            `Terraform does not take over an object it did not create: import it with terraform import mayastor_volume_snapshot.NAME ${node}/${uuid}.`,
+          ['uuid'],
+        );
+        return null;
+      }
       const made = await bounded(
-        snapshotApi(c).putNexusSnapshot(nexus, uuid, planned.deadlineMs ? { deadlineMs: planned.deadlineMs } : {}),
+        c.putNexusSnapshot(nexus, uuid, planned.deadlineMs ? { deadlineMs: planned.deadlineMs } : {}),
         planned.timeouts,
         'create',
         () =>
@@ -201,16 +211,7 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
           ),
       );
       if (!made) return null;
-      if (!made.created) {
-        diags.error(
-          'mayastor_volume_snapshot already exists',
-          `Nexus ${nexus} on node "${node}" already has snapshot ${uuid}, and this Terraform state did not create it. ` +
-            `Terraform does not take over an object it did not create: import it with terraform import mayastor_volume_snapshot.NAME ${node}/${uuid}.`,
-          ['uuid'],
-        );
-        return null;
-      }
-      return toModel(node, made.object, { deadlineMs: planned.deadlineMs ?? null, timeouts: planned.timeouts });
+      return toModel(node, made, { deadlineMs: planned.deadlineMs ?? null, timeouts: planned.timeouts });
     } catch (e) {
       if (!explainRefused(diags, e, node, nexus, uuid))
         agentDiag(diags, e, `Snapshot nexus ${nexus}`, node, isAgentError(e) && e.status === 409 ? 'uuid' : 'nexus_uuid', []);
@@ -227,7 +228,7 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
       'uuid',
       async () => {
         const c = m.reader(state.node, diags);
-        return c ? snapshotApi(c).getNexusSnapshot(state.nexusUuid, state.uuid) : NOT_ASKED;
+        return c ? c.getNexusSnapshot(state.nexusUuid, state.uuid) : NOT_ASKED;
       },
       (node, s) => toModel(node, s, state),
     ),
@@ -244,7 +245,7 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
         diags,
         'volume snapshot',
         'uuid',
-        (c, key) => snapshotApi(c).deleteNexusSnapshot(nexusUuid, key),
+        (c, key) => c.deleteNexusSnapshot(nexusUuid, key),
         (e, n, key) => explainDependents(diags, e, `volume snapshot ${key}`, n, 'uuid'),
       ),
       timeouts,

@@ -92,7 +92,7 @@ function fakeAgent(node: string) {
       const r = replicas.get(replica);
       if (!r) throw err(404, `replica '${replica}' not found`);
       const had = snaps.get(uuid);
-      if (had) return { object: had, created: false };
+      if (had) return had;
       const s = {
         uuid,
         sourceReplica: replica,
@@ -104,7 +104,10 @@ function fakeAgent(node: string) {
       };
       snaps.set(uuid, s);
       r.parent = uuid;
-      return { object: s, created: true };
+      return s;
+    },
+    async findSnapshot(uuid: string) {
+      return snaps.get(uuid);
     },
     async listSnapshots() {
       return [...snaps.values()];
@@ -127,7 +130,7 @@ function fakeAgent(node: string) {
       const bad = n.children.find((c) => c.state !== 'online');
       if (bad) throw new FakeAgentError(422, 'unprocessable', node, `child ${bad.uri} is ${bad.state}: cannot snapshot nexus '${nexus}'`);
       const had = nexusSnaps.get(uuid);
-      if (had) return { object: had, created: false };
+      if (had) return had;
       const s = {
         uuid,
         nexus,
@@ -136,10 +139,12 @@ function fakeAgent(node: string) {
           child: c.uri,
           replica: c.uri.replace(/^.*[/:]/, ''),
           snapshot: `${uuid.slice(0, 34)}${String(i).padStart(2, '0')}`,
+          // a remote child's part names its agent's address, as the agent does
+          ...(c.uri.startsWith('nvmf://') ? { node: '10.0.0.2:4420' } : {}),
         })),
       };
       nexusSnaps.set(uuid, s);
-      return { object: s, created: true };
+      return s;
     },
     async getNexusSnapshot(nexus: string, uuid: string) {
       const s = nexusSnaps.get(uuid);
@@ -243,7 +248,7 @@ describe('mayastor_snapshot', () => {
     expect((await plan(svc, 'mayastor_snapshot', a.state, cfg({ replica_uuid: C }))).replace).toEqual(['replica_uuid']);
   });
 
-  test('a snapshot this state did not create (200) is refused: import it', async () => {
+  test('a snapshot this state did not create (already there) is refused: import it', async () => {
     const { svc, agents } = await configured();
     await agents.a.putSnapshot(R, S);
     const a = await apply(svc, 'mayastor_snapshot', null, (await plan(svc, 'mayastor_snapshot', null, cfg({ uuid: S }))).planned);
@@ -454,3 +459,20 @@ describe('mayastor_volume_snapshot', () => {
     expect(gone.diagnostics[0].detail).toBe(`no nexus on node "a" has volume snapshot ${G}`);
   });
 });
+
+test('a volume snapshot this state did not create is refused: import it', async () => {
+  const { svc, agents } = setupWithNexus();
+  await svc.configureProvider({ config: dv(objectType(makeProvider().schema), { nodes: { a: 'http://127.0.0.1:1' } }) });
+  await agents.a.putNexusSnapshot(N, G, {});
+  const t = 'mayastor_volume_snapshot';
+  const a = await apply(svc, t, null, (await plan(svc, t, null, blank(t, { node: 'a', nexus_uuid: N, uuid: G }))).planned);
+  expect(a.state).toBeNull();
+  expect(a.diags[0].summary).toBe('mayastor_volume_snapshot already exists');
+  expect(a.diags[0].detail).toContain(`terraform import mayastor_volume_snapshot.NAME a/${G}`);
+});
+
+function setupWithNexus() {
+  const s = setup();
+  s.agents.a.nexuses.set(N, { uuid: N, children: [{ uri: `bdev:///${R}`, state: 'online' }] });
+  return s;
+}
