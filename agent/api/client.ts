@@ -53,12 +53,29 @@ export interface AgentClientOptions {
    * A change already sent is left to finish (bounded by timeoutMs) so its outcome is known, not guessed.
    */
   signal?: AbortSignal;
+  /**
+   * TLS for an https:// URL (PEM text): `ca` verifies the agent (its certificate must name the URL's host, an IP
+   * SAN for an IP address); `cert`/`key` are a client certificate for an agent started with --tls-client-ca.
+   * With any of them set, an http:// URL is refused before anything is sent (code "insecure"): the token never
+   * crosses a plain connection.
+   */
+  tls?: AgentTlsOptions;
+}
+
+export interface AgentTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 export class AgentError extends Error {
   /** HTTP status; 0 when the agent could not be reached or timed out. */
   readonly status: number;
-  /** The agent's error code, or "unreachable" / "timeout" / "bad_response" / "cancelled" (see the signal option). */
+  /**
+   * The agent's error code, or "unreachable" / "timeout" / "bad_response" / "cancelled" (see the signal option),
+   * "tls" (the TLS handshake failed: certificate not trusted, wrong host, not a TLS server) or "insecure"
+   * (TLS is configured but the URL is http://: nothing was sent).
+   */
   readonly code: string;
   readonly node: string;
   readonly url: string;
@@ -100,7 +117,12 @@ export interface Created<T> {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 type Requester = typeof import('undici').request;
+type Dispatcher = import('undici').Dispatcher;
 let requester: Requester | undefined;
+
+/** OpenSSL/Node error codes of a failed certificate check (the handshake reached the certificate). */
+const CERT_CODES =
+  /^(UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE|ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE)/;
 
 /**
  * undici's `request`, loaded on the first call: short-lived processes that may never call an agent
@@ -122,6 +144,8 @@ export class AgentClient {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly signal?: AbortSignal;
+  private readonly tls?: AgentTlsOptions;
+  private dispatcher?: Dispatcher;
 
   constructor(opts: AgentClientOptions) {
     if (!opts || typeof opts.url !== 'string' || opts.url === '') throw new TypeError('AgentClient: url is required');
@@ -141,6 +165,36 @@ export class AgentClient {
     this.retries = opts.retries ?? 3;
     this.backoffMs = opts.backoffMs ?? 100;
     this.signal = opts.signal;
+    const t = opts.tls;
+    if (t && (t.ca !== undefined || t.cert !== undefined || t.key !== undefined)) {
+      if ((t.cert === undefined) !== (t.key === undefined))
+        throw new TypeError('AgentClient: tls.cert and tls.key go together (a client certificate and its key)');
+      this.tls = t;
+    }
+  }
+
+  /** The URL is https:// (what the agent serves with --tls-cert). */
+  get secure(): boolean {
+    return this.url.startsWith('https:');
+  }
+
+  /** undici's Agent with our CA and client certificate (one per client: its connections are reused). */
+  private tlsDispatcher(): Dispatcher | undefined {
+    if (!this.tls || !this.secure) return undefined;
+    if (!this.dispatcher) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { Agent } = require('undici') as typeof import('undici');
+      const { ca, cert, key } = this.tls;
+      this.dispatcher = new Agent({ connect: { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert, key } : {}) } });
+    }
+    return this.dispatcher;
+  }
+
+  /** Close the TLS connections this client keeps (a no-op without TLS options). */
+  async close(): Promise<void> {
+    const d = this.dispatcher;
+    this.dispatcher = undefined;
+    await d?.close().catch(() => undefined);
   }
 
   // ---- node -------------------------------------------------------------------------------
@@ -339,6 +393,22 @@ export class AgentClient {
 
   // ---- transport ----------------------------------------------------------------------------
 
+  /** Why a connection failure is a TLS failure, in words, or undefined when it is not one. */
+  private tlsFailure(code: string, detail: string): string | undefined {
+    if (!this.secure) return undefined;
+    if (CERT_CODES.test(code) || /certificate/i.test(detail)) return `the agent's certificate was refused (${code}: ${detail})`;
+    if (/WRONG_VERSION_NUMBER|packet length too long|ERR_SSL_/i.test(code + ' ' + detail)) {
+      return `the agent did not answer with TLS (${code}: ${detail}); it may serve plain HTTP: use http:// or start it with --tls-cert/--tls-key`;
+    }
+    return undefined;
+  }
+
+  /** A plain http:// connection closed without an answer: what a TLS agent does to one. */
+  private plainHint(code: string): string {
+    if (this.secure || !/UND_ERR_SOCKET|ECONNRESET/.test(code)) return '';
+    return ' (the agent closed the connection without an answer: if it serves TLS (--tls-cert), use an https:// URL)';
+  }
+
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {
     try {
       return (await this.call<T>('GET', path)).body;
@@ -371,7 +441,8 @@ export class AgentClient {
       } catch (e) {
         if (!(e instanceof AgentError)) throw e;
         last = e;
-        const retryable = (e.status === 0 && e.code !== 'cancelled') || e.status >= 500;
+        // a refused certificate or an http:// URL under TLS stays refused: never retried
+        const retryable = (e.status === 0 && e.code !== 'cancelled' && e.code !== 'tls' && e.code !== 'insecure') || e.status >= 500;
         if (!retryable) throw e;
         // a refused connection never carried the request; anything else may have been acted on
         if (!(e.code === 'unreachable' && /\bECONNREFUSED\b/.test(e.agentMessage))) unknownOutcome = true;
@@ -387,6 +458,15 @@ export class AgentClient {
   private async once<T>(method: Method, path: string, body: unknown, text: boolean): Promise<RawResponse<T>> {
     const url = this.url + path;
     if (this.signal?.aborted) throw this.cancelled(method, url);
+    if (this.tls && !this.secure) {
+      throw new AgentError({
+        status: 0,
+        code: 'insecure',
+        node: this.nodeName,
+        url,
+        message: `refusing to call ${url} over plain http://: TLS is configured (a CA or client certificate), so the token is only sent over https://; use an https:// URL for this agent`,
+      });
+    }
     // only reads are abandoned midway: a change already on the wire is waited for, so its outcome is known
     const cancel = method === 'GET' ? this.signal : undefined;
     const headers: Record<string, string> = { accept: text ? 'text/plain' : 'application/json' };
@@ -405,6 +485,7 @@ export class AgentClient {
         body: payload,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
+        dispatcher: this.tlsDispatcher(),
         signal: cancel ? AbortSignal.any([AbortSignal.timeout(this.timeoutMs), cancel]) : AbortSignal.timeout(this.timeoutMs),
       });
       status = res.statusCode;
@@ -414,6 +495,8 @@ export class AgentClient {
       const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
       const timeout = err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT';
       const detail = err.cause?.message ?? err.message;
+      const tlsWhy = timeout ? undefined : this.tlsFailure(err.cause?.code ?? err.code ?? '', detail);
+      if (tlsWhy) throw new AgentError({ status: 0, code: 'tls', node: this.nodeName, url, message: `TLS to ${url} (${method}) failed: ${tlsWhy}` });
       throw new AgentError({
         status: 0,
         code: timeout ? 'timeout' : 'unreachable',
@@ -421,7 +504,9 @@ export class AgentClient {
         url,
         message: timeout
           ? `${method} ${url} timed out after ${this.timeoutMs} ms`
-          : `cannot reach ${url} (${method}): ${err.cause?.code ?? err.code ?? ''} ${detail}`.replace(/\s+/g, ' ').trim(),
+          : `cannot reach ${url} (${method}): ${err.cause?.code ?? err.code ?? ''} ${detail}${this.plainHint(err.cause?.code ?? err.code ?? '')}`
+              .replace(/\s+/g, ' ')
+              .trim(),
       });
     }
     if (status >= 200 && status < 300) {

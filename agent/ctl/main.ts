@@ -14,19 +14,24 @@
  *   mayastorctl nexus set UUID [--size SIZE] [--share none|nbd|nvmf]   (grow after its replicas, re-share)
  *   mayastorctl nexus add-child|remove-child|offline|online|fault UUID CHILD_URI
  *   mayastorctl nexus watch UUID [--interval MS]   (live rebuild progress; exits when no rebuild runs)
+ *   mayastorctl snapshot create|list|get|share|delete, replica create --from-snapshot, replica revert,
+ *               nexus snapshot|snapshots|snapshot-delete   (agent/ctl/snapshot.ts)
  *
  * URL and token come from the flags or $MAYASTOR_URL / $MAYASTOR_TOKEN (/ $MAYASTOR_TOKEN_FILE);
- * the URL defaults to http://127.0.0.1:9500. Human tables by default, JSON with --json.
+ * the URL defaults to http://127.0.0.1:9500. An agent serving TLS: an https:// URL, --ca-cert CA.pem (and
+ * --client-cert/--client-key for --tls-client-ca), or $MAYASTOR_CA_CERT / $MAYASTOR_CLIENT_CERT / $MAYASTOR_CLIENT_KEY;
+ * with any of them an http:// URL is refused before the token is sent. Human tables by default, JSON with --json.
  * Errors go to stderr with exit code 1 (2 for usage errors).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { AgentClient, AgentError, Nexus, Pool, Replica, Share } from '../api/client';
+import { AgentClient, AgentError, AgentTlsOptions, Nexus, Pool, Replica, Share } from '../api/client';
 import { SHARES, shareProblem } from '../api/grammar';
 import type { NodeInfo } from '../api/types';
 import { humanBytes, parseSize, progressBar, table } from './format';
+import { SNAPSHOT_BOOL_FLAGS, SNAPSHOT_USAGE, SNAPSHOT_VALUE_FLAGS, SnapshotUsageError, snapshotCommand } from './snapshot';
 
-export const CTL_USAGE = `usage: mayastorctl [--url URL] [--token TOKEN | --token-file FILE] [--json] COMMAND
+export const CTL_USAGE = `usage: mayastorctl [--url URL] [--token TOKEN | --token-file FILE] [--ca-cert PEM] [--client-cert PEM --client-key PEM] [--json] COMMAND
 commands:
   pool list
   pool create NAME DISK [DISK...]
@@ -48,7 +53,9 @@ commands:
   nexus remove-child UUID CHILD_URI
   nexus offline|online|fault UUID CHILD_URI
   nexus watch UUID [--interval MS]       (rebuild progress bars; exits when no rebuild runs, or Ctrl-C)
-environment: MAYASTOR_URL, MAYASTOR_TOKEN, MAYASTOR_TOKEN_FILE`;
+${SNAPSHOT_USAGE}
+environment: MAYASTOR_URL, MAYASTOR_TOKEN, MAYASTOR_TOKEN_FILE, MAYASTOR_CA_CERT, MAYASTOR_CLIENT_CERT, MAYASTOR_CLIENT_KEY
+TLS: an https:// URL; --ca-cert verifies the agent, --client-cert/--client-key answer an agent's --tls-client-ca`;
 
 export interface CtlIo {
   out: (s: string) => void;
@@ -67,8 +74,21 @@ interface Parsed {
   args: string[];
 }
 
-const VALUE = new Set(['--url', '--token', '--token-file', '--pool', '--size', '--share', '--allowed-hosts', '--interval']);
-const BOOL = new Set(['--json', '--thin', '--help', '-h']);
+const VALUE = new Set([
+  '--url',
+  '--token',
+  '--token-file',
+  '--ca-cert',
+  '--client-cert',
+  '--client-key',
+  '--pool',
+  '--size',
+  '--share',
+  '--allowed-hosts',
+  '--interval',
+  ...SNAPSHOT_VALUE_FLAGS,
+]);
+const BOOL = new Set(['--json', '--thin', '--help', '-h', ...SNAPSHOT_BOOL_FLAGS]);
 
 function parse(argv: string[]): Parsed {
   const flags = new Map<string, string | true>();
@@ -207,6 +227,26 @@ async function watchLoop(client: AgentClient, uuid: string, intervalMs: number, 
   }
 }
 
+/** --ca-cert, --client-cert, --client-key (or their environment variables) read as PEM; undefined when none is given. */
+function tlsFiles(p: Parsed, env: NodeJS.ProcessEnv): AgentTlsOptions | undefined {
+  const read = (flag: string, envName: string): string | undefined => {
+    const file = (p.flags.get(flag) as string | undefined) ?? env[envName];
+    if (file === undefined || file === '') return undefined;
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const ca = read('--ca-cert', 'MAYASTOR_CA_CERT');
+  const cert = read('--client-cert', 'MAYASTOR_CLIENT_CERT');
+  const key = read('--client-key', 'MAYASTOR_CLIENT_KEY');
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError(`${cert === undefined ? '--client-cert' : '--client-key'} is required with the other (a client certificate and its key)`);
+  if (ca === undefined && cert === undefined) return undefined;
+  return { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert, key } : {}) };
+}
+
 /** Run one command; returns the exit code. */
 export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<number> {
   let p: Parsed;
@@ -232,9 +272,10 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
         throw new UsageError(`cannot read token file '${tokenFile}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     }
+    const tls = tlsFiles(p, io.env);
     let client: AgentClient;
     try {
-      client = new AgentClient({ url, token, retries: 1, timeoutMs: 60000 });
+      client = new AgentClient({ url, token, retries: 1, timeoutMs: 60000, ...(tls ? { tls } : {}) });
     } catch (e) {
       throw new UsageError((e as Error).message.replace(/^AgentClient: /, '--url: '));
     }
@@ -244,6 +285,20 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
       if (rest.length < n) throw new UsageError(`${noun} ${verb}: missing ${what}`);
     };
     const key = `${noun} ${verb ?? ''}`.trim();
+    const snap = await snapshotCommand({
+      noun,
+      verb,
+      rest,
+      flags: p.flags,
+      client,
+      url,
+      print,
+      share: () => shareFlag(p, true),
+      hosts: () => hostsFlag(p),
+    }).catch((e: unknown) => {
+      throw e instanceof SnapshotUsageError ? new UsageError(e.message) : e;
+    });
+    if (snap !== undefined) return snap;
     switch (key) {
       case 'node': {
         const n = await client.node();

@@ -5,7 +5,9 @@
  *     [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level LEVEL]
  *     [--max-connections N] [--max-connections-per-export N] [--handshake-timeout-ms MS]
  *     [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N]
- * The last six are the limits every target protocol applies to its (unauthenticated) clients
+ *     [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+ * The TLS flags make the API HTTPS (and, with --tls-client-ca, require client certificates signed by that CA).
+ * The six limits are the limits every target protocol applies to its (unauthenticated) clients
  * (README "Limits"; dp_target_set_limits). Flags take `--flag value` or `--flag=value`. Errors name the flag (ConfigError).
  * Port 0 asks the kernel for a free port (tests); the agent logs the address it got.
  */
@@ -38,6 +40,14 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Limits against abuse, for every target protocol (dp_target_limits). */
   limits: TargetLimitsConfig;
+  /** HTTPS for the API (--tls-cert/--tls-key, PEM files); clientCaFile: client certificates are required. */
+  tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
 }
 
 export interface TargetLimitsConfig {
@@ -79,6 +89,7 @@ export const USAGE = `usage: mayastor-agent --node NAME --listen HOST:PORT --dat
        [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level debug|info|warn|error|silent]
        [--max-connections N] [--max-connections-per-export N] [--handshake-timeout-ms MS]
        [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N]
+       [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]   (HTTPS API; client certificates required with --tls-client-ca)
 defaults: --node $(hostname) --listen 127.0.0.1:9500 --nbd-listen 127.0.0.1:10809 --allow-disk DIR/disks/ --reactors 1
           --max-connections 1024 --max-connections-per-export 128 --handshake-timeout-ms 10000
           --conn-memory-budget 64MiB --memory-budget 1GiB --fd-headroom 64   (SIZE: bytes, or 512KiB, 64MiB, 1GiB)`;
@@ -133,6 +144,9 @@ const VALUE_FLAGS = new Set([
   '--conn-memory-budget',
   '--memory-budget',
   '--fd-headroom',
+  '--tls-cert',
+  '--tls-key',
+  '--tls-client-ca',
 ]);
 
 function intFlag(flag: string, raw: string | undefined, def: number, min: number, max: number): number {
@@ -237,6 +251,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   }
   const tokenFile = one('--token-file');
   const limits = parseLimits(one);
+  const tls = parseTls(one);
   return {
     node,
     listen,
@@ -251,5 +266,27 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     clusterSize,
     logLevel,
     limits,
+    ...(tls ? { tls } : {}),
   };
+}
+
+/** --tls-cert and --tls-key come together; --tls-client-ca needs them (client certificates are a TLS feature). */
+function parseTls(one: (f: string) => string | undefined): TlsFiles | undefined {
+  const cert = one('--tls-cert'),
+    key = one('--tls-key'),
+    ca = one('--tls-client-ca');
+  for (const [flag, v] of [
+    ['--tls-cert', cert],
+    ['--tls-key', key],
+    ['--tls-client-ca', ca],
+  ] as const) {
+    if (v === '') throw new ConfigError(flag, 'must not be empty (a PEM file)');
+  }
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined) throw new ConfigError('--tls-client-ca', 'needs --tls-cert and --tls-key (client certificates are checked over TLS)');
+    return undefined;
+  }
+  if (cert === undefined) throw new ConfigError('--tls-cert', 'is required with --tls-key');
+  if (key === undefined) throw new ConfigError('--tls-key', 'is required with --tls-cert');
+  return { certFile: path.resolve(cert), keyFile: path.resolve(key), ...(ca !== undefined ? { clientCaFile: path.resolve(ca) } : {}) };
 }

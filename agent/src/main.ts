@@ -11,17 +11,21 @@
  *      "faulted" with the reason; the others serve), replicas rebuilt from the pool metadata,
  *      nexuses reopened (dp_nexus_open, label rules), then the NBD shares of nexuses and replicas
  *      restored;
- *   5. listen. Logs {"event":"agent.listening","url":...} once ready.
+ *   5. listen (HTTPS with --tls-cert/--tls-key: the PEM files are read and checked before anything else starts,
+ *      an error names the flag). Logs {"event":"agent.listening","url":...} once ready.
+ * A token file that group or others may read is served anyway, with an "agent.token_file_readable" warning
+ * (README "TLS and the token"): refusing would break existing set-ups; the warning names the fix (chmod 600).
  * close(): stop HTTP, export pools (disks untouched), free the completion queue, dp_fini.
  * runCli(): parses the command line, and closes on SIGTERM/SIGINT before exiting.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { loadOrCreateToken } from './auth';
 import { shutdownBlockIo } from './blockdev';
-import { AgentConfig, ConfigError, formatHostPort, parseArgs } from './config';
+import { AgentConfig, ConfigError, TlsFiles, formatHostPort, parseArgs } from './config';
 import { Context, Mutex } from './context';
 import { Logger } from './log';
 import { Datapath, NativeError } from './native';
@@ -46,7 +50,7 @@ export function packageVersion(): string {
 
 export interface Agent {
   config: AgentConfig;
-  /** http://host:port of the API */
+  /** http://host:port of the API (https:// with --tls-cert) */
   url: string;
   port: number;
   token: string;
@@ -58,6 +62,50 @@ export interface Agent {
   server: FastifyInstance;
   /** Graceful stop: HTTP, pools exported, data path finished (when the last agent of the process stops). */
   close(): Promise<void>;
+}
+
+/** The PEM material of --tls-cert/--tls-key/--tls-client-ca, read and checked (a ConfigError names the flag). */
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+}
+
+export function loadTls(files: TlsFiles): TlsMaterial {
+  const read = (flag: string, file: string): Buffer => {
+    let b: Buffer;
+    try {
+      b = fs.readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(flag, `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!b.includes('-----BEGIN ')) throw new ConfigError(flag, `'${file}' is not a PEM file (no -----BEGIN line)`);
+    return b;
+  };
+  const m: TlsMaterial = { cert: read('--tls-cert', files.certFile), key: read('--tls-key', files.keyFile) };
+  if (files.clientCaFile) m.ca = read('--tls-client-ca', files.clientCaFile);
+  try {
+    tls.createSecureContext({ cert: m.cert, key: m.key });
+  } catch (e) {
+    throw new ConfigError('--tls-key', `'${files.keyFile}' does not fit '${files.certFile}' (--tls-cert): ${(e as Error).message}`);
+  }
+  if (m.ca) {
+    try {
+      tls.createSecureContext({ ca: m.ca });
+    } catch (e) {
+      throw new ConfigError('--tls-client-ca', `'${files.clientCaFile}' holds no usable CA certificate: ${(e as Error).message}`);
+    }
+  }
+  return m;
+}
+
+/** Mode bits of the token file that let group or others read it (0 when private or unknown). */
+function tokenExposure(file: string): number {
+  try {
+    return fs.statSync(file).mode & 0o077;
+  } catch {
+    return 0;
+  }
 }
 
 const activeDirs = new Set<string>();
@@ -105,7 +153,16 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const defaultDisks = path.join(config.dataDir, 'disks') + path.sep;
   if (config.allowDisks.includes(defaultDisks)) fs.mkdirSync(defaultDisks, { recursive: true, mode: 0o700 });
+  const tlsMaterial = config.tls ? loadTls(config.tls) : undefined;
   const { token, file: tokenFile } = loadOrCreateToken(config.dataDir, config.tokenFile);
+  const exposed = tokenExposure(tokenFile);
+  if (exposed) {
+    log.warn('agent.token_file_readable', {
+      file: tokenFile,
+      mode: '0' + (fs.statSync(tokenFile).mode & 0o777).toString(8),
+      fix: `chmod 600 ${tokenFile}: anyone who can read the token can drive this agent`,
+    });
+  }
   const dp: Datapath | undefined = Datapath.load();
   const pidLock = takePidLock(dp, config.dataDir);
   try {
@@ -125,6 +182,7 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
       reactors: config.reactors,
       allowDisks: config.allowDisks,
       tokenFile,
+      tls: config.tls ? { cert: config.tls.certFile, clientCa: config.tls.clientCaFile ?? null } : false,
     });
     // A control call that timed out (the API answered 504) and returned later: its effect is in the
     // data path but the agent's state was not updated by it; say so.
@@ -158,11 +216,15 @@ export async function startAgent(config: AgentConfig, opts: { log?: Logger } = {
     if (nvmfAddress) listeners.nvmf = nvmfAddress;
     nexuses.startReopening(); // nexuses whose children were unreachable at start come back by themselves
 
-    const server = buildServer({ ctx, pools, replicas, nexuses, shares, token, version: packageVersion(), listeners });
+    const server = buildServer({ ctx, pools, replicas, nexuses, shares, token, version: packageVersion(), listeners, tls: tlsMaterial });
     await server.listen({ host: config.listen.host, port: config.listen.port });
+    if (tlsMaterial) {
+      // a failed handshake (wrong CA, no client certificate, plain HTTP on this port) never reaches a route: log it here
+      (server.server as unknown as tls.Server).on('tlsClientError', (err, sock) => log.warn('http.tls_failed', { ip: sock.remoteAddress, error: err.message }));
+    }
     const addr = server.server.address() as AddressInfo;
     listeners.http = formatHostPort({ host: config.listen.host, port: addr.port });
-    const url = `http://${listeners.http}`;
+    const url = `${tlsMaterial ? 'https' : 'http'}://${listeners.http}`;
     log.info('agent.listening', {
       url,
       port: addr.port,

@@ -9,22 +9,48 @@
  * running nexus (its children first: replicas grow with PATCH /v1/replicas) and exports or unexports
  * it in place (unsharing disconnects its NBD clients cleanly; the data stays).
  *
- * Persistence: state.json keeps {uuid, sizeBytes, children, share}. At start, after pools are
+ * allowedHosts (issue 14): who may connect to the nexus's share, with the replicas' rules (validateHosts: addresses
+ * or CIDR prefixes for nbd, host NQNs for nvmf, a 400 naming the entry); set at PUT, changed by PATCH, restored with
+ * the share at restart. [] (the default) admits every host.
+ *
+ * Persistence: state.json keeps {uuid, sizeBytes, children, share, allowedHosts}. At start, after pools are
  * imported and before shares are restored, each nexus is reopened with dp_nexus_open (the label
  * rules pick the children that serve). A nexus that cannot be reopened (e.g. only stale children
  * left) stays listed as "faulted" with the reason; a PUT of its spec retries the open, DELETE forgets it.
  */
-import type { Nexus, NexusChild } from '../api/types';
+import type { Nexus, NexusChild, Share } from '../api/types';
 import type { Context } from './context';
 import { badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
 import { NativeError } from './native';
 import type { ReplicaService } from './replicas';
 import type { ShareService } from './shares';
 import type { NexusRecord } from './state';
-import { MAX_NEXUS_CHILDREN, validateChildUri, validateFlag, validateNexusPatch, validateNexusSpec, validateUuid } from './validation';
+import { MAX_NEXUS_CHILDREN, validateChildUri, validateFlag, validateHosts, validateNexusPatch, validateNexusSpec, validateUuid } from './validation';
+
+/** The persisted record with its allowlist (state.json keeps any field; absent in records written before it: []). */
+type Rec = NexusRecord & { allowedHosts?: string[] };
+
+const hostsOf = (rec: Rec): string[] => rec.allowedHosts ?? [];
+
+/**
+ * `allowedHosts` taken out of a PUT/PATCH body (the spec validators know the other fields), checked against the share
+ * it is for; undefined when the body has none. A body that is not an object is left to the spec validator.
+ */
+function takeHosts(body: unknown, share: string | undefined): { rest: unknown; hosts: string[] | undefined } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || !('allowedHosts' in body)) return { rest: body, hosts: undefined };
+  const { allowedHosts, ...rest } = body as Record<string, unknown>;
+  if (allowedHosts === null) return { rest, hosts: [] };
+  return { rest, hosts: validateHosts('allowedHosts', allowedHosts, share as Share | undefined) };
+}
+
+/** The share a body asks for (for checking its allowedHosts), when it names a valid one. */
+function shareIn(body: unknown): string | undefined {
+  const s = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).share : undefined;
+  return typeof s === 'string' ? s : undefined;
+}
 
 interface Entry {
-  rec: NexusRecord;
+  rec: Rec;
   /** Open in the data path. */
   open: boolean;
   /** Why it is not open. */
@@ -137,7 +163,7 @@ export class NexusService {
             this.ctx.log.info('nexus.reopened', { nexus: uuid, retried: true });
             if (e.rec.share !== 'none' && !this.shares.isShared(uuid, e.rec.share)) {
               await this.shares
-                .apply(uuid, e.rec.share, [])
+                .apply(uuid, e.rec.share, hostsOf(e.rec))
                 .catch((err) => this.ctx.log.error('nexus.share_restore_failed', { nexus: uuid, error: (err as Error).message }));
             }
           })
@@ -171,7 +197,7 @@ export class NexusService {
     for (const e of this.entries.values()) {
       if (!e.open || e.rec.share === 'none') continue;
       try {
-        await this.shares.apply(e.rec.uuid, e.rec.share, []);
+        await this.shares.apply(e.rec.uuid, e.rec.share, hostsOf(e.rec));
       } catch (err) {
         this.ctx.log.error('nexus.share_restore_failed', {
           nexus: e.rec.uuid,
@@ -192,7 +218,7 @@ export class NexusService {
     return [...this.entries.keys()].sort();
   }
 
-  private deviceUri(rec: NexusRecord): string {
+  private deviceUri(rec: Rec): string {
     return this.shares.deviceUri(rec.uuid, rec.share);
   }
 
@@ -201,6 +227,7 @@ export class NexusService {
       uuid: e.rec.uuid,
       sizeBytes: e.rec.sizeBytes,
       share: e.rec.share,
+      allowedHosts: [...hostsOf(e.rec)],
       deviceUri: this.deviceUri(e.rec),
     };
     if (!e.open) {
@@ -317,7 +344,9 @@ export class NexusService {
 
   async put(uuidParam: string, body: unknown): Promise<{ status: number; nexus: Nexus }> {
     const uuid = validateUuid('uuid', uuidParam);
-    const spec = validateNexusSpec(body, this.ctx.config.allowDisks);
+    const taken = takeHosts(body, shareIn(body) ?? 'none');
+    const spec = validateNexusSpec(taken.rest, this.ctx.config.allowDisks);
+    const hosts = taken.hosts ?? [];
     return this.ctx.lock.run(async () => {
       const existing = this.entries.get(uuid);
       if (existing) {
@@ -327,9 +356,10 @@ export class NexusService {
         if (rec.sizeBytes !== spec.sizeBytes) diff = 'sizeBytes';
         else if (!same(rec.children, spec.children)) diff = 'children';
         else if (rec.share !== spec.share) diff = 'share';
+        else if (JSON.stringify(hostsOf(rec)) !== JSON.stringify(hosts)) diff = 'allowedHosts';
         if (diff) {
-          const have = (rec as unknown as Record<string, unknown>)[diff];
-          const want = (spec as unknown as Record<string, unknown>)[diff];
+          const have = diff === 'allowedHosts' ? hostsOf(rec) : (rec as unknown as Record<string, unknown>)[diff];
+          const want = diff === 'allowedHosts' ? hosts : (spec as unknown as Record<string, unknown>)[diff];
           throw conflict(`nexus '${uuid}' already exists with ${diff} ${JSON.stringify(have)}; requested ${JSON.stringify(want)}`, diff);
         }
         if (!existing.open) {
@@ -344,7 +374,7 @@ export class NexusService {
           this.ctx.log.info('nexus.reopened', { nexus: uuid });
         }
         if (rec.share !== 'none' && !this.shares.isShared(uuid, rec.share)) {
-          await this.shares.apply(uuid, rec.share, []).catch((e) => {
+          await this.shares.apply(uuid, rec.share, hostsOf(rec)).catch((e) => {
             throw fromNative(e, `nexus '${uuid}': share ${rec.share}`, 'spec');
           });
         }
@@ -359,7 +389,7 @@ export class NexusService {
       }
       if (spec.share !== 'none') {
         try {
-          await this.shares.apply(uuid, spec.share, []);
+          await this.shares.apply(uuid, spec.share, hosts);
         } catch (e) {
           await this.ctx.dp.nexusDestroy(uuid).catch((d) =>
             this.ctx.log.error('nexus.rollback_failed', {
@@ -370,11 +400,12 @@ export class NexusService {
           throw fromNative(e, `nexus '${uuid}': share ${spec.share}`, 'spec');
         }
       }
-      const rec: NexusRecord = {
+      const rec: Rec = {
         uuid,
         sizeBytes: spec.sizeBytes,
         children: [...spec.children],
         share: spec.share,
+        ...(hosts.length ? { allowedHosts: hosts } : {}),
       };
       const entry: Entry = { rec, open: true };
       this.entries.set(uuid, entry);
@@ -385,6 +416,7 @@ export class NexusService {
         sizeBytes: spec.sizeBytes,
         children: spec.children,
         share: spec.share,
+        allowedHosts: hosts,
       });
       return { status: 201, nexus: await this.toObject(entry) };
     });
@@ -404,7 +436,7 @@ export class NexusService {
           await this.ctx.dp.nexusDestroy(uuid, true); // deleted for good: the children are released
         } catch (err) {
           if (!(err instanceof NativeError && err.code === 'ENOENT')) {
-            if (e.rec.share !== 'none') await this.shares.apply(uuid, e.rec.share, []).catch(() => undefined);
+            if (e.rec.share !== 'none') await this.shares.apply(uuid, e.rec.share, hostsOf(e.rec)).catch(() => undefined);
             throw fromNative(err, `nexus '${uuid}'`, 'spec');
           }
         }
@@ -422,7 +454,8 @@ export class NexusService {
    */
   async patch(uuidParam: string, body: unknown): Promise<Nexus> {
     const uuid = validateUuid('uuid', uuidParam);
-    const patch = validateNexusPatch(body);
+    const taken = takeHosts(body, shareIn(body));
+    const patch = validateNexusPatch(taken.rest);
     return this.ctx.lock.run(async () => {
       const e = this.openEntry(uuid);
       if (patch.sizeBytes !== undefined && patch.sizeBytes !== e.rec.sizeBytes) {
@@ -440,18 +473,44 @@ export class NexusService {
         this.ctx.log.info('nexus.resized', { nexus: uuid, sizeBytes: patch.sizeBytes });
       }
       const share = patch.share ?? e.rec.share;
-      if (share !== e.rec.share) {
+      const hosts = this.patchHosts(e.rec, share, taken.hosts);
+      const hostsChanged = JSON.stringify(hosts) !== JSON.stringify(hostsOf(e.rec));
+      if (share !== e.rec.share || (share !== 'none' && hostsChanged)) {
         try {
-          await this.shares.apply(uuid, share, []);
+          await this.shares.apply(uuid, share, hosts);
         } catch (err) {
           throw fromNative(err, `nexus '${uuid}': share ${share}`, 'spec');
         }
+        this.ctx.log.info('nexus.share_changed', { nexus: uuid, share, allowedHosts: hosts });
+      }
+      if (share !== e.rec.share || hostsChanged) {
         e.rec.share = share;
+        if (hosts.length) e.rec.allowedHosts = hosts;
+        else delete e.rec.allowedHosts;
         await this.ctx.store.save(this.ctx.state);
-        this.ctx.log.info('nexus.share_changed', { nexus: uuid, share });
       }
       return this.toObject(e);
     });
+  }
+
+  /**
+   * The allowlist a PATCH leaves: the one given (checked against the share in effect), else the current one, which
+   * must suit a new share (addresses are for nbd, host NQNs for nvmf: a change of kind gives both in one PATCH).
+   */
+  private patchHosts(rec: Rec, share: string, given: string[] | undefined): string[] {
+    if (given !== undefined) return validateHosts('allowedHosts', given, share as Share);
+    const cur = hostsOf(rec);
+    if (share !== rec.share && share !== 'none') {
+      try {
+        validateHosts('allowedHosts', cur, share as Share);
+      } catch {
+        throw badRequest(
+          'allowedHosts',
+          `allowedHosts ${JSON.stringify(cur)} are for share '${rec.share}'; give allowedHosts for share '${share}' in the same PATCH`,
+        );
+      }
+    }
+    return cur;
   }
 
   private openEntry(uuidParam: string): Entry {

@@ -4,6 +4,8 @@
  * /v1/health needs `Authorization: Bearer <token>`.
  * Errors are {"error":{"code","message"}} with 400/401/404/409/422/507/500.
  * Status codes: PUT creating -> 201, PUT of the same spec -> 200, DELETE -> 204.
+ * With `tls` the API is HTTPS; with tls.ca every client must present a certificate signed by it (the TLS handshake
+ * fails otherwise, before any route or the bearer check runs).
  */
 import Fastify, { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { checkBearer } from './auth';
@@ -29,6 +31,8 @@ export interface ServerDeps {
   version: string;
   /** Filled in once listening: { http: "127.0.0.1:9500", ... } */
   listeners: Record<string, string>;
+  /** HTTPS: PEM certificate and key; `ca` requires client certificates signed by it. */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -38,7 +42,17 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { ctx } = deps;
   const http = new HttpCounters();
-  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 2048 }, bodyLimit: 1 << 20, return503OnClosing: true, forceCloseConnections: true });
+  const base = { logger: false, routerOptions: { maxParamLength: 2048 }, bodyLimit: 1 << 20, return503OnClosing: true, forceCloseConnections: true };
+  const t = deps.tls;
+  // one FastifyInstance type for both: the routes never look at the socket
+  const app = (
+    t
+      ? Fastify({
+          ...base,
+          https: { cert: t.cert, key: t.key, minVersion: 'TLSv1.2', ...(t.ca ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) },
+        })
+      : Fastify(base)
+  ) as FastifyInstance;
 
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];

@@ -14,6 +14,8 @@ export interface NexusConfig extends cdktf.TerraformMetaArguments {
   readonly children: string[];
   /** `none`, `nbd`, `iscsi` or `nvmf`. Default `none`. */
   readonly share?: string;
+  /** Hosts allowed to connect to the share (IP addresses or CIDR prefixes for `nbd`, host NQNs for `nvmf`); empty allows any. */
+  readonly allowedHosts?: string[];
   /** How long create, update and delete may take (`"30m"`); unset ones take the provider-level defaults. */
   readonly timeouts?: NexusTimeouts;
 }
@@ -108,6 +110,7 @@ export class Nexus extends cdktf.TerraformResource {
     this._sizeBytes = config.sizeBytes;
     this._children = config.children;
     this._share = config.share;
+    this._allowedHosts = config.allowedHosts;
     this._timeouts.internalValue = config.timeouts;
   }
 
@@ -176,6 +179,20 @@ export class Nexus extends cdktf.TerraformResource {
     return this._share;
   }
 
+  private _allowedHosts?: string[];
+  public get allowedHosts(): string[] {
+    return this.getListAttribute('allowed_hosts');
+  }
+  public set allowedHosts(value: string[]) {
+    this._allowedHosts = value;
+  }
+  public resetAllowedHosts(): void {
+    this._allowedHosts = undefined;
+  }
+  public get allowedHostsInput(): string[] | undefined {
+    return this._allowedHosts;
+  }
+
   /** `online`, `degraded` or `faulted`. */
   public get state(): string {
     return this.getStringAttribute('state');
@@ -211,6 +228,7 @@ export class Nexus extends cdktf.TerraformResource {
       size_bytes: cdktf.numberToTerraform(this._sizeBytes),
       children: cdktf.listMapper(cdktf.stringToTerraform, false)(this._children),
       share: cdktf.stringToTerraform(this._share),
+      allowed_hosts: cdktf.listMapper(cdktf.stringToTerraform, false)(this._allowedHosts),
       timeouts: nexusTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }

@@ -2,7 +2,7 @@
  * The configured provider: one agent client per node of the provider's `nodes` map, created on first use, and
  * the per-node listings that answer the reads of one refresh burst.
  */
-import type { AgentClient } from '../../agent/api/client';
+import type { AgentClient, AgentTlsOptions } from '../../agent/api/client';
 import { Diagnostics, PathStep } from '../protocol/schema';
 
 export type { AgentClient };
@@ -22,6 +22,8 @@ export interface MayastorOptions {
   retries: number;
   /** Upper bound on waiting for a nexus rebuild during apply. */
   rebuildTimeoutMs: number;
+  /** CA and client certificate for https:// agents; set: http:// URLs are refused before anything is sent. */
+  tls?: AgentTlsOptions;
 }
 
 /**
@@ -89,7 +91,15 @@ export class Mayastor {
     let c = this.clients.get(node);
     if (!c) {
       const { AgentClient } = agentModule();
-      c = new AgentClient({ url, token: this.opts.token, node, timeoutMs: this.opts.timeoutMs, retries: this.opts.retries, signal: this.stopping.signal });
+      c = new AgentClient({
+        url,
+        token: this.opts.token,
+        node,
+        timeoutMs: this.opts.timeoutMs,
+        retries: this.opts.retries,
+        signal: this.stopping.signal,
+        ...(this.opts.tls ? { tls: this.opts.tls } : {}),
+      });
       this.clients.set(node, c);
     }
     return c;
@@ -134,6 +144,7 @@ export class Mayastor {
 
   stop(): void {
     this.stopping.abort();
+    for (const c of this.clients.values()) void c.close();
   }
   get isStopped(): boolean {
     return this.stopping.signal.aborted;

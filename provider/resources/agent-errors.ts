@@ -27,6 +27,18 @@ export function agentDiag(diags: Diagnostics, e: unknown, what: string, node: st
     diags.error('Provider stopped', `${what}: ${e.message}. Terraform asked the provider to stop (interrupt); state was not changed.`, ['node']);
     return;
   }
+  if (e.code === 'tls' || e.code === 'insecure') {
+    diags.error(
+      e.code === 'tls' ? `TLS to the agent on node "${node}" failed` : `Refused to call the agent on node "${node}" over plain HTTP`,
+      `${what}: ${e.message}. ` +
+        (e.code === 'tls'
+          ? `Check the provider's ca_cert_pem/ca_cert_file against the certificate the agent on node "${node}" serves (--tls-cert), and that its URL is https:// only when the agent serves TLS`
+          : `TLS is configured, so node "${node}" needs an https:// URL`) +
+        '; state was not changed.',
+      ['node'],
+    );
+    return;
+  }
   if (e.status === 0) {
     diags.error(
       `Agent on node "${node}" is unreachable`,

@@ -54,3 +54,24 @@ export const shareAttribute = (description: string): AttributeSchema => ({
   description,
   example: '"nbd"',
 });
+
+/**
+ * The attributes of a data source that reads one object of a resource: every attribute of `resource` (but `exclude`),
+ * computed, with `lookup` (the keys the user gives, e.g. node and uuid) required. Types and descriptions stay the
+ * resource's, so the two cannot drift apart.
+ */
+export function dataSourceAttributes(
+  resource: Record<string, AttributeSchema>,
+  lookup: Record<string, string>,
+  exclude: string[] = [],
+): Record<string, AttributeSchema> {
+  const out: Record<string, AttributeSchema> = {};
+  for (const [name, a] of Object.entries(resource)) {
+    if (exclude.includes(name)) continue;
+    out[name] =
+      name in lookup
+        ? { type: a.type, required: true, description: lookup[name], ...(a.example ? { example: a.example } : {}) }
+        : { type: a.type, computed: true, ...(a.sensitive ? { sensitive: true } : {}), description: a.description };
+  }
+  return out;
+}

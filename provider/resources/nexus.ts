@@ -32,6 +32,7 @@ export interface NexusModel {
   /** A set: the order carries no meaning. */
   children: string[];
   share: Share;
+  allowedHosts: string[];
   state: string;
   deviceUri: string;
   /** By child URI. */
@@ -69,6 +70,15 @@ export const nexusSchema: SchemaOf<NexusModel> = {
     share: shareAttribute(
       'How the volume is exported: `none`, `nbd`, or `nvmf` (NVMe/TCP; the agent needs `--nvmf-listen`). `iscsi` is not supported yet. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
     ),
+    allowed_hosts: {
+      type: ['list', 'string'],
+      optional: true,
+      computed: true,
+      default: [],
+      description:
+        "Hosts allowed to connect to the share; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs (a node's own is the `nvmf_host_nqn` of data source `mayastor_node`). Changes in place: a host no longer listed is refused at its next connection.",
+      example: '["10.0.0.5", "192.168.1.0/24"]',
+    },
     state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
     device_uri: {
       type: 'string',
@@ -97,7 +107,7 @@ function childStates(n: Nexus): NexusModel['childStates'] {
 }
 
 /** The model of the agent's object. Only member children (online, or degraded while rebuilding) are listed. */
-function toModel(node: string, n: Nexus, timeouts: Timeouts | null = null): NexusModel {
+export function toModel(node: string, n: Nexus, timeouts: Timeouts | null = null): NexusModel {
   // children is a set: order carries no meaning (the agent's order changes as children are re-added)
   const ordered = n.children
     .filter((c) => MEMBER_STATES.has(c.state))
@@ -110,6 +120,7 @@ function toModel(node: string, n: Nexus, timeouts: Timeouts | null = null): Nexu
     sizeBytes: n.sizeBytes,
     children: ordered,
     share: n.share,
+    allowedHosts: [...(n.allowedHosts ?? [])],
     state: n.state,
     deviceUri: n.deviceUri ?? '',
     childStates: childStates(n),
@@ -254,12 +265,13 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
         sizeBytes: planned.sizeBytes,
         children: planned.children ?? [],
         share: planned.share ?? 'none',
+        allowedHosts: planned.allowedHosts ?? [],
       });
       if (!made) return null;
       const n = await waitRebuilt(m, c, node, uuid, diags, planned.timeouts, 'create');
       return n ? toModel(node, n, planned.timeouts) : null;
     } catch (e) {
-      agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'share', 'children']);
+      agentDiag(diags, e, `Create nexus ${uuid}`, node, 'children', ['size_bytes', 'allowed_hosts', 'share', 'children']);
       // created here but the wait failed: keep it in state (tainted), or the next apply would call it foreign
       return made ? toModel(node, made, planned.timeouts) : null;
     }
@@ -312,16 +324,18 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
       const patch: NexusPatch = {};
       const size = planned.sizeBytes,
         share = planned.share ?? 'none';
+      const hosts = planned.allowedHosts ?? [];
       if (size !== rebuilt.sizeBytes) patch.sizeBytes = size;
       if (share !== rebuilt.share) patch.share = share;
-      if (patch.sizeBytes !== undefined || patch.share !== undefined) {
+      if (JSON.stringify(hosts) !== JSON.stringify(rebuilt.allowedHosts ?? [])) patch.allowedHosts = hosts;
+      if (patch.sizeBytes !== undefined || patch.share !== undefined || patch.allowedHosts !== undefined) {
         logger.info(`nexus ${uuid}: ${JSON.stringify(patch)}`, { node, nexus: uuid });
         await c.patchNexus(uuid, patch);
       }
       const final = await c.getNexus(uuid);
       return final ? toModel(node, final, planned.timeouts) : prior;
     } catch (e) {
-      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'size_bytes', 'share']);
+      agentDiag(diags, e, `Update nexus ${uuid}`, node, 'children', ['children', 'size_bytes', 'allowed_hosts', 'share']);
       try {
         const n = await c.getNexus(uuid);
         if (n) return toModel(node, n, prior.timeouts);

@@ -6,11 +6,11 @@
  * Detached (`logFile`): its own session, output to the log file, outliving this process (the quickstart);
  * ready when GET /v1/health answers on the fixed `listen` address.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { AgentClient } from '../../agent/api/client';
+import { AgentClient, AgentTlsOptions } from '../../agent/api/client';
 
 /** The repository root (this file is scripts/lib/ in the sources and dist/scripts/lib/ once built). */
 export const ROOT = (() => {
@@ -40,6 +40,75 @@ export interface AgentProcessOptions {
   startTimeoutMs?: number;
   /** Ready only on a {"event":"ready"} line on stdout (an agent that sets up more after it listens). */
   readyOnStdout?: boolean;
+  /**
+   * HTTPS: the agent gets --tls-cert/--tls-key (and --tls-client-ca when `clientCa`), and client() and the health
+   * checks trust `ca` (and present the client certificate). See makeTlsFiles() for throwaway ones.
+   */
+  tls?: TlsFiles;
+}
+
+/** PEM files of a throwaway TLS set-up (makeTlsFiles). */
+export interface TlsFiles {
+  /** The CA that signed cert (and clientCert). */
+  ca: string;
+  cert: string;
+  key: string;
+  /** When set, the agent requires client certificates signed by this CA (--tls-client-ca). */
+  clientCa?: string;
+  clientCert?: string;
+  clientKey?: string;
+}
+
+/**
+ * A throwaway CA and, signed by it, an agent certificate naming `hosts` (IP SANs for addresses, DNS otherwise) and a
+ * client certificate, with the openssl CLI, in `dir` (ca.pem, agent.pem, agent.key, client.pem, client.key; keys 0600).
+ */
+export function makeTlsFiles(dir: string, hosts: string[] = ['127.0.0.1', 'localhost'], name = 'mayastor'): TlsFiles {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const f = (n: string) => path.join(dir, n);
+  const run = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.error) throw new Error(`openssl: ${r.error.message} (install the openssl package)`);
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run(['req', '-x509', ...ec, '-days', '30', '-subj', `/CN=${name} test CA`, '-keyout', 'ca.key', '-out', 'ca.pem']);
+  const san = hosts.map((h) => (/^[0-9.]+$|:/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
+  fs.writeFileSync(f('agent.ext'), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  fs.writeFileSync(f('client.ext'), `extendedKeyUsage=clientAuth\n`);
+  for (const [who, cn] of [
+    ['agent', `${name} agent`],
+    ['client', `${name} client`],
+  ]) {
+    run(['req', ...ec, '-subj', `/CN=${cn}`, '-keyout', `${who}.key`, '-out', `${who}.csr`]);
+    run([
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      `${who}.ext`,
+      '-out',
+      `${who}.pem`,
+    ]);
+    fs.chmodSync(f(`${who}.key`), 0o600);
+  }
+  fs.chmodSync(f('ca.key'), 0o600);
+  return { ca: f('ca.pem'), cert: f('agent.pem'), key: f('agent.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
+/** The client side of `tls` (CA, and the client certificate when the agent requires one). */
+export function clientTls(tls: TlsFiles | undefined): AgentTlsOptions | undefined {
+  if (!tls) return undefined;
+  const pem = (file: string) => fs.readFileSync(file, 'utf8');
+  return { ca: pem(tls.ca), ...(tls.clientCa && tls.clientCert && tls.clientKey ? { cert: pem(tls.clientCert), key: pem(tls.clientKey) } : {}) };
 }
 
 export class AgentProcess {
@@ -69,6 +138,8 @@ export class AgentProcess {
       '--log-level',
       this.opts.logLevel ?? 'info',
       ...nbd,
+      ...(this.opts.tls ? ['--tls-cert', this.opts.tls.cert, '--tls-key', this.opts.tls.key] : []),
+      ...(this.opts.tls?.clientCa ? ['--tls-client-ca', this.opts.tls.clientCa] : []),
       ...extra,
     ];
   }
@@ -139,7 +210,7 @@ export class AgentProcess {
     let exitCode: number | null | undefined;
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve((exitCode = code))));
     proc.unref();
-    this.url = `http://${listen}`;
+    this.url = `${this.opts.tls || extraHasTls(this.opts.extraArgs) ? 'https' : 'http'}://${listen}`;
     this.port = Number(listen.slice(listen.lastIndexOf(':') + 1));
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 60_000);
     for (;;) {
@@ -147,14 +218,15 @@ export class AgentProcess {
         const tail = fs.readFileSync(this.opts.logFile!, 'utf8').split('\n').slice(-15).join('\n');
         throw new Error(`the agent exited during start-up; last lines of ${this.opts.logFile}:\n${tail}`);
       }
-      if (await healthy(this.url)) return;
+      if (await healthy(this.url, clientTls(this.opts.tls))) return;
       if (Date.now() > deadline) throw new Error(`${this.url}/v1/health did not answer in time; see ${this.opts.logFile}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
 
   client(opts: { timeoutMs?: number } = {}): AgentClient {
-    return new AgentClient({ url: this.url, token: this.token, node: this.opts.node ?? 'test-node', retries: 0, ...opts });
+    const tls = clientTls(this.opts.tls);
+    return new AgentClient({ url: this.url, token: this.token, node: this.opts.node ?? 'test-node', retries: 0, ...(tls ? { tls } : {}), ...opts });
   }
 
   private running(): boolean {
@@ -194,12 +266,20 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** GET /v1/health answers (no token needed). */
-export async function healthy(url: string): Promise<boolean> {
+/** The flags name --tls-cert (an agent serving HTTPS). */
+function extraHasTls(extra: string[] = []): boolean {
+  return extra.some((a) => a === '--tls-cert' || a.startsWith('--tls-cert='));
+}
+
+/** GET /v1/health answers (no token needed); `tls`: the CA (and client certificate) of an https:// agent. */
+export async function healthy(url: string, tls?: AgentTlsOptions): Promise<boolean> {
+  const c = new AgentClient({ url, retries: 0, timeoutMs: 2000, ...(tls ? { tls } : {}) });
   try {
-    const r = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(2000) });
-    return r.ok;
+    await c.health();
+    return true;
   } catch {
     return false;
+  } finally {
+    await c.close();
   }
 }
