@@ -75,6 +75,8 @@ static void req_complete(struct lvol_req *q, int status)
     pool_try_release(p);
 }
 
+/* An allocation ended (or a freeze did): parked requests run again; a
+ * control operation waiting for the replica to settle runs once it has. */
 static void wake_waiters(struct replica *r)
 {
     struct lvol_req *q = r->wait_head;
@@ -84,6 +86,17 @@ static void wake_waiters(struct replica *r)
         req_run(q);
         q = next;
     }
+    if (r->settle_fn && replica_settled(r)) {
+        dp_msg_fn fn = r->settle_fn;
+        r->settle_fn = NULL;
+        fn(r->settle_arg);
+    }
+}
+
+void replica_thaw(struct replica *r)
+{
+    r->frozen = false;
+    wake_waiters(r);
 }
 
 static void wait_alloc(struct replica *r, struct lvol_req *q)
@@ -340,6 +353,10 @@ static void req_run(struct lvol_req *q)
             submit_child(q, DP_IO_READ, m, in, len);
             return;
         case DP_IO_WRITE:
+            if (m == MAP_UNALLOC && r->frozen) {
+                wait_alloc(r, q); /* a snapshot waits for the allocations in flight */
+                return;
+            }
             if (m == MAP_UNALLOC) {
                 /* A whole-cluster write needs no copy: zeroing is cheaper. */
                 alloc_start(q, l, whole ? MAP_UNALLOC : below);
@@ -352,6 +369,10 @@ static void req_run(struct lvol_req *q)
             if (m == MAP_UNALLOC && below == MAP_UNALLOC) {
                 q->pos += len;
                 continue;
+            }
+            if (m == MAP_UNALLOC && r->frozen) {
+                wait_alloc(r, q);
+                return;
             }
             if (m == MAP_UNALLOC) {
                 /* Reads must see zeroes, not the parent's data: own it. */

@@ -90,6 +90,9 @@ struct replica {
     uint64_t nalloc; /* clusters mapped (any state) */
     bool registered;
     bool dead; /* destroyed: I/O fails */
+    bool frozen; /* a snapshot/merge/revert waits for it to settle: no new allocations */
+    dp_msg_fn settle_fn; /* ... and runs this (on the reactor) once it has */
+    void *settle_arg;
     struct lvol_req *wait_head, *wait_tail; /* reqs waiting on an allocation */
 };
 
@@ -265,6 +268,8 @@ extern const struct dp_bdev_ops lvol_ops;
 /* replica.c: frees the replica when its last reference goes */
 void lvol_bdev_destroy(struct dp_bdev *bdev);
 int lvol_reqs_init(struct pool *p);
+/* Reactor: end a freeze (replica.frozen); parked requests run again. */
+void replica_thaw(struct replica *r);
 void lvol_reqs_free(struct pool *p);
 
 #endif /* DP_POOL_H */

@@ -96,13 +96,17 @@ static bool ctl_failed(struct pool_ctl *c)
     return true;
 }
 
-/* An allocation of r in flight: retry once it settled (allocations end by
- * themselves: a commit or an error). */
+/* An allocation of r in flight: run self again once none is (allocations
+ * end by themselves: a commit or an error; lvol.c calls back). Meanwhile r
+ * starts no new ones (its first writes park), so a busy replica settles
+ * too; self thaws it. */
 static bool wait_settled(struct pool_ctl *c, struct replica *r, dp_msg_fn self)
 {
     if (replica_settled(r))
         return false;
-    dp_reactor_send(c->p->reactor, self, c);
+    r->frozen = true;
+    r->settle_fn = self;
+    r->settle_arg = c;
     return true;
 }
 
@@ -138,7 +142,12 @@ static void screate_msg(void *arg)
 {
     struct pool_ctl *c = arg;
     struct replica *s = c->arg, *r = c->r;
-    if (ctl_failed(c) || wait_settled(c, r, screate_msg))
+    if (c->p->failed || c->p->nreplicas >= c->p->max_records) {
+        replica_thaw(r);
+        ctl_failed(c);
+        return;
+    }
+    if (wait_settled(c, r, screate_msg))
         return;
     /* The snapshot takes the replica's clusters; the replica is an empty
      * thin overlay on it (it may grow later: the snapshot keeps its size). */
@@ -147,6 +156,7 @@ static void screate_msg(void *arg)
     r->parent = s;
     r->thin = true;
     r->bdev.thin = true;
+    replica_thaw(r); /* its parked first writes copy from s now */
     pool_table_add(c->p, s);
     c->w.cb = screate_committed;
     pool_commit(c->p, &c->w);
@@ -245,6 +255,8 @@ static void sdestroy_msg(void *arg)
     struct pool_ctl *c = arg;
     struct replica *s = c->r, *ch = c->arg;
     if (c->p->failed) {
+        if (ch)
+            replica_thaw(ch);
         pool_ctl_fail(c, -EIO, "pool '%s' is failed (%s): re-import it", c->p->name, c->p->fail_reason);
         return;
     }
@@ -252,6 +264,7 @@ static void sdestroy_msg(void *arg)
         if (wait_settled(c, ch, sdestroy_msg))
             return;
         snap_merge(c->p, s, ch);
+        replica_thaw(ch);
     }
     s->dead = true;
     pool_table_remove(c->p, s);
@@ -350,6 +363,7 @@ static void revert_msg(void *arg)
     struct pool_ctl *c = arg;
     struct replica *r = c->r;
     if (c->p->failed) {
+        replica_thaw(r);
         pool_ctl_fail(c, -EIO, "pool '%s' is failed (%s): re-import it", c->p->name, c->p->fail_reason);
         return;
     }
@@ -362,6 +376,7 @@ static void revert_msg(void *arg)
         }
     r->nalloc = 0;
     r->parent = c->arg;
+    replica_thaw(r);
     c->w.cb = simple_committed;
     pool_commit(c->p, &c->w);
 }
