@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bdev/bdev.h"
@@ -40,8 +41,15 @@ static uint64_t rnd(void)
     return rng;
 }
 
+static void fresh_pool_cs(uint64_t size, uint64_t cs);
+
 /* A fresh pool "sp" on a 64 MiB file full of garbage that must never leak. */
 static void fresh_pool(uint64_t size)
+{
+    fresh_pool_cs(size, CS);
+}
+
+static void fresh_pool_cs(uint64_t size, uint64_t cs)
 {
     snprintf(disk, sizeof disk, "%s/snap.img", test_tmpdir());
     test_make_file(disk, size);
@@ -53,7 +61,7 @@ static void fresh_pool(uint64_t size)
         CHECK(pwrite(fd, b, MiB, (off_t)off) == (ssize_t)MiB);
     free(b);
     close(fd);
-    CHECK_EQ(dp_pool_create("sp", disks, 1, CS, puuid), 0);
+    CHECK_EQ(dp_pool_create("sp", disks, 1, cs, puuid), 0);
 }
 
 static void expect_err(int ret, int code, const char *needle)
@@ -555,6 +563,48 @@ TEST(concurrent_cow_and_snapshot_under_io)
     free(r);
 }
 
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Mean latency (us) of one 4 KiB write at 4096 + k*cluster, k = 0..n-1. */
+static double lat_4k(const char *uuid, uint64_t cs, int n)
+{
+    uint8_t *buf = dp_buf_alloc(4096);
+    memset(buf, 0x5c, 4096);
+    double t0 = now_us();
+    for (int k = 0; k < n; k++)
+        CHECK_EQ(rw(uuid, DP_IO_WRITE, buf, 4096 + (uint64_t)k * cs, 4096), 0);
+    dp_buf_free(buf);
+    return (now_us() - t0) / n;
+}
+
+/* Not a test: what copy-on-first-write costs (FORMAT.md quotes it). A
+ * first 4 KiB write to a thin cluster (zero + commit), to a snapshotted one
+ * (copy + commit), and to an owned one, at QD1, for 1 and 4 MiB clusters. */
+TEST(cow_cost)
+{
+    for (uint64_t cs = MiB; cs <= 4 * MiB; cs *= 4) {
+        int n = 16;
+        fresh_pool_cs(2 * n * cs + 2 * cs + 2 * MiB, cs);
+        CHECK_EQ(dp_replica_create("sp", R, n * cs, 1), 0);
+        double thin = lat_4k(R, cs, n);
+        double owned = lat_4k(R, cs, n);
+        CHECK_EQ(dp_snapshot_create(R, S1, NULL), 0);
+        double cow = lat_4k(R, cs, n);
+        double after = lat_4k(R, cs, n);
+        printf("    cluster %llu MiB: first write thin %.0f us, copy-on-first-write %.0f us, owned %.0f us "
+               "(again after the copy %.0f us)\n",
+               (unsigned long long)(cs / MiB), thin, cow, owned, after);
+        CHECK_EQ(dp_replica_destroy(R), 0);
+        CHECK_EQ(dp_snapshot_destroy(S1), 0);
+        CHECK_EQ(dp_pool_destroy("sp"), 0);
+    }
+}
+
 static uint32_t slot_version(int k)
 {
     struct pf_label l;
@@ -609,6 +659,7 @@ int main(void)
     RUN(cow_enospc);
     RUN(v1_upgrade);
     RUN(concurrent_cow_and_snapshot_under_io);
+    RUN(cow_cost);
     dp_fini();
     CHECK_EQ(dp_init(2), 0);
     RUN(snapshot_and_clone); /* two reactors */
