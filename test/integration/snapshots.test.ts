@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { runCtl } from '../../agent/ctl/main';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
 import { fioJson, mustRun, nbdmap, qemuIo, qemuIoOk, sha256, startFio } from '../helpers/nbd';
 
@@ -183,6 +184,33 @@ describe('bad input', () => {
     await expectAgentError(c.call('DELETE', `/v1/replicas/${R1}/snapshots/${u(95)}`), 404, u(95));
     expect(await c.findSnapshot(S1)).toBeDefined();
   });
+});
+
+test('mayastorctl snapshot create|list|share|delete, replica create --from-snapshot, replica revert', async () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { out: (x: string) => void out.push(x), err: (x: string) => void err.push(x), env: { MAYASTOR_URL: a.url, MAYASTOR_TOKEN: a.token } };
+  const R = u(70);
+  const S = u(71);
+  const C = u(72);
+  await a.client().putReplica(R, { pool: 'p1', sizeBytes: 8 * MiB, thin: true });
+  expect(await runCtl(['snapshot', 'create', R, S], io)).toBe(0);
+  expect(out.join('')).toContain(S);
+  expect(await runCtl(['--json', 'snapshot', 'list', R], io)).toBe(0);
+  expect((JSON.parse(out[out.length - 1]) as Array<{ uuid: string }>).map((x) => x.uuid)).toEqual([S]);
+  expect(await runCtl(['--json', 'snapshot', 'share', S, '--share', 'nbd'], io)).toBe(0);
+  expect(JSON.parse(out[out.length - 1])).toMatchObject({ uuid: S, share: 'nbd' });
+  expect(await runCtl(['replica', 'create', C, '--from-snapshot', S], io)).toBe(0);
+  expect((await a.client().getReplica(C))!.parent).toBe(S);
+  expect(await runCtl(['replica', 'create', u(73), '--from-snapshot', S, '--size', '16MiB'], io)).toBe(2);
+  expect(await runCtl(['snapshot', 'delete', S], io)).toBe(1);
+  expect(err.join('')).toContain(C);
+  expect(await runCtl(['replica', 'revert', R, S], io)).toBe(0);
+  expect(await runCtl(['replica', 'destroy', C], io)).toBe(0);
+  expect(await runCtl(['snapshot', 'delete', S], io)).toBe(0);
+  expect(await runCtl(['snapshot', 'get', S], io)).toBe(1);
+  expect(await runCtl(['nexus', 'snapshot'], io)).toBe(2);
+  expect(await runCtl(['replica', 'destroy', R], io)).toBe(0);
 });
 
 describe('pool accounting, also after kill -9 and a restart', () => {
