@@ -4,8 +4,9 @@
  * another host (nbd_writer.py bound to 127.0.0.2; Linux routes all of 127/8 to lo, so it is another peer
  * address on one machine) may read that export but its writes, trims and write-zeroes fail with EPERM,
  * and b logs it once naming both hosts; the replica's bytes (sha256) do not change and the nexus keeps
- * working. The lease outlives the nexus host's connections (a's kill -9: still refused) and the nexus
- * coming back keeps it; once the nexus is deleted (its labels say RELEASED) the other host may write,
+ * working. b restarting forgets the lease, and the nexus's child, reconnecting, writes its label back so
+ * b learns it again. The lease outlives the nexus host's connections (a's kill -9: still refused) and the
+ * nexus coming back keeps it; once the nexus is deleted (its labels say RELEASED) the other host may write,
  * and when the nexus's host stays away past the writer grace (30 s by default) the other host may write
  * too, until the nexus comes back and labels the child again (~35 s: the grace is waited out).
  * On the code before the lease, the other host's writes landed behind the nexus.
@@ -107,6 +108,15 @@ test("a replica exported to a nexus is writable only by the nexus's host; reads 
   expect(st!.state).toBe('online');
   expect(st!.children.map((c) => c.state)).toEqual(['online']);
 
+  // b restarts and forgets the lease; the nexus's child reconnects and writes its label back before any
+  // I/O, so b learns it again. Polled with a write of the bytes already there (0xa1), so nothing changes.
+  await b.kill9();
+  await b.start();
+  await until(async () => (await fromStranger([`write:${MiB}:4096:0xa1`]))[0].error === NBD_EPERM, 'the lease re-learnt from the reconnected child');
+  expect(b.stderr).toMatch(new RegExp(`export '${R}' serves a child of nexus ${NX}: only host 127\\.0\\.0\\.1`));
+  await qemuIoOk(n.deviceUri, ['read -P 0xa1 0 2M', 'read -P 0xa2 4M 1M']);
+  expect((await a.client().getNexus(NX))!.children.map((c) => c.state)).toEqual(['online']);
+
   // the nexus's host gone (kill -9): the lease outlives its connections (--writer-grace-ms)
   await a.kill9();
   const held = replicaSha();
@@ -119,7 +129,7 @@ test("a replica exported to a nexus is writable only by the nexus's host; reads 
   await qemuIoOk(n.deviceUri, ['read -P 0xa1 0 2M', 'read -P 0xa2 4M 1M', 'write -P 0xa3 6M 1M', 'flush']);
   r = await fromStranger([`write:${MiB}:4096:0x5a`]);
   expect(r[0].error).toBe(NBD_EPERM);
-  expect(refusals()).toBe(3); // one per connection
+  expect(refusals()).toBe(3); // one per refused connection since b restarted (its log restarted with it)
 
   // deleted for good: the labels say RELEASED, the lease ends at once and the other host may write
   await a.client().deleteNexus(NX);

@@ -236,6 +236,85 @@ TEST(writer_lease_over_nbd)
     CHECK_EQ(dp_nbd_unshare("wl"), 0);
 }
 
+/* Under the registry lock: the host holding export's writer lease, or "" (none). */
+static void lease_holder(const char *export, char *host, size_t cap)
+{
+    pthread_mutex_lock(&g_nbd_exports.lock);
+    struct dp_export *e = dp_export_named_locked(&g_nbd_exports, export);
+    pthread_mutex_unlock(&g_nbd_exports.lock);
+    CHECK(e);
+    if (!dp_export_writer_host(e, host, cap))
+        host[0] = 0;
+}
+
+static int bdev_rw(struct dp_bdev *b, enum dp_bdev_io_type t, void *buf, uint64_t off, uint32_t len)
+{
+    struct iovec v = { buf, len };
+    struct dp_bdev_io io = { .type = t, .offset = off, .length = len, .iov = &v, .iovcnt = 1 };
+    int st;
+    test_run_ios(b, &io, 1, &st);
+    return st;
+}
+
+/* The exporting side forgets the lease (its agent restarted: here, unshare and share again): the
+ * nbd:// child that reconnects writes its label back before any I/O, and its host holds the lease
+ * again. If another host took it meanwhile, the write-back is refused and the child fails for good. */
+TEST(reconnected_child_reasserts_its_lease)
+{
+    struct dp_bdev *m = NULL;
+    CHECK_EQ(dp_bdev_open_uri("malloc:///wb?size_mb=4", &m), 0); /* the device outlives its shares */
+    CHECK_EQ(dp_nbd_share(m->name, "wb", NULL), 0);
+    char uri[128], host[DP_EXPORT_HOST_MAX];
+    snprintf(uri, sizeof uri, "nbd://127.0.0.1:%d/wb?connect_timeout_ms=2000", g_port);
+    struct dp_bdev *child = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &child), 0);
+    static uint8_t blk[NX_LABEL_BLOCK] __attribute__((aligned(4096)));
+    struct nx_label l = { .seq = 2,
+                          .generation = 1,
+                          .data_offset = NX_HDR_SIZE,
+                          .data_size = 1 << 20,
+                          .flags = NX_LABEL_SYNCED,
+                          .block_size = 4096,
+                          .nmembers = 0 };
+    l.nexus_uuid[0] = 0x88;
+    nx_label_encode(&l, blk);
+    CHECK_EQ(bdev_rw(child, DP_IO_WRITE, blk, 0, sizeof blk), 0);
+    lease_holder("wb", host, sizeof host);
+    CHECK(!strcmp(host, "127.0.0.1"));
+
+    CHECK_EQ(dp_nbd_unshare("wb"), 0); /* the child's connection is closed; the lease is gone */
+    CHECK_EQ(dp_nbd_share(m->name, "wb", NULL), 0);
+    lease_holder("wb", host, sizeof host);
+    CHECK_EQ(host[0], 0);
+    /* the child's next I/O waits for its reconnect (verify, write-back) */
+    static uint8_t rb[4096] __attribute__((aligned(4096)));
+    while (bdev_rw(child, DP_IO_READ, rb, 0, sizeof rb) == -ENOTCONN)
+        usleep(50000); /* down until its backoff lets it reconnect */
+    CHECK(!memcmp(rb, blk, sizeof rb));
+    lease_holder("wb", host, sizeof host);
+    CHECK(!strcmp(host, "127.0.0.1"));
+    int other = connect_from("127.0.0.2", "wb", NULL);
+    CHECK_EQ(nbd_req(other, NBD_CMD_WRITE, 1 << 20, 4096, g_buf), NBD_EPERM);
+    disc(other);
+
+    /* forgotten again, and another host writes the very same label first: it holds the lease now */
+    CHECK_EQ(dp_nbd_unshare("wb"), 0);
+    CHECK_EQ(dp_nbd_share(m->name, "wb", NULL), 0);
+    other = connect_from("127.0.0.2", "wb", NULL);
+    CHECK_EQ(nbd_req(other, NBD_CMD_WRITE, 0, sizeof blk, blk), 0);
+    lease_holder("wb", host, sizeof host);
+    CHECK(!strcmp(host, "127.0.0.2"));
+    int st;
+    while ((st = bdev_rw(child, DP_IO_READ, rb, 0, sizeof rb)) == -ENOTCONN)
+        usleep(50000);
+    CHECK(st == -EPERM || st == -ENODEV); /* refused write-back: failed for good */
+    CHECK_EQ(bdev_rw(child, DP_IO_READ, rb, 0, sizeof rb), -ENODEV);
+    disc(other);
+    dp_bdev_put(child);
+    CHECK_EQ(dp_nbd_unshare("wb"), 0);
+    dp_bdev_put(m);
+}
+
 /* A real snapshot (pool format v2) exported over NBD: read-only, its bytes fixed while the replica
  * it was taken of goes on taking writes. */
 #define SR "0e2e0e2e-0000-4000-8000-000000000001"
@@ -282,6 +361,7 @@ int main(void)
     RUN(read_only_export);
     RUN(writer_lease_over_nbd);
     RUN(snapshot_export);
+    RUN(reconnected_child_reasserts_its_lease);
     dp_fini();
     test_rm_tmpdir();
     return 0;

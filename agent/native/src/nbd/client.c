@@ -17,15 +17,8 @@
  * The host name is resolved once, by the first connect on the control thread;
  * reconnects run on the reactor and reuse that address (no blocking DNS there).
  *
- * Identity across reconnects: the export may have been deleted and created
- * again (an empty replica under the same uuid) while we were away. Its first
- * IDENT_BYTES hold the nexus label (or a pool label), so the client keeps a
- * copy of them, read at the first connect and updated by every write that
- * succeeds there; after a reconnect it reads them again before any I/O
- * passes, and a device whose bytes differ (or whose bytes it could not
- * track: a write there failed) is "replaced": every I/O fails with -ENODEV
- * and it never reconnects. Its owner (a nexus faults the child) must open it
- * afresh, where the label rules treat it as new and rebuild it.
+ * Identity across reconnects (the device behind the export may have been
+ * re-created, or may have forgotten whose child it is): client_ident.c.
  */
 #include <errno.h>
 #include <libnbd.h>
@@ -38,61 +31,14 @@
 #include <time.h>
 
 #include "bdev/bdev.h"
+#include "nbd/client.h"
 #include "reactor/reactor.h"
 #include "util/uuid.h"
 #include "util/container.h"
 
-#define NBDC_CMDS 256
 #define TICK_MS 250
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define IDENT_BYTES 8192u /* the two nexus label slots; the pool label is in the first 4 KiB */
-
-/* ST_VERIFY: connected again, reading the identity bytes before any I/O. */
-enum nbdc_state { ST_UP, ST_CONNECTING, ST_VERIFY, ST_CLOSING, ST_DOWN };
-
-struct nbdc_cmd {
-    struct nbdc *n;
-    struct dp_bdev_io *io; /* NULL once completed (timeout/abort): orphan */
-    void *bounce;
-    uint64_t start_ms;
-    bool active;
-    struct nbdc_cmd *next_free;
-};
-
-struct nbdc {
-    struct dp_bdev bdev;
-    char host[256], port[16], export[256], peer[600];
-    uint32_t io_timeout_ms, connect_timeout_ms;
-    struct nbd_handle *h;
-    int fd;
-    /* The peer's address from the first connect: reconnects (on the reactor)
-     * use it, because nbd_aio_connect_tcp resolves the host name with a
-     * blocking getaddrinfo that would stall the reactor while DNS is slow. */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    enum nbdc_state state;
-    uint64_t deadline_ms; /* connect deadline / next retry */
-    uint32_t backoff_ms;
-    struct dp_uring_op pin_op, pout_op, tick_op;
-    bool pin, pout, tick;
-    struct __kernel_timespec tick_ts;
-    bool destroying, in_call, logged_down;
-    int active;
-    int running_done; /* >0 while completions run: destroy must wait */
-    /* Completions libnbd reported: run only after the libnbd call returns,
-     * because a completion may submit again and libnbd holds its handle
-     * lock while it calls us back. */
-    struct dp_bdev_io *done_head, *done_tail;
-    struct nbdc_cmd cmds[NBDC_CMDS];
-    struct nbdc_cmd *free_cmds;
-    struct dp_bdev_io *wait_head, *wait_tail;
-    /* identity (see the top): ident NULL when the export is too small to carry a label */
-    uint8_t *ident, *verify_buf;
-    bool ident_lost; /* a write to the identity bytes failed: they cannot be vouched for */
-    int verify_result; /* ST_VERIFY: 0 pending, 1 same device, -1 not */
-    bool replaced;
-};
 
 static void nbdc_drive(struct nbdc *n);
 static void nbdc_arm_tick(struct nbdc *n);
@@ -177,38 +123,6 @@ static void cmd_free(struct nbdc *n, struct nbdc_cmd *c)
     n->active--;
 }
 
-/* A write, zeroing or trim reached the identity bytes: keep the copy equal to the device. */
-static void ident_track(struct nbdc *n, const struct dp_bdev_io *io, const void *bounce, int status)
-{
-    if (status < 0) {
-        n->ident_lost = true;
-        return;
-    }
-    uint64_t len = io->length < IDENT_BYTES - io->offset ? io->length : IDENT_BYTES - io->offset;
-    uint8_t *dst = n->ident + io->offset;
-    if (io->type != DP_IO_WRITE) {
-        memset(dst, 0, len);
-        return;
-    }
-    if (bounce) {
-        memcpy(dst, bounce, len);
-        return;
-    }
-    for (int i = 0; i < io->iovcnt && len; i++) {
-        uint64_t take = io->iov[i].iov_len < len ? io->iov[i].iov_len : len;
-        memcpy(dst, io->iov[i].iov_base, take);
-        dst += take;
-        len -= take;
-    }
-}
-
-static int verify_cb(void *user_data, int *error)
-{
-    struct nbdc *n = user_data;
-    n->verify_result = !*error && !memcmp(n->verify_buf, n->ident, IDENT_BYTES) ? 1 : -1;
-    return 1;
-}
-
 static int cmd_cb(void *user_data, int *error)
 {
     struct nbdc_cmd *c = user_data;
@@ -226,7 +140,7 @@ static int cmd_cb(void *user_data, int *error)
             }
         }
         if (n->ident && io->offset < IDENT_BYTES && io->type != DP_IO_READ && io->type != DP_IO_FLUSH)
-            ident_track(n, io, c->bounce, st);
+            nbdc_ident_track(n, io, c->bounce, st);
         c->io = NULL;
         complete(n, io, st);
     }
@@ -403,24 +317,6 @@ static void start_connect(struct nbdc *n)
 
 static void go_down(struct nbdc *n, const char *why, int status);
 
-/* Connected again: read the identity bytes before any I/O passes (ST_VERIFY). */
-static void verify_start(struct nbdc *n)
-{
-    n->verify_result = 0;
-    n->state = ST_VERIFY;
-    if (!n->ident)
-        n->verify_result = 1; /* too small to carry a label: nothing to tell devices apart by */
-    else if (n->ident_lost)
-        n->verify_result = -1; /* what is there now cannot be vouched for */
-    else {
-        nbd_completion_callback cb = { .callback = verify_cb, .user_data = n };
-        n->in_call = true;
-        if (nbd_aio_pread(n->h, n->verify_buf, IDENT_BYTES, 0, cb, 0) < 0)
-            n->verify_result = -1;
-        n->in_call = false;
-    }
-}
-
 /* Re-evaluate state and (re)arm polls and the tick. */
 static void nbdc_drive(struct nbdc *n)
 {
@@ -457,7 +353,18 @@ static void nbdc_drive(struct nbdc *n)
             return;
         }
         if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h))
-            verify_start(n);
+            nbdc_verify_start(n);
+        if (n->state == ST_VERIFY && n->verify_result == 2)
+            nbdc_reassert_start(n);
+        if (n->state == ST_VERIFY && n->verify_result == -2) {
+            n->replaced = true;
+            n->logged_down = false;
+            go_down(n,
+                    "reconnected, but the export refused the write-back of its label (another host holds its "
+                    "writer lease): failing its I/O for good",
+                    -EPERM);
+            return;
+        }
         if (n->state == ST_VERIFY && n->verify_result) {
             if (n->verify_result < 0) {
                 n->replaced = true;

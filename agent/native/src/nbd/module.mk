@@ -1,6 +1,7 @@
 # NBD module: the target (server.c connections and API, handshake.c
 # negotiation, transmission.c requests and replies), the nbd:// child bdev
-# on libnbd (client.c), and the dp-nbd-serve tool.
+# on libnbd (client.c; client_ident.c its identity across reconnects), and
+# the dp-nbd-serve tool.
 .DEFAULT_GOAL := all
 all: $(BUILD)/dp-nbd-serve
 
