@@ -27,8 +27,10 @@
  * reconnects wins over a stranger. A RELEASED label from the host (the nexus
  * was deleted) ends it; a label of another nexus from the same host moves
  * it. Unshare ends it (an idempotent re-share keeps it). The lease is learnt
- * from writes only: after the exporting agent restarts it is learnt again at
- * the nexus's next label write.
+ * from writes only: after the exporting agent restarts it is learnt again
+ * when the nexus's child reconnects (the nbd:// child writes the label it
+ * verified back before any I/O, nbd/client_ident.c) or at its next label
+ * write.
  * Locking: e->w.lock guards the lease and the export's client list; it is
  * taken after reg->lock when both are held.
  */
