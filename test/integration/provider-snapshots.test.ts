@@ -11,10 +11,13 @@
  *  - `plan -detailed-exitcode` exits 0 after apply; every resource imported into an emptied state (fresh), plan empty;
  *  - a snapshot that a clone depends on, destroyed from another state, fails naming the clone (nothing deleted);
  *  - a volume snapshot of a nexus with a faulted child fails with a diagnostic naming the child, leaving no snapshot;
- *  - destroy in dependency order leaves nothing on the agent (GET /v1/snapshots, replicas, nexuses, pools empty).
+ *  - destroy in dependency order leaves nothing on the agent (GET /v1/snapshots, replicas, nexuses, pools empty);
+ *  - the L1 bindings of the snapshot resources match `terraform providers schema -json`.
  * Needs dist/ (`npm run build:ts`) and the launcher (`npm run build:native`).
  */
 import { AgentClient } from '../../agent/api/client';
+import { Snapshot as SnapshotL1, VolumeSnapshot as VolumeSnapshotL1 } from '../../constructs';
+import { BINDINGS, ProviderSchemaJson, checkBindings } from '../helpers/constructs-schema-check';
 import { MiB } from '../helpers/agent';
 import { nbdReadAll, qemuIoOk, sha256 } from '../helpers/nbd';
 import { ProviderTestbed, TerraformDir, expectOk, output, ref, resource } from '../helpers/terraform';
@@ -198,4 +201,33 @@ test('destroy in dependency order leaves nothing on the agent', async () => {
   expect(await agent.listNexuses()).toEqual([]);
   expect(await agent.listReplicas()).toEqual([]);
   expect(await agent.listPools()).toEqual([]);
+});
+
+test('the L1 Snapshot and VolumeSnapshot bindings match terraform providers schema -json', () => {
+  const r = tfd.run('providers', 'schema', '-json');
+  expect(r.code).toBe(0);
+  const all = JSON.parse(r.out.slice(r.out.indexOf('{'), r.out.lastIndexOf('}') + 1)) as { provider_schemas: Record<string, ProviderSchemaJson> };
+  const mine = all.provider_schemas['registry.terraform.io/mayastor/mayastor'];
+  expect(Object.keys(mine.resource_schemas ?? {})).toEqual(expect.arrayContaining(['mayastor_snapshot', 'mayastor_volume_snapshot']));
+  // the shared binding table may not list them yet: check them here either way
+  const ctor = (c: unknown) => c as (typeof BINDINGS)[number]['ctor'];
+  if (!BINDINGS.some((b) => b.tfType === 'mayastor_snapshot'))
+    BINDINGS.push({
+      kind: 'resource',
+      tfType: 'mayastor_snapshot',
+      file: 'snapshot.ts',
+      className: 'Snapshot',
+      configName: 'SnapshotConfig',
+      ctor: ctor(SnapshotL1),
+    });
+  if (!BINDINGS.some((b) => b.tfType === 'mayastor_volume_snapshot'))
+    BINDINGS.push({
+      kind: 'resource',
+      tfType: 'mayastor_volume_snapshot',
+      file: 'volume-snapshot.ts',
+      className: 'VolumeSnapshot',
+      configName: 'VolumeSnapshotConfig',
+      ctor: ctor(VolumeSnapshotL1),
+    });
+  expect(checkBindings(mine).filter((p) => /^mayastor_(snapshot|volume_snapshot|replica)\b/.test(p))).toEqual([]);
 });
