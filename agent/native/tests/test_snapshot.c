@@ -245,6 +245,11 @@ TEST(snapshot_and_clone)
     CHECK_EQ(rstat(R).allocated_bytes, 0);
 
     CHECK_EQ(dp_replica_destroy(C1), 0);
+    expect_err(dp_pool_destroy("sp"), -EBUSY, "1 replica and 1 snapshot");
+    CHECK_EQ(dp_replica_destroy(R), 0);
+    /* Re-created under the same uuid: another incarnation (issue 15). */
+    CHECK_EQ(dp_replica_create("sp", R, RSIZE, 1), 0);
+    CHECK(strlen(rstat(R).incarnation) == 36 && strcmp(rstat(R).incarnation, inc));
     CHECK_EQ(dp_replica_destroy(R), 0);
     /* The snapshot outlives its last child. */
     same(S1, a, RSIZE);

@@ -364,8 +364,15 @@ DP_EXPORT int dp_pool_destroy(const char *name)
         return ret;
     }
     if (p->nreplicas) {
-        dp_set_error("pool '%s' still holds %u replica%s; destroy them first", name, p->nreplicas,
-                     p->nreplicas == 1 ? "" : "s");
+        uint32_t snaps = 0;
+        for (uint32_t i = 0; i < p->nreplicas; i++)
+            snaps += p->replicas[i]->ro;
+        uint32_t reps = p->nreplicas - snaps;
+        char more[64] = "";
+        if (snaps)
+            snprintf(more, sizeof more, " and %u snapshot%s", snaps, snaps == 1 ? "" : "s");
+        dp_set_error("pool '%s' still holds %u replica%s%s; destroy them first", name, reps, reps == 1 ? "" : "s",
+                     more);
         pthread_mutex_unlock(&g_mu);
         return -EBUSY;
     }
