@@ -7,3 +7,5 @@ export * from './data-mayastor-node';
 export * from './data-mayastor-pools';
 export * from './snapshot';
 export * from './volume-snapshot';
+export * from './data-mayastor-replica';
+export * from './data-mayastor-nexus';

@@ -18,6 +18,14 @@ export interface MayastorProviderConfig {
   readonly nodes?: { [key: string]: string };
   /** Bearer token of the agents. Falls back to the `MAYASTOR_TOKEN` environment variable. */
   readonly token?: string;
+  /** PEM of the CA that signed the agents' TLS certificates; every node URL is then https://. Falls back to `MAYASTOR_CA_CERT_PEM`. */
+  readonly caCertPem?: string;
+  /** Path of a PEM file holding that CA (instead of `caCertPem`). Falls back to `MAYASTOR_CA_CERT_FILE`. */
+  readonly caCertFile?: string;
+  /** PEM client certificate, for agents started with `--tls-client-ca`. */
+  readonly clientCertPem?: string;
+  /** PEM private key of `clientCertPem` (sensitive). */
+  readonly clientKeyPem?: string;
   /** Timeout of one agent request, in seconds. Default 30. */
   readonly requestTimeoutSeconds?: number;
   /** Extra attempts for idempotent agent requests. Default 3. */
@@ -39,6 +47,10 @@ export class MayastorProvider extends cdktf.TerraformProvider {
     });
     this._nodes = config.nodes;
     this._token = config.token;
+    this._caCertPem = config.caCertPem;
+    this._caCertFile = config.caCertFile;
+    this._clientCertPem = config.clientCertPem;
+    this._clientKeyPem = config.clientKeyPem;
     this._requestTimeoutSeconds = config.requestTimeoutSeconds;
     this._retries = config.retries;
     this._rebuildTimeoutSeconds = config.rebuildTimeoutSeconds;
@@ -57,6 +69,62 @@ export class MayastorProvider extends cdktf.TerraformProvider {
   }
   public get nodesInput(): { [key: string]: string } | undefined {
     return this._nodes;
+  }
+
+  private _caCertPem?: string;
+  public get caCertPem(): string | undefined {
+    return this._caCertPem;
+  }
+  public set caCertPem(value: string | undefined) {
+    this._caCertPem = value;
+  }
+  public resetCaCertPem(): void {
+    this._caCertPem = undefined;
+  }
+  public get caCertPemInput(): string | undefined {
+    return this._caCertPem;
+  }
+
+  private _caCertFile?: string;
+  public get caCertFile(): string | undefined {
+    return this._caCertFile;
+  }
+  public set caCertFile(value: string | undefined) {
+    this._caCertFile = value;
+  }
+  public resetCaCertFile(): void {
+    this._caCertFile = undefined;
+  }
+  public get caCertFileInput(): string | undefined {
+    return this._caCertFile;
+  }
+
+  private _clientCertPem?: string;
+  public get clientCertPem(): string | undefined {
+    return this._clientCertPem;
+  }
+  public set clientCertPem(value: string | undefined) {
+    this._clientCertPem = value;
+  }
+  public resetClientCertPem(): void {
+    this._clientCertPem = undefined;
+  }
+  public get clientCertPemInput(): string | undefined {
+    return this._clientCertPem;
+  }
+
+  private _clientKeyPem?: string;
+  public get clientKeyPem(): string | undefined {
+    return this._clientKeyPem;
+  }
+  public set clientKeyPem(value: string | undefined) {
+    this._clientKeyPem = value;
+  }
+  public resetClientKeyPem(): void {
+    this._clientKeyPem = undefined;
+  }
+  public get clientKeyPemInput(): string | undefined {
+    return this._clientKeyPem;
   }
 
   private _token?: string;
@@ -133,6 +201,10 @@ export class MayastorProvider extends cdktf.TerraformProvider {
     return {
       nodes: verbatimKeys(cdktf.hashMapper(cdktf.stringToTerraform)(this._nodes)),
       token: cdktf.stringToTerraform(this._token),
+      ca_cert_pem: cdktf.stringToTerraform(this._caCertPem),
+      ca_cert_file: cdktf.stringToTerraform(this._caCertFile),
+      client_cert_pem: cdktf.stringToTerraform(this._clientCertPem),
+      client_key_pem: cdktf.stringToTerraform(this._clientKeyPem),
       request_timeout_seconds: cdktf.numberToTerraform(this._requestTimeoutSeconds),
       retries: cdktf.numberToTerraform(this._retries),
       rebuild_timeout_seconds: cdktf.numberToTerraform(this._rebuildTimeoutSeconds),
