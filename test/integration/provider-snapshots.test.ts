@@ -12,14 +12,27 @@
  *  - a snapshot that a clone depends on, destroyed from another state, fails naming the clone (nothing deleted);
  *  - a volume snapshot of a nexus with a faulted child fails with a diagnostic naming the child, leaving no snapshot;
  *  - destroy in dependency order leaves nothing on the agent (GET /v1/snapshots, replicas, nexuses, pools empty);
- *  - the L1 bindings of the snapshot resources match `terraform providers schema -json`.
+ *  - the L1 bindings of the snapshot resources match `terraform providers schema -json`;
+ *  - CDKTF: a ReplicatedVolume over nvmf with a replica on a second agent, its `snapshot(id)` synthesized and applied
+ *    with terraform: the remote part is taken through the protocol, a clone of each part (L1 Replica.sourceSnapshot
+ *    from snapshotUuidOf) holds the data of snapshot time, plan empty, destroy leaves nothing on either agent.
  * Needs dist/ (`npm run build:ts`) and the launcher (`npm run build:native`).
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { TerraformOutput, TerraformStack, Testing } from 'cdktf';
 import { AgentClient } from '../../agent/api/client';
-import { Snapshot as SnapshotL1, VolumeSnapshot as VolumeSnapshotL1 } from '../../constructs';
+import {
+  MayastorProvider,
+  Replica as ReplicaL1,
+  ReplicatedVolume,
+  Snapshot as SnapshotL1,
+  StorageNode,
+  VolumeSnapshot as VolumeSnapshotL1,
+} from '../../constructs';
 import { BINDINGS, ProviderSchemaJson, checkBindings } from '../helpers/constructs-schema-check';
 import { MiB } from '../helpers/agent';
-import { nbdReadAll, qemuIoOk, sha256 } from '../helpers/nbd';
+import { freePort, nbdReadAll, qemuIoOk, sha256 } from '../helpers/nbd';
 import { ProviderTestbed, TerraformDir, expectOk, output, ref, resource } from '../helpers/terraform';
 
 jest.setTimeout(300_000);
@@ -102,7 +115,14 @@ const V_BEFORE: [number, number, number][] = [
 ];
 
 beforeAll(async () => {
-  tb = await ProviderTestbed.start('mayastor-provider-snapshots-', { a: { disks: { 'd0.img': 256 * MiB }, extraArgs: ['--nbd-listen', '127.0.0.1:0'] } }, true);
+  tb = await ProviderTestbed.start(
+    'mayastor-provider-snapshots-',
+    {
+      a: { disks: { 'd0.img': 256 * MiB, 'd1.img': 128 * MiB }, extraArgs: ['--nbd-listen', '127.0.0.1:0'] },
+      b: { disks: { 'd0.img': 128 * MiB }, extraArgs: ['--nbd-listen', '127.0.0.1:0', '--nvmf-listen', `127.0.0.1:${await freePort()}`] },
+    },
+    true,
+  );
   agent = tb.agents.a.client();
   tfd = tb.dir('tf', config(false));
 }, 240_000);
@@ -230,4 +250,75 @@ test('the L1 Snapshot and VolumeSnapshot bindings match terraform providers sche
       ctor: ctor(VolumeSnapshotL1),
     });
   expect(checkBindings(mine).filter((p) => /^mayastor_(snapshot|volume_snapshot|replica)\b/.test(p))).toEqual([]);
+});
+
+describe('CDKTF: a snapshot of a ReplicatedVolume with a remote nvmf:// replica', () => {
+  let cdk: TerraformDir;
+  const cdkOut = <T = string>(name: string): T => JSON.parse(expectOk(cdk.run('output', '-json', name))) as T;
+
+  /** The stack's Terraform JSON as main.tf.json of the `cdk` dir; `snapshot`: the volume snapshot and a clone of each part. */
+  function synth(withSnapshot: boolean): void {
+    const stack = new TerraformStack(Testing.app(), 'snapshots');
+    const nodes = [
+      new StorageNode(stack, 'a', { name: 'a', agentUrl: tb.agents.a.url, pools: [{ name: 'va', disks: [tb.disk('a', 'd1.img')] }] }),
+      new StorageNode(stack, 'b', { name: 'b', agentUrl: tb.agents.b.url, pools: [{ name: 'vb', disks: [tb.disk('b', 'd0.img')] }] }),
+    ];
+    new MayastorProvider(stack, 'mayastor', { nodes: StorageNode.providerNodes(nodes), requestTimeoutSeconds: 30, retries: 1 });
+    const vol = new ReplicatedVolume(stack, 'vol', { nodes, sizeBytes: VOL, replicas: 2, thin: true, protocol: 'nvmf', nexusNode: 'a' });
+    // the test writes and reads the volume with qemu-io over NBD (agent a has no NVMe/TCP listener); b's replica stays nvmf://
+    vol.nexus.share = 'nbd';
+    if (withSnapshot) {
+      const snap = vol.snapshot('snap', { deadlineMs: 5000, timeouts: { create: '1m', delete: '1m' } });
+      vol.placement.forEach((p, i) => {
+        const clone = new ReplicaL1(stack, `part-${p.node}`, {
+          nodeAttribute: p.node,
+          pool: p.pool,
+          sizeBytes: VOL + MiB,
+          share: 'nbd',
+          sourceSnapshot: snap.snapshotUuidOf(p.replicaUuid),
+          dependsOn: [vol.replicas[i]],
+        });
+        new TerraformOutput(stack, `part_uri_${p.node}`, { value: clone.uri });
+      });
+      new TerraformOutput(stack, 'parts', { value: snap.resource.replicas });
+    }
+    fs.writeFileSync(path.join(cdk.dir, 'main.tf.json'), Testing.synth(stack));
+  }
+
+  beforeAll(() => {
+    cdk = tb.dir('cdk');
+    synth(false);
+    expectOk(cdk.run('init', '-no-color', '-input=false'));
+  });
+
+  test('snapshot(id) applied: a part per replica (the remote one through the protocol); clones of the parts hold the data', async () => {
+    expectOk(cdk.run('apply', ...APPLY));
+    const uri = cdkOut('vol_device_uri');
+    await qemuIoOk(uri, [...V_BEFORE.map(([at, n, v]) => `write -P ${v} ${at}M ${n}M`), 'flush']);
+    synth(true);
+    expectOk(cdk.run('apply', ...APPLY));
+    await qemuIoOk(uri, ['write -P 0x44 0 16M', 'flush']);
+    const parts = cdkOut<{ child: string; node: string | null; replica_uuid: string; snapshot_uuid: string }[]>('parts');
+    expect(parts).toHaveLength(2);
+    const local = parts.find((p) => p.child.startsWith('bdev:///'))!,
+      remote = parts.find((p) => p.child.startsWith('nvmf://'))!;
+    expect(local.node).toBe('a');
+    expect(remote.node).toBeNull();
+    // each part lives on its replica's node
+    expect((await tb.agents.a.client().listSnapshots()).map((s) => s.uuid)).toContain(local.snapshot_uuid);
+    expect((await tb.agents.b.client().listSnapshots()).map((s) => s.uuid)).toContain(remote.snapshot_uuid);
+    const want = sha256(image(VOL, V_BEFORE));
+    for (const n of ['a', 'b']) expect(sha256(nbdReadAll(cdkOut(`part_uri_${n}`), VOL + MiB).subarray(MiB))).toBe(want);
+    cdk.expectNoChanges();
+  });
+
+  test('destroy leaves nothing on either agent', async () => {
+    expectOk(cdk.run('destroy', ...APPLY));
+    for (const n of ['a', 'b']) {
+      const c = tb.agents[n].client();
+      expect(await c.listSnapshots()).toEqual([]);
+      expect(await c.listReplicas()).toEqual([]);
+      expect(await c.listNexuses()).toEqual([]);
+    }
+  });
 });
