@@ -4,7 +4,8 @@
  * child's snapshot_create/destroy reach the served device's ops (a fake
  * device here that copies its bytes, checked by checksum against what was
  * written through the child), the device's errno comes back as is, bad
- * uuids and a dead peer are errors naming the field or the peer; and a
+ * uuids and a dead peer are errors naming the field or the peer, bad
+ * payloads sent raw get error statuses; and a
  * read-only device: Identify reports it write protected, so the child is
  * read_only, and a write that reaches the target anyway gets "Namespace is
  * Write Protected" (-EROFS). And the writer lease (target/export.h): once
@@ -170,6 +171,54 @@ TEST(snapshot_through_the_protocol)
     dp_bdev_put(b);
 }
 
+/* One vendor command with `len` bytes of payload on a controller of its own; its status. */
+static uint16_t vs_raw(const char *u, uint8_t opc, uint32_t nsid, const void *payload, uint32_t len, uint32_t *cdw0)
+{
+    struct nvmfh_uri pu;
+    char err[512];
+    CHECK_EQ(nvmfh_uri_parse(u, &pu, err, sizeof err), 0);
+    struct sockaddr_storage addr;
+    uint32_t alen;
+    CHECK_EQ(nvmfh_resolve(&pu, &addr, &alen, err, sizeof err), 0);
+    struct nvmfh_conn c;
+    CHECK_EQ(nvmfh_setup(&pu, &addr, alen, &c, err, sizeof err), 0);
+    struct nvme_sqe sqe = { .opc = opc, .nsid = nsid };
+    struct nvme_cqe cqe;
+    nvmfh_sync_admin(&c, &sqe, payload, len, &cqe, 5000, err, sizeof err);
+    nvmfh_conn_close(&c);
+    if (cdw0)
+        *cdw0 = cqe.cdw0;
+    return cqe.status;
+}
+
+/* Bad payloads straight on the wire (the child checks its own): each gets an error status, nothing runs. */
+TEST(vendor_command_bad_payloads)
+{
+    struct nvmf_vs_snapshot p = { .nsid = 1 };
+    memset(p.snap_uuid, 0x11, 16);
+    uint32_t cdw0;
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, NVMF_ADM_VS_SNAPSHOT_CREATE, 1, &p, 10, NULL)),
+             NVME_SC_DATA_SGL_LENGTH_INVALID); /* short */
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, NVMF_ADM_VS_SNAPSHOT_CREATE, 1, NULL, 0, NULL)),
+             NVME_SC_DATA_SGL_LENGTH_INVALID); /* none */
+    p.nsid = 2;
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, NVMF_ADM_VS_SNAPSHOT_CREATE, 1, &p, sizeof p, NULL)), NVME_SC_INVALID_FIELD);
+    p.nsid = 1;
+    memset(p.snap_uuid, 0, 16); /* nil */
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, NVMF_ADM_VS_SNAPSHOT_CREATE, 1, &p, sizeof p, NULL)), NVME_SC_INVALID_FIELD);
+    memset(p.snap_uuid, 0x11, 16);
+    memset(p.group_uuid, 0x22, 16); /* destroy takes no group */
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, NVMF_ADM_VS_SNAPSHOT_DESTROY, 1, &p, sizeof p, NULL)), NVME_SC_INVALID_FIELD);
+    /* a destroy of an unknown snapshot: the device's ENOENT in cdw0 */
+    memset(p.group_uuid, 0, 16);
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, NVMF_ADM_VS_SNAPSHOT_DESTROY, 1, &p, sizeof p, &cdw0)), NVME_SC_INVALID_FIELD);
+    CHECK_EQ(cdw0, ENOENT);
+    /* the opcode next to ours is no command (C2h would be controller-to-host data) */
+    CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, 0xc2, 1, NULL, 0, NULL)), NVME_SC_INVALID_OPCODE);
+    CHECK_EQ(g_fake->creates, 0);
+    CHECK_EQ(g_fake->destroys, 0);
+}
+
 TEST(device_without_snapshots)
 {
     struct dp_bdev *b = NULL;
@@ -327,6 +376,7 @@ int main(void)
     snprintf(uri, sizeof uri, "nvmf://127.0.0.1:%d/%s?io_timeout_ms=3000&connect_timeout_ms=2000", port, NQN);
     snprintf(uri_ro, sizeof uri_ro, "nvmf://127.0.0.1:%d/%s", port, NQN_RO);
     snprintf(uri_plain, sizeof uri_plain, "nvmf://127.0.0.1:%d/%s", port, NQN_PLAIN);
+    RUN(vendor_command_bad_payloads);
     RUN(snapshot_through_the_protocol);
     RUN(device_without_snapshots);
     RUN(read_only_namespace);
