@@ -68,7 +68,7 @@ struct nbdc {
 void nbdc_ident_track(struct nbdc *n, const struct dp_bdev_io *io, const void *bounce, int status);
 /* Connected again: read the identity bytes before any I/O passes (ST_VERIFY, verify_result). */
 void nbdc_verify_start(struct nbdc *n);
-/* verify_result 2: write the label back unchanged (verify_result becomes 1, or -2 when refused). */
+/* verify_result 2: write the label back unchanged (verify_result becomes 1, or -2 when refused: EPERM). */
 void nbdc_reassert_start(struct nbdc *n);
 
 #endif /* DP_NBD_CLIENT_H */

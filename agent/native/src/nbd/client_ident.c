@@ -15,6 +15,8 @@
  * it serves (its writer lease, target/export.h); a refusal (another host
  * holds the lease) fails the child for good like a replaced device.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nbd/client.h"
@@ -54,9 +56,18 @@ static int verify_cb(void *user_data, int *error)
     return 1;
 }
 
+/*
+ * EPERM: another host holds the export's writer lease, the child must not go on. Any other failure
+ * (a full thin pool copying a snapshot's cluster) left the bytes as verified (a write of the same
+ * bytes, whole or in part, or none): go on; the export learns the owner at the next label write.
+ */
 static int reassert_cb(void *user_data, int *error)
 {
-    ((struct nbdc *)user_data)->verify_result = *error ? -2 : 1;
+    struct nbdc *n = user_data;
+    n->verify_result = *error == EPERM ? -2 : 1;
+    if (*error && *error != EPERM)
+        fprintf(stderr, "%s: writing the verified label back failed (%s); going on without it\n", n->peer,
+                strerror(*error));
     return 1;
 }
 
@@ -84,6 +95,6 @@ void nbdc_reassert_start(struct nbdc *n)
     n->verify_result = 0;
     n->in_call = true;
     if (nbd_aio_pwrite(n->h, n->ident, IDENT_BYTES, 0, cb, 0) < 0)
-        n->verify_result = -2;
+        n->verify_result = -1; /* the handle refused it: cannot vouch for the bytes */
     n->in_call = false;
 }
