@@ -31,6 +31,8 @@
 
 _Static_assert(sizeof(dp_nexus_snap_child) == 496, "dp_nexus_snap_child size");
 
+#define NX_SNAP_DESTROY_PAUSE_MS 10000u /* the longest a volume snapshot's removal holds the volume's I/O */
+
 int nx_snapshot_uuid(const uint8_t group[16], const char *ident, char out[37])
 {
     uint8_t md[EVP_MAX_MD_SIZE];
@@ -280,6 +282,14 @@ DP_EXPORT int dp_nexus_snapshot_destroy(const char *uuid, const char *group, dp_
     }
     struct plan_arg pa = { .nx = nx };
     dp_reactor_call(nx->reactor, plan_msg, &pa);
+    /*
+     * Held I/O while the parts go: a part's removal merges it into its
+     * replica (metadata only), which waits for the replica's allocations in
+     * flight to settle; under a steady write load that wait may not end
+     * (pool/snapshot.c wait_settled), while a paused volume has none. Best
+     * effort: if the pause cannot be had, the parts go without it.
+     */
+    bool paused = nx_pause(nx, NX_SNAP_DESTROY_PAUSE_MS) == 0;
     int first = 0;
     char first_err[384] = "";
     for (uint32_t i = 0; i < pa.n; i++) {
@@ -300,6 +310,8 @@ DP_EXPORT int dp_nexus_snapshot_destroy(const char *uuid, const char *group, dp_
             }
         }
     }
+    if (paused)
+        nx_resume(nx); /* -ETIMEDOUT: it resumed by itself already */
     pthread_mutex_unlock(&nx_ctl_lock);
     if (first) {
         dp_set_error("nexus '%s': %s", uuid, first_err);
