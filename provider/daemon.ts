@@ -141,8 +141,10 @@ export function runDaemon(opts: DaemonOptions): void {
   require('../agent/api/client');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('undici');
-  // node itself and every module loaded so far (the ones loaded later come from the same packages)
-  const codeFiles = [process.execPath, ...Object.keys(require.cache)];
+  // node itself and every module loaded so far (the ones loaded later come from the same packages); when run from
+  // the bundle, bin/terraform-provider-mayastor names the bundle and its code cache
+  const bundled = (globalThis as Record<symbol, unknown>)[Symbol.for('mayastor.provider.codeFiles')];
+  const codeFiles = [process.execPath, ...Object.keys(require.cache), ...(Array.isArray(bundled) ? (bundled as string[]) : [])];
   const loadedCode = fingerprint(codeFiles);
   let sessions = 0;
   let started = 0;
