@@ -95,6 +95,11 @@ export async function renderMetrics(
     limit('conn_memory_budget_bytes', 'Configured --conn-memory-budget', lim.connMemoryBudget);
     limit('memory_budget_bytes', 'Configured --memory-budget', lim.memoryBudget);
     limit('fd_headroom', 'Configured --fd-headroom', lim.fdHeadroom);
+    limit(
+      'writer_grace_ms',
+      'Configured --writer-grace-ms (a nexus host keeps its export writer lease this long after its last connection)',
+      lim.writerGraceMs ?? 0,
+    );
     o.add('mayastor_target_connections', 'gauge', 'Target connections open now (handshake included)', { node }, st.connections);
     o.add('mayastor_target_handshakes', 'gauge', 'Target connections in their handshake now', { node }, st.handshakes);
     o.add('mayastor_target_accepted_total', 'counter', 'Target connections admitted', { node }, st.accepted);
@@ -111,6 +116,8 @@ export async function renderMetrics(
       st.acceptBackoffs,
     );
     o.add('mayastor_target_memory_bytes', 'gauge', 'Request slot and payload bytes held by target connections', { node }, st.memoryBytes);
+    o.add('mayastor_target_writer_leases', 'gauge', 'Exports serving a nexus child whose writer lease is held', { node }, st.writerLeases);
+    o.add('mayastor_target_writes_refused_total', 'counter', 'Writes refused because another host holds the export writer lease', { node }, st.writesRefused);
     o.add('mayastor_target_memory_waits_total', 'counter', 'Requests that waited for memory (back-pressure)', { node }, st.memoryWaits);
   } catch {
     /* the data path is stopping */
