@@ -11,7 +11,7 @@
  * and enabled, bit 1: and two I/O queues), then records of
  *   [queue: 1 byte][SQE: 64 bytes][data length: 2 bytes LE][data]
  * where queue % 4 picks the admin queue, I/O queue 1 or 2, or a fresh
- * unconnected queue. Each command's data comes in-capsule (so the SGL
+ * unconnected queue, and bit 7 changes the device's size first. Each command's data comes in-capsule (so the SGL
  * checks of the transport run too). Invariants checked on every completion:
  * C2H data never exceeds the command's length and has a buffer; no command
  * completes twice; every buffer access stays in bounds (ASan).
@@ -304,12 +304,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     g_bdev.read_only = data[0] & 4;
+    g_bdev.size = FZ_DEV_SIZE;
     for (int i = 0; i < 4; i++)
         conn_init(&g_conns[i], i);
     setup(data[0]);
     size_t off = 1;
     while (size - off >= 1 + sizeof(struct nvme_sqe) + 2) {
         struct nvmf_conn *c = &g_conns[data[off] % 4];
+        if (data[off] & 0x80) /* the device changes size (a namespace attribute event) */
+            g_bdev.size = g_bdev.size == FZ_DEV_SIZE ? FZ_DEV_SIZE / 2 : FZ_DEV_SIZE;
         struct nvme_sqe sqe;
         memcpy(&sqe, data + off + 1, sizeof sqe);
         uint16_t dlen = (uint16_t)(data[off + 65] | data[off + 66] << 8);

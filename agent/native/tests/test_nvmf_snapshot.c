@@ -11,7 +11,8 @@
  * Write Protected" (-EROFS). And the writer lease (target/export.h): once
  * another host NQN labelled the export as its nexus's child, our writes get
  * Reservation Conflict (-EPERM) while reads go on. Last, a pool replica
- * snapshotted through its nvmf:// child, its bytes checked.
+ * snapshotted through its nvmf:// child, its bytes checked; and one that
+ * grows, announced by an Asynchronous Event.
  */
 #include <errno.h>
 
@@ -184,7 +185,7 @@ static uint16_t vs_raw(const char *u, uint8_t opc, uint32_t nsid, const void *pa
     CHECK_EQ(nvmfh_setup(&pu, &addr, alen, &c, err, sizeof err), 0);
     struct nvme_sqe sqe = { .opc = opc, .nsid = nsid };
     struct nvme_cqe cqe;
-    nvmfh_sync_admin(&c, &sqe, payload, len, &cqe, 5000, err, sizeof err);
+    nvmfh_sync_admin(&c, &sqe, payload, len, NULL, 0, &cqe, 5000, err, sizeof err);
     nvmfh_conn_close(&c);
     if (cdw0)
         *cdw0 = cqe.cdw0;
@@ -301,6 +302,47 @@ TEST(pool_replica_snapshot)
     CHECK_EQ(dp_nvmf_unshare(NQN_POOL), 0);
 }
 
+/* A replica that grows: the host that enabled namespace attribute notices
+ * gets its AER completed, the changed namespace log lists nsid 1 once, and
+ * Identify gives the new size. */
+#define PG "2e6a0c3e-0000-4000-8000-0000000000a3"
+TEST(size_change_event)
+{
+    char u[300], err[512];
+    CHECK_EQ(dp_replica_create("nvsp", PG, 4 << 20, 1), 0);
+    CHECK_EQ(dp_nvmf_share(PG, "nqn.2019-05.io.openebs:" PG, PG, NULL), 0);
+    snprintf(u, sizeof u, "nvmf://127.0.0.1:%d/nqn.2019-05.io.openebs:%s", dp_nvmf_port(), PG);
+    struct nvmfh_uri pu;
+    CHECK_EQ(nvmfh_uri_parse(u, &pu, err, sizeof err), 0);
+    struct sockaddr_storage addr;
+    uint32_t alen;
+    CHECK_EQ(nvmfh_resolve(&pu, &addr, &alen, err, sizeof err), 0);
+    struct nvmfh_conn c;
+    CHECK_EQ(nvmfh_setup(&pu, &addr, alen, &c, err, sizeof err), 0);
+    CHECK_EQ(c.size, 4u << 20);
+    struct nvme_cqe cqe;
+    struct nvme_sqe s = { .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_ASYNC_EVENT, .cdw11 = NVME_AEN_CFG_NS_ATTR };
+    CHECK_EQ(nvmfh_sync_admin(&c, &s, NULL, 0, NULL, 0, &cqe, 5000, err, sizeof err), 0);
+    CHECK_EQ(dp_replica_resize(PG, 8 << 20), 0);
+    s = (struct nvme_sqe){ .opc = NVME_ADM_ASYNC_EVENT_REQUEST };
+    CHECK_EQ(nvmfh_sync_admin(&c, &s, NULL, 0, NULL, 0, &cqe, 5000, err, sizeof err), 0);
+    CHECK_EQ(cqe.cdw0, NVME_AER_CDW0(NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_NS_CHANGED, NVME_LOG_CHANGED_NS));
+    uint32_t *log = calloc(1, 4096);
+    for (int i = 0; i < 2; i++) { /* listed once: reading clears it */
+        s = (struct nvme_sqe){ .opc = NVME_ADM_GET_LOG_PAGE,
+                               .nsid = 0xffffffffu,
+                               .cdw10 = NVME_LOG_CHANGED_NS | ((4096 / 4 - 1) << 16) };
+        CHECK_EQ(nvmfh_sync_admin(&c, &s, NULL, 0, log, 4096, &cqe, 5000, err, sizeof err), 0);
+        CHECK_EQ(log[0], i == 0 ? 1u : 0u);
+    }
+    s = (struct nvme_sqe){ .opc = NVME_ADM_IDENTIFY, .nsid = 1, .cdw10 = NVME_ID_CNS_NS };
+    CHECK_EQ(nvmfh_sync_admin(&c, &s, NULL, 0, log, 4096, &cqe, 5000, err, sizeof err), 0);
+    CHECK_EQ(((struct nvme_id_ns *)log)->nsze, (8u << 20) / 512);
+    free(log);
+    nvmfh_conn_close(&c);
+    CHECK_EQ(dp_nvmf_unshare("nqn.2019-05.io.openebs:" PG), 0);
+}
+
 TEST(dead_peer)
 {
     struct dp_bdev *b = NULL;
@@ -382,6 +424,7 @@ int main(void)
     RUN(read_only_namespace);
     RUN(writer_lease_of_another_host);
     RUN(pool_replica_snapshot);
+    RUN(size_change_event);
     RUN(dead_peer);
     dp_bdev_unregister(&g_fake->b);
     dp_bdev_unregister(&g_ro->b);

@@ -3,8 +3,8 @@
  * (controller, namespace, active namespace list, namespace id descriptors,
  * I/O command set structures), Get Log Page (error, SMART, firmware slot,
  * changed namespaces, commands supported and effects, ANA, discovery),
- * Set/Get Features, Keep Alive, Async Event Request (held until an event;
- * none is raised today), Abort (never aborts) and our vendor snapshot
+ * Set/Get Features, Keep Alive, Async Event Request (held until an event:
+ * the namespace's size changed, see nvmf_ns_check), Abort (never aborts) and our vendor snapshot
  * commands (vendor.c). Anything else: Invalid Opcode.
  */
 #include <arpa/inet.h>
@@ -107,7 +107,8 @@ static void id_ns(struct nvmf_req *q, struct nvmf_ctrlr *k)
         nvmf_req_complete(q, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR), 0);
         return;
     }
-    ns->nsze = ns->ncap = ns->nuse = b->size / b->block_size;
+    k->ns_size = __atomic_load_n(&b->size, __ATOMIC_ACQUIRE); /* the host learns it now */
+    ns->nsze = ns->ncap = ns->nuse = k->ns_size / b->block_size;
     ns->nsfeat = b->thin ? NVME_NSFEAT_THIN : 0;
     ns->nlbaf = 0;
     ns->flbas = 0;
@@ -295,7 +296,14 @@ static void get_log_page(struct nvmf_req *q, struct nvmf_ctrlr *k)
         n = sizeof(struct nvme_smart_log);
         break;
     case NVME_LOG_FW_SLOT: n = 512; break;
-    case NVME_LOG_CHANGED_NS: n = NVME_CHANGED_NS_LOG_LEN; break;
+    case NVME_LOG_CHANGED_NS:
+        if (k->ns_log) { /* our one namespace changed; reading clears it unless RAE (bit 15) */
+            uint32_t one = 1;
+            memcpy(page, &one, 4);
+            k->ns_log = (q->sqe.cdw10 >> 15) & 1;
+        }
+        n = NVME_CHANGED_NS_LOG_LEN;
+        break;
     case NVME_LOG_CMD_EFFECTS:
         effects((struct nvme_cmd_effects_log *)page);
         n = sizeof(struct nvme_cmd_effects_log);
@@ -368,6 +376,22 @@ static void features(struct nvmf_req *q, struct nvmf_ctrlr *k, bool set)
     nvmf_req_complete(q, 0, out);
 }
 
+void nvmf_ns_check(struct nvmf_ctrlr *k)
+{
+    if (k->discovery || k->dead)
+        return;
+    uint64_t size = __atomic_load_n(&k->exp->bdev->size, __ATOMIC_ACQUIRE);
+    if (size != k->ns_size) {
+        k->ns_size = size;
+        k->ns_event = k->ns_log = true;
+    }
+    if (!k->ns_event || !k->naer || !(k->aen_cfg & NVME_AEN_CFG_NS_ATTR))
+        return;
+    k->ns_event = false; /* once per change */
+    nvmf_req_complete(k->aer[--k->naer], 0,
+                      NVME_AER_CDW0(NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_NS_CHANGED, NVME_LOG_CHANGED_NS));
+}
+
 void nvmf_aer_drop(struct nvmf_ctrlr *k)
 {
     int n = k->naer;
@@ -390,7 +414,10 @@ void nvmf_admin_cmd(struct nvmf_req *q)
     case NVME_ADM_GET_LOG_PAGE: get_log_page(q, k); return;
     case NVME_ADM_SET_FEATURES:
     case NVME_ADM_GET_FEATURES: features(q, k, opc == NVME_ADM_SET_FEATURES); return;
-    case NVME_ADM_KEEP_ALIVE: nvmf_req_complete(q, 0, 0); return;
+    case NVME_ADM_KEEP_ALIVE:
+        nvmf_req_complete(q, 0, 0);
+        nvmf_ns_check(k);
+        return;
     case NVME_ADM_ABORT:
         nvmf_req_complete(q, 0, 1); /* bit 0: the command was not aborted */
         return;
@@ -402,7 +429,8 @@ void nvmf_admin_cmd(struct nvmf_req *q)
             return;
         }
         q->aer = true;
-        k->aer[k->naer++] = q; /* held: completes with an event (none raised yet) */
+        k->aer[k->naer++] = q; /* held: completes with an event */
+        nvmf_ns_check(k);
         return;
     }
     nvmf_req_complete(q, ST(NVME_SC_INVALID_OPCODE), 0);

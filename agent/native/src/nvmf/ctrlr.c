@@ -122,6 +122,7 @@ static void ka_cb(struct dp_uring_op *op, int res, uint32_t flags)
         snprintf(why, sizeof why, "no command within the keep-alive timeout (%u ms)", k->kato);
         ctrlr_kill(k, why);
     } else if (!k->dead && k->kato) {
+        nvmf_ns_check(k);
         ka_arm(k);
         return;
     }
@@ -148,6 +149,7 @@ static struct nvmf_ctrlr *ctrlr_new(struct nvmf_conn *c, bool discovery)
     k->discovery = discovery;
     k->exp = c->exp;
     k->r = c->r;
+    k->ns_size = c->exp ? __atomic_load_n(&c->exp->bdev->size, __ATOMIC_ACQUIRE) : 0;
     memcpy(k->subnqn, c->subnqn, sizeof k->subnqn);
     memcpy(k->hostnqn, c->hostnqn, sizeof k->hostnqn);
     memcpy(k->hostid, c->hostid, sizeof k->hostid);

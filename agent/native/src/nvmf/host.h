@@ -120,11 +120,12 @@ void nvmfh_conn_close(struct nvmfh_conn *c);
  * handed to a reactor (blocking, bounded by timeout_ms). */
 int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_t len, uint32_t timeout_ms, char *err,
                     size_t errlen);
-/* One admin command with in-capsule data (out) on the admin queue of such a
- * connection (blocking, bounded by timeout_ms); *cqe holds the completion
- * (-EIO with err naming the status when it is an error). */
-int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len,
-                     struct nvme_cqe *cqe, uint32_t timeout_ms, char *err, size_t errlen);
+/* One admin command with in-capsule data (out) or data to receive (in) on
+ * the admin queue of such a connection (blocking, bounded by timeout_ms);
+ * *cqe holds the completion (-EIO with err naming the status when it is an
+ * error). */
+int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len, void *in,
+                     uint32_t in_len, struct nvme_cqe *cqe, uint32_t timeout_ms, char *err, size_t errlen);
 /* Resolve host:port once (blocking getaddrinfo). */
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen);
 

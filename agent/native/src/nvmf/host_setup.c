@@ -514,11 +514,11 @@ int nvmfh_sync_read(const struct nvmfh_conn *c, uint64_t off, void *buf, uint32_
     return sync_exec(c->iofd[0], &sqe, NULL, 0, buf, len, &cqe, now_ms() + timeout_ms, err, errlen);
 }
 
-int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len,
-                     struct nvme_cqe *cqe, uint32_t timeout_ms, char *err, size_t errlen)
+int nvmfh_sync_admin(const struct nvmfh_conn *c, struct nvme_sqe *sqe, const void *out, uint32_t out_len, void *in,
+                     uint32_t in_len, struct nvme_cqe *cqe, uint32_t timeout_ms, char *err, size_t errlen)
 {
     memset(cqe, 0, sizeof *cqe);
-    return sync_exec(c->afd, sqe, out, out_len, NULL, 0, cqe, now_ms() + timeout_ms, err, errlen);
+    return sync_exec(c->afd, sqe, out, out_len, in, in_len, cqe, now_ms() + timeout_ms, err, errlen);
 }
 
 int nvmfh_resolve(const struct nvmfh_uri *u, void *addr, uint32_t *addrlen, char *err, size_t errlen)

@@ -59,7 +59,7 @@ static int vs_snapshot(struct nvmfh *n, uint8_t opc, const char *snap_uuid, cons
     p.nsid = c.nsid;
     struct nvme_sqe sqe = { .opc = opc, .nsid = c.nsid };
     struct nvme_cqe cqe;
-    rc = nvmfh_sync_admin(&c, &sqe, &p, sizeof p, &cqe, n->u.io_timeout_ms, err, sizeof err);
+    rc = nvmfh_sync_admin(&c, &sqe, &p, sizeof p, NULL, 0, &cqe, n->u.io_timeout_ms, err, sizeof err);
     if (rc == -EIO && (NVME_STATUS_SC(cqe.status) || NVME_STATUS_SCT(cqe.status))) {
         rc = vs_errno(&cqe);
         dp_set_error("%s: snapshot %s %s refused by the target: %s (%s; the target's log says why)", n->peer, snap_uuid,

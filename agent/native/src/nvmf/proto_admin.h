@@ -439,6 +439,7 @@ enum nvme_feature_id {
 #define NVME_AER_NOTICE_FW_ACTIVATED 0x01
 #define NVME_AER_NOTICE_ANA_CHANGE 0x03
 #define NVME_AER_NOTICE_DISC_CHANGED 0xf0
+#define NVME_AEN_CFG_NS_ATTR (1u << 8) /* Async Event Configuration: namespace attribute notices */
 #define NVME_AER_CDW0(type, info, lid) ((uint32_t)(type) | ((uint32_t)(info) << 8) | ((uint32_t)(lid) << 16))
 
 /* ---- vendor-specific admin commands (ours) ------------------------------- */

@@ -158,6 +158,8 @@ struct nvmf_ctrlr {
     struct __kernel_timespec ka_ts;
     struct nvmf_req *aer[NVMF_MAX_AER];
     int naer;
+    uint64_t ns_size; /* the namespace size the host was last told of */
+    bool ns_event, ns_log; /* a size change to announce (AER) / to list in the changed-namespace log */
 };
 
 extern struct dp_export_registry g_nvmf_exports;
@@ -193,6 +195,11 @@ void nvmf_subsys_forget_all(void);
 
 /* ---- admin.c ---- */
 void nvmf_admin_cmd(struct nvmf_req *req);
+/* On the controller's reactor: a namespace whose size changed since the host
+ * last learnt it is announced (a held AER completes with a namespace
+ * attribute notice, when the host enabled those) and listed in the changed
+ * namespace log. Checked at each AER, Keep Alive and keep-alive tick. */
+void nvmf_ns_check(struct nvmf_ctrlr *k);
 /* Complete every held Async Event Request as aborted (a controller reset). */
 void nvmf_aer_drop(struct nvmf_ctrlr *ctrlr);
 
