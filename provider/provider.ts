@@ -102,8 +102,7 @@ export const providerSchema: SchemaOf<ProviderModel> = {
     ca_cert_file: {
       type: 'string',
       optional: true,
-      description: 'Path of a PEM file holding the CA (see `ca_cert_pem`). Falls back to `MAYASTOR_CA_CERT_FILE`.',
-      example: '"/etc/mayastor/ca.pem"',
+      description: 'Path of a PEM file holding the CA (see `ca_cert_pem`), e.g. `/etc/mayastor/ca.pem`. Falls back to `MAYASTOR_CA_CERT_FILE`.',
     },
     client_cert_pem: {
       type: 'string',
