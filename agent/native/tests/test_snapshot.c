@@ -568,6 +568,189 @@ TEST(concurrent_cow_and_snapshot_under_io)
     free(r);
 }
 
+/* ---- a random sequence against a model --------------------------------- */
+
+#define MCS (64 * 1024ull) /* cluster */
+#define MSIZE (16 * MCS) /* every object's size */
+#define MOBJ 12
+
+struct mobj {
+    char uuid[37];
+    bool live, snap;
+    int parent; /* model index, -1 */
+    uint8_t *data;
+};
+
+static struct mobj mo[MOBJ];
+
+static int m_pick(bool snap)
+{
+    int c[MOBJ], n = 0;
+    for (int i = 0; i < MOBJ; i++)
+        if (mo[i].live && mo[i].snap == snap)
+            c[n++] = i;
+    return n ? c[rnd() % (uint64_t)n] : -1;
+}
+
+static int m_free_slot(bool snap)
+{
+    for (int i = 0; i < MOBJ; i++)
+        if (!mo[i].live) {
+            mo[i].live = true;
+            mo[i].snap = snap;
+            snprintf(mo[i].uuid, sizeof mo[i].uuid, "%08x-0000-4000-8000-%012llx",
+                     snap ? 0x5a5a0000u + i : 0x0e0e0000u + i, (unsigned long long)(rnd() & 0xffffffffffffull));
+            return i;
+        }
+    return -1;
+}
+
+static int m_children(int s, int *only)
+{
+    int n = 0;
+    for (int i = 0; i < MOBJ; i++)
+        if (mo[i].live && mo[i].parent == s) {
+            n++;
+            *only = i;
+        }
+    return n;
+}
+
+static void m_verify(void)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < MOBJ; i++) {
+        if (!mo[i].live)
+            continue;
+        same(mo[i].uuid, mo[i].data, MSIZE);
+        char parent[37];
+        if (mo[i].snap) {
+            dp_snapshot_info si = sstat(mo[i].uuid);
+            sum += si.referenced_bytes;
+            memcpy(parent, si.parent, sizeof parent);
+            int only;
+            CHECK_EQ(si.nchildren, (uint32_t)m_children(i, &only));
+        } else {
+            dp_replica_info ri = rstat(mo[i].uuid);
+            sum += ri.allocated_bytes;
+            memcpy(parent, ri.parent, sizeof parent);
+        }
+        CHECK(!strcmp(parent, mo[i].parent < 0 ? "" : mo[mo[i].parent].uuid));
+    }
+    CHECK_EQ(used(), sum); /* every cluster counted once, none leaked */
+}
+
+/* One random step; returns what it did, for the failure message. */
+static const char *m_step(void)
+{
+    int k = (int)(rnd() % 100), r = m_pick(false), s = m_pick(true), n;
+    uint8_t *buf = dp_buf_alloc(MSIZE);
+    const char *what = "nothing";
+    if (k < 40 && r >= 0) {
+        uint64_t len = (1 + rnd() % 40) * 512, off = (rnd() % ((MSIZE - len) / 512 + 1)) * 512;
+        put(mo[r].uuid, mo[r].data, off, len);
+        what = "write";
+    } else if (k < 48 && r >= 0) {
+        uint64_t len = (1 + rnd() % 3) * MCS / (1 + rnd() % 2), off = (rnd() % (MSIZE / MCS)) * MCS / (1 + rnd() % 2);
+        if (off + len > MSIZE)
+            len = MSIZE - off;
+        CHECK_EQ(rw(mo[r].uuid, rnd() % 2 ? DP_IO_UNMAP : DP_IO_WRITE_ZEROES, NULL, off, len), 0);
+        memset(mo[r].data + off, 0, len);
+        what = "unmap";
+    } else if (k < 64 && r >= 0 && (n = m_free_slot(true)) >= 0) {
+        CHECK_EQ(dp_snapshot_create(mo[r].uuid, mo[n].uuid, NULL), 0);
+        mo[n].parent = mo[r].parent;
+        mo[r].parent = n;
+        mo[n].data = malloc(MSIZE);
+        memcpy(mo[n].data, mo[r].data, MSIZE);
+        what = "snapshot";
+    } else if (k < 74 && s >= 0 && (n = m_free_slot(false)) >= 0) {
+        CHECK_EQ(dp_replica_clone(mo[n].uuid, mo[s].uuid), 0);
+        mo[n].parent = s;
+        mo[n].data = malloc(MSIZE);
+        memcpy(mo[n].data, mo[s].data, MSIZE);
+        what = "clone";
+    } else if (k < 84 && s >= 0) {
+        int only = -1, kids;
+        for (int t = 0; t < 8 && rnd() % 4 && m_children(s, &only) > 1; t++)
+            s = m_pick(true); /* mostly one that can go */
+        only = -1;
+        kids = m_children(s, &only);
+        int ret = dp_snapshot_destroy(mo[s].uuid);
+        if (kids > 1) {
+            CHECK_EQ(ret, -EBUSY);
+        } else {
+            CHECK_EQ(ret, 0);
+            if (only >= 0)
+                mo[only].parent = mo[s].parent;
+            mo[s].live = false;
+            free(mo[s].data);
+        }
+        what = kids > 1 ? "snapshot delete refused" : kids ? "snapshot merge" : "snapshot free";
+    } else if (k < 90 && r >= 0) {
+        int a = mo[r].parent, depth = (int)(rnd() % 3);
+        while (a >= 0 && depth-- > 0 && mo[a].parent >= 0)
+            a = mo[a].parent;
+        if (a >= 0) {
+            CHECK_EQ(dp_replica_revert(mo[r].uuid, mo[a].uuid), 0);
+            mo[r].parent = a;
+            memcpy(mo[r].data, mo[a].data, MSIZE);
+            what = "revert";
+        }
+    } else if (k < 95 && r >= 0) {
+        CHECK_EQ(dp_replica_destroy(mo[r].uuid), 0);
+        mo[r].live = false;
+        free(mo[r].data);
+        what = "replica delete";
+    } else if (k < 97) {
+        reimport();
+        what = "reimport";
+    } else if ((n = m_free_slot(false)) >= 0) {
+        CHECK_EQ(dp_replica_create("sp", mo[n].uuid, MSIZE, rnd() % 2), 0);
+        mo[n].parent = -1;
+        mo[n].data = calloc(1, MSIZE);
+        what = "create";
+    }
+    dp_buf_free(buf);
+    return what;
+}
+
+/* Random writes, unmaps, snapshots, clones, deletes, reverts and imports;
+ * after each, every object reads what the model says, each parent and
+ * child count is right, and pool usage is the sum of what each owns. */
+TEST(random_model)
+{
+    fresh_pool_cs(48 * MiB, MCS);
+    memset(mo, 0, sizeof mo);
+    if (getenv("DP_TEST_SEED")) /* other sequences: DP_TEST_SEED=n */
+        rng = strtoull(getenv("DP_TEST_SEED"), NULL, 0) | 1;
+    for (int k = 0; k < 2; k++) {
+        int n = m_free_slot(false);
+        CHECK_EQ(dp_replica_create("sp", mo[n].uuid, MSIZE, (uint32_t)k), 0);
+        mo[n].parent = -1;
+        mo[n].data = calloc(1, MSIZE);
+    }
+    for (int i = 0; i < 300; i++) {
+        const char *what = m_step();
+        if (getenv("DP_TEST_VERBOSE"))
+            printf("    step %d: %s\n", i, what);
+        m_verify();
+    }
+    for (int pass = 0; pass < MOBJ + 1; pass++) /* tear down: replicas first, then snapshots as they free up */
+        for (int i = 0; i < MOBJ; i++) {
+            int only;
+            if (!mo[i].live || (mo[i].snap && m_children(i, &only) > 0))
+                continue;
+            CHECK_EQ(mo[i].snap ? dp_snapshot_destroy(mo[i].uuid) : dp_replica_destroy(mo[i].uuid), 0);
+            mo[i].live = false;
+            free(mo[i].data);
+        }
+    for (int i = 0; i < MOBJ; i++)
+        CHECK(!mo[i].live);
+    CHECK_EQ(used(), 0);
+    CHECK_EQ(dp_pool_destroy("sp"), 0);
+}
+
 static double now_us(void)
 {
     struct timespec ts;
@@ -664,6 +847,7 @@ int main(void)
     RUN(cow_enospc);
     RUN(v1_upgrade);
     RUN(concurrent_cow_and_snapshot_under_io);
+    RUN(random_model);
     RUN(cow_cost);
     dp_fini();
     CHECK_EQ(dp_init(2), 0);
