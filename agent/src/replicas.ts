@@ -25,7 +25,9 @@
  * same PUT again is 200 while the snapshot is still in the replica's parent chain. POST .../revert
  * {snapshot} rolls a replica back in place (its uuid and incarnation stay): 409 while it is a nexus
  * child or its export has connections (both named); an export without connections is removed for the
- * revert and re-created after it. GET adds parent, incarnation and snapshotBytes.
+ * revert and re-created after it. GET adds parent, incarnation and snapshotBytes. A clone of a
+ * snapshot of a nexus child starts with a copy of that child's nexus label: it is marked released
+ * (dp_nexus_label_release), so a new nexus over clones (a restored volume) needs no force.
  */
 import type { Replica } from '../api/types';
 import type { Context } from './context';
@@ -373,6 +375,13 @@ export class ReplicaService {
         const err = fromNative(e, `clone '${uuid}' of snapshot '${snapshot}'`);
         if (err.status === 507) throw new ApiError(507, 'no_space', `sizeBytes: ${err.message}`, 'sizeBytes');
         throw err;
+      }
+      // a clone of a nexus child's snapshot carries that child's nexus label: released, a new nexus takes it (restore)
+      try {
+        if (await this.ctx.dp.nexusLabelRelease(`bdev:///${uuid}`)) this.ctx.log.info('replica.clone_label_released', { replica: uuid });
+      } catch (e) {
+        await this.ctx.dp.replicaDestroy(uuid).catch((d) => this.ctx.log.error('replica.rollback_failed', { replica: uuid, error: d as Error }));
+        throw fromNative(e, `clone '${uuid}': releasing the nexus label it carries`);
       }
       if (share !== 'none') {
         try {

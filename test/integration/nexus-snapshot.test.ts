@@ -110,7 +110,7 @@ test('a volume snapshot under fio: no error, the same bytes in every part, a res
   expect(sums[1]).toBe(sums[0]);
   expect(sums[2]).toBe(sums[0]);
 
-  // restore: a clone of each part, a new nexus over them (the clones carry NX's labels: force takes them)
+  // restore: a clone of each part, a new nexus over them (the clones' copies of NX's labels are released: no force)
   await ca.putClone(CL1, { source: { snapshot: p1 } });
   await ca.putClone(CL2, { source: { snapshot: p2 } });
   const c3 = await b.client().putClone(CL3, { source: { snapshot: p3 }, share: 'nvmf' });
@@ -118,7 +118,6 @@ test('a volume snapshot under fio: no error, the same bytes in every part, a res
     sizeBytes: SIZE,
     children: [`bdev:///${CL1}`, `bdev:///${CL2}`, `${c3.uri}?io_timeout_ms=5000`],
     share: 'nbd',
-    force: true,
   });
   expect(nx2.state).toBe('online');
   const restored = nbdReadAll(nx2.deviceUri, SIZE + MiB, 60000);

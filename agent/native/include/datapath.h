@@ -513,6 +513,11 @@ int dp_nexus_snapshot_destroy(const char *uuid, const char *group, dp_nexus_snap
 /* The uuid of a replica's part of volume snapshot `group` (RFC 4122 version 5: SHA-1 of the group's
  * 16 bytes, then the replica identity's text). out: DP_UUID_STR_LEN bytes. */
 int dp_nexus_snapshot_uuid(const char *group, const char *replica, char *out);
+/* Mark the nexus label a device carries (uri) as released, so another nexus
+ * takes it without force: a clone of a snapshot of a nexus child carries a
+ * copy of that child's label. 1: released; 0: no valid label, or released
+ * already; -EBUSY: the device is claimed (a nexus or pool uses it). */
+int dp_nexus_label_release(const char *uri);
 
 /* ---- layout pins ----------------------------------------------------------
  * The agent reads these structs through koffi (agent/src/native/declarations.ts),

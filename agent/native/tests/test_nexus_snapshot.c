@@ -460,6 +460,24 @@ TEST(refusals)
     dp_bdev_unregister(&kids[0]->bdev);
 }
 
+/* A copy of a child's label (a clone's) is released so another nexus takes it without force. */
+TEST(label_release)
+{
+    setup(2);
+    CHECK_EQ(dp_nexus_destroy(NX, 0), 0); /* shut down, not released: the labels still name NX */
+    const char *NX2 = "52525252-2222-4333-8444-555555555555";
+    expect_err(dp_nexus_create(NX2, NXSIZE, &URIS[0], 1, 0), -EBUSY, "belongs to nexus");
+    CHECK_EQ(dp_nexus_label_release(URIS[0]), 1);
+    CHECK_EQ(dp_nexus_label_release(URIS[0]), 0); /* released already */
+    CHECK_EQ(dp_nexus_create(NX2, NXSIZE, &URIS[0], 1, 0), 0);
+    expect_err(dp_nexus_label_release(URIS[0]), -EBUSY, "in use by nexus");
+    expect_err(dp_nexus_label_release(""), -EINVAL, "uri");
+    CHECK(dp_nexus_label_release("bdev:///nope") < 0);
+    CHECK_EQ(dp_nexus_destroy(NX2, DP_NEXUS_RELEASE), 0);
+    for (uint32_t i = 0; i < 2; i++)
+        dp_bdev_unregister(&kids[i]->bdev);
+}
+
 int main(void)
 {
     printf("test_nexus_snapshot\n");
@@ -470,6 +488,7 @@ int main(void)
     RUN(failure_on_second_child_undoes_the_first);
     RUN(unhealthy_child_fails_or_is_skipped);
     RUN(refusals);
+    RUN(label_release);
     dp_fini();
     return 0;
 }

@@ -486,6 +486,12 @@ export class Datapath {
     return snapChildren(r.outs[0] as Uint8Array, r.ret, DP_NEXUS_SNAP_CHILD_SIZE);
   }
 
+  /** Release the nexus label a device carries (a clone of a nexus child's snapshot): true if there was one to release. */
+  async nexusLabelRelease(uri: string): Promise<boolean> {
+    const r = await this.control('dp_nexus_label_release', [uri]);
+    return r.ret === 1;
+  }
+
   // statistics
 
   async ioStat(target: string): Promise<IoStats> {

@@ -190,6 +190,7 @@ export const CONTROL_PROTOS: Record<string, string> = {
   // nexus snapshots (issue 13): `out` is an array of dp_nexus_snap_child, decoded by types.ts snapChildren
   dp_nexus_snapshot: 'int dp_nexus_snapshot(const char *uuid, const char *group, uint32_t deadline_ms, uint32_t flags, _Out_ void *out, uint32_t max_out)',
   dp_nexus_snapshot_destroy: 'int dp_nexus_snapshot_destroy(const char *uuid, const char *group, _Out_ void *out, uint32_t max_out)',
+  dp_nexus_label_release: 'int dp_nexus_label_release(const char *uri)',
 };
 
 /** Main-thread functions: never block (dp_cq_wait is only ever called through `.async`). */
