@@ -412,6 +412,33 @@ TEST(bad_input)
     CHECK_EQ(dp_pool_destroy("sp"), 0);
 }
 
+/* A replica grown after its snapshot: the new range reads zeroes (the
+ * snapshot is smaller), takes writes, and a revert keeps the size. */
+TEST(grow_after_snapshot)
+{
+    fresh_pool(64 * MiB);
+    uint8_t *a = calloc(1, 2 * RSIZE), *r = calloc(1, 2 * RSIZE);
+    CHECK_EQ(dp_replica_create("sp", R, RSIZE, 1), 0);
+    put(R, a, RSIZE - 4096, 4096);
+    CHECK_EQ(dp_snapshot_create(R, S1, NULL), 0);
+    CHECK_EQ(dp_replica_resize(R, 2 * RSIZE), 0);
+    memcpy(r, a, 2 * RSIZE);
+    same(R, r, 2 * RSIZE);
+    put(R, r, RSIZE - 512, 1024); /* across the old end: copy, then zero-fill */
+    same(R, r, 2 * RSIZE);
+    same(S1, a, RSIZE);
+    CHECK_EQ(sstat(S1).size_bytes, RSIZE);
+    CHECK_EQ(dp_replica_revert(R, S1), 0);
+    CHECK_EQ(rstat(R).size_bytes, 2 * RSIZE);
+    same(R, a, 2 * RSIZE);
+    CHECK_EQ(dp_replica_destroy(R), 0);
+    CHECK_EQ(dp_snapshot_destroy(S1), 0);
+    CHECK_EQ(used(), 0);
+    CHECK_EQ(dp_pool_destroy("sp"), 0);
+    free(a);
+    free(r);
+}
+
 /* A pool full: the first write to a snapshotted cluster fails -ENOSPC,
  * cleanly, and the data stays readable. */
 TEST(cow_enospc)
@@ -845,6 +872,7 @@ int main(void)
     RUN(accounting);
     RUN(bad_input);
     RUN(cow_enospc);
+    RUN(grow_after_snapshot);
     RUN(v1_upgrade);
     RUN(concurrent_cow_and_snapshot_under_io);
     RUN(random_model);
