@@ -10,8 +10,8 @@
  *   mayastorctl replica set UUID [--size SIZE] [--share none|nbd|nvmf] [--allowed-hosts IP,...|HOSTNQN,...]   (grow, re-share)
  *   mayastorctl replica destroy UUID
  *   mayastorctl nexus list | get UUID | destroy UUID
- *   mayastorctl nexus create [UUID] --size SIZE [--share none|nbd|nvmf] CHILD_URI...
- *   mayastorctl nexus set UUID [--size SIZE] [--share none|nbd|nvmf]   (grow after its replicas, re-share)
+ *   mayastorctl nexus create [UUID] --size SIZE [--share none|nbd|nvmf] [--allowed-hosts HOSTS] CHILD_URI...
+ *   mayastorctl nexus set UUID [--size SIZE] [--share none|nbd|nvmf] [--allowed-hosts HOSTS]   (grow after its replicas, re-share)
  *   mayastorctl nexus add-child|remove-child|offline|online|fault UUID CHILD_URI
  *   mayastorctl nexus watch UUID [--interval MS]   (live rebuild progress; exits when no rebuild runs)
  *   mayastorctl snapshot create|list|get|share|delete, replica create --from-snapshot, replica revert,
@@ -45,9 +45,9 @@ commands:
   replica destroy UUID
   nexus list
   nexus get UUID
-  nexus create [UUID] --size SIZE [--share none|nbd|nvmf] CHILD_URI [CHILD_URI...]
+  nexus create [UUID] --size SIZE [--share none|nbd|nvmf] [--allowed-hosts HOSTS] CHILD_URI [CHILD_URI...]
                                          (CHILD_URI: bdev:///UUID, nbd://host:port/UUID, nvmf://host:port/NQN, ...)
-  nexus set UUID [--size SIZE] [--share none|nbd|nvmf]   (grow after its replicas; change the share)
+  nexus set UUID [--size SIZE] [--share none|nbd|nvmf] [--allowed-hosts HOSTS]   (grow after its replicas; change the share)
   nexus destroy UUID
   nexus add-child UUID CHILD_URI         (the new child is rebuilt)
   nexus remove-child UUID CHILD_URI
@@ -382,14 +382,20 @@ export async function runCtl(argv: string[], io: CtlIo = defaultIo()): Promise<n
           throw new UsageError(`nexus create: unexpected argument '${ids[1]}' (children are URIs such as bdev:///UUID, nbd://host:port/export)`);
         if (children.length === 0) throw new UsageError('nexus create: at least one CHILD_URI is required');
         const sizeBytes = sizeFlag(p, 'nexus create', true)!;
-        const n = await client.putNexus(ids[0] ?? crypto.randomUUID(), { sizeBytes, children, share: shareFlag(p)! });
+        const allowedHosts = hostsFlag(p);
+        const n = await client.putNexus(ids[0] ?? crypto.randomUUID(), {
+          sizeBytes,
+          children,
+          share: shareFlag(p)!,
+          ...(allowedHosts?.length ? { allowedHosts } : {}),
+        });
         print(nexusRows([n]), n);
         return 0;
       }
       case 'nexus set': {
         need(1, 'UUID');
-        const patch = { sizeBytes: sizeFlag(p, 'nexus set', false), share: shareFlag(p, true) };
-        if (Object.values(patch).every((v) => v === undefined)) throw new UsageError('nexus set: give --size or --share');
+        const patch = { sizeBytes: sizeFlag(p, 'nexus set', false), share: shareFlag(p, true), allowedHosts: hostsFlag(p) };
+        if (Object.values(patch).every((v) => v === undefined)) throw new UsageError('nexus set: give --size, --share or --allowed-hosts');
         const n = await client.patchNexus(rest[0], patch);
         print(nexusRows([n]), n);
         return 0;

@@ -8,6 +8,10 @@ export function isAgentError(e: unknown): e is AgentError {
 
 /** API field names (camelCase) → the attribute they come from. */
 const FIELD_TO_ATTR: [RegExp, string][] = [
+  // an entry named by index is about that entry, whatever else the message mentions ("children[1] ... size 4194304 is too small")
+  [/\bchildren\[\d+\]/, 'children'],
+  [/\ballowedHosts\[\d+\]/, 'allowed_hosts'],
+  [/\bdisks\[\d+\]/, 'disks'],
   [/\bsizeBytes\b|\bsize\b/i, 'size_bytes'],
   [/\ballowedHosts\b/, 'allowed_hosts'],
   [/\bshare\b/i, 'share'],
