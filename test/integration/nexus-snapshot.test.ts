@@ -149,6 +149,26 @@ test('a faulted child: 422 naming it, nothing left on either node; bad bodies 40
   const v = await ca.putNexusSnapshot(NX, G2, { skipUnhealthy: true });
   expect(v.replicas.map((r) => Boolean(r.skipped))).toEqual([false, false, true]);
   expect((await ca.listSnapshots()).length).toBe(2);
-  expect(await ca.deleteNexusSnapshot(NX, G2)).toBe(true);
+  // the record and its parts survive kill -9 and a restart
+  await a.kill9();
+  await a.start();
+  expect((await a.client().getNexusSnapshot(NX, G2))!.replicas.length).toBe(3);
+  expect((await a.client().listSnapshots()).map((x) => x.group)).toEqual([G2, G2]);
+  expect(await a.client().deleteNexusSnapshot(NX, G2)).toBe(true);
+  expect(await a.client().listSnapshots()).toEqual([]);
+});
+
+test('an nbd:// child cannot be snapshotted: 422 naming it, nothing left', async () => {
+  const ca = a.client();
+  const L3 = u(4);
+  const R5 = u(5);
+  const NX3 = u(23);
+  await ca.putReplica(L3, { pool: 'p', sizeBytes: SIZE + HDR, thin: true });
+  const r5 = await b.client().putReplica(R5, { pool: 'p', sizeBytes: SIZE + HDR, thin: true, share: 'nbd' });
+  await ca.putNexus(NX3, { sizeBytes: SIZE, children: [`bdev:///${L3}`, r5.uri] });
+  await expectAgentError(ca.putNexusSnapshot(NX3, u(33)), 422, r5.uri);
   expect(await ca.listSnapshots()).toEqual([]);
+  expect(await b.client().listSnapshots()).toEqual([]);
+  expect(await ca.getNexusSnapshot(NX3, u(33))).toBeUndefined();
+  expect(await ca.deleteNexus(NX3)).toBe(true);
 });
