@@ -131,12 +131,20 @@ export async function cloneSource(c: AgentClient, replica: string): Promise<stri
   return null;
 }
 
-/** A clone's create failure about its snapshot (missing, or in another pool) belongs to source_snapshot. */
+/** The agent's clone refusals start with the field at fault ("pool: a clone lives in its snapshot's pool ..."). */
+const CLONE_FIELDS: [RegExp, string][] = [
+  [/^source(\.snapshot)?:/, 'source_snapshot'],
+  [/^pool:/, 'pool'],
+  [/^sizeBytes:/, 'size_bytes'],
+  [/^thin:/, 'thin'],
+];
+
+/** A clone's create refused for its snapshot, pool, size or thin: a diagnostic on that attribute. */
 function cloneFailure(diags: Diagnostics, e: unknown, uuid: string, node: string, source: string): boolean {
-  if (!isAgentError(e) || (e.status !== 404 && e.status !== 422) || !/snapshot|\bsource\b/i.test(e.agentMessage) || /sizeBytes|\bthin\b/.test(e.agentMessage)) {
-    return false;
-  }
-  diags.error(`Create replica ${uuid} failed on node "${node}"`, `clone of snapshot ${source}: ${e.message}`, ['source_snapshot']);
+  if (!isAgentError(e) || (e.status !== 404 && e.status !== 422 && e.status !== 507)) return false;
+  const attr = CLONE_FIELDS.find(([re]) => re.test(e.agentMessage))?.[1];
+  if (!attr) return false;
+  diags.error(`Create replica ${uuid} failed on node "${node}"`, `clone of snapshot ${source}: ${e.message}`, [attr]);
   return true;
 }
 

@@ -215,6 +215,42 @@ test('a volume snapshot of a nexus with a faulted child fails naming the child; 
   expect((await agent.listSnapshots()).map((s) => s.uuid).sort()).toEqual(before);
 });
 
+test('bad input: each refusal names its attribute (missing replica, missing snapshot, clone of another size or pool, missing nexus)', async () => {
+  const sUuid = out('s_uuid');
+  const none = (n: number) => `00000000-1313-4000-8000-00000000000${n}`;
+  const bad = tb.dir(
+    'bad',
+    [
+      tb.provider({ retries: 0 }),
+      resource('mayastor_snapshot', 'missing_replica', { node: 'a', replica_uuid: none(1) }),
+      resource('mayastor_replica', 'missing_snapshot', { node: 'a', pool: 'pa', size_bytes: R_SIZE, source_snapshot: none(2) }),
+      resource('mayastor_replica', 'bigger', { node: 'a', pool: 'pa', size_bytes: 2 * R_SIZE, source_snapshot: sUuid }),
+      resource('mayastor_replica', 'elsewhere', { node: 'b', pool: 'pb', size_bytes: R_SIZE, source_snapshot: sUuid }),
+      resource('mayastor_volume_snapshot', 'missing_nexus', { node: 'a', nexus_uuid: none(3) }),
+    ].join(''),
+  );
+  const before = (await agent.listSnapshots()).length;
+  const r = bad.run('apply', ...APPLY);
+  expect(r.code).toBe(1);
+  const named = (res: string, attr: string) =>
+    expect(r.out).toMatch(
+      new RegExp(`with ${res.replace('.', '\\.')},\\s+on main\\.tf line \\d+, in resource "${res.replace('.', '" "')}":\\s+\\d+:\\s+${attr}\\b`),
+    );
+  named('mayastor_snapshot.missing_replica', 'replica_uuid');
+  named('mayastor_replica.missing_snapshot', 'source_snapshot');
+  named('mayastor_replica.bigger', 'size_bytes');
+  named('mayastor_volume_snapshot.missing_nexus', 'nexus_uuid');
+  const text = r.out.replace(/\s+/g, ' ');
+  expect(text).toContain(`replica '${none(1)}' does not exist`);
+  expect(text).toContain(`snapshot '${none(2)}' does not exist`);
+  expect(text).toContain(`a clone has its snapshot's size ${R_SIZE}, not ${2 * R_SIZE}`);
+  expect(text).toContain(`nexus '${none(3)}' does not exist`);
+  // the snapshot is on node a: node b has none of that uuid
+  named('mayastor_replica.elsewhere', 'source_snapshot');
+  expect(expectOk(bad.run('state', 'list')).trim()).toBe('');
+  expect((await agent.listSnapshots()).length).toBe(before);
+});
+
 test('destroy in dependency order leaves nothing on the agent', async () => {
   expectOk(tfd.run('destroy', ...APPLY));
   expect(await agent.listSnapshots()).toEqual([]);

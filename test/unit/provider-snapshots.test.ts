@@ -65,8 +65,11 @@ function fakeAgent(node: string) {
       const had = replicas.has(key);
       if (spec.source) {
         const s = snaps.get(spec.source.snapshot);
-        if (!s) throw err(404, `snapshot '${spec.source.snapshot}' not found`);
-        if (spec.sizeBytes !== s.sizeBytes) throw new FakeAgentError(422, 'unprocessable', node, `sizeBytes must be the snapshot's ${s.sizeBytes}`);
+        // the agent's wording: the field first
+        const refuse = (msg: string) => new FakeAgentError(422, 'unprocessable', node, msg);
+        if (!s) throw refuse(`source.snapshot: snapshot '${spec.source.snapshot}' does not exist on this node`);
+        if (spec.pool !== s.pool) throw refuse(`pool: a clone lives in its snapshot's pool '${s.pool}', not '${spec.pool}'`);
+        if (spec.sizeBytes !== s.sizeBytes) throw refuse(`sizeBytes: a clone has its snapshot's size ${s.sizeBytes}, not ${spec.sizeBytes}`);
         s.children.push(key);
       }
       const r = {
@@ -342,15 +345,18 @@ describe('mayastor_replica.source_snapshot', () => {
     expect((await validate(svc, 'mayastor_replica', cfg({ source_snapshot: 'nope' }))).map(attrOf)).toEqual([['source_snapshot']]);
   });
 
-  test('a clone of a missing snapshot names source_snapshot; a size that is not the snapshot size names size_bytes', async () => {
+  test('a clone of a missing snapshot names source_snapshot; another size names size_bytes, another pool names pool', async () => {
     const { svc, agents } = await configured();
     const missing = await apply(svc, 'mayastor_replica', null, (await plan(svc, 'mayastor_replica', null, cfg())).planned);
     expect(missing.state).toBeNull();
     expect(attrOf(missing.diags[0])).toEqual(['source_snapshot']);
-    expect(missing.diags[0].detail).toContain(`snapshot '${S}' not found`);
+    expect(missing.diags[0].detail).toContain(`snapshot '${S}' does not exist on this node`);
     await agents.a.putSnapshot(R, S);
     const big = await apply(svc, 'mayastor_replica', null, (await plan(svc, 'mayastor_replica', null, cfg({ size_bytes: 16 * MiB }))).planned);
     expect(attrOf(big.diags[0])).toEqual(['size_bytes']);
+    const elsewhere = await apply(svc, 'mayastor_replica', null, (await plan(svc, 'mayastor_replica', null, cfg({ pool: 'q' }))).planned);
+    expect(attrOf(elsewhere.diags[0])).toEqual(['pool']);
+    expect(elsewhere.diags[0].detail).toContain("a clone lives in its snapshot's pool 'p', not 'q'");
   });
 
   test('import: a clone gets its source_snapshot back; a snapshotted replica is no clone', async () => {
