@@ -127,6 +127,12 @@ function fingerprint(files: readonly string[]): string {
     .join(' ');
 }
 
+/** Set by bin/terraform-provider-mayastor when it runs the bundle: its files, and whether it would still run it. */
+interface BundleInfo {
+  files: string[];
+  current(): boolean;
+}
+
 export interface DaemonOptions {
   socketPath: string;
   /** Leave after this long without a session. */
@@ -142,10 +148,12 @@ export function runDaemon(opts: DaemonOptions): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('undici');
   // node itself and every module loaded so far (the ones loaded later come from the same packages); when run from
-  // the bundle, bin/terraform-provider-mayastor names the bundle and its code cache
-  const bundled = (globalThis as Record<symbol, unknown>)[Symbol.for('mayastor.provider.codeFiles')];
-  const codeFiles = [process.execPath, ...Object.keys(require.cache), ...(Array.isArray(bundled) ? (bundled as string[]) : [])];
+  // the bundle, bin/terraform-provider-mayastor names the bundle and its code cache, and tells whether tsc output
+  // still matches the bundle (tsc rewrites every file, mostly unchanged: that is no reason to leave)
+  const bundled = (globalThis as Record<symbol, unknown>)[Symbol.for('mayastor.provider.bundle')] as BundleInfo | undefined;
+  const codeFiles = [process.execPath, ...Object.keys(require.cache), ...(bundled?.files ?? [])];
   const loadedCode = fingerprint(codeFiles);
+  const codeChanged = () => fingerprint(codeFiles) !== loadedCode || (bundled !== undefined && !bundled.current());
   let sessions = 0;
   let started = 0;
   let retiring = false;
@@ -197,7 +205,7 @@ export function runDaemon(opts: DaemonOptions): void {
     });
     readRequest(sock, opts.requestTimeoutMs ?? 5000).then(
       (req) => {
-        if (retiring || fingerprint(codeFiles) !== loadedCode) {
+        if (retiring || codeChanged()) {
           daemonLog('session.retry', { why: retiring ? 'daemon is leaving' : 'code changed on disk' });
           send(FrameType.Retry, Buffer.alloc(0));
           sock.end();

@@ -158,7 +158,7 @@ test('a session logs to its own Terraform run (TF_LOG), not to the daemon log', 
 
 test('new code on disk: the old daemon hands over to a fresh one', () => {
   const pidBefore = daemonPids();
-  const file = path.join(root, 'dist', 'provider', 'provider.js');
+  const file = path.join(root, 'dist', 'provider.bundle.js'); // what the daemon runs (bin/terraform-provider-mayastor)
   const st = fs.statSync(file);
   fs.utimesSync(file, st.atime, new Date(st.mtimeMs + 1000));
   try {
