@@ -127,10 +127,8 @@ static void screate_committed(struct pool_waiter *w, int rc)
     struct pool_ctl *c = container_of(w, struct pool_ctl, w);
     struct replica *s = c->arg, *r = c->r;
     if (rc < 0) {
-        /* The pool is failed; put the table back as it was durably. */
-        snap_swap(r, s);
-        r->parent = s->parent;
-        pool_table_remove(c->p, s);
+        /* The pool is failed (re-import finds the durable state). No undo:
+         * first writes of r may already be copying from s. */
         pool_ctl_fail(c, rc, "pool '%s': metadata commit failed creating snapshot %s of replica %s", c->p->name,
                       s->bdev.name, r->bdev.name);
         return;
@@ -156,8 +154,9 @@ static void screate_msg(void *arg)
     r->parent = s;
     r->thin = true;
     r->bdev.thin = true;
-    replica_thaw(r); /* its parked first writes copy from s now */
     pool_table_add(c->p, s);
+    c->size = 1; /* s is in the table: the control thread registers it */
+    replica_thaw(r); /* its parked first writes copy from s now */
     c->w.cb = screate_committed;
     pool_commit(c->p, &c->w);
 }
@@ -186,10 +185,14 @@ DP_EXPORT int dp_snapshot_create(const char *replica_uuid, const char *snap_uuid
             /* Same size: the maps swap. A grown replica's map is the longer. */
             struct pool_ctl c = { .r = r, .arg = s };
             ret = pool_ctl_run(&c, p, screate_msg);
-            if (ret == 0 && (ret = replica_register(s)) < 0)
-                dp_set_error("snapshot %s: registering the device failed", s->bdev.name);
-            else if (ret < 0)
+            if (c.size) { /* in the table (also when its commit failed the pool) */
+                if (replica_register(s) < 0 && ret == 0) {
+                    dp_set_error("snapshot %s: registering the device failed", s->bdev.name);
+                    ret = -EEXIST;
+                }
+            } else {
                 replica_free(s);
+            }
         }
     }
     pool_unlock();
