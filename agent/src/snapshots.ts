@@ -23,7 +23,7 @@ import type { Share, Snapshot, VolumeSnapshot, VolumeSnapshotPart } from '../api
 import { volumeSnapshotPartUuid } from '../api/snapshots';
 import type { Context } from './context';
 import { ApiError, badRequest, conflict, fromNative, notFound, unprocessable } from './errors';
-import { NativeError, type SnapshotInfo } from './native';
+import { NativeError, controlTimeoutMs, type SnapshotInfo } from './native';
 import type { NexusService } from './nexuses';
 import type { PoolService } from './pools';
 import type { ReplicaService } from './replicas';
@@ -306,6 +306,13 @@ export class SnapshotService {
       if (typeof o.deadlineMs !== 'number' || !Number.isInteger(o.deadlineMs) || o.deadlineMs < 1 || o.deadlineMs > MAX_DEADLINE_MS)
         throw badRequest('deadlineMs', `deadlineMs must be an integer from 1 to ${MAX_DEADLINE_MS} (milliseconds the volume's I/O may be held)`);
       deadlineMs = o.deadlineMs;
+      // the data-path call must end before the agent gives up on it (504), or the volume snapshot's outcome is unknown
+      const limit = controlTimeoutMs() - 5000;
+      if (deadlineMs > limit)
+        throw unprocessable(
+          'deadlineMs',
+          `deadlineMs ${deadlineMs} exceeds what this agent waits for a data-path call (${limit} ms: MAYASTOR_CONTROL_TIMEOUT_MS - 5 s)`,
+        );
     }
     return { deadlineMs, skipUnhealthy: o.skipUnhealthy === undefined ? false : validateBool('skipUnhealthy', o.skipUnhealthy) };
   }

@@ -139,6 +139,7 @@ test('a faulted child: 422 naming it, nothing left on either node; bad bodies 40
   const ca = a.client();
   await expectAgentError(ca.call('PUT', `/v1/nexuses/${NX}/snapshots/${G2}`, { deadlineMs: 0 }), 400, 'deadlineMs');
   await expectAgentError(ca.call('PUT', `/v1/nexuses/${NX}/snapshots/${G2}`, { skipUnhealthy: 'yes' }), 400, 'skipUnhealthy');
+  await expectAgentError(ca.call('PUT', `/v1/nexuses/${NX}/snapshots/${G2}`, { deadlineMs: 590000 }), 422, 'deadlineMs');
   await expectAgentError(ca.putNexusSnapshot(u(99), G2), 404, u(99));
   await ca.childFault(NX, remoteChild);
   await expectAgentError(ca.putNexusSnapshot(NX, G2), 422, remoteChild.split('?')[0]);

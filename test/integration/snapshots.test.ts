@@ -227,11 +227,16 @@ describe('pool accounting, also after kill -9 and a restart', () => {
     await qemuIoOk(r.uri, ['write -P 0x22 0 4M']);
     expect((await poolUsed()) - start).toBe(8 * MiB);
     expect((await c.getReplica(R))!.snapshotBytes).toBe(4 * MiB);
+    await c.patchSnapshot(S, { share: 'nbd' });
 
     await a.kill9();
     await a.start();
     expect((await poolUsed()) - start).toBe(8 * MiB);
-    expect((await a.client().getSnapshot(R, S))!.referencedBytes).toBe(4 * MiB);
+    const back = (await a.client().getSnapshot(R, S))!;
+    expect(back.referencedBytes).toBe(4 * MiB);
+    // its read-only share came back with it
+    expect(back.share).toBe('nbd');
+    expect(await convertSha(back.uri, 'acct-snap')).toBe(sha256(image(16 * MiB, [[0, 4 * MiB, 0x11]])));
 
     expect(await a.client().deleteSnapshot(R, S)).toBe(true);
     expect((await poolUsed()) - start).toBe(4 * MiB);
