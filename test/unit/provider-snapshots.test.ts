@@ -115,9 +115,10 @@ function fakeAgent(node: string) {
     async listSnapshots() {
       return [...snaps.values()];
     },
-    async deleteSnapshot(_replica: string, uuid: string) {
+    async deleteSnapshot(replica: string, uuid: string) {
       const s = snaps.get(uuid);
-      if (!s) return false;
+      // as the agent: only under its replica
+      if (!s || !replicas.has(replica) || s.sourceReplica !== replica) return false;
       if (s.children.length > 1) throw err(409, `snapshot '${uuid}' has clones: ${s.children.filter((c) => c !== s.sourceReplica).join(', ')}`);
       snaps.delete(uuid);
       return true;
@@ -298,6 +299,19 @@ describe('mayastor_snapshot', () => {
     await agents.a.deleteReplica(C);
     expect((await apply(svc, 'mayastor_snapshot', s, null)).diags).toEqual([]);
     expect(agents.a.snaps.has(S)).toBe(false);
+  });
+
+  test('destroying a snapshot whose replica was deleted first fails on replica_uuid (the agent cannot delete it), state kept', async () => {
+    const { svc, agents } = await configured();
+    const s = await created(svc, 'mayastor_snapshot', cfg({ uuid: S }));
+    agents.a.replicas.delete(R);
+    const d = await apply(svc, 'mayastor_snapshot', s, null);
+    expect(d.state).toEqual(s);
+    expect(d.diags[0].summary).toBe(`Cannot destroy snapshot ${S} on node "a": its replica is gone`);
+    expect(attrOf(d.diags[0])).toEqual(['replica_uuid']);
+    // one already gone is simply gone
+    agents.a.snaps.delete(S);
+    expect((await apply(svc, 'mayastor_snapshot', s, null)).diags).toEqual([]);
   });
 
   test('import by NODE/UUID; a bad id and a missing snapshot are explained', async () => {
