@@ -8,6 +8,18 @@ cd "$(dirname "$0")/.."
 cmd="${1:-up}"
 shift || true
 
+# `up --tls` (or MAYASTOR_QUICKSTART_TLS=1): agents serve HTTPS with a throwaway CA made by the openssl CLI
+# (scripts/lib/agent-process.ts makeTlsFiles); scripts/quickstart.ts reads MAYASTOR_QUICKSTART_TLS.
+args=()
+for a in "$@"; do
+  if [ "$a" = --tls ]; then export MAYASTOR_QUICKSTART_TLS=1; else args+=("$a"); fi
+done
+set -- "${args[@]+"${args[@]}"}"
+if [ "${MAYASTOR_QUICKSTART_TLS:-}" = 1 ] && ! command -v openssl >/dev/null; then
+  echo "quickstart --tls needs the openssl CLI (Debian: apt-get install openssl)" >&2
+  exit 1
+fi
+
 if [ "$cmd" = up ]; then
   if [ ! -d node_modules/cdktf ] || [ ! -x node_modules/.bin/cdktf ]; then
     echo "==> npm ci (dependencies missing)"

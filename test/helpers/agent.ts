@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentClient } from '../../agent/api/client';
+import { AgentClient, AgentTlsOptions } from '../../agent/api/client';
 import { parseArgs } from '../../agent/src/config';
 import { Agent, startAgent } from '../../agent/src/main';
 import { AgentProcess as LocalAgentProcess, AgentProcessOptions } from '../../scripts/lib/agent-process';
@@ -127,11 +127,16 @@ export class AgentProcess extends LocalAgentProcess {
   }
 }
 
-/** An agent inside the test process (quiet logs). */
-export async function startInProcess(dataDir: string, extraArgs: string[] = [], node = 'inproc'): Promise<{ agent: Agent; client: AgentClient }> {
+/** An agent inside the test process (quiet logs). `tls`: the client side for an agent given --tls-cert/--tls-key in extraArgs. */
+export async function startInProcess(
+  dataDir: string,
+  extraArgs: string[] = [],
+  node = 'inproc',
+  tls?: AgentTlsOptions,
+): Promise<{ agent: Agent; client: AgentClient }> {
   const config = parseArgs(['--node', node, '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent', ...nbdDefault(extraArgs), ...extraArgs]);
   const agent = await startAgent(config);
-  return { agent, client: new AgentClient({ url: agent.url, token: agent.token, node, retries: 0 }) };
+  return { agent, client: new AgentClient({ url: agent.url, token: agent.token, node, retries: 0, ...(tls ? { tls } : {}) }) };
 }
 
 /** Expect a promise to fail with an AgentError of `status` whose message names `field`. */

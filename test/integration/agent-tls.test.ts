@@ -14,7 +14,7 @@ import { AgentClient, AgentError } from '../../agent/api/client';
 import { parseArgs } from '../../agent/src/config';
 import { loadTls } from '../../agent/src/main';
 import { TlsFiles, clientTls, makeTlsFiles } from '../../scripts/lib/agent-process';
-import { AgentProcess, MiB, ROOT, cleanup, makeDisk, tempDir } from '../helpers/agent';
+import { AgentProcess, MiB, ROOT, cleanup, makeDisk, startInProcess, tempDir } from '../helpers/agent';
 import { nbdReadAll, qemuIoOk, sha256 } from '../helpers/nbd';
 
 jest.setTimeout(120_000);
@@ -199,5 +199,16 @@ test('a token file readable by others starts the agent with a warning naming the
     expect(a.stderr).toContain(`chmod 600 ${tokenFile}`);
   } finally {
     await a.stop(5000);
+  }
+});
+
+test('an in-process agent with --tls-cert serves https:// (startInProcess with the client side)', async () => {
+  const { agent, client } = await startInProcess(path.join(work, 'inproc'), ['--tls-cert', good.cert, '--tls-key', good.key], 'inproc-tls', clientTls(good));
+  try {
+    expect(agent.url).toMatch(/^https:\/\//);
+    expect(await client.listPools()).toEqual([]);
+  } finally {
+    await client.close();
+    await agent.close();
   }
 });

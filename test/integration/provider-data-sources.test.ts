@@ -10,7 +10,9 @@ import { ProviderService } from '../../provider/protocol/framework';
 import { makeProvider } from '../../provider/provider';
 import { DataMayastorNexus } from '../../constructs/l1/data-mayastor-nexus';
 import { DataMayastorReplica } from '../../constructs/l1/data-mayastor-replica';
-import { MiB } from '../helpers/agent';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { MiB, ROOT, expectAgentError, makeDisk } from '../helpers/agent';
 import { BINDINGS, checkBindings, fromGetProviderSchema } from '../helpers/constructs-schema-check';
 import { nbdReadAll, qemuIo, qemuIoOk, sha256 } from '../helpers/nbd';
 import { ProviderTestbed, TerraformDir, expectOk, output, ref, resource } from '../helpers/terraform';
@@ -121,6 +123,49 @@ test('nexus allowed_hosts changes in place and the agent enforces it (data by ch
   expectOk(producer.run('apply', ...APPLY));
   expect(sha256(nbdReadAll(uri, 2 * VOL))).toBe(sha256(want));
   producer.expectNoChanges();
+});
+
+test('agent: nexus allowedHosts checked (400 naming the entry), compared on PUT (409), persisted and applied after a restart, changed by PATCH and mayastorctl', async () => {
+  const a = tb.agents.a;
+  const uuid = '22222222-2222-4333-8444-0000000000aa';
+  // a file child (its label survives the restart below; a malloc:// one would not)
+  const file = makeDisk(path.join(a.opts.dataDir, 'disks', 'h14.img'), 8 * MiB);
+  const spec = { sizeBytes: 4 * MiB, children: [`aio://${file}`], share: 'nbd' as const };
+  const c = a.client();
+  await expectAgentError(c.putNexus(uuid, { ...spec, allowedHosts: ['not an address'] }), 400, 'allowedHosts[0]');
+  await expectAgentError(
+    c.putNexus(uuid, { ...spec, allowedHosts: ['nqn.2014-08.org.nvmexpress:uuid:11111111-2222-4333-8444-555555555555'] }),
+    400,
+    'allowedHosts[0]',
+  );
+  expect(await c.getNexus(uuid)).toBeUndefined();
+  const made = await c.putNexus(uuid, { ...spec, allowedHosts: ['10.1.1.1'] });
+  expect(made.allowedHosts).toEqual(['10.1.1.1']);
+  expect((await c.putNexus(uuid, { ...spec, allowedHosts: ['10.1.1.1'] })).allowedHosts).toEqual(['10.1.1.1']);
+  await expectAgentError(c.putNexus(uuid, { ...spec, allowedHosts: ['10.1.1.2'] }), 409, 'allowedHosts');
+  expect((await qemuIo(made.deviceUri, ['read 0 4k'])).code).not.toBe(0);
+  // a restart restores the share with its allowlist
+  await a.restart();
+  const c2 = a.client();
+  const back = await c2.getNexus(uuid);
+  expect(back?.allowedHosts).toEqual(['10.1.1.1']);
+  expect((await qemuIo(back!.deviceUri, ['read 0 4k'])).code).not.toBe(0);
+  // PATCH: everyone again, the data path serves 127.0.0.1 (written and read back)
+  await expectAgentError(c2.patchNexus(uuid, { allowedHosts: ['10.0.0.0/99'] }), 400, 'allowedHosts[0]');
+  expect((await c2.patchNexus(uuid, { allowedHosts: [] })).allowedHosts).toEqual([]);
+  await qemuIoOk(back!.deviceUri, ['write -P 0x21 0 64k', 'read -P 0x21 0 64k']);
+  // mayastorctl nexus set --allowed-hosts
+  const ctl = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'bin/mayastorctl'), '--url', a.url, '--token', a.token, '--json', 'nexus', 'set', uuid, '--allowed-hosts', '10.3.3.3,10.4.0.0/16'],
+    {
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
+  expect(ctl.stderr).toBe('');
+  expect((JSON.parse(ctl.stdout) as { allowedHosts: string[] }).allowedHosts).toEqual(['10.3.3.3', '10.4.0.0/16']);
+  await c2.deleteNexus(uuid);
 });
 
 test('L1 DataMayastorReplica and DataMayastorNexus match the provider schema (cdktf get shape)', () => {
