@@ -16,6 +16,7 @@
 
 #include "datapath.h"
 #include "nvmf/host.h"
+#include "target/limits.h"
 #include "testlib.h"
 
 #define U1 "1d6a0c3e-5b7f-4e21-9a3d-2c4b6e8f0a11"
@@ -238,6 +239,67 @@ TEST(several_io_queues)
     dp_bdev_put(b);
 }
 
+struct burst {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int left, failed;
+};
+
+static void burst_done(struct dp_bdev_io *io, int status)
+{
+    struct burst *b = io->cb_arg;
+    pthread_mutex_lock(&b->m);
+    b->failed += status != 0;
+    if (--b->left == 0)
+        pthread_cond_signal(&b->c);
+    pthread_mutex_unlock(&b->m);
+}
+
+/* 112 in-capsule 128 KiB writes at once while the target may hold only 1 MiB
+ * per connection: its sockets back up, so our sends go out in part and the
+ * rest is queued (send_direct's fallback; here a few sends go out in part
+ * and dozens queue behind them), and the target resumes a capsule that
+ * waited for memory where it stopped; every byte reads back. */
+TEST(writes_against_back_pressure)
+{
+    dp_target_limits saved, l;
+    dp_target_limits_now(&saved);
+    l = saved;
+    l.conn_memory_budget = 1u << 20;
+    CHECK_EQ(dp_target_set_limits(&l), 0);
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    enum { N = 112, SZ = 131072 };
+    uint8_t *w = dp_buf_alloc((size_t)N * SZ), *r = dp_buf_alloc((size_t)N * SZ);
+    for (size_t k = 0; k < (size_t)N * SZ; k++)
+        w[k] = (uint8_t)(k * 31 + (k >> 13));
+    struct burst bu = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER, .left = N };
+    static struct dp_bdev_io io[N];
+    static struct iovec v[N];
+    for (int i = 0; i < N; i++) {
+        v[i] = (struct iovec){ w + (size_t)i * SZ, SZ };
+        io[i] = (struct dp_bdev_io){ .type = DP_IO_WRITE,
+                                     .offset = (size_t)i * SZ,
+                                     .length = SZ,
+                                     .iov = &v[i],
+                                     .iovcnt = 1,
+                                     .cb = burst_done,
+                                     .cb_arg = &bu };
+        dp_bdev_submit(b, &io[i]); /* from this thread: hops to the child's reactor */
+    }
+    pthread_mutex_lock(&bu.m);
+    while (bu.left)
+        pthread_cond_wait(&bu.c, &bu.m);
+    pthread_mutex_unlock(&bu.m);
+    CHECK_EQ(bu.failed, 0);
+    CHECK_EQ(dp_target_set_limits(&saved), 0);
+    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 0, (size_t)N * SZ), 0);
+    CHECK_EQ(fnv(r, (size_t)N * SZ), fnv(w, (size_t)N * SZ));
+    dp_buf_free(w);
+    dp_buf_free(r);
+    dp_bdev_put(b);
+}
+
 TEST(host_not_allowed)
 {
     CHECK_EQ(dp_nvmf_unshare(NQN), 0);
@@ -265,6 +327,7 @@ int main(void)
     snprintf(uri, sizeof uri, "nvmf://127.0.0.1:%d/" NQN "?io_timeout_ms=3000&connect_timeout_ms=2000", dp_nvmf_port());
     RUN(data_all_sizes);
     RUN(several_io_queues);
+    RUN(writes_against_back_pressure);
     RUN(reshare_reconnects);
     RUN(other_namespace_is_replaced);
     RUN(nexus_child);

@@ -156,6 +156,7 @@ struct hcmd {
 struct hsock {
     struct nvmfh *n;
     struct hqueue *q; /* the I/O queue it carries; NULL: the admin queue */
+    uint32_t last_c2h; /* payload bytes of the last C2HData header (sizes the next receive) */
     int fd;
     bool pin, pout;
     struct dp_uring_op in_op, out_op;

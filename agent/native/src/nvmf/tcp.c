@@ -437,8 +437,8 @@ static int rx_bytes(struct nvmf_conn *c, const uint8_t *p, uint32_t n)
             c->rx = RX_HDR;
             return (int)take;
         }
-        if (!header_done(c))
-            return -1;
+        if (!header_done(c)) /* a capsule waiting for memory has its header consumed: count it */
+            return c->wait_req ? (int)take : -1;
         c->rx = c->skip ? RX_PAD : c->dst_left ? RX_DATA : RX_CH;
         if (c->rx == RX_CH)
             pdu_done(c);
