@@ -134,7 +134,7 @@ test('plan rows once validation passes: an unknown node on every resource', () =
   checkRows(r.out, rows);
 });
 
-test('apply-time rows: a disk outside the allowlist, an agent that is down, a full pool, children of different sizes', () => {
+test('apply-time rows: a disk outside the allowlist, a bad allowed_hosts entry, an agent that is down, a full pool, children of different sizes', () => {
   const rows: Row[] = [
     {
       name: 'disk outside the allowlist',
@@ -142,6 +142,19 @@ test('apply-time rows: a disk outside the allowlist, an agent that is down, a fu
       attr: 'disks',
       says: /allow/i,
       hcl: resource('mayastor_pool', 'outside', { node: 'a', name: 'outside', disks: [path.join(tb.work, 'elsewhere.img')] }),
+    },
+    {
+      name: 'nexus allowed_hosts entry that is no address',
+      address: 'mayastor_nexus.bad_hosts',
+      attr: 'allowed_hosts',
+      says: /allowedHosts\[0\].*IP address or a CIDR prefix/,
+      hcl: resource('mayastor_nexus', 'bad_hosts', {
+        node: 'a',
+        size_bytes: MiB,
+        children: ['malloc:///h1?size_mb=4'],
+        share: 'nbd',
+        allowed_hosts: ['no such host!'],
+      }),
     },
     {
       name: 'agent down',
