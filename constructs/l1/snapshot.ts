@@ -10,6 +10,10 @@ export interface SnapshotConfig extends cdktf.TerraformMetaArguments {
   readonly replicaUuid: string;
   /** UUID of the snapshot; when left out, the provider generates one at create and keeps it. Changing it replaces the snapshot. */
   readonly uuid?: string;
+  /** Read-only export: `none`, `nbd` or `nvmf`. Default `none`. Changes in place. */
+  readonly share?: string;
+  /** Hosts allowed to connect to the export; empty allows any. */
+  readonly allowedHosts?: string[];
 }
 
 export class Snapshot extends cdktf.TerraformResource {
@@ -30,6 +34,8 @@ export class Snapshot extends cdktf.TerraformResource {
     this._nodeAttribute = config.nodeAttribute;
     this._replicaUuid = config.replicaUuid;
     this._uuid = config.uuid;
+    this._share = config.share;
+    this._allowedHosts = config.allowedHosts;
   }
 
   public get id(): string {
@@ -72,6 +78,39 @@ export class Snapshot extends cdktf.TerraformResource {
     return this._uuid;
   }
 
+  private _share?: string;
+  public get share(): string {
+    return this.getStringAttribute('share');
+  }
+  public set share(value: string) {
+    this._share = value;
+  }
+  public resetShare(): void {
+    this._share = undefined;
+  }
+  public get shareInput(): string | undefined {
+    return this._share;
+  }
+
+  private _allowedHosts?: string[];
+  public get allowedHosts(): string[] {
+    return this.getListAttribute('allowed_hosts');
+  }
+  public set allowedHosts(value: string[]) {
+    this._allowedHosts = value;
+  }
+  public resetAllowedHosts(): void {
+    this._allowedHosts = undefined;
+  }
+  public get allowedHostsInput(): string[] | undefined {
+    return this._allowedHosts;
+  }
+
+  /** URI of the read-only export (`nbd://host:port/UUID`), `bdev:///UUID` when not shared. */
+  public get uri(): string {
+    return this.getStringAttribute('uri');
+  }
+
   /** Name of the pool that holds the snapshot (the replica's; its clones must be made there). */
   public get pool(): string {
     return this.getStringAttribute('pool');
@@ -94,6 +133,8 @@ export class Snapshot extends cdktf.TerraformResource {
       node: cdktf.stringToTerraform(this._nodeAttribute),
       replica_uuid: cdktf.stringToTerraform(this._replicaUuid),
       uuid: cdktf.stringToTerraform(this._uuid),
+      share: cdktf.stringToTerraform(this._share),
+      allowed_hosts: cdktf.listMapper(cdktf.stringToTerraform, false)(this._allowedHosts),
     };
   }
 }

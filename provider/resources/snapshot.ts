@@ -1,20 +1,22 @@
 /**
  * mayastor_snapshot: a read-only, point-in-time snapshot of one replica, kept in the replica's pool (no data is
- * copied: the replica becomes a thin overlay over it). Everything is fixed at create (RequiresReplace); a clone is
- * a `mayastor_replica` whose `source_snapshot` is this snapshot's uuid. Destroying a snapshot that clones still
- * depend on is refused by the agent (409), and the diagnostic names the clones.
+ * copied: the replica becomes a thin overlay over it). What it is is fixed at create (RequiresReplace); its read-only
+ * export (share, allowed_hosts) changes in place. A clone is a `mayastor_replica` whose `source_snapshot` is this
+ * snapshot's uuid. Destroying a snapshot that clones still depend on is refused by the agent (409), and the
+ * diagnostic names the clones.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentClient, Snapshot } from '../../agent/api/client';
+import type { AgentClient, Share, Snapshot, SnapshotSpec } from '../../agent/api/client';
+import { UNKNOWN } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
-import { SchemaOf, known } from '../protocol/model';
+import { SchemaOf, known, sameValue } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { typedResource } from '../protocol/typed';
-import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute } from './attributes';
+import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
 import { NOT_ASKED, deleteOnNode, parseImportId, readOnNode } from './lifecycle';
-import { checkNodeAtPlan, checkUuid } from './validators';
+import { checkNodeAtPlan, checkShare, checkUuid } from './validators';
 
 /** A snapshot's attributes (the schema below, field by field). */
 export interface SnapshotModel {
@@ -26,9 +28,12 @@ export interface SnapshotModel {
   sizeBytes: number;
   referencedBytes: number;
   createdAt: string;
+  share: Share;
+  allowedHosts: string[];
+  uri: string;
 }
 /** What only the agent knows (and the uuid, when generated at create). */
-type SnapshotOutputs = 'id' | 'uuid' | 'pool' | 'sizeBytes' | 'referencedBytes' | 'createdAt';
+type SnapshotOutputs = 'id' | 'uuid' | 'pool' | 'sizeBytes' | 'referencedBytes' | 'createdAt' | 'uri';
 
 export const snapshotSchema: SchemaOf<SnapshotModel> = {
   description:
@@ -61,6 +66,23 @@ export const snapshotSchema: SchemaOf<SnapshotModel> = {
       description: 'Bytes of pool space the snapshot holds (the clusters the replica had written when it was taken).',
     },
     created_at: { type: 'string', computed: true, useStateForUnknown: true, description: 'When the snapshot was taken (RFC 3339).' },
+    share: shareAttribute(
+      'Read-only export of the snapshot: `none`, `nbd` or `nvmf` (the agent needs `--nvmf-listen`), e.g. to copy it off with `qemu-img convert` while the replica takes writes. Writes to the export fail. Changes in place. Default `none`.',
+    ),
+    allowed_hosts: {
+      type: ['list', 'string'],
+      optional: true,
+      computed: true,
+      default: [],
+      description:
+        'Hosts allowed to connect to the export; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs. Changes in place.',
+    },
+    uri: {
+      type: 'string',
+      computed: true,
+      useStateForUnknown: true,
+      description: 'URI of the read-only export (e.g. `nbd://host:port/SNAPSHOT-UUID`); `bdev:///UUID` when not shared.',
+    },
   },
 };
 
@@ -74,7 +96,15 @@ function toModel(node: string, s: Snapshot): SnapshotModel {
     sizeBytes: s.sizeBytes,
     referencedBytes: s.referencedBytes,
     createdAt: s.createdAt,
+    share: s.share,
+    allowedHosts: [...(s.allowedHosts ?? [])],
+    uri: s.uri,
   };
+}
+
+/** The export part of a spec: none when the snapshot is not shared (the agent's default). */
+function exportSpec(share: Share | null, allowedHosts: string[] | null): SnapshotSpec {
+  return !share || share === 'none' ? {} : { share, allowedHosts: allowedHosts ?? [] };
 }
 
 /**
@@ -98,8 +128,15 @@ export function explainDependents(diags: Diagnostics, e: unknown, what: string, 
  * agent's PUT answers 201 and 200 alike through the client, so the snapshot is looked up first (a retried PUT whose
  * first attempt created it still counts as this call's).
  */
-async function createSnapshot(c: AgentClient, diags: Diagnostics, node: string, replica: string, uuid: string): Promise<Snapshot | undefined> {
-  if (!(await c.findSnapshot(uuid))) return c.putSnapshot(replica, uuid);
+async function createSnapshot(
+  c: AgentClient,
+  diags: Diagnostics,
+  node: string,
+  replica: string,
+  uuid: string,
+  spec: SnapshotSpec,
+): Promise<Snapshot | undefined> {
+  if (!(await c.findSnapshot(uuid))) return c.putSnapshot(replica, uuid, spec);
   const id = `${node}/${uuid}`;
   diags.error(
     'mayastor_snapshot already exists',
@@ -118,13 +155,16 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
   validate(config, diags) {
     checkUuid(diags, config.uuid, 'uuid');
     checkUuid(diags, config.replicaUuid, 'replica_uuid');
+    checkShare(diags, config.share);
   },
 
-  modifyPlan(m, { planned }, diags) {
+  modifyPlan(m, { prior, planned, requiresReplace }, diags) {
     checkNodeAtPlan(m, planned.node, diags);
     const node = known(planned.node),
       uuid = known(planned.uuid);
     if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    // the export's address changes with its protocol; allowed_hosts alone leaves it
+    if (prior && requiresReplace.size === 0 && !sameValue(prior.share, planned.share)) planned.uri = UNKNOWN;
   },
 
   async create(m, planned, diags) {
@@ -133,7 +173,7 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
     const c = m.client(node, diags);
     if (!c) return null;
     try {
-      const s = await createSnapshot(c, diags, node, planned.replicaUuid, uuid);
+      const s = await createSnapshot(c, diags, node, planned.replicaUuid, uuid, exportSpec(planned.share, planned.allowedHosts));
       return s ? toModel(node, s) : null;
     } catch (e) {
       // a missing replica (404) or anything about it is the replica_uuid's; a uuid taken by another object is the uuid's
@@ -155,8 +195,18 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
       toModel,
     ),
 
-  // every argument replaces the snapshot, so an update changes nothing on the agent
-  update: async (_m, prior) => prior,
+  // only the export changes in place
+  async update(m, prior, planned, diags) {
+    const c = m.client(planned.node, diags);
+    if (!c) return prior;
+    const share = planned.share ?? 'none';
+    try {
+      return toModel(planned.node, await c.patchSnapshot(prior.uuid, { share, allowedHosts: share === 'none' ? [] : (planned.allowedHosts ?? []) }));
+    } catch (e) {
+      agentDiag(diags, e, `Update snapshot ${prior.uuid}`, planned.node, 'share', ['share', 'allowed_hosts']);
+      return prior;
+    }
+  },
 
   delete: (m, { node, uuid, replicaUuid }, diags) =>
     deleteOnNode(

@@ -1,8 +1,8 @@
 /**
  * Issue 13 (Terraform) with the real `terraform` binary against a real agent:
- *  - a replica written over its NBD share (qemu-io patterns), a `mayastor_snapshot` of it, a clone of that snapshot
- *    (`mayastor_replica.source_snapshot`); the replica is overwritten after the snapshot, and the clone's bytes
- *    (nbdcopy of its share, sha256) are what the replica held when the snapshot was taken;
+ *  - a replica written over its NBD share (qemu-io patterns), a `mayastor_snapshot` of it exported read-only over NBD,
+ *    a clone of that snapshot (`mayastor_replica.source_snapshot`); the replica is overwritten after the snapshot, and
+ *    the clone's and the snapshot export's bytes (nbdcopy, sha256) are what the replica held when it was taken;
  *  - a `mayastor_volume_snapshot` of a 3-child nexus written through its NBD export, the nexus overwritten after it,
  *    and a clone of each replica snapshot (by `snapshot_uuids`) holding the volume's data of snapshot time after its
  *    label header (sha256 of each clone's NBD share from 1 MiB on). A new nexus over those clones is refused by the
@@ -32,7 +32,7 @@ import {
 } from '../../constructs';
 import { BINDINGS, ProviderSchemaJson, checkBindings } from '../helpers/constructs-schema-check';
 import { MiB } from '../helpers/agent';
-import { freePort, nbdReadAll, qemuIoOk, sha256 } from '../helpers/nbd';
+import { freePort, nbdReadAll, qemuIo, qemuIoOk, sha256 } from '../helpers/nbd';
 import { ProviderTestbed, TerraformDir, expectOk, output, ref, resource } from '../helpers/terraform';
 
 jest.setTimeout(300_000);
@@ -68,7 +68,7 @@ function config(withSnapshots: boolean): string {
   if (!withSnapshots) return base.join('');
   return [
     ...base,
-    resource('mayastor_snapshot', 's', { node: 'a', replica_uuid: ref('mayastor_replica.r.uuid') }),
+    resource('mayastor_snapshot', 's', { node: 'a', replica_uuid: ref('mayastor_replica.r.uuid'), share: 'nbd' }),
     resource('mayastor_replica', 'c', {
       node: 'a',
       pool: ref('mayastor_snapshot.s.pool'),
@@ -89,6 +89,7 @@ function config(withSnapshots: boolean): string {
     output('c_uri', ref('mayastor_replica.c.uri')),
     output('k_uris', ref('[mayastor_replica.k0.uri, mayastor_replica.k1.uri, mayastor_replica.k2.uri]')),
     output('s_uuid', ref('mayastor_snapshot.s.uuid')),
+    output('s_uri', ref('mayastor_snapshot.s.uri')),
     output('c_uuid', ref('mayastor_replica.c.uuid')),
     output('vs', ref('mayastor_volume_snapshot.vs')),
   ].join('');
@@ -149,6 +150,12 @@ test('a snapshot, a clone of it, a volume snapshot and clones of its parts: the 
   const sUuid = out('s_uuid');
   expect(snaps.find((s) => s.uuid === sUuid)).toMatchObject({ sourceReplica: expect.any(String), sizeBytes: R_SIZE, pool: 'pa' });
   expect(sha256(nbdReadAll(out('c_uri'), R_SIZE))).toBe(sha256(image(R_SIZE, R_BEFORE)));
+  // the snapshot's own read-only export (share = "nbd"): the data of snapshot time; a write does not change it
+  const sUri = out('s_uri');
+  expect(sUri).toMatch(new RegExp(`^nbd://.*/${sUuid}$`));
+  const tried = await qemuIo(sUri, ['write -P 0x01 0 64k']);
+  expect(`${tried.stdout}${tried.stderr}`).toMatch(/failed|not permitted|permission denied|read-only/i);
+  expect(sha256(nbdReadAll(sUri, R_SIZE))).toBe(sha256(image(R_SIZE, R_BEFORE)));
   expect(sha256(nbdReadAll(rUri, R_SIZE))).toBe(sha256(image(R_SIZE, [[0, 4, 0x11], ...R_BEFORE.filter(([at]) => at >= 4)])));
 
   const vs = out<{ replicas: { replica_uuid: string; snapshot_uuid: string; node: string; child: string }[]; snapshot_uuids: Record<string, string> }>('vs');

@@ -28,6 +28,13 @@ const C = '33333333-1313-4000-8000-000000000003';
 const N = '44444444-1313-4000-8000-000000000004';
 const G = '55555555-1313-4000-8000-000000000005';
 
+/** The export fields of a snapshot shared as `share`. */
+const exported = (uuid: string, share: string, allowedHosts: string[]) => ({
+  share,
+  allowedHosts,
+  uri: share === 'nbd' ? `nbd://127.0.0.1:10809/${uuid}` : `bdev:///${uuid}`,
+});
+
 interface FakeSnap {
   uuid: string;
   sourceReplica: string;
@@ -36,6 +43,9 @@ interface FakeSnap {
   referencedBytes: number;
   createdAt: string;
   children: string[];
+  share: string;
+  allowedHosts: string[];
+  uri: string;
 }
 
 /** One node's agent: replicas, snapshots and nexus snapshots, with the agent's answers. */
@@ -90,8 +100,8 @@ function fakeAgent(node: string) {
       for (const s of snaps.values()) s.children = s.children.filter((c) => c !== u);
       return replicas.delete(u);
     },
-    async putSnapshot(replica: string, uuid: string) {
-      calls.push(`putSnapshot ${replica} ${uuid}`);
+    async putSnapshot(replica: string, uuid: string, spec: { share?: string; allowedHosts?: string[] } = {}) {
+      calls.push(`putSnapshot ${replica} ${uuid} ${JSON.stringify(spec)}`);
       const r = replicas.get(replica);
       if (!r) throw err(404, `replica '${replica}' not found`);
       const had = snaps.get(uuid);
@@ -104,6 +114,7 @@ function fakeAgent(node: string) {
         referencedBytes: MiB,
         createdAt: '2026-12-05T19:00:00Z',
         children: [replica],
+        ...exported(uuid, spec.share ?? 'none', spec.allowedHosts ?? []),
       };
       snaps.set(uuid, s);
       r.parent = uuid;
@@ -111,6 +122,13 @@ function fakeAgent(node: string) {
     },
     async findSnapshot(uuid: string) {
       return snaps.get(uuid);
+    },
+    async patchSnapshot(uuid: string, spec: { share: string; allowedHosts: string[] }) {
+      calls.push(`patchSnapshot ${uuid} ${JSON.stringify(spec)}`);
+      const s = snaps.get(uuid);
+      if (!s) throw err(404, `snapshot '${uuid}' does not exist`);
+      Object.assign(s, exported(uuid, spec.share, spec.allowedHosts));
+      return s;
     },
     async listSnapshots() {
       return [...snaps.values()];
@@ -250,6 +268,24 @@ describe('mayastor_snapshot', () => {
     // another uuid or replica replaces it
     expect((await plan(svc, 'mayastor_snapshot', a.state, cfg({ uuid: S }))).replace).toEqual(['uuid']);
     expect((await plan(svc, 'mayastor_snapshot', a.state, cfg({ replica_uuid: C }))).replace).toEqual(['replica_uuid']);
+  });
+
+  test('share: exported read-only at create, changed in place by PATCH (the uri re-planned), unshared', async () => {
+    const { svc, agents } = await configured();
+    const s = await created(svc, 'mayastor_snapshot', cfg({ uuid: S, share: 'nbd', allowed_hosts: ['127.0.0.1'] }));
+    expect(agents.a.calls).toContain(`putSnapshot ${R} ${S} {"share":"nbd","allowedHosts":["127.0.0.1"]}`);
+    expect(s).toMatchObject({ share: 'nbd', allowed_hosts: ['127.0.0.1'], uri: `nbd://127.0.0.1:10809/${S}` });
+    const hosts = await plan(svc, 'mayastor_snapshot', s, cfg({ uuid: S, share: 'nbd', allowed_hosts: ['10.0.0.0/8'] }));
+    expect(hosts.replace).toEqual([]);
+    expect(hosts.planned).toMatchObject({ uri: s.uri, created_at: s.created_at, pool: 'p' });
+    const off = await plan(svc, 'mayastor_snapshot', s, cfg({ uuid: S, share: 'none' }));
+    expect(off.replace).toEqual([]);
+    expect(off.planned).toMatchObject({ uri: UNKNOWN, allowed_hosts: [] });
+    const u = await apply(svc, 'mayastor_snapshot', s, off.planned);
+    expect(u.diags).toEqual([]);
+    expect(agents.a.calls).toContain(`patchSnapshot ${S} {"share":"none","allowedHosts":[]}`);
+    expect(u.state).toMatchObject({ share: 'none', uri: `bdev:///${S}` });
+    expect((await validate(svc, 'mayastor_snapshot', cfg({ share: 'ftp' }))).map(attrOf)).toEqual([['share']]);
   });
 
   test('a snapshot this state did not create (already there) is refused: import it', async () => {
