@@ -11,6 +11,7 @@
  *      BENCH_CLUSTER (pool cluster size in bytes; default the agent's, 4 MiB), BENCH_SNAPS (5 snapshots under load).
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { BenchAgent, MiB, allocFile, envList, envNum, fio, fmt, median, mkBenchDir, runMain, sleep, table, uuid } from './nexus-lib';
 
@@ -102,6 +103,7 @@ runMain('snapshot', async () => {
       ]);
     } finally {
       await a.stop().catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   process.stdout.write(
