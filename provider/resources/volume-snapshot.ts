@@ -213,8 +213,9 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
       if (!made) return null;
       return toModel(node, made, { deadlineMs: planned.deadlineMs ?? null, timeouts: planned.timeouts });
     } catch (e) {
-      if (!explainRefused(diags, e, node, nexus, uuid))
-        agentDiag(diags, e, `Snapshot nexus ${nexus}`, node, isAgentError(e) && e.status === 409 ? 'uuid' : 'nexus_uuid', []);
+      // the agent bounds deadlineMs itself (its limit is not part of agent/api): its refusal names the field first
+      const attr = !isAgentError(e) ? 'nexus_uuid' : e.status === 409 ? 'uuid' : /^deadlineMs\b/.test(e.agentMessage) ? 'deadline_ms' : 'nexus_uuid';
+      if (!explainRefused(diags, e, node, nexus, uuid)) agentDiag(diags, e, `Snapshot nexus ${nexus}`, node, attr, []);
       return null;
     }
   },

@@ -146,6 +146,8 @@ function fakeAgent(node: string) {
     },
     async putNexusSnapshot(nexus: string, uuid: string, opts: { deadlineMs?: number }) {
       calls.push(`putNexusSnapshot ${nexus} ${uuid} ${JSON.stringify(opts)}`);
+      if (opts.deadlineMs !== undefined && opts.deadlineMs > 600000)
+        throw new FakeAgentError(400, 'bad_request', node, "deadlineMs must be an integer from 1 to 600000 (milliseconds the volume's I/O may be held)");
       if (hang) return new Promise<never>(() => undefined);
       const n = nexuses.get(nexus);
       if (!n) throw err(404, `nexus '${nexus}' not found`);
@@ -486,6 +488,14 @@ describe('mayastor_volume_snapshot', () => {
     const { svc } = await withNexus();
     const d = await validate(svc, 'mayastor_volume_snapshot', cfg({ deadline_ms: 0, timeouts: { create: '5 minutes', delete: null }, nexus_uuid: 'n' }));
     expect(d.map(attrOf)).toEqual([['nexus_uuid'], ['timeouts', 'create'], ['deadline_ms']]);
+  });
+
+  test("a deadline_ms beyond the agent's limit is refused on deadline_ms", async () => {
+    const { svc } = await withNexus();
+    const a = await apply(svc, 'mayastor_volume_snapshot', null, (await plan(svc, 'mayastor_volume_snapshot', null, cfg({ deadline_ms: 3600000 }))).planned);
+    expect(a.state).toBeNull();
+    expect(attrOf(a.diags[0])).toEqual(['deadline_ms']);
+    expect(a.diags[0].detail).toContain('deadlineMs must be an integer from 1 to 600000');
   });
 
   test('timeouts.create bounds a create the agent never answers, naming timeouts.create', async () => {
