@@ -8,7 +8,8 @@
  *                 its idle timeout): the cold case
  *   direct        MAYASTOR_PROVIDER_DAEMON=off: Terraform's three launches each start node
  * Cold starts run the bundle with its build-trained code cache (provider/launcher/bundle.js, `npm run build:ts`);
- * the table's first line says whether they do (the loader's MAYASTOR_PROVIDER_LOADER_TRACE).
+ * the table's first line says whether they do (the loader's MAYASTOR_PROVIDER_LOADER_TRACE). The *-tsc modes run
+ * the same cold cases on tsc's output (MAYASTOR_PROVIDER_BUNDLE=off), as before the bundle: before/after in one run.
  *
  *   npm run build && node bench/provider-plan.js [RUNS=5]
  *   BREAKDOWN=1 node bench/provider-plan.js    # also: life time and CPU of each provider process in direct mode
@@ -63,6 +64,7 @@ const median = (a) => {
 
 (async () => {
   let agent;
+  let loader;
   try {
     const inst = spawnSync(
       process.execPath,
@@ -70,6 +72,22 @@ const median = (a) => {
       { encoding: 'utf8' },
     );
     if (inst.status !== 0) throw new Error(inst.stderr);
+    // Run a copy of the build as it is now, so that a rebuild during the bench (tsc in another shell) changes nothing:
+    // the loader, tsc output and the bundle with its cache, node_modules linked; the shim points at the copy.
+    const snap = path.join(work, 'build');
+    fs.mkdirSync(path.join(snap, 'bin'), { recursive: true });
+    fs.copyFileSync(path.join(root, 'bin', 'terraform-provider-mayastor'), path.join(snap, 'bin', 'terraform-provider-mayastor'));
+    for (const d of ['provider', path.join('agent', 'api')]) {
+      fs.cpSync(path.join(root, 'dist', d), path.join(snap, 'dist', d), { recursive: true, preserveTimestamps: true });
+    }
+    for (const f of fs.readdirSync(path.join(root, 'dist')).filter((n) => n.startsWith('provider.bundle.'))) {
+      fs.copyFileSync(path.join(root, 'dist', f), path.join(snap, 'dist', f));
+    }
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(snap, 'node_modules'));
+    loader = path.join(snap, 'bin', 'terraform-provider-mayastor');
+    const shim = /^installed (.*)$/m.exec(inst.stdout)[1];
+    const launcher = path.join(root, 'provider', 'launcher', 'build', 'mayastor-provider-launcher');
+    fs.writeFileSync(shim, `#!/bin/sh\nexec ${JSON.stringify(launcher)} ${JSON.stringify(process.execPath)} ${JSON.stringify(loader)} "$@"\n`, { mode: 0o755 });
     const dataDir = path.join(work, 'agent');
     fs.mkdirSync(path.join(dataDir, 'disks'), { recursive: true });
     const disk = path.join(dataDir, 'disks', 'd0.img');
@@ -124,32 +142,43 @@ const median = (a) => {
         },
       ],
       ['direct', 'no daemon (MAYASTOR_PROVIDER_DAEMON=off)', () => direct],
+      // the same cold cases on tsc's output (how the provider started before the bundle): before/after, same machine
+      [
+        'daemon-cold-tsc',
+        'daemon started by this plan, tsc output',
+        () => {
+          killDaemon();
+          return { MAYASTOR_PROVIDER_BUNDLE: 'off' };
+        },
+      ],
+      ['direct-tsc', 'no daemon, tsc output', () => ({ ...direct, MAYASTOR_PROVIDER_BUNDLE: 'off' })],
     ];
     const times = Object.fromEntries(modes.map(([k]) => [k, []]));
-    const b = [],
-      procs = [];
+    const b = [];
+    const procs = Object.fromEntries(modes.map(([k]) => [k, []]));
+    const once = ([k, , prep]) => {
+      const extra = prep();
+      fs.rmSync(breakdownLog, { force: true });
+      times[k].push(timePlan(mdir, extra));
+      if (k.startsWith('direct') && process.env.BREAKDOWN && fs.existsSync(breakdownLog))
+        procs[k].push(
+          fs
+            .readFileSync(breakdownLog, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => l.split(' ').map(Number)),
+        );
+      b.push(timePlan(ddir)); // every run followed by a terraform_data plan so both see the same machine
+    };
     timePlan(ddir);
-    // each mode's runs back to back (the warm daemon has served the plans before it, as in a work session),
-    // every run followed by a terraform_data plan so both see the same machine
-    for (const [k, , prep] of modes) {
-      timePlan(mdir, prep()); // warm-up; starts the daemon for the 'daemon' runs
-      for (let i = 0; i < runs; i++) {
-        const extra = prep();
-        fs.rmSync(breakdownLog, { force: true });
-        times[k].push(timePlan(mdir, extra));
-        if (k === 'direct' && process.env.BREAKDOWN && fs.existsSync(breakdownLog))
-          procs.push(
-            fs
-              .readFileSync(breakdownLog, 'utf8')
-              .trim()
-              .split('\n')
-              .map((l) => l.split(' ').map(Number)),
-          );
-        b.push(timePlan(ddir));
-      }
-    }
+    // the warm daemon's runs back to back (it has served the plans before them, as in a work session); then the
+    // cold modes in rounds, one run of each a round, so that before and after see the same machine load
+    timePlan(mdir, modes[0][2]());
+    for (let i = 0; i < runs; i++) once(modes[0]);
+    for (const [, , prep] of modes.slice(1)) timePlan(mdir, prep()); // page cache, terraform's own warm-up
+    for (let i = 0; i < runs; i++) for (const m of modes.slice(1)) once(m);
     const bm = median(b);
-    const loaded = spawnSync(process.execPath, [path.join(root, 'bin', 'terraform-provider-mayastor')], {
+    const loaded = spawnSync(process.execPath, [loader], {
       env: { ...process.env, MAYASTOR_PROVIDER_LOADER_TRACE: '1' },
       encoding: 'utf8',
     });
@@ -162,12 +191,13 @@ const median = (a) => {
       const verdict = `  (target <= ${target}x: ${mm / bm <= target ? 'met' : 'NOT met'})`;
       console.log(`  mayastor, ${label.padEnd(41)} ${mm.toFixed(0).padStart(5)} ms  ratio ${(mm / bm).toFixed(2)}x${verdict}`);
     }
-    if (procs.length) {
+    for (const [k, ps] of Object.entries(procs)) {
+      if (!ps.length) continue;
       const names = ['schema', 'validate', 'plan'];
-      const n = Math.min(...procs.map((p) => p.length));
-      for (let k = 0; k < n; k++) {
+      const n = Math.min(...ps.map((p) => p.length));
+      for (let j = 0; j < n; j++) {
         console.log(
-          `  direct: provider process ${k + 1} (${names[k] ?? '?'}): alive ${median(procs.map((p) => p[k][0])).toFixed(0)} ms, cpu ${median(procs.map((p) => p[k][1])).toFixed(0)} ms (all threads)`,
+          `  ${k}: provider process ${j + 1} (${names[j] ?? '?'}): alive ${median(ps.map((p) => p[j][0])).toFixed(0)} ms, cpu ${median(ps.map((p) => p[j][1])).toFixed(0)} ms (all threads)`,
         );
       }
     }

@@ -141,16 +141,22 @@ export interface DaemonOptions {
   requestTimeoutMs?: number;
 }
 
-export function runDaemon(opts: DaemonOptions): void {
-  // Load now what sessions need (the agent client pulls in undici): the first session then starts warm.
+/** Loads what sessions need (the agent client pulls in undici), so that the first plan session starts warm. */
+function preload(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('../agent/api/client');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('undici');
+}
+
+export function runDaemon(opts: DaemonOptions): void {
+  const bundled = (globalThis as Record<symbol, unknown>)[Symbol.for('mayastor.provider.bundle')] as BundleInfo | undefined;
+  // From tsc output: load before fingerprinting the loaded files. From the bundle (one file): once listening, so the
+  // launcher that started us (Terraform waiting for the schema, which needs no agent) is served first.
+  if (!bundled) preload();
   // node itself and every module loaded so far (the ones loaded later come from the same packages); when run from
   // the bundle, bin/terraform-provider-mayastor names the bundle and its code cache, and tells whether tsc output
   // still matches the bundle (tsc rewrites every file, mostly unchanged: that is no reason to leave)
-  const bundled = (globalThis as Record<symbol, unknown>)[Symbol.for('mayastor.provider.bundle')] as BundleInfo | undefined;
   const codeFiles = [process.execPath, ...Object.keys(require.cache), ...(bundled?.files ?? [])];
   const loadedCode = fingerprint(codeFiles);
   const codeChanged = () => fingerprint(codeFiles) !== loadedCode || (bundled !== undefined && !bundled.current());
@@ -259,6 +265,7 @@ export function runDaemon(opts: DaemonOptions): void {
       socketIno = fs.statSync(opts.socketPath).ino;
       daemonLog('daemon.listening', { socket: opts.socketPath, idle_seconds: opts.idleMs / 1000 });
       armIdle();
+      if (bundled) setImmediate(preload);
     });
   };
   listen(false);

@@ -184,9 +184,9 @@ describe('the loader (bin/terraform-provider-mayastor)', () => {
     ...extra,
   });
   /** Starts `exe` as Terraform would, returns its handshake line and what the loader said it runs, and kills it. */
-  function handshake(exe: string): Promise<{ line: string; running: string }> {
+  function handshake(exe: string, extra: NodeJS.ProcessEnv = {}): Promise<{ line: string; running: string }> {
     return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [exe], { env: hostEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [exe], { env: hostEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       p.stderr!.on('data', (d) => (err += d));
@@ -204,6 +204,12 @@ describe('the loader (bin/terraform-provider-mayastor)', () => {
     const r = await handshake(bin);
     expect(r.line).toMatch(HANDSHAKE);
     expect(r.running).toBe('the bundle, code cache accepted');
+  });
+
+  test('MAYASTOR_PROVIDER_BUNDLE=off runs tsc output', async () => {
+    const r = await handshake(bin, { MAYASTOR_PROVIDER_BUNDLE: 'off' });
+    expect(r.line).toMatch(HANDSHAKE);
+    expect(r.running).toBe('dist/provider/main.js (MAYASTOR_PROVIDER_BUNDLE=off)');
   });
 
   describe('in a copy of the build', () => {
