@@ -1,7 +1,8 @@
 /**
  * Entry point of terraform-provider-mayastor. Terraform runs the launcher (provider/launcher), which either hands
  * the session to the provider daemon (`--daemon SOCKET`, provider/daemon.ts) or, when no daemon can serve it, runs
- * this file directly: then this process is the plugin, as go-plugin expects.
+ * this file directly: then this process is the plugin, as go-plugin expects. Node normally runs it from the bundle
+ * dist/provider.bundle.js, loaded with its code cache by bin/terraform-provider-mayastor (provider/launcher/bundle.js).
  */
 import { ProviderService } from './protocol/framework';
 import { logger } from './protocol/log';

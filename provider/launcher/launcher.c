@@ -8,7 +8,9 @@
  * been relayed yet, the launcher execs Node directly: slow but always correct.
  *
  * Invocation:  mayastor-provider-launcher NODE ENTRY [ARGS...]
- *   NODE  absolute path of the node executable, ENTRY absolute path of dist/provider/main.js.
+ *   NODE  absolute path of the node executable, ENTRY absolute path of the script node runs: the loader
+ *   bin/terraform-provider-mayastor (the bundle with its code cache; what the installed shim passes) or
+ *   dist/provider/main.js.
  *   Fewer than 2 arguments: usage on stderr, exit 2.
  *
  * Direct mode = execv(NODE, [NODE, ENTRY, ARGS...]) with the unchanged environment (and the signal dispositions
