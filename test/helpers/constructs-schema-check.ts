@@ -18,6 +18,10 @@ import { MayastorProvider } from '../../constructs/l1/provider';
 import { Pool } from '../../constructs/l1/pool';
 import { Replica } from '../../constructs/l1/replica';
 import { Nexus } from '../../constructs/l1/nexus';
+import { Snapshot } from '../../constructs/l1/snapshot';
+import { VolumeSnapshot } from '../../constructs/l1/volume-snapshot';
+import { DataMayastorReplica } from '../../constructs/l1/data-mayastor-replica';
+import { DataMayastorNexus } from '../../constructs/l1/data-mayastor-nexus';
 import { DataMayastorNode } from '../../constructs/l1/data-mayastor-node';
 import { DataMayastorPools } from '../../constructs/l1/data-mayastor-pools';
 
@@ -70,6 +74,22 @@ export const BINDINGS: Binding[] = [
   { kind: 'resource', tfType: 'mayastor_replica', file: 'replica.ts', className: 'Replica', configName: 'ReplicaConfig', ctor: Replica as unknown as Ctor },
   { kind: 'resource', tfType: 'mayastor_nexus', file: 'nexus.ts', className: 'Nexus', configName: 'NexusConfig', ctor: Nexus as unknown as Ctor },
   {
+    kind: 'resource',
+    tfType: 'mayastor_snapshot',
+    file: 'snapshot.ts',
+    className: 'Snapshot',
+    configName: 'SnapshotConfig',
+    ctor: Snapshot as unknown as Ctor,
+  },
+  {
+    kind: 'resource',
+    tfType: 'mayastor_volume_snapshot',
+    file: 'volume-snapshot.ts',
+    className: 'VolumeSnapshot',
+    configName: 'VolumeSnapshotConfig',
+    ctor: VolumeSnapshot as unknown as Ctor,
+  },
+  {
     kind: 'data',
     tfType: 'mayastor_node',
     file: 'data-mayastor-node.ts',
@@ -84,6 +104,22 @@ export const BINDINGS: Binding[] = [
     className: 'DataMayastorPools',
     configName: 'DataMayastorPoolsConfig',
     ctor: DataMayastorPools as unknown as Ctor,
+  },
+  {
+    kind: 'data',
+    tfType: 'mayastor_replica',
+    file: 'data-mayastor-replica.ts',
+    className: 'DataMayastorReplica',
+    configName: 'DataMayastorReplicaConfig',
+    ctor: DataMayastorReplica as unknown as Ctor,
+  },
+  {
+    kind: 'data',
+    tfType: 'mayastor_nexus',
+    file: 'data-mayastor-nexus.ts',
+    className: 'DataMayastorNexus',
+    configName: 'DataMayastorNexusConfig',
+    ctor: DataMayastorNexus as unknown as Ctor,
   },
 ];
 

@@ -89,9 +89,9 @@ describe('L1 bindings vs the provider schema (GetProviderSchema)', () => {
     [
       'a new resource',
       (s) => {
-        s.resource_schemas!.mayastor_snapshot = { block: { attributes: {} } };
+        s.resource_schemas!.mayastor_volume_group = { block: { attributes: {} } };
       },
-      /mayastor_snapshot: in the provider schema but has no L1 binding/,
+      /mayastor_volume_group: in the provider schema but has no L1 binding/,
     ],
     [
       'a removed data source',
