@@ -1,10 +1,6 @@
 # Snapshots and clones in plain HCL, on one node (var.nexus_node): a 2-way mirrored volume, a consistent snapshot of
-# it (mayastor_volume_snapshot) and a clone of each replica's part of it; plus a snapshot of a lone replica and a
-# clone of it, exported over NBD.
-#
-# A clone of a part holds the volume's label header (1 MiB) and then the volume as it was at snapshot time. A new
-# nexus over such clones is refused by the agent today: the clones carry the source nexus's label, which only the
-# agent API's `force` takes over, and mayastor_nexus has no such argument yet (see README "Snapshots in Terraform").
+# it (mayastor_volume_snapshot), and a second volume restored from that snapshot (a new nexus over a clone of each
+# replica's part of it); plus a snapshot of a lone replica, exported read-only over NBD, and a clone of it.
 #
 # A volume snapshot needs every child to be local to the nexus or reached over nvmf: an nbd:// child cannot be
 # snapshotted (the snapshot fails naming it). Here every replica is on the nexus node.
@@ -71,13 +67,20 @@ resource "mayastor_volume_snapshot" "daily" {
   timeouts    = { create = "1m", delete = "1m" }
 }
 
-# A thin clone of each replica's part of the snapshot (same node and pool).
+# The restored volume: a thin clone of each replica's part of the snapshot (same node and pool), a new nexus over them.
 resource "mayastor_replica" "restored" {
   count           = 2
   node            = var.nexus_node
   pool            = mayastor_pool.pool.name
   size_bytes      = provider::mayastor::replica_size(var.size_bytes)
   source_snapshot = mayastor_volume_snapshot.daily.snapshot_uuids[mayastor_replica.volume[count.index].uuid]
+}
+
+resource "mayastor_nexus" "restored" {
+  node       = var.nexus_node
+  size_bytes = var.size_bytes
+  children   = mayastor_replica.restored[*].uri
+  share      = "nbd"
 }
 
 # One replica's snapshot, and a clone of it exported over NBD.
@@ -91,6 +94,7 @@ resource "mayastor_replica" "scratch" {
 resource "mayastor_snapshot" "scratch" {
   node         = var.nexus_node
   replica_uuid = mayastor_replica.scratch.uuid
+  share        = "nbd" # read-only: e.g. qemu-img convert it off while the replica takes writes
 }
 
 resource "mayastor_replica" "scratch_clone" {
@@ -103,6 +107,15 @@ resource "mayastor_replica" "scratch_clone" {
 
 output "device_uri" {
   value = mayastor_nexus.volume.device_uri
+}
+
+output "restored_device_uri" {
+  description = "The volume as it was when mayastor_volume_snapshot.daily was taken."
+  value       = mayastor_nexus.restored.device_uri
+}
+
+output "snapshot_uri" {
+  value = mayastor_snapshot.scratch.uri
 }
 
 output "snapshot_parts" {

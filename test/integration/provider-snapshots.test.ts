@@ -4,10 +4,9 @@
  *    a clone of that snapshot (`mayastor_replica.source_snapshot`); the replica is overwritten after the snapshot, and
  *    the clone's and the snapshot export's bytes (nbdcopy, sha256) are what the replica held when it was taken;
  *  - a `mayastor_volume_snapshot` of a 3-child nexus written through its NBD export, the nexus overwritten after it,
- *    and a clone of each replica snapshot (by `snapshot_uuids`) holding the volume's data of snapshot time after its
- *    label header (sha256 of each clone's NBD share from 1 MiB on). A new nexus over those clones is refused by the
- *    agent today (the clones carry the source nexus's label; only PUT nexus `force` takes them, and mayastor_nexus
- *    has no such argument), so the restored nexus is not part of this test;
+ *    a clone of each replica snapshot (by `snapshot_uuids`) holding the volume's data of snapshot time after its
+ *    label header (sha256 of each clone's NBD share from 1 MiB on), and the restored volume: a new nexus over the
+ *    three clones reading the data of snapshot time (sha256 of its NBD export);
  *  - `plan -detailed-exitcode` exits 0 after apply; every resource imported into an emptied state (fresh), plan empty;
  *  - a snapshot that a clone depends on, destroyed from another state, fails naming the clone (nothing deleted);
  *  - a volume snapshot of a nexus with a faulted child fails with a diagnostic naming the child, leaving no snapshot;
@@ -15,7 +14,8 @@
  *  - the L1 bindings of the snapshot resources match `terraform providers schema -json`;
  *  - CDKTF: a ReplicatedVolume over nvmf with a replica on a second agent, its `snapshot(id)` synthesized and applied
  *    with terraform: the remote part is taken through the protocol, a clone of each part (L1 Replica.sourceSnapshot
- *    from snapshotUuidOf) holds the data of snapshot time, plan empty, destroy leaves nothing on either agent.
+ *    from snapshotUuidOf) holds the data of snapshot time, and so does ReplicatedVolume.fromSnapshot (clones on both
+ *    agents, a new nexus); plan empty, destroy leaves nothing on either agent.
  * Needs dist/ (`npm run build:ts`) and the launcher (`npm run build:native`).
  */
 import fs from 'node:fs';
@@ -86,6 +86,8 @@ function config(withSnapshots: boolean): string {
         share: 'nbd',
       }),
     ),
+    resource('mayastor_nexus', 'w', { node: 'a', size_bytes: VOL, children: [0, 1, 2].map((i) => ref(`mayastor_replica.k${i}.uri`)), share: 'nbd' }),
+    output('w_uri', ref('mayastor_nexus.w.device_uri')),
     output('c_uri', ref('mayastor_replica.c.uri')),
     output('k_uris', ref('[mayastor_replica.k0.uri, mayastor_replica.k1.uri, mayastor_replica.k2.uri]')),
     output('s_uuid', ref('mayastor_snapshot.s.uuid')),
@@ -132,7 +134,7 @@ afterAll(async () => {
   await tb?.stop();
 });
 
-test('a snapshot, a clone of it, a volume snapshot and clones of its parts: the clones read the data of snapshot time', async () => {
+test('a snapshot, a clone of it, a volume snapshot and a volume restored from it: each reads the data of snapshot time', async () => {
   expectOk(tfd.run('apply', ...APPLY));
   const rUri = out('r_uri'),
     vUri = out('v_uri');
@@ -169,6 +171,8 @@ test('a snapshot, a clone of it, a volume snapshot and clones of its parts: the 
   // each part's clone: the nexus label header (1 MiB), then the volume as it was at snapshot time
   const want = sha256(image(VOL, V_BEFORE));
   for (const uri of out<string[]>('k_uris')) expect(sha256(nbdReadAll(uri, VOL + MiB).subarray(MiB))).toBe(want);
+  // the restored volume: a new nexus over the clones
+  expect(sha256(nbdReadAll(out('w_uri'), VOL))).toBe(want);
   expect(sha256(nbdReadAll(vUri, VOL))).toBe(sha256(image(VOL, [[0, 16, 0x22]])));
 });
 
@@ -181,7 +185,7 @@ test('import each resource into an emptied state: plan is empty', () => {
   const shown = JSON.parse(expectOk(tfd.run('show', '-json')));
   const managed = (shown.values.root_module.resources as { address: string; mode: string; values: { id: string } }[]).filter((r) => r.mode === 'managed');
   expect(managed.map((r) => r.address)).toEqual(
-    expect.arrayContaining(['mayastor_snapshot.s', 'mayastor_replica.c', 'mayastor_volume_snapshot.vs', 'mayastor_replica.k0', 'mayastor_nexus.v']),
+    expect.arrayContaining(['mayastor_snapshot.s', 'mayastor_replica.c', 'mayastor_volume_snapshot.vs', 'mayastor_replica.k0', 'mayastor_nexus.w']),
   );
   expectOk(tfd.run('state', 'rm', ...managed.map((r) => r.address)));
   expect(expectOk(tfd.run('state', 'list')).trim()).toBe('');
@@ -324,6 +328,8 @@ describe('CDKTF: a snapshot of a ReplicatedVolume with a remote nvmf:// replica'
         new TerraformOutput(stack, `part_uri_${p.node}`, { value: clone.uri });
       });
       new TerraformOutput(stack, 'parts', { value: snap.resource.replicas });
+      const restored = ReplicatedVolume.fromSnapshot(stack, 'restored', { snapshot: snap, nexusNode: 'a' });
+      restored.nexus.share = 'nbd';
     }
     fs.writeFileSync(path.join(cdk.dir, 'main.tf.json'), Testing.synth(stack));
   }
@@ -334,7 +340,7 @@ describe('CDKTF: a snapshot of a ReplicatedVolume with a remote nvmf:// replica'
     expectOk(cdk.run('init', '-no-color', '-input=false'));
   });
 
-  test('snapshot(id) applied: a part per replica (the remote one through the protocol); clones of the parts hold the data', async () => {
+  test('snapshot(id) applied: a part per replica (the remote one through the protocol); clones and fromSnapshot hold the data', async () => {
     expectOk(cdk.run('apply', ...APPLY));
     const uri = cdkOut('vol_device_uri');
     await qemuIoOk(uri, [...V_BEFORE.map(([at, n, v]) => `write -P ${v} ${at}M ${n}M`), 'flush']);
@@ -352,6 +358,7 @@ describe('CDKTF: a snapshot of a ReplicatedVolume with a remote nvmf:// replica'
     expect((await tb.agents.b.client().listSnapshots()).map((s) => s.uuid)).toContain(remote.snapshot_uuid);
     const want = sha256(image(VOL, V_BEFORE));
     for (const n of ['a', 'b']) expect(sha256(nbdReadAll(cdkOut(`part_uri_${n}`), VOL + MiB).subarray(MiB))).toBe(want);
+    expect(sha256(nbdReadAll(cdkOut('restored_device_uri'), VOL))).toBe(want);
     cdk.expectNoChanges();
   });
 
