@@ -393,12 +393,14 @@ export class SnapshotService {
       }
       const left: string[] = [];
       let viaNexus = false;
+      let why = `nexus '${nexus}' is gone`;
       if (this.nexuses.uuids().includes(nexus)) {
         try {
           await this.ctx.dp.nexusSnapshotDestroy(nexus, uuid);
           viaNexus = true;
         } catch (e) {
-          this.ctx.log.warn('volume_snapshot.destroy_via_nexus_failed', { nexus, snapshot: uuid, error: (e as Error).message });
+          why = (e as Error).message;
+          this.ctx.log.warn('volume_snapshot.destroy_via_nexus_failed', { nexus, snapshot: uuid, error: why });
         }
       }
       for (const p of v.replicas) {
@@ -409,7 +411,7 @@ export class SnapshotService {
       }
       if (left.length)
         throw conflict(
-          `volume snapshot '${uuid}': nexus '${nexus}' cannot reach these parts; delete them through their agents (DELETE /v1/replicas/{replica}/snapshots/{part}): ${left.join(', ')}`,
+          `volume snapshot '${uuid}': these parts were not deleted (${why}); delete them through their agents (DELETE /v1/replicas/{replica}/snapshots/{part}) or retry: ${left.join(', ')}`,
         );
       delete this.file.volumes[uuid];
       await this.save();
