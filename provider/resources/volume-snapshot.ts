@@ -142,7 +142,8 @@ const LATE: unique symbol = Symbol('late');
  * unreachable, or a protocol that cannot snapshot); the diagnostic is on nexus_uuid and quotes it.
  */
 function explainRefused(diags: Diagnostics, e: unknown, node: string, nexus: string, uuid: string): boolean {
-  if (!isAgentError(e) || e.status !== 422) return false;
+  // a 422 about the request itself (deadlineMs beyond what the agent waits for) is not about a child
+  if (!isAgentError(e) || e.status !== 422 || /^deadlineMs\b/.test(e.agentMessage)) return false;
   diags.error(
     `Cannot snapshot nexus ${nexus} on node "${node}"`,
     `${e.message}. Snapshot ${uuid} was not taken and nothing was left behind. Repair the child (or remove it from the nexus) and apply again.`,

@@ -148,6 +148,8 @@ function fakeAgent(node: string) {
       calls.push(`putNexusSnapshot ${nexus} ${uuid} ${JSON.stringify(opts)}`);
       if (opts.deadlineMs !== undefined && opts.deadlineMs > 600000)
         throw new FakeAgentError(400, 'bad_request', node, "deadlineMs must be an integer from 1 to 600000 (milliseconds the volume's I/O may be held)");
+      if (opts.deadlineMs !== undefined && opts.deadlineMs > 25000)
+        throw new FakeAgentError(422, 'unprocessable', node, `deadlineMs ${opts.deadlineMs} exceeds what this agent waits for a data-path call (25000 ms)`);
       if (hang) return new Promise<never>(() => undefined);
       const n = nexuses.get(nexus);
       if (!n) throw err(404, `nexus '${nexus}' not found`);
@@ -496,6 +498,14 @@ describe('mayastor_volume_snapshot', () => {
     expect(a.state).toBeNull();
     expect(attrOf(a.diags[0])).toEqual(['deadline_ms']);
     expect(a.diags[0].detail).toContain('deadlineMs must be an integer from 1 to 600000');
+  });
+
+  test('a deadline_ms beyond what the agent waits for (422) is on deadline_ms, not blamed on a child', async () => {
+    const { svc } = await withNexus();
+    const a = await apply(svc, 'mayastor_volume_snapshot', null, (await plan(svc, 'mayastor_volume_snapshot', null, cfg({ deadline_ms: 30000 }))).planned);
+    expect(a.state).toBeNull();
+    expect(attrOf(a.diags[0])).toEqual(['deadline_ms']);
+    expect(a.diags[0].summary).not.toMatch(/Cannot snapshot nexus/);
   });
 
   test('timeouts.create bounds a create the agent never answers, naming timeouts.create', async () => {
