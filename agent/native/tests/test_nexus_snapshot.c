@@ -33,11 +33,35 @@ struct sb {
     atomic_int fail_snap; /* snapshot_create fails with -EIO */
     atomic_int snap_delay_ms; /* snapshot_create sleeps this long after copying */
     atomic_ulong writes, flushes;
+    atomic_int park_writes; /* data-region writes wait for sb_release (a child that does not answer) */
+    struct dp_bdev_io *parked[64]; /* reactor thread only */
+    int nparked;
 };
+
+static void sb_do(struct sb *t, struct dp_bdev_io *io);
 
 static void sb_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 {
     struct sb *t = bdev->ctx;
+    if (io->type == DP_IO_WRITE && io->offset >= NX_HDR_SIZE && atomic_load(&t->park_writes)) {
+        CHECK(t->nparked < 64);
+        t->parked[t->nparked++] = io;
+        return;
+    }
+    sb_do(t, io);
+}
+
+static void sb_release_msg(void *a)
+{
+    struct sb *t = a;
+    atomic_store(&t->park_writes, 0);
+    for (int i = 0; i < t->nparked; i++)
+        sb_do(t, t->parked[i]);
+    t->nparked = 0;
+}
+
+static void sb_do(struct sb *t, struct dp_bdev_io *io)
+{
     uint8_t *p = t->data + io->offset;
     switch (io->type) {
     case DP_IO_READ:
@@ -335,6 +359,30 @@ TEST(deadline_resumes_by_itself)
     teardown(2);
 }
 
+/* A child that never completes a write: the drain cannot end, the deadline resumes the volume, nothing is made. */
+TEST(drain_past_the_deadline)
+{
+    setup(2);
+    struct dp_bdev *b = dp_bdev_get(NX);
+    atomic_store(&kids[1]->park_writes, 1);
+    static struct awrite a, c;
+    awrite_submit(&a, b, 0, 4096, 11); /* reaches sb-b and stays there */
+    while (!atomic_load(&kids[0]->writes))
+        usleep(1000);
+    dp_nexus_snap_child out[2];
+    expect_err(dp_nexus_snapshot(NX, G1, 50, 0, out, 2), -ETIMEDOUT, "did not drain");
+    CHECK_EQ(sb_count(kids[0]), 0);
+    CHECK_EQ(sb_count(kids[1]), 0);
+    awrite_submit(&c, b, 8192, 4096, 12); /* the volume resumed: new writes are not held (they park at sb-b too) */
+    dp_reactor_call(kids[1]->bdev.reactor, sb_release_msg, kids[1]);
+    awrite_wait(&a);
+    awrite_wait(&c);
+    CHECK_EQ(nx_check(b, 0, 4096, 11), 0);
+    CHECK_EQ(nx_check(b, 8192, 4096, 12), 0);
+    dp_bdev_put(b);
+    teardown(2);
+}
+
 struct loader {
     struct dp_bdev *b;
     atomic_int stop;
@@ -484,6 +532,7 @@ int main(void)
     CHECK_EQ(dp_init(3), 0);
     RUN(pause_holds_io_and_resume_releases_in_order);
     RUN(deadline_resumes_by_itself);
+    RUN(drain_past_the_deadline);
     RUN(snapshot_under_writes_is_consistent);
     RUN(failure_on_second_child_undoes_the_first);
     RUN(unhealthy_child_fails_or_is_skipped);
