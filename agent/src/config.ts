@@ -4,16 +4,17 @@
  *     [--nbd-listen HOST:PORT] [--advertise-host HOST] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
  *     [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level LEVEL]
  *     [--max-connections N] [--max-connections-per-export N] [--handshake-timeout-ms MS]
- *     [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N]
+ *     [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N] [--writer-grace-ms MS]
  *     [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
  * The TLS flags make the API HTTPS (and, with --tls-client-ca, require client certificates signed by that CA).
- * The six limits are the limits every target protocol applies to its (unauthenticated) clients
+ * The seven limits are the limits every target protocol applies to its (unauthenticated) clients
  * (README "Limits"; dp_target_set_limits). Flags take `--flag value` or `--flag=value`. Errors name the flag (ConfigError).
  * Port 0 asks the kernel for a free port (tests); the agent logs the address it got.
  */
 import os from 'node:os';
 import path from 'node:path';
 import { parseSize } from '../api/sizes';
+import { DEFAULT_WRITER_GRACE_MS } from './native/types';
 
 export interface HostPort {
   host: string;
@@ -63,6 +64,9 @@ export interface TargetLimitsConfig {
   memoryBudget: number;
   /** File descriptors below RLIMIT_NOFILE that targets leave to the control plane (--fd-headroom). */
   fdHeadroom: number;
+  /** How long an export serving a nexus child stays writable only by the nexus's host after its last connection
+   * drops (--writer-grace-ms; 0: the lease ends with the host's last connection). */
+  writerGraceMs: number;
 }
 
 export const DEFAULT_LIMITS: TargetLimitsConfig = {
@@ -72,7 +76,11 @@ export const DEFAULT_LIMITS: TargetLimitsConfig = {
   connMemoryBudget: 64 * 2 ** 20,
   memoryBudget: 2 ** 30,
   fdHeadroom: 64,
+  writerGraceMs: DEFAULT_WRITER_GRACE_MS,
 };
+
+/** The data path's ceiling for --writer-grace-ms (DP_TARGET_MAX_WRITER_GRACE_MS, 24 h). */
+export const MAX_WRITER_GRACE_MS = 86_400_000;
 
 export class ConfigError extends Error {
   constructor(
@@ -88,11 +96,11 @@ export const USAGE = `usage: mayastor-agent --node NAME --listen HOST:PORT --dat
        [--nbd-listen HOST:PORT] [--advertise-host HOST] [--iscsi-listen HOST:PORT] [--nvmf-listen HOST:PORT]
        [--allow-disk PREFIX]... [--reactors N] [--cluster-size BYTES] [--log-level debug|info|warn|error|silent]
        [--max-connections N] [--max-connections-per-export N] [--handshake-timeout-ms MS]
-       [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N]
+       [--conn-memory-budget SIZE] [--memory-budget SIZE] [--fd-headroom N] [--writer-grace-ms MS]
        [--tls-cert CERT.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]   (HTTPS API; client certificates required with --tls-client-ca)
 defaults: --node $(hostname) --listen 127.0.0.1:9500 --nbd-listen 127.0.0.1:10809 --allow-disk DIR/disks/ --reactors 1
           --max-connections 1024 --max-connections-per-export 128 --handshake-timeout-ms 10000
-          --conn-memory-budget 64MiB --memory-budget 1GiB --fd-headroom 64   (SIZE: bytes, or 512KiB, 64MiB, 1GiB)`;
+          --conn-memory-budget 64MiB --memory-budget 1GiB --fd-headroom 64 --writer-grace-ms 30000   (SIZE: bytes, or 512KiB, 64MiB, 1GiB)`;
 
 export function parseHostPort(flag: string, v: string): HostPort {
   let host: string;
@@ -144,6 +152,7 @@ const VALUE_FLAGS = new Set([
   '--conn-memory-budget',
   '--memory-budget',
   '--fd-headroom',
+  '--writer-grace-ms',
   '--tls-cert',
   '--tls-key',
   '--tls-client-ca',
@@ -176,6 +185,7 @@ function parseLimits(one: (f: string) => string | undefined): TargetLimitsConfig
     connMemoryBudget: sizeFlag('--conn-memory-budget', one('--conn-memory-budget'), d.connMemoryBudget, 2 ** 20, '1MiB'),
     memoryBudget: sizeFlag('--memory-budget', one('--memory-budget'), d.memoryBudget, 2 ** 20, '1MiB'),
     fdHeadroom: intFlag('--fd-headroom', one('--fd-headroom'), d.fdHeadroom, 0, 1 << 20),
+    writerGraceMs: intFlag('--writer-grace-ms', one('--writer-grace-ms'), d.writerGraceMs, 0, MAX_WRITER_GRACE_MS),
   };
   if (limits.memoryBudget < limits.connMemoryBudget) {
     throw new ConfigError(

@@ -89,6 +89,7 @@ describe('limits against abuse (issue 10)', () => {
       connMemoryBudget: 64 * 2 ** 20,
       memoryBudget: 2 ** 30,
       fdHeadroom: 64,
+      writerGraceMs: 30000,
     });
   });
   test('every flag, sizes with units', () => {
@@ -105,6 +106,7 @@ describe('limits against abuse (issue 10)', () => {
         '--memory-budget=1G',
         '--fd-headroom',
         '0',
+        '--writer-grace-ms=2000',
       ],
       {},
     );
@@ -115,8 +117,13 @@ describe('limits against abuse (issue 10)', () => {
       connMemoryBudget: 8 * 2 ** 20,
       memoryBudget: 2 ** 30,
       fdHeadroom: 0,
+      writerGraceMs: 2000,
     });
     expect(parseArgs(['--data-dir=/d', '--conn-memory-budget', '2097152'], {}).limits.connMemoryBudget).toBe(2097152);
+  });
+  test('--writer-grace-ms: 0 (the lease ends with the last connection) up to 24 h', () => {
+    expect(parseArgs(['--data-dir=/d', '--writer-grace-ms', '0'], {}).limits.writerGraceMs).toBe(0);
+    expect(parseArgs(['--data-dir=/d', '--writer-grace-ms', '86400000'], {}).limits.writerGraceMs).toBe(86400000);
   });
   const bad: [string[], string, RegExp][] = [
     [['--max-connections', '0'], '--max-connections', /integer from 1/],
@@ -129,6 +136,13 @@ describe('limits against abuse (issue 10)', () => {
     [['--conn-memory-budget', '512KiB'], '--conn-memory-budget', /minimum of 1MiB/],
     [['--memory-budget', '32MiB'], '--memory-budget', /below --conn-memory-budget/],
     [['--memory-budget', '2MiB', '--conn-memory-budget', '4MiB'], '--memory-budget', /below --conn-memory-budget/],
+    [['--writer-grace-ms', '-1'], '--writer-grace-ms', /integer from 0 to 86400000/],
+    [['--writer-grace-ms', '86400001'], '--writer-grace-ms', /integer from 0 to 86400000/],
+    [['--writer-grace-ms', '2.5'], '--writer-grace-ms', /integer/],
+    [['--writer-grace-ms', '30s'], '--writer-grace-ms', /integer/],
+    [['--writer-grace-ms', ''], '--writer-grace-ms', /integer/],
+    [['--writer-grace-ms'], '--writer-grace-ms', /needs a value/],
+    [['--writer-grace-ms', '1', '--writer-grace-ms', '2'], '--writer-grace-ms', /more than once/],
   ];
   test.each(bad)('%p fails naming %s', (argv, flag, why) => {
     let err: unknown;
@@ -155,6 +169,7 @@ describe('limits against abuse (issue 10)', () => {
       '--conn-memory-budget 64MiB',
       '--memory-budget 1GiB',
       '--fd-headroom 64',
+      '--writer-grace-ms 30000',
     ]) {
       expect((err as Error).message).toContain(f);
     }
