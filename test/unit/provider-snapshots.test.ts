@@ -178,6 +178,7 @@ function fakeAgent(node: string) {
     },
     async deleteNexusSnapshot(_nexus: string, uuid: string) {
       calls.push(`deleteNexusSnapshot ${uuid}`);
+      if (hang) return new Promise<never>(() => undefined);
       return nexusSnaps.delete(uuid);
     },
   };
@@ -520,6 +521,26 @@ describe('mayastor_volume_snapshot', () => {
     expect(a.state).toBeNull();
     expect(a.diags[0].summary).toBe(`Snapshot ${G} of nexus ${N} did not finish on node "a"`);
     expect(attrOf(a.diags[0])).toEqual(['timeouts', 'create']);
+  });
+
+  test('drift: a volume snapshot deleted out of band reads as gone', async () => {
+    const { svc, agents } = await withNexus();
+    const s = await created(svc, 'mayastor_volume_snapshot', cfg());
+    agents.a.nexusSnaps.delete(G);
+    const r = await read(svc, 'mayastor_volume_snapshot', s);
+    expect(r.diags).toEqual([]);
+    expect(r.state).toBeNull();
+  });
+
+  test('timeouts.delete bounds a destroy the agent never answers: an error on uuid, state kept', async () => {
+    const { svc, agents } = await withNexus();
+    const s = await created(svc, 'mayastor_volume_snapshot', cfg({ timeouts: { create: null, delete: '20ms' } }));
+    agents.a.setHang(true);
+    const d = await apply(svc, 'mayastor_volume_snapshot', s, null);
+    expect(d.state).toEqual(s);
+    expect(d.diags[0].summary).toBe(`Destroy volume snapshot ${G} did not finish on node "a"`);
+    expect(d.diags[0].detail).toContain('20ms (timeouts.delete)');
+    expect(attrOf(d.diags[0])).toEqual(['uuid']);
   });
 
   test('destroy deletes it; import by NODE/UUID finds it under its nexus', async () => {
