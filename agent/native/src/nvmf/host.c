@@ -367,7 +367,9 @@ static int nvmfh_refresh_size(struct dp_bdev *bdev)
     struct nvmfh *n = bdev->ctx;
     struct nvmfh_conn c;
     char err[512];
-    int rc = nvmfh_setup(&n->u, &n->addr, n->addrlen, &c, err, sizeof err);
+    struct nvmfh_uri u1 = n->u;
+    u1.queues = 1; /* a look at the namespace: one I/O queue is enough */
+    int rc = nvmfh_setup(&u1, &n->addr, n->addrlen, &c, err, sizeof err);
     if (rc < 0) {
         dp_set_error("%s", err);
         return rc;

@@ -46,7 +46,9 @@ static int vs_snapshot(struct nvmfh *n, uint8_t opc, const char *snap_uuid, cons
     }
     struct nvmfh_conn c;
     char err[512];
-    int rc = nvmfh_setup(&n->u, &n->addr, n->addrlen, &c, err, sizeof err);
+    struct nvmfh_uri u1 = n->u;
+    u1.queues = 1; /* an admin command: one I/O queue is enough */
+    int rc = nvmfh_setup(&u1, &n->addr, n->addrlen, &c, err, sizeof err);
     if (rc < 0) { /* a dead or unreachable peer */
         dp_set_error("snapshot %s %s: %s", snap_uuid, what, err);
         return rc == -ETIMEDOUT || rc == -EACCES ? rc : -ENOTCONN;
