@@ -38,7 +38,15 @@ function die(msg) {
 
 function buildBundle() {
   if (!fs.existsSync(entry)) die(`${entry} is missing: run tsc first`);
-  const esbuild = require('esbuild');
+  let esbuild;
+  try {
+    esbuild = require('esbuild');
+  } catch {
+    // an install without dev dependencies: the provider runs from tsc output (slower cold starts), not stale files
+    for (const f of [bundle, cache, inputsFile]) fs.rmSync(f, { force: true });
+    process.stderr.write('provider bundle: esbuild is not installed (dev dependency); the provider runs from dist/provider/main.js\n');
+    process.exit(0);
+  }
   const tmp = `${bundle}.${process.pid}.tmp`;
   const result = esbuild.buildSync({
     entryPoints: [entry],
@@ -131,6 +139,7 @@ async function train() {
       PLUGIN_CLIENT_CERT: clientCert.certPem,
       MAYASTOR_PROVIDER_CODE_CACHE_OUT: out,
       MAYASTOR_TOKEN: 'training',
+      MAYASTOR_PROVIDER_BUNDLE: '', // the bundle is what we train, whatever this shell says
       TF_LOG: '',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
