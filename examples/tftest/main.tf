@@ -8,18 +8,21 @@ terraform {
 }
 
 variable "nodes" {
-  description = "Agents by node name, e.g. { node-a = \"http://127.0.0.1:9501\" }. The token comes from MAYASTOR_TOKEN."
-  type        = map(string)
+  description = "Agents by node name: their URL and the file or block device their pool claims (the shape every example takes). The token comes from MAYASTOR_TOKEN."
+  type = map(object({
+    url  = string
+    disk = string
+  }))
 }
 
 variable "node" {
-  description = "The node that holds the pool (a key of var.nodes)."
+  description = "The node that holds the pool (a key of var.nodes); the first one when not set."
   type        = string
+  default     = null
 }
 
-variable "disk" {
-  description = "Pool disk: a file or device inside the agent's --allow-disk prefixes."
-  type        = string
+locals {
+  node = coalesce(var.node, sort(keys(var.nodes))[0])
 }
 
 variable "volume_bytes" {
@@ -34,17 +37,17 @@ variable "volume_bytes" {
 }
 
 provider "mayastor" {
-  nodes = var.nodes
+  nodes = { for name, n in var.nodes : name => n.url }
 }
 
 resource "mayastor_pool" "pool" {
-  node  = var.node
+  node  = local.node
   name  = "tftest"
-  disks = [var.disk]
+  disks = [var.nodes[local.node].disk]
 }
 
 resource "mayastor_replica" "replica" {
-  node       = var.node
+  node       = local.node
   pool       = mayastor_pool.pool.name
   size_bytes = provider::mayastor::replica_size(var.volume_bytes)
   thin       = true

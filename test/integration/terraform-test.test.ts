@@ -25,13 +25,7 @@ test('terraform test passes every run block of examples/tftest and leaves nothin
   const t = tb.dir('tftest');
   fs.cpSync(path.join(ROOT, 'examples', 'tftest'), t.dir, { recursive: true });
   expectOk(t.run('init', '-no-color', '-input=false'));
-  const r = t.run(
-    'test',
-    '-no-color',
-    `-var=nodes={ node-a = "${tb.agents['node-a'].url}" }`,
-    '-var=node=node-a',
-    `-var=disk=${tb.disk('node-a', 'disk0.img')}`,
-  );
+  const r = t.run('test', '-no-color', `-var=nodes={ node-a = { url = "${tb.agents['node-a'].url}", disk = "${tb.disk('node-a', 'disk0.img')}" } }`);
   const out = expectOk(r);
   for (const run of ['pool_and_replica', 'grows_in_place', 'unaligned_size_is_refused', 'negative_size_is_refused']) {
     expect(out).toMatch(new RegExp(`run "${run}"\\.\\.\\. pass`));
@@ -48,13 +42,7 @@ test('a failing assert fails terraform test, naming the run and the message', ()
   const hcl = path.join(t.dir, 'tests', 'replica.tftest.hcl');
   fs.writeFileSync(hcl, fs.readFileSync(hcl, 'utf8').replace('var.volume_bytes + 1048576', 'var.volume_bytes'));
   expectOk(t.run('init', '-no-color', '-input=false'));
-  const r = t.run(
-    'test',
-    '-no-color',
-    `-var=nodes={ node-a = "${tb.agents['node-a'].url}" }`,
-    '-var=node=node-a',
-    `-var=disk=${tb.disk('node-a', 'disk0.img')}`,
-  );
+  const r = t.run('test', '-no-color', `-var=nodes={ node-a = { url = "${tb.agents['node-a'].url}", disk = "${tb.disk('node-a', 'disk0.img')}" } }`);
   expect(r.code).toBe(1);
   expect(r.out).toMatch(/run "pool_and_replica"\.\.\. fail/);
   expect(r.out).toMatch(/replica_size did not add the 1 MiB nexus label/);

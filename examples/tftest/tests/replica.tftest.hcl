@@ -1,6 +1,6 @@
 # terraform test: apply a pool and a replica against real agents, check what the provider reports, and check that
 # bad input is refused at plan. Variables come from the command line or a .tfvars file:
-#   MAYASTOR_TOKEN=... terraform test -var 'nodes={ node-a = "http://127.0.0.1:9501" }' -var node=node-a -var disk=/path/disk.img
+#   MAYASTOR_TOKEN=... terraform test -var 'nodes={ node-a = { url = "http://127.0.0.1:9501", disk = "/path/disk.img" } }'
 
 run "pool_and_replica" {
   command = apply
