@@ -526,6 +526,65 @@ TEST(label_release)
         dp_bdev_unregister(&kids[i]->bdev);
 }
 
+/* Pool replicas as children (pool/lvol.c's snapshot op): the parts read what was written before, clones read it too. */
+TEST(pool_children)
+{
+    char disk[512];
+    snprintf(disk, sizeof disk, "%s/nxsnap-disk", test_tmpdir());
+    test_make_file(disk, 64 * MiB);
+    const char *disks[] = { disk };
+    char puuid[DP_UUID_STR_LEN];
+    CHECK_EQ(dp_pool_create("nxsnap", disks, 1, MiB, puuid), 0);
+    const char *R[2] = { "cccccccc-0000-4000-8000-000000000001", "cccccccc-0000-4000-8000-000000000002" };
+    const char *ch[2] = { "bdev:///cccccccc-0000-4000-8000-000000000001",
+                          "bdev:///cccccccc-0000-4000-8000-000000000002" };
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(dp_replica_create("nxsnap", R[i], CHSIZE, 1), 0);
+    CHECK_EQ(dp_nexus_create(NX, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = dp_bdev_get(NX);
+    CHECK_EQ(nx_write(b, 0, MiB, 21), 0);
+    dp_nexus_snap_child out[2];
+    CHECK_EQ(dp_nexus_snapshot(NX, G1, 10000, 0, out, 2), 2);
+    CHECK_EQ(nx_write(b, 0, MiB, 22), 0); /* after: the parts keep seed 21 */
+    CHECK_EQ(nx_check(b, 0, MiB, 22), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK(!strcmp(out[i].replica, R[i]));
+        dp_snapshot_info si;
+        CHECK_EQ(dp_snapshot_stat(out[i].snapshot, &si), 0);
+        CHECK(!strcmp(si.source, R[i]) && !strcmp(si.group, G1));
+        struct dp_bdev *sb = dp_bdev_get(out[i].snapshot);
+        CHECK(sb);
+        uint8_t *buf = dp_buf_alloc(MiB), *want = dp_buf_alloc(MiB);
+        fill(want, MiB, 0, 21);
+        CHECK_EQ(dp_bdev_rw_sync(sb, DP_IO_READ, buf, NX_HDR_SIZE, MiB), 0);
+        CHECK(!memcmp(buf, want, MiB));
+        dp_buf_free(buf);
+        dp_buf_free(want);
+        dp_bdev_put(sb);
+    }
+    /* a clone of a part carries the child's label; released, a new nexus takes it without force */
+    const char *CL = "cccccccc-0000-4000-8000-000000000009";
+    const char *CLU = "bdev:///cccccccc-0000-4000-8000-000000000009";
+    const char *NX2 = "53535353-2222-4333-8444-555555555555";
+    CHECK_EQ(dp_replica_clone(CL, out[0].snapshot), 0);
+    expect_err(dp_nexus_create(NX2, NXSIZE, &CLU, 1, 0), -EBUSY, "belongs to nexus");
+    CHECK_EQ(dp_nexus_label_release(CLU), 1);
+    CHECK_EQ(dp_nexus_create(NX2, NXSIZE, &CLU, 1, 0), 0);
+    struct dp_bdev *b2 = dp_bdev_get(NX2);
+    CHECK_EQ(nx_check(b2, 0, MiB, 21), 0);
+    dp_bdev_put(b2);
+    CHECK_EQ(dp_nexus_destroy(NX2, DP_NEXUS_RELEASE), 0);
+    CHECK_EQ(dp_replica_destroy(CL), 0);
+    CHECK_EQ(dp_nexus_snapshot_destroy(NX, G1, NULL, 0), 2);
+    CHECK_EQ(dp_snapshot_stat(out[0].snapshot, &(dp_snapshot_info){ 0 }), -ENOENT);
+    CHECK_EQ(nx_check(b, 0, MiB, 22), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(NX, DP_NEXUS_RELEASE), 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(dp_replica_destroy(R[i]), 0);
+    CHECK_EQ(dp_pool_destroy("nxsnap"), 0);
+}
+
 int main(void)
 {
     printf("test_nexus_snapshot\n");
@@ -538,6 +597,8 @@ int main(void)
     RUN(unhealthy_child_fails_or_is_skipped);
     RUN(refusals);
     RUN(label_release);
+    RUN(pool_children);
     dp_fini();
+    test_rm_tmpdir();
     return 0;
 }
