@@ -9,14 +9,17 @@
  *         quickstart directory.
  *
  * Environment: MAYASTOR_QUICKSTART_DIR (default ./.tmp/quickstart), MAYASTOR_QUICKSTART_PORT (first agent's
- * HTTP port, default 9501; NBD ports start at PORT+1310, i.e. 10811), MAYASTOR_QUICKSTART_DISK_MB (default 256).
+ * HTTP port, default 9501; NBD ports start at PORT+1310, i.e. 10811), MAYASTOR_QUICKSTART_DISK_MB (default 256),
+ * MAYASTOR_QUICKSTART_TLS=1 (`up --tls`): the agents serve their API over HTTPS with a throwaway CA made in DIR/tls
+ * (makeTlsFiles); cluster.json gets https:// URLs, terraform's provider gets MAYASTOR_CA_CERT_FILE and mayastorctl
+ * --ca-cert. `down` and a later `up` follow the mode recorded in cluster.json (a mismatch with the flag is an error).
  */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { AgentProcess, ROOT, alive, healthy } from './lib/agent-process';
+import { AgentProcess, ROOT, TlsFiles, alive, clientTls, healthy, makeTlsFiles } from './lib/agent-process';
 
 const DIR = path.resolve(process.env.MAYASTOR_QUICKSTART_DIR ?? path.join(ROOT, '.tmp', 'quickstart'));
 const BASE_PORT = Number(process.env.MAYASTOR_QUICKSTART_PORT ?? 9501);
@@ -30,6 +33,46 @@ const CDKTF_OUT = path.join(DIR, 'cdktf.out');
 const TF_CLI_CONFIG = path.join(DIR, 'terraformrc');
 const TF_MIRROR = path.join(DIR, 'terraform-mirror');
 const STACK = 'quickstart';
+const TLS_DIR = path.join(DIR, 'tls');
+const CA_FILE = path.join(TLS_DIR, 'ca.pem');
+
+/** HTTPS or not, as recorded by the cluster file of a running quickstart, else as asked (MAYASTOR_QUICKSTART_TLS=1). */
+function tlsMode(cmd: string): boolean {
+  const asked = process.env.MAYASTOR_QUICKSTART_TLS === '1';
+  let recorded: boolean | undefined;
+  try {
+    const c = JSON.parse(fs.readFileSync(CLUSTER_FILE, 'utf8')) as { nodes?: { url?: string }[] };
+    const url = c.nodes?.[0]?.url;
+    if (typeof url === 'string') recorded = url.startsWith('https://');
+  } catch {
+    /* no quickstart yet */
+  }
+  if (recorded !== undefined && recorded !== asked && cmd === 'up') {
+    die(
+      `the quickstart in ${DIR} runs ${recorded ? 'with' : 'without'} TLS but \`up\` was asked ${asked ? 'with --tls' : 'without --tls'}: ` +
+        `run \`npm run quickstart:down\` first, or ${recorded ? 'add' : 'drop'} --tls`,
+    );
+  }
+  return recorded ?? asked;
+}
+/** Set by main() (tlsMode). */
+let TLS = false;
+
+/** The throwaway CA and agent certificate in DIR/tls (made once; a later `up` reuses them). */
+function tlsFiles(): TlsFiles | undefined {
+  if (!TLS) return undefined;
+  const f = (n: string) => path.join(TLS_DIR, n);
+  if (['ca.pem', 'agent.pem', 'agent.key'].every((n) => fs.existsSync(f(n)))) {
+    return { ca: f('ca.pem'), cert: f('agent.pem'), key: f('agent.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+  }
+  try {
+    const t = makeTlsFiles(TLS_DIR, ['127.0.0.1', 'localhost'], 'mayastor quickstart');
+    info(`TLS: made a throwaway CA ${t.ca} and an agent certificate for 127.0.0.1 and localhost (openssl)`);
+    return t;
+  } catch (e) {
+    die(`TLS: ${(e as Error).message}`);
+  }
+}
 
 interface NodeInfo {
   name: string;
@@ -54,7 +97,7 @@ function nodes(): NodeInfo[] {
       disk: path.join(dataDir, 'disks', 'disk0.img'),
       pidFile: path.join(DIR, `${name}.pid`),
       logFile: path.join(DIR, `${name}.log`),
-      url: `http://127.0.0.1:${BASE_PORT + i}`,
+      url: `${TLS ? 'https' : 'http'}://127.0.0.1:${BASE_PORT + i}`,
       zone: `zone-${String.fromCharCode(97 + i)}`,
     };
   });
@@ -124,13 +167,16 @@ function checkTools(): void {
     die('the project is not built: run `npm run build`');
   }
   if (!fs.existsSync(path.join(ROOT, 'node_modules', '.bin', 'cdktf'))) die('cdktf-cli is not installed: run `npm ci` (npm run setup does)');
+  if (TLS && !which('openssl')) die('quickstart --tls needs the openssl CLI (Debian: apt-get install openssl)');
 }
 
 async function startAgents(): Promise<NodeInfo[]> {
   const ns = nodes();
   const rel = path.relative(process.cwd(), DIR);
-  step(`Starting 3 agents under ${rel && !rel.startsWith('..') ? rel : DIR}`);
+  step(`Starting 3 agents under ${rel && !rel.startsWith('..') ? rel : DIR}${TLS ? ' (API over HTTPS)' : ''}`);
   fs.mkdirSync(DIR, { recursive: true });
+  const tls = tlsFiles();
+  const ctls = clientTls(tls);
   if (!fs.existsSync(TOKEN_FILE)) {
     fs.writeFileSync(TOKEN_FILE, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
     info(`token written to ${TOKEN_FILE} (mode 0600), shared by the three agents`);
@@ -143,7 +189,7 @@ async function startAgents(): Promise<NodeInfo[]> {
       info(`${n.name}: created sparse ${DISK_MB} MiB disk ${n.disk}`);
     }
     const pid = agentPid(n);
-    if (pid !== undefined && (await healthy(n.url))) {
+    if (pid !== undefined && (await healthy(n.url, ctls))) {
       info(`${n.name}: already running (pid ${pid}) at ${n.url}`);
       continue;
     }
@@ -157,6 +203,7 @@ async function startAgents(): Promise<NodeInfo[]> {
       listen: `127.0.0.1:${n.httpPort}`,
       extraArgs: ['--nbd-listen', `127.0.0.1:${n.nbdPort}`, '--token-file', TOKEN_FILE],
       logFile: n.logFile,
+      ...(tls ? { tls } : {}),
     });
     try {
       await agent.start();
@@ -208,6 +255,8 @@ function cdktfEnv(): NodeJS.ProcessEnv {
     TF_CLI_CONFIG_FILE: TF_CLI_CONFIG,
     MAYASTOR_TOKEN: token(),
     MAYASTOR_CLUSTER_FILE: CLUSTER_FILE,
+    // the provider trusts the quickstart's CA (every node URL is https://); without TLS none is set
+    ...(TLS ? { MAYASTOR_CA_CERT_FILE: CA_FILE } : { MAYASTOR_CA_CERT_FILE: undefined }),
     CHECKPOINT_DISABLE: '1',
     CDKTF_DISABLE_PLUGIN_CACHE_ENV: 'true',
     DISABLE_VERSION_CHECK: 'true',
@@ -261,7 +310,8 @@ function verifyData(uri: string): void {
 function showNexuses(ns: NodeInfo[]): void {
   step('mayastorctl nexus list');
   for (const n of ns) {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mayastorctl'), '--url', n.url, '--token-file', TOKEN_FILE, 'nexus', 'list'], {
+    const tlsArgs = TLS ? ['--ca-cert', CA_FILE] : [];
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mayastorctl'), '--url', n.url, '--token-file', TOKEN_FILE, ...tlsArgs, 'nexus', 'list'], {
       encoding: 'utf8',
     });
     const out = `${r.stdout ?? ''}`.trimEnd();
@@ -287,7 +337,12 @@ async function up(): Promise<void> {
     `\nVolume (3 replicas on node-a, node-b, node-c; one per zone):\n\n  ${uri}\n\n` +
       `Try:  qemu-io -f raw -c 'read -P 0x5a 0 1M' ${uri}\n` +
       `      nbdinfo ${uri}\n` +
-      `      MAYASTOR_TOKEN_FILE=${TOKEN_FILE} bin/mayastorctl --url ${ns[0].url} nexus list\n` +
+      `      MAYASTOR_TOKEN_FILE=${TOKEN_FILE} bin/mayastorctl --url ${ns[0].url}${TLS ? ` --ca-cert ${CA_FILE}` : ''} nexus list\n` +
+      (TLS
+        ? `The agents' API is HTTPS, signed by the throwaway CA ${CA_FILE}. Terraform and cdktf (provider block\n` +
+          `ca_cert_file, or the environment):  export MAYASTOR_CA_CERT_FILE=${CA_FILE}\n` +
+          `curl:  curl --cacert ${CA_FILE} ${ns[0].url}/v1/health\n`
+        : '') +
       `The agents keep running (pids in ${DIR}/*.pid). Tear everything down with:  npm run quickstart:down\n`,
   );
 }
@@ -338,6 +393,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(BASE_PORT) || BASE_PORT < 1 || BASE_PORT + 1312 > 65535)
     die(`MAYASTOR_QUICKSTART_PORT: ${process.env.MAYASTOR_QUICKSTART_PORT} is not a usable port`);
   if (!Number.isInteger(DISK_MB) || DISK_MB < 64) die(`MAYASTOR_QUICKSTART_DISK_MB: ${process.env.MAYASTOR_QUICKSTART_DISK_MB} must be a whole number >= 64`);
+  TLS = tlsMode(cmd);
   if (cmd === 'up') await up();
   else if (cmd === 'down') await down();
   else die(`unknown command "${cmd}": use up or down`);
