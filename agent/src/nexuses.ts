@@ -27,30 +27,11 @@ import type { ShareService } from './shares';
 import type { NexusRecord } from './state';
 import { MAX_NEXUS_CHILDREN, validateChildUri, validateFlag, validateHosts, validateNexusPatch, validateNexusSpec, validateUuid } from './validation';
 
-/** The persisted record with its allowlist (state.json keeps any field; absent in records written before it: []). */
-type Rec = NexusRecord & { allowedHosts?: string[] };
-
-const hostsOf = (rec: Rec): string[] => rec.allowedHosts ?? [];
-
-/**
- * `allowedHosts` taken out of a PUT/PATCH body (the spec validators know the other fields), checked against the share
- * it is for; undefined when the body has none. A body that is not an object is left to the spec validator.
- */
-function takeHosts(body: unknown, share: string | undefined): { rest: unknown; hosts: string[] | undefined } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body) || !('allowedHosts' in body)) return { rest: body, hosts: undefined };
-  const { allowedHosts, ...rest } = body as Record<string, unknown>;
-  if (allowedHosts === null) return { rest, hosts: [] };
-  return { rest, hosts: validateHosts('allowedHosts', allowedHosts, share as Share | undefined) };
-}
-
-/** The share a body asks for (for checking its allowedHosts), when it names a valid one. */
-function shareIn(body: unknown): string | undefined {
-  const s = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).share : undefined;
-  return typeof s === 'string' ? s : undefined;
-}
+/** A record's allowlist (absent in records written before it, and when everyone may connect: []). */
+const hostsOf = (rec: NexusRecord): string[] => rec.allowedHosts ?? [];
 
 interface Entry {
-  rec: Rec;
+  rec: NexusRecord;
   /** Open in the data path. */
   open: boolean;
   /** Why it is not open. */
@@ -218,7 +199,7 @@ export class NexusService {
     return [...this.entries.keys()].sort();
   }
 
-  private deviceUri(rec: Rec): string {
+  private deviceUri(rec: NexusRecord): string {
     return this.shares.deviceUri(rec.uuid, rec.share);
   }
 
@@ -344,9 +325,8 @@ export class NexusService {
 
   async put(uuidParam: string, body: unknown): Promise<{ status: number; nexus: Nexus }> {
     const uuid = validateUuid('uuid', uuidParam);
-    const taken = takeHosts(body, shareIn(body) ?? 'none');
-    const spec = validateNexusSpec(taken.rest, this.ctx.config.allowDisks);
-    const hosts = taken.hosts ?? [];
+    const spec = validateNexusSpec(body, this.ctx.config.allowDisks);
+    const hosts = spec.allowedHosts;
     return this.ctx.lock.run(async () => {
       const existing = this.entries.get(uuid);
       if (existing) {
@@ -400,7 +380,7 @@ export class NexusService {
           throw fromNative(e, `nexus '${uuid}': share ${spec.share}`, 'spec');
         }
       }
-      const rec: Rec = {
+      const rec: NexusRecord = {
         uuid,
         sizeBytes: spec.sizeBytes,
         children: [...spec.children],
@@ -454,8 +434,7 @@ export class NexusService {
    */
   async patch(uuidParam: string, body: unknown): Promise<Nexus> {
     const uuid = validateUuid('uuid', uuidParam);
-    const taken = takeHosts(body, shareIn(body));
-    const patch = validateNexusPatch(taken.rest);
+    const patch = validateNexusPatch(body);
     return this.ctx.lock.run(async () => {
       const e = this.openEntry(uuid);
       if (patch.sizeBytes !== undefined && patch.sizeBytes !== e.rec.sizeBytes) {
@@ -473,7 +452,7 @@ export class NexusService {
         this.ctx.log.info('nexus.resized', { nexus: uuid, sizeBytes: patch.sizeBytes });
       }
       const share = patch.share ?? e.rec.share;
-      const hosts = this.patchHosts(e.rec, share, taken.hosts);
+      const hosts = this.patchHosts(e.rec, share, patch.allowedHosts);
       const hostsChanged = JSON.stringify(hosts) !== JSON.stringify(hostsOf(e.rec));
       if (share !== e.rec.share || (share !== 'none' && hostsChanged)) {
         try {
@@ -497,7 +476,7 @@ export class NexusService {
    * The allowlist a PATCH leaves: the one given (checked against the share in effect), else the current one, which
    * must suit a new share (addresses are for nbd, host NQNs for nvmf: a change of kind gives both in one PATCH).
    */
-  private patchHosts(rec: Rec, share: string, given: string[] | undefined): string[] {
+  private patchHosts(rec: NexusRecord, share: string, given: string[] | undefined): string[] {
     if (given !== undefined) return validateHosts('allowedHosts', given, share as Share);
     const cur = hostsOf(rec);
     if (share !== rec.share && share !== 'none') {

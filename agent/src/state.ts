@@ -35,6 +35,8 @@ export interface NexusRecord {
   /** The current children (kept in step with add/remove through the children endpoints). */
   children: string[];
   share: Share;
+  /** Who may connect to the share (issue 14); absent: everyone (and in records written before it). */
+  allowedHosts?: string[];
 }
 
 export interface AgentState {

@@ -277,14 +277,17 @@ export function validateReplicaPatch(body: unknown): ReplicaPatchIn {
 export interface NexusPatchIn {
   sizeBytes?: number;
   share?: Share;
+  /** Who may connect to the share (null: [], everyone); checked again against the share in effect (nexuses.ts). */
+  allowedHosts?: string[];
 }
 
-/** PATCH /v1/nexuses/{uuid}: grow it, change its share (children have their own endpoints). */
+/** PATCH /v1/nexuses/{uuid}: grow it, change its share or allowlist (children have their own endpoints). */
 export function validateNexusPatch(body: unknown): NexusPatchIn {
-  const o = requireObject(body, ['sizeBytes', 'share']);
+  const o = requireObject(body, ['sizeBytes', 'share', 'allowedHosts']);
   const out: NexusPatchIn = {};
   if (o.sizeBytes !== undefined) out.sizeBytes = validateSize('sizeBytes', o.sizeBytes);
   if (o.share !== undefined) out.share = validateShare('share', o.share);
+  if (o.allowedHosts !== undefined) out.allowedHosts = o.allowedHosts === null ? [] : validateHosts('allowedHosts', o.allowedHosts, out.share);
   return out;
 }
 
@@ -292,6 +295,8 @@ export interface NexusSpecIn {
   sizeBytes: number;
   children: string[];
   share: Share;
+  /** Who may connect to the share ([]: everyone), as for replicas (validateHosts). */
+  allowedHosts: string[];
   /** Take children labelled by another nexus that did not release them (never part of the spec). */
   force: boolean;
 }
@@ -322,7 +327,7 @@ export function validateChildUri(field: string, v: unknown, allowDisks: string[]
 }
 
 export function validateNexusSpec(body: unknown, allowDisks: string[]): NexusSpecIn {
-  const o = requireObject(body, ['sizeBytes', 'children', 'share', 'force']);
+  const o = requireObject(body, ['sizeBytes', 'children', 'share', 'allowedHosts', 'force']);
   if (!('sizeBytes' in o)) throw badRequest('sizeBytes', 'sizeBytes is required');
   if (!('children' in o)) throw badRequest('children', 'children is required (an array of child URIs)');
   const sizeBytes = validateSize('sizeBytes', o.sizeBytes);
@@ -338,5 +343,6 @@ export function validateNexusSpec(body: unknown, allowDisks: string[]): NexusSpe
     return uri;
   });
   const share = o.share === undefined || o.share === null ? 'none' : validateShare('share', o.share);
-  return { sizeBytes, children, share, force: validateFlag('force', o.force) };
+  const allowedHosts = o.allowedHosts === undefined || o.allowedHosts === null ? [] : validateHosts('allowedHosts', o.allowedHosts, share);
+  return { sizeBytes, children, share, allowedHosts, force: validateFlag('force', o.force) };
 }
