@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runCtl } from '../../agent/ctl/main';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
-import { fioJson, mustRun, nbdmap, qemuIo, qemuIoOk, sha256, startFio } from '../helpers/nbd';
+import { fioJson, metric, mustRun, nbdmap, qemuIo, qemuIoOk, sha256, startFio, until } from '../helpers/nbd';
 
 jest.setTimeout(180_000);
 
@@ -143,6 +143,18 @@ describe('a snapshot under load, its read-only export, clones', () => {
     await c.revertReplica(R1, S1);
     await c.patchReplica(R1, { share: 'nbd' });
     expect(await convertSha((await c.getReplica(R1))!.uri, 'r1-reverted-2')).toBe(sha256(A));
+    // an export with a client connected: 409 naming the export and its connections; nothing changes
+    const shared = (await c.getReplica(R1))!;
+    const fio = startFio(shared.uri, 'hold', ['--rw=read', '--bs=64k', '--size=4M', '--time_based', '--runtime=30']);
+    try {
+      await until(async () => (metric(await c.metrics(), 'mayastor_nbd_export_connections', { export: R1 }) ?? 0) > 0, 'fio to connect');
+      await expectAgentError(c.revertReplica(R1, S1), 409, /connection/);
+    } finally {
+      fio.proc.kill('SIGKILL');
+      await fio.done;
+    }
+    await until(async () => (metric(await c.metrics(), 'mayastor_nbd_export_connections', { export: R1 }) ?? 0) === 0, 'fio to disconnect');
+    expect(await convertSha(shared.uri, 'r1-after-409')).toBe(sha256(A));
     await expectAgentError(c.revertReplica(R1, u(99)), 422, 'snapshot');
     await expectAgentError(c.call('POST', `/v1/replicas/${R1}/revert`, {}), 400, 'snapshot');
   });
