@@ -138,6 +138,8 @@ describe('pools and replicas', () => {
       allowedHosts: [],
       uri: `bdev:///${U1}`,
       allocatedBytes: 16 * MiB,
+      incarnation: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      snapshotBytes: 0,
     });
     expect((await c.getPool('p1'))!.usedBytes).toBe(before + 16 * MiB);
 
