@@ -1,7 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError } from '../../agent/src/errors';
-import { checkDisk, validateName, validatePoolSpec, validateReplicaPatch, validateReplicaSpec, validateSize, validateUuid } from '../../agent/src/validation';
+import {
+  checkDisk,
+  validateName,
+  validateNexusPatch,
+  validateNexusSpec,
+  validatePoolSpec,
+  validateReplicaPatch,
+  validateReplicaSpec,
+  validateSize,
+  validateUuid,
+} from '../../agent/src/validation';
 import { cleanup, makeDisk, tempDir } from '../helpers/agent';
 
 function fails(fn: () => unknown, status: number, field: string): ApiError {
@@ -150,5 +160,19 @@ describe('disk allowlist', () => {
   test('a prefix is not a partial directory match', () => {
     makeDisk(path.join(dir, 'disks-evil/d'), 1 << 20);
     fails(() => checkDisk('disks[0]', path.join(dir, 'disks-evil/d'), allow), 422, 'disks[0]');
+  });
+});
+
+describe('nexus fields', () => {
+  const child = 'bdev:///abcdef01-2345-6789-abcd-ef0123456789';
+  test('an unknown field names itself and lists every allowed one, allowedHosts included', () => {
+    expect(fails(() => validateNexusSpec({ sizeBytes: 1048576, children: [child], hosts: [] }, []), 400, 'hosts').message).toContain(
+      'allowed: sizeBytes, children, share, allowedHosts, force',
+    );
+    expect(fails(() => validateNexusPatch({ hosts: [] }), 400, 'hosts').message).toContain('allowed: sizeBytes, share, allowedHosts');
+  });
+  test('allowedHosts entries are checked against the share', () => {
+    expect(validateNexusPatch({ share: 'nbd', allowedHosts: ['127.0.0.1'] })).toEqual({ share: 'nbd', allowedHosts: ['127.0.0.1'] });
+    fails(() => validateNexusPatch({ share: 'nbd', allowedHosts: ['not an address'] }), 400, 'allowedHosts[0]');
   });
 });
