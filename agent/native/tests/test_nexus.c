@@ -40,6 +40,7 @@ struct tb {
     uint8_t *map; /* grain allocated? (thin only) */
     bool thin;
     atomic_int fail_reads, fail_writes; /* non-zero: fail with -EIO */
+    atomic_int fail_nodev; /* non-zero: every request fails with -ENODEV (a replaced remote device) */
     atomic_int no_zeroes; /* WRITE_ZEROES: -EOPNOTSUPP */
     atomic_int park_reads, park_writes; /* 1: hold until tb_release(); 2: data region only */
     atomic_int nparked;
@@ -100,6 +101,10 @@ static void tb_do(struct tb *t, struct dp_bdev_io *io)
 {
     int st = 0;
     uint8_t *p = t->data + io->offset;
+    if (atomic_load(&t->fail_nodev)) {
+        dp_bdev_io_complete_deferred(io, -ENODEV);
+        return;
+    }
     switch (io->type) {
     case DP_IO_READ:
         atomic_fetch_add(&t->reads, 1);
@@ -167,7 +172,8 @@ static const struct dp_bdev_ops tb_thin_ops = { .submit = tb_submit,
                                                 .block_status = tb_block_status,
                                                 .destroy = tb_destroy };
 
-static struct tb *tb_new(const char *name, uint64_t size, bool thin, uint32_t reactor)
+/* not registered yet: set it up (parked writes, a label) before anyone can open it */
+static struct tb *tb_alloc(const char *name, uint64_t size, bool thin, uint32_t reactor)
 {
     struct tb *t = calloc(1, sizeof *t);
     CHECK(t);
@@ -182,6 +188,12 @@ static struct tb *tb_new(const char *name, uint64_t size, bool thin, uint32_t re
     t->bdev.ops = thin ? &tb_thin_ops : &tb_ops;
     t->bdev.ctx = t;
     t->bdev.reactor = dp_reactor_get(reactor % dp_reactor_count());
+    return t;
+}
+
+static struct tb *tb_new(const char *name, uint64_t size, bool thin, uint32_t reactor)
+{
+    struct tb *t = tb_alloc(name, size, thin, reactor);
     CHECK_EQ(dp_bdev_register(&t->bdev), 0);
     return t;
 }
@@ -1717,6 +1729,112 @@ TEST(grow_nbd_export)
     tb_free(t);
 }
 
+/* ---- issue 15: a replaced child is rebuilt by the nexus itself ------------------------------------ */
+
+/* wait (the runner's timeout guards) until child i's reason holds needle; its state then */
+static dp_nexus_child_info wait_reason(const char *uuid, uint32_t i, const char *needle)
+{
+    for (;;) {
+        dp_nexus_child_info ci = child(uuid, i);
+        if (strstr(ci.reason, needle))
+            return ci;
+        usleep(1000);
+    }
+}
+
+/* The device behind child `name` goes: its I/O fails with ENODEV for good, and the name is free. */
+static void tb_replace_gone(struct tb *t)
+{
+    atomic_store(&t->fail_nodev, 1);
+    tb_free(t); /* the nexus keeps its reference until it reopens the name */
+}
+
+/*
+ * A child whose device was replaced (ENODEV: re-created out of band) is
+ * reopened and rebuilt by the nexus without an `online`: retried with backoff
+ * while the name is gone, "replaced: rebuilding from <source>" while it
+ * copies, online after, the same bytes as the source. Fences: a device that
+ * now carries another nexus's label stays faulted naming it (not a byte
+ * written; force is manual); a child faulted by hand is never revived; with
+ * no healthy source it stays faulted saying so.
+ */
+TEST(replaced_child_rebuilt_by_itself)
+{
+    struct tb *ta = tb_new("rv-a", CHSIZE, false, 0), *tb = tb_new("rv-b", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///rv-a", "bdev:///rv-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 2 * MiB, 41), 0);
+
+    /* replaced, not re-created yet: faulted, reopening retried with backoff */
+    tb_replace_gone(tb);
+    CHECK_EQ(nx_write(b, 2 * MiB, MiB, 42), 0); /* acknowledged by rv-a */
+    dp_nexus_child_info ci = wait_reason(U1, 1, "replaced: reopening it, try");
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK(strstr(ci.reason, "bdev 'rv-b' not found") || strstr(ci.reason, "rv-b"));
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+
+    /* re-created blank; its data writes are held so that the rebuild shows */
+    tb = tb_alloc("rv-b", CHSIZE, false, 1);
+    atomic_store(&tb->park_writes, 2);
+    CHECK_EQ(dp_bdev_register(&tb->bdev), 0);
+    ci = wait_reason(U1, 1, "replaced: rebuilding from bdev:///rv-a");
+    CHECK_EQ(ci.state, DP_CHILD_DEGRADED);
+    CHECK(ci.rebuilding);
+    tb_release(tb);
+    wait_online(U1, 1);
+    CHECK_EQ(child(U1, 1).reason[0], 0);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, 0, 2 * MiB, 41), 0);
+    CHECK_EQ(nx_check(b, 2 * MiB, MiB, 42), 0);
+
+    /* re-created with the label of another nexus: kept faulted naming it, the label untouched */
+    tb_replace_gone(tb);
+    tb = tb_alloc("rv-b", CHSIZE, false, 1);
+    struct nx_label l = { .seq = 1,
+                          .generation = 5,
+                          .data_offset = NX_HDR_SIZE,
+                          .data_size = NXSIZE,
+                          .flags = NX_LABEL_SYNCED,
+                          .block_size = 512 };
+    CHECK_EQ(dp_uuid_parse(U2, l.nexus_uuid), 0);
+    nx_label_encode(&l, tb->data + nx_label_slot_offset(l.seq));
+    uint8_t head[2 * NX_LABEL_BLOCK];
+    memcpy(head, tb->data, sizeof head);
+    CHECK_EQ(dp_bdev_register(&tb->bdev), 0);
+    CHECK_EQ(nx_write(b, 3 * MiB, MiB, 43), 0);
+    ci = wait_reason(U1, 1, "belongs to nexus '22222222-2222-4333-8444-555555555555'");
+    CHECK(strstr(ci.reason, "replaced, kept faulted"));
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK(!memcmp(head, tb->data, sizeof head));
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], DP_NEXUS_FORCE), 0); /* the operator's call */
+    wait_online(U1, 1);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+
+    /* faulted by hand: never revived, even when its I/O then reports ENODEV */
+    CHECK_EQ(dp_nexus_child_fault(U1, ch[1]), 0);
+    atomic_store(&tb->fail_nodev, 1);
+    CHECK_EQ(nx_write(b, 4 * MiB, MiB, 44), 0);
+    CHECK(strstr(child(U1, 1).reason, "faulted by request"));
+    CHECK(!b->ctx || !((struct nexus *)b->ctx)->children[1]->replaced);
+    atomic_store(&tb->fail_nodev, 0);
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    wait_online(U1, 1);
+
+    /* no healthy source: kept faulted, saying so */
+    CHECK_EQ(dp_nexus_child_fault(U1, ch[0]), 0);
+    tb_replace_gone(tb);
+    CHECK_EQ(nx_write(b, 5 * MiB, MiB, 45), -EIO);
+    tb = tb_new("rv-b", CHSIZE, false, 1);
+    ci = wait_reason(U1, 1, "no healthy child to rebuild from");
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK(all_zero(tb->data, CHSIZE)); /* nothing written to it */
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    tb_free(ta);
+    tb_free(tb);
+}
+
 int main(void)
 {
     printf("test_nexus\n");
@@ -1736,6 +1854,7 @@ int main(void)
     RUN(offline_online_remove_on_files);
     RUN(ownership_claims_labels_force_release);
     RUN(online_without_healthy_child_keeps_the_fence);
+    RUN(replaced_child_rebuilt_by_itself);
     /* valgrind does not see io_uring fill socket buffers: the NBD server's
      * handshake parsing then looks uninitialised. It runs under ASan. */
     if (!RUNNING_ON_VALGRIND)

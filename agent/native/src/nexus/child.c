@@ -23,6 +23,7 @@ struct child_op {
     int rc;
     enum nx_child_state prev;
     const char *op;
+    bool revive; /* nx_child_revive: the reason names the source */
     char err[256];
 };
 
@@ -70,6 +71,8 @@ static void leave_msg(void *a)
     }
     c->state = NXC_OFFLINE;
     c->resync = false;
+    c->by_hand = true;
+    c->replaced = false;
     snprintf(c->reason, sizeof c->reason, "%s by request", o->op);
     if (c->rebuild)
         nx_rebuild_stop(c);
@@ -162,6 +165,8 @@ static bool pred_fault_done(struct nexus *nx, void *arg)
 static void fault_msg(void *a)
 {
     struct child_op *o = a;
+    o->c->by_hand = true; /* never revived by itself */
+    o->c->replaced = false;
     nx_child_fault(o->c, "faulted by request");
 }
 
@@ -203,7 +208,13 @@ static void join_msg(void *a)
         nx->children[nx->nchildren++] = c;
     }
     c->state = NXC_DEGRADED;
-    snprintf(c->reason, sizeof c->reason, "rebuilding");
+    c->by_hand = c->replaced = false;
+    struct nx_child *src = o->revive ? nx_pick_read_child(nx, 0) : NULL;
+    if (src)
+        snprintf(c->reason, sizeof c->reason, "replaced: rebuilding from %s", src->uri);
+    else
+        snprintf(c->reason, sizeof c->reason, "rebuilding");
+    snprintf(o->err, sizeof o->err, "%s", c->reason);
     o->rc = nx_rebuild_start(c);
     if (o->rc < 0) {
         snprintf(o->err, sizeof o->err, "%s", c->reason);
@@ -346,6 +357,14 @@ static void state_msg(void *a)
     o->prev = o->c->state;
 }
 
+/* online by hand: the operator takes over from the reviver */
+static void online_state_msg(void *a)
+{
+    struct child_op *o = a;
+    o->prev = o->c->state;
+    o->c->replaced = false;
+}
+
 /*
  * The nexus has no healthy child and this one holds the newest data (or the
  * operator forced it): it serves again, a new generation names it, and the
@@ -358,6 +377,7 @@ static void accept_source_msg(void *a)
     struct nx_child *c = o->c;
     c->state = NXC_ONLINE;
     c->resync = false;
+    c->by_hand = c->replaced = false;
     c->reason[0] = 0;
     nx_label_bump(nx);
     nx_update_state(nx);
@@ -412,7 +432,7 @@ DP_EXPORT int dp_nexus_child_online(const char *uuid, const char *uri, uint32_t 
     if (rc < 0)
         goto out;
     struct child_op o = { .nx = nx, .c = c };
-    dp_reactor_call(nx->reactor, state_msg, &o);
+    dp_reactor_call(nx->reactor, online_state_msg, &o);
     if (o.prev == NXC_ONLINE || o.prev == NXC_DEGRADED)
         goto out; /* already serving or rebuilding */
     two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
@@ -477,4 +497,120 @@ out:
     dp_buf_free(two);
     pthread_mutex_unlock(&nx_ctl_lock);
     return rc;
+}
+
+/* ---- revival of a replaced child (revive.c queues it) ------------------------------ */
+
+/* Still replaced and faulted? And is there a source? Else say so (and stop). */
+static void revive_check_msg(void *a)
+{
+    struct child_op *o = a;
+    struct nx_child *c = o->c;
+    o->rc = c->replaced && c->state == NXC_FAULTED;
+    if (o->rc && (o->nx->state == NX_FAULTED || nx_online_count(o->nx) == 0)) {
+        c->replaced = false;
+        snprintf(c->reason, sizeof c->reason, "replaced, kept faulted: no healthy child to rebuild from");
+        fprintf(stderr, "nexus %s: child %s: %s\n", o->nx->uuid, c->uri, c->reason);
+        o->rc = 0;
+    }
+}
+
+/* Set the reason of a child still faulted; o->rc: stop reviving it. */
+static void revive_reason_msg(void *a)
+{
+    struct child_op *o = a;
+    if (o->c->state != NXC_FAULTED)
+        return;
+    snprintf(o->c->reason, sizeof o->c->reason, "%s", o->err);
+    if (o->rc) {
+        o->c->replaced = false;
+        fprintf(stderr, "nexus %s: child %s: %s\n", o->nx->uuid, o->c->uri, o->err);
+    }
+}
+
+static void revive_say(struct child_op *o, bool stop, const char *fmt, const char *what)
+{
+    snprintf(o->err, sizeof o->err, fmt, what);
+    o->rc = stop;
+    dp_reactor_call(o->nx->reactor, revive_reason_msg, o);
+}
+
+/* The last error without its "nexus '...': revive '...'" prefix (the reason has 128 bytes). */
+static const char *error_tail(const char *prefix)
+{
+    const char *e = dp_get_error();
+    size_t n = strlen(prefix);
+    if (!strncmp(e, prefix, n))
+        e += n;
+    while (*e == ':' || *e == ' ')
+        e++;
+    return e;
+}
+
+/* After the checks: the new child joins as a rebuild target. */
+static void revive_join(struct nexus *nx, struct child_op *o, struct dp_bdev *b)
+{
+    struct nx_child *c = o->c;
+    c->bdev = b; /* no I/O reaches a faulted child, so no race */
+    int rc = nx_child_write_label_sync(nx, c, 0, nx->generation, NULL);
+    if (rc < 0) {
+        revive_say(o, true, "replaced, kept faulted: writing the label failed: %s", strerror(-rc));
+        return;
+    }
+    o->rc = 0;
+    o->revive = true;
+    dp_reactor_call(nx->reactor, join_msg, o);
+    if (o->rc < 0) {
+        char why[200];
+        snprintf(why, sizeof why, "%s", o->err);
+        revive_say(o, true, "replaced, kept faulted: %s", why);
+        return;
+    }
+    /* the log shows each rebuild the nexus started by itself (the state may pass too fast to see) */
+    fprintf(stderr, "nexus %s: child %s: %s\n", nx->uuid, c->uri, o->err);
+}
+
+int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_t max, uint32_t next_ms)
+{
+    int again = 0;
+    pthread_mutex_lock(&nx_ctl_lock);
+    struct nexus *nx = nx_find(uuid);
+    struct nx_child *c = nx ? nx_find_child(nx, uri) : NULL;
+    struct child_op o = { .nx = nx, .c = c };
+    if (c)
+        dp_reactor_call(nx->reactor, revive_check_msg, &o);
+    if (!c || !o.rc)
+        goto out;
+    /* the old device (replaced for good) goes; the URI is opened afresh */
+    nx_wait_until(nx, pred_child_quiet, c);
+    struct dp_bdev *old = c->bdev;
+    dp_reactor_call(nx->reactor, close_bdev_msg, &o);
+    if (old)
+        nx_child_bdev_put(nx, old);
+    struct dp_bdev *b = NULL;
+    char err[256], msg[200];
+    int rc = nx_open_child(nx, uri, &b, err, sizeof err);
+    if (rc < 0) {
+        again = attempt + 1 < max;
+        if (again)
+            snprintf(msg, sizeof msg, "replaced: reopening it, try %u of %u in %u ms: %%s", attempt + 2, max, next_ms);
+        else
+            snprintf(msg, sizeof msg, "replaced, kept faulted after %u tries to reopen it: %%s", max);
+        revive_say(&o, !again, msg, err);
+        goto out;
+    }
+    uint8_t *two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
+    rc = two ? child_attach_checks(nx, c, b, "revive", 0, two) : -ENOMEM;
+    dp_buf_free(two);
+    if (rc < 0) {
+        char prefix[NX_URI_MAX + 64];
+        snprintf(prefix, sizeof prefix, "nexus '%s': revive '%s'", uuid, uri);
+        revive_say(&o, true, "replaced, kept faulted: %s", rc == -ENOMEM ? "out of memory" : error_tail(prefix));
+        nx_child_bdev_put(nx, b);
+        goto out;
+    }
+    revive_join(nx, &o, b);
+out:
+    pthread_mutex_unlock(&nx_ctl_lock);
+    return again;
 }

@@ -184,6 +184,7 @@ static void read_leg_done(struct nx_leg *leg)
     }
     leg->child->errors++;
     nx_child_fault(leg->child, "read error: %s", strerror(-leg->status));
+    nx_child_io_error(leg->child, leg->status);
     read_next(nio, false);
 }
 
@@ -262,9 +263,11 @@ static void write_leg_done(struct nx_leg *leg)
     struct nexus *nx = nio->nx;
     if (leg->status < 0) {
         leg->child->errors++;
-        if (leg->status != -ENOSPC)
+        if (leg->status != -ENOSPC) {
             nx_child_fault(leg->child, "%s error: %s", leg->io.type == DP_IO_FLUSH ? "flush" : "write",
                            strerror(-leg->status));
+            nx_child_io_error(leg->child, leg->status);
+        }
     }
     if (--nio->pending)
         return;

@@ -71,6 +71,7 @@ static void label_leg_done(struct nx_leg *leg)
         c->errors++;
         nx_child_fault(c, "label %s failed: %s", leg->io.type == DP_IO_WRITE ? "write" : "flush",
                        strerror(-leg->status));
+        nx_child_io_error(c, leg->status);
     } else if (leg->io.type == DP_IO_WRITE && c->state == NXC_ONLINE) {
         /* then make it stable */
         leg->io.type = DP_IO_FLUSH;

@@ -141,6 +141,13 @@ struct nx_child {
     /* last or current rebuild, for stats */
     uint64_t rb_done, rb_total, rb_copied, rb_rate;
     bool rb_active;
+    /*
+     * Replaced (revive.c): faulted by ENODEV, the verdict of a remote child
+     * whose device is no longer the one it verified (re-created). The
+     * reviver reopens it as a new child and rebuilds it. by_hand: the
+     * operator faulted or offlined it; it is never revived by itself.
+     */
+    bool replaced, by_hand;
 };
 
 struct nx_rb_seg;
@@ -252,6 +259,21 @@ void nx_free(struct nexus *nx);
 
 /* child.c */
 uint32_t nx_online_count(struct nexus *nx);
+/*
+ * Reviver thread, under nx_ctl_lock: reopen a replaced child and rebuild it.
+ * 1: reopening failed, try again after next_ms; 0: done (rebuilding, or kept
+ * faulted with the reason why, or the child/nexus is gone or not replaced).
+ */
+int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_t max, uint32_t next_ms);
+
+/* revive.c */
+/* Reactor: a leg of c failed with status after c was faulted; ENODEV marks it replaced. */
+void nx_child_io_error(struct nx_child *c, int status);
+/* Stop the reviver thread (dp_fini, before the nexuses close). */
+void nx_revive_shutdown(void);
+#define NX_REVIVE_TRIES 20u
+#define NX_REVIVE_FIRST_MS 100u
+#define NX_REVIVE_MAX_MS 5000u
 
 /* label_io.c */
 /* A label round for every online child (same generation), now or after the one in progress. */

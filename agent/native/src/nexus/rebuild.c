@@ -390,6 +390,7 @@ static void seg_leg_done(struct nx_leg *leg)
         if (!rb->fail[0])
             snprintf(rb->fail, sizeof rb->fail, "rebuild write failed: %s", strerror(-st));
         nx_child_fault(d, "rebuild write failed: %s", strerror(-st));
+        nx_child_io_error(d, st);
         seg_end(s);
         return;
     }
