@@ -151,8 +151,15 @@ function preload(): void {
 
 export function runDaemon(opts: DaemonOptions): void {
   const bundled = (globalThis as Record<symbol, unknown>)[Symbol.for('mayastor.provider.bundle')] as BundleInfo | undefined;
-  // From tsc output: load before fingerprinting the loaded files. From the bundle (one file): once listening, so the
-  // launcher that started us (Terraform waiting for the schema, which needs no agent) is served first.
+  // From tsc output: load before fingerprinting the loaded files. From the bundle (one file): when the first session
+  // ends (or, without one, soon after listening), so the launcher that started us (Terraform waiting for the schema,
+  // which needs no agent) is served first and the load falls in the gap while Terraform reads that schema.
+  let preloaded = !bundled;
+  const preloadOnce = () => {
+    if (preloaded) return;
+    preloaded = true;
+    preload();
+  };
   if (!bundled) preload();
   // node itself and every module loaded so far (the ones loaded later come from the same packages); when run from
   // the bundle, bin/terraform-provider-mayastor names the bundle and its code cache, and tells whether tsc output
@@ -205,6 +212,7 @@ export function runDaemon(opts: DaemonOptions): void {
       if (session) daemonLog('session.end', { session: id, how: exited ? 'exited' : 'launcher gone' });
       session?.abandon();
       sessions--;
+      setImmediate(preloadOnce);
       if (retiring) {
         if (sessions === 0) leave('retired');
       } else armIdle();
@@ -265,7 +273,7 @@ export function runDaemon(opts: DaemonOptions): void {
       socketIno = fs.statSync(opts.socketPath).ino;
       daemonLog('daemon.listening', { socket: opts.socketPath, idle_seconds: opts.idleMs / 1000 });
       armIdle();
-      if (bundled) setImmediate(preload);
+      if (bundled) setTimeout(preloadOnce, 100).unref();
     });
   };
   listen(false);
