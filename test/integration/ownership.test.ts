@@ -16,14 +16,16 @@
  *  2b a thin child whose pool filled: the writer got EIO and the last child was faulted; now ENOSPC,
  *     the child stays current, and writes work again once space returns;
  *  15 a remote replica deleted and re-created under the same uuid: the nexus reconnected and reported it
- *     online and in sync; now it is faulted ("replaced"), and bringing it online rebuilds it (checked
- *     by reading the replica's own export at the nexus's data offset).
+ *     online and in sync; now it is faulted ("replaced") and the nexus itself reopens it and rebuilds it
+ *     from the healthy child (no online, no apply): rebuilding, then online; the sha256 of the replica's
+ *     own export from the nexus's data offset (1 MiB) equals that of the healthy child (the volume read
+ *     while the rebuilt child is offline).
  * Needs dist/ (`npx tsc -p tsconfig.json`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
-import { freePort, qemuIo, qemuIoOk, until } from '../helpers/nbd';
+import { freePort, nbdReadAll, qemuIo, qemuIoOk, sha256, until } from '../helpers/nbd';
 
 jest.setTimeout(240_000);
 
@@ -212,7 +214,7 @@ test('2b: a thin child whose pool is full: the writer gets ENOSPC, the child sta
   await a.client().deleteNexus(nx(9));
 });
 
-test('15: a replica deleted and re-created under the same uuid is never trusted as an in-sync child; online rebuilds it', async () => {
+test('15: a replica deleted and re-created under the same uuid is never trusted as an in-sync child; the nexus rebuilds it by itself', async () => {
   await a.client().putReplica(u(12), { pool: 'p', sizeBytes: REPLICA, thin: true });
   const r = `${await remoteReplica(u(13))}?${TIMEOUTS}`;
   const n10 = await a.client().putNexus(nx(10), { sizeBytes: SIZE, children: [`bdev:///${u(12)}`, r], share: 'nbd' });
@@ -226,23 +228,35 @@ test('15: a replica deleted and re-created under the same uuid is never trusted 
   // judged the device it reached, so the next write meets that verdict rather than a closed connection
   const verdict = new RegExp(`${u(13)}[^\\n]*(device behind the export was replaced|: reconnected)`);
   await until(async () => verdict.test(a.stderr.slice(mark)), 'the child reconnected', 100, 30_000);
-  // the volume keeps working; the re-created child must not count as a member
+  // the volume keeps working; the re-created child never counts as a member: its I/O fails (ENODEV),
+  // and the nexus, by itself (no online, no apply), reopens it as a new child and rebuilds it
   await qemuIoOk(n10.deviceUri, ['write -P 0xe3 6M 1M', 'flush', 'read -P 0xe1 0 1M']);
-  const faulted = await until(
+  const started = `nexus ${nx(10)}: child ${r}: replaced: rebuilding from bdev:///${u(12)}`;
+  await until(async () => a.stderr.slice(mark).includes(started), 'the nexus rebuilding the child by itself', 100, 60_000);
+  const rebuilt = await until(
     async () => {
       const c = (await a.client().getNexus(nx(10)))!.children.find((x) => x.uri === r)!;
-      return c.state === 'faulted' ? c : undefined;
+      expect(['degraded', 'online']).toContain(c.state); // rebuilding, then online: never faulted again
+      if (c.state === 'degraded') expect(c.reason).toMatch(/^replaced: rebuilding from bdev:\/\//);
+      return c.state === 'online' && c.rebuildProgress === 100 ? c : undefined;
     },
-    'the re-created child faulted',
-    200,
-    60_000,
+    'the child rebuilt',
+    100,
+    120_000,
   );
-  expect(faulted.reason).toMatch(/No such device/); // ENODEV: the replaced device fails its I/O for good
+  expect(rebuilt.reason ?? '').toBe('');
+  expect(a.stderr.slice(mark)).toMatch(new RegExp(`${u(13)}[^\\n]*device behind the export was replaced`));
 
-  await a.client().childOnline(nx(10), r);
-  await until(async () => (await childStates(nx(10)))[r] === 'online', 'the child rebuilt', 200, 120_000);
-  // the child itself, read through the replica's own export at the nexus's data offset (1 MiB)
+  // the child itself, read through the replica's own export, from the nexus's data offset (1 MiB)
   const direct = `nbd://127.0.0.1:${nbdB}/${u(13)}`;
   await qemuIoOk(direct, ['read -P 0xe1 1M 1M', 'read -P 0xe2 6M 1M', 'read -P 0xe3 7M 1M']);
+  const child = nbdReadAll(direct, REPLICA + MiB, 30_000).subarray(MiB, MiB + SIZE);
+  // the healthy child: the volume read while the rebuilt child is offline (reads go to bdev:///u(12) only)
+  await a.client().childOffline(nx(10), r);
+  const healthy = nbdReadAll(n10.deviceUri, SIZE + MiB, 30_000);
+  expect(healthy.length).toBe(SIZE);
+  expect(sha256(child)).toBe(sha256(healthy));
+  // offlined by hand: the nexus leaves it alone; online is the operator's
+  expect((await childStates(nx(10)))[r]).toBe('offline');
   await a.client().deleteNexus(nx(10));
 });
