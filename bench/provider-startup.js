@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Provider start-up to handshake: spawns bin/terraform-provider-mayastor as Terraform does (magic cookie,
+ * Provider start-up to handshake: spawns bin/terraform-provider-mayastor (the bundle with its code cache; and, to
+ * compare, on tsc output with MAYASTOR_PROVIDER_BUNDLE=off) as Terraform does (magic cookie,
  * PLUGIN_PROTOCOL_VERSIONS, a fresh AutoMTLS client certificate) and times spawn → first stdout line.
  * Also times bare `node -e 0` in the same run as the floor, and the launcher Terraform really runs
  * (provider/launcher) handing the launch to a warm provider daemon. Target: median < 300 ms.
@@ -57,17 +58,19 @@ const pct = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.f
     PLUGIN_CLIENT_CERT: clientCert,
   };
   const provider = [];
+  const tscOut = []; // the same on tsc output (MAYASTOR_PROVIDER_BUNDLE=off): before the bundle
   const bare = [];
   const daemon = [];
   const launcher = path.join(root, 'provider', 'launcher', 'build', 'mayastor-provider-launcher');
   const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mayastor-bench-startup-'));
-  const launcherArgs = [process.execPath, path.join(root, 'dist', 'provider', 'main.js')];
+  const launcherArgs = [process.execPath, path.join(root, 'bin', 'terraform-provider-mayastor')]; // what the installed shim runs
   const daemonEnv = { ...env, XDG_RUNTIME_DIR: runtimeDir, MAYASTOR_PROVIDER_DAEMON: 'on' };
   try {
     await once(path.join(root, 'bin', 'terraform-provider-mayastor'), [], env, true); // warm the page cache
     if (fs.existsSync(launcher)) await once(launcher, launcherArgs, daemonEnv, true); // starts the daemon
     for (let i = 0; i < runs; i++) {
       provider.push(await once(path.join(root, 'bin', 'terraform-provider-mayastor'), [], { ...env, MAYASTOR_PROVIDER_DAEMON: 'off' }, true));
+      tscOut.push(await once(path.join(root, 'bin', 'terraform-provider-mayastor'), [], { ...env, MAYASTOR_PROVIDER_BUNDLE: 'off' }, true));
       bare.push(await once(process.execPath, ['-e', 'process.stdout.write("x\\n")'], {}, false));
       if (fs.existsSync(launcher)) daemon.push(await once(launcher, launcherArgs, daemonEnv, true));
     }
@@ -82,6 +85,7 @@ const pct = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.f
   if (daemon.length)
     console.log(`launcher + warm provider daemon:               median ${median(daemon).toFixed(1)} ms, p90 ${pct(daemon, 0.9).toFixed(1)} ms`);
   else console.log('launcher not built (npm run build:native): daemon start-up not measured');
+  console.log(`the same on tsc output (MAYASTOR_PROVIDER_BUNDLE=off): median ${median(tscOut).toFixed(1)} ms`);
   console.log(`bare node start-up (floor):                    median ${median(bare).toFixed(1)} ms`);
   console.log(`target < 300 ms: ${m < 300 ? 'met' : 'NOT met'}`);
 })().catch((e) => {
