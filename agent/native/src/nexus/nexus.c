@@ -481,6 +481,7 @@ static void nexus_fini(void)
         nexus_close(nx, true, true, false);
     }
     pthread_mutex_unlock(&nx_ctl_lock);
+    nx_revive_reset();
 }
 
 /* ---- stats ---------------------------------------------------------------------------- */

@@ -271,6 +271,8 @@ int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_
 void nx_child_io_error(struct nx_child *c, int status);
 /* Stop the reviver thread (dp_fini, before the nexuses close). */
 void nx_revive_shutdown(void);
+/* After the nexuses closed (dp_fini): allow a new reviver for a later dp_init. */
+void nx_revive_reset(void);
 #define NX_REVIVE_TRIES 20u
 #define NX_REVIVE_FIRST_MS 100u
 #define NX_REVIVE_MAX_MS 5000u

@@ -150,7 +150,7 @@ void nx_child_io_error(struct nx_child *c, int status)
 void nx_revive_shutdown(void)
 {
     pthread_mutex_lock(&rv_lock);
-    rv_stop = true; /* for good: kicks while the nexuses close are ignored */
+    rv_stop = true; /* kicks while the nexuses close are ignored, until nx_revive_reset */
     bool join = rv_started;
     rv_started = false;
     rv_n = 0;
@@ -161,4 +161,12 @@ void nx_revive_shutdown(void)
         pthread_join(rv_thread, NULL);
         pthread_cond_destroy(&rv_cond);
     }
+}
+
+/* dp_fini, every nexus closed: a later dp_init in this process may revive again. */
+void nx_revive_reset(void)
+{
+    pthread_mutex_lock(&rv_lock);
+    rv_stop = false;
+    pthread_mutex_unlock(&rv_lock);
 }
