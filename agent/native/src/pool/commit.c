@@ -75,18 +75,33 @@ void pool_cluster_unmapped(struct pool *p, uint32_t pcl)
  * Clusters freed by UNMAP become reusable only when the commit that freed
  * them is durable (else a crash could leave two replicas sharing one) and no
  * I/O issued before the unmap is still in flight (else it could land in the
- * cluster's next owner).
+ * cluster's next owner). Waiting for no I/O at all would starve under a
+ * steady load (the pool fills up with released clusters), so a drain flips
+ * the epoch and waits only for the requests started before the flip; the
+ * clusters released meanwhile wait for the next drain.
  */
 void pool_try_release(struct pool *p)
 {
-    if (p->inflight || !p->nreleased)
-        return;
-    for (uint64_t w = 0; w < bm_words(p->total_clusters); w++) {
-        p->used[w] &= ~p->released[w];
-        p->released[w] = 0;
+    for (;;) {
+        if (p->ndraining) {
+            if (p->inflight_ep[(p->epoch & 1) ^ 1])
+                return;
+            for (uint64_t w = 0; w < bm_words(p->total_clusters); w++) {
+                p->used[w] &= ~p->draining[w];
+                p->draining[w] = 0;
+            }
+            p->nused -= p->ndraining;
+            p->ndraining = 0;
+        }
+        if (!p->nreleased)
+            return;
+        uint64_t *t = p->draining;
+        p->draining = p->released;
+        p->released = t;
+        p->ndraining = p->nreleased;
+        p->nreleased = 0;
+        p->epoch++; /* the old parity holds only reqs started before now */
     }
-    p->nused -= p->nreleased;
-    p->nreleased = 0;
 }
 
 uint32_t pool_locate(struct pool *p, uint32_t pcl, uint64_t *offset)

@@ -58,6 +58,7 @@ static void req_complete(struct lvol_req *q, int status)
     q->next = p->free_reqs;
     p->free_reqs = q;
     p->inflight--;
+    p->inflight_ep[q->ep]--;
     if (p->submit_depth)
         dp_bdev_io_complete_deferred(io, status);
     else
@@ -414,6 +415,8 @@ static void req_start(struct pool *p, struct lvol_req *q, struct dp_bdev_io *io)
     q->status = 0;
     q->next = NULL;
     p->inflight++;
+    q->ep = (uint8_t)(p->epoch & 1);
+    p->inflight_ep[q->ep]++;
     if (r->dead || r->pool != p) {
         req_complete(q, -ENODEV);
         return;

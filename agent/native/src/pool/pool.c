@@ -136,6 +136,7 @@ static void pool_free(struct pool *p)
     free(p->freeing);
     free(p->committing);
     free(p->released);
+    free(p->draining);
     dp_buf_free(p->slot_buf);
     free(p);
 }
@@ -231,11 +232,12 @@ int pool_alloc_state(struct pool *p)
     p->freeing = calloc(words, 8);
     p->committing = calloc(words, 8);
     p->released = calloc(words, 8);
+    p->draining = calloc(words, 8);
     p->slot_buf = dp_buf_alloc(p->slot_size);
     p->cap = PF_MAX_REPLICAS;
     p->max_records = pf_max_records(p->slot_size, p->total_clusters);
     p->replicas = calloc(p->cap, sizeof *p->replicas);
-    if (!p->used || !p->freeing || !p->committing || !p->released || !p->slot_buf || !p->replicas ||
+    if (!p->used || !p->freeing || !p->committing || !p->released || !p->draining || !p->slot_buf || !p->replicas ||
         lvol_reqs_init(p) < 0) {
         dp_set_error("pool '%s': out of memory", p->name);
         return -ENOMEM;

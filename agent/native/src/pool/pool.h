@@ -111,6 +111,7 @@ struct lvol_req {
     uint32_t disk; /* flush: next disk */
     bool need_commit; /* unmapped clusters: commit before completing */
     bool in_submit; /* completion must be deferred */
+    uint8_t ep; /* epoch parity at start (pool.inflight_ep) */
     int status;
     struct lvol_req *next;
 };
@@ -141,6 +142,12 @@ struct pool {
     uint64_t *freeing, nfreeing; /* unmapped, not yet in a commit */
     uint64_t *committing, ncommitting; /* unmapped, in the commit in flight */
     uint64_t *released, nreleased; /* durably free, waiting for I/O to drain */
+    /* Released clusters wait for the requests started before them, not for
+     * an idle pool (a steady load never is): `draining` waits for the reqs
+     * of epoch parity (epoch & 1) ^ 1, new reqs count in epoch & 1. */
+    uint64_t *draining, ndraining;
+    uint64_t epoch;
+    uint32_t inflight_ep[2];
     uint64_t hint;
 
     struct replica **replicas;

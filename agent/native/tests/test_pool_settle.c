@@ -1,0 +1,272 @@
+/*
+ * test_pool_settle.c - snapshot create and delete (merge) of a replica
+ * under a steady stream of first writes (pool/snapshot.c wait_settled).
+ *
+ * The stream lives on the pool's reactor: NSLOT 4 KiB writes in flight,
+ * each re-submitted from its completion, each aimed at a cluster the
+ * replica does not own yet (a first write: allocate, copy from the
+ * snapshot, commit) whenever there is one. An op freezes the replica: new
+ * first writes park, so at most the NSLOT writes in flight at the freeze
+ * may complete before the op runs. The test counts first writes completed
+ * while the replica is frozen (on the reactor, no clocks), checks every byte of
+ * the replica against a shadow at the end. alarm() is only a hang guard.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "bdev/bdev.h"
+#include "datapath.h"
+#include "pool/pool.h"
+#include "testlib.h"
+
+#define CS (64 * 1024ull)
+#define NCL 1024u
+#define RSIZE (NCL * CS)
+#define BS 4096u
+#define NBLK (RSIZE / BS)
+#define MAXSLOT 200 /* more than the pool's request slots */
+
+static const char *R = "5e771e00-0000-4000-8000-000000000001";
+
+struct slot {
+    struct dp_bdev_io io; /* first: the callback casts back */
+    struct iovec iov;
+    uint8_t *buf;
+    uint64_t off;
+    bool fresh; /* aimed at a cluster the replica did not own */
+};
+
+/* Reactor-owned while the stream runs; the control thread reads the
+ * counters under mu. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct dp_bdev *b;
+    struct replica *r;
+    struct slot s[MAXSLOT];
+    uint64_t k, rng; /* next cluster to try; data */
+    uint8_t *shadow, *busy; /* expected bytes; blocks with a write in flight */
+    bool stop;
+    int live, errors;
+    uint64_t done, wake_at; /* completions; signal cv when done reaches it */
+    uint64_t frozen_done; /* first writes completed with the replica frozen */
+    uint64_t first; /* writes aimed at a cluster the replica did not own */
+} st;
+
+static uint64_t rnd(void)
+{
+    st.rng ^= st.rng << 13;
+    st.rng ^= st.rng >> 7;
+    st.rng ^= st.rng << 17;
+    return st.rng;
+}
+
+static void slot_done(struct dp_bdev_io *io, int status);
+
+/* Reactor: the next write of slot s, to a cluster the replica does not own
+ * (map entry unallocated: not even an allocation in flight) if any. */
+static void slot_submit(struct slot *s)
+{
+    struct replica *r = st.r;
+    uint32_t c = 0;
+    bool fresh = false;
+    for (uint32_t t = 0; t < NCL && !fresh; t++) {
+        c = (uint32_t)(st.k++ % NCL);
+        fresh = r->map[c] == MAP_UNALLOC;
+    }
+    uint64_t blk;
+    do /* a block with no write in flight (the order of two would be unknown) */
+        blk = (uint64_t)c * (CS / BS) + rnd() % (CS / BS);
+    while (st.busy[blk] && (c = (uint32_t)(rnd() % NCL), true));
+    st.busy[blk] = 1;
+    st.first += fresh;
+    s->fresh = fresh;
+    s->off = blk * BS;
+    for (uint32_t i = 0; i < BS; i += 8) {
+        uint64_t v = rnd();
+        memcpy(s->buf + i, &v, 8);
+    }
+    s->iov = (struct iovec){ s->buf, BS };
+    s->io = (struct dp_bdev_io){ .type = DP_IO_WRITE, .offset = s->off, .length = BS, .iov = &s->iov, .iovcnt = 1 };
+    s->io.cb = slot_done;
+    dp_bdev_submit(st.b, &s->io);
+}
+
+static void slot_done(struct dp_bdev_io *io, int status)
+{
+    struct slot *s = (struct slot *)io;
+    bool frozen = st.r->frozen;
+    st.busy[s->off / BS] = 0;
+    pthread_mutex_lock(&st.mu);
+    if (status)
+        st.errors++;
+    else
+        memcpy(st.shadow + s->off, s->buf, BS);
+    st.done++;
+    st.frozen_done += frozen && s->fresh;
+    bool stop = st.stop || status; /* like fio: an error ends the stream */
+    if (stop)
+        st.live--;
+    if (stop || st.done >= st.wake_at)
+        pthread_cond_broadcast(&st.cv);
+    pthread_mutex_unlock(&st.mu);
+    if (!stop)
+        slot_submit(s);
+}
+
+static void start_msg(void *arg)
+{
+    int n = *(int *)arg;
+    for (int i = 0; i < n; i++)
+        slot_submit(&st.s[i]);
+}
+
+/* Control thread: wait until n more writes completed (or the stream ended). */
+static void wait_done(uint64_t n)
+{
+    pthread_mutex_lock(&st.mu);
+    st.wake_at = st.done + n;
+    while (st.done < st.wake_at && st.live)
+        pthread_cond_wait(&st.cv, &st.mu);
+    pthread_mutex_unlock(&st.mu);
+}
+
+static uint64_t frozen_done(void)
+{
+    pthread_mutex_lock(&st.mu);
+    uint64_t v = st.frozen_done;
+    st.frozen_done = 0;
+    pthread_mutex_unlock(&st.mu);
+    return v;
+}
+
+static int rw(enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
+{
+    return dp_bdev_rw_sync(st.b, t, buf, off, len);
+}
+
+/* Run op under the hang guard. While the replica is frozen only the first
+ * writes in flight at the freeze may complete (at most nslot): new ones
+ * park. Writes to clusters it owns go on and are not counted. */
+#define OP(call, nslot, maxf) \
+    do { \
+        frozen_done(); \
+        alarm(300); \
+        CHECK_EQ(call, 0); \
+        alarm(0); \
+        uint64_t f = frozen_done(); \
+        if (f > (uint64_t)(nslot)) { \
+            fprintf(stderr, "%s: %llu first writes completed while frozen, at most %d expected\n", #call, \
+                    (unsigned long long)f, nslot); \
+            exit(1); \
+        } \
+        if (f > *(maxf)) \
+            *(maxf) = f; \
+    } while (0)
+
+static void stream_run(int nslot, int rounds)
+{
+    char disk[512], puuid[37];
+    snprintf(disk, sizeof disk, "%s/settle.img", test_tmpdir());
+    /* Room for the replica and two full snapshots, little more: the clusters
+     * each merge frees must come back while the writes go on. */
+    test_make_file(disk, 4 * RSIZE + 64 * CS);
+    const char *disks[1] = { disk };
+    CHECK_EQ(dp_pool_create("st", disks, 1, CS, puuid), 0);
+    CHECK_EQ(dp_replica_create("st", R, RSIZE, 1), 0);
+    st.b = dp_bdev_get(R);
+    CHECK(st.b);
+    st.r = st.b->ctx;
+    st.shadow = calloc(1, RSIZE);
+    st.busy = calloc(1, NBLK);
+    test_fill(st.shadow, RSIZE, 0, 7); /* every cluster owned, then snapshotted */
+    uint8_t *big = dp_buf_alloc(RSIZE);
+    memcpy(big, st.shadow, RSIZE);
+    CHECK_EQ(rw(DP_IO_WRITE, big, 0, RSIZE), 0);
+    for (int i = 0; i < nslot; i++)
+        st.s[i].buf = dp_buf_alloc(BS);
+    st.live = nslot;
+    st.stop = false;
+    st.done = st.first = st.k = 0;
+    st.errors = 0;
+    dp_reactor_send(st.b->reactor, start_msg, &nslot);
+
+    uint64_t maxf = 0;
+    char sa[37], sb[37];
+    for (int i = 0; i < rounds; i++) {
+        snprintf(sa, sizeof sa, "5e771e00-0000-4000-8000-0000000a%04u", (unsigned)i % 10000u);
+        snprintf(sb, sizeof sb, "5e771e00-0000-4000-8000-0000000b%04u", (unsigned)i % 10000u);
+        OP(dp_snapshot_create(R, sa, NULL), nslot, &maxf); /* owns all: nothing to wait for */
+        wait_done(2 * (uint64_t)nslot);
+        OP(dp_snapshot_create(R, sb, NULL), nslot, &maxf); /* first writes in flight */
+        wait_done(2 * (uint64_t)nslot);
+        OP(dp_snapshot_destroy(sb), nslot, &maxf); /* merge into R under first writes */
+        wait_done(2 * (uint64_t)nslot);
+        OP(dp_snapshot_destroy(sa), nslot, &maxf);
+        wait_done(2 * (uint64_t)nslot);
+    }
+    pthread_mutex_lock(&st.mu);
+    st.stop = true;
+    while (st.live)
+        pthread_cond_wait(&st.cv, &st.mu);
+    uint64_t done = st.done, first = st.first;
+    CHECK_EQ(st.errors, 0);
+    pthread_mutex_unlock(&st.mu);
+    printf(
+        "    %d in flight, %d rounds: %llu writes (%llu first writes), at most %llu first writes completed while frozen\n",
+        nslot, rounds, (unsigned long long)done, (unsigned long long)first, (unsigned long long)maxf);
+    CHECK(first > (uint64_t)rounds * nslot); /* the load really was first writes */
+    CHECK_EQ(rw(DP_IO_READ, big, 0, RSIZE), 0);
+    for (uint64_t k = 0; k < RSIZE; k++)
+        if (big[k] != st.shadow[k]) {
+            fprintf(stderr, "replica differs at byte %llu: %02x, want %02x\n", (unsigned long long)k, big[k],
+                    st.shadow[k]);
+            exit(1);
+        }
+    dp_replica_info ri;
+    CHECK_EQ(dp_replica_stat(R, &ri), 0);
+    CHECK_EQ(ri.allocated_bytes, RSIZE);
+    dp_pool_info pi;
+    CHECK_EQ(dp_pool_stat("st", &pi), 0);
+    CHECK_EQ(pi.used_bytes, RSIZE); /* the merges left nothing behind */
+    dp_bdev_put(st.b);
+    CHECK_EQ(dp_replica_destroy(R), 0);
+    CHECK_EQ(dp_pool_destroy("st"), 0);
+    for (int i = 0; i < nslot; i++)
+        dp_buf_free(st.s[i].buf);
+    dp_buf_free(big);
+    free(st.shadow);
+    free(st.busy);
+    unlink(disk);
+}
+
+TEST(create_and_merge_under_first_writes)
+{
+    stream_run(32, 6);
+    stream_run(96, 6);
+}
+
+TEST(more_writes_than_request_slots)
+{
+    stream_run(MAXSLOT, 4);
+}
+
+int main(void)
+{
+    printf("test_pool_settle\n");
+    pthread_mutex_init(&st.mu, NULL);
+    pthread_cond_init(&st.cv, NULL);
+    st.rng = 0x9E3779B97F4A7C15ull;
+    CHECK_EQ(dp_init(1), 0);
+    RUN(create_and_merge_under_first_writes);
+    RUN(more_writes_than_request_slots);
+    dp_fini();
+    CHECK_EQ(dp_init(2), 0);
+    RUN(create_and_merge_under_first_writes); /* two reactors */
+    dp_fini();
+    test_rm_tmpdir();
+    return 0;
+}
