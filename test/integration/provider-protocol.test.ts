@@ -173,8 +173,14 @@ test('providers schema -json shows every resource and data source', () => {
       .split('\n')[0],
   );
   const p = schema.provider_schemas['registry.terraform.io/mayastor/mayastor'];
-  expect(Object.keys(p.resource_schemas).sort()).toEqual(['mayastor_nexus', 'mayastor_pool', 'mayastor_replica']);
-  expect(Object.keys(p.data_source_schemas).sort()).toEqual(['mayastor_node', 'mayastor_pools']);
+  expect(Object.keys(p.resource_schemas).sort()).toEqual([
+    'mayastor_nexus',
+    'mayastor_pool',
+    'mayastor_replica',
+    'mayastor_snapshot',
+    'mayastor_volume_snapshot',
+  ]);
+  expect(Object.keys(p.data_source_schemas).sort()).toEqual(['mayastor_nexus', 'mayastor_node', 'mayastor_pools', 'mayastor_replica']);
   expect(p.provider.block.attributes.token.sensitive).toBe(true);
   expect(p.resource_schemas.mayastor_replica.block.attributes.size_bytes).toMatchObject({ type: 'number', required: true });
   expect(p.resource_schemas.mayastor_replica.block.attributes.uri).toMatchObject({ type: 'string', computed: true });
