@@ -1788,6 +1788,19 @@ TEST(replaced_child_rebuilt_by_itself)
     CHECK_EQ(nx_check(b, 0, 2 * MiB, 41), 0);
     CHECK_EQ(nx_check(b, 2 * MiB, MiB, 42), 0);
 
+    /* re-created too small: kept faulted saying so, nothing written; online by hand once it fits */
+    tb_replace_gone(tb);
+    tb = tb_new("rv-b", CHSIZE - MiB, false, 1);
+    CHECK_EQ(nx_write(b, 3 * MiB, MiB, 43), 0);
+    ci = wait_reason(U1, 1, "replaced, kept faulted: size");
+    CHECK(strstr(ci.reason, "is too small"));
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK(all_zero(tb->data, CHSIZE - MiB));
+    tb_free(tb);
+    tb = tb_new("rv-b", CHSIZE, false, 1);
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    wait_online(U1, 1);
+
     /* re-created with the label of another nexus: kept faulted naming it, the label untouched */
     tb_replace_gone(tb);
     tb = tb_alloc("rv-b", CHSIZE, false, 1);

@@ -357,6 +357,7 @@ static void seg_leg_done(struct nx_leg *leg)
         if (st < 0) {
             s->src->errors++;
             nx_child_fault(s->src, "read error during rebuild of '%s': %s", d->uri, strerror(-st));
+            nx_child_io_error(s->src, st);
             run_next(s); /* another source, same run */
             return;
         }
