@@ -93,9 +93,15 @@ export function nqnProblem(v: string): Problem | undefined {
   return undefined;
 }
 
-/** nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N]: the port defaults to 4420, as in the data path. */
+/** The I/O queues an nvmf:// child may open (`?queues=N`; NVMFH_MAX_QUEUES in agent/native/src/nvmf/host.h). */
+export const NVMF_MAX_QUEUES = 16;
+
+/**
+ * nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N&queues=N]: the port defaults to 4420, as in the
+ * data path; queues defaults to one per reactor, at most what the target grants.
+ */
 export function nvmfUriProblem(v: string): Problem | undefined {
-  const form = `must be nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N] (the port defaults to ${NVMF_DEFAULT_PORT})`;
+  const form = `must be nvmf://host[:port]/<nqn>[?io_timeout_ms=N&connect_timeout_ms=N&queues=N] (the port defaults to ${NVMF_DEFAULT_PORT})`;
   const u = /^nvmf:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?\/([^/?#]+)(\?([^#]*))?$/i.exec(v);
   if (!u || (u[3] !== undefined && (Number(u[3]) < 1 || Number(u[3]) > 65535))) return bad(form);
   const nqn = nqnProblem(u[4]);
@@ -103,8 +109,14 @@ export function nvmfUriProblem(v: string): Problem | undefined {
   if (u[5] !== undefined) {
     for (const kv of u[6].split('&')) {
       const [k, n] = kv.split('=', 2);
+      if (k === 'queues') {
+        if (n === undefined || !/^\d{1,2}$/.test(n) || Number(n) < 1 || Number(n) > NVMF_MAX_QUEUES) {
+          return bad(`option queues must be a number of I/O queues from 1 to ${NVMF_MAX_QUEUES}`);
+        }
+        continue;
+      }
       if (k !== 'io_timeout_ms' && k !== 'connect_timeout_ms') {
-        return bad(`has unknown option '${k}' (io_timeout_ms, connect_timeout_ms)`);
+        return bad(`has unknown option '${k}' (io_timeout_ms, connect_timeout_ms, queues)`);
       }
       if (n === undefined || !/^\d{1,9}$/.test(n) || Number(n) === 0) return bad(`option ${k} must be a positive number of milliseconds`);
     }

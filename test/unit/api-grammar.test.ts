@@ -88,6 +88,10 @@ const childUris: [string, boolean][] = [
   [`nvmf://10.0.0.2:${NVMF_DEFAULT_PORT}/nqn.2019-05.io.openebs:${U}`, true],
   [`nvmf://storage-b/nqn.2019-05.io.openebs:${U}`, true], // no port: 4420, as the data path has it
   [`nvmf://[fd00::2]:4421/nqn.2014-08.org.nvmexpress:uuid:${U}?io_timeout_ms=2000&connect_timeout_ms=500`, true],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n?queues=4&io_timeout_ms=2000', true],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n?queues=16', true],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n?queues=0', false],
+  ['nvmf://h:4420/nqn.2026-01.io.x:n?queues=17', false],
   ['nvmf://h:4420/nqn.2026-01.io.x:n?io_timeout_ms=0', false],
   ['nvmf://h:4420/nqn.2026-01.io.x:n?timeout=5', false],
   ['nvmf://h:4420/', false],
