@@ -19,7 +19,8 @@
  *     online and in sync; now it is faulted ("replaced") and the nexus itself reopens it and rebuilds it
  *     from the healthy child (no online, no apply): rebuilding, then online; the sha256 of the replica's
  *     own export from the nexus's data offset (1 MiB) equals that of the healthy child (the volume read
- *     while the rebuilt child is offline).
+ *     while the rebuilt child is offline). The same over an nvmf:// child (its namespace identity check):
+ *     rebuilt by itself, and the volume read from it alone has the sha256 of the data written.
  * Needs dist/ (`npx tsc -p tsconfig.json`).
  */
 import fs from 'node:fs';
@@ -40,6 +41,7 @@ let a: AgentProcess;
 let b: AgentProcess;
 let nbdA: number;
 let nbdB: number;
+let nvmfB: number;
 
 const disks = (p: AgentProcess) => path.join(p.opts.dataDir, 'disks');
 
@@ -47,6 +49,7 @@ beforeAll(async () => {
   dir = tempDir('mayastor-ownership-');
   nbdA = await freePort();
   nbdB = await freePort();
+  nvmfB = await freePort();
   makeDisk(path.join(dir, 'a', 'disks', 'd0.img'), 256 * MiB);
   makeDisk(path.join(dir, 'b', 'disks', 'd0.img'), 256 * MiB);
   a = new AgentProcess({ node: 'a', dataDir: path.join(dir, 'a'), extraArgs: ['--cluster-size', String(MiB), '--nbd-listen', `127.0.0.1:${nbdA}`] });
@@ -59,6 +62,8 @@ beforeAll(async () => {
       String(MiB),
       '--nbd-listen',
       `127.0.0.1:${nbdB}`,
+      '--nvmf-listen',
+      `127.0.0.1:${nvmfB}`,
       '--allow-disk',
       path.join(dir, 'b', 'disks') + '/',
       '--allow-disk',
@@ -259,4 +264,47 @@ test('15: a replica deleted and re-created under the same uuid is never trusted 
   // offlined by hand: the nexus leaves it alone; online is the operator's
   expect((await childStates(nx(10)))[r]).toBe('offline');
   await a.client().deleteNexus(nx(10));
+});
+
+test('15 over nvmf://: the re-created replica behind an NVMe/TCP child is rebuilt by the nexus itself; its bytes are the data', async () => {
+  await a.client().putReplica(u(14), { pool: 'p', sizeBytes: REPLICA, thin: true });
+  const spec = { pool: 'p', sizeBytes: REPLICA, thin: true, share: 'nvmf' as const };
+  const r = `${(await b.client().putReplica(u(15), spec)).uri!}?${TIMEOUTS}`;
+  expect(r).toMatch(/^nvmf:\/\//);
+  const n11 = await a.client().putNexus(nx(11), { sizeBytes: SIZE, children: [`bdev:///${u(14)}`, r], share: 'nbd' });
+  await qemuIoOk(n11.deviceUri, ['write -P 0xc1 0 1M', 'write -P 0xc2 5M 1M', 'flush']);
+
+  const mark = a.stderr.length;
+  await b.client().deleteReplica(u(15));
+  await b.client().putReplica(u(15), spec);
+  await until(
+    async () => /replaced: the namespace is not the one we had|: reconnected \(cntlid/.test(a.stderr.slice(mark)),
+    'the child reconnected',
+    100,
+    30_000,
+  );
+  await qemuIoOk(n11.deviceUri, ['write -P 0xc3 6M 1M', 'flush', 'read -P 0xc1 0 1M']);
+  const started = `nexus ${nx(11)}: child ${r}: replaced: rebuilding from bdev:///${u(14)}`;
+  await until(async () => a.stderr.slice(mark).includes(started), 'the nexus rebuilding the child by itself', 100, 60_000);
+  await until(
+    async () => {
+      const c = (await a.client().getNexus(nx(11)))!.children.find((x) => x.uri === r)!;
+      expect(['degraded', 'online']).toContain(c.state);
+      return c.state === 'online' && c.rebuildProgress === 100;
+    },
+    'the child rebuilt',
+    100,
+    120_000,
+  );
+  // the rebuilt child alone: the local child offline, every read goes over NVMe/TCP
+  await a.client().childOffline(nx(11), `bdev:///${u(14)}`);
+  const expected = Buffer.alloc(SIZE);
+  for (const [byte, at] of [
+    [0xc1, 0],
+    [0xc2, 5],
+    [0xc3, 6],
+  ])
+    expected.fill(byte, at * MiB, (at + 1) * MiB);
+  expect(sha256(nbdReadAll(n11.deviceUri, SIZE + MiB, 30_000))).toBe(sha256(expected));
+  await a.client().deleteNexus(nx(11));
 });
