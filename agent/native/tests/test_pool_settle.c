@@ -19,6 +19,7 @@
 
 #include "bdev/bdev.h"
 #include "datapath.h"
+#include "nexus/nexus.h"
 #include "pool/pool.h"
 #include "testlib.h"
 
@@ -30,6 +31,10 @@
 #define MAXSLOT 200 /* more than the pool's request slots */
 
 static const char *R = "5e771e00-0000-4000-8000-000000000001";
+static const char *NX = "5e771e00-0000-4000-8000-0000000000aa";
+static const char *NXC[3] = { "bdev:///5e771e00-0000-4000-8000-0000000000c1",
+                              "bdev:///5e771e00-0000-4000-8000-0000000000c2",
+                              "bdev:///5e771e00-0000-4000-8000-0000000000c3" };
 
 struct slot {
     struct dp_bdev_io io; /* first: the callback casts back */
@@ -45,7 +50,8 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct dp_bdev *b;
-    struct replica *r;
+    struct replica *r; /* whose map tells first writes; frozen by the ops */
+    uint64_t base, size; /* the device's byte 0 in r (a nexus: its header); bytes */
     struct slot s[MAXSLOT];
     uint64_t k, rng; /* next cluster to try; data */
     uint8_t *shadow, *busy; /* expected bytes; blocks with a write in flight */
@@ -71,16 +77,16 @@ static void slot_done(struct dp_bdev_io *io, int status);
 static void slot_submit(struct slot *s)
 {
     struct replica *r = st.r;
-    uint32_t c = 0;
+    uint32_t c0 = (uint32_t)(st.base / CS), n = NCL - c0, c = c0;
     bool fresh = false;
-    for (uint32_t t = 0; t < NCL && !fresh; t++) {
-        c = (uint32_t)(st.k++ % NCL);
+    for (uint32_t t = 0; t < n && !fresh; t++) {
+        c = c0 + (uint32_t)(st.k++ % n);
         fresh = r->map[c] == MAP_UNALLOC;
     }
     uint64_t blk;
     do /* a block with no write in flight (the order of two would be unknown) */
-        blk = (uint64_t)c * (CS / BS) + rnd() % (CS / BS);
-    while (st.busy[blk] && (c = (uint32_t)(rnd() % NCL), true));
+        blk = ((uint64_t)c * CS - st.base) / BS + rnd() % (CS / BS);
+    while (st.busy[blk] && (c = c0 + (uint32_t)(rnd() % n), true));
     st.busy[blk] = 1;
     st.first += fresh;
     s->fresh = fresh;
@@ -167,33 +173,89 @@ static int rw(enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
             *(maxf) = f; \
     } while (0)
 
-static void stream_run(int nslot, int rounds)
+static char disk[512];
+static uint8_t *big;
+
+/* A pool "st" with room for the replicas and two full snapshots of each,
+ * little more: the clusters each merge frees must come back while the
+ * writes go on. */
+static void pool_up(int nrep)
 {
-    char disk[512], puuid[37];
+    char puuid[37];
     snprintf(disk, sizeof disk, "%s/settle.img", test_tmpdir());
-    /* Room for the replica and two full snapshots, little more: the clusters
-     * each merge frees must come back while the writes go on. */
-    test_make_file(disk, 4 * RSIZE + 64 * CS);
+    test_make_file(disk, (uint64_t)nrep * 4 * RSIZE + 64 * CS);
     const char *disks[1] = { disk };
     CHECK_EQ(dp_pool_create("st", disks, 1, CS, puuid), 0);
-    CHECK_EQ(dp_replica_create("st", R, RSIZE, 1), 0);
-    st.b = dp_bdev_get(R);
-    CHECK(st.b);
-    st.r = st.b->ctx;
+}
+
+/* Fill device b (every cluster of r owned), then start the stream. */
+static void stream_start(int nslot, struct dp_bdev *b, struct replica *r, uint64_t base)
+{
+    st.b = b;
+    st.r = r;
+    st.base = base;
+    st.size = RSIZE - base;
     st.shadow = calloc(1, RSIZE);
     st.busy = calloc(1, NBLK);
-    test_fill(st.shadow, RSIZE, 0, 7); /* every cluster owned, then snapshotted */
-    uint8_t *big = dp_buf_alloc(RSIZE);
-    memcpy(big, st.shadow, RSIZE);
-    CHECK_EQ(rw(DP_IO_WRITE, big, 0, RSIZE), 0);
+    test_fill(st.shadow, st.size, 0, 7);
+    big = dp_buf_alloc(RSIZE);
+    memcpy(big, st.shadow, st.size);
+    CHECK_EQ(rw(DP_IO_WRITE, big, 0, st.size), 0);
     for (int i = 0; i < nslot; i++)
         st.s[i].buf = dp_buf_alloc(BS);
     st.live = nslot;
     st.stop = false;
     st.done = st.first = st.k = 0;
     st.errors = 0;
-    dp_reactor_send(st.b->reactor, start_msg, &nslot);
+    static int n;
+    n = nslot;
+    dp_reactor_send(b->reactor, start_msg, &n);
+}
 
+/* Stop the stream; the device holds exactly what was acknowledged. */
+static void stream_end(int nslot, int rounds, uint64_t maxf)
+{
+    pthread_mutex_lock(&st.mu);
+    st.stop = true;
+    while (st.live)
+        pthread_cond_wait(&st.cv, &st.mu);
+    uint64_t done = st.done, first = st.first;
+    CHECK_EQ(st.errors, 0);
+    pthread_mutex_unlock(&st.mu);
+    printf(
+        "    %d in flight, %d rounds: %llu writes (%llu first writes), at most %llu first writes completed while frozen\n",
+        nslot, rounds, (unsigned long long)done, (unsigned long long)first, (unsigned long long)maxf);
+    CHECK(first > (uint64_t)rounds * nslot); /* the load really was first writes */
+    CHECK_EQ(rw(DP_IO_READ, big, 0, st.size), 0);
+    for (uint64_t k = 0; k < st.size; k++)
+        if (big[k] != st.shadow[k]) {
+            fprintf(stderr, "%s differs at byte %llu: %02x, want %02x\n", st.b->name, (unsigned long long)k, big[k],
+                    st.shadow[k]);
+            exit(1);
+        }
+    for (int i = 0; i < nslot; i++)
+        dp_buf_free(st.s[i].buf);
+    dp_buf_free(big);
+    free(st.shadow);
+    free(st.busy);
+}
+
+static void pool_down(uint64_t want_used)
+{
+    dp_pool_info pi;
+    CHECK_EQ(dp_pool_stat("st", &pi), 0);
+    CHECK_EQ(pi.used_bytes, want_used); /* the merges left nothing behind */
+    CHECK_EQ(dp_pool_destroy("st"), 0);
+    unlink(disk);
+}
+
+static void stream_run(int nslot, int rounds)
+{
+    pool_up(1);
+    CHECK_EQ(dp_replica_create("st", R, RSIZE, 1), 0);
+    struct dp_bdev *b = dp_bdev_get(R);
+    CHECK(b);
+    stream_start(nslot, b, b->ctx, 0);
     uint64_t maxf = 0;
     char sa[37], sb[37];
     for (int i = 0; i < rounds; i++) {
@@ -208,39 +270,58 @@ static void stream_run(int nslot, int rounds)
         OP(dp_snapshot_destroy(sa), nslot, &maxf);
         wait_done(2 * (uint64_t)nslot);
     }
-    pthread_mutex_lock(&st.mu);
-    st.stop = true;
-    while (st.live)
-        pthread_cond_wait(&st.cv, &st.mu);
-    uint64_t done = st.done, first = st.first;
-    CHECK_EQ(st.errors, 0);
-    pthread_mutex_unlock(&st.mu);
-    printf(
-        "    %d in flight, %d rounds: %llu writes (%llu first writes), at most %llu first writes completed while frozen\n",
-        nslot, rounds, (unsigned long long)done, (unsigned long long)first, (unsigned long long)maxf);
-    CHECK(first > (uint64_t)rounds * nslot); /* the load really was first writes */
-    CHECK_EQ(rw(DP_IO_READ, big, 0, RSIZE), 0);
-    for (uint64_t k = 0; k < RSIZE; k++)
-        if (big[k] != st.shadow[k]) {
-            fprintf(stderr, "replica differs at byte %llu: %02x, want %02x\n", (unsigned long long)k, big[k],
-                    st.shadow[k]);
-            exit(1);
-        }
+    stream_end(nslot, rounds, maxf);
     dp_replica_info ri;
     CHECK_EQ(dp_replica_stat(R, &ri), 0);
     CHECK_EQ(ri.allocated_bytes, RSIZE);
-    dp_pool_info pi;
-    CHECK_EQ(dp_pool_stat("st", &pi), 0);
-    CHECK_EQ(pi.used_bytes, RSIZE); /* the merges left nothing behind */
-    dp_bdev_put(st.b);
+    dp_bdev_put(b);
     CHECK_EQ(dp_replica_destroy(R), 0);
-    CHECK_EQ(dp_pool_destroy("st"), 0);
-    for (int i = 0; i < nslot; i++)
-        dp_buf_free(st.s[i].buf);
-    dp_buf_free(big);
-    free(st.shadow);
-    free(st.busy);
-    unlink(disk);
+    pool_down(0);
+}
+
+/* 0: a nexus snapshot of all children (the nexus pauses for it) returned 3. */
+static int nx_snap(const char *g, dp_nexus_snap_child *out)
+{
+    int rc = dp_nexus_snapshot(NX, g, 60000, 0, out, 3);
+    return rc == 3 ? 0 : rc < 0 ? rc : -1;
+}
+
+/* The case of the report: a 3-child nexus over local replicas under the
+ * stream; its snapshot's parts are merged one by one straight at the
+ * replicas (no nexus pause) or through dp_nexus_snapshot_destroy. */
+static void nexus_run(int nslot, int rounds)
+{
+    pool_up(3);
+    const char *uris[3] = { NXC[0], NXC[1], NXC[2] };
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(dp_replica_create("st", NXC[i] + 8, RSIZE, 1), 0);
+    CHECK_EQ(dp_nexus_create(NX, RSIZE - NX_HDR_SIZE, uris, 3, 0), 0);
+    struct dp_bdev *b = dp_bdev_get(NX), *r0 = dp_bdev_get(NXC[0] + 8);
+    CHECK(b && r0);
+    CHECK(b->reactor == r0->reactor); /* the stream reads r0's map on its reactor */
+    stream_start(nslot, b, r0->ctx, NX_HDR_SIZE);
+    uint64_t maxf = 0;
+    char g[37];
+    dp_nexus_snap_child out[3];
+    for (int i = 0; i < rounds; i++) {
+        snprintf(g, sizeof g, "6a6a6a6a-0000-4000-8000-00000000%04u", (unsigned)i % 10000u);
+        OP(nx_snap(g, out), nslot, &maxf);
+        wait_done(2 * (uint64_t)nslot);
+        if (i % 2 == 0) {
+            for (int k = 0; k < 3; k++)
+                OP(dp_snapshot_destroy(out[k].snapshot), nslot, &maxf);
+        } else {
+            OP(dp_nexus_snapshot_destroy(NX, g, NULL, 0) - 3, nslot, &maxf);
+        }
+        wait_done(2 * (uint64_t)nslot);
+    }
+    stream_end(nslot, rounds, maxf);
+    dp_bdev_put(r0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(NX, DP_NEXUS_RELEASE), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(dp_replica_destroy(NXC[i] + 8), 0);
+    pool_down(0);
 }
 
 TEST(create_and_merge_under_first_writes)
@@ -254,6 +335,12 @@ TEST(more_writes_than_request_slots)
     stream_run(MAXSLOT, 4);
 }
 
+TEST(nexus_snapshot_and_merge_under_first_writes)
+{
+    nexus_run(32, 6);
+    nexus_run(96, 4);
+}
+
 int main(void)
 {
     printf("test_pool_settle\n");
@@ -263,6 +350,7 @@ int main(void)
     CHECK_EQ(dp_init(1), 0);
     RUN(create_and_merge_under_first_writes);
     RUN(more_writes_than_request_slots);
+    RUN(nexus_snapshot_and_merge_under_first_writes);
     dp_fini();
     CHECK_EQ(dp_init(2), 0);
     RUN(create_and_merge_under_first_writes); /* two reactors */
