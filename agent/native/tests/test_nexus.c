@@ -1834,6 +1834,18 @@ TEST(replaced_child_rebuilt_by_itself)
     CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
     wait_online(U1, 1);
 
+    /* never re-created: a bounded number of tries with backoff (3 here), then faulted until online */
+    __atomic_store_n(&nx_revive_tries, 3, __ATOMIC_RELAXED);
+    tb_replace_gone(tb);
+    CHECK_EQ(nx_write(b, 4 * MiB, MiB, 44), 0);
+    ci = wait_reason(U1, 1, "replaced, kept faulted after 3 tries to reopen it");
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    __atomic_store_n(&nx_revive_tries, NX_REVIVE_TRIES, __ATOMIC_RELAXED);
+    tb = tb_new("rv-b", CHSIZE, false, 1);
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    wait_online(U1, 1);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+
     /* no healthy source: kept faulted, saying so */
     CHECK_EQ(dp_nexus_child_fault(U1, ch[0]), 0);
     tb_replace_gone(tb);

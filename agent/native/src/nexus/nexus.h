@@ -274,6 +274,8 @@ void nx_revive_shutdown(void);
 /* After the nexuses closed (dp_fini): allow a new reviver for a later dp_init. */
 void nx_revive_reset(void);
 #define NX_REVIVE_TRIES 20u
+/* Tries to reopen a replaced child (NX_REVIVE_TRIES; tests lower it). */
+extern uint32_t nx_revive_tries;
 #define NX_REVIVE_FIRST_MS 100u
 #define NX_REVIVE_MAX_MS 5000u
 

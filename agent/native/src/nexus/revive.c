@@ -43,6 +43,7 @@ static struct rv_entry rv_q[RV_QUEUE];
 static uint32_t rv_n;
 static bool rv_started, rv_stop;
 static pthread_t rv_thread;
+uint32_t nx_revive_tries = NX_REVIVE_TRIES;
 
 static uint64_t now_ms(void)
 {
@@ -100,7 +101,8 @@ static void *rv_main(void *arg)
         rv_q[k] = rv_q[--rv_n];
         pthread_mutex_unlock(&rv_lock);
         uint32_t next = backoff_ms(e.attempt);
-        int again = nx_child_revive(e.uuid, e.uri, e.attempt, NX_REVIVE_TRIES, next);
+        int again =
+            nx_child_revive(e.uuid, e.uri, e.attempt, __atomic_load_n(&nx_revive_tries, __ATOMIC_RELAXED), next);
         pthread_mutex_lock(&rv_lock);
         if (again && !rv_stop)
             rv_push(e.uuid, e.uri, e.attempt + 1, now_ms() + next);
