@@ -351,6 +351,11 @@ export class AgentClient {
     return this.deleteOrFalse(`/v1/replicas/${enc(replica)}/snapshots/${enc(snapshot)}`);
   }
 
+  /** DELETE /v1/snapshots/{uuid}: by uuid alone (also a snapshot whose replica was deleted first); false when none. */
+  deleteSnapshotByUuid(snapshot: string): Promise<boolean> {
+    return this.deleteOrFalse(`/v1/snapshots/${enc(snapshot)}`);
+  }
+
   /** PUT /v1/replicas/{uuid} {source: {snapshot}}: a clone of a snapshot. */
   putClone(uuid: string, spec: CloneSpec): Promise<Replica> {
     return this.call<Replica>('PUT', `/v1/replicas/${enc(uuid)}`, spec).then((r) => r.body);

@@ -266,6 +266,16 @@ export class SnapshotService {
     this.ctx.log.info('snapshot.destroyed', { snapshot: info.uuid, replica: info.source });
   }
 
+  /** DELETE /v1/snapshots/{uuid}: by uuid alone, so a snapshot whose replica was deleted first can still go. */
+  async deleteByUuid(uuidParam: string): Promise<void> {
+    const uuid = validateUuid('snapshotUuid', uuidParam);
+    await this.ctx.lock.run(async () => {
+      const info = await this.stat(uuid);
+      if (!info) throw notFound(`snapshot '${uuid}' does not exist`);
+      await this.destroyOne(info);
+    });
+  }
+
   async delete(replicaParam: string, uuidParam: string): Promise<void> {
     const replica = validateUuid('uuid', replicaParam);
     const uuid = validateUuid('snapshotUuid', uuidParam);

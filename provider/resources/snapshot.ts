@@ -208,7 +208,7 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
     }
   },
 
-  delete: (m, { node, uuid, replicaUuid }, diags) =>
+  delete: (m, { node, uuid }, diags) =>
     deleteOnNode(
       m,
       node,
@@ -217,18 +217,8 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
       'snapshot',
       'uuid',
       async (c, key) => {
-        if (await c.deleteSnapshot(replicaUuid, key)) return;
-        // "no such snapshot of that replica": gone, unless the replica went first and left the snapshot behind, which the
-        // agent deletes only under its replica; say so rather than drop it from state while it holds pool space
-        const left = await c.findSnapshot(key);
-        if (left)
-          diags.error(
-            `Cannot destroy snapshot ${key} on node "${node}": its replica is gone`,
-            `Replica ${left.sourceReplica} was deleted before its snapshot, and the agent deletes a snapshot only under its replica ` +
-              '(DELETE /v1/replicas/REPLICA/snapshots/SNAPSHOT). The snapshot still holds ' +
-              `${left.referencedBytes} bytes of pool "${left.pool}". Remove it from the state with terraform state rm to go on.`,
-            ['replica_uuid'],
-          );
+        // by uuid: also a snapshot whose replica was deleted first (it still holds pool space)
+        await c.deleteSnapshotByUuid(key);
       },
       (e, n, key) => explainDependents(diags, e, `snapshot ${key}`, n, 'uuid'),
     ),

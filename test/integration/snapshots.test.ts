@@ -276,6 +276,25 @@ describe('pool accounting, also after kill -9 and a restart', () => {
     expect(await c.listSnapshots()).toEqual([]);
     expect(await poolUsed()).toBe(poolStart);
   });
+
+  test('a replica deleted before its snapshot leaves it holding space; DELETE /v1/snapshots/{uuid} frees it', async () => {
+    const c = a.client();
+    const R = u(61);
+    const S = u(62);
+    const start = await poolUsed();
+    const r = await c.putReplica(R, { pool: 'p1', sizeBytes: 16 * MiB, thin: true, share: 'nbd' });
+    await qemuIoOk(r.uri, ['write -P 0x33 0 2M']);
+    await c.putSnapshot(R, S, { share: 'nbd' });
+    expect(await c.deleteReplica(R)).toBe(true);
+    const left = (await c.findSnapshot(S))!;
+    expect(left.sourceReplica).toBe(R);
+    expect((await poolUsed()) - start).toBe(2 * MiB);
+    expect(await convertSha(left.uri, 'orphan')).toBe(sha256(image(16 * MiB, [[0, 2 * MiB, 0x33]])));
+    expect(await c.deleteSnapshot(R, S)).toBe(false); // its replica is gone: not found under it
+    expect(await c.deleteSnapshotByUuid(S)).toBe(true);
+    expect(await c.deleteSnapshotByUuid(S)).toBe(false);
+    expect((await poolUsed()) - start).toBe(0);
+  });
 });
 
 function imageA(): Buffer {

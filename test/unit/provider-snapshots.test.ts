@@ -133,10 +133,10 @@ function fakeAgent(node: string) {
     async listSnapshots() {
       return [...snaps.values()];
     },
-    async deleteSnapshot(replica: string, uuid: string) {
+    async deleteSnapshotByUuid(uuid: string) {
       const s = snaps.get(uuid);
-      // as the agent: only under its replica
-      if (!s || !replicas.has(replica) || s.sourceReplica !== replica) return false;
+      // as the agent: by uuid, also once its replica is gone
+      if (!s) return false;
       if (s.children.length > 1) throw err(409, `snapshot '${uuid}' has clones: ${s.children.filter((c) => c !== s.sourceReplica).join(', ')}`);
       snaps.delete(uuid);
       return true;
@@ -342,16 +342,14 @@ describe('mayastor_snapshot', () => {
     expect(agents.a.snaps.has(S)).toBe(false);
   });
 
-  test('destroying a snapshot whose replica was deleted first fails on replica_uuid (the agent cannot delete it), state kept', async () => {
+  test('destroying a snapshot whose replica was deleted first deletes it (by uuid); one already gone is simply gone', async () => {
     const { svc, agents } = await configured();
     const s = await created(svc, 'mayastor_snapshot', cfg({ uuid: S }));
     agents.a.replicas.delete(R);
     const d = await apply(svc, 'mayastor_snapshot', s, null);
-    expect(d.state).toEqual(s);
-    expect(d.diags[0].summary).toBe(`Cannot destroy snapshot ${S} on node "a": its replica is gone`);
-    expect(attrOf(d.diags[0])).toEqual(['replica_uuid']);
-    // one already gone is simply gone
-    agents.a.snaps.delete(S);
+    expect(d.diags).toEqual([]);
+    expect(d.state).toBeNull();
+    expect(agents.a.snaps.has(S)).toBe(false);
     expect((await apply(svc, 'mayastor_snapshot', s, null)).diags).toEqual([]);
   });
 

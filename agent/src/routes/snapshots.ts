@@ -9,6 +9,7 @@
  *   GET    /v1/replicas/{uuid}/snapshots                 -> Snapshot[] taken of that replica
  *   GET    /v1/snapshots                                 -> Snapshot[] on this node;  GET /v1/snapshots/{uuid} -> Snapshot
  *   PATCH  /v1/snapshots/{uuid}  {share?, allowedHosts?} -> Snapshot (read-only export over nbd or nvmf; "none" removes it)
+ *   DELETE /v1/snapshots/{uuid}                          -> 204 | 404 | 409 as under its replica (also once the replica is gone)
  *   PUT    /v1/replicas/{uuid}   {source: {snapshot}, pool?, sizeBytes?, thin?, share?, allowedHosts?} -> a clone (201/200;
  *                                422 naming pool/sizeBytes/thin/source.snapshot)
  *   POST   /v1/replicas/{uuid}/revert {snapshot}         -> Replica | 409 (nexus child, export with connections) | 422
@@ -34,6 +35,10 @@ export const snapshotRoutes: FastifyPluginAsync<{ snapshots: SnapshotService; re
   app.get('/v1/snapshots', async () => snapshots.list());
   app.get<UuidParams>('/v1/snapshots/:uuid', async (req) => snapshots.get(req.params.uuid));
   app.patch<UuidParams>('/v1/snapshots/:uuid', async (req) => snapshots.patch(req.params.uuid, req.body));
+  app.delete<UuidParams>('/v1/snapshots/:uuid', async (req, reply) => {
+    await snapshots.deleteByUuid(req.params.uuid);
+    return reply.code(204).send();
+  });
   collectionTakesNoWrites(app, '/v1/snapshots', 'uuid');
 
   app.get<UuidParams>('/v1/replicas/:uuid/snapshots', async (req) => snapshots.listOf(req.params.uuid));
