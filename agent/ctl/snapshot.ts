@@ -113,8 +113,7 @@ export async function snapshotCommand(ctx: SnapshotCommandContext): Promise<numb
     }
     case 'snapshot delete': {
       need(1, 'SNAPSHOT');
-      const s = await client.findSnapshot(rest[0]);
-      if (!s || !(await client.deleteSnapshot(s.sourceReplica, s.uuid))) throw notFound(ctx, `snapshot '${rest[0]}' does not exist`);
+      if (!(await client.deleteSnapshotByUuid(rest[0]))) throw notFound(ctx, `snapshot '${rest[0]}' does not exist`);
       print(`snapshot '${rest[0]}' deleted\n`, { deleted: rest[0] });
       return 0;
     }
