@@ -94,12 +94,6 @@ static void wake_waiters(struct replica *r)
     }
 }
 
-void replica_thaw(struct replica *r)
-{
-    r->frozen = false;
-    wake_waiters(r);
-}
-
 static void wait_alloc(struct replica *r, struct lvol_req *q)
 {
     q->next = NULL;
@@ -108,6 +102,31 @@ static void wait_alloc(struct replica *r, struct lvol_req *q)
     else
         r->wait_head = q;
     r->wait_tail = q;
+}
+
+/* A first write while frozen: parked apart, so the allocations that end
+ * meanwhile do not re-run it; the thaw does, in arrival order. */
+static void wait_thaw(struct replica *r, struct lvol_req *q)
+{
+    q->next = NULL;
+    if (r->fz_tail)
+        r->fz_tail->next = q;
+    else
+        r->fz_head = q;
+    r->fz_tail = q;
+}
+
+void replica_thaw(struct replica *r)
+{
+    r->frozen = false;
+    struct lvol_req *q = r->fz_head;
+    r->fz_head = r->fz_tail = NULL;
+    while (q) {
+        struct lvol_req *next = q->next;
+        wait_alloc(r, q);
+        q = next;
+    }
+    wake_waiters(r);
 }
 
 /* Slice [pos, pos+len) of the parent's buffer into q->iov; returns the
@@ -355,7 +374,7 @@ static void req_run(struct lvol_req *q)
             return;
         case DP_IO_WRITE:
             if (m == MAP_UNALLOC && r->frozen) {
-                wait_alloc(r, q); /* a snapshot waits for the allocations in flight */
+                wait_thaw(r, q); /* a snapshot waits for the allocations in flight */
                 return;
             }
             if (m == MAP_UNALLOC) {
@@ -372,7 +391,7 @@ static void req_run(struct lvol_req *q)
                 continue;
             }
             if (m == MAP_UNALLOC && r->frozen) {
-                wait_alloc(r, q);
+                wait_thaw(r, q);
                 return;
             }
             if (m == MAP_UNALLOC) {

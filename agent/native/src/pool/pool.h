@@ -94,6 +94,7 @@ struct replica {
     dp_msg_fn settle_fn; /* ... and runs this (on the reactor) once it has */
     void *settle_arg;
     struct lvol_req *wait_head, *wait_tail; /* reqs waiting on an allocation */
+    struct lvol_req *fz_head, *fz_tail; /* first writes parked by the freeze */
 };
 
 struct lvol_req {
