@@ -1,12 +1,10 @@
 /** data "mayastor_nexus": one nexus, by node and uuid, with every attribute of the resource (timeouts aside). */
 import { DataSourceType } from '../protocol/framework';
 import { SchemaOf } from '../protocol/model';
-import { typedDataSource } from '../protocol/typed';
 import { Mayastor } from './agent-clients';
-import { agentDiag } from './agent-errors';
 import { dataSourceAttributes } from './attributes';
+import { byUuidDataSource } from './by-uuid-data';
 import { NexusModel, nexusSchema, toModel } from './nexus';
-import { checkUuid } from './validators';
 
 /** What the data source reads: the resource's model without its configuration-only `timeouts`. */
 export type NexusDataModel = Omit<NexusModel, 'timeouts'>;
@@ -22,30 +20,13 @@ export const nexusDataSchema: SchemaOf<NexusDataModel> = {
   ) as SchemaOf<NexusDataModel>['attributes'],
 };
 
-export const nexusDataSource: DataSourceType<Mayastor> = typedDataSource<Mayastor, NexusDataModel, Exclude<keyof NexusDataModel, 'node' | 'uuid'>>({
+export const nexusDataSource: DataSourceType<Mayastor> = byUuidDataSource({
   typeName: 'mayastor_nexus',
+  noun: 'nexus',
   schema: nexusDataSchema,
-  validate(config, diags) {
-    checkUuid(diags, config.uuid, 'uuid');
-  },
-  async read(m, { node, uuid }, diags) {
-    const c = m.reader(node, diags);
-    if (!c) return null;
-    try {
-      const n = await c.getNexus(uuid);
-      if (!n) {
-        diags.error(
-          `Nexus ${uuid} not found on node "${node}"`,
-          `the agent on node "${node}" has no nexus ${uuid}; check the uuid and the node (data source mayastor_nexus reads an existing nexus, it creates none)`,
-          ['uuid'],
-        );
-        return null;
-      }
-      const { timeouts: _t, ...model } = toModel(node, n);
-      return model;
-    } catch (e) {
-      agentDiag(diags, e, `Read nexus ${uuid}`, node, 'uuid', []);
-      return null;
-    }
+  get: (c, uuid) => c.getNexus(uuid),
+  toModel(node, n): NexusDataModel {
+    const { timeouts: _t, ...model } = toModel(node, n);
+    return model;
   },
 });

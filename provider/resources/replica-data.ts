@@ -1,13 +1,10 @@
 /** data "mayastor_replica": one replica, by node and uuid, with every attribute of the resource. */
-import type { Replica } from '../../agent/api/client';
 import { DataSourceType } from '../protocol/framework';
 import { SchemaOf } from '../protocol/model';
-import { typedDataSource } from '../protocol/typed';
 import { Mayastor } from './agent-clients';
-import { agentDiag } from './agent-errors';
 import { dataSourceAttributes } from './attributes';
-import { ReplicaModel, replicaSchema } from './replica';
-import { checkUuid } from './validators';
+import { byUuidDataSource } from './by-uuid-data';
+import { ReplicaModel, replicaSchema, toModel } from './replica';
 
 /** What the data source reads: the resource's attributes, but the clone source (configuration only: the agent reports none). */
 export type ReplicaDataModel = Omit<ReplicaModel, 'sourceSnapshot'>;
@@ -23,44 +20,13 @@ export const replicaDataSchema: SchemaOf<ReplicaDataModel> = {
   ) as SchemaOf<ReplicaDataModel>['attributes'],
 };
 
-function toModel(node: string, r: Replica): ReplicaDataModel {
-  return {
-    id: `${node}/${r.uuid}`,
-    node,
-    pool: r.pool,
-    uuid: r.uuid,
-    sizeBytes: r.sizeBytes,
-    thin: r.thin,
-    share: r.share,
-    allowedHosts: [...(r.allowedHosts ?? [])],
-    uri: r.uri,
-    allocatedBytes: r.allocatedBytes,
-  };
-}
-
-export const replicaDataSource: DataSourceType<Mayastor> = typedDataSource<Mayastor, ReplicaDataModel, Exclude<keyof ReplicaDataModel, 'node' | 'uuid'>>({
+export const replicaDataSource: DataSourceType<Mayastor> = byUuidDataSource({
   typeName: 'mayastor_replica',
+  noun: 'replica',
   schema: replicaDataSchema,
-  validate(config, diags) {
-    checkUuid(diags, config.uuid, 'uuid');
-  },
-  async read(m, { node, uuid }, diags) {
-    const c = m.reader(node, diags);
-    if (!c) return null;
-    try {
-      const r = await c.getReplica(uuid);
-      if (!r) {
-        diags.error(
-          `Replica ${uuid} not found on node "${node}"`,
-          `the agent on node "${node}" has no replica ${uuid}; check the uuid and the node (data source mayastor_replica reads an existing replica, it creates none)`,
-          ['uuid'],
-        );
-        return null;
-      }
-      return toModel(node, r);
-    } catch (e) {
-      agentDiag(diags, e, `Read replica ${uuid}`, node, 'uuid', []);
-      return null;
-    }
+  get: (c, uuid) => c.getReplica(uuid),
+  toModel(node, r): ReplicaDataModel {
+    const { sourceSnapshot: _s, ...model } = toModel(node, r);
+    return model;
   },
 });

@@ -99,7 +99,7 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
   },
 };
 
-function toModel(node: string, r: Replica, sourceSnapshot: string | null = null): ReplicaModel {
+export function toModel(node: string, r: Replica, sourceSnapshot: string | null = null): ReplicaModel {
   return {
     id: `${node}/${r.uuid}`,
     node,
