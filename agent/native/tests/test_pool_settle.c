@@ -8,8 +8,11 @@
  * snapshot, commit) whenever there is one. An op freezes the replica: new
  * first writes park, so at most the NSLOT writes in flight at the freeze
  * may complete before the op runs. The test counts first writes completed
- * while the replica is frozen (on the reactor, no clocks), checks every byte of
- * the replica against a shadow at the end. alarm() is only a hang guard.
+ * while the replica is frozen (on the reactor, no clocks) and checks every
+ * byte against a shadow at the end; the pool has little spare room, so the
+ * clusters the merges free must come back under the load (else ENOSPC).
+ * The same through a 3-child nexus over local replicas, and unmapped space
+ * returning under load. alarm() is only a hang guard.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +55,7 @@ static struct {
     struct dp_bdev *b;
     struct replica *r; /* whose map tells first writes; frozen by the ops */
     uint64_t base, size; /* the device's byte 0 in r (a nexus: its header); bytes */
-    uint32_t ncl; /* the stream writes clusters [base / CS, ncl) of r */
+    uint32_t ncl; /* the stream writes to clusters of r wholly in [base, ncl * CS) */
     struct slot s[MAXSLOT];
     uint64_t k, rng; /* next cluster to try; data */
     uint8_t *shadow, *busy; /* expected bytes; blocks with a write in flight */
@@ -78,7 +81,7 @@ static void slot_done(struct dp_bdev_io *io, int status);
 static void slot_submit(struct slot *s)
 {
     struct replica *r = st.r;
-    uint32_t c0 = (uint32_t)(st.base / CS), n = st.ncl - c0, c = c0;
+    uint32_t c0 = (uint32_t)((st.base + CS - 1) / CS), n = st.ncl - c0, c = c0;
     bool fresh = false;
     for (uint32_t t = 0; t < n && !fresh; t++) {
         c = c0 + (uint32_t)(st.k++ % n);
