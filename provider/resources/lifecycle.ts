@@ -3,6 +3,7 @@
  * ownership rule (a state owns only what it created) and import ids of the form NODE/KEY.
  */
 import type { AgentClient, Created } from '../../agent/api/client';
+import { Maybe, known } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
@@ -51,15 +52,32 @@ export async function createOnNode<T>(
     throw e;
   }
   if (r.created) return r.object;
+  return refuseExisting(diags, k.resource, node, `${k.noun} ${kind === 'pools' ? `"${key}"` : key} with this spec`, key, k.keyAttr);
+}
+
+/**
+ * The ownership rule's refusal (see createOnNode): `what` (e.g. `pool "p" with this spec`, `snapshot U of replica R`)
+ * is already on `node`, made by another state or a tool, so this create takes nothing over and says how to import
+ * it as `NODE/key`. Always undefined (no object for this state).
+ */
+export function refuseExisting(diags: Diagnostics, resource: string, node: string, what: string, key: string, keyAttr: string): undefined {
+  const id = `${node}/${key}`;
   diags.error(
-    `${k.resource} already exists`,
-    `Node "${node}" already has ${k.noun} ${kind === 'pools' ? `"${key}"` : key} with this spec, and this Terraform state did not create it ` +
+    `${resource} already exists`,
+    `Node "${node}" already has ${what}, and this Terraform state did not create it ` +
       '(another state or a tool did). Terraform does not take over an object it did not create: destroying it from here would delete data its owner uses. ' +
-      `To manage it from this configuration, import it: terraform import ${k.resource}.NAME ${id} ` +
+      `To manage it from this configuration, import it: terraform import ${resource}.NAME ${id} ` +
       `(NAME: the resource's name in your configuration; or an import block with id = "${id}"), and remove it from the state that owns it.`,
-    [k.keyAttr],
+    [keyAttr],
   );
   return undefined;
+}
+
+/** ModifyPlan: the import id `NODE/KEY` is known at plan once node and key are (else it stays unknown until apply). */
+export function planImportId(planned: { id: Maybe<string>; node: Maybe<string> }, key: Maybe<string>): void {
+  const node = known(planned.node),
+    k = known(key);
+  if (node !== undefined && k !== undefined) planned.id = `${node}/${k}`;
 }
 
 /**
@@ -99,7 +117,7 @@ export function parseImportId(id: string, what: string, diags: Diagnostics): [st
 
 /**
  * ImportResourceState for "NODE/KEY" ids (KEY is a pool name or a uuid): read the object from its
- * node and turn it into the resource's model, or explain why not.
+ * node and turn it into the resource's model, or explain why not (`notFound`: the detail when `get` finds nothing).
  */
 export async function importFromNode<T, M>(
   m: Mayastor,
@@ -110,6 +128,7 @@ export async function importFromNode<T, M>(
   keyAttr: string,
   get: (c: AgentClient, key: string) => Promise<T | undefined>,
   toModel: (node: string, obj: T) => M,
+  notFound = (node: string, key: string) => `node "${node}" has no ${noun} ${key}`,
 ): Promise<M | null> {
   const parts = parseImportId(id, resource, diags);
   if (!parts) return null;
@@ -119,7 +138,7 @@ export async function importFromNode<T, M>(
   try {
     const obj = await get(c, key);
     if (!obj) {
-      diags.error('Cannot import non-existent remote object', `node "${node}" has no ${noun} ${key}`);
+      diags.error('Cannot import non-existent remote object', notFound(node, key));
       return null;
     }
     return toModel(node, obj);

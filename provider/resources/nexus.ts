@@ -16,7 +16,7 @@ import { typedResource } from '../protocol/typed';
 import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
-import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, readOnNode } from './lifecycle';
+import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, planImportId, readOnNode } from './lifecycle';
 import { checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 import { TimeoutOp, Timeouts, checkTimeouts, timeoutMs, timeoutsAttribute } from './timeouts';
 
@@ -234,9 +234,7 @@ export const nexusResource: ResourceType<Mayastor> = typedResource<Mayastor, Nex
         ['size_bytes'],
       );
     }
-    const node = known(planned.node),
-      uuid = known(planned.uuid);
-    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    planImportId(planned, planned.uuid);
     // an update (the framework planned state and child_states unknown) keeps the state's values through a growth or
     // a share change when the nexus is steady (online, every child online); new children, or a rebuild still running,
     // make them what apply finds

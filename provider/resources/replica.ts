@@ -13,7 +13,7 @@ import { typedResource } from '../protocol/typed';
 import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
-import { createModel, deleteOnNode, importFromNode, inListing, readOnNode } from './lifecycle';
+import { createModel, deleteOnNode, importFromNode, inListing, planImportId, readOnNode } from './lifecycle';
 import { Diagnostics } from '../protocol/schema';
 import { checkName, checkNodeAtPlan, checkShare, checkSize, checkUuid } from './validators';
 
@@ -167,9 +167,7 @@ export const replicaResource: ResourceType<Mayastor> = typedResource<Mayastor, R
     checkNodeAtPlan(m, planned.node, diags);
     // a clone is thin: planned so when thin is left out (an explicit false is refused by validate)
     if (config.sourceSnapshot !== null && config.thin === null) planned.thin = true;
-    const node = known(planned.node),
-      uuid = known(planned.uuid);
-    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    planImportId(planned, planned.uuid);
     if (!prior || requiresReplace.size > 0) return;
     const before = known(prior.sizeBytes),
       after = known(planned.sizeBytes);

@@ -15,7 +15,7 @@ import { typedResource } from '../protocol/typed';
 import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
-import { NOT_ASKED, deleteOnNode, parseImportId, readOnNode } from './lifecycle';
+import { NOT_ASKED, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
 import { checkNodeAtPlan, checkShare, checkUuid } from './validators';
 
 /** A snapshot's attributes (the schema below, field by field). */
@@ -136,16 +136,9 @@ async function createSnapshot(
   uuid: string,
   spec: SnapshotSpec,
 ): Promise<Snapshot | undefined> {
-  if (!(await c.findSnapshot(uuid))) return c.putSnapshot(replica, uuid, spec);
-  const id = `${node}/${uuid}`;
-  diags.error(
-    'mayastor_snapshot already exists',
-    `Node "${node}" already has snapshot ${uuid} of replica ${replica}, and this Terraform state did not create it (another state or a tool did). ` +
-      'Terraform does not take over an object it did not create: destroying it from here would delete data its owner uses. ' +
-      `To manage it from this configuration, import it: terraform import mayastor_snapshot.NAME ${id} (or an import block with id = "${id}").`,
-    ['uuid'],
-  );
-  return undefined;
+  const there = await c.findSnapshot(uuid);
+  if (!there) return c.putSnapshot(replica, uuid, spec);
+  return refuseExisting(diags, 'mayastor_snapshot', node, `snapshot ${uuid} (of replica ${there.sourceReplica})`, uuid, 'uuid');
 }
 
 export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, SnapshotModel, SnapshotOutputs>({
@@ -160,9 +153,7 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
 
   modifyPlan(m, { prior, planned, requiresReplace }, diags) {
     checkNodeAtPlan(m, planned.node, diags);
-    const node = known(planned.node),
-      uuid = known(planned.uuid);
-    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    planImportId(planned, planned.uuid);
     // the export's address changes with its protocol; allowed_hosts alone leaves it
     if (prior && requiresReplace.size === 0 && !sameValue(prior.share, planned.share)) planned.uri = UNKNOWN;
   },
@@ -223,22 +214,5 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
       (e, n, key) => explainDependents(diags, e, `snapshot ${key}`, n, 'uuid'),
     ),
 
-  async importState(m, id, diags) {
-    const parts = parseImportId(id, 'mayastor_snapshot', diags);
-    if (!parts) return null;
-    const [node, uuid] = parts;
-    const c = m.client(node, diags, []);
-    if (!c) return null;
-    try {
-      const s = await c.findSnapshot(uuid);
-      if (!s) {
-        diags.error('Cannot import non-existent remote object', `node "${node}" has no snapshot ${uuid}`);
-        return null;
-      }
-      return toModel(node, s);
-    } catch (e) {
-      agentDiag(diags, e, `Import snapshot ${uuid}`, node, 'uuid', []);
-      return null;
-    }
-  },
+  importState: (m, id, diags) => importFromNode(m, id, diags, 'mayastor_snapshot', 'snapshot', 'uuid', (c, key) => c.findSnapshot(key), toModel),
 });

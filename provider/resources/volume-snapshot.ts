@@ -15,7 +15,7 @@ import { typedResource } from '../protocol/typed';
 import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
-import { NOT_ASKED, deleteOnNode, parseImportId, readOnNode } from './lifecycle';
+import { NOT_ASKED, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
 import { explainDependents } from './snapshot';
 import { TimeoutOp, Timeouts, checkTimeouts, timeoutMs, timeoutsAttribute } from './timeouts';
 import { checkNodeAtPlan, checkUuid } from './validators';
@@ -177,9 +177,7 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
 
   modifyPlan(m, { planned }, diags) {
     checkNodeAtPlan(m, planned.node, diags);
-    const node = known(planned.node),
-      uuid = known(planned.uuid);
-    if (node !== undefined && uuid !== undefined) planned.id = `${node}/${uuid}`;
+    planImportId(planned, planned.uuid);
   },
 
   async create(m, planned, diags) {
@@ -191,12 +189,7 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
     try {
       // ownership: only a snapshot this call takes is this state's (the client answers 201 and 200 alike)
       if (await c.getNexusSnapshot(nexus, uuid)) {
-        diags.error(
-          'mayastor_volume_snapshot already exists',
-          `Nexus ${nexus} on node "${node}" already has snapshot ${uuid}, and this Terraform state did not create it. ` +
-            `Terraform does not take over an object it did not create: import it with terraform import mayastor_volume_snapshot.NAME ${node}/${uuid}.`,
-          ['uuid'],
-        );
+        refuseExisting(diags, 'mayastor_volume_snapshot', node, `snapshot ${uuid} of nexus ${nexus}`, uuid, 'uuid');
         return null;
       }
       const made = await bounded(
@@ -261,22 +254,16 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
     );
   },
 
-  async importState(m, id, diags) {
-    const parts = parseImportId(id, 'mayastor_volume_snapshot', diags);
-    if (!parts) return null;
-    const [node, uuid] = parts;
-    const c = m.client(node, diags, []);
-    if (!c) return null;
-    try {
-      const s = await findOnNode(c, uuid);
-      if (!s) {
-        diags.error('Cannot import non-existent remote object', `no nexus on node "${node}" has volume snapshot ${uuid}`);
-        return null;
-      }
-      return toModel(node, s, { deadlineMs: null, timeouts: null });
-    } catch (e) {
-      agentDiag(diags, e, `Import volume snapshot ${uuid}`, node, 'uuid', []);
-      return null;
-    }
-  },
+  importState: (m, id, diags) =>
+    importFromNode(
+      m,
+      id,
+      diags,
+      'mayastor_volume_snapshot',
+      'volume snapshot',
+      'uuid',
+      findOnNode,
+      (node, s) => toModel(node, s, { deadlineMs: null, timeouts: null }),
+      (node, uuid) => `no nexus on node "${node}" has volume snapshot ${uuid}`,
+    ),
 });
