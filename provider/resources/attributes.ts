@@ -55,6 +55,16 @@ export const shareAttribute = (description: string): AttributeSchema => ({
   example: '"nbd"',
 });
 
+/** `allowed_hosts`: who may connect to the object's export (empty: anyone); changes in place. */
+export const allowedHostsAttribute = (description: string, example?: string): AttributeSchema => ({
+  type: ['list', 'string'],
+  optional: true,
+  computed: true,
+  default: [],
+  description,
+  ...(example ? { example } : {}),
+});
+
 /**
  * The attributes of a data source that reads one object of a resource: every attribute of `resource` (but `exclude`),
  * computed, with `lookup` (the keys the user gives, e.g. node and uuid) required. Types and descriptions stay the

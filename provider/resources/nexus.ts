@@ -13,7 +13,7 @@ import { SchemaOf, known } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { logger } from '../protocol/log';
 import { typedResource } from '../protocol/typed';
-import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
+import { allowedHostsAttribute, generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag } from './agent-errors';
 import { NOT_ASKED, createOnNode, deleteOnNode, importFromNode, planImportId, readOnNode } from './lifecycle';
@@ -70,15 +70,10 @@ export const nexusSchema: SchemaOf<NexusModel> = {
     share: shareAttribute(
       'How the volume is exported: `none`, `nbd`, or `nvmf` (NVMe/TCP; the agent needs `--nvmf-listen`). `iscsi` is not supported yet. Default `none`. Changed in place: unsharing disconnects the consumers, the data stays.',
     ),
-    allowed_hosts: {
-      type: ['list', 'string'],
-      optional: true,
-      computed: true,
-      default: [],
-      description:
-        "Hosts allowed to connect to the share; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs (a node's own is the `nvmf_host_nqn` of data source `mayastor_node`). Changes in place: a host no longer listed is refused at its next connection.",
-      example: '["10.0.0.5", "192.168.1.0/24"]',
-    },
+    allowed_hosts: allowedHostsAttribute(
+      "Hosts allowed to connect to the share; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs (a node's own is the `nvmf_host_nqn` of data source `mayastor_node`). Changes in place: a host no longer listed is refused at its next connection.",
+      '["10.0.0.5", "192.168.1.0/24"]',
+    ),
     state: { type: 'string', computed: true, description: 'Nexus state: `online`, `degraded` or `faulted`.' },
     device_uri: {
       type: 'string',

@@ -10,7 +10,7 @@ import { UNKNOWN, isUnknown } from '../protocol/cty';
 import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known, sameValue } from '../protocol/model';
 import { typedResource } from '../protocol/typed';
-import { generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
+import { allowedHostsAttribute, generatedUuidAttribute, idAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
 import { createModel, deleteOnNode, importFromNode, inListing, planImportId, readOnNode } from './lifecycle';
@@ -67,14 +67,9 @@ export const replicaSchema: SchemaOf<ReplicaModel> = {
     share: shareAttribute(
       'How the replica is exported: `none` (reachable only by a nexus on the same node, as `bdev:///UUID`), `nbd`, or `nvmf` (NVMe/TCP, subsystem `nqn.2019-05.io.openebs:UUID`; the agent needs `--nvmf-listen`). `iscsi` is not supported yet. Changes in place. Default `none`.',
     ),
-    allowed_hosts: {
-      type: ['list', 'string'],
-      optional: true,
-      computed: true,
-      default: [],
-      description:
-        "Hosts allowed to connect when shared; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs (a node's own is the `nvmf_host_nqn` of data source `mayastor_node`). Changes in place.",
-    },
+    allowed_hosts: allowedHostsAttribute(
+      "Hosts allowed to connect when shared; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs (a node's own is the `nvmf_host_nqn` of data source `mayastor_node`). Changes in place.",
+    ),
     uri: {
       type: 'string',
       computed: true,

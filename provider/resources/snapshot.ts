@@ -12,7 +12,7 @@ import { ResourceType } from '../protocol/framework';
 import { SchemaOf, known, sameValue } from '../protocol/model';
 import { Diagnostics } from '../protocol/schema';
 import { typedResource } from '../protocol/typed';
-import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
+import { allowedHostsAttribute, generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
 import { NOT_ASKED, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
@@ -69,14 +69,9 @@ export const snapshotSchema: SchemaOf<SnapshotModel> = {
     share: shareAttribute(
       'Read-only export of the snapshot: `none`, `nbd` or `nvmf` (the agent needs `--nvmf-listen`), e.g. to copy it off with `qemu-img convert` while the replica takes writes. Writes to the export fail. Changes in place. Default `none`.',
     ),
-    allowed_hosts: {
-      type: ['list', 'string'],
-      optional: true,
-      computed: true,
-      default: [],
-      description:
-        'Hosts allowed to connect to the export; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs. Changes in place.',
-    },
+    allowed_hosts: allowedHostsAttribute(
+      'Hosts allowed to connect to the export; empty allows any. For `nbd`: IP addresses or CIDR prefixes; for `nvmf`: host NQNs. Changes in place.',
+    ),
     uri: {
       type: 'string',
       computed: true,
