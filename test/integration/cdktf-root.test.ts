@@ -5,43 +5,28 @@
  * through the volume's nbd:// URI and read back by checksum, then `cdktf destroy` leaves the agents empty.
  */
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ExampleRun, cdktf, deploy, destroy, installProvider, writeCluster } from '../../examples/runner';
+import { ExampleRun, cdktf, deploy, destroy } from '../../examples/runner';
 import { VOLUME_SIZE, VOLUME_UUID } from '../../examples/quickstart/stack';
-import { AgentProcess, MiB, ROOT, cleanup, makeDisk, tempDir } from '../helpers/agent';
+import { AgentProcess, MiB, ROOT } from '../helpers/agent';
+import { ExampleCluster, expectAgentsEmpty, startExampleCluster } from '../helpers/cdktf-cluster';
 import { nbdReadAll, qemuIoOk, sha256 } from '../helpers/nbd';
 
 jest.setTimeout(600_000);
 
-let dir: string;
-const agents: AgentProcess[] = [];
+let cluster: ExampleCluster | undefined;
+let agents: AgentProcess[];
 let run: ExampleRun;
 
 beforeAll(async () => {
-  dir = tempDir('mayastor-cdktf-root-');
-  const token = crypto.randomBytes(24).toString('hex');
-  const tokenFile = path.join(dir, 'token');
-  fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-  const nodes = [];
-  for (const [i, name] of ['node-a', 'node-b', 'node-c'].entries()) {
-    const dataDir = path.join(dir, name);
-    const disk = makeDisk(path.join(dataDir, 'disks', 'disk0.img'), 256 * MiB);
-    agents.push(await new AgentProcess({ node: name, dataDir, extraArgs: ['--token-file', tokenFile] }).start());
-    nodes.push({ name, url: agents[i].url, zone: `zone-${i}`, disks: { data: disk } });
-  }
-  const work = path.join(dir, 'work');
-  fs.mkdirSync(work);
-  installProvider(work);
-  writeCluster(work, { nodes, stateFile: path.join(work, 'terraform.quickstart.tfstate') });
   // examples/<example> is the app directory of runner.ts: '..' makes it the repository root
-  run = { example: '..', stack: 'quickstart', workDir: work, token };
+  cluster = await startExampleCluster({ prefix: 'mayastor-cdktf-root-', example: '..', stack: 'quickstart' });
+  ({ agents, run } = cluster);
 });
 
 afterAll(async () => {
-  for (const a of agents) await a.stop();
-  if (dir) cleanup(dir);
+  await cluster?.stop();
 });
 
 test('cdktf.json at the root is tracked and runs the quickstart app in TypeScript', () => {
@@ -73,10 +58,5 @@ test('cdktf deploy --auto-approve, data through the volume by checksum, cdktf de
   want.fill(0xc3, 9 * MiB, 10 * MiB);
   expect(sha256(nbdReadAll(uri, 2 * VOLUME_SIZE))).toBe(sha256(want));
   await destroy(run);
-  for (const a of agents) {
-    const c = a.client();
-    expect(await c.listNexuses()).toEqual([]);
-    expect(await c.listReplicas()).toEqual([]);
-    expect(await c.listPools()).toEqual([]);
-  }
+  await expectAgentsEmpty(agents);
 });
