@@ -156,6 +156,41 @@ TEST(timers_fire_in_order)
     timer_fini(&b);
 }
 
+/* A reactor whose message queue never empties (a client re-submitting I/O
+ * that completes at once) still submits I/O: here a timer. */
+static atomic_int storm_on;
+static void storm(void *arg)
+{
+    if (atomic_load(&storm_on))
+        dp_reactor_send(arg, storm, arg);
+}
+
+TEST(io_goes_in_under_a_message_storm)
+{
+    struct dp_reactor *r = dp_reactor_get(0);
+    atomic_store(&storm_on, 1);
+    for (int i = 0; i < 8; i++)
+        dp_reactor_send(r, storm, r);
+    struct timer t;
+    timer_init(&t);
+    struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 5 * 1000000 };
+    dp_reactor_timer(r, &t.op, &ts);
+    /* a generous hang guard, not a timing check: before the fix the timer never fired */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&t.m);
+    while (!t.fired && pthread_cond_timedwait(&t.c, &t.m, &until) == 0)
+        ;
+    int fired = t.fired;
+    pthread_mutex_unlock(&t.m);
+    atomic_store(&storm_on, 0);
+    dp_reactor_call(r, noop, NULL);
+    CHECK(fired);
+    CHECK_EQ(t.res, -ETIME);
+    timer_fini(&t);
+}
+
 /* Sum of utime+stime ticks and the states of the dp-reactor threads. */
 static long reactor_ticks(int *sleeping, int *threads)
 {
@@ -247,6 +282,7 @@ int main(void)
     RUN(call_runs_inline_on_own_reactor);
     RUN(self_sent_messages_run);
     RUN(timers_fire_in_order);
+    RUN(io_goes_in_under_a_message_storm);
     RUN(idle_reactors_sleep);
     RUN(round_robin);
     RUN(stop_cancels_pending_timer);

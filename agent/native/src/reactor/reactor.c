@@ -202,6 +202,23 @@ static void reactor_sleep(struct dp_reactor *r)
     }
 }
 
+/*
+ * Messages are still queued: put the queued SQEs in (and, with deferred task
+ * run, let completions post) without sleeping. A stream of messages (a client
+ * re-submitting I/O that completes at once) must never keep I/O, and with it
+ * a pool's metadata commit, out of the kernel.
+ */
+static void reactor_kick(struct dp_reactor *r)
+{
+    if (!r->deferred_tw && !io_uring_sq_ready(&r->ring))
+        return;
+    int ret = r->deferred_tw ? io_uring_submit_and_get_events(&r->ring) : io_uring_submit(&r->ring);
+    if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+        fprintf(stderr, "dp-reactor-%u: io_uring_submit: %s\n", r->index, strerror(-ret));
+        abort();
+    }
+}
+
 static void stop_msg(void *arg)
 {
     ((struct dp_reactor *)arg)->stop = true;
@@ -234,8 +251,10 @@ static void *reactor_main(void *arg)
             io_uring_sqe_set_data64(sqe, UD_INTERNAL);
             r->cancelled = true;
         }
-        if (!queue_empty(r))
-            continue; /* SQEs go in when the loop next enters the kernel */
+        if (!queue_empty(r)) {
+            reactor_kick(r);
+            continue;
+        }
         if (r->stop && r->pending == 0)
             break;
         reactor_sleep(r);
