@@ -44,6 +44,13 @@ function checkRows(out: string, rows: Row[]): void {
   if (problems.length) throw new Error(problems.join('\n\n') + `\n\nwhole output:\n${out}`);
 }
 
+/** Runs `terraform plan` or `apply` in `t`, which must fail (exit 1) with every row's error. */
+function expectRowsFail(t: TerraformDir, cmd: 'plan' | 'apply', rows: Row[]): void {
+  const r = t.run(cmd, '-no-color', '-input=false', ...(cmd === 'apply' ? ['-auto-approve'] : []));
+  expect(r.code).toBe(1);
+  checkRows(r.out, rows);
+}
+
 beforeAll(async () => {
   tb = await ProviderTestbed.start('mayastor-diags-', { a: { disks: { 'd0.img': 64 * MiB, 'd1.img': 64 * MiB } } });
 });
@@ -98,10 +105,7 @@ test('validation rows: wrong types, unaligned and negative sizes, a bad child UR
       hcl: resource('mayastor_nexus', 'bad_child', { node: 'a', size_bytes: MiB, children: ['ftp://x/y'] }),
     },
   ];
-  const t = tb.dir('plan-rows', tb.provider() + pool + rows.map((r) => r.hcl).join(''));
-  const r = t.run('plan', '-no-color', '-input=false');
-  expect(r.code).toBe(1);
-  checkRows(r.out, rows);
+  expectRowsFail(tb.dir('plan-rows', tb.provider() + pool + rows.map((r) => r.hcl).join('')), 'plan', rows);
 });
 
 test('plan rows once validation passes: an unknown node on every resource', () => {
@@ -128,10 +132,7 @@ test('plan rows once validation passes: an unknown node on every resource', () =
       hcl: resource('mayastor_nexus', 'unknown_node', { node: 'xx', size_bytes: MiB, children: ['malloc:///m1?size_mb=8'] }),
     },
   ];
-  const t = tb.dir('plan-node-rows', tb.provider() + rows.map((r) => r.hcl).join(''));
-  const r = t.run('plan', '-no-color', '-input=false');
-  expect(r.code).toBe(1);
-  checkRows(r.out, rows);
+  expectRowsFail(tb.dir('plan-node-rows', tb.provider() + rows.map((r) => r.hcl).join('')), 'plan', rows);
 });
 
 test('apply-time rows: a disk outside the allowlist, a bad allowed_hosts entry, an agent that is down, a full pool, children of different sizes', () => {
@@ -184,9 +185,7 @@ test('apply-time rows: a disk outside the allowlist, a bad allowed_hosts entry, 
   const pool = resource('mayastor_pool', 'p', { node: 'a', name: 'p', disks: [tb.disk('a', 'd1.img')] });
   const provider = tb.provider().replace(/nodes\s*=\s*\{/, 'nodes = { down = "http://127.0.0.1:1",');
   const t = tb.dir('apply-rows', provider + pool + rows.map((r) => r.hcl).join(''));
-  const r = t.run('apply', '-no-color', '-input=false', '-auto-approve');
-  expect(r.code).toBe(1);
-  checkRows(r.out, rows);
+  expectRowsFail(t, 'apply', rows);
   expectOk(t.run('destroy', '-no-color', '-input=false', '-auto-approve'));
 });
 
@@ -198,8 +197,8 @@ test('token rows: missing and wrong token name the node and the provider token',
   ] as const) {
     const t = new TerraformDir(path.join(tb.work, name.replace(' ', '-')), tb.rc, token);
     tb.dir(name.replace(' ', '-'), body);
-    const r = t.run('apply', '-no-color', '-input=false', '-auto-approve');
-    expect(r.code).toBe(1);
-    checkRows(r.out, [{ name, address: 'mayastor_pool.p', attr: 'node', says: new RegExp(`rejected the token.*${says.source}.*provider's token`), hcl: '' }]);
+    expectRowsFail(t, 'apply', [
+      { name, address: 'mayastor_pool.p', attr: 'node', says: new RegExp(`rejected the token.*${says.source}.*provider's token`), hcl: '' },
+    ]);
   }
 });
