@@ -94,11 +94,33 @@ export async function createModel<T, M>(
   toModel: (node: string, obj: T) => M,
   failed: (e: unknown) => void,
 ): Promise<M | null> {
+  return createWith(
+    m,
+    diags,
+    node,
+    async (c) => {
+      const obj = await createOnNode<T>(c, diags, node, kind, key, spec);
+      return obj ? toModel(node, obj) : null;
+    },
+    failed,
+  );
+}
+
+/**
+ * CreateResource's frame: `make` with the node's client (null when the node cannot be used: its diagnostic says
+ * why); a throw from it is reported by `failed` (the resource names the attribute) and leaves nothing in state.
+ */
+export async function createWith<M>(
+  m: Mayastor,
+  diags: Diagnostics,
+  node: string,
+  make: (c: AgentClient) => Promise<M | null>,
+  failed: (e: unknown) => void,
+): Promise<M | null> {
   const c = m.client(node, diags);
   if (!c) return null;
   try {
-    const obj = await createOnNode<T>(c, diags, node, kind, key, spec);
-    return obj ? toModel(node, obj) : null;
+    return await make(c);
   } catch (e) {
     failed(e);
     return null;

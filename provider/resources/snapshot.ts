@@ -15,7 +15,7 @@ import { typedResource } from '../protocol/typed';
 import { allowedHostsAttribute, generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute, shareAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
-import { NOT_ASKED, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
+import { NOT_ASKED, createWith, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
 import { checkNodeAtPlan, checkShare, checkUuid } from './validators';
 
 /** A snapshot's attributes (the schema below, field by field). */
@@ -153,20 +153,23 @@ export const snapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, 
     if (prior && requiresReplace.size === 0 && !sameValue(prior.share, planned.share)) planned.uri = UNKNOWN;
   },
 
-  async create(m, planned, diags) {
+  create(m, planned, diags) {
     const node = planned.node,
       uuid = known(planned.uuid) ?? randomUUID();
-    const c = m.client(node, diags);
-    if (!c) return null;
-    try {
-      const s = await createSnapshot(c, diags, node, planned.replicaUuid, uuid, exportSpec(planned.share, planned.allowedHosts));
-      return s ? toModel(node, s) : null;
-    } catch (e) {
-      // a missing replica (404) or anything about it is the replica_uuid's; a uuid taken by another object is the uuid's
-      const attr = isAgentError(e) && e.status === 409 ? 'uuid' : 'replica_uuid';
-      agentDiag(diags, e, `Create snapshot ${uuid} of replica ${planned.replicaUuid}`, node, attr, []);
-      return null;
-    }
+    return createWith(
+      m,
+      diags,
+      node,
+      async (c) => {
+        const s = await createSnapshot(c, diags, node, planned.replicaUuid, uuid, exportSpec(planned.share, planned.allowedHosts));
+        return s ? toModel(node, s) : null;
+      },
+      (e) => {
+        // a missing replica (404) or anything about it is the replica_uuid's; a uuid taken by another object is the uuid's
+        const attr = isAgentError(e) && e.status === 409 ? 'uuid' : 'replica_uuid';
+        agentDiag(diags, e, `Create snapshot ${uuid} of replica ${planned.replicaUuid}`, node, attr, []);
+      },
+    );
   },
 
   read: (m, state, diags) =>

@@ -15,7 +15,7 @@ import { typedResource } from '../protocol/typed';
 import { generatedUuidAttribute, idAttribute, keyAttribute, nodeAttribute } from './attributes';
 import { Mayastor } from './agent-clients';
 import { agentDiag, isAgentError } from './agent-errors';
-import { NOT_ASKED, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
+import { NOT_ASKED, createWith, deleteOnNode, importFromNode, planImportId, readOnNode, refuseExisting } from './lifecycle';
 import { explainDependents } from './snapshot';
 import { TimeoutOp, Timeouts, checkTimeouts, timeoutMs, timeoutsAttribute } from './timeouts';
 import { checkNodeAtPlan, checkUuid } from './validators';
@@ -161,6 +161,30 @@ async function findOnNode(c: AgentClient, uuid: string): Promise<VolumeSnapshot 
   return undefined;
 }
 
+/**
+ * The snapshot's PUT, with the ownership rule (only a snapshot this call takes is this state's: the client answers
+ * 201 and 200 alike, so it looks first) and `timeouts.create`. Undefined with a diagnostic when refused or late.
+ */
+async function takeSnapshot(
+  c: AgentClient,
+  diags: Diagnostics,
+  node: string,
+  nexus: string,
+  uuid: string,
+  deadlineMs: number | null,
+  timeouts: SnapshotTimeouts | null,
+): Promise<VolumeSnapshot | undefined> {
+  if (await c.getNexusSnapshot(nexus, uuid)) return refuseExisting(diags, 'mayastor_volume_snapshot', node, `snapshot ${uuid} of nexus ${nexus}`, uuid, 'uuid');
+  return bounded(c.putNexusSnapshot(nexus, uuid, deadlineMs ? { deadlineMs } : {}), timeouts, 'create', () =>
+    diags.error(
+      `Snapshot ${uuid} of nexus ${nexus} did not finish on node "${node}"`,
+      `no answer within ${timeouts?.create} (timeouts.create). The agent resumes the nexus at its deadline and removes a snapshot it could not finish; ` +
+        `if it did finish, import it: terraform import mayastor_volume_snapshot.NAME ${node}/${uuid}`,
+      ['timeouts', 'create'],
+    ),
+  );
+}
+
 export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Mayastor, VolumeSnapshotModel, VolumeSnapshotOutputs>({
   typeName: 'mayastor_volume_snapshot',
   schema: volumeSnapshotSchema,
@@ -180,38 +204,24 @@ export const volumeSnapshotResource: ResourceType<Mayastor> = typedResource<Maya
     planImportId(planned, planned.uuid);
   },
 
-  async create(m, planned, diags) {
+  create(m, planned, diags) {
     const node = planned.node,
       nexus = planned.nexusUuid,
       uuid = known(planned.uuid) ?? randomUUID();
-    const c = m.client(node, diags);
-    if (!c) return null;
-    try {
-      // ownership: only a snapshot this call takes is this state's (the client answers 201 and 200 alike)
-      if (await c.getNexusSnapshot(nexus, uuid)) {
-        refuseExisting(diags, 'mayastor_volume_snapshot', node, `snapshot ${uuid} of nexus ${nexus}`, uuid, 'uuid');
-        return null;
-      }
-      const made = await bounded(
-        c.putNexusSnapshot(nexus, uuid, planned.deadlineMs ? { deadlineMs: planned.deadlineMs } : {}),
-        planned.timeouts,
-        'create',
-        () =>
-          diags.error(
-            `Snapshot ${uuid} of nexus ${nexus} did not finish on node "${node}"`,
-            `no answer within ${planned.timeouts?.create} (timeouts.create). The agent resumes the nexus at its deadline and removes a snapshot it could not finish; ` +
-              `if it did finish, import it: terraform import mayastor_volume_snapshot.NAME ${node}/${uuid}`,
-            ['timeouts', 'create'],
-          ),
-      );
-      if (!made) return null;
-      return toModel(node, made, { deadlineMs: planned.deadlineMs ?? null, timeouts: planned.timeouts });
-    } catch (e) {
-      // the agent bounds deadlineMs itself (its limit is not part of agent/api): its refusal names the field first
-      const attr = !isAgentError(e) ? 'nexus_uuid' : e.status === 409 ? 'uuid' : /^deadlineMs\b/.test(e.agentMessage) ? 'deadline_ms' : 'nexus_uuid';
-      if (!explainRefused(diags, e, node, nexus, uuid)) agentDiag(diags, e, `Snapshot nexus ${nexus}`, node, attr, []);
-      return null;
-    }
+    return createWith(
+      m,
+      diags,
+      node,
+      async (c) => {
+        const made = await takeSnapshot(c, diags, node, nexus, uuid, planned.deadlineMs ?? null, planned.timeouts);
+        return made ? toModel(node, made, { deadlineMs: planned.deadlineMs ?? null, timeouts: planned.timeouts }) : null;
+      },
+      (e) => {
+        // the agent bounds deadlineMs itself (its limit is not part of agent/api): its refusal names the field first
+        const attr = !isAgentError(e) ? 'nexus_uuid' : e.status === 409 ? 'uuid' : /^deadlineMs\b/.test(e.agentMessage) ? 'deadline_ms' : 'nexus_uuid';
+        if (!explainRefused(diags, e, node, nexus, uuid)) agentDiag(diags, e, `Snapshot nexus ${nexus}`, node, attr, []);
+      },
+    );
   },
 
   read: (m, state, diags) =>
