@@ -31,6 +31,7 @@ struct sb {
     char snap_group[SB_MAXSNAP][37];
     uint8_t *snap_data[SB_MAXSNAP];
     atomic_int fail_snap; /* snapshot_create fails with -EIO */
+    atomic_int lost_answer; /* snapshot_create makes it, then answers -ETIMEDOUT (the reply was lost) */
     atomic_int snap_delay_ms; /* snapshot_create sleeps this long after copying */
     atomic_ulong writes, flushes;
     atomic_int park_writes; /* data-region writes wait for sb_release (a child that does not answer) */
@@ -118,6 +119,10 @@ static int sb_snap_create(struct dp_bdev *bdev, const char *uuid, const char *gr
     int delay = atomic_load(&t->snap_delay_ms);
     if (delay)
         usleep((useconds_t)delay * 1000);
+    if (atomic_load(&t->lost_answer)) {
+        dp_set_error("'%s': no answer from the target (injected)", bdev->name);
+        return -ETIMEDOUT;
+    }
     return 0;
 }
 
@@ -469,6 +474,24 @@ TEST(failure_on_second_child_undoes_the_first)
     teardown(3);
 }
 
+/* A create whose answer was lost (it happened) is undone too: no orphan part
+ * makes a retry of the same volume snapshot fail with -EEXIST. */
+TEST(lost_answer_is_undone_and_the_retry_works)
+{
+    setup(3);
+    atomic_store(&kids[1]->lost_answer, 1);
+    dp_nexus_snap_child out[3];
+    expect_err(dp_nexus_snapshot(NX, G1, 10000, 0, out, 3), -ETIMEDOUT, "child 'bdev:///sb-b'");
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(sb_count(kids[i]), 0);
+    atomic_store(&kids[1]->lost_answer, 0);
+    CHECK_EQ(dp_nexus_snapshot(NX, G1, 10000, 0, out, 3), 3);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(sb_count(kids[i]), 1);
+    CHECK_EQ(dp_nexus_snapshot_destroy(NX, G1, NULL, 0), 3);
+    teardown(3);
+}
+
 /* A faulted child fails the snapshot naming it, or is skipped when asked. */
 TEST(unhealthy_child_fails_or_is_skipped)
 {
@@ -594,6 +617,7 @@ int main(void)
     RUN(drain_past_the_deadline);
     RUN(snapshot_under_writes_is_consistent);
     RUN(failure_on_second_child_undoes_the_first);
+    RUN(lost_answer_is_undone_and_the_retry_works);
     RUN(unhealthy_child_fails_or_is_skipped);
     RUN(refusals);
     RUN(label_release);

@@ -179,10 +179,12 @@ static int snapshot_children(struct nexus *nx, struct plan_arg *pa, const char *
             rc = -ENODEV; /* faulted by a rebuild error since the check */
             snprintf(e, sizeof e, "it became unhealthy (%s)", p->c->reason);
         }
+        bool unknown = false; /* the create may have happened (a transport error) */
         if (rc == 0) {
             rc = dp_bdev_snapshot_create(p->c->bdev, snaps[i], group);
             if (rc < 0)
                 snprintf(e, sizeof e, "%s", dp_get_error());
+            unknown = rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ECONNRESET || rc == -EPIPE || rc == -EIO;
         }
         if (rc == 0 && __atomic_load_n(&nx->pause_expired, __ATOMIC_ACQUIRE)) {
             /* made, but the volume resumed meanwhile: undo it too */
@@ -190,7 +192,9 @@ static int snapshot_children(struct nexus *nx, struct plan_arg *pa, const char *
             snprintf(e, sizeof e, "the pause deadline (%u ms) passed while it was snapshotted", deadline_ms);
             undo(pa, i + 1, out, max_out, snaps);
         } else if (rc < 0) {
-            undo(pa, i, out, max_out, snaps);
+            /* a create whose outcome is unknown is undone too (ENOENT if it never happened), so no
+             * orphan part blocks a retry of the same volume snapshot with -EEXIST */
+            undo(pa, unknown ? i + 1 : i, out, max_out, snaps);
         }
         if (rc < 0) {
             nx_resume(nx);
