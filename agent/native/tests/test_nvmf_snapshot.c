@@ -8,9 +8,11 @@
  * payloads sent raw get error statuses; and a
  * read-only device: Identify reports it write protected, so the child is
  * read_only, and a write that reaches the target anyway gets "Namespace is
- * Write Protected" (-EROFS). And the writer lease (target/export.h): once
- * another host NQN labelled the export as its nexus's child, our writes get
- * Reservation Conflict (-EPERM) while reads go on. Last, a pool replica
+ * Write Protected" (-EROFS), as do its snapshot create and destroy. And the
+ * writer lease (target/export.h): once another host NQN labelled the export
+ * as its nexus's child, our writes and snapshot commands get Reservation
+ * Conflict (-EPERM) while reads go on; once the lease is ours, our snapshots
+ * go through. Last, a pool replica
  * snapshotted through its nvmf:// child, its bytes checked; and one that
  * grows, announced by an Asynchronous Event.
  */
@@ -240,6 +242,10 @@ TEST(read_only_namespace)
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 0, 4096), 0);
     CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), -EROFS); /* Namespace is Write Protected */
     CHECK_EQ(g_ro->creates, 0);
+    /* nor destroy: through a snapshot's export no host removes a snapshot of its parent chain */
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), -EROFS);
+    CHECK(strstr(dp_get_error(), "refused by the target"));
+    CHECK_EQ(g_ro->destroys, 0);
     dp_bdev_put(b);
     /* a device that fails a write -EROFS without saying so up front: the status maps the same */
     CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
@@ -392,6 +398,12 @@ TEST(writer_lease_of_another_host)
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE_ZEROES, NULL, 65536, 4096), -EPERM);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_UNMAP, NULL, 65536, 4096), -EPERM);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 65536, 4096), 0);
+    /* snapshots change what the export serves as writes do: refused to us, nothing ran */
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), -EPERM);
+    CHECK(strstr(dp_get_error(), "refused by the target"));
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), -EPERM);
+    CHECK_EQ(g_fake->creates, 2);
+    CHECK_EQ(g_fake->destroys, 2);
     CHECK_EQ(label_as(other, NX_LABEL_SYNCED | NX_LABEL_RELEASED), 0); /* its nexus let go */
     memset(buf, 7, 4096);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 65536, 4096), 0);
@@ -399,6 +411,14 @@ TEST(writer_lease_of_another_host)
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 65536, 4096), 0);
     for (int i = 0; i < 4096; i++)
         CHECK_EQ(buf[i], 7);
+    /* the lease is ours now: our snapshots go through (the bytes are the device's) */
+    CHECK_EQ(label_as(dp_nvmf_host_nqn(), NX_LABEL_SYNCED), 0);
+    CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), 0);
+    CHECK_EQ(g_fake->creates, 3);
+    CHECK_EQ(fnv(g_fake->snap, FAKE_SIZE), fnv(g_fake->data, FAKE_SIZE));
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), 0);
+    CHECK_EQ(g_fake->destroys, 3);
+    CHECK_EQ(label_as(dp_nvmf_host_nqn(), NX_LABEL_SYNCED | NX_LABEL_RELEASED), 0);
     dp_buf_free(buf);
     dp_bdev_put(b);
 }

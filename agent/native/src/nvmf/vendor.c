@@ -7,6 +7,15 @@
  * on a thread of its own, and the completion goes back to the admin queue's
  * reactor. The request counts as I/O in flight, so the connection (and
  * with it the export and its device) outlives the thread.
+ *
+ * A snapshot changes what the export serves as much as a write does, so the
+ * writes' rules apply (target/export.h): while another host holds the
+ * export's writer lease the command gets Reservation Conflict (cdw0 EPERM),
+ * and a read-only namespace (a snapshot's export) refuses both create and
+ * destroy (Namespace is Write Protected, cdw0 EROFS): through snapshot S2's
+ * export no host may destroy S1 of its parent chain. One vendor command runs
+ * per controller at a time: another one meanwhile gets Command Interrupted
+ * (cdw0 EBUSY, retryable), so a host cannot pile up threads.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -106,6 +115,37 @@ static uint16_t snap_parse(struct nvmf_req *q, struct snap_job *j)
     return 0;
 }
 
+/* May c's host change the export's snapshots now? 0, or the status (cdw0 in *err), logged. */
+static uint16_t snap_allowed(struct nvmf_conn *c, struct snap_job *j, uint32_t *err)
+{
+    struct dp_export *e = c->ctrlr->exp;
+    const char *what = j->create ? "create" : "destroy";
+    char holder[DP_EXPORT_HOST_MAX];
+    /* Only vendor commands count as I/O in flight on an admin queue (I/O commands run on I/O queues). */
+    if (c->io_inflight > 0) {
+        fprintf(stderr,
+                "nvmf: host %s on %s: snapshot %s %s refused: another vendor command of this controller is running\n",
+                c->hostnqn, c->subnqn, j->snap, what);
+        *err = EBUSY;
+        return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_COMMAND_INTERRUPTED);
+    }
+    if (e->bdev->read_only) {
+        fprintf(stderr, "nvmf: host %s on %s: snapshot %s %s refused: the namespace is read-only\n", c->hostnqn,
+                c->subnqn, j->snap, what);
+        *err = EROFS;
+        return ST(NVME_SC_NS_WRITE_PROTECTED);
+    }
+    if (dp_export_writer_host(e, holder, sizeof holder) && strcmp(holder, c->wc.host)) {
+        fprintf(stderr,
+                "nvmf: host %s on %s: snapshot %s %s refused (EPERM): the export serves a child of a nexus of host %s, "
+                "only it may snapshot it\n",
+                c->hostnqn, c->subnqn, j->snap, what, holder);
+        *err = EPERM;
+        return ST(NVME_SC_RESERVATION_CONFLICT);
+    }
+    return 0;
+}
+
 void nvmf_vendor_cmd(struct nvmf_req *q)
 {
     struct nvmf_conn *c = q->c;
@@ -117,12 +157,10 @@ void nvmf_vendor_cmd(struct nvmf_req *q)
     }
     j->q = q;
     j->create = q->sqe.opc == NVMF_ADM_VS_SNAPSHOT_CREATE;
+    uint32_t err = 0;
     uint16_t st = k->discovery ? ST(NVME_SC_INVALID_OPCODE) : snap_parse(q, j);
-    if (!st && j->create && k->exp->bdev->read_only) {
-        fprintf(stderr, "nvmf: host %s on %s: snapshot %s refused: the namespace is read-only\n", c->hostnqn, c->subnqn,
-                j->snap);
-        st = ST(NVME_SC_NS_WRITE_PROTECTED);
-    }
+    if (!st)
+        st = snap_allowed(c, j, &err);
     if (!st && !(j->b = dp_bdev_get(k->exp->bdev->name)))
         st = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL_DEVICE_ERROR);
     if (!st) {
@@ -135,6 +173,6 @@ void nvmf_vendor_cmd(struct nvmf_req *q)
     }
     if (st) {
         free(j);
-        nvmf_req_complete(q, st, 0);
+        nvmf_req_complete(q, st, err);
     }
 }
