@@ -24,7 +24,8 @@
  * snapshot's pool, of its size: a pool, sizeBytes or thin that differ are 422 naming the field); the
  * same PUT again is 200 while the snapshot is still in the replica's parent chain. POST .../revert
  * {snapshot} rolls a replica back in place (its uuid and incarnation stay): 409 while it is a nexus
- * child or its export has connections (both named); an export without connections is removed for the
+ * child, a remote nexus's host holds its export's writer lease (dp_export_writer_lease: connected, or
+ * within the writer grace after it dropped; the host named), or its export has connections (named); an export without connections is removed for the
  * revert and re-created after it. GET adds parent, incarnation and snapshotBytes. A clone of a
  * snapshot of a nexus child starts with a copy of that child's nexus label: it is marked released
  * (dp_nexus_label_release), so a new nexus over clones (a restored volume) needs no force.
@@ -412,6 +413,14 @@ export class ReplicaService {
       if (!this.pools.isOnline(rec.pool)) throw conflict(`replica '${uuid}': pool '${rec.pool}' is faulted`);
       const nexus = this.usedBy(uuid);
       if (nexus) throw conflict(`replica '${uuid}' is a child of nexus '${nexus}'; remove it from the nexus (or delete the nexus) before reverting it`);
+      // a remote nexus holding the export's writer lease may come back within the grace to a rolled-back replica
+      const lease = await this.ctx.dp.writerLease(uuid);
+      if (lease) {
+        const state = lease.connected ? 'connected' : `${Math.ceil(lease.graceLeftMs / 1000)} s grace left`;
+        throw conflict(
+          `replica '${uuid}' serves nexus host ${lease.host} (writer lease over ${lease.proto}, ${state}); revert after the nexus is deleted or the grace passes`,
+        );
+      }
       const exported = this.exported(uuid);
       if (exported) {
         const conns = (await this.shares.connections()).filter((c) => c.name === uuid || c.name.endsWith(`:${uuid}`));

@@ -342,6 +342,28 @@ typedef struct dp_target_stats {
 
 int dp_target_stats_get(dp_target_stats *out);
 
+/*
+ * The writer lease of the export serving a device (issue 10): an export that
+ * serves a nexus child is writable (and snapshottable) only by that nexus's
+ * host, while it has a connection and writer_grace_ms after its last one
+ * drops. Before a replica is rolled back under its exports (revert), the
+ * agent asks whether a remote nexus may still come back to it.
+ */
+typedef struct dp_writer_lease {
+    char host[256]; /* the nexus's host: an IP address (NBD) or a host NQN (NVMe/TCP) */
+    char proto[8]; /* "nbd" or "nvmf": the export holding the lease */
+    uint32_t connected; /* 1: the host has a connection to the export now */
+    uint32_t grace_left_ms; /* not connected: the lease ends in this many ms */
+} dp_writer_lease;
+
+/*
+ * bdev_name: a replica uuid or a device name; every NBD export and NVMe/TCP
+ * subsystem serving that device (or named so) is looked at. 1 with *out when
+ * one of them has a writer lease, 0 when none does (or the device is not
+ * exported), -EINVAL for a NULL/empty name or out.
+ */
+int dp_export_writer_lease(const char *bdev_name, dp_writer_lease *out);
+
 /* ---- nexus (RAID-1 over children) ---------------------------------------- */
 
 /*
@@ -610,6 +632,11 @@ _Static_assert(offsetof(dp_target_limits, conn_memory_budget) == 16, "dp_target_
 _Static_assert(offsetof(dp_target_limits, memory_budget) == 24, "dp_target_limits.memory_budget");
 _Static_assert(offsetof(dp_target_limits, writer_grace_ms) == 32, "dp_target_limits.writer_grace_ms");
 _Static_assert(offsetof(dp_target_limits, pad) == 36, "dp_target_limits.pad");
+_Static_assert(sizeof(dp_writer_lease) == 272, "dp_writer_lease size");
+_Static_assert(offsetof(dp_writer_lease, host) == 0, "dp_writer_lease.host");
+_Static_assert(offsetof(dp_writer_lease, proto) == 256, "dp_writer_lease.proto");
+_Static_assert(offsetof(dp_writer_lease, connected) == 264, "dp_writer_lease.connected");
+_Static_assert(offsetof(dp_writer_lease, grace_left_ms) == 268, "dp_writer_lease.grace_left_ms");
 _Static_assert(sizeof(dp_target_stats) == 96, "dp_target_stats size");
 _Static_assert(offsetof(dp_target_stats, connections) == 0, "dp_target_stats.connections");
 _Static_assert(offsetof(dp_target_stats, handshakes) == 8, "dp_target_stats.handshakes");

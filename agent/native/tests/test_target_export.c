@@ -1,7 +1,8 @@
 /* test_target_export.c - the export registry every target keeps (target/export.h): share and
  * re-share, errors naming the protocol and export, attach within the per-export cap, an
  * unshare that waits until the protocol's connections are gone, and the writer lease (an export
- * serving a nexus child is writable only by the nexus's host). */
+ * serving a nexus child is writable only by the nexus's host), also as dp_export_writer_lease
+ * reports it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -354,6 +355,61 @@ TEST(writer_check_cost)
     CHECK_EQ(dp_export_unshare(&g_reg, "lease3"), 0);
 }
 
+extern struct dp_export_registry g_nbd_exports; /* nbd/server.h */
+
+/* The public view (dp_export_writer_lease): found by device or export name, over the protocols' registries. */
+TEST(writer_lease_public)
+{
+    dp_writer_lease l;
+    CHECK_EQ(dp_export_writer_lease(NULL, &l), -EINVAL);
+    CHECK_EQ(dp_export_writer_lease("", &l), -EINVAL);
+    CHECK_EQ(dp_export_writer_lease("pubexp", NULL), -EINVAL);
+    CHECK_EQ(dp_export_writer_lease("pubexp", &l), 0); /* not exported */
+    CHECK_EQ(dp_nbd_share("malloc:///leasepub?size_mb=4", "pubexp", NULL), 0);
+    pthread_mutex_lock(&g_nbd_exports.lock);
+    struct dp_export *e = dp_export_named_locked(&g_nbd_exports, "pubexp");
+    pthread_mutex_unlock(&g_nbd_exports.lock);
+    char dev[sizeof e->bdev->name];
+    snprintf(dev, sizeof dev, "%s", e->bdev->name);
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 0); /* exported, no lease */
+    struct dp_export_client a, b;
+    client(&a, "10.0.0.7", "10.0.0.7:1007");
+    client(&b, "10.0.0.8", "10.0.0.8:2008");
+    dp_export_client_attach(e, &a);
+    dp_export_client_attach(e, &b);
+    label(g_blk, 0x66, 2, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &a, 0, g_blk, NX_LABEL_BLOCK), 0);
+    /* by the device's name and by the export's, while the host is connected */
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 1);
+    CHECK(!strcmp(l.host, "10.0.0.7") && !strcmp(l.proto, "nbd"));
+    CHECK_EQ(l.connected, 1u);
+    CHECK_EQ(l.grace_left_ms, 0u);
+    CHECK_EQ(dp_export_writer_lease("pubexp", &l), 1);
+    /* the host's connection drops: the grace runs (another host's connection does not count) */
+    set_grace(3600000);
+    dp_export_client_detach(e, &a);
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 1);
+    CHECK_EQ(l.connected, 0u);
+    CHECK(l.grace_left_ms > 0 && l.grace_left_ms <= 3600000);
+    /* the grace is over: no lease */
+    set_grace(0);
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 0);
+    CHECK(!l.host[0]);
+    /* taken again, released by its nexus: no lease */
+    set_grace(DP_TARGET_DEF_WRITER_GRACE_MS);
+    dp_export_client_attach(e, &a);
+    label(g_blk, 0x66, 4, NX_LABEL_SYNCED);
+    CHECK_EQ(wr(e, &a, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 1);
+    label(g_blk, 0x66, 6, NX_LABEL_SYNCED | NX_LABEL_RELEASED);
+    CHECK_EQ(wr(e, &a, 0, g_blk, NX_LABEL_BLOCK), 0);
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 0);
+    dp_export_client_detach(e, &a);
+    dp_export_client_detach(e, &b);
+    CHECK_EQ(dp_nbd_unshare("pubexp"), 0);
+    CHECK_EQ(dp_export_writer_lease(dev, &l), 0);
+}
+
 int main(void)
 {
     printf("test_target_export\n");
@@ -365,6 +421,7 @@ int main(void)
     RUN(writer_lease_grace_release_move);
     RUN(writer_lease_cache_follows_changes);
     RUN(writer_check_cost);
+    RUN(writer_lease_public);
     dp_fini();
     return 0;
 }

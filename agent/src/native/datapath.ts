@@ -29,6 +29,7 @@ import type {
   SnapshotInfo,
   TargetLimits,
   TargetStats,
+  WriterLease,
 } from './types';
 
 /**
@@ -392,6 +393,14 @@ export class Datapath {
       writerLeases: num(o.writer_leases),
       writesRefused: num(o.writes_refused),
     };
+  }
+
+  /** The writer lease of the export serving `bdev` (a replica uuid or device name), if one holds it (dp_export_writer_lease). */
+  async writerLease(bdev: string): Promise<WriterLease | undefined> {
+    const r = await this.control('dp_export_writer_lease', [bdev, { out: 'struct' } as OutMarker]);
+    if (r.ret !== 1) return undefined;
+    const o = r.outs[0] as Record<string, unknown>;
+    return { host: o.host as string, proto: o.proto as string, connected: num(o.connected) === 1, graceLeftMs: num(o.grace_left_ms) };
   }
 
   // nexus

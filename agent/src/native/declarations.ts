@@ -122,6 +122,12 @@ export const STRUCTS: Record<string, Record<string, string>> = {
     writer_leases: 'uint64_t',
     writes_refused: 'uint64_t',
   },
+  dp_writer_lease: {
+    host: 'char[256]',
+    proto: 'char[8]',
+    connected: 'uint32_t',
+    grace_left_ms: 'uint32_t',
+  },
 };
 /** Opaque handle types. */
 export const OPAQUES = ['dp_desc', 'dp_cq'];
@@ -174,6 +180,7 @@ export const CONTROL_PROTOS: Record<string, string> = {
   dp_target_set_limits: 'int dp_target_set_limits(const dp_target_limits *limits)',
   dp_target_get_limits: 'int dp_target_get_limits(_Out_ dp_target_limits *out)',
   dp_target_stats_get: 'int dp_target_stats_get(_Out_ dp_target_stats *out)',
+  dp_export_writer_lease: 'int dp_export_writer_lease(const char *bdev_name, _Out_ dp_writer_lease *out)',
   // nexus
   dp_nexus_create: 'int dp_nexus_create(const char *uuid, uint64_t size, const char **children, uint32_t nchildren, uint32_t flags)',
   dp_nexus_open: 'int dp_nexus_open(const char *uuid, uint64_t size, const char **children, uint32_t nchildren)',

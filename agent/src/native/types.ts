@@ -148,6 +148,18 @@ export interface TargetStats {
   writesRefused: number;
 }
 
+/** dp_writer_lease: the host whose nexus holds the writer lease of a device's export (issue 10). */
+export interface WriterLease {
+  /** An IP address (NBD) or a host NQN (NVMe/TCP). */
+  host: string;
+  /** The protocol of the export holding it: "nbd" or "nvmf". */
+  proto: string;
+  /** The host has a connection to the export now. */
+  connected: boolean;
+  /** Not connected: the lease ends in this many ms (the writer grace left). */
+  graceLeftMs: number;
+}
+
 /** Handle of an open descriptor (a koffi 3 pointer). */
 export type DescHandle = bigint;
 export type CqHandle = bigint;

@@ -120,7 +120,6 @@ static uint16_t snap_allowed(struct nvmf_conn *c, struct snap_job *j, uint32_t *
 {
     struct dp_export *e = c->ctrlr->exp;
     const char *what = j->create ? "create" : "destroy";
-    char holder[DP_EXPORT_HOST_MAX];
     /* Only vendor commands count as I/O in flight on an admin queue (I/O commands run on I/O queues). */
     if (c->io_inflight > 0) {
         fprintf(stderr,
@@ -135,11 +134,13 @@ static uint16_t snap_allowed(struct nvmf_conn *c, struct snap_job *j, uint32_t *
         *err = EROFS;
         return ST(NVME_SC_NS_WRITE_PROTECTED);
     }
-    if (dp_export_writer_host(e, holder, sizeof holder) && strcmp(holder, c->wc.host)) {
+    /* Checked as an unmap past the label area would be: refused (counted, and logged once per connection
+     * naming the lease's host) when another host holds the lease. */
+    if (dp_export_writer_check(e, &c->wc, UINT64_MAX, NULL, 0, 0) < 0) {
         fprintf(stderr,
-                "nvmf: host %s on %s: snapshot %s %s refused (EPERM): the export serves a child of a nexus of host %s, "
-                "only it may snapshot it\n",
-                c->hostnqn, c->subnqn, j->snap, what, holder);
+                "nvmf: host %s on %s: snapshot %s %s refused (EPERM): the export serves a child of another host's "
+                "nexus (its writer lease), only that host may snapshot it\n",
+                c->hostnqn, c->subnqn, j->snap, what);
         *err = EPERM;
         return ST(NVME_SC_RESERVATION_CONFLICT);
     }

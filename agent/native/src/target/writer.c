@@ -8,9 +8,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/export.h"
+#include "datapath.h"
 #include "nexus/nexus.h"
 #include "target/export.h"
 #include "target/limits.h"
+#include "util/error.h"
 #include "util/uuid.h"
 
 #define LABEL_AREA (2ull * NX_LABEL_BLOCK)
@@ -203,4 +206,45 @@ bool dp_export_writer_host(struct dp_export *e, char *host, size_t cap)
         snprintf(host, cap, "%s", e->w.host);
     pthread_mutex_unlock(&e->w.lock);
     return held;
+}
+
+/* The registries of the target protocols (nbd/server.c, nvmf/tcp.c). */
+extern struct dp_export_registry g_nbd_exports, g_nvmf_exports;
+
+/* Under reg->lock: the lease of e into out when there is one. */
+static bool lease_of_locked(struct dp_export *e, dp_writer_lease *out)
+{
+    pthread_mutex_lock(&e->w.lock);
+    lease_expire_locked(e);
+    bool held = e->w.held;
+    if (held) {
+        snprintf(out->host, sizeof out->host, "%s", e->w.host);
+        snprintf(out->proto, sizeof out->proto, "%s", e->proto);
+        out->connected = !e->w.idle_since_ns;
+        uint64_t grace = (uint64_t)dp_target_writer_grace_ms() * 1000000ull, idle = now_ns() - e->w.idle_since_ns;
+        out->grace_left_ms = out->connected || idle >= grace ? 0 : (uint32_t)((grace - idle + 999999) / 1000000);
+    }
+    pthread_mutex_unlock(&e->w.lock);
+    return held;
+}
+
+DP_EXPORT int dp_export_writer_lease(const char *bdev_name, dp_writer_lease *out)
+{
+    if (!bdev_name || !*bdev_name || !out) {
+        dp_set_error("writer lease: %s is empty", out ? "device name" : "out");
+        return -EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    struct dp_export_registry *regs[] = { &g_nbd_exports, &g_nvmf_exports };
+    for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
+        bool held = false;
+        pthread_mutex_lock(&regs[i]->lock);
+        for (struct dp_export *e = regs[i]->head; e && !held; e = e->next)
+            if (!e->dead && (!strcmp(e->bdev->name, bdev_name) || !strcmp(e->name, bdev_name)))
+                held = lease_of_locked(e, out);
+        pthread_mutex_unlock(&regs[i]->lock);
+        if (held)
+            return 1;
+    }
+    return 0;
 }
