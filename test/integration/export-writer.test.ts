@@ -11,10 +11,13 @@
  * comes back and labels the child again (b restarted with --writer-grace-ms 2000 for that case, so it does
  * not wait out the 30 s default; /metrics shows the value reached the data path).
  * On the code before the lease, the other host's writes landed behind the nexus.
+ * Revert (issue 13) of a replica a remote nexus holds is 409 naming the nexus's host, also once its
+ * connection dropped (within the grace it would come back to a rolled-back replica); nothing changes, and
+ * after the nexus is deleted the revert brings the snapshot's bytes back (sha256).
  * Needs dist/ (`npx tsc -p tsconfig.json`) and python3.
  */
 import path from 'node:path';
-import { AgentProcess, MiB, cleanup, makeDisk, tempDir } from '../helpers/agent';
+import { AgentProcess, MiB, cleanup, expectAgentError, makeDisk, tempDir } from '../helpers/agent';
 import { freePort, mustRun, nbdReadAll, qemuIoOk, sha256, until } from '../helpers/nbd';
 
 jest.setTimeout(240_000);
@@ -177,4 +180,38 @@ test('bad input: an unknown export and a request past the end get clear answers,
   const r = await fromStranger([`read:${REPLICA}:4096`, `write:${REPLICA}:4096:0x1`, `read:0:4096`]);
   expect(r.map((x) => x.error)).toEqual([22, 28, 0]); // EINVAL, ENOSPC; the connection still serves
   expect((await b.client().getReplica(R))?.uuid).toBe(R); // b is fine
+});
+
+test("revert of a replica a remote nexus holds (writer lease) is 409 naming the nexus's host, also after its connection dropped; after the nexus is deleted it reverts", async () => {
+  const NX3 = '0f1f0f1f-0000-4000-8000-000000000003';
+  const S = '0e1e0e1e-0000-4000-8000-0000000000a1';
+  // b with a grace far longer than the test: a's dropped connection leaves the lease held throughout
+  await b.stop();
+  b = new AgentProcess({ node: 'b', dataDir: path.join(dir, 'b'), extraArgs: ['--nbd-listen', `127.0.0.1:${nbdB}`, '--writer-grace-ms', '3600000'] });
+  await b.start();
+  const atSnapshot = replicaSha();
+  await b.client().putSnapshot(R, S);
+  const n = await a.client().putNexus(NX3, { sizeBytes: SIZE, children: [replicaUri], share: 'nbd' });
+  await qemuIoOk(n.deviceUri, ['write -P 0xc1 0 2M', 'flush']);
+  const written = replicaSha();
+  expect(written).not.toBe(atSnapshot);
+  await expectAgentError(b.client().revertReplica(R, S), 409, /serves nexus host 127\.0\.0\.1 \(writer lease over nbd, connected\)/);
+  // the nexus's host drops its connection (kill -9): it may come back within the grace, so still 409
+  await a.kill9();
+  const err = await until(async () => {
+    const e = await expectAgentError(b.client().revertReplica(R, S), 409, 'serves nexus host 127.0.0.1');
+    return /\d+ s grace left/.test(e.message) && e;
+  }, "b to see the nexus host's connection gone");
+  expect(err.message).toMatch(/revert after the nexus is deleted or the grace passes/);
+  expect(replicaSha()).toBe(written);
+  expect((await b.client().getReplica(R))?.uri).toBe(replicaUri); // still exported, nothing unshared
+  // the nexus comes back and is deleted: its labels say RELEASED, the lease ends, the revert goes through
+  await a.start();
+  await until(async () => (await a.client().getNexus(NX3))?.state === 'online', 'the nexus back online');
+  await qemuIoOk(n.deviceUri, ['read -P 0xc1 0 2M']);
+  await a.client().deleteNexus(NX3);
+  expect((await b.client().revertReplica(R, S)).uuid).toBe(R);
+  expect(replicaSha()).toBe(atSnapshot);
+  expect((await b.client().getReplica(R))?.uri).toBe(replicaUri);
+  expect(await b.client().deleteSnapshot(R, S)).toBe(true);
 });
