@@ -12,11 +12,15 @@
  * writer lease (target/export.h): once another host NQN labelled the export
  * as its nexus's child, our writes and snapshot commands get Reservation
  * Conflict (-EPERM) while reads go on; once the lease is ours, our snapshots
- * go through. Last, a pool replica
+ * go through. One vendor command runs per controller: a second one sent
+ * meanwhile on the same admin queue gets Command Interrupted (EBUSY). Last, a pool replica
  * snapshotted through its nvmf:// child, its bytes checked; and one that
  * grows, announced by an Asynchronous Event.
  */
 #include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "datapath.h"
 #include "nexus/nexus.h"
@@ -39,6 +43,7 @@ struct fake {
     char snap_uuid[64], group[64];
     bool reject_writes; /* -EROFS from the device though not marked read_only */
     int creates, destroys;
+    atomic_bool hold, in_create; /* hold: a create waits (in_create) until it is cleared */
 };
 
 static uint64_t fnv(const uint8_t *p, size_t n)
@@ -68,6 +73,9 @@ static void fake_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
 static int fake_snapshot_create(struct dp_bdev *bdev, const char *snap_uuid, const char *group)
 {
     struct fake *f = bdev->ctx;
+    atomic_store(&f->in_create, true);
+    while (atomic_load(&f->hold))
+        usleep(1000);
     if (f->snap) {
         dp_set_error("fake: snapshot %s exists", f->snap_uuid);
         return -EEXIST;
@@ -220,6 +228,80 @@ TEST(vendor_command_bad_payloads)
     CHECK_EQ(NVME_STATUS_SC(vs_raw(uri, 0xc2, 1, NULL, 0, NULL)), NVME_SC_INVALID_OPCODE);
     CHECK_EQ(g_fake->creates, 0);
     CHECK_EQ(g_fake->destroys, 0);
+}
+
+/* Capsule `cid` of a vendor snapshot create with its payload, as sync_exec builds it. */
+static void vs_capsule(uint8_t *pdu, uint16_t cid, const struct nvmf_vs_snapshot *p)
+{
+    struct nvme_tcp_cmd *c = (void *)pdu;
+    memset(c, 0, sizeof *c);
+    c->sqe.opc = NVMF_ADM_VS_SNAPSHOT_CREATE;
+    c->sqe.nsid = 1;
+    c->sqe.cid = cid;
+    c->sqe.flags = NVME_CMD_PSDT_SGL;
+    c->sqe.sgl1 = (struct nvme_sgl_desc){ .address = 0, .length = sizeof *p, .id = NVME_TCP_SGL_INCAPSULE };
+    c->ch.pdu_type = NVME_TCP_PDU_CAPSULE_CMD;
+    c->ch.hlen = NVME_TCP_CMD_HLEN;
+    c->ch.pdo = NVME_TCP_CMD_HLEN;
+    c->ch.plen = NVME_TCP_CMD_HLEN + sizeof *p;
+    memcpy(pdu + NVME_TCP_CMD_HLEN, p, sizeof *p);
+}
+
+/* The next CapsuleResp on fd (non-blocking), waiting at most 10 s (a hang fails the test). */
+static struct nvme_cqe vs_response(int fd)
+{
+    struct nvme_tcp_rsp r;
+    size_t got = 0;
+    while (got < sizeof r) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        CHECK_EQ(poll(&pfd, 1, 10000), 1);
+        ssize_t n = read(fd, (uint8_t *)&r + got, sizeof r - got);
+        CHECK(n > 0);
+        got += (size_t)n;
+    }
+    CHECK_EQ(r.ch.pdu_type, NVME_TCP_PDU_CAPSULE_RESP);
+    return r.cqe;
+}
+
+/* One vendor command per controller at a time: a second one while the first runs is Command Interrupted
+ * (EBUSY, retryable) and runs nothing; the first completes as usual. */
+TEST(one_vendor_command_per_controller)
+{
+    struct nvmfh_uri pu;
+    char err[512];
+    CHECK_EQ(nvmfh_uri_parse(uri, &pu, err, sizeof err), 0);
+    struct sockaddr_storage addr;
+    uint32_t alen;
+    CHECK_EQ(nvmfh_resolve(&pu, &addr, &alen, err, sizeof err), 0);
+    struct nvmfh_conn c;
+    CHECK_EQ(nvmfh_setup(&pu, &addr, alen, &c, err, sizeof err), 0);
+    struct nvmf_vs_snapshot p = { .nsid = 1 };
+    CHECK_EQ(dp_uuid_parse(SNAP, p.snap_uuid), 0);
+    static uint8_t pdu[2][NVME_TCP_CMD_HLEN + sizeof p];
+    vs_capsule(pdu[0], 0x101, &p);
+    vs_capsule(pdu[1], 0x102, &p);
+    int creates = g_fake->creates;
+    atomic_store(&g_fake->hold, true);
+    atomic_store(&g_fake->in_create, false);
+    CHECK_EQ(write(c.afd, pdu[0], sizeof pdu[0]), (ssize_t)sizeof pdu[0]);
+    while (!atomic_load(&g_fake->in_create)) /* the first one runs (and waits) */
+        usleep(1000);
+    CHECK_EQ(write(c.afd, pdu[1], sizeof pdu[1]), (ssize_t)sizeof pdu[1]);
+    struct nvme_cqe q = vs_response(c.afd);
+    CHECK_EQ(q.cid, 0x102);
+    CHECK_EQ(NVME_STATUS_SC(q.status), NVME_SC_COMMAND_INTERRUPTED);
+    CHECK(!(q.status & NVME_STATUS_DNR));
+    CHECK_EQ(q.cdw0, EBUSY);
+    atomic_store(&g_fake->hold, false);
+    q = vs_response(c.afd);
+    CHECK_EQ(q.cid, 0x101);
+    CHECK_EQ(q.status, 0);
+    CHECK_EQ(g_fake->creates, creates + 1);
+    nvmfh_conn_close(&c);
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
+    CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), 0);
+    dp_bdev_put(b);
 }
 
 TEST(device_without_snapshots)
@@ -402,8 +484,8 @@ TEST(writer_lease_of_another_host)
     CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), -EPERM);
     CHECK(strstr(dp_get_error(), "refused by the target"));
     CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), -EPERM);
-    CHECK_EQ(g_fake->creates, 2);
-    CHECK_EQ(g_fake->destroys, 2);
+    CHECK_EQ(g_fake->creates, 3);
+    CHECK_EQ(g_fake->destroys, 3);
     CHECK_EQ(label_as(other, NX_LABEL_SYNCED | NX_LABEL_RELEASED), 0); /* its nexus let go */
     memset(buf, 7, 4096);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 65536, 4096), 0);
@@ -414,10 +496,10 @@ TEST(writer_lease_of_another_host)
     /* the lease is ours now: our snapshots go through (the bytes are the device's) */
     CHECK_EQ(label_as(dp_nvmf_host_nqn(), NX_LABEL_SYNCED), 0);
     CHECK_EQ(dp_bdev_snapshot_create(b, SNAP, GROUP), 0);
-    CHECK_EQ(g_fake->creates, 3);
+    CHECK_EQ(g_fake->creates, 4);
     CHECK_EQ(fnv(g_fake->snap, FAKE_SIZE), fnv(g_fake->data, FAKE_SIZE));
     CHECK_EQ(dp_bdev_snapshot_destroy(b, SNAP), 0);
-    CHECK_EQ(g_fake->destroys, 3);
+    CHECK_EQ(g_fake->destroys, 4);
     CHECK_EQ(label_as(dp_nvmf_host_nqn(), NX_LABEL_SYNCED | NX_LABEL_RELEASED), 0);
     dp_buf_free(buf);
     dp_bdev_put(b);
@@ -440,6 +522,7 @@ int main(void)
     snprintf(uri_plain, sizeof uri_plain, "nvmf://127.0.0.1:%d/%s", port, NQN_PLAIN);
     RUN(vendor_command_bad_payloads);
     RUN(snapshot_through_the_protocol);
+    RUN(one_vendor_command_per_controller);
     RUN(device_without_snapshots);
     RUN(read_only_namespace);
     RUN(writer_lease_of_another_host);
