@@ -474,6 +474,11 @@ TEST(writer_lease_of_another_host)
     struct dp_bdev *b = NULL;
     CHECK_EQ(dp_bdev_open_uri(uri, &b), 0);
     CHECK_EQ(label_as(other, NX_LABEL_SYNCED), 0); /* the export now serves other's nexus */
+    dp_writer_lease l; /* as the agent sees it before a revert: other's, with no connection (in its grace) */
+    CHECK_EQ(dp_export_writer_lease("fake-snap", &l), 1);
+    CHECK(!strcmp(l.host, other) && !strcmp(l.proto, "nvmf"));
+    CHECK_EQ(l.connected, 0u);
+    CHECK(l.grace_left_ms > 0);
     uint8_t *buf = dp_buf_alloc(4096);
     memset(buf, 7, 4096);
     CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_WRITE, buf, 65536, 4096), -EPERM); /* Reservation Conflict */

@@ -31,6 +31,10 @@
  * when the nexus's child reconnects (the nbd:// child writes the label it
  * verified back before any I/O, nbd/client_ident.c) or at its next label
  * write.
+ * Snapshots change what an export serves as writes do: the NVMe/TCP vendor
+ * snapshot commands are checked like an unmap (nvmf/vendor.c). The agent
+ * asks dp_export_writer_lease (datapath.h) before it reverts a replica, so a
+ * nexus that may come back within the grace does not find it rolled back.
  * Locking: e->w.lock guards the lease and the export's client list; it is
  * taken after reg->lock when both are held.
  */
