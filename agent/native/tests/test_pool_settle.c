@@ -6,13 +6,15 @@
  * each re-submitted from its completion, each aimed at a cluster the
  * replica does not own yet (a first write: allocate, copy from the
  * snapshot, commit) whenever there is one. An op freezes the replica: new
- * first writes park, so at most the NSLOT writes in flight at the freeze
- * may complete before the op runs. The test counts first writes completed
+ * requests park, so at most the NSLOT writes in flight at the freeze
+ * complete before the op runs. The test counts first writes completed
  * while the replica is frozen (on the reactor, no clocks) and checks every
  * byte against a shadow at the end; the pool has little spare room, so the
  * clusters the merges free must come back under the load (else ENOSPC).
  * The same through a 3-child nexus over local replicas, and unmapped space
- * returning under load. alarm() is only a hang guard.
+ * returning under load; and snapshots under writes to owned clusters
+ * (no write in flight at the swap: snapshot bytes never change after).
+ * alarm() is only a hang guard.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +47,8 @@ struct slot {
     uint8_t *buf;
     uint64_t off;
     bool fresh; /* aimed at a cluster the replica did not own */
+    bool fz; /* the replica was frozen at the submit (the write may park) */
+    const struct replica *par; /* the replica's parent at the submit */
 };
 
 /* Reactor-owned while the stream runs; the control thread reads the
@@ -64,6 +68,8 @@ static struct {
     uint64_t done, wake_at; /* completions; signal cv when done reaches it */
     uint64_t frozen_done; /* first writes completed with the replica frozen */
     uint64_t first; /* writes aimed at a cluster the replica did not own */
+    bool strict; /* every write starts at its submit (fewer than the pool's reqs, no nexus) */
+    uint64_t crossed; /* writes started before a freeze, completed after its swap */
 } st;
 
 static uint64_t rnd(void)
@@ -102,6 +108,8 @@ static void slot_submit(struct slot *s)
     s->iov = (struct iovec){ s->buf, BS };
     s->io = (struct dp_bdev_io){ .type = DP_IO_WRITE, .offset = s->off, .length = BS, .iov = &s->iov, .iovcnt = 1 };
     s->io.cb = slot_done;
+    s->fz = r->frozen;
+    s->par = r->parent;
     dp_bdev_submit(st.b, &s->io);
 }
 
@@ -117,6 +125,10 @@ static void slot_done(struct dp_bdev_io *io, int status)
         memcpy(st.shadow + s->off, s->buf, BS);
     st.done++;
     st.frozen_done += frozen && s->fresh;
+    /* Started before any freeze, so it must complete before the swap (or
+     * merge, revert) that changes the parent: else it lands in a cluster the
+     * snapshot took. */
+    st.crossed += st.strict && !s->fz && st.r->parent != s->par;
     bool stop = st.stop || status; /* like fio: an error ends the stream */
     if (stop)
         st.live--;
@@ -212,6 +224,8 @@ static void stream_start(int nslot, struct dp_bdev *b, struct replica *r, uint64
     st.stop = false;
     st.done = st.first = st.k = 0;
     st.errors = 0;
+    st.crossed = 0;
+    st.strict = base == 0 && nslot < POOL_REQS / 2;
     static int n;
     n = nslot;
     dp_reactor_send(b->reactor, start_msg, &n);
@@ -226,6 +240,7 @@ static void stream_end(int nslot, int rounds, uint64_t maxf)
         pthread_cond_wait(&st.cv, &st.mu);
     uint64_t done = st.done, first = st.first;
     CHECK_EQ(st.errors, 0);
+    CHECK_EQ(st.crossed, 0);
     pthread_mutex_unlock(&st.mu);
     printf(
         "    %d in flight, %d rounds: %llu writes (%llu first writes), at most %llu first writes completed while frozen\n",
@@ -366,6 +381,72 @@ static void nexus_run(int nslot, int rounds)
     pool_down(0);
 }
 
+static uint64_t fnv(const uint8_t *b, uint64_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint64_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Checksum of the first n bytes of device name. */
+static uint64_t dev_sum(const char *name, uint8_t *buf, uint64_t n)
+{
+    struct dp_bdev *d = dp_bdev_get(name);
+    CHECK(d);
+    CHECK_EQ(dp_bdev_rw_sync(d, DP_IO_READ, buf, 0, n), 0);
+    dp_bdev_put(d);
+    return fnv(buf, n);
+}
+
+#define OWNED_NCL 16u
+#define NSNAP 8
+
+/* Snapshots taken straight at the replica (no nexus pause, like PUT
+ * /v1/replicas/{r}/snapshots/{s}) while partial writes to clusters it
+ * already owns are in flight, several per cluster: a write sent before the
+ * swap must land before it (else it lands in the snapshot's cluster after
+ * a later write of the replica copied that cluster away). Each snapshot's
+ * bytes, checksummed right after it was made, are the same at the end, and
+ * every acknowledged write is in the replica (stream_end). */
+static void owned_run(int nslot)
+{
+    pool_up(1);
+    CHECK_EQ(dp_replica_create("st", R, RSIZE, 1), 0);
+    struct dp_bdev *b = dp_bdev_get(R);
+    CHECK(b);
+    st.ncl = OWNED_NCL;
+    stream_start(nslot, b, b->ctx, 0);
+    wait_done(4 * (uint64_t)nslot);
+    uint8_t *tmp = dp_buf_alloc(OWNED_NCL * CS);
+    char su[NSNAP][37];
+    uint64_t sum[NSNAP], maxf = 0;
+    for (int i = 0; i < NSNAP; i++) {
+        snprintf(su[i], sizeof su[i], "5e771e00-0000-4000-8000-0000000c%04u", (unsigned)i % 10000u);
+        OP(dp_snapshot_create(R, su[i], NULL), nslot, &maxf);
+        sum[i] = dev_sum(su[i], tmp, OWNED_NCL * CS);
+        wait_done(4 * (uint64_t)nslot); /* the replica owns the clusters again */
+    }
+    for (int i = 0; i < NSNAP; i++)
+        if (dev_sum(su[i], tmp, OWNED_NCL * CS) != sum[i]) {
+            fprintf(stderr, "snapshot %s changed after it was made\n", su[i]);
+            exit(1);
+        }
+    dp_buf_free(tmp);
+    stream_end(nslot, 0, maxf);
+    for (int i = 0; i < NSNAP; i++)
+        CHECK_EQ(dp_snapshot_destroy(su[i]), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_replica_destroy(R), 0);
+    pool_down(0);
+}
+
+TEST(snapshot_under_owned_cluster_writes)
+{
+    owned_run(32);
+    owned_run(MAXSLOT);
+}
+
 TEST(create_and_merge_under_first_writes)
 {
     stream_run(32, 6);
@@ -394,9 +475,11 @@ int main(void)
     RUN(more_writes_than_request_slots);
     RUN(nexus_snapshot_and_merge_under_first_writes);
     RUN(unmapped_space_returns_under_load);
+    RUN(snapshot_under_owned_cluster_writes);
     dp_fini();
     CHECK_EQ(dp_init(2), 0);
     RUN(create_and_merge_under_first_writes); /* two reactors */
+    RUN(snapshot_under_owned_cluster_writes);
     dp_fini();
     test_rm_tmpdir();
     return 0;

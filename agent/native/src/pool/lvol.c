@@ -59,10 +59,19 @@ static void req_complete(struct lvol_req *q, int status)
     p->free_reqs = q;
     p->inflight--;
     p->inflight_ep[q->ep]--;
+    if (q->counted)
+        r->inflight--;
+    q->counted = false;
     if (p->submit_depth)
         dp_bdev_io_complete_deferred(io, status);
     else
         io->cb(io, status);
+    /* The last request of a frozen replica: the control operation runs. */
+    if (r->settle_fn && r->inflight == 0) {
+        dp_msg_fn fn = r->settle_fn;
+        r->settle_fn = NULL;
+        fn(r->settle_arg);
+    }
     /* A parent waiting for a req gets this one. */
     if (p->pwait_head && p->free_reqs) {
         struct dp_bdev_io *w = p->pwait_head;
@@ -76,8 +85,7 @@ static void req_complete(struct lvol_req *q, int status)
     pool_try_release(p);
 }
 
-/* An allocation ended (or a freeze did): parked requests run again; a
- * control operation waiting for the replica to settle runs once it has. */
+/* An allocation ended: the requests parked on it run again. */
 static void wake_waiters(struct replica *r)
 {
     struct lvol_req *q = r->wait_head;
@@ -86,11 +94,6 @@ static void wake_waiters(struct replica *r)
         struct lvol_req *next = q->next;
         req_run(q);
         q = next;
-    }
-    if (r->settle_fn && replica_settled(r)) {
-        dp_msg_fn fn = r->settle_fn;
-        r->settle_fn = NULL;
-        fn(r->settle_arg);
     }
 }
 
@@ -104,8 +107,9 @@ static void wait_alloc(struct replica *r, struct lvol_req *q)
     r->wait_tail = q;
 }
 
-/* A first write while frozen: parked apart, so the allocations that end
- * meanwhile do not re-run it; the thaw does, in arrival order. */
+/* A new request while frozen: parked before it touches the map (it is not
+ * in flight: the freeze waits only for the requests started before it);
+ * the thaw starts the parked ones in arrival order. */
 static void wait_thaw(struct replica *r, struct lvol_req *q)
 {
     q->next = NULL;
@@ -123,10 +127,11 @@ void replica_thaw(struct replica *r)
     r->fz_head = r->fz_tail = NULL;
     while (q) {
         struct lvol_req *next = q->next;
-        wait_alloc(r, q);
+        q->counted = true;
+        r->inflight++;
+        req_run(q);
         q = next;
     }
-    wake_waiters(r);
 }
 
 /* Slice [pos, pos+len) of the parent's buffer into q->iov; returns the
@@ -373,10 +378,6 @@ static void req_run(struct lvol_req *q)
             submit_child(q, DP_IO_READ, m, in, len);
             return;
         case DP_IO_WRITE:
-            if (m == MAP_UNALLOC && r->frozen) {
-                wait_thaw(r, q); /* a snapshot waits for the allocations in flight */
-                return;
-            }
             if (m == MAP_UNALLOC) {
                 /* A whole-cluster write needs no copy: zeroing is cheaper. */
                 alloc_start(q, l, whole ? MAP_UNALLOC : below);
@@ -389,10 +390,6 @@ static void req_run(struct lvol_req *q)
             if (m == MAP_UNALLOC && below == MAP_UNALLOC) {
                 q->pos += len;
                 continue;
-            }
-            if (m == MAP_UNALLOC && r->frozen) {
-                wait_thaw(r, q);
-                return;
             }
             if (m == MAP_UNALLOC) {
                 /* Reads must see zeroes, not the parent's data: own it. */
@@ -433,6 +430,7 @@ static void req_start(struct pool *p, struct lvol_req *q, struct dp_bdev_io *io)
     q->cow_buf = NULL;
     q->status = 0;
     q->next = NULL;
+    q->counted = false;
     p->inflight++;
     q->ep = (uint8_t)(p->epoch & 1);
     p->inflight_ep[q->ep]++;
@@ -440,6 +438,12 @@ static void req_start(struct pool *p, struct lvol_req *q, struct dp_bdev_io *io)
         req_complete(q, -ENODEV);
         return;
     }
+    if (r->frozen) {
+        wait_thaw(r, q);
+        return;
+    }
+    q->counted = true;
+    r->inflight++;
     req_run(q);
 }
 
@@ -452,7 +456,9 @@ static void lvol_submit(struct dp_bdev *bdev, struct dp_bdev_io *io)
         return;
     }
     p->submit_depth++;
-    struct lvol_req *q = p->free_reqs;
+    /* Behind the parents already waiting: a completion callback that
+     * resubmits must not take the req its completion frees for them. */
+    struct lvol_req *q = p->pwait_head ? NULL : p->free_reqs;
     if (q) {
         p->free_reqs = q->next;
         req_start(p, q, io);

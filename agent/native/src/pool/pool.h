@@ -90,11 +90,12 @@ struct replica {
     uint64_t nalloc; /* clusters mapped (any state) */
     bool registered;
     bool dead; /* destroyed: I/O fails */
-    bool frozen; /* a snapshot/merge/revert waits for it to settle: no new allocations */
+    bool frozen; /* a snapshot/merge/revert waits for it to go quiet: new requests park */
     dp_msg_fn settle_fn; /* ... and runs this (on the reactor) once it has */
     void *settle_arg;
+    uint32_t inflight; /* requests of r started and not completed (parked ones not counted) */
     struct lvol_req *wait_head, *wait_tail; /* reqs waiting on an allocation */
-    struct lvol_req *fz_head, *fz_tail; /* first writes parked by the freeze */
+    struct lvol_req *fz_head, *fz_tail; /* new requests parked by the freeze, in arrival order */
 };
 
 struct lvol_req {
@@ -112,6 +113,7 @@ struct lvol_req {
     uint32_t disk; /* flush: next disk */
     bool need_commit; /* unmapped clusters: commit before completing */
     bool in_submit; /* completion must be deferred */
+    bool counted; /* in r->inflight */
     uint8_t ep; /* epoch parity at start (pool.inflight_ep) */
     int status;
     struct lvol_req *next;
@@ -259,7 +261,8 @@ void pool_table_add(struct pool *p, struct replica *r);
 /* The cluster a read of logical cluster l of r reaches: r's own, else the
  * nearest ancestor's (the parent chain), else MAP_UNALLOC. *owner gets who. */
 uint32_t replica_chain_map(const struct replica *r, uint32_t l, const struct replica **owner);
-/* No allocation of r in flight (a snapshot, merge or revert may move its map). */
+/* No request of r in flight, so none holds a physical cluster of its map
+ * (a snapshot, merge or revert may move the map). */
 bool replica_settled(const struct replica *r);
 struct replica *replica_lookup(const char *uuid, int *ret);
 int check_uuid(const char *what, const char *s, uint8_t out[16]);

@@ -309,10 +309,8 @@ uint32_t replica_chain_map(const struct replica *r, uint32_t l, const struct rep
 
 bool replica_settled(const struct replica *r)
 {
-    for (uint32_t l = 0; l < r->ncl; l++)
-        if (r->map[l] != MAP_UNALLOC && !map_ready(r->map[l]))
-            return false;
-    return true;
+    /* Allocations belong to requests: none in flight, none of those either. */
+    return r->inflight == 0;
 }
 
 static void replica_stat_msg(void *arg)

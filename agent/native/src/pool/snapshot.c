@@ -96,10 +96,10 @@ static bool ctl_failed(struct pool_ctl *c)
     return true;
 }
 
-/* An allocation of r in flight: run self again once none is (allocations
- * end by themselves: a commit or an error; lvol.c calls back). Meanwhile r
- * starts no new ones (its first writes park), so a busy replica settles
- * too; self thaws it. */
+/* A request of r in flight (it may hold a physical cluster of r's map):
+ * run self again once none is (requests end by themselves; lvol.c calls
+ * back from the last completion). Meanwhile r starts no new request (they
+ * park), so a busy replica settles too; self thaws it. */
 static bool wait_settled(struct pool_ctl *c, struct replica *r, dp_msg_fn self)
 {
     if (replica_settled(r))
