@@ -268,10 +268,10 @@ TEST(chain_and_merge)
 {
     fresh_pool(64 * MiB);
     uint8_t *v0 = calloc(1, RSIZE), *v1 = calloc(1, RSIZE), *v2 = calloc(1, RSIZE), *v3 = calloc(1, RSIZE);
-    CHECK_EQ(dp_replica_create("sp", R, RSIZE, 0), 0); /* thick: becomes thin */
+    CHECK_EQ(dp_replica_create("sp", R, RSIZE, 0), 0); /* thick: stays thick (test_pool_thick.c) */
     put(R, v0, 0, RSIZE);
     CHECK_EQ(dp_snapshot_create(R, S1, NULL), 0);
-    CHECK_EQ(rstat(R).thin, 1);
+    CHECK_EQ(rstat(R).thin, 0);
     CHECK_EQ(dp_replica_clone(C1, S1), 0);
     memcpy(v1, v0, RSIZE);
     put(C1, v1, 3 * MiB + 777 * 512, 3 * 512);

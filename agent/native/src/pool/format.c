@@ -294,7 +294,10 @@ static const char *rec_problem(const struct pf_replica_rec *r, uint64_t ncl, con
         return "size out of range";
     if (r->flags & ~(version == 1 ? PF_REPLICA_THIN : PF_REPLICA_FLAGS))
         return "unknown flags";
-    if (r->nmap > ncl || (!(r->flags & PF_REPLICA_THIN) && r->nmap != ncl))
+    /* A thick replica maps every cluster, unless it overlays a snapshot
+     * (version 2: its unwritten clusters are the parent's). */
+    bool partial_ok = (r->flags & PF_REPLICA_THIN) || (version >= 2 && !dp_uuid_is_nil(r->parent));
+    if (r->nmap > ncl || (!partial_ok && r->nmap != ncl))
         return "cluster count does not match its size";
     if ((uint64_t)r->nmap * PF_META_MAP_SIZE > room)
         return "cluster map runs past the end";
@@ -304,8 +307,6 @@ static const char *rec_problem(const struct pf_replica_rec *r, uint64_t ncl, con
         return "nil incarnation";
     if ((r->flags & PF_REPLICA_RO) && !(r->flags & PF_REPLICA_THIN))
         return "a snapshot must be thin";
-    if (!dp_uuid_is_nil(r->parent) && !(r->flags & PF_REPLICA_THIN))
-        return "a replica with a parent must be thin";
     if (!memcmp(r->parent, r->uuid, 16))
         return "its own parent";
     return NULL;

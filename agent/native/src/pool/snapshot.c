@@ -148,12 +148,12 @@ static void screate_msg(void *arg)
     if (wait_settled(c, r, screate_msg))
         return;
     /* The snapshot takes the replica's clusters; the replica is an empty
-     * thin overlay on it (it may grow later: the snapshot keeps its size). */
+     * overlay on it (it may grow later: the snapshot keeps its size). Its
+     * thin flag is its spec and stays: a thick one allocates its
+     * overwritten clusters on first write like a thin one (FORMAT.md). */
     snap_swap(r, s);
     s->parent = r->parent;
     r->parent = s;
-    r->thin = true;
-    r->bdev.thin = true;
     pool_table_add(c->p, s);
     c->size = 1; /* s is in the table: the control thread registers it */
     replica_thaw(r); /* its parked first writes copy from s now */

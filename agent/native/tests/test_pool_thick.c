@@ -1,0 +1,142 @@
+/*
+ * test_pool_thick.c - a thick replica stays thick (its spec) through
+ * snapshot, copy-on-first-write, merge, revert, grow and export/import:
+ * stat reports thin=0 throughout, every byte checked against a shadow, the
+ * pool's used bytes accounted.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "datapath.h"
+#include "testlib.h"
+
+#define MiB (1ull << 20)
+#define CS MiB
+#define RSIZE (8 * MiB)
+
+static char disk[512];
+static const char *disks[1] = { disk };
+static char puuid[37];
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static const char *R = "7a1c7a1c-0000-4000-8000-000000000001";
+static const char *S1 = "7a1c7a1c-0000-4000-8000-0000000000a1";
+static const char *S2 = "7a1c7a1c-0000-4000-8000-0000000000a2";
+
+static int rw(const char *uuid, enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
+{
+    struct dp_bdev *b = dp_bdev_get(uuid);
+    CHECK(b);
+    int ret = dp_bdev_rw_sync(b, t, buf, off, len);
+    dp_bdev_put(b);
+    return ret;
+}
+
+static void put(const char *uuid, uint8_t *shadow, uint64_t off, uint64_t len)
+{
+    uint8_t *buf = dp_buf_alloc(len);
+    for (uint64_t k = 0; k < len; k++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        buf[k] = (uint8_t)rng;
+    }
+    CHECK_EQ(rw(uuid, DP_IO_WRITE, buf, off, len), 0);
+    memcpy(shadow + off, buf, len);
+    dp_buf_free(buf);
+}
+
+static void same(const char *uuid, const uint8_t *shadow, uint64_t size)
+{
+    uint8_t *buf = dp_buf_alloc(size);
+    CHECK_EQ(rw(uuid, DP_IO_READ, buf, 0, size), 0);
+    CHECK(memcmp(buf, shadow, size) == 0);
+    dp_buf_free(buf);
+}
+
+static dp_replica_info rstat(const char *uuid)
+{
+    dp_replica_info ri;
+    CHECK_EQ(dp_replica_stat(uuid, &ri), 0);
+    return ri;
+}
+
+static uint64_t used(void)
+{
+    dp_pool_info pi;
+    CHECK_EQ(dp_pool_stat("tk", &pi), 0);
+    return pi.used_bytes;
+}
+
+static void reimport(void)
+{
+    CHECK_EQ(dp_pool_export("tk"), 0);
+    CHECK_EQ(dp_pool_import("tk", disks, 1, puuid), 0);
+}
+
+TEST(thick_stays_thick)
+{
+    snprintf(disk, sizeof disk, "%s/thick.img", test_tmpdir());
+    test_make_file(disk, 64 * MiB);
+    CHECK_EQ(dp_pool_create("tk", disks, 1, CS, puuid), 0);
+    uint8_t *v0 = calloc(1, 2 * RSIZE), *v1 = calloc(1, 2 * RSIZE);
+    CHECK_EQ(dp_replica_create("tk", R, RSIZE, 0), 0);
+    put(R, v0, 0, RSIZE);
+    CHECK_EQ(dp_snapshot_create(R, S1, NULL), 0);
+    dp_replica_info ri = rstat(R);
+    CHECK_EQ(ri.thin, 0);
+    CHECK(!strcmp(ri.parent, S1));
+    CHECK_EQ(ri.allocated_bytes, 0);
+    memcpy(v1, v0, RSIZE);
+    put(R, v1, 3 * MiB + 512, 4096); /* copy-on-first-write of a thick replica */
+    put(R, v1, 5 * MiB, MiB);
+    CHECK_EQ(rstat(R).allocated_bytes, 2 * MiB);
+    CHECK_EQ(used(), RSIZE + 2 * MiB);
+    reimport(); /* a thick record with a parent and 2 of 8 clusters mapped */
+    CHECK_EQ(rstat(R).thin, 0);
+    same(R, v1, RSIZE);
+    same(S1, v0, RSIZE);
+    CHECK_EQ(dp_replica_resize(R, 2 * RSIZE), 0); /* the growth is thick: zeroed and reserved */
+    CHECK_EQ(rstat(R).allocated_bytes, 2 * MiB + RSIZE);
+    same(R, v1, 2 * RSIZE);
+    CHECK_EQ(dp_snapshot_destroy(S1), 0); /* merge: R maps every cluster again */
+    ri = rstat(R);
+    CHECK_EQ(ri.thin, 0);
+    CHECK_EQ(ri.parent[0], 0);
+    CHECK_EQ(ri.allocated_bytes, 2 * RSIZE);
+    CHECK_EQ(used(), 2 * RSIZE);
+    reimport();
+    CHECK_EQ(rstat(R).thin, 0);
+    same(R, v1, 2 * RSIZE);
+
+    /* Revert: back to the snapshot, still thick; merged again on delete. */
+    CHECK_EQ(dp_snapshot_create(R, S2, NULL), 0);
+    memcpy(v0, v1, 2 * RSIZE);
+    put(R, v1, 0, 3 * MiB);
+    CHECK_EQ(dp_replica_revert(R, S2), 0);
+    CHECK_EQ(rstat(R).thin, 0);
+    same(R, v0, 2 * RSIZE);
+    reimport();
+    CHECK_EQ(rstat(R).thin, 0);
+    CHECK_EQ(dp_snapshot_destroy(S2), 0);
+    ri = rstat(R);
+    CHECK_EQ(ri.thin, 0);
+    CHECK_EQ(ri.allocated_bytes, 2 * RSIZE);
+    same(R, v0, 2 * RSIZE);
+    CHECK_EQ(dp_replica_destroy(R), 0);
+    CHECK_EQ(used(), 0);
+    CHECK_EQ(dp_pool_destroy("tk"), 0);
+    unlink(disk);
+    free(v0);
+    free(v1);
+}
+
+int main(void)
+{
+    printf("test_pool_thick\n");
+    CHECK_EQ(dp_init(1), 0);
+    RUN(thick_stays_thick);
+    dp_fini();
+    test_rm_tmpdir();
+    return 0;
+}
