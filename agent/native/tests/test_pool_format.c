@@ -359,8 +359,10 @@ TEST(meta_walk_v2)
     CHECK_EQ(pf_meta_check(s, sizeof s, pool, &h, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "version 3"));
     /* A version 1 pool's slot holds fewer version 2 records. */
-    CHECK_EQ(pf_max_records(pf_meta_slot_size(100), 100), PF_MAX_REPLICAS);
-    CHECK_EQ(pf_max_records(pf_meta_slot_size_v(1, 100), 100), (pf_meta_slot_size_v(1, 100) - 64 - 800) / 112);
+    CHECK_EQ(pf_max_records(2, pf_meta_slot_size(100), 100), PF_MAX_REPLICAS);
+    CHECK_EQ(pf_max_records(2, pf_meta_slot_size_v(1, 100), 100), (pf_meta_slot_size_v(1, 100) - 64 - 800) / 112);
+    /* ... and all its version 1 records (test_pool_v1big.c: not upgraded then). */
+    CHECK_EQ(pf_max_records(1, pf_meta_slot_size_v(1, 100), 100), PF_MAX_REPLICAS);
 }
 
 TEST(uuids)

@@ -170,7 +170,7 @@ uint64_t pool_meta_serialize(struct pool *p)
 {
     uint8_t *s = p->slot_buf;
     uint64_t off = PF_META_HDR_SIZE;
-    uint32_t version = pf_write_version;
+    uint32_t version = p->version;
     for (uint32_t i = 0; i < p->nreplicas; i++) {
         struct replica *r = p->replicas[i];
         struct pf_replica_rec rec = { .size = r->size,

@@ -141,10 +141,10 @@ uint64_t pf_meta_slot_size_v(uint32_t version, uint64_t clusters)
     return (n + 4095) & ~(uint64_t)4095;
 }
 
-uint32_t pf_max_records(uint64_t slot_size, uint64_t clusters)
+uint32_t pf_max_records(uint32_t version, uint64_t slot_size, uint64_t clusters)
 {
     uint64_t fixed = PF_META_HDR_SIZE + clusters * PF_META_MAP_SIZE;
-    uint64_t n = slot_size > fixed ? (slot_size - fixed) / PF_META_REC_SIZE : 0;
+    uint64_t n = slot_size > fixed ? (slot_size - fixed) / pf_rec_size(version) : 0;
     return n < PF_MAX_REPLICAS ? (uint32_t)n : PF_MAX_REPLICAS;
 }
 

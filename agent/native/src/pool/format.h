@@ -114,9 +114,10 @@ static inline uint64_t pf_meta_slot_size(uint64_t clusters)
 {
     return pf_meta_slot_size_v(PF_VERSION, clusters);
 }
-/* Records a slot of `slot_size` bytes holds for a pool of `clusters`
- * clusters (fewer than PF_MAX_REPLICAS for a pool created as version 1). */
-uint32_t pf_max_records(uint64_t slot_size, uint64_t clusters);
+/* Records of `version` a slot of `slot_size` bytes holds for a pool of
+ * `clusters` clusters, every cluster mapped (fewer than PF_MAX_REPLICAS
+ * of version 2 for a pool created as version 1). */
+uint32_t pf_max_records(uint32_t version, uint64_t slot_size, uint64_t clusters);
 /* Byte offset of the first data cluster on disk 0 / on the other disks. */
 uint64_t pf_data_start(uint32_t disk_index, uint64_t slot_size);
 

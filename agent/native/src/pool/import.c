@@ -49,6 +49,8 @@ static int meta_load(struct pool *p, const uint8_t *s, const struct pf_meta_hdr 
 {
     const struct pf_geom g = { p->cluster_size, p->block_size, p->total_clusters };
     const struct pf_meta_visit v = { load_rec, load_pair, p };
+    /* A version 1 slot holds more (smaller) records than version 2. */
+    p->max_records = pf_max_records(h->version, p->slot_size, p->total_clusters);
     int ret = pf_meta_walk(s, h, &g, p->used, &v, err, errlen);
     if (ret == 0 && p->nreplicas > p->max_records) {
         snprintf(err, errlen, "%u records exceed the %u the slot holds", p->nreplicas, p->max_records);
@@ -91,8 +93,20 @@ static void upgrade_msg(void *arg)
  * state, and once both are v2 a version 1 reader refuses the pool. */
 static int import_upgrade(struct pool *p, uint32_t version)
 {
-    if (version >= PF_VERSION || pf_write_version < PF_VERSION)
+    if (version >= PF_VERSION || pf_write_version < PF_VERSION) {
+        p->version = version < pf_write_version ? version : pf_write_version;
         return 0;
+    }
+    uint32_t max2 = pf_max_records(PF_VERSION, p->slot_size, p->total_clusters);
+    if (p->nreplicas > max2) {
+        /* Its version 2 table might not fit the slot once every cluster is
+         * mapped: it stays version 1 (no snapshots); new records up to the
+         * version 1 limit (p->max_records, from meta_load). */
+        p->version = 1;
+        return 0;
+    }
+    p->version = PF_VERSION;
+    p->max_records = max2;
     struct pool_ctl c = { 0 };
     return pool_ctl_run(&c, p, upgrade_msg);
 }

@@ -235,7 +235,8 @@ int pool_alloc_state(struct pool *p)
     p->draining = calloc(words, 8);
     p->slot_buf = dp_buf_alloc(p->slot_size);
     p->cap = PF_MAX_REPLICAS;
-    p->max_records = pf_max_records(p->slot_size, p->total_clusters);
+    p->version = pf_write_version;
+    p->max_records = pf_max_records(p->version, p->slot_size, p->total_clusters);
     p->replicas = calloc(p->cap, sizeof *p->replicas);
     if (!p->used || !p->freeing || !p->committing || !p->released || !p->draining || !p->slot_buf || !p->replicas ||
         lvol_reqs_init(p) < 0) {

@@ -134,7 +134,8 @@ struct pool {
     uint32_t block_size;
     uint64_t slot_size;
     uint64_t seq; /* of the current (newest durable) slot */
-    uint32_t max_records; /* records the slot holds (pf_max_records) */
+    uint32_t version; /* the format its commits write (1: a v1 pool too full to upgrade) */
+    uint32_t max_records; /* records the slot holds (pf_max_records of version) */
     int cur_slot; /* 0 = A, 1 = B */
     uint8_t *slot_buf; /* slot_size, DP_BUF_ALIGN */
 

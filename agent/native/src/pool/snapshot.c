@@ -171,6 +171,13 @@ DP_EXPORT int dp_snapshot_create(const char *replica_uuid, const char *snap_uuid
     if (r && r->ro) {
         dp_set_error("replica %s is a snapshot: clone it to snapshot its data again", r->bdev.name);
         ret = -EINVAL;
+    } else if (r && r->pool->version < 2) {
+        struct pool *p = r->pool;
+        dp_set_error("pool '%s' is still format version 1: it holds %u replicas, more than the %u a version 2 "
+                     "table holds; snapshots need version 2 (destroy replicas down to %u and import it again)",
+                     p->name, p->nreplicas, pf_max_records(2, p->slot_size, p->total_clusters),
+                     pf_max_records(2, p->slot_size, p->total_clusters));
+        ret = -ENOTSUP;
     } else if (r && group && group[0] && (ret = check_uuid("snapshot group", group, g)) < 0) {
     } else if (r && (ret = check_new_uuid("snapshot", snap_uuid, su)) == 0) {
         struct pool *p = r->pool;
