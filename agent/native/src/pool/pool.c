@@ -289,8 +289,15 @@ int pool_ctl_fail(struct pool_ctl *c, int rc, const char *fmt, ...)
 }
 
 /* Run c->fn on the pool's reactor; it (or its async chain) ends in ctl_done. */
+void (*pool_ctl_test_hook)(void);
+
 int pool_ctl_run(struct pool_ctl *c, struct pool *p, dp_msg_fn fn)
 {
+    if (pool_ctl_test_hook) {
+        void (*h)(void) = pool_ctl_test_hook;
+        pool_ctl_test_hook = NULL;
+        h();
+    }
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->p = p;

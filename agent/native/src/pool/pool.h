@@ -35,6 +35,10 @@
 extern int dp_pool_fault_after_writes;
 extern int dp_pool_fault_mode;
 extern int dp_pool_fault_hit;
+/* Test hook (tests/test_pool_ghost.c): when set, pool_ctl_run calls it
+ * once (and clears it) before handing its operation to the reactor, on the
+ * control thread under the lock: after every check of the call. */
+extern void (*pool_ctl_test_hook)(void);
 
 /* Cluster map values (in memory only; on disk a replica lists its pairs). */
 #define MAP_UNALLOC 0xFFFFFFFFu

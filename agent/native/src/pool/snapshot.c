@@ -161,6 +161,8 @@ static void screate_msg(void *arg)
     pool_commit(c->p, &c->w);
 }
 
+static int snap_undo(struct replica *s, struct replica *r);
+
 DP_EXPORT int dp_snapshot_create(const char *replica_uuid, const char *snap_uuid, const char *group)
 {
     dp_clear_error();
@@ -192,11 +194,12 @@ DP_EXPORT int dp_snapshot_create(const char *replica_uuid, const char *snap_uuid
             /* Same size: the maps swap. A grown replica's map is the longer. */
             struct pool_ctl c = { .r = r, .arg = s };
             ret = pool_ctl_run(&c, p, screate_msg);
-            if (c.size) { /* in the table (also when its commit failed the pool) */
-                if (replica_register(s) < 0 && ret == 0) {
-                    dp_set_error("snapshot %s: registering the device failed", s->bdev.name);
-                    ret = -EEXIST;
-                }
+            if (c.size && ret == 0 && replica_register(s) < 0) {
+                /* Its name was taken meanwhile (not under the pool lock):
+                 * merge it back so the failed call leaves no record. */
+                ret = snap_undo(s, r);
+            } else if (c.size) { /* in the table: its commit failed the pool */
+                replica_register(s);
             } else {
                 replica_free(s);
             }
@@ -282,6 +285,33 @@ static void sdestroy_msg(void *arg)
     pool_commit(c->p, &c->w);
 }
 
+/* Control thread, under the lock: snapshot s of r was committed but its
+ * device could not be registered: merge it back into r (r's bytes do not
+ * change) and free it. -EEXIST with the registration's error, or the
+ * merge's error (a failed pool: re-import finds s, registered then). */
+static int snap_undo(struct replica *s, struct replica *r)
+{
+    char why[256];
+    snprintf(why, sizeof why, "%s", dp_last_error());
+    struct pool_ctl c = { .r = s, .arg = r };
+    c.cl = malloc((size_t)(s->ncl ? s->ncl : 1) * 4);
+    int ret = c.cl ? pool_ctl_run(&c, s->pool, sdestroy_msg) : -ENOMEM;
+    free(c.cl);
+    if (!c.cl)
+        dp_set_error("snapshot %s: %s; undoing it: out of memory", s->bdev.name, why);
+    if (!s->dead) { /* still a record (no memory, or a failed pool) */
+        replica_register(s);
+        return ret;
+    }
+    char name[DP_UUID_STR_LEN];
+    memcpy(name, s->bdev.name, sizeof name);
+    replica_free(s);
+    if (ret < 0) /* the merge's commit failed the pool (error set) */
+        return ret;
+    dp_set_error("snapshot %s: %s; nothing was created", name, why);
+    return -EEXIST;
+}
+
 DP_EXPORT int dp_snapshot_destroy(const char *snap_uuid)
 {
     dp_clear_error();
@@ -332,6 +362,15 @@ static void simple_committed(struct pool_waiter *w, int rc)
     pool_ctl_done(c, 0);
 }
 
+static void clone_undo_msg(void *arg)
+{
+    struct pool_ctl *c = arg;
+    c->r->dead = true;
+    pool_table_remove(c->p, c->r);
+    c->w.cb = simple_committed;
+    pool_commit(c->p, &c->w);
+}
+
 static void clone_msg(void *arg)
 {
     struct pool_ctl *c = arg;
@@ -358,10 +397,20 @@ DP_EXPORT int dp_replica_clone(const char *clone_uuid, const char *snap_uuid)
             r->parent = s;
             struct pool_ctl c = { .r = r, .size = 1 };
             ret = pool_ctl_run(&c, s->pool, clone_msg);
-            if (ret == 0 && (ret = replica_register(r)) < 0)
-                dp_set_error("clone %s: registering the device failed", r->bdev.name);
-            else if (ret < 0)
+            if (ret == 0 && replica_register(r) < 0) {
+                /* Its name was taken meanwhile: remove the record again. */
+                char why[256];
+                snprintf(why, sizeof why, "%s", dp_last_error());
+                struct pool_ctl u = { .r = r };
+                ret = pool_ctl_run(&u, s->pool, clone_undo_msg);
+                if (ret == 0) {
+                    dp_set_error("clone %s: %s; nothing was created", r->bdev.name, why);
+                    ret = -EEXIST;
+                }
                 replica_free(r);
+            } else if (ret < 0) {
+                replica_free(r);
+            }
         }
     }
     pool_unlock();
