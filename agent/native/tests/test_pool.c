@@ -8,12 +8,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "bdev/bdev.h"
-#include "datapath.h"
 #include "pool/pool.h"
-#include "testlib.h"
+#include "pool_testlib.h"
 
-#define MiB (1ull << 20)
 #define CS MiB /* cluster size of most test pools */
 
 static char disk[4][512];
@@ -21,10 +18,7 @@ static uint64_t rng = 88172645463325252ull;
 
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return xorshift(&rng);
 }
 
 static void make_file(int i, uint64_t size)
@@ -57,25 +51,7 @@ static void garbage_pool(const char *name, char uuid[37])
     CHECK_EQ(dp_pool_create(name, d0, 1, CS, uuid), 0);
 }
 
-static void expect_err(int ret, int code, const char *needle)
-{
-    const char *e = dp_last_error();
-    if (ret != code || !strstr(e, needle)) {
-        fprintf(stderr, "expected %d containing '%s', got %d: '%s'\n", code, needle, ret, e);
-        exit(1);
-    }
-}
-
 /* ---- I/O helpers through the bdev layer -------------------------------- */
-
-static int rw(const char *uuid, enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
-{
-    struct dp_bdev *b = dp_bdev_get(uuid);
-    CHECK(b);
-    int ret = dp_bdev_rw_sync(b, t, buf, off, len);
-    dp_bdev_put(b);
-    return ret;
-}
 
 struct shadow {
     char uuid[37];

@@ -8,12 +8,9 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "bdev/bdev.h"
-#include "datapath.h"
 #include "pool/pool.h"
-#include "testlib.h"
+#include "pool_testlib.h"
 
-#define MiB (1ull << 20)
 #define RSIZE (8 * MiB)
 
 static char disk[512];
@@ -34,19 +31,7 @@ static void take_name(void)
 
 static uint64_t used(void)
 {
-    dp_pool_info pi;
-    CHECK_EQ(dp_pool_stat("gh", &pi), 0);
-    return pi.used_bytes;
-}
-
-static void same(const uint8_t *want)
-{
-    uint8_t *buf = dp_buf_alloc(RSIZE);
-    struct dp_bdev *b = dp_bdev_get(R);
-    CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, buf, 0, RSIZE), 0);
-    dp_bdev_put(b);
-    CHECK(memcmp(buf, want, RSIZE) == 0);
-    dp_buf_free(buf);
+    return pool_used("gh");
 }
 
 /* Nothing named name in the pool; R is as before. */
@@ -61,19 +46,17 @@ static void nothing_left(const char *name, const uint8_t *want, uint64_t u)
     CHECK_EQ(ri.parent[0], 0);
     CHECK_EQ(ri.allocated_bytes, RSIZE);
     CHECK_EQ(used(), u);
-    same(want);
+    same_bytes(R, want, RSIZE);
 }
 
 static void reimport(void)
 {
-    CHECK_EQ(dp_pool_export("gh"), 0);
-    CHECK_EQ(dp_pool_import("gh", disks, 1, puuid), 0);
+    pool_reimport("gh", disks, puuid);
 }
 
 TEST(name_taken_before_registration)
 {
-    snprintf(disk, sizeof disk, "%s/ghost.img", test_tmpdir());
-    test_make_file(disk, 64 * MiB);
+    pool_disk(disk, sizeof disk, "ghost.img", 64 * MiB);
     CHECK_EQ(dp_pool_create("gh", disks, 1, MiB, puuid), 0);
     CHECK_EQ(dp_replica_create("gh", R, RSIZE, 1), 0);
     uint8_t *v = dp_buf_alloc(RSIZE);

@@ -22,11 +22,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "bdev/bdev.h"
-#include "datapath.h"
 #include "nexus/nexus.h"
 #include "pool/pool.h"
-#include "testlib.h"
+#include "pool_testlib.h"
 
 #define CS (64 * 1024ull)
 #define NCL 1024u
@@ -74,10 +72,7 @@ static struct {
 
 static uint64_t rnd(void)
 {
-    st.rng ^= st.rng << 13;
-    st.rng ^= st.rng >> 7;
-    st.rng ^= st.rng << 17;
-    return st.rng;
+    return xorshift(&st.rng);
 }
 
 static void slot_done(struct dp_bdev_io *io, int status);
@@ -165,7 +160,7 @@ static uint64_t frozen_done(void)
     return v;
 }
 
-static int rw(enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
+static int st_rw(enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
 {
     return dp_bdev_rw_sync(st.b, t, buf, off, len);
 }
@@ -198,8 +193,7 @@ static uint8_t *big;
 static void pool_up(int nrep)
 {
     char puuid[37];
-    snprintf(disk, sizeof disk, "%s/settle.img", test_tmpdir());
-    test_make_file(disk, (uint64_t)nrep * 4 * RSIZE + 64 * CS);
+    pool_disk(disk, sizeof disk, "settle.img", (uint64_t)nrep * 4 * RSIZE + 64 * CS);
     const char *disks[1] = { disk };
     CHECK_EQ(dp_pool_create("st", disks, 1, CS, puuid), 0);
 }
@@ -217,7 +211,7 @@ static void stream_start(int nslot, struct dp_bdev *b, struct replica *r, uint64
     test_fill(st.shadow, st.size, 0, 7);
     big = dp_buf_alloc(RSIZE);
     memcpy(big, st.shadow, st.size);
-    CHECK_EQ(rw(DP_IO_WRITE, big, 0, st.size), 0);
+    CHECK_EQ(st_rw(DP_IO_WRITE, big, 0, st.size), 0);
     for (int i = 0; i < nslot; i++)
         st.s[i].buf = dp_buf_alloc(BS);
     st.live = nslot;
@@ -246,7 +240,7 @@ static void stream_end(int nslot, int rounds, uint64_t maxf)
         "    %d in flight, %d rounds: %llu writes (%llu first writes), at most %llu first writes completed while frozen\n",
         nslot, rounds, (unsigned long long)done, (unsigned long long)first, (unsigned long long)maxf);
     CHECK(rounds == 0 || first > (uint64_t)rounds * nslot); /* the load really was first writes */
-    CHECK_EQ(rw(DP_IO_READ, big, 0, st.size), 0);
+    CHECK_EQ(st_rw(DP_IO_READ, big, 0, st.size), 0);
     for (uint64_t k = 0; k < st.size; k++)
         if (big[k] != st.shadow[k]) {
             fprintf(stderr, "%s differs at byte %llu: %02x, want %02x\n", st.b->name, (unsigned long long)k, big[k],
@@ -317,7 +311,7 @@ TEST(unmapped_space_returns_under_load)
     CHECK_EQ(dp_pool_stat("st", &pi), 0);
     CHECK_EQ(pi.used_bytes, RSIZE);
     uint64_t off = (uint64_t)(NCL - 16) * CS;
-    CHECK_EQ(rw(DP_IO_UNMAP, NULL, off, 16 * CS), 0);
+    CHECK_EQ(st_rw(DP_IO_UNMAP, NULL, off, 16 * CS), 0);
     pthread_mutex_lock(&st.mu);
     memset(st.shadow + off, 0, 16 * CS); /* a thin replica without a parent reads zeroes there */
     pthread_mutex_unlock(&st.mu);

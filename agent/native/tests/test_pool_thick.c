@@ -7,10 +7,8 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "datapath.h"
-#include "testlib.h"
+#include "pool_testlib.h"
 
-#define MiB (1ull << 20)
 #define CS MiB
 #define RSIZE (8 * MiB)
 
@@ -23,34 +21,13 @@ static const char *R = "7a1c7a1c-0000-4000-8000-000000000001";
 static const char *S1 = "7a1c7a1c-0000-4000-8000-0000000000a1";
 static const char *S2 = "7a1c7a1c-0000-4000-8000-0000000000a2";
 
-static int rw(const char *uuid, enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
-{
-    struct dp_bdev *b = dp_bdev_get(uuid);
-    CHECK(b);
-    int ret = dp_bdev_rw_sync(b, t, buf, off, len);
-    dp_bdev_put(b);
-    return ret;
-}
-
 static void put(const char *uuid, uint8_t *shadow, uint64_t off, uint64_t len)
 {
     uint8_t *buf = dp_buf_alloc(len);
-    for (uint64_t k = 0; k < len; k++) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        buf[k] = (uint8_t)rng;
-    }
+    for (uint64_t k = 0; k < len; k++)
+        buf[k] = (uint8_t)xorshift(&rng);
     CHECK_EQ(rw(uuid, DP_IO_WRITE, buf, off, len), 0);
     memcpy(shadow + off, buf, len);
-    dp_buf_free(buf);
-}
-
-static void same(const char *uuid, const uint8_t *shadow, uint64_t size)
-{
-    uint8_t *buf = dp_buf_alloc(size);
-    CHECK_EQ(rw(uuid, DP_IO_READ, buf, 0, size), 0);
-    CHECK(memcmp(buf, shadow, size) == 0);
     dp_buf_free(buf);
 }
 
@@ -63,21 +40,17 @@ static dp_replica_info rstat(const char *uuid)
 
 static uint64_t used(void)
 {
-    dp_pool_info pi;
-    CHECK_EQ(dp_pool_stat("tk", &pi), 0);
-    return pi.used_bytes;
+    return pool_used("tk");
 }
 
 static void reimport(void)
 {
-    CHECK_EQ(dp_pool_export("tk"), 0);
-    CHECK_EQ(dp_pool_import("tk", disks, 1, puuid), 0);
+    pool_reimport("tk", disks, puuid);
 }
 
 TEST(thick_stays_thick)
 {
-    snprintf(disk, sizeof disk, "%s/thick.img", test_tmpdir());
-    test_make_file(disk, 64 * MiB);
+    pool_disk(disk, sizeof disk, "thick.img", 64 * MiB);
     CHECK_EQ(dp_pool_create("tk", disks, 1, CS, puuid), 0);
     uint8_t *v0 = calloc(1, 2 * RSIZE), *v1 = calloc(1, 2 * RSIZE);
     CHECK_EQ(dp_replica_create("tk", R, RSIZE, 0), 0);
@@ -94,11 +67,11 @@ TEST(thick_stays_thick)
     CHECK_EQ(used(), RSIZE + 2 * MiB);
     reimport(); /* a thick record with a parent and 2 of 8 clusters mapped */
     CHECK_EQ(rstat(R).thin, 0);
-    same(R, v1, RSIZE);
-    same(S1, v0, RSIZE);
+    same_bytes(R, v1, RSIZE);
+    same_bytes(S1, v0, RSIZE);
     CHECK_EQ(dp_replica_resize(R, 2 * RSIZE), 0); /* the growth is thick: zeroed and reserved */
     CHECK_EQ(rstat(R).allocated_bytes, 2 * MiB + RSIZE);
-    same(R, v1, 2 * RSIZE);
+    same_bytes(R, v1, 2 * RSIZE);
     CHECK_EQ(dp_snapshot_destroy(S1), 0); /* merge: R maps every cluster again */
     ri = rstat(R);
     CHECK_EQ(ri.thin, 0);
@@ -107,7 +80,7 @@ TEST(thick_stays_thick)
     CHECK_EQ(used(), 2 * RSIZE);
     reimport();
     CHECK_EQ(rstat(R).thin, 0);
-    same(R, v1, 2 * RSIZE);
+    same_bytes(R, v1, 2 * RSIZE);
 
     /* Revert: back to the snapshot, still thick; merged again on delete. */
     CHECK_EQ(dp_snapshot_create(R, S2, NULL), 0);
@@ -115,14 +88,14 @@ TEST(thick_stays_thick)
     put(R, v1, 0, 3 * MiB);
     CHECK_EQ(dp_replica_revert(R, S2), 0);
     CHECK_EQ(rstat(R).thin, 0);
-    same(R, v0, 2 * RSIZE);
+    same_bytes(R, v0, 2 * RSIZE);
     reimport();
     CHECK_EQ(rstat(R).thin, 0);
     CHECK_EQ(dp_snapshot_destroy(S2), 0);
     ri = rstat(R);
     CHECK_EQ(ri.thin, 0);
     CHECK_EQ(ri.allocated_bytes, 2 * RSIZE);
-    same(R, v0, 2 * RSIZE);
+    same_bytes(R, v0, 2 * RSIZE);
     CHECK_EQ(dp_replica_destroy(R), 0);
     CHECK_EQ(used(), 0);
     CHECK_EQ(dp_pool_destroy("tk"), 0);

@@ -9,11 +9,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "datapath.h"
 #include "pool/format.h"
-#include "testlib.h"
+#include "pool_testlib.h"
 
-#define MiB (1ull << 20)
 #define NREP 1500u
 
 static char disk[512];
@@ -66,14 +64,12 @@ static uint32_t nreplicas(void)
 
 static void reimport(void)
 {
-    CHECK_EQ(dp_pool_export("v1"), 0);
-    CHECK_EQ(dp_pool_import("v1", disks, 1, puuid), 0);
+    pool_reimport("v1", disks, puuid);
 }
 
 TEST(v1_pool_over_the_v2_limit)
 {
-    snprintf(disk, sizeof disk, "%s/v1big.img", test_tmpdir());
-    test_make_file(disk, 64 * MiB);
+    pool_disk(disk, sizeof disk, "v1big.img", 64 * MiB);
     pf_write_version = 1;
     CHECK_EQ(dp_pool_create("v1", disks, 1, MiB, puuid), 0);
     char u[37];

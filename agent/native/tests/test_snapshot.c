@@ -9,13 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bdev/bdev.h"
-#include "datapath.h"
 #include "pool/format.h"
 #include "pool/pool.h"
-#include "testlib.h"
+#include "pool_testlib.h"
 
-#define MiB (1ull << 20)
 #define CS MiB
 #define RSIZE (8 * MiB)
 
@@ -35,10 +32,7 @@ static const char *MISSING = "deadbeef-0000-4000-8000-000000000000";
 
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return xorshift(&rng);
 }
 
 static void fresh_pool_cs(uint64_t size, uint64_t cs);
@@ -51,8 +45,7 @@ static void fresh_pool(uint64_t size)
 
 static void fresh_pool_cs(uint64_t size, uint64_t cs)
 {
-    snprintf(disk, sizeof disk, "%s/snap.img", test_tmpdir());
-    test_make_file(disk, size);
+    pool_disk(disk, sizeof disk, "snap.img", size);
     int fd = open(disk, O_RDWR);
     CHECK(fd >= 0);
     char *b = malloc(MiB);
@@ -62,24 +55,6 @@ static void fresh_pool_cs(uint64_t size, uint64_t cs)
     free(b);
     close(fd);
     CHECK_EQ(dp_pool_create("sp", disks, 1, cs, puuid), 0);
-}
-
-static void expect_err(int ret, int code, const char *needle)
-{
-    const char *e = dp_last_error();
-    if (ret != code || !strstr(e, needle)) {
-        fprintf(stderr, "expected %d containing '%s', got %d: '%s'\n", code, needle, ret, e);
-        exit(1);
-    }
-}
-
-static int rw(const char *uuid, enum dp_bdev_io_type t, void *buf, uint64_t off, uint64_t len)
-{
-    struct dp_bdev *b = dp_bdev_get(uuid);
-    CHECK(b);
-    int ret = dp_bdev_rw_sync(b, t, buf, off, len);
-    dp_bdev_put(b);
-    return ret;
 }
 
 /* Write random bytes at [off, off+len) of uuid and of its shadow. */
@@ -128,9 +103,7 @@ static dp_replica_info rstat(const char *uuid)
 
 static uint64_t used(void)
 {
-    dp_pool_info pi;
-    CHECK_EQ(dp_pool_stat("sp", &pi), 0);
-    return pi.used_bytes;
+    return pool_used("sp");
 }
 
 /* Hole map of a device, one char per cluster ('.' hole, 'D' data). */
@@ -153,8 +126,7 @@ static void holes(const char *uuid, char *out, uint64_t size)
 
 static void reimport(void)
 {
-    CHECK_EQ(dp_pool_export("sp"), 0);
-    CHECK_EQ(dp_pool_import("sp", disks, 1, puuid), 0);
+    pool_reimport("sp", disks, puuid);
 }
 
 /* Write A, snapshot, write B: the snapshot reads A, the replica B; a clone
