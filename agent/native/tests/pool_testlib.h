@@ -55,6 +55,13 @@ static inline uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
+static inline dp_replica_info rstat(const char *uuid)
+{
+    dp_replica_info ri;
+    CHECK_EQ(dp_replica_stat(uuid, &ri), 0);
+    return ri;
+}
+
 static inline uint64_t pool_used(const char *pool)
 {
     dp_pool_info pi;

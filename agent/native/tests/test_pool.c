@@ -113,13 +113,6 @@ static dp_pool_info pstat(const char *name)
     return pi;
 }
 
-static dp_replica_info rstat(const char *uuid)
-{
-    dp_replica_info ri;
-    CHECK_EQ(dp_replica_stat(uuid, &ri), 0);
-    return ri;
-}
-
 static const char *U1 = "11111111-1111-4111-8111-111111111111";
 static const char *U2 = "22222222-2222-4222-8222-222222222222";
 static const char *U3 = "33333333-3333-4333-8333-333333333333";

@@ -31,13 +31,6 @@ static void put(const char *uuid, uint8_t *shadow, uint64_t off, uint64_t len)
     dp_buf_free(buf);
 }
 
-static dp_replica_info rstat(const char *uuid)
-{
-    dp_replica_info ri;
-    CHECK_EQ(dp_replica_stat(uuid, &ri), 0);
-    return ri;
-}
-
 static uint64_t used(void)
 {
     return pool_used("tk");

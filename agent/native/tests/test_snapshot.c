@@ -94,13 +94,6 @@ static dp_snapshot_info sstat(const char *uuid)
     return si;
 }
 
-static dp_replica_info rstat(const char *uuid)
-{
-    dp_replica_info ri;
-    CHECK_EQ(dp_replica_stat(uuid, &ri), 0);
-    return ri;
-}
-
 static uint64_t used(void)
 {
     return pool_used("sp");
