@@ -200,6 +200,17 @@ struct nexus *nx_find(const char *uuid)
     return n;
 }
 
+struct nexus *nx_ctl_find(const char *uuid)
+{
+    pthread_mutex_lock(&nx_ctl_lock);
+    struct nexus *nx = nx_find(uuid ? uuid : "");
+    if (!nx) {
+        pthread_mutex_unlock(&nx_ctl_lock);
+        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
+    }
+    return nx;
+}
+
 struct nx_child *nx_find_child(struct nexus *nx, const char *uri)
 {
     for (uint32_t i = 0; i < nx->nchildren; i++)
@@ -429,13 +440,9 @@ static void nx_unlist(struct nexus *nx)
 DP_EXPORT int dp_nexus_destroy(const char *uuid, uint32_t flags)
 {
     dp_clear_error();
-    pthread_mutex_lock(&nx_ctl_lock);
-    struct nexus *nx = nx_find(uuid ? uuid : "");
-    if (!nx) {
-        pthread_mutex_unlock(&nx_ctl_lock);
-        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
+    struct nexus *nx = nx_ctl_find(uuid);
+    if (!nx)
         return -ENOENT;
-    }
     /* registry + nothing else: a share or descriptor holding it must go first */
     int refs = __atomic_load_n(&nx->bdev.refs, __ATOMIC_RELAXED);
     if (refs > 1) {

@@ -241,6 +241,9 @@ void nx_resync_check(struct nexus *nx);
 /* Registry of live nexuses (under its own lock). */
 void nx_list_add(struct nexus *nx);
 struct nexus *nx_find(const char *uuid);
+/* nx_ctl_lock taken and the nexus found; or NULL with the lock released and
+ * dp_set_error "nexus '<uuid>' not found" (the caller returns -ENOENT). */
+struct nexus *nx_ctl_find(const char *uuid);
 struct nx_child *nx_find_child(struct nexus *nx, const char *uri);
 bool nx_valid_uri(const char *uri);
 struct nx_child *nx_child_new(struct nexus *nx, const char *uri);

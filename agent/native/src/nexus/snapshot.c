@@ -233,13 +233,9 @@ DP_EXPORT int dp_nexus_snapshot(const char *uuid, const char *group, uint32_t de
         dp_set_error("flags: unknown bits 0x%x", flags & ~DP_NEXUS_SNAP_SKIP_UNHEALTHY);
         return -EINVAL;
     }
-    pthread_mutex_lock(&nx_ctl_lock);
-    struct nexus *nx = nx_find(uuid ? uuid : "");
-    if (!nx) {
-        pthread_mutex_unlock(&nx_ctl_lock);
-        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
+    struct nexus *nx = nx_ctl_find(uuid);
+    if (!nx)
         return -ENOENT;
-    }
     struct plan_arg pa = { .nx = nx };
     dp_reactor_call(nx->reactor, plan_msg, &pa);
     char snaps[NX_MAX_CHILDREN][37];
@@ -277,21 +273,17 @@ DP_EXPORT int dp_nexus_snapshot_destroy(const char *uuid, const char *group, dp_
         dp_set_error("group: '%s' is not a uuid", group ? group : "(null)");
         return -EINVAL;
     }
-    pthread_mutex_lock(&nx_ctl_lock);
-    struct nexus *nx = nx_find(uuid ? uuid : "");
-    if (!nx) {
-        pthread_mutex_unlock(&nx_ctl_lock);
-        dp_set_error("nexus '%s' not found", uuid ? uuid : "(null)");
+    struct nexus *nx = nx_ctl_find(uuid);
+    if (!nx)
         return -ENOENT;
-    }
     struct plan_arg pa = { .nx = nx };
     dp_reactor_call(nx->reactor, plan_msg, &pa);
     /*
      * Held I/O while the parts go: a part's removal merges it into its
-     * replica (metadata only), which waits for the replica's allocations in
-     * flight to settle; under a steady write load that wait may not end
-     * (pool/snapshot.c wait_settled), while a paused volume has none. Best
-     * effort: if the pause cannot be had, the parts go without it.
+     * replica (metadata only), which freezes the replica until its requests
+     * in flight are done (pool/snapshot.c); a paused volume has none, so the
+     * merge does not wait behind the volume's writes. Best effort: if the
+     * pause cannot be had, the parts go without it.
      */
     bool paused = nx_pause(nx, NX_SNAP_DESTROY_PAUSE_MS) == 0;
     int first = 0;
