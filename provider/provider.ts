@@ -90,19 +90,26 @@ export const providerSchema: SchemaOf<ProviderModel> = {
       type: 'string',
       optional: true,
       sensitive: true,
-      description: "Bearer token of the agents (the contents of the agent's `DATA_DIR/token`). Falls back to the `MAYASTOR_TOKEN` environment variable.",
+      description:
+        "Bearer token of the agents (the contents of the agent's `DATA_DIR/token`). Falls back to the `MAYASTOR_TOKEN` environment variable. " +
+        'Accepts ephemeral values (Terraform >= 1.10): an ephemeral input variable (`variable "mayastor_token" { ephemeral = true }`) or a secret manager\'s ephemeral resource. ' +
+        'The provider never writes it to the state; given as an ephemeral value it is kept out of saved plan files too (a non-ephemeral variable is saved in the plan), ' +
+        'and `terraform apply PLANFILE` needs it given again.',
     },
     ca_cert_pem: {
       type: 'string',
       optional: true,
       description:
-        "PEM of the CA that signed the agents' TLS certificates (agents started with `--tls-cert`/`--tls-key`). Each agent's certificate must name the host of its URL (an IP SAN for an IP address). " +
+        "PEM of the CA that signed the agents' TLS certificates (agents started with `--tls-cert`/`--tls-key`). " +
+        'May hold several CA certificates, concatenated (agents whose certificates come from different CAs): each agent is verified against all of them. ' +
+        "Each agent's certificate must name the host of its URL (an IP SAN for an IP address). " +
         'With any TLS setting, every node URL must be `https://`: the token is never sent over plain HTTP. Falls back to `MAYASTOR_CA_CERT_PEM`; conflicts with `ca_cert_file`.',
     },
     ca_cert_file: {
       type: 'string',
       optional: true,
-      description: 'Path of a PEM file holding the CA (see `ca_cert_pem`), e.g. `/etc/mayastor/ca.pem`. Falls back to `MAYASTOR_CA_CERT_FILE`.',
+      description:
+        'Path of a PEM file holding the CA certificate, or a bundle of several (see `ca_cert_pem`), e.g. `/etc/mayastor/ca.pem`. Falls back to `MAYASTOR_CA_CERT_FILE`.',
     },
     client_cert_pem: {
       type: 'string',
