@@ -1,4 +1,5 @@
 /** The mayastor provider: its configuration schema, resources and data sources. */
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import type { AgentTlsOptions } from '../agent/api/client';
 import { ProviderDef } from './protocol/framework';
@@ -33,6 +34,27 @@ export interface ProviderModel {
   rebuildTimeoutSeconds: number;
 }
 
+/**
+ * Why a CA bundle would not work whole, or undefined. Node's TLS stops reading a bundle at its first unreadable
+ * certificate and drops the rest without a word, so an agent whose CA comes after it would fail as "certificate
+ * refused" with nothing pointing at the bundle.
+ */
+function caBundleProblem(text: string): string | undefined {
+  const [BEGIN, END] = ['-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'];
+  const parts = text.split(BEGIN).slice(1);
+  for (const [i, part] of parts.entries()) {
+    const which = parts.length > 1 ? `certificate ${i + 1} of ${parts.length}` : 'the certificate';
+    const end = part.indexOf(END);
+    if (end < 0) return `${which} has no ${END} line`;
+    try {
+      new X509Certificate(`${BEGIN}${part.slice(0, end)}${END}\n`);
+    } catch (e) {
+      return `${which} cannot be read (${(e as Error).message})`;
+    }
+  }
+  return undefined;
+}
+
 /** The TLS settings of the provider block (or the environment), checked; each problem names its attribute. */
 function tlsSettings(
   c: Draft<ProviderModel>,
@@ -49,6 +71,8 @@ function tlsSettings(
     diags.error('Conflicting ca_cert_pem and ca_cert_file', 'set one of ca_cert_pem and ca_cert_file, not both', ['ca_cert_file']);
   if (pem !== undefined && !isPem(pem, 'CERTIFICATE'))
     diags.error('Invalid ca_cert_pem', 'ca_cert_pem must hold a PEM certificate (-----BEGIN CERTIFICATE-----)', ['ca_cert_pem']);
+  const pemProblem = pem !== undefined ? caBundleProblem(pem) : undefined;
+  if (pemProblem) diags.error('Invalid ca_cert_pem', `ca_cert_pem: ${pemProblem}`, ['ca_cert_pem']);
   if (cert !== undefined && !isPem(cert, 'CERTIFICATE'))
     diags.error('Invalid client_cert_pem', 'client_cert_pem must hold a PEM certificate (-----BEGIN CERTIFICATE-----)', ['client_cert_pem']);
   if (key !== undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key))
@@ -66,6 +90,8 @@ function tlsSettings(
       return undefined;
     }
     if (!isPem(ca, 'CERTIFICATE')) diags.error('Invalid ca_cert_file', `"${file}" holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, ['ca_cert_file']);
+    const fileProblem = caBundleProblem(ca);
+    if (fileProblem) diags.error('Invalid ca_cert_file', `ca_cert_file "${file}": ${fileProblem}`, ['ca_cert_file']);
   }
   const on = ca !== undefined || file !== undefined || cert !== undefined || key !== undefined;
   return on ? { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined && key !== undefined ? { cert, key } : {}) } : undefined;
@@ -101,7 +127,7 @@ export const providerSchema: SchemaOf<ProviderModel> = {
       optional: true,
       description:
         "PEM of the CA that signed the agents' TLS certificates (agents started with `--tls-cert`/`--tls-key`). " +
-        'May hold several CA certificates, concatenated (agents whose certificates come from different CAs): each agent is verified against all of them. ' +
+        'May hold several CA certificates, concatenated (agents whose certificates come from different CAs): each agent is verified against all of them, and an unreadable one is an error. ' +
         "Each agent's certificate must name the host of its URL (an IP SAN for an IP address). " +
         'With any TLS setting, every node URL must be `https://`: the token is never sent over plain HTTP. Falls back to `MAYASTOR_CA_CERT_PEM`; conflicts with `ca_cert_file`.',
     },

@@ -218,3 +218,20 @@ test('CA b before CA a in the bundle, and comments between them, still reach bot
   const t = tf(provider({ ca_cert_pem: bundle }) + nodesData);
   expectOk(t.run(...PLAN));
 });
+
+test('a bundle with an unreadable certificate is refused naming the attribute and which certificate (Node would drop every CA after it)', () => {
+  const [pemA, pemB] = [fs.readFileSync(caA.ca, 'utf8'), fs.readFileSync(caB.ca, 'utf8')];
+  const corrupt = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+  const t = tf(provider({ ca_cert_pem: pemA + corrupt + pemB }) + nodesData);
+  const r = t.run(...PLAN);
+  expect(r.code).toBe(1);
+  expect(r.out).toMatch(/Error: Invalid ca_cert_pem/);
+  expect(r.out).toMatch(/certificate 2 of 3 cannot be read/);
+  const truncated = path.join(work, 'truncated.pem');
+  fs.writeFileSync(truncated, pemA + pemB.slice(0, 120));
+  const f = tf(provider({ ca_cert_file: truncated }) + nodesData);
+  const r2 = f.run(...PLAN);
+  expect(r2.code).toBe(1);
+  expect(r2.out).toMatch(/Error: Invalid ca_cert_file/);
+  expect(r2.out).toMatch(/certificate 2 of 2 has no -----END CERTIFICATE----- line/);
+});
