@@ -5,7 +5,9 @@
  *   `terraform show -json` of the plan or the state, not in terraform.tfstate, nowhere under the working directory and
  *   not in the provider daemon's log; a wrong ephemeral token fails naming the node and the 401.
  * - per-node CAs: agents a and b have certificates from two different CAs; one bundle of both (ca_cert_pem, then
- *   ca_cert_file) reaches both; a bundle of CA a alone fails on node b naming the node and the certificate.
+ *   ca_cert_file) reaches both; a bundle of CA a alone fails on node b naming the node and the certificate; a bundle
+ *   with an unreadable or unterminated certificate is refused naming the attribute (Node's TLS would silently drop
+ *   every CA after it).
  * One agent pair and one `terraform init` (later working dirs copy its .terraform).
  */
 import fs from 'node:fs';
