@@ -1,7 +1,7 @@
 /** The mayastor provider: its configuration schema, resources and data sources. */
-import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import type { AgentTlsOptions } from '../agent/api/client';
+import { caBundleProblem } from '../agent/api/tls';
 import { ProviderDef } from './protocol/framework';
 import { Diagnostics } from './protocol/schema';
 import { isUnknown } from './protocol/cty';
@@ -34,27 +34,6 @@ export interface ProviderModel {
   rebuildTimeoutSeconds: number;
 }
 
-/**
- * Why a CA bundle would not work whole, or undefined. Node's TLS stops reading a bundle at its first unreadable
- * certificate and drops the rest without a word, so an agent whose CA comes after it would fail as "certificate
- * refused" with nothing pointing at the bundle.
- */
-function caBundleProblem(text: string): string | undefined {
-  const [BEGIN, END] = ['-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'];
-  const parts = text.split(BEGIN).slice(1);
-  for (const [i, part] of parts.entries()) {
-    const which = parts.length > 1 ? `certificate ${i + 1} of ${parts.length}` : 'the certificate';
-    const end = part.indexOf(END);
-    if (end < 0) return `${which} has no ${END} line`;
-    try {
-      new X509Certificate(`${BEGIN}${part.slice(0, end)}${END}\n`);
-    } catch (e) {
-      return `${which} cannot be read (${(e as Error).message})`;
-    }
-  }
-  return undefined;
-}
-
 /** The TLS settings of the provider block (or the environment), checked; each problem names its attribute. */
 function tlsSettings(
   c: Draft<ProviderModel>,
@@ -69,8 +48,6 @@ function tlsSettings(
   const isPem = (v: string, kind: string) => v.includes(`-----BEGIN ${kind}`);
   if (known(c.caCertPem) !== undefined && known(c.caCertFile) !== undefined)
     diags.error('Conflicting ca_cert_pem and ca_cert_file', 'set one of ca_cert_pem and ca_cert_file, not both', ['ca_cert_file']);
-  if (pem !== undefined && !isPem(pem, 'CERTIFICATE'))
-    diags.error('Invalid ca_cert_pem', 'ca_cert_pem must hold a PEM certificate (-----BEGIN CERTIFICATE-----)', ['ca_cert_pem']);
   const pemProblem = pem !== undefined ? caBundleProblem(pem) : undefined;
   if (pemProblem) diags.error('Invalid ca_cert_pem', `ca_cert_pem: ${pemProblem}`, ['ca_cert_pem']);
   if (cert !== undefined && !isPem(cert, 'CERTIFICATE'))
@@ -89,7 +66,6 @@ function tlsSettings(
       diags.error('Invalid ca_cert_file', `cannot read ca_cert_file "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ['ca_cert_file']);
       return undefined;
     }
-    if (!isPem(ca, 'CERTIFICATE')) diags.error('Invalid ca_cert_file', `"${file}" holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, ['ca_cert_file']);
     const fileProblem = caBundleProblem(ca);
     if (fileProblem) diags.error('Invalid ca_cert_file', `ca_cert_file "${file}": ${fileProblem}`, ['ca_cert_file']);
   }

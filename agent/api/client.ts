@@ -15,6 +15,7 @@
  * A retried DELETE whose first attempt succeeded sees 404:
  * delete* methods therefore report "already absent" as `false` instead of throwing.
  */
+import { caBundleProblem } from './tls';
 import type {
   CloneSpec,
   Health,
@@ -169,6 +170,8 @@ export class AgentClient {
     if (t && (t.ca !== undefined || t.cert !== undefined || t.key !== undefined)) {
       if ((t.cert === undefined) !== (t.key === undefined))
         throw new TypeError('AgentClient: tls.cert and tls.key go together (a client certificate and its key)');
+      const caProblem = t.ca !== undefined ? caBundleProblem(t.ca.toString()) : undefined;
+      if (caProblem) throw new TypeError(`AgentClient: tls.ca: ${caProblem}`);
       this.tls = t;
     }
   }

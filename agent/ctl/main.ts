@@ -26,6 +26,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { AgentClient, AgentError, AgentTlsOptions, Nexus, Pool, Replica, Share } from '../api/client';
+import { caBundleProblem } from '../api/tls';
 import { SHARES, shareProblem } from '../api/grammar';
 import type { NodeInfo } from '../api/types';
 import { humanBytes, parseSize, progressBar, table } from './format';
@@ -239,6 +240,8 @@ function tlsFiles(p: Parsed, env: NodeJS.ProcessEnv): AgentTlsOptions | undefine
     }
   };
   const ca = read('--ca-cert', 'MAYASTOR_CA_CERT');
+  const caProblem = ca !== undefined ? caBundleProblem(ca) : undefined;
+  if (caProblem) throw new UsageError(`--ca-cert: '${(p.flags.get('--ca-cert') as string | undefined) ?? env.MAYASTOR_CA_CERT}': ${caProblem}`);
   const cert = read('--client-cert', 'MAYASTOR_CLIENT_CERT');
   const key = read('--client-key', 'MAYASTOR_CLIENT_KEY');
   if ((cert === undefined) !== (key === undefined))

@@ -16,11 +16,14 @@ function verbatimKeys(m: unknown): unknown {
 export interface MayastorProviderConfig {
   /** Agents by node name: `{ NAME = "http://HOST:PORT" }`. Every resource names one of these nodes. */
   readonly nodes?: { [key: string]: string };
-  /** Bearer token of the agents. Falls back to the `MAYASTOR_TOKEN` environment variable. */
+  /**
+   * Bearer token of the agents. Falls back to the `MAYASTOR_TOKEN` environment variable. Accepts an ephemeral value
+   * (Terraform >= 1.10): never written to state, and an ephemeral one stays out of saved plans.
+   */
   readonly token?: string;
-  /** PEM of the CA that signed the agents' TLS certificates; every node URL is then https://. Falls back to `MAYASTOR_CA_CERT_PEM`. */
+  /** PEM of the CA (or several, concatenated) that signed the agents' TLS certificates; every node URL is then https://. Falls back to `MAYASTOR_CA_CERT_PEM`. */
   readonly caCertPem?: string;
-  /** Path of a PEM file holding that CA (instead of `caCertPem`). Falls back to `MAYASTOR_CA_CERT_FILE`. */
+  /** Path of a PEM file holding that CA, or a bundle of several (instead of `caCertPem`). Falls back to `MAYASTOR_CA_CERT_FILE`. */
   readonly caCertFile?: string;
   /** PEM client certificate, for agents started with `--tls-client-ca`. */
   readonly clientCertPem?: string;

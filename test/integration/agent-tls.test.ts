@@ -164,6 +164,19 @@ test('mayastorctl --ca-cert works; without it the certificate is refused', () =>
   const missingKey = ctl(['--ca-cert', good.ca, '--client-cert', good.clientCert!, 'pool', 'list']);
   expect(missingKey.status).toBe(2);
   expect(missingKey.stderr).toContain('--client-key');
+  // a bundle of several CAs (agents certified by different CAs): the agent's CA second still verifies it
+  const bundle = path.join(work, 'bundle.pem');
+  fs.writeFileSync(bundle, fs.readFileSync(other.ca, 'utf8') + fs.readFileSync(good.ca, 'utf8'));
+  expect(ctl(['--ca-cert', bundle, 'pool', 'list']).status).toBe(0);
+  // an unreadable certificate before the agent's CA: Node's TLS would drop every CA after it; refused, naming it
+  const broken = path.join(work, 'broken-bundle.pem');
+  fs.writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n' + fs.readFileSync(good.ca, 'utf8'));
+  const refused = ctl(['--ca-cert', broken, 'pool', 'list']);
+  expect(refused.status).toBe(2);
+  expect(refused.stderr).toContain(`--ca-cert: '${broken}': certificate 1 of 2 cannot be read`);
+  expect(() => new AgentClient({ url: tlsAgent.url, token: tlsAgent.token, tls: { ca: fs.readFileSync(broken) } })).toThrow(
+    /tls\.ca: certificate 1 of 2 cannot be read/,
+  );
 });
 
 test('bad TLS flags name the flag', () => {
