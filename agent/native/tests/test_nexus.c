@@ -1860,6 +1860,259 @@ TEST(replaced_child_rebuilt_by_itself)
     tb_free(tb);
 }
 
+/* ---- issue 15: the reviver reopens a device without nx_ctl_lock ----------------------------------- */
+
+/*
+ * gate:///<name>: a scheme whose open, while the gate is closed, waits there
+ * as the connect to a peer that accepts and never answers would (the whole
+ * connect timeout); then it opens the device registered under <name>. The
+ * test alone opens the gate, so an open held there provably has not ended.
+ */
+static struct {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool closed;
+    int waiting; /* opens at the gate now */
+    int held; /* opens ever held at the gate */
+    int passed; /* opens that went through (after the device lookup) */
+} gate = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
+
+static int gate_create(const char *uri, struct dp_bdev **out)
+{
+    if (strncmp(uri, "gate:///", 8) || !uri[8]) {
+        dp_set_error("'%s': expected gate:///<name>", uri);
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&gate.m);
+    if (gate.closed) {
+        gate.waiting++;
+        gate.held++;
+        pthread_cond_broadcast(&gate.c);
+        while (gate.closed)
+            pthread_cond_wait(&gate.c, &gate.m);
+        gate.waiting--;
+    }
+    struct dp_bdev *b = dp_bdev_get(uri + 8);
+    gate.passed++;
+    pthread_cond_broadcast(&gate.c);
+    pthread_mutex_unlock(&gate.m);
+    if (!b) {
+        dp_set_error("'%s': no device '%s'", uri, uri + 8);
+        return -ENOENT;
+    }
+    *out = b;
+    return 0;
+}
+
+static const char *const gate_schemes[] = { "gate", NULL };
+static struct dp_module gate_module = { .name = "test-gate", .schemes = gate_schemes, .create = gate_create };
+DP_MODULE_REGISTER(gate_module)
+
+static void gate_set(bool closed)
+{
+    pthread_mutex_lock(&gate.m);
+    gate.closed = closed;
+    pthread_cond_broadcast(&gate.c);
+    pthread_mutex_unlock(&gate.m);
+}
+
+/* wait until `*counter` (a gate field) reaches n */
+static void gate_wait(int *counter, int n)
+{
+    pthread_mutex_lock(&gate.m);
+    while (*counter < n)
+        pthread_cond_wait(&gate.c, &gate.m);
+    pthread_mutex_unlock(&gate.m);
+}
+
+static int gate_get(int *counter)
+{
+    pthread_mutex_lock(&gate.m);
+    int v = *counter;
+    pthread_mutex_unlock(&gate.m);
+    return v;
+}
+
+/* wait (the runner's timeout guards) until child i is in state st, passing only through FAULTED/DEGRADED */
+static void wait_state(const char *uuid, uint32_t i, uint32_t st)
+{
+    for (;;) {
+        dp_nexus_child_info ci = child(uuid, i);
+        if (ci.state == st)
+            return;
+        CHECK(ci.state == DP_CHILD_FAULTED || ci.state == DP_CHILD_DEGRADED);
+        usleep(1000);
+    }
+}
+
+/* wait until t's only references are the registry's and `users` more */
+static void wait_refs(struct tb *t, int users)
+{
+    while (__atomic_load_n(&t->bdev.refs, __ATOMIC_ACQUIRE) != 1 + users)
+        usleep(1000);
+}
+
+/* close the gate, replace child `t` (ENODEV, its name freed), and wait until the reviver is held at the gate */
+static void replace_at_gate(struct dp_bdev *nxb, struct tb *t, uint64_t off, uint32_t seed)
+{
+    int held = gate_get(&gate.held);
+    gate_set(true);
+    tb_replace_gone(t);
+    CHECK_EQ(nx_write(nxb, off, MiB, seed), 0); /* faults it (ENODEV): queued for the reviver */
+    gate_wait(&gate.held, held + 1);
+}
+
+/*
+ * While the reviver waits in the open (at the gate), control calls go on:
+ * stat and child_at, offline of another child. The gate still holds the
+ * open when they return: the lock was not held across it. Then the device
+ * comes back and the child is rebuilt with the same bytes.
+ */
+TEST(revive_reopens_without_the_control_lock)
+{
+    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1),
+              *tc = tb_new("gt-c", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b", "bdev:///gt-c" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 2 * MiB, 51), 0);
+    replace_at_gate(b, tb, 2 * MiB, 52);
+
+    /* the lock is free while the open waits (the old reviver held it: this failed, the offline below hung) */
+    CHECK_EQ(pthread_mutex_trylock(&nx_ctl_lock), 0);
+    pthread_mutex_unlock(&nx_ctl_lock);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    dp_nexus_info ni;
+    CHECK_EQ(dp_nexus_at(0, &ni), 0);
+    CHECK_EQ(child(U1, 1).state, DP_CHILD_FAULTED);
+    CHECK_EQ(dp_nexus_child_offline(U1, ch[2]), 0); /* takes nx_ctl_lock: waited for the open before */
+    CHECK_EQ(child(U1, 2).state, DP_CHILD_OFFLINE);
+    CHECK_EQ(dp_nexus_child_offline(U1, ch[0]), -EBUSY); /* fences still hold: the last healthy child */
+    CHECK_EQ(gate_get(&gate.waiting), 1); /* the reopen has not ended: only the test opens the gate */
+
+    tb = tb_new("gt-b", CHSIZE, false, 1); /* re-created blank */
+    gate_set(false);
+    wait_state(U1, 1, DP_CHILD_ONLINE);
+    CHECK_EQ(child(U1, 1).reason[0], 0);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, 0, 2 * MiB, 51), 0);
+    CHECK_EQ(nx_check(b, 2 * MiB, MiB, 52), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, ch[2], 0), 0);
+    wait_online(U1, 2);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tc->data + NX_HDR_SIZE, NXSIZE));
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    tb_free(ta);
+    tb_free(tb);
+    tb_free(tc);
+}
+
+/*
+ * The nexus destroyed while the reviver waits in the open: destroy does not
+ * wait for it, and the device it then opens is dropped unclaimed and
+ * unwritten (another owner claims it at once).
+ */
+TEST(revive_nexus_destroyed_during_reopen)
+{
+    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 53), 0);
+    replace_at_gate(b, tb, MiB, 54);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    CHECK_EQ(gate_get(&gate.waiting), 1); /* destroyed while the reopen still waits */
+    CHECK_EQ(dp_nexus_stat(U1, &(dp_nexus_info){ 0 }), -ENOENT);
+
+    tb = tb_new("gt-b", CHSIZE, false, 1);
+    int passed = gate_get(&gate.passed);
+    gate_set(false);
+    gate_wait(&gate.passed, passed + 1);
+    wait_refs(tb, 0); /* the reviver dropped its reference */
+    char owner[96];
+    dp_bdev_claim_owner(&tb->bdev, owner, sizeof owner);
+    CHECK_EQ(owner[0], 0);
+    static int other;
+    CHECK_EQ(dp_bdev_claim(&tb->bdev, &other, "pool 'another'"), 0);
+    dp_bdev_unclaim(&tb->bdev, &other);
+    CHECK(all_zero(tb->data, CHSIZE)); /* nothing written to it */
+    tb_free(ta);
+    tb_free(tb);
+}
+
+struct online_arg {
+    const char *uri;
+    int rc;
+};
+
+static void *online_main(void *a)
+{
+    struct online_arg *o = a;
+    o->rc = dp_nexus_child_online(U1, o->uri, 0);
+    return NULL;
+}
+
+struct replaced_arg {
+    struct nx_child *c;
+    bool replaced;
+};
+
+static void replaced_msg(void *a)
+{
+    struct replaced_arg *r = a;
+    r->replaced = r->c->replaced;
+}
+
+/*
+ * The child onlined by hand while the reviver waits in the open: the
+ * operator wins. The online (it clears `replaced` first, then holds
+ * nx_ctl_lock to its end) completes; the reviver, back under the lock,
+ * finds the child changed and drops its device: the online's device stays,
+ * claimed by the nexus, the child rebuilt.
+ */
+TEST(revive_child_onlined_by_hand_during_reopen)
+{
+    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 55), 0);
+    replace_at_gate(b, tb, MiB, 56);
+    tb = tb_new("gt-b", CHSIZE, false, 1);
+
+    struct online_arg oa = { .uri = ch[1], .rc = 1 };
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, online_main, &oa), 0);
+    struct nexus *nx = b->ctx;
+    struct replaced_arg ra = { .c = nx->children[1], .replaced = true };
+    while (ra.replaced) {
+        dp_reactor_call(nx->reactor, replaced_msg, &ra);
+        usleep(1000);
+    }
+    CHECK_EQ(gate_get(&gate.waiting), 1); /* the online has begun while the reopen waits */
+    int passed = gate_get(&gate.passed);
+    gate_set(false);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(oa.rc, 0);
+    gate_wait(&gate.passed, passed + 2); /* both opens went through */
+    wait_refs(tb, 1); /* the child's device alone: the reviver dropped its own */
+    wait_state(U1, 1, DP_CHILD_ONLINE);
+    CHECK(nx->children[1]->bdev == &tb->bdev);
+    char owner[96], want[96];
+    dp_bdev_claim_owner(&tb->bdev, owner, sizeof owner);
+    snprintf(want, sizeof want, "nexus '%s'", U1);
+    CHECK(!strcmp(owner, want));
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, 0, MiB, 55), 0);
+    CHECK_EQ(nx_check(b, MiB, MiB, 56), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    wait_refs(tb, 0);
+    tb_free(ta);
+    tb_free(tb);
+}
+
 int main(void)
 {
     printf("test_nexus\n");
@@ -1880,6 +2133,9 @@ int main(void)
     RUN(ownership_claims_labels_force_release);
     RUN(online_without_healthy_child_keeps_the_fence);
     RUN(replaced_child_rebuilt_by_itself);
+    RUN(revive_reopens_without_the_control_lock);
+    RUN(revive_nexus_destroyed_during_reopen);
+    RUN(revive_child_onlined_by_hand_during_reopen);
     /* valgrind does not see io_uring fill socket buffers: the NBD server's
      * handshake parsing then looks uninitialised. It runs under ASan. */
     if (!RUNNING_ON_VALGRIND)

@@ -2,7 +2,9 @@
  * child.c - child operations on a live nexus: add (rebuilt), remove, offline,
  * online (rebuilt, or accepted as the source when no child is healthy),
  * fault. Each holds nx_ctl_lock, checks before it writes a label (a failed
- * call changes no label), and changes state only on the nexus reactor.
+ * call changes no label), and changes state only on the nexus reactor. The
+ * reviver (nx_child_revive, issue 15) is the exception: it lets the lock go
+ * while it reopens a replaced child, and re-checks everything after.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -501,6 +503,15 @@ out:
 
 /* ---- revival of a replaced child (revive.c queues it) ------------------------------ */
 
+/*
+ * An attempt holds nx_ctl_lock only around its two short steps, never across
+ * the reopen (a network connect: up to its timeout). It stamps the child with
+ * a ticket first; afterwards the child found by uuid and URI is the same one
+ * only if it carries that ticket (a child removed and added again, or a
+ * nexus re-created under the same uuid, starts at 0). Under nx_ctl_lock.
+ */
+static uint64_t revive_tickets;
+
 /* Still replaced and faulted? And is there a source? Else say so (and stop). */
 static void revive_check_msg(void *a)
 {
@@ -513,6 +524,23 @@ static void revive_check_msg(void *a)
         fprintf(stderr, "nexus %s: child %s: %s\n", o->nx->uuid, c->uri, c->reason);
         o->rc = 0;
     }
+}
+
+/*
+ * Under nx_ctl_lock: fill o with the nexus and child to revive, if there is
+ * one. With a ticket (after the unlocked reopen) the child must be the one
+ * stamped with it, with no device (an `online` by hand meanwhile gave it
+ * one), and the reviver not stopping (dp_fini).
+ */
+static bool revive_find(struct child_op *o, const char *uuid, const char *uri, uint64_t ticket)
+{
+    struct nexus *nx = nx_find(uuid);
+    struct nx_child *c = nx ? nx_find_child(nx, uri) : NULL;
+    *o = (struct child_op){ .nx = nx, .c = c };
+    if (!c || (ticket && (c->revive_ticket != ticket || c->bdev || nx_revive_stopping())))
+        return false;
+    dp_reactor_call(nx->reactor, revive_check_msg, o);
+    return o->rc;
 }
 
 /* Set the reason of a child still faulted; o->rc: stop reviving it. */
@@ -547,6 +575,40 @@ static const char *error_tail(const char *prefix)
     return e;
 }
 
+/*
+ * Open the URI with no lock held. Nothing of the nexus is touched (it may be
+ * destroyed meanwhile) and the device is not claimed yet: a device dropped
+ * unclaimed can never take a claim of someone else with it.
+ */
+static int revive_open(const char *uri, struct dp_bdev **out, char *err, size_t len)
+{
+    int rc = dp_bdev_open_uri(uri, out);
+    if (rc < 0) {
+        snprintf(err, len, "%s", dp_get_error());
+        return rc;
+    }
+    if ((*out)->ops == &nx_bdev_ops) {
+        dp_bdev_put(*out);
+        *out = NULL;
+        snprintf(err, len, "is a nexus (nexuses cannot be nested)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Reopening failed: 1 to try again later (the reason says when), 0 after the last try. */
+static int revive_retry(struct child_op *o, uint32_t attempt, uint32_t max, uint32_t next_ms, const char *err)
+{
+    char msg[200];
+    int again = attempt + 1 < max;
+    if (again)
+        snprintf(msg, sizeof msg, "replaced: reopening it, try %u of %u in %u ms: %%s", attempt + 2, max, next_ms);
+    else
+        snprintf(msg, sizeof msg, "replaced, kept faulted after %u tries to reopen it: %%s", max);
+    revive_say(o, !again, msg, err);
+    return again;
+}
+
 /* After the checks: the new child joins as a rebuild target. */
 static void revive_join(struct nexus *nx, struct child_op *o, struct dp_bdev *b)
 {
@@ -570,47 +632,80 @@ static void revive_join(struct nexus *nx, struct child_op *o, struct dp_bdev *b)
     fprintf(stderr, "nexus %s: child %s: %s\n", nx->uuid, c->uri, o->err);
 }
 
-int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_t max, uint32_t next_ms)
+static bool nx_uses_bdev(struct nexus *nx, struct dp_bdev *b)
 {
-    int again = 0;
-    pthread_mutex_lock(&nx_ctl_lock);
-    struct nexus *nx = nx_find(uuid);
-    struct nx_child *c = nx ? nx_find_child(nx, uri) : NULL;
-    struct child_op o = { .nx = nx, .c = c };
-    if (c)
-        dp_reactor_call(nx->reactor, revive_check_msg, &o);
-    if (!c || !o.rc)
-        goto out;
-    /* the old device (replaced for good) goes; the URI is opened afresh */
-    nx_wait_until(nx, pred_child_quiet, c);
-    struct dp_bdev *old = c->bdev;
-    dp_reactor_call(nx->reactor, close_bdev_msg, &o);
-    if (old)
-        nx_child_bdev_put(nx, old);
-    struct dp_bdev *b = NULL;
-    char err[256], msg[200];
-    int rc = nx_open_child(nx, uri, &b, err, sizeof err);
-    if (rc < 0) {
-        again = attempt + 1 < max;
-        if (again)
-            snprintf(msg, sizeof msg, "replaced: reopening it, try %u of %u in %u ms: %%s", attempt + 2, max, next_ms);
-        else
-            snprintf(msg, sizeof msg, "replaced, kept faulted after %u tries to reopen it: %%s", max);
-        revive_say(&o, !again, msg, err);
-        goto out;
+    for (uint32_t i = 0; i < nx->nchildren; i++)
+        if (nx->children[i]->bdev == b)
+            return true;
+    return false;
+}
+
+/* Under nx_ctl_lock, the child re-checked: claim the reopened device, check it, join. */
+static int revive_attach(struct child_op *o, const char *uuid, const char *uri, struct dp_bdev *b, uint32_t attempt,
+                         uint32_t max, uint32_t next_ms)
+{
+    struct nexus *nx = o->nx;
+    char owner[64];
+    snprintf(owner, sizeof owner, "nexus '%s'", nx->uuid);
+    /* the same device as another child has our claim already: dropping it must not take that */
+    bool shared = nx_uses_bdev(nx, b);
+    if (dp_bdev_claim(b, nx, owner) < 0) {
+        char err[256];
+        snprintf(err, sizeof err, "%s", dp_get_error());
+        dp_bdev_put(b);
+        return revive_retry(o, attempt, max, next_ms, err);
     }
     uint8_t *two = dp_buf_alloc(2 * NX_LABEL_BLOCK);
-    rc = two ? child_attach_checks(nx, c, b, "revive", 0, two) : -ENOMEM;
+    int rc = two ? child_attach_checks(nx, o->c, b, "revive", 0, two) : -ENOMEM;
     dp_buf_free(two);
     if (rc < 0) {
         char prefix[NX_URI_MAX + 64];
         snprintf(prefix, sizeof prefix, "nexus '%s': revive '%s'", uuid, uri);
-        revive_say(&o, true, "replaced, kept faulted: %s", rc == -ENOMEM ? "out of memory" : error_tail(prefix));
-        nx_child_bdev_put(nx, b);
-        goto out;
+        revive_say(o, true, "replaced, kept faulted: %s", rc == -ENOMEM ? "out of memory" : error_tail(prefix));
+        if (shared)
+            dp_bdev_put(b);
+        else
+            nx_child_bdev_put(nx, b);
+        return 0;
     }
-    revive_join(nx, &o, b);
-out:
+    revive_join(nx, o, b);
+    return 0;
+}
+
+int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_t max, uint32_t next_ms)
+{
+    /* locked: the old device (replaced for good) goes, the child is stamped */
+    pthread_mutex_lock(&nx_ctl_lock);
+    struct child_op o;
+    if (!revive_find(&o, uuid, uri, 0)) {
+        pthread_mutex_unlock(&nx_ctl_lock);
+        return 0;
+    }
+    nx_wait_until(o.nx, pred_child_quiet, o.c);
+    struct dp_bdev *old = o.c->bdev;
+    dp_reactor_call(o.nx->reactor, close_bdev_msg, &o);
+    if (old)
+        nx_child_bdev_put(o.nx, old);
+    uint64_t ticket = o.c->revive_ticket = ++revive_tickets;
+    pthread_mutex_unlock(&nx_ctl_lock);
+
+    /* unlocked: every control call goes on while this waits for the network */
+    struct dp_bdev *b = NULL;
+    char err[256];
+    int rc = revive_open(uri, &b, err, sizeof err);
+
+    /* locked again: anything changed meanwhile (destroyed, removed, online, offline or
+     * faulted by hand) wins, and the device just opened is dropped (never claimed) */
+    int again = 0;
+    pthread_mutex_lock(&nx_ctl_lock);
+    if (!revive_find(&o, uuid, uri, ticket)) {
+        if (b)
+            dp_bdev_put(b);
+    } else if (rc < 0) {
+        again = revive_retry(&o, attempt, max, next_ms, err);
+    } else {
+        again = revive_attach(&o, uuid, uri, b, attempt, max, next_ms);
+    }
     pthread_mutex_unlock(&nx_ctl_lock);
     return again;
 }

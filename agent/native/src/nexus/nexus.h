@@ -148,6 +148,8 @@ struct nx_child {
      * operator faulted or offlined it; it is never revived by itself.
      */
     bool replaced, by_hand;
+    /* child.c, under nx_ctl_lock: the revive attempt that reopens it unlocked (0: none yet) */
+    uint64_t revive_ticket;
 };
 
 struct nx_rb_seg;
@@ -263,9 +265,11 @@ void nx_free(struct nexus *nx);
 /* child.c */
 uint32_t nx_online_count(struct nexus *nx);
 /*
- * Reviver thread, under nx_ctl_lock: reopen a replaced child and rebuild it.
- * 1: reopening failed, try again after next_ms; 0: done (rebuilding, or kept
- * faulted with the reason why, or the child/nexus is gone or not replaced).
+ * Reviver thread: reopen a replaced child and rebuild it. Takes nx_ctl_lock
+ * itself, but not across the reopen (a network connect). 1: reopening
+ * failed, try again after next_ms; 0: done (rebuilding, or kept faulted with
+ * the reason why, or the child/nexus is gone, not replaced or changed by hand
+ * during the reopen).
  */
 int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_t max, uint32_t next_ms);
 
@@ -276,6 +280,8 @@ void nx_child_io_error(struct nx_child *c, int status);
 void nx_revive_shutdown(void);
 /* After the nexuses closed (dp_fini): allow a new reviver for a later dp_init. */
 void nx_revive_reset(void);
+/* dp_fini is stopping the reviver: an attempt in progress drops what it opened. */
+bool nx_revive_stopping(void);
 #define NX_REVIVE_TRIES 20u
 /* Tries to reopen a replaced child (NX_REVIVE_TRIES; tests lower it). */
 extern uint32_t nx_revive_tries;

@@ -16,7 +16,13 @@
  *
  * The queue names nexus and child by uuid and URI, never by pointer: each
  * attempt looks them up under nx_ctl_lock, so a nexus or child removed
- * meanwhile is simply not found.
+ * meanwhile is simply not found. An attempt does not hold nx_ctl_lock while
+ * it reopens the device (nbd:// and nvmf:// connect over the network, up to
+ * their connect timeout): it closes the old device and stamps the child
+ * under the lock, opens unlocked, then under the lock again finds the same
+ * child (by its stamp) still replaced and faulted, or drops what it opened
+ * (a nexus destroyed, a child removed, onlined, offlined or faulted by hand
+ * meanwhile wins). See nx_child_revive in child.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -163,6 +169,14 @@ void nx_revive_shutdown(void)
         pthread_join(rv_thread, NULL);
         pthread_cond_destroy(&rv_cond);
     }
+}
+
+bool nx_revive_stopping(void)
+{
+    pthread_mutex_lock(&rv_lock);
+    bool stop = rv_stop;
+    pthread_mutex_unlock(&rv_lock);
+    return stop;
 }
 
 /* dp_fini, every nexus closed: a later dp_init in this process may revive again. */
