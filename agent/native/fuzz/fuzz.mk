@@ -24,6 +24,9 @@ fuzz_pool_meta_SRCS    := $(POOL_FORMAT_SRCS)
 fuzz_nexus_label_SRCS  := src/nexus/label.c src/util/crc32c.c
 fuzz_nvmf_host_SRCS    := src/nvmf/host_rx.c src/util/uuid.c
 fuzz_nvmf_SRCS         := src/nvmf/pdu.c src/util/crc32c.c
+# fuzz_nvmf_setup #includes host_setup.c (the controller bring-up) with sockets and clock replaced.
+fuzz_nvmf_setup_SRCS   := src/nvmf/host_rx.c src/util/uuid.c
+$(BUILD)/fuzz/fuzz_nvmf_setup: src/nvmf/host_setup.c src/nvmf/host.h src/nvmf/proto.h
 # fuzz_nvmf_cmd #includes the target's command handlers (and links nothing else): rebuild when they change.
 $(BUILD)/fuzz/fuzz_nvmf_cmd: $(wildcard src/nvmf/*.c src/nvmf/*.h src/target/*.c src/target/*.h)
 

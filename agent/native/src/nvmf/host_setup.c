@@ -372,16 +372,17 @@ static int ctrlr_enable(int fd, struct nvmfh_conn *c, uint64_t *cap, uint64_t de
 /* Identify controller, the first active namespace, its format and descriptors. */
 static int identify_all(int fd, struct nvmfh_conn *c, uint64_t cap, uint64_t deadline, char *err, size_t errlen)
 {
-    uint8_t *buf = malloc(NVME_ID_DATA_LEN);
+    uint8_t *buf = calloc(1, NVME_ID_DATA_LEN); /* zeroed: a controller may send less than it should */
     if (!buf)
         return -ENOMEM;
     int rc = identify(fd, 1, 0, buf, deadline, err, errlen);
     if (rc == 0) {
         const struct nvme_id_ctrl *id = (const void *)buf;
         uint32_t mps = 4096u << ((cap >> NVME_CAP_MPSMIN_SHIFT) & 0xf);
-        c->max_xfer = id->mdts && id->mdts < 20 ? mps << id->mdts : NO_MDTS_XFER;
-        if (c->max_xfer > NO_MDTS_XFER)
-            c->max_xfer = NO_MDTS_XFER;
+        /* 64-bit: MPSMIN 8 KiB << MDTS 19 wraps 32 bits to 0, and a max_xfer of 0 would
+         * let no read or write progress (found by fuzz_nvmf_setup). */
+        uint64_t xfer = id->mdts && id->mdts < 20 ? (uint64_t)mps << id->mdts : NO_MDTS_XFER;
+        c->max_xfer = xfer > NO_MDTS_XFER ? NO_MDTS_XFER : (uint32_t)xfer;
         c->icd_max = id->ioccsz > 4 ? id->ioccsz * 16 - NVME_SQE_SIZE : 0;
         c->oncs = id->oncs;
         c->vwc = id->vwc;
@@ -399,7 +400,8 @@ static int identify_all(int fd, struct nvmfh_conn *c, uint64_t cap, uint64_t dea
     if (rc == 0) {
         const struct nvme_id_ns *ns = (const void *)buf;
         const struct nvme_lbaf *f = &ns->lbaf[ns->flbas & 0xf];
-        if (f->lbads < 9 || f->lbads > 12 || f->ms || ns->nsze == 0) {
+        /* NSZE blocks must fit 64 bits of bytes: a wrapped size is a wrong device (fuzz_nvmf_setup). */
+        if (f->lbads < 9 || f->lbads > 12 || f->ms || ns->nsze == 0 || ns->nsze > UINT64_MAX >> f->lbads) {
             snprintf(err, errlen, "namespace %u: unsupported format (lbads %u, ms %u, nsze %llu)", c->nsid, f->lbads,
                      f->ms, (unsigned long long)ns->nsze);
             rc = -ENOTSUP;
