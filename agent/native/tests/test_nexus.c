@@ -7,11 +7,15 @@
  * bdev below that can inject I/O errors and report holes (block_status).
  * Two reactors, so children and nexus sit on different threads.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bdev/bdev.h"
@@ -2113,6 +2117,105 @@ TEST(revive_child_onlined_by_hand_during_reopen)
     tb_free(tb);
 }
 
+/* A peer on 127.0.0.1:port that accepts one connection and never answers (holds it). */
+struct mute_peer {
+    int lfd, cfd;
+    pthread_t th;
+};
+
+static void *mute_main(void *a)
+{
+    struct mute_peer *p = a;
+    p->cfd = accept(p->lfd, NULL, NULL);
+    return NULL;
+}
+
+static void mute_start(struct mute_peer *p, int port)
+{
+    p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(p->lfd >= 0);
+    int one = 1;
+    setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(p->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_EQ(listen(p->lfd, 4), 0);
+    p->cfd = -1;
+    CHECK_EQ(pthread_create(&p->th, NULL, mute_main, p), 0);
+}
+
+struct fault_arg {
+    struct nx_child *c;
+};
+
+/* what a reconnect to a re-created device reports: the child (faulted by its lost connection) is replaced */
+static void replaced_verdict_msg(void *a)
+{
+    struct fault_arg *f = a;
+    nx_child_io_error(f->c, -ENODEV);
+}
+
+/*
+ * The same over a real NBD child: its server is gone, the reviver's reopen
+ * connects to a peer that accepts and never answers (connect timeout: an
+ * hour). While it waits, nx_ctl_lock is free and another child goes offline;
+ * the peer still holds the connection open (the client has not given up: no
+ * EOF) when they return. The peer then closes it, the server comes back, and
+ * the next try reopens and rebuilds the child: the same bytes as the source.
+ */
+TEST(revive_nbd_reopen_without_the_control_lock)
+{
+    struct tb *ta = tb_new("nh-a", CHSIZE, false, 0), *tc = tb_new("nh-c", CHSIZE, false, 1),
+              *rem = tb_new("nh-r", CHSIZE, false, 1);
+    CHECK_EQ(dp_nbd_listen("127.0.0.1", 0), 0);
+    int port = dp_nbd_port();
+    CHECK_EQ(dp_nbd_share("nh-r", "remote", NULL), 0);
+    char ur[160];
+    snprintf(ur, sizeof ur, "nbd://127.0.0.1:%d/remote?connect_timeout_ms=3600000", port);
+    const char *ch[] = { "bdev:///nh-a", "bdev:///nh-c", ur };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 3, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, 2 * MiB, 71), 0);
+
+    dp_nbd_shutdown(); /* the child's connection is lost: a write faults it */
+    while (child(U1, 2).state != DP_CHILD_FAULTED)
+        CHECK_EQ(nx_write(b, 6 * MiB, 65536, 72), 0);
+    struct nexus *nx = b->ctx;
+    struct fault_arg fa = { .c = nx->children[2] };
+    dp_reactor_call(nx->reactor, replaced_verdict_msg, &fa);
+    wait_reason(U1, 2, "replaced: reopening it, try 2"); /* refused: the old device is closed */
+
+    struct mute_peer mp;
+    mute_start(&mp, port);
+    CHECK_EQ(pthread_join(mp.th, NULL), 0); /* the reviver's next try connected: it waits for the greeting */
+    CHECK(mp.cfd >= 0);
+    CHECK_EQ(pthread_mutex_trylock(&nx_ctl_lock), 0);
+    pthread_mutex_unlock(&nx_ctl_lock);
+    CHECK_EQ(info(U1).state, DP_NEXUS_DEGRADED);
+    CHECK_EQ(dp_nexus_child_offline(U1, ch[1]), 0);
+    CHECK_EQ(child(U1, 1).state, DP_CHILD_OFFLINE);
+    struct pollfd pfd = { .fd = mp.cfd, .events = POLLIN };
+    CHECK_EQ(poll(&pfd, 1, 0), 0); /* the client still waits: its open has not ended */
+
+    close(mp.lfd);
+    CHECK_EQ(dp_nbd_listen("127.0.0.1", (uint16_t)port), 0);
+    CHECK_EQ(dp_nbd_share("nh-r", "remote", NULL), 0);
+    close(mp.cfd); /* this try fails; the next one reaches the server */
+    wait_state(U1, 2, DP_CHILD_ONLINE);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, rem->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, 0, 2 * MiB, 71), 0);
+    CHECK_EQ(nx_check(b, 6 * MiB, 65536, 72), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    wait_online(U1, 1);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tc->data + NX_HDR_SIZE, NXSIZE));
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    dp_nbd_shutdown();
+    tb_free(ta);
+    tb_free(tc);
+    tb_free(rem);
+}
+
 int main(void)
 {
     printf("test_nexus\n");
@@ -2148,6 +2251,8 @@ int main(void)
     RUN(grow_on_pool_replicas);
     if (!RUNNING_ON_VALGRIND)
         RUN(grow_nbd_export);
+    if (!RUNNING_ON_VALGRIND)
+        RUN(revive_nbd_reopen_without_the_control_lock);
     dp_fini();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());
