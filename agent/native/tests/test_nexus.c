@@ -2045,6 +2045,82 @@ TEST(revive_nexus_destroyed_during_reopen)
     tb_free(tb);
 }
 
+/* open the gate with `t` registered as the re-created device; wait until the reviver dropped what it opened */
+static void gate_pass_dropped(struct tb *t)
+{
+    int passed = gate_get(&gate.passed);
+    gate_set(false);
+    gate_wait(&gate.passed, passed + 1);
+    wait_refs(t, 0);
+    char owner[96];
+    dp_bdev_claim_owner(&t->bdev, owner, sizeof owner);
+    CHECK_EQ(owner[0], 0);
+    CHECK(all_zero(t->data, CHSIZE)); /* nothing written to it */
+}
+
+struct by_hand_arg {
+    struct nx_child *c;
+    bool by_hand, replaced;
+};
+
+static void by_hand_msg(void *a)
+{
+    struct by_hand_arg *r = a;
+    r->by_hand = r->c->by_hand;
+    r->replaced = r->c->replaced;
+}
+
+/* Offlined, faulted or removed by hand while the reviver waits in the open: the operator wins. */
+TEST(revive_operator_wins_during_reopen)
+{
+    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 57), 0);
+
+    replace_at_gate(b, tb, MiB, 58);
+    CHECK_EQ(dp_nexus_child_offline(U1, ch[1]), 0);
+    tb = tb_new("gt-b", CHSIZE, false, 1);
+    gate_pass_dropped(tb);
+    dp_nexus_child_info ci = child(U1, 1);
+    CHECK_EQ(ci.state, DP_CHILD_OFFLINE);
+    CHECK(strstr(ci.reason, "offlined by request"));
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    wait_online(U1, 1);
+
+    replace_at_gate(b, tb, 2 * MiB, 59);
+    CHECK_EQ(dp_nexus_child_fault(U1, ch[1]), 0);
+    tb = tb_new("gt-b", CHSIZE, false, 1);
+    gate_pass_dropped(tb);
+    ci = child(U1, 1);
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK(!ci.rebuilding);
+    /* never revived: by hand, no longer replaced (the reason still says "replaced": fault_msg keeps
+     * the reason of a child faulted already) */
+    struct by_hand_arg bh = { .c = ((struct nexus *)b->ctx)->children[1] };
+    dp_reactor_call(((struct nexus *)b->ctx)->reactor, by_hand_msg, &bh);
+    CHECK(bh.by_hand && !bh.replaced);
+    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    wait_online(U1, 1);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+
+    replace_at_gate(b, tb, 3 * MiB, 60);
+    CHECK_EQ(dp_nexus_remove_child(U1, ch[1]), 0);
+    CHECK_EQ(info(U1).nchildren, 1);
+    tb = tb_new("gt-b", CHSIZE, false, 1);
+    gate_pass_dropped(tb);
+    CHECK_EQ(info(U1).nchildren, 1);
+    CHECK_EQ(nx_check(b, 0, MiB, 57), 0);
+    CHECK_EQ(nx_check(b, MiB, MiB, 58), 0);
+    CHECK_EQ(nx_check(b, 2 * MiB, MiB, 59), 0);
+    CHECK_EQ(nx_check(b, 3 * MiB, MiB, 60), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    tb_free(ta);
+    tb_free(tb);
+}
+
 struct online_arg {
     const char *uri;
     int rc;
@@ -2239,6 +2315,7 @@ int main(void)
     RUN(revive_reopens_without_the_control_lock);
     RUN(revive_nexus_destroyed_during_reopen);
     RUN(revive_child_onlined_by_hand_during_reopen);
+    RUN(revive_operator_wins_during_reopen);
     /* valgrind does not see io_uring fill socket buffers: the NBD server's
      * handshake parsing then looks uninitialised. It runs under ASan. */
     if (!RUNNING_ON_VALGRIND)
