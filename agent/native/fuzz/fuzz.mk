@@ -1,8 +1,11 @@
 # libFuzzer harnesses (clang, -fsanitize=fuzzer,address,undefined) for the
-# parsers that read hostile bytes: the network (NBD) and disks another
-# machine wrote (pool labels and metadata slots, nexus child labels).
+# parsers that read hostile bytes: the network (NBD server; NVMe/TCP target
+# PDUs, commands and receive state machine; NVMe/TCP host receive path and
+# controller bring-up) and disks another machine wrote (pool labels and
+# metadata slots, nexus child labels). The nbd:// child has none: libnbd
+# parses the server's bytes, and the child only compares label bytes.
 #   make fuzz                     build every harness
-#   make fuzz-smoke               run each for FUZZ_SMOKE_TIME s (CI; ~35 s in all)
+#   make fuzz-smoke               run each for FUZZ_SMOKE_TIME s (CI; ~75 s in all)
 #   make fuzz-run FUZZ_TIME=600   run each for FUZZ_TIME s (npm run fuzz)
 # A harness is fuzz/<name>.c, linked with the pure sources <name>_SRCS names;
 # its seeds are fuzz/seeds/<name>/ (the working corpus grows in $(BUILD)).
@@ -27,6 +30,9 @@ fuzz_nvmf_SRCS         := src/nvmf/pdu.c src/util/crc32c.c
 # fuzz_nvmf_setup #includes host_setup.c (the controller bring-up) with sockets and clock replaced.
 fuzz_nvmf_setup_SRCS   := src/nvmf/host_rx.c src/util/uuid.c
 $(BUILD)/fuzz/fuzz_nvmf_setup: src/nvmf/host_setup.c src/nvmf/host.h src/nvmf/proto.h
+# fuzz_nvmf_tcp #includes tcp.c (the target's receive state machine) with the handlers modelled.
+fuzz_nvmf_tcp_SRCS     := src/nvmf/pdu.c src/util/crc32c.c src/util/error.c
+$(BUILD)/fuzz/fuzz_nvmf_tcp: src/nvmf/tcp.c src/nvmf/target.h src/nvmf/proto.h
 # fuzz_nvmf_cmd #includes the target's command handlers (and links nothing else): rebuild when they change.
 $(BUILD)/fuzz/fuzz_nvmf_cmd: $(wildcard src/nvmf/*.c src/nvmf/*.h src/target/*.c src/target/*.h)
 
