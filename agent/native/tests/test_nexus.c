@@ -2121,6 +2121,37 @@ TEST(revive_operator_wins_during_reopen)
     tb_free(tb);
 }
 
+/*
+ * The reopened device was claimed by another owner meanwhile (it is claimed
+ * only back under the lock): that try fails naming the owner and the next
+ * one, the device free again, rebuilds the child.
+ */
+TEST(revive_reopened_device_claimed_meanwhile)
+{
+    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
+    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, 63), 0);
+    replace_at_gate(b, tb, MiB, 64);
+    tb = tb_new("gt-b", CHSIZE, false, 1);
+    static int other;
+    CHECK_EQ(dp_bdev_claim(&tb->bdev, &other, "pool 'other'"), 0);
+    gate_set(false);
+    dp_nexus_child_info ci = wait_reason(U1, 1, "is already in use by pool 'other'");
+    CHECK(strstr(ci.reason, "replaced: reopening it, try "));
+    CHECK_EQ(ci.state, DP_CHILD_FAULTED);
+    CHECK(all_zero(tb->data, CHSIZE));
+    dp_bdev_unclaim(&tb->bdev, &other);
+    wait_state(U1, 1, DP_CHILD_ONLINE);
+    CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
+    CHECK_EQ(nx_check(b, MiB, MiB, 64), 0);
+    dp_bdev_put(b);
+    CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
+    tb_free(ta);
+    tb_free(tb);
+}
+
 struct online_arg {
     const char *uri;
     int rc;
@@ -2316,6 +2347,7 @@ int main(void)
     RUN(revive_nexus_destroyed_during_reopen);
     RUN(revive_child_onlined_by_hand_during_reopen);
     RUN(revive_operator_wins_during_reopen);
+    RUN(revive_reopened_device_claimed_meanwhile);
     /* valgrind does not see io_uring fill socket buffers: the NBD server's
      * handshake parsing then looks uninitialised. It runs under ASan. */
     if (!RUNNING_ON_VALGRIND)
