@@ -476,6 +476,23 @@ TEST(destroy_while_reconnecting)
     dp_buf_free(r);
 }
 
+/* A namespace whose NSZE blocks overflow 64 bits of bytes is refused naming the field, not opened with a wrapped size. */
+TEST(namespace_size_overflow)
+{
+    char uri[256];
+    snprintf(uri, sizeof uri, "nvmf://127.0.0.1:%d/nqn.2019-05.io.openebs:" UUID, g.port);
+    uint64_t was = g.nsze;
+    g.nsze = 1ull << 55; /* 2^55 blocks of 512 bytes: 2^64 bytes, 0 once wrapped */
+    struct dp_bdev *b = NULL;
+    CHECK_EQ(dp_bdev_open_uri(uri, &b), -ENOTSUP);
+    printf("    %s\n", dp_last_error());
+    CHECK(strstr(dp_last_error(), "nsze 36028797018963968") && strstr(dp_last_error(), "nvmf://127.0.0.1:"));
+    g.nsze = was;
+    b = open_child("");
+    CHECK_EQ(b->size, (uint64_t)was * 512);
+    dp_bdev_put(b);
+}
+
 int main(void)
 {
     printf("test_nvmf_host_io\n");
@@ -488,6 +505,7 @@ int main(void)
     RUN(replaced_namespace);
     RUN(hostile_controller);
     RUN(destroy_while_reconnecting);
+    RUN(namespace_size_overflow);
     dp_fini();
     shutdown(g.lfd, SHUT_RDWR);
     pthread_join(g.acc, NULL);
