@@ -1937,6 +1937,46 @@ static int gate_get(int *counter)
     return v;
 }
 
+struct held_open {
+    const char *uri;
+    struct dp_bdev *b;
+    int rc;
+};
+
+static void *held_open_main(void *arg)
+{
+    struct held_open *h = arg;
+    h->rc = dp_bdev_open_uri(h->uri, &h->b);
+    return NULL;
+}
+
+/*
+ * An open blocked in its scheme's create (a connect that never answers)
+ * holds up no open of another URI (bdev.c keeps no lock across create).
+ */
+static void open_of_another_uri_goes_on_while_one_waits(void)
+{
+    struct dp_bdev *m = NULL;
+    CHECK(dp_bdev_open_uri("malloc:///held-target?size_mb=1", &m) == 0);
+    int held = gate_get(&gate.held);
+    gate_set(true);
+    char uri[256];
+    snprintf(uri, sizeof uri, "gate:///%s", m->name);
+    struct held_open h = { .uri = uri };
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, held_open_main, &h) == 0);
+    gate_wait(&gate.held, held + 1);
+    struct dp_bdev *other = NULL;
+    CHECK(dp_bdev_open_uri("malloc:///while-held?size_mb=1", &other) == 0);
+    CHECK(gate_get(&gate.waiting) == 1); /* the held open had not ended meanwhile */
+    gate_set(false);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(h.rc == 0 && h.b == m);
+    dp_bdev_put(h.b);
+    dp_bdev_put(other);
+    dp_bdev_put(m);
+}
+
 /* wait (the runner's timeout guards) until child i is in state st, passing only through FAULTED/DEGRADED */
 static void wait_state(const char *uuid, uint32_t i, uint32_t st)
 {
@@ -2343,6 +2383,7 @@ int main(void)
     RUN(ownership_claims_labels_force_release);
     RUN(online_without_healthy_child_keeps_the_fence);
     RUN(replaced_child_rebuilt_by_itself);
+    RUN(open_of_another_uri_goes_on_while_one_waits);
     RUN(revive_reopens_without_the_control_lock);
     RUN(revive_nexus_destroyed_during_reopen);
     RUN(revive_child_onlined_by_hand_during_reopen);

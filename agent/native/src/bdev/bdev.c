@@ -375,8 +375,41 @@ static void scheme_list(char *buf, size_t len)
             n += snprintf(buf + n, len - n, "%s%s://", n ? ", " : "", *sc);
 }
 
-/* Recursive: a scheme's create function may open other URIs. */
-static pthread_mutex_t open_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+/*
+ * Opens in progress, by URI. A scheme's create may block for long (nbd:// and
+ * nvmf:// connect over the network, up to their connect timeout), so no lock
+ * is held across it: only a second opener of the same URI waits (for the
+ * first one's device or failure); opens of other URIs go on. open_lock
+ * guards the list and the look-up + registration that ends each open.
+ */
+struct opening {
+    const char *uri;
+    pthread_t by;
+    struct opening *next;
+};
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t open_done = PTHREAD_COND_INITIALIZER;
+static struct opening *openings;
+
+/* Under open_lock. */
+static struct opening *opening_of(const char *uri)
+{
+    for (struct opening *o = openings; o; o = o->next)
+        if (!strcmp(o->uri, uri))
+            return o;
+    return NULL;
+}
+
+/* Under open_lock: take o out of the list and wake the openers waiting on its URI. */
+static void opening_end(struct opening *o)
+{
+    for (struct opening **p = &openings; *p; p = &(*p)->next)
+        if (*p == o) {
+            *p = o->next;
+            break;
+        }
+    pthread_cond_broadcast(&open_done);
+}
 
 int dp_bdev_open_uri(const char *uri, struct dp_bdev **out)
 {
@@ -407,20 +440,36 @@ int dp_bdev_open_uri(const char *uri, struct dp_bdev **out)
         return -EINVAL;
     }
 
-    /* One opener at a time, so two opens of one URI cannot both create. */
+    /* One opener per URI, so two opens of one URI cannot both create. */
     pthread_mutex_lock(&open_lock);
-    struct dp_bdev *b = dp_bdev_get(uri);
-    if (b) {
-        pthread_mutex_unlock(&open_lock);
-        *out = b;
-        return 0;
+    struct dp_bdev *b;
+    for (;;) {
+        b = dp_bdev_get(uri);
+        if (b) {
+            pthread_mutex_unlock(&open_lock);
+            *out = b;
+            return 0;
+        }
+        struct opening *o = opening_of(uri);
+        if (!o)
+            break;
+        if (pthread_equal(o->by, pthread_self())) { /* a scheme opening its own URI again */
+            pthread_mutex_unlock(&open_lock);
+            dp_set_error("'%s': opening it needs itself", uri);
+            return -ELOOP;
+        }
+        pthread_cond_wait(&open_done, &open_lock);
     }
+    struct opening me = { .uri = uri, .by = pthread_self(), .next = openings };
+    openings = &me;
+    pthread_mutex_unlock(&open_lock);
+
+    b = NULL;
     int ret = create(uri, &b);
-    if (ret < 0) {
-        pthread_mutex_unlock(&open_lock);
-        return ret;
-    }
-    if (!b->registered) {
+
+    pthread_mutex_lock(&open_lock);
+    opening_end(&me);
+    if (ret >= 0 && !b->registered) {
         b->auto_release = true;
         ret = dp_bdev_register(b);
         if (ret < 0) {
@@ -433,6 +482,8 @@ int dp_bdev_open_uri(const char *uri, struct dp_bdev **out)
         pthread_mutex_unlock(&reg_lock);
     }
     pthread_mutex_unlock(&open_lock);
+    if (ret < 0)
+        return ret;
     *out = b;
     return 0;
 }

@@ -72,7 +72,8 @@ DP_EXPORT int dp_lock_file(const char *path)
         }
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+        /* write, then cut: a reader (the next locker naming the holder) never sees the file empty */
+        if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) < 0) {
             int e = errno ? errno : EIO;
             close(fd);
             dp_set_error("lock file '%s': writing the pid: %s", path, strerror(e));
