@@ -2136,8 +2136,8 @@ TEST(revive_operator_wins_during_reopen)
     ci = child(U1, 1);
     CHECK_EQ(ci.state, DP_CHILD_FAULTED);
     CHECK(!ci.rebuilding);
-    /* never revived: by hand, no longer replaced (the reason still says "replaced": fault_msg keeps
-     * the reason of a child faulted already) */
+    CHECK(!strcmp(ci.reason, "faulted by request")); /* no longer promises a revive */
+    /* never revived: by hand, no longer replaced */
     struct by_hand_arg bh = { .c = ((struct nexus *)b->ctx)->children[1] };
     dp_reactor_call(((struct nexus *)b->ctx)->reactor, by_hand_msg, &bh);
     CHECK(bh.by_hand && !bh.replaced);

@@ -169,6 +169,8 @@ static void fault_msg(void *a)
     struct child_op *o = a;
     o->c->by_hand = true; /* never revived by itself */
     o->c->replaced = false;
+    if (o->c->state == NXC_FAULTED) /* already faulted (e.g. replaced): the reason must no longer promise a revive */
+        snprintf(o->c->reason, sizeof o->c->reason, "faulted by request");
     nx_child_fault(o->c, "faulted by request");
 }
 
