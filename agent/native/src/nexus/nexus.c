@@ -475,7 +475,7 @@ int nx_test_drop_unclean(const char *uuid)
 /* dp_fini: close every nexus (labels clean) before the devices go. */
 static void nexus_fini(void)
 {
-    nx_revive_shutdown(); /* before nx_ctl_lock: an attempt in progress holds it */
+    nx_revive_shutdown(); /* before nx_ctl_lock: an attempt takes it to look up and to join its child */
     pthread_mutex_lock(&nx_ctl_lock);
     for (;;) {
         pthread_mutex_lock(&reg_lock);
