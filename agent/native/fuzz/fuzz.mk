@@ -1,9 +1,10 @@
 # libFuzzer harnesses (clang, -fsanitize=fuzzer,address,undefined) for the
-# parsers that read hostile bytes: the network (NBD server; NVMe/TCP target
-# PDUs, commands and receive state machine; NVMe/TCP host receive path and
-# controller bring-up) and disks another machine wrote (pool labels and
-# metadata slots, nexus child labels). The nbd:// child has none: libnbd
-# parses the server's bytes, and the child only compares label bytes.
+# parsers that read hostile bytes: the network (NBD server negotiation and
+# transmission; NVMe/TCP target PDUs, commands and receive state machine;
+# NVMe/TCP host receive path and controller bring-up) and disks another
+# machine wrote (pool labels and metadata slots, nexus child labels). The
+# nbd:// child has none: libnbd parses the server's bytes (it only compares
+# label bytes).
 #   make fuzz                     build every harness
 #   make fuzz-smoke               run each for FUZZ_SMOKE_TIME s (CI; ~75 s in all)
 #   make fuzz-run FUZZ_TIME=600   run each for FUZZ_TIME s (npm run fuzz)
@@ -22,6 +23,9 @@ FUZZ_CFLAGS     := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude -Wall -Wextra
 FUZZ_NAMES := $(sort $(basename $(notdir $(wildcard fuzz/fuzz_*.c))))
 POOL_FORMAT_SRCS := src/pool/format.c src/util/crc32c.c src/util/uuid.c
 fuzz_nbd_SRCS          := src/nbd/proto.c
+# fuzz_nbd_tx #includes transmission.c (the server's request stream) with the device and reactor modelled.
+fuzz_nbd_tx_SRCS       := src/nbd/proto.c
+$(BUILD)/fuzz/fuzz_nbd_tx: src/nbd/transmission.c src/nbd/server.h src/nbd/proto.h
 fuzz_pool_label_SRCS   := $(POOL_FORMAT_SRCS)
 fuzz_pool_meta_SRCS    := $(POOL_FORMAT_SRCS)
 fuzz_nexus_label_SRCS  := src/nexus/label.c src/util/crc32c.c

@@ -348,6 +348,39 @@ TEST(snapshot_export)
     CHECK_EQ(dp_nbd_unshare(SR), 0);
 }
 
+static uint64_t zw_fnv(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* A zero-length write (no payload, no buffer) is refused (EINVAL; EPERM when read-only) and the
+ * connection goes on: the next requests work and the bytes are unchanged (checksum). */
+TEST(zero_length_write)
+{
+    CHECK_EQ(dp_nbd_share("malloc:///zw?size_mb=1", "zw", NULL), 0);
+    int fd = connect_from("127.0.0.1", "zw", NULL);
+    memset(g_buf, 0x3c, sizeof g_buf);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_WRITE, 0, sizeof g_buf, g_buf), 0);
+    uint64_t want = zw_fnv(g_buf, sizeof g_buf);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_WRITE, 4096, 0, NULL), NBD_EINVAL);
+    memset(g_buf, 0, sizeof g_buf);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_READ, 0, sizeof g_buf, g_buf), 0);
+    CHECK_EQ(zw_fnv(g_buf, sizeof g_buf), want);
+    pthread_mutex_lock(&g_nbd_exports.lock);
+    dp_export_named_locked(&g_nbd_exports, "zw")->bdev->read_only = true;
+    pthread_mutex_unlock(&g_nbd_exports.lock);
+    disc(fd);
+    fd = connect_from("127.0.0.1", "zw", NULL);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_WRITE, 4096, 0, NULL), NBD_EPERM);
+    CHECK_EQ(nbd_req(fd, NBD_CMD_READ, 0, sizeof g_buf, g_buf), 0);
+    CHECK_EQ(zw_fnv(g_buf, sizeof g_buf), want);
+    disc(fd);
+    CHECK_EQ(dp_nbd_unshare("zw"), 0);
+}
+
 int main(void)
 {
     printf("test_nbd_readonly\n");
@@ -362,6 +395,7 @@ int main(void)
     RUN(writer_lease_over_nbd);
     RUN(snapshot_export);
     RUN(reconnected_child_reasserts_its_lease);
+    RUN(zero_length_write);
     dp_fini();
     test_rm_tmpdir();
     return 0;

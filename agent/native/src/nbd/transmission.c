@@ -404,7 +404,8 @@ static bool write_payload_take(struct nbd_conn *c)
     struct nbd_slot *s = c->cur_write;
     uint32_t need = s->req.length - c->cur_got, avail = c->rlen - c->rpos;
     uint32_t take = avail < need ? avail : need;
-    memcpy(s->data + c->cur_got, c->rbuf + c->rpos, take);
+    if (take) /* a zero-length write has no buffer (s->data NULL): no pointer arithmetic on it (fuzz_nbd_tx) */
+        memcpy(s->data + c->cur_got, c->rbuf + c->rpos, take);
     c->rpos += take;
     c->cur_got += take;
     if (c->cur_got < s->req.length) {
