@@ -18,7 +18,9 @@
  * bit 2 structured replies, bit 3 read-only export, bit 4 the agent's budget
  * is short (ENOBUFS: the retry timer), bit 5 the device has holes; the rest
  * is the stream (transmission requests).
- * Seeds: fuzz/seeds/fuzz_nbd_tx.
+ * Seeds: fuzz/seeds/fuzz_nbd_tx: every command (plus a read above the slot buffer),
+ * whole and in 5-byte pieces, read-only; reads under the tight budget with
+ * ENOBUFS; zero-length-write-ro (a write with no buffer, refused).
  */
 #include <stdarg.h>
 #include <stdio.h>

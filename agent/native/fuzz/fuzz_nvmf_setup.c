@@ -18,7 +18,9 @@
  * Oracles: a bring-up that succeeds has a usable geometry (block size 512..4096,
  * a size that is NSZE blocks (no wrap), max_xfer a
  * multiple of the block size in 4 KiB..1 MiB, 2 <= qsize <= 128, nioq >= 1).
- * Seeds: fuzz/seeds/fuzz_nvmf_setup (the answers of our own target).
+ * Seeds: fuzz/seeds/fuzz_nvmf_setup: a well-behaved controller's answers (bringup*; Identify
+ * data cut short, the rest reads as zeros), and the two answers that wrapped
+ * max_xfer (mdts-wrap) and the size (nsze-wrap) before host_setup.c checked them.
  */
 #include <errno.h>
 #include <poll.h>

@@ -16,7 +16,8 @@
  * Input: byte 0 = piece size - 1 (1..256 bytes per recv), byte 1 bit 0:
  * a budget of two kept request buffers (else 64 MiB), bit 1: complete commands at once
  * (else after the next recv); the rest is the stream.
- * Seeds: fuzz/seeds/fuzz_nvmf_tcp (the streams of fuzz_nvmf).
+ * Seeds: fuzz/seeds/fuzz_nvmf_tcp: ICReq, Connect, an R2T write, a read and an
+ * in-capsule write, in 256- and 7-byte pieces; reads under the tight budget.
  */
 #include <stdarg.h>
 #include <stdio.h>
