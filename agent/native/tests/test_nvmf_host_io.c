@@ -68,9 +68,11 @@ static void resp(int fd, uint16_t cid, uint32_t cdw0, uint16_t status)
 }
 
 /* data in PDUs of `piece` bytes; SUCCESS on the last one when success */
-static void c2h(int fd, uint16_t cid, const uint8_t *buf, uint32_t len, uint32_t piece, bool success)
+/* C2HData for bytes [from, len) of the read, in pieces; success on the last */
+static void c2h_from(int fd, uint16_t cid, const uint8_t *buf, uint32_t from, uint32_t len, uint32_t piece,
+                     bool success)
 {
-    for (uint32_t o = 0; o < len; o += piece) {
+    for (uint32_t o = from; o < len; o += piece) {
         uint32_t n = len - o < piece ? len - o : piece;
         bool last = o + n == len;
         struct nvme_tcp_c2h_data_hdr h = {
@@ -86,6 +88,11 @@ static void c2h(int fd, uint16_t cid, const uint8_t *buf, uint32_t len, uint32_t
         wr(fd, &h, sizeof h);
         wr(fd, buf + o, n);
     }
+}
+
+static void c2h(int fd, uint16_t cid, const uint8_t *buf, uint32_t len, uint32_t piece, bool success)
+{
+    c2h_from(fd, cid, buf, 0, len, piece, success);
 }
 
 static void identify(int fd, const struct nvme_sqe *s)
@@ -184,6 +191,13 @@ static int io_cmd(int fd, const struct nvme_sqe *s, const uint8_t *icd, uint32_t
             c2h(fd, s->cid, junk, len + 512 <= sizeof junk ? len + 512 : sizeof junk, 8192, false);
         else if (g.evil == 2)
             resp(fd, (uint16_t)(s->cid + 1), 0, 0);
+        else if (g.evil == 4) /* success, no data: the caller's buffer would come back as "read" */
+            resp(fd, s->cid, 0, 0);
+        else if (g.evil == 5) { /* half of the data, then success */
+            c2h(fd, s->cid, junk, len / 2, 8192, false);
+            resp(fd, s->cid, 0, 0);
+        } else if (g.evil == 6) /* the second half only, flagged success: a gap before it */
+            c2h_from(fd, s->cid, junk, len / 2, len, 8192, true);
         else {
             struct nvme_tcp_r2t_hdr r = { .ch = { .pdu_type = NVME_TCP_PDU_R2T, .hlen = 24, .plen = 24 },
                                           .cccid = s->cid,
@@ -445,8 +459,9 @@ TEST(hostile_controller)
 {
     struct dp_bdev *b = open_child("");
     uint8_t *r = dp_buf_alloc(4096);
-    for (int mode = 1; mode <= 3; mode++) {
+    for (int mode = 1; mode <= 6; mode++) {
         g.evil = mode;
+        memset(r, 0xa5, 4096); /* a short read must fail, never return these bytes as data */
         CHECK_EQ(dp_bdev_rw_sync(b, DP_IO_READ, r, 0, 4096), -EIO);
         g.evil = 0;
         int rc, tries = 0;

@@ -147,6 +147,7 @@ struct hcmd {
     uint64_t io_off; /* where this command's data starts inside the io */
     uint32_t len;
     uint32_t r2t_done; /* bytes already sent for R2Ts */
+    uint32_t c2h_got; /* read: bytes announced by C2HData so far (in order); success needs all of them */
     uint32_t span; /* bytes of the device it covers (unmap: no data, still a span) */
     uint64_t start_ms;
     uint8_t kind;

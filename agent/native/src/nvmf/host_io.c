@@ -236,13 +236,30 @@ static struct hcmd *cmd_get(struct hqueue *q, uint16_t cid, char *err, size_t er
     return &q->cmds[cid];
 }
 
+/*
+ * A read may succeed only with all its bytes received: a controller that
+ * answers success after less (or no) C2HData would hand the caller whatever
+ * its buffer held before. A protocol error: the connection drops, the I/O
+ * fails.
+ */
+static int read_short(const struct hcmd *c, uint16_t cid, char *err, size_t errlen)
+{
+    if (c->kind != K_READ || c->c2h_got == c->len)
+        return 0;
+    snprintf(err, errlen, "read cid %u answered success after %u of its %u bytes", cid, c->c2h_got, c->len);
+    return -1;
+}
+
 static int r_resp(void *ctx, const struct nvme_cqe *cqe, char *err, size_t errlen)
 {
     struct hqueue *q = ctx;
     struct hcmd *c = cmd_get(q, cqe->cid, err, errlen);
     if (!c)
         return -1;
-    io_finish_cmd(q, c, status_errno(cqe->status));
+    int st = status_errno(cqe->status);
+    if (!st && read_short(c, cqe->cid, err, errlen) < 0)
+        return -1;
+    io_finish_cmd(q, c, st);
     return 0;
 }
 
@@ -258,6 +275,11 @@ static int r_c2h_begin(void *ctx, uint16_t cid, uint32_t off, uint32_t len, char
                  c->len);
         return -1;
     }
+    if (off != c->c2h_got) { /* in order, as SPDK's host also requires: no gap is ever counted as received */
+        snprintf(err, errlen, "C2HData for cid %u at offset %u, expected %u (data out of order)", cid, off, c->c2h_got);
+        return -1;
+    }
+    c->c2h_got += len;
     return 0;
 }
 
@@ -272,8 +294,11 @@ static void r_c2h_data(void *ctx, uint16_t cid, uint32_t off, const uint8_t *buf
 static int r_c2h_end(void *ctx, uint16_t cid, bool last, bool success, char *err, size_t errlen)
 {
     struct hqueue *q = ctx;
-    if (success)
+    if (success) {
+        if (read_short(&q->cmds[cid], cid, err, errlen) < 0)
+            return -1;
         io_finish_cmd(q, &q->cmds[cid], 0);
+    }
     return 0;
 }
 
