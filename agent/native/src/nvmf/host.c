@@ -431,7 +431,7 @@ static int nvmfh_create(const char *uri, struct dp_bdev **out)
         dp_set_error("%s", err);
     if (rc == 0 && (rc = nvmfh_setup(&n->u, &n->addr, n->addrlen, &n->c, err, sizeof err)) < 0)
         dp_set_error("%s", err);
-    if (rc == 0 && n->c.size >= IDENT_BYTES && !(n->ident = malloc(IDENT_BYTES)))
+    if (rc == 0 && n->c.size >= IDENT_BYTES && !(n->ident = calloc(1, IDENT_BYTES)))
         rc = -ENOMEM;
     if (rc == 0 && n->ident &&
         (rc = nvmfh_sync_read(&n->c, 0, n->ident, IDENT_BYTES, n->u.io_timeout_ms, err, sizeof err)) < 0) {
