@@ -43,7 +43,7 @@ $(BUILD)/fuzz/fuzz_nvmf_cmd: $(wildcard src/nvmf/*.c src/nvmf/*.h src/target/*.c
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 define fuzz_rules
-$(BUILD)/fuzz/$(1): fuzz/$(1).c $$($(1)_SRCS)
+$(BUILD)/fuzz/$(1): fuzz/$(1).c fuzz/fuzz.h $$($(1)_SRCS)
 	@mkdir -p $$(dir $$@)
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$< $$($(1)_SRCS)
 endef

@@ -22,30 +22,14 @@
  * whole and in 5-byte pieces, read-only; reads under the tight budget with
  * ENOBUFS; zero-length-write-ro (a write with no buffer, refused).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The log lines, formatted (ASan checks their arguments) but not written. */
-static int fz_fprintf(FILE *f, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    return n;
-}
+#include "fuzz.h"
 #define fprintf fz_fprintf
 #include "nbd/transmission.c"
 #undef fprintf
-
-#define REQUIRE(c) \
-    do { \
-        if (!(c)) \
-            abort(); \
-    } while (0)
 
 #define FZ_DEV (1u << 20)
 

@@ -12,13 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "nexus/nexus.h"
-
-#define REQUIRE(c) \
-    do { \
-        if (!(c)) \
-            abort(); \
-    } while (0)
 
 static void check_accepted(const struct nx_label *l)
 {

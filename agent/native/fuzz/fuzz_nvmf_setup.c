@@ -39,6 +39,7 @@ static int fz_nanosleep(const struct timespec *req, struct timespec *rem);
 #define poll fz_poll
 #define clock_gettime fz_clock_gettime
 #define nanosleep fz_nanosleep
+#include "fuzz.h"
 #include "nvmf/host_setup.c"
 #include "util/le.h"
 #undef send
@@ -46,12 +47,6 @@ static int fz_nanosleep(const struct timespec *req, struct timespec *rem);
 #undef poll
 #undef clock_gettime
 #undef nanosleep
-
-#define REQUIRE(c) \
-    do { \
-        if (!(c)) \
-            abort(); \
-    } while (0)
 
 #define FZ_FD 1000
 

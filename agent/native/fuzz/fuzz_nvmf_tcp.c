@@ -19,30 +19,14 @@
  * Seeds: fuzz/seeds/fuzz_nvmf_tcp: ICReq, Connect, an R2T write, a read and an
  * in-capsule write, in 256- and 7-byte pieces; reads under the tight budget.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The transport's log lines, formatted (ASan checks their arguments) but not written: speed. */
-static int fz_fprintf(FILE *f, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    return n;
-}
+#include "fuzz.h"
 #define fprintf fz_fprintf
 #include "nvmf/tcp.c"
 #undef fprintf
-
-#define REQUIRE(c) \
-    do { \
-        if (!(c)) \
-            abort(); \
-    } while (0)
 
 /* ---- the environment ---------------------------------------------------- */
 

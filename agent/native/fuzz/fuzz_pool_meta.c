@@ -19,13 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "pool/format.h"
-
-#define REQUIRE(c) \
-    do { \
-        if (!(c)) \
-            abort(); \
-    } while (0)
 
 struct model {
     uint8_t *out; /* re-encoding */
