@@ -120,20 +120,6 @@ void nbd_conn_drop(struct nbd_conn *c)
     }
     nbd_conn_maybe_free(c);
 }
-struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
-{
-    struct nbd_conn *c = recv ? container_of(op, struct nbd_conn, recv_op) : container_of(op, struct nbd_conn, send_op);
-    if (recv)
-        c->recv_inflight = false;
-    else
-        c->send_inflight = false;
-    if (c->closing) {
-        nbd_conn_maybe_free(c);
-        return NULL;
-    }
-    return c;
-}
-
 /* ---- the device ---------------------------------------------------------- */
 
 static int fz_block_status(struct dp_bdev *b, uint64_t off, uint64_t len, uint64_t *got, uint32_t *st)

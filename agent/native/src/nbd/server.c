@@ -125,20 +125,6 @@ static void conn_kill_locked(struct nbd_conn *c)
     dp_reactor_send(c->r, kill_msg, c);
 }
 
-struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
-{
-    struct nbd_conn *c = recv ? container_of(op, struct nbd_conn, recv_op) : container_of(op, struct nbd_conn, send_op);
-    if (recv)
-        c->recv_inflight = false;
-    else
-        c->send_inflight = false;
-    if (c->closing) {
-        nbd_conn_maybe_free(c);
-        return NULL;
-    }
-    return c;
-}
-
 /* ---- accepting ----------------------------------------------------------- */
 
 static struct dp_listener g_lis = DP_LISTENER_INIT;

@@ -17,6 +17,7 @@
 #include "reactor/reactor.h"
 #include "target/export.h"
 #include "target/limits.h"
+#include "util/container.h"
 
 #define NBD_SLOTS 64
 #define SLOT_BUF (128u * 1024)
@@ -116,9 +117,22 @@ void nbd_conn_drop(struct nbd_conn *c);
 void nbd_conn_maybe_free(struct nbd_conn *c);
 /*
  * The recv (or send) op of c completed: c, or NULL when c is closing (it is
- * then freed if that was the last thing it waited for).
+ * then freed if that was the last thing it waited for). Inline, so the
+ * transmission fuzz harness runs this very logic.
  */
-struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv);
+static inline struct nbd_conn *nbd_op_conn(struct dp_uring_op *op, bool recv)
+{
+    struct nbd_conn *c = recv ? container_of(op, struct nbd_conn, recv_op) : container_of(op, struct nbd_conn, send_op);
+    if (recv)
+        c->recv_inflight = false;
+    else
+        c->send_inflight = false;
+    if (c->closing) {
+        nbd_conn_maybe_free(c);
+        return NULL;
+    }
+    return c;
+}
 
 /* ---- transmission.c ---- */
 /* On the export's bdev reactor: the handshake is done, transmission starts (a dp_msg_fn). */
