@@ -2006,6 +2006,21 @@ static void replace_at_gate(struct dp_bdev *nxb, struct tb *t, uint64_t off, uin
     gate_wait(&gate.held, held + 1);
 }
 
+static const char *const gated_ch[] = { "bdev:///gt-a", "gate:///gt-b" };
+
+/* A nexus of gated_ch, `seed` written, then gt-b replaced
+ * (seed + 1 written): the reviver waits at the gate. The nexus, with *ta, *tb. */
+static struct dp_bdev *gated_pair(struct tb **ta, struct tb **tb, uint32_t seed)
+{
+    *ta = tb_new("gt-a", CHSIZE, false, 0);
+    *tb = tb_new("gt-b", CHSIZE, false, 1);
+    CHECK_EQ(dp_nexus_create(U1, NXSIZE, gated_ch, 2, 0), 0);
+    struct dp_bdev *b = nx_get(U1);
+    CHECK_EQ(nx_write(b, 0, MiB, seed), 0);
+    replace_at_gate(b, *tb, MiB, seed + 1);
+    return b;
+}
+
 /*
  * While the reviver waits in the open (at the gate), control calls go on:
  * stat and child_at, offline of another child. The gate still holds the
@@ -2058,12 +2073,8 @@ TEST(revive_reopens_without_the_control_lock)
  */
 TEST(revive_nexus_destroyed_during_reopen)
 {
-    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
-    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
-    struct dp_bdev *b = nx_get(U1);
-    CHECK_EQ(nx_write(b, 0, MiB, 53), 0);
-    replace_at_gate(b, tb, MiB, 54);
+    struct tb *ta, *tb;
+    struct dp_bdev *b = gated_pair(&ta, &tb, 53);
     dp_bdev_put(b);
     CHECK_EQ(dp_nexus_destroy(U1, 0), 0);
     CHECK_EQ(gate_get(&gate.waiting), 1); /* destroyed while the reopen still waits */
@@ -2113,24 +2124,19 @@ static void by_hand_msg(void *a)
 /* Offlined, faulted or removed by hand while the reviver waits in the open: the operator wins. */
 TEST(revive_operator_wins_during_reopen)
 {
-    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
-    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
-    struct dp_bdev *b = nx_get(U1);
-    CHECK_EQ(nx_write(b, 0, MiB, 57), 0);
-
-    replace_at_gate(b, tb, MiB, 58);
-    CHECK_EQ(dp_nexus_child_offline(U1, ch[1]), 0);
+    struct tb *ta, *tb;
+    struct dp_bdev *b = gated_pair(&ta, &tb, 57);
+    CHECK_EQ(dp_nexus_child_offline(U1, gated_ch[1]), 0);
     tb = tb_new("gt-b", CHSIZE, false, 1);
     gate_pass_dropped(tb);
     dp_nexus_child_info ci = child(U1, 1);
     CHECK_EQ(ci.state, DP_CHILD_OFFLINE);
     CHECK(strstr(ci.reason, "offlined by request"));
-    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, gated_ch[1], 0), 0);
     wait_online(U1, 1);
 
     replace_at_gate(b, tb, 2 * MiB, 59);
-    CHECK_EQ(dp_nexus_child_fault(U1, ch[1]), 0);
+    CHECK_EQ(dp_nexus_child_fault(U1, gated_ch[1]), 0);
     tb = tb_new("gt-b", CHSIZE, false, 1);
     gate_pass_dropped(tb);
     ci = child(U1, 1);
@@ -2141,12 +2147,12 @@ TEST(revive_operator_wins_during_reopen)
     struct by_hand_arg bh = { .c = ((struct nexus *)b->ctx)->children[1] };
     dp_reactor_call(((struct nexus *)b->ctx)->reactor, by_hand_msg, &bh);
     CHECK(bh.by_hand && !bh.replaced);
-    CHECK_EQ(dp_nexus_child_online(U1, ch[1], 0), 0);
+    CHECK_EQ(dp_nexus_child_online(U1, gated_ch[1], 0), 0);
     wait_online(U1, 1);
     CHECK(!memcmp(ta->data + NX_HDR_SIZE, tb->data + NX_HDR_SIZE, NXSIZE));
 
     replace_at_gate(b, tb, 3 * MiB, 60);
-    CHECK_EQ(dp_nexus_remove_child(U1, ch[1]), 0);
+    CHECK_EQ(dp_nexus_remove_child(U1, gated_ch[1]), 0);
     CHECK_EQ(info(U1).nchildren, 1);
     tb = tb_new("gt-b", CHSIZE, false, 1);
     gate_pass_dropped(tb);
@@ -2168,12 +2174,8 @@ TEST(revive_operator_wins_during_reopen)
  */
 TEST(revive_reopened_device_claimed_meanwhile)
 {
-    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
-    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
-    struct dp_bdev *b = nx_get(U1);
-    CHECK_EQ(nx_write(b, 0, MiB, 63), 0);
-    replace_at_gate(b, tb, MiB, 64);
+    struct tb *ta, *tb;
+    struct dp_bdev *b = gated_pair(&ta, &tb, 63);
     tb = tb_new("gt-b", CHSIZE, false, 1);
     static int other;
     CHECK_EQ(dp_bdev_claim(&tb->bdev, &other, "pool 'other'"), 0);
@@ -2224,15 +2226,11 @@ static void replaced_msg(void *a)
  */
 TEST(revive_child_onlined_by_hand_during_reopen)
 {
-    struct tb *ta = tb_new("gt-a", CHSIZE, false, 0), *tb = tb_new("gt-b", CHSIZE, false, 1);
-    const char *ch[] = { "bdev:///gt-a", "gate:///gt-b" };
-    CHECK_EQ(dp_nexus_create(U1, NXSIZE, ch, 2, 0), 0);
-    struct dp_bdev *b = nx_get(U1);
-    CHECK_EQ(nx_write(b, 0, MiB, 55), 0);
-    replace_at_gate(b, tb, MiB, 56);
+    struct tb *ta, *tb;
+    struct dp_bdev *b = gated_pair(&ta, &tb, 55);
     tb = tb_new("gt-b", CHSIZE, false, 1);
 
-    struct online_arg oa = { .uri = ch[1], .rc = 1 };
+    struct online_arg oa = { .uri = gated_ch[1], .rc = 1 };
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, online_main, &oa), 0);
     struct nexus *nx = b->ctx;
