@@ -577,27 +577,6 @@ static const char *error_tail(const char *prefix)
     return e;
 }
 
-/*
- * Open the URI with no lock held. Nothing of the nexus is touched (it may be
- * destroyed meanwhile) and the device is not claimed yet: a device dropped
- * unclaimed can never take a claim of someone else with it.
- */
-static int revive_open(const char *uri, struct dp_bdev **out, char *err, size_t len)
-{
-    int rc = dp_bdev_open_uri(uri, out);
-    if (rc < 0) {
-        snprintf(err, len, "%s", dp_get_error());
-        return rc;
-    }
-    if ((*out)->ops == &nx_bdev_ops) {
-        dp_bdev_put(*out);
-        *out = NULL;
-        snprintf(err, len, "is a nexus (nexuses cannot be nested)");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* Reopening failed: 1 to try again later (the reason says when), 0 after the last try. */
 static int revive_retry(struct child_op *o, uint32_t attempt, uint32_t max, uint32_t next_ms, const char *err)
 {
@@ -647,13 +626,10 @@ static int revive_attach(struct child_op *o, const char *uuid, const char *uri, 
                          uint32_t max, uint32_t next_ms)
 {
     struct nexus *nx = o->nx;
-    char owner[64];
-    snprintf(owner, sizeof owner, "nexus '%s'", nx->uuid);
     /* the same device as another child has our claim already: dropping it must not take that */
     bool shared = nx_uses_bdev(nx, b);
-    if (dp_bdev_claim(b, nx, owner) < 0) {
-        char err[256];
-        snprintf(err, sizeof err, "%s", dp_get_error());
+    char err[256];
+    if (nx_claim_device(nx, b, err, sizeof err) < 0) {
         dp_bdev_put(b);
         return revive_retry(o, attempt, max, next_ms, err);
     }
@@ -694,7 +670,7 @@ int nx_child_revive(const char *uuid, const char *uri, uint32_t attempt, uint32_
     /* unlocked: every control call goes on while this waits for the network */
     struct dp_bdev *b = NULL;
     char err[256];
-    int rc = revive_open(uri, &b, err, sizeof err);
+    int rc = nx_open_device(uri, &b, err, sizeof err); /* not claimed yet: dropping it can take no claim */
 
     /* locked again: anything changed meanwhile (destroyed, removed, online, offline or
      * faulted by hand) wins, and the device just opened is dropped (never claimed) */

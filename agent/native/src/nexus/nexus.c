@@ -253,12 +253,8 @@ void nx_child_free(struct nx_child *c)
     free(c);
 }
 
-/*
- * Open a child URI and claim it for the nexus (one writer-owner: a second
- * nexus or a pool here gets -EBUSY naming the owner). On failure *err gets
- * the reason (without the URI).
- */
-int nx_open_child(struct nexus *nx, const char *uri, struct dp_bdev **out, char *err, size_t errlen)
+/* Open a child URI, not yet claimed: no nexus (they cannot be nested). */
+int nx_open_device(const char *uri, struct dp_bdev **out, char *err, size_t errlen)
 {
     *out = NULL;
     int rc = dp_bdev_open_uri(uri, out);
@@ -272,11 +268,25 @@ int nx_open_child(struct nexus *nx, const char *uri, struct dp_bdev **out, char 
         snprintf(err, errlen, "is a nexus (nexuses cannot be nested)");
         return -EINVAL;
     }
+    return 0;
+}
+
+/* Claim b for nx (one writer-owner: a second nexus or a pool gets -EBUSY naming the owner). */
+int nx_claim_device(struct nexus *nx, struct dp_bdev *b, char *err, size_t errlen)
+{
     char owner[64];
     snprintf(owner, sizeof owner, "nexus '%s'", nx->uuid);
-    rc = dp_bdev_claim(*out, nx, owner);
-    if (rc < 0) {
+    int rc = dp_bdev_claim(b, nx, owner);
+    if (rc < 0)
         snprintf(err, errlen, "%s", dp_get_error());
+    return rc;
+}
+
+/* Open a child URI and claim it for the nexus. On failure *err gets the reason (without the URI). */
+int nx_open_child(struct nexus *nx, const char *uri, struct dp_bdev **out, char *err, size_t errlen)
+{
+    int rc = nx_open_device(uri, out, err, errlen);
+    if (rc == 0 && (rc = nx_claim_device(nx, *out, err, errlen)) < 0) {
         dp_bdev_put(*out);
         *out = NULL;
     }

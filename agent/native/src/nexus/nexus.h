@@ -252,6 +252,9 @@ struct nx_child *nx_child_new(struct nexus *nx, const char *uri);
 void nx_child_free(struct nx_child *c);
 /* Open a child URI and claim it for nx (one writer-owner); *err gets the reason. */
 int nx_open_child(struct nexus *nx, const char *uri, struct dp_bdev **out, char *err, size_t errlen);
+/* Its two halves: open (not a nexus), and claim for nx (the reviver opens unlocked, claims under nx_ctl_lock). */
+int nx_open_device(const char *uri, struct dp_bdev **out, char *err, size_t errlen);
+int nx_claim_device(struct nexus *nx, struct dp_bdev *b, char *err, size_t errlen);
 /* Drop a child's device: its claim, then the reference. */
 void nx_child_bdev_put(struct nexus *nx, struct dp_bdev *b);
 /* Is the child (its first two label blocks in `two`) ours to write? -EBUSY with why (LABEL.md, "Ownership"). */
